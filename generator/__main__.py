@@ -1,0 +1,93 @@
+"""Command line: ``python -m generator build [--config PATH] [--output DIR] [--only ID ...]``.
+
+Parses arguments, runs the build and maps our exceptions to exit codes in one table. Heavy
+imports (rasterio, rio-tiler…) happen only once a command runs, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, GeneratorError
+
+EXIT_OK = 0
+EXIT_ANIMATIONS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Exceptions that end a command, and the exit code each gives (first match wins).
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ConfigError, EXIT_USAGE),
+    (GeneratorError, EXIT_ANIMATIONS_FAILED),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m generator",
+        description="Turn STAC time series of COGs into animated maps and a static web gallery.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    build = commands.add_parser("build", help="build the gallery into the output folder")
+    build.add_argument("--config", type=Path, default=Path("site_config.yml"), help="site config (default: ./site_config.yml)")
+    build.add_argument("--output", type=Path, default=None, help="output folder (default: output/ beside the config)")
+    build.add_argument("--only", nargs="+", metavar="ANIMATION_ID", help="build only these animations")
+    verbosity = build.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="more detail")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    build.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.INFO
+    if args.verbose or args.debug:
+        level = logging.DEBUG
+    elif args.quiet:
+        level = logging.ERROR
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if level == logging.DEBUG else "%(message)s"))
+    root = logging.getLogger("generator")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    from .build import build  # deferred: pulls in rasterio and friends
+
+    result = build(args.config, args.output, args.only)
+    log = logging.getLogger("generator")
+    ok = len(result.records) - len(result.failed)
+    log.info(
+        "%d animation(s) built, %d failed, in %.1f s → %s",
+        ok, len(result.failed), result.seconds, result.output_dir / "index.html",
+    )
+    for record in result.failed:
+        log.error("failed: %s: %s", record.id, record.error)
+    return EXIT_ANIMATIONS_FAILED if result.failed else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args)
+    try:
+        return _run_build(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except GeneratorError as error:
+        if args.debug:
+            raise
+        for line in str(error).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Orchestration: config → plan → catalog → frames → overlays → animation files → site.
+
+Owns the order of the stages, per-animation isolation (one failing animation is recorded as
+failed and the others still build) and the output folder's integrity: everything is written to
+a staging folder beside the output and swapped in only when the build completes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .animate import GifWriter, write_poster, write_thumbnail
+from .catalog import StacSource, open_source, plan_frames
+from .config import LoadedConfig, load_config
+from .dates import parse_interval
+from .errors import ConfigError, GeneratorError, SourceError
+from .grid import inside_mask, make_grid, output_crs, project
+from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, SiteInfo, Style
+from .overlays import boundary_lines, burn, draw_label, line_mask
+from .palette import Palette, build_palette, to_indices
+from .plan import AnimationSpec, plan_animations
+from .regions import Region, load_regions
+from .render import LocalRenderer, Renderer, render_frame
+from .site import write_site
+from .styles import resolve_style
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class BuildResult:
+    """What a build produced; ``records`` in config order."""
+
+    output_dir: Path
+    records: list[AnimationRecord] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[AnimationRecord]:
+        return [record for record in self.records if record.status != "ok"]
+
+
+def animation_files(slug: str) -> AnimationFiles:
+    folder = f"animations/{slug}"
+    return AnimationFiles(
+        page=f"{folder}/index.html",
+        gif=f"{folder}/{slug}.gif",
+        poster=f"{folder}/poster.png",
+        thumbnail=f"{folder}/thumbnail.png",
+    )
+
+
+def border_width_px(size: int) -> int:
+    """Border lines thicken with the frame so they read the same at 256 and 1024 px."""
+    return max(1, round(size / 512))
+
+
+@dataclass(frozen=True)
+class PreparedGrid:
+    """Per-animation geometry computed once: grid, inside-region mask, border pixels."""
+
+    grid: Grid
+    inside: np.ndarray
+    borders: np.ndarray | None
+
+
+def prepare_grid(region: Region, crs_option: str, size: int) -> PreparedGrid:
+    crs = output_crs(crs_option, region.geometry)
+    projected = project(region.geometry, crs)
+    grid = make_grid(projected, crs, size)
+    borders = None
+    if region.borders is not None:
+        lines = project(boundary_lines(region.borders), crs)
+        borders = line_mask(lines, grid, border_width_px(size))
+    return PreparedGrid(grid=grid, inside=inside_mask(projected, grid), borders=borders)
+
+
+def compose_frame(
+    values: np.ndarray, valid: np.ndarray, prepared: PreparedGrid, palette: Palette, rescale: tuple[float, float], label: str
+) -> np.ndarray:
+    """Data → palette indices, transparent outside the region, then borders and the date label."""
+    indices = to_indices(values, valid & prepared.inside, rescale, palette)
+    if prepared.borders is not None:
+        burn(indices, prepared.borders, palette.index("border"))
+    draw_label(indices, label, palette)
+    return indices
+
+
+class AnimationBuilder:
+    """Builds one animation into the staging folder; knows nothing of the others."""
+
+    def __init__(self, config: LoadedConfig, staging: Path, renderer: Renderer, sources: Callable[[str], StacSource]):
+        self.config = config
+        self.staging = staging
+        self.renderer = renderer
+        self.sources = sources
+
+    def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
+        files = animation_files(spec.slug)
+        base: dict[str, Any] = dict(
+            id=spec.id, slug=spec.slug, collection_id=spec.collection.id,
+            region_id=region.id, region_title=region.title, files=files,
+        )
+        collection = style = None
+        frames: tuple[FramePlan, ...] = ()
+        try:
+            source = self.sources(spec.collection.source)
+            collection, _ = source.collection(spec.collection.id)
+            index = [c.id for c in self.config.model.collections].index(spec.collection.id)
+            resolved = resolve_style(collection.id, collection.renders, spec.collection.style, f"collections[{index}]")
+            style = resolved.style
+            interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
+            items = source.items(spec.collection.id, interval, region.geometry)
+            frames = tuple(plan_frames(items, spec.collection.asset, resolved.render_assets))
+            if not frames:
+                window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
+                raise SourceError(
+                    f"collection {spec.collection.id!r} has no items over region {region.id!r}{window}; "
+                    "check `datetime` and the region"
+                )
+            return self._render(spec, region, files, collection, style, frames, base)
+        except Exception as error:  # one failing animation must never stop the others
+            shutil.rmtree(self.staging / f"animations/{spec.slug}", ignore_errors=True)
+            message = str(error) if isinstance(error, GeneratorError) else f"unexpected {type(error).__name__}: {error}"
+            log.warning("animation %s failed: %s", spec.id, message, exc_info=log.isEnabledFor(logging.DEBUG))
+            return AnimationRecord(
+                status="failed", error=message, collection=collection, style=style, frames=frames, **base
+            )
+
+    def _render(
+        self,
+        spec: AnimationSpec,
+        region: Region,
+        files: AnimationFiles,
+        collection: CollectionInfo,
+        style: Style,
+        frames: tuple[FramePlan, ...],
+        base: dict[str, Any],
+    ) -> AnimationRecord:
+        started = time.perf_counter()
+        prepared = prepare_grid(region, spec.render.crs, spec.render.size)
+        grid = prepared.grid
+        palette = build_palette(style.colormap)
+        folder = self.staging / f"animations/{spec.slug}"
+        folder.mkdir(parents=True, exist_ok=True)
+        labels = tuple(frame.datetime.strftime(spec.render.date_format) for frame in frames)
+        last: np.ndarray | None = None
+        with GifWriter(
+            self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
+        ) as writer:
+            for number, (frame, label) in enumerate(zip(frames, labels, strict=True)):
+                data = render_frame(frame, grid, style, self.renderer)
+                last = compose_frame(data.values, data.valid, prepared, palette, style.rescale, label)
+                is_last = number == len(frames) - 1
+                writer.add_frame(last, spec.render.frame_ms + (spec.render.end_pause_ms if is_last else 0))
+        assert last is not None
+        write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
+        write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
+        log.info(
+            "built %s: %d frames, %d×%d px in %.1f s",
+            spec.id, len(frames), grid.width, grid.height, time.perf_counter() - started,
+        )
+        return AnimationRecord(
+            status="ok", collection=collection, style=style, frames=frames, frame_labels=labels,
+            legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height, **base,
+        )
+
+
+def _check_output_dir(output: Path, config: LoadedConfig) -> None:
+    """Refuse to replace a folder we did not make (the swap deletes the old output)."""
+    if output.resolve() in (config.base_dir, Path.home(), Path("/")):
+        raise ConfigError(f"--output {output}: refusing to replace this folder; choose a dedicated output folder")
+    if output.exists():
+        if not output.is_dir():
+            raise ConfigError(f"--output {output}: exists and is not a folder")
+        if any(output.iterdir()) and not (output / MANIFEST).exists():
+            raise ConfigError(
+                f"--output {output}: the folder is not empty and holds no {MANIFEST}, so it was not made by "
+                "this tool; choose an empty or new folder"
+            )
+
+
+def _remove_leftovers(output: Path) -> None:
+    for pattern in (f".{output.name}.staging-*", f".{output.name}.old-*"):
+        for leftover in output.parent.glob(pattern):
+            log.debug("removing leftover %s", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _swap_in(staging: Path, output: Path) -> None:
+    if output.exists():
+        old = output.parent / f".{output.name}.old-{os.getpid()}"
+        output.rename(old)
+        staging.rename(output)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(output)
+
+
+def build(
+    config_path: Path,
+    output_dir: Path | None = None,
+    only: list[str] | None = None,
+    renderer: Renderer | None = None,
+) -> BuildResult:
+    """Build the gallery described by ``config_path``; raises ``ConfigError`` for bad config."""
+    started = time.perf_counter()
+    config = load_config(config_path)
+    specs = plan_animations(config, only)
+    regions = load_regions(config)
+    output = (output_dir or config.base_dir / "output").resolve()
+    _check_output_dir(output, config)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(output)
+    staging = output.parent / f".{output.name}.staging-{os.getpid()}"
+    staging.mkdir()
+    opened: dict[str, StacSource] = {}
+
+    def source(name: str) -> StacSource:
+        if name not in opened:
+            opened[name] = open_source(name, config.model.sources[name], config)
+        return opened[name]
+
+    try:
+        builder = AnimationBuilder(config, staging, renderer or LocalRenderer(), source)
+        records = [builder.build(spec, regions[spec.region.id]) for spec in specs]
+        site = SiteInfo(title=config.model.site.title, description=config.model.site.description)
+        write_site(staging, site, records, generator_version=__version__)
+        _swap_in(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildResult(output_dir=output, records=records, seconds=time.perf_counter() - started)

@@ -1,0 +1,198 @@
+"""STAC access: collections' metadata and the time-ordered frames of a (collection, region) pair.
+
+Owns every STAC read. A source is a static catalog (read with pystac) today; STAC APIs plug in
+behind the same ``StacSource`` protocol. Items are filtered by the configured datetime interval
+and the region, ordered by time, and items sharing a timestamp become one frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import pystac
+import shapely
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+
+from .config import LoadedConfig, SourceSection, resolve_ref
+from .dates import Interval, as_utc, parse_datetime
+from .errors import SourceError
+from .model import CollectionInfo, FramePlan, ItemAsset
+
+log = logging.getLogger(__name__)
+
+COG_MEDIA_TYPES = ("image/tiff; application=geotiff; profile=cloud-optimized", "image/vnd.stac.geotiff; cloud-optimized=true")
+
+
+class StacSource(Protocol):
+    """What the build needs from a STAC source."""
+
+    name: str
+
+    def collection(self, collection_id: str) -> tuple[CollectionInfo, dict[str, Any]]:
+        """The collection's display info and its raw JSON document."""
+        ...
+
+    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[pystac.Item]:
+        """Items of the collection in the interval that intersect the region (any order)."""
+        ...
+
+
+@dataclass
+class StaticCatalogSource:
+    """A static STAC catalog (``catalog.json`` → collections → items), local or over HTTP."""
+
+    name: str
+    href: str
+    _catalog: pystac.Catalog | None = field(default=None, init=False, repr=False)
+    _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
+
+    def _open(self) -> dict[str, pystac.Collection]:
+        if self._collections is None:
+            try:
+                self._catalog = pystac.read_file(self.href)
+            except FileNotFoundError:
+                raise SourceError(f"source {self.name!r}: catalog not found: {self.href}") from None
+            except Exception as error:  # pystac raises many types for unreadable or invalid JSON
+                raise SourceError(f"source {self.name!r}: cannot read STAC catalog {self.href}: {error}") from None
+            if isinstance(self._catalog, pystac.Collection):
+                self._collections = {self._catalog.id: self._catalog}
+            elif isinstance(self._catalog, pystac.Catalog):
+                self._collections = {c.id: c for c in self._catalog.get_all_collections()}
+            else:
+                raise SourceError(f"source {self.name!r}: {self.href} is not a STAC catalog or collection")
+        return self._collections
+
+    def _get(self, collection_id: str) -> pystac.Collection:
+        collections = self._open()
+        if collection_id not in collections:
+            available = ", ".join(sorted(collections)) or "none"
+            raise SourceError(
+                f"source {self.name!r}: no collection {collection_id!r} in {self.href} (collections there: {available})"
+            )
+        return collections[collection_id]
+
+    def collection(self, collection_id: str) -> tuple[CollectionInfo, dict[str, Any]]:
+        document = self._get(collection_id).to_dict(include_self_link=False, transform_hrefs=False)
+        return collection_info(document), document
+
+    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[pystac.Item]:
+        collection = self._get(collection_id)
+        try:
+            items = list(collection.get_items(recursive=True))
+        except Exception as error:
+            raise SourceError(f"source {self.name!r}: cannot read the items of {collection_id!r}: {error}") from None
+        return [item for item in items if _in_interval(item, interval) and _intersects(item, region)]
+
+
+def open_source(name: str, section: SourceSection, config: LoadedConfig) -> StacSource:
+    if section.catalog is not None:
+        return StaticCatalogSource(name=name, href=resolve_ref(section.catalog, config.base_dir))
+    raise SourceError(
+        f"source {name!r}: STAC API sources (`api:`) are not supported by this version yet; "
+        "use a static catalog (`catalog:`)"
+    )
+
+
+def collection_info(document: dict[str, Any]) -> CollectionInfo:
+    keywords = [str(keyword).lower() for keyword in document.get("keywords") or []]
+    providers = tuple(provider for provider in document.get("providers") or [] if isinstance(provider, dict))
+    renders = document.get("renders")
+    return CollectionInfo(
+        id=str(document["id"]),
+        title=str(document.get("title") or document["id"]),
+        description=str(document.get("description") or ""),
+        license=document.get("license"),
+        providers=providers,
+        renders=renders if isinstance(renders, dict) else {},
+        synthetic="synthetic" in keywords,
+    )
+
+
+def item_datetime(item: pystac.Item) -> datetime:
+    """The item's time step: ``datetime``, else ``start_datetime`` (naive timestamps are UTC)."""
+    if item.datetime is not None:
+        return as_utc(item.datetime)
+    start = item.properties.get("start_datetime")
+    if start:
+        return parse_datetime(str(start))
+    raise SourceError(f"item {item.id!r} has neither `datetime` nor `start_datetime`")
+
+
+def _item_range(item: pystac.Item) -> tuple[datetime, datetime]:
+    start = item.properties.get("start_datetime")
+    end = item.properties.get("end_datetime")
+    if item.datetime is None and start and end:
+        return parse_datetime(str(start)), parse_datetime(str(end))
+    moment = item_datetime(item)
+    return moment, moment
+
+
+def _in_interval(item: pystac.Item, interval: Interval | None) -> bool:
+    if interval is None:
+        return True
+    return interval.overlaps(*_item_range(item))
+
+
+def _intersects(item: pystac.Item, region: BaseGeometry) -> bool:
+    if item.geometry:
+        try:
+            footprint = shape(item.geometry)
+        except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException):
+            footprint = None
+        if footprint is not None and footprint.is_valid:
+            return footprint.intersects(region)
+    if item.bbox and len(item.bbox) >= 4:
+        west, south, east, north = item.bbox[0], item.bbox[1], item.bbox[-2], item.bbox[-1]
+        return box(west, south, east, north).intersects(region)
+    return True  # no footprint to judge by: let the reader decide
+
+
+def choose_asset_key(item: pystac.Item, configured: str | None, preferred: Iterable[str] = ()) -> str:
+    """The data asset: the configured key, else the renders' asset, else role "data", else a COG."""
+    assets = item.assets
+    if configured is not None:
+        if configured not in assets:
+            raise SourceError(
+                f"item {item.id!r} has no asset {configured!r} (its assets: {', '.join(sorted(assets)) or 'none'}); "
+                "fix `asset:` for this collection"
+            )
+        return configured
+    for key in preferred:
+        if key in assets:
+            return key
+    for key, asset in assets.items():
+        if "data" in (asset.roles or []):
+            return key
+    for key, asset in assets.items():
+        if (asset.media_type or "").replace(" ", "") in {t.replace(" ", "") for t in COG_MEDIA_TYPES}:
+            return key
+    raise SourceError(
+        f"item {item.id!r}: no asset with role 'data' or a COG media type (its assets: "
+        f"{', '.join(sorted(assets)) or 'none'}); set `asset:` for this collection"
+    )
+
+
+def plan_frames(items: Iterable[pystac.Item], asset_key: str | None, preferred_assets: Iterable[str] = ()) -> list[FramePlan]:
+    """Order items by time and merge items with the same timestamp into one frame.
+
+    Within a frame, items keep a stable order (by id) so "first valid pixel wins" is reproducible.
+    Items repeated under the same id (e.g. listed twice) are kept once.
+    """
+    preferred = tuple(preferred_assets)
+    unique: dict[str, pystac.Item] = {}
+    for item in items:
+        unique.setdefault(item.id, item)
+    by_time: dict[datetime, list[ItemAsset]] = {}
+    for item in sorted(unique.values(), key=lambda it: (item_datetime(it), it.id)):
+        key = choose_asset_key(item, asset_key, preferred)
+        href = item.assets[key].get_absolute_href() or item.assets[key].href
+        moment = item_datetime(item)
+        by_time.setdefault(moment, []).append(
+            ItemAsset(item_id=item.id, datetime=moment, href=href, item_href=item.get_self_href())
+        )
+    return [FramePlan(datetime=moment, items=tuple(assets)) for moment, assets in sorted(by_time.items())]

@@ -1,0 +1,322 @@
+"""The ``site_config.yml`` schema (pydantic models) and ``load_config``.
+
+Owns: reading the YAML safely, validating every key (unknown keys are errors), cross-checking
+references between sections, and turning every problem into a ``ConfigError`` line that names
+the file, the dotted path of the bad value and what to do. Paths stay as written here; they are
+resolved against the config file's folder by ``resolve_ref``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .dates import parse_interval
+from .errors import ConfigError
+
+Resampling = Literal["nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"]
+
+
+class StrictModel(BaseModel):
+    """Base of every config section: unknown keys are errors, values are not coerced wildly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSection(StrictModel):
+    title: str = Field(min_length=1)
+    description: str = ""
+
+
+class SourceSection(StrictModel):
+    catalog: str | None = None
+    api: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> SourceSection:
+        if (self.catalog is None) == (self.api is None):
+            raise ValueError("give exactly one of `catalog` (a static STAC catalog) or `api` (a STAC API URL)")
+        return self
+
+
+class StyleSection(StrictModel):
+    rescale: tuple[float, float] | None = None
+    colormap: str | list[str] | None = None
+    units: str | None = None
+    nodata: float | None = None
+    bidx: int | None = Field(default=None, ge=1)
+    resampling: Resampling | None = None
+
+    @field_validator("rescale")
+    @classmethod
+    def _finite_distinct(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is None:
+            return value
+        low, high = value
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError("rescale values must be finite numbers, e.g. [0, 1.5e16]")
+        if low == high:
+            raise ValueError(f"rescale [{low}, {high}] is empty: give two different values [min, max]")
+        return value
+
+    @field_validator("colormap")
+    @classmethod
+    def _enough_colors(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) < 2:
+            raise ValueError("a custom colormap needs at least 2 colours, e.g. ['#000000', '#ffffff']")
+        return value
+
+
+def _to_text(value: Any) -> Any:
+    """YAML turns ``2021-01-01`` into a date; keep such values as the text the user wrote."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+class CollectionSection(StrictModel):
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    asset: str | None = None
+    datetime: str | None = None
+    style: StyleSection | None = None
+
+    _text_datetime = field_validator("datetime", mode="before")(_to_text)
+
+    @field_validator("datetime")
+    @classmethod
+    def _valid_interval(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_interval(value)
+        return value
+
+
+class RegionSection(StrictModel):
+    id: str = Field(min_length=1)
+    title: str | None = None
+    geometry: str | dict[str, Any] | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    borders: str | dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> RegionSection:
+        if (self.geometry is None) == (self.bbox is None):
+            raise ValueError("give exactly one of `geometry` (GeoJSON path, URL or inline) or `bbox`")
+        if self.bbox is not None:
+            west, south, east, north = self.bbox
+            if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south < north <= 90):
+                raise ValueError(
+                    f"bbox {list(self.bbox)} must be [west, south, east, north] in degrees "
+                    "with south < north"
+                )
+            if west == east:
+                raise ValueError(f"bbox {list(self.bbox)} has no width")
+        return self
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.id
+
+
+class RenderOverrides(StrictModel):
+    """Per-animation render options; every key is optional and falls back to ``render:``."""
+
+    size: int | None = Field(default=None, ge=16, le=4096)
+    crs: str | None = None
+    frame_ms: int | None = Field(default=None, ge=10, le=60_000)
+    loop: int | None = Field(default=None, ge=0, le=65_535)
+    end_pause_ms: int | None = Field(default=None, ge=0, le=60_000)
+    date_format: str | None = Field(default=None, min_length=1)
+
+    _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
+
+
+class RenderSection(StrictModel):
+    """Render defaults for every animation."""
+
+    size: int = Field(default=512, ge=16, le=4096)
+    crs: str = "auto"
+    frame_ms: int = Field(default=300, ge=10, le=60_000)
+    loop: int = Field(default=0, ge=0, le=65_535)
+    end_pause_ms: int = Field(default=1000, ge=0, le=60_000)
+    date_format: str = Field(default="%Y-%m", min_length=1)
+
+    _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
+
+    def merged(self, overrides: RenderOverrides | None) -> RenderSection:
+        if overrides is None:
+            return self
+        return self.model_copy(update=overrides.model_dump(exclude_none=True))
+
+
+class AnimationSection(StrictModel):
+    id: str | None = Field(default=None, min_length=1)
+    collection: str
+    region: str
+    render: RenderOverrides | None = None
+
+
+class SiteConfig(StrictModel):
+    site: SiteSection
+    sources: dict[str, SourceSection] = Field(min_length=1)
+    collections: list[CollectionSection] = Field(min_length=1)
+    regions: list[RegionSection] = Field(min_length=1)
+    animations: list[AnimationSection] | None = None
+    render: RenderSection = RenderSection()
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config plus where it came from (paths in it are relative to ``base_dir``)."""
+
+    model: SiteConfig
+    path: Path
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://", "s3://", "file://"))
+
+
+def resolve_ref(ref: str, base_dir: Path) -> str:
+    """A URL stays as it is; a local path is made absolute against the config's folder."""
+    if is_url(ref):
+        return ref
+    path = Path(ref).expanduser()
+    return str(path if path.is_absolute() else (base_dir / path).resolve())
+
+
+def dotted_path(loc: tuple[int | str, ...]) -> str:
+    """``("collections", 1, "style", "rescale")`` → ``collections[1].style.rescale``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """Field names allowed at the mapping that holds ``loc``'s last key (for 'unknown key' hints)."""
+    model: Any = SiteConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            # Dict-valued sections (sources) are keyed by user names: stay on the value model.
+            continue
+        model = _model_of(field.annotation)
+    return sorted(model.model_fields) if model is not None and hasattr(model, "model_fields") else []
+
+
+def _model_of(annotation: Any) -> Any:
+    """Find the pydantic model inside ``X | None``, ``list[X]`` or ``dict[str, X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
+    # pydantic reports union members as extra loc parts (e.g. 'str', 'list[str]'); drop them.
+    loc = tuple(part for part in loc if not (isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "dict"})))
+    path = dotted_path(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(loc)
+        hint = f" (allowed keys here: {', '.join(known)})" if known else ""
+        return f"{path}: unknown key{hint}"
+    if kind == "missing":
+        if loc and isinstance(loc[-1], int):
+            return f"{dotted_path(loc[:-1])}: too few values"
+        return f"{path}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message} (got {error['input']!r})" if kind != "value_error" else f"{path}: {message}"
+
+
+def _unique(items: list[Any], what: str, section: str) -> list[str]:
+    seen: dict[str, int] = {}
+    problems = []
+    for index, item in enumerate(items):
+        if item.id in seen:
+            problems.append(
+                f"{section}[{index}].id: duplicate {what} id {item.id!r} "
+                f"(also {section}[{seen[item.id]}]); ids must be unique"
+            )
+        seen.setdefault(item.id, index)
+    return problems
+
+
+def _cross_check(config: SiteConfig) -> list[str]:
+    problems = _unique(config.collections, "collection", "collections")
+    problems += _unique(config.regions, "region", "regions")
+    source_names = sorted(config.sources)
+    for index, collection in enumerate(config.collections):
+        if collection.source not in config.sources:
+            problems.append(
+                f"collections[{index}].source: unknown source {collection.source!r} "
+                f"(defined sources: {', '.join(source_names)})"
+            )
+    collection_ids = [collection.id for collection in config.collections]
+    region_ids = [region.id for region in config.regions]
+    for index, animation in enumerate(config.animations or []):
+        if animation.collection not in collection_ids:
+            problems.append(
+                f"animations[{index}].collection: unknown collection {animation.collection!r} "
+                f"(defined under collections: {', '.join(collection_ids)})"
+            )
+        if animation.region not in region_ids:
+            problems.append(
+                f"animations[{index}].region: unknown region {animation.region!r} "
+                f"(defined under regions: {', '.join(region_ids)})"
+            )
+    return problems
+
+
+def parse_config(text: str, path: Path) -> LoadedConfig:
+    """Validate YAML text as a site config; ``path`` is used for messages and relative paths."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = error.problem or error.context or "invalid YAML"
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: YAML error: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with `site`, `sources`, `collections` and `regions` at the top level")
+    try:
+        model = SiteConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError([f"{path}: {_describe(item)}" for item in error.errors()]) from None
+    problems = _cross_check(model)
+    if problems:
+        raise ConfigError([f"{path}: {problem}" for problem in problems])
+    return LoadedConfig(model=model, path=path.resolve())
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """Read and validate ``site_config.yml``; raises ``ConfigError`` listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (pass --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config file: {error}") from None
+    return parse_config(text, path)

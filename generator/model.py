@@ -1,0 +1,139 @@
+"""Core value types passed between pipeline stages (plain frozen dataclasses, no I/O).
+
+Stages import these; nothing here imports a stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from affine import Affine
+
+FrameKind = Literal["data", "gap"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The output raster of one animation: CRS, affine transform and size in pixels.
+
+    ``crs`` is anything ``rasterio.crs.CRS.from_user_input`` accepts (we store WKT or
+    ``EPSG:xxxx`` strings so the grid stays hashable and picklable).
+    """
+
+    crs: str
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in ``crs`` units."""
+        left, top = self.transform * (0, 0)
+        right, bottom = self.transform * (self.width, self.height)
+        return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
+
+
+@dataclass(frozen=True)
+class Style:
+    """How data values become colours: the rescale range and colormap, plus read options.
+
+    ``colormap`` is a rio-tiler colormap name (e.g. ``"viridis"``, ``"rdbu_r"``) or a tuple of
+    CSS hex colours (``"#rrggbb"``) spread evenly from ``rescale[0]`` to ``rescale[1]``.
+    """
+
+    rescale: tuple[float, float]
+    colormap: str | tuple[str, ...] = "viridis"
+    units: str | None = None
+    nodata: float | None = None
+    bidx: int = 1
+    resampling: str = "nearest"
+
+
+@dataclass(frozen=True)
+class ItemAsset:
+    """One STAC item's data asset, as a frame needs it."""
+
+    item_id: str
+    datetime: datetime  # timezone-aware, UTC
+    href: str  # absolute local path or URL of the COG
+    item_href: str | None = None  # where the STAC item itself lives, when known
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """One time step of an animation: the items whose pixels make the frame, first wins."""
+
+    datetime: datetime
+    items: tuple[ItemAsset, ...]
+    kind: FrameKind = "data"
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What we show about a STAC collection, read once from the catalog."""
+
+    id: str
+    title: str
+    description: str = ""
+    license: str | None = None
+    providers: tuple[dict[str, Any], ...] = ()
+    renders: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    synthetic: bool = False  # the demo catalog marks its collections as synthetic data
+
+
+AnimationStatus = Literal["ok", "failed"]
+
+
+@dataclass(frozen=True)
+class AnimationFiles:
+    """Paths of one animation's outputs, relative to the output folder (POSIX separators)."""
+
+    page: str
+    gif: str
+    poster: str
+    thumbnail: str
+
+
+@dataclass(frozen=True)
+class AnimationRecord:
+    """Everything the site stage needs to know about one animation, built or failed.
+
+    ``frames`` are the frames actually in the GIF, in order; ``frame_labels`` holds the date
+    label drawn on each of them (same length). ``legend_colors`` are CSS hex colours sampled
+    evenly along the data levels of the palette, low to high, for a gradient on the page.
+    """
+
+    id: str
+    slug: str
+    status: AnimationStatus
+    collection_id: str
+    region_id: str
+    region_title: str
+    files: AnimationFiles
+    collection: CollectionInfo | None = None
+    style: Style | None = None
+    frames: tuple[FramePlan, ...] = ()
+    frame_labels: tuple[str, ...] = ()
+    legend_colors: tuple[str, ...] = ()
+    width: int = 0
+    height: int = 0
+    error: str | None = None
+
+    @property
+    def title(self) -> str:
+        collection_title = self.collection.title if self.collection else self.collection_id
+        return f"{collection_title} — {self.region_title}"
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """The ``site:`` block of the configuration."""
+
+    title: str
+    description: str = ""
