@@ -76,25 +76,31 @@ class PreparedGrid:
     borders: np.ndarray | None
 
 
-def prepare_grid(region: Region, crs_option: str, size: int) -> PreparedGrid:
+def prepare_grid(region: Region, crs_option: str, size: int, *, draw_borders: bool = True) -> PreparedGrid:
     crs = output_crs(crs_option, region.geometry)
     projected = project(region.geometry, crs)
     grid = make_grid(projected, crs, size)
     borders = None
-    if region.borders is not None:
+    if region.borders is not None and draw_borders:
         lines = project(boundary_lines(region.borders), crs)
         borders = line_mask(lines, grid, border_width_px(size))
     return PreparedGrid(grid=grid, inside=inside_mask(projected, grid), borders=borders)
 
 
 def compose_frame(
-    values: np.ndarray, valid: np.ndarray, prepared: PreparedGrid, palette: Palette, rescale: tuple[float, float], label: str
+    values: np.ndarray,
+    valid: np.ndarray,
+    prepared: PreparedGrid,
+    palette: Palette,
+    rescale: tuple[float, float],
+    label: str | None,
 ) -> np.ndarray:
     """Data → palette indices, transparent outside the region, then borders and the date label."""
     indices = to_indices(values, valid & prepared.inside, rescale, palette)
     if prepared.borders is not None:
         burn(indices, prepared.borders, palette.index("border"))
-    draw_label(indices, label, palette)
+    if label is not None:
+        draw_label(indices, label, palette)
     return indices
 
 
@@ -150,7 +156,8 @@ class AnimationBuilder:
         base: dict[str, Any],
     ) -> AnimationRecord:
         started = time.perf_counter()
-        prepared = prepare_grid(region, spec.render.crs, spec.render.size)
+        overlays = spec.render.overlays
+        prepared = prepare_grid(region, spec.render.crs, spec.render.size, draw_borders=overlays.borders)
         grid = prepared.grid
         palette = build_palette(style.colormap)
         folder = self.staging / f"animations/{spec.slug}"
@@ -162,7 +169,9 @@ class AnimationBuilder:
         ) as writer:
             for number, (frame, label) in enumerate(zip(frames, labels, strict=True)):
                 data = render_frame(frame, grid, style, self.renderer)
-                last = compose_frame(data.values, data.valid, prepared, palette, style.rescale, label)
+                last = compose_frame(
+                    data.values, data.valid, prepared, palette, style.rescale, label if overlays.date else None
+                )
                 is_last = number == len(frames) - 1
                 writer.add_frame(last, spec.render.frame_ms + (spec.render.end_pause_ms if is_last else 0))
         assert last is not None

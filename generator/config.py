@@ -124,6 +124,13 @@ class RegionSection(StrictModel):
         return self.title or self.id
 
 
+class OverlaysSection(StrictModel):
+    """Which overlays are drawn on every frame."""
+
+    date: bool = True
+    borders: bool = True
+
+
 class RenderOverrides(StrictModel):
     """Per-animation render options; every key is optional and falls back to ``render:``."""
 
@@ -133,6 +140,7 @@ class RenderOverrides(StrictModel):
     loop: int | None = Field(default=None, ge=0, le=65_535)
     end_pause_ms: int | None = Field(default=None, ge=0, le=60_000)
     date_format: str | None = Field(default=None, min_length=1)
+    overlays: OverlaysSection | None = None
 
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
 
@@ -146,6 +154,7 @@ class RenderSection(StrictModel):
     loop: int = Field(default=0, ge=0, le=65_535)
     end_pause_ms: int = Field(default=1000, ge=0, le=60_000)
     date_format: str = Field(default="%Y-%m", min_length=1)
+    overlays: OverlaysSection = OverlaysSection()
 
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
 

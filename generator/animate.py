@@ -1,0 +1,490 @@
+"""Animate stage: palette-index frames become files — animated GIF, poster PNG, thumbnail PNG.
+
+Input frames are 2-D ``uint8`` arrays of palette indices, all the same shape, sharing one
+256-entry RGB palette and (optionally) one transparent index. This module knows nothing about
+STAC, styles or overlays; it only guarantees that index ``i`` in a frame is shown with exactly
+``palette_rgb[3*i:3*i+3]`` in every output.
+
+The GIF container is assembled here, block by block, so that:
+
+* there is exactly one global colour table and no per-frame quantization or remapping;
+* identical consecutive frames stay separate frames (Pillow's multi-frame writer merges them);
+* frames are streamed to disk as they arrive, so memory does not grow with the frame count.
+
+Only the LZW compression of each frame's pixels is delegated to Pillow (see
+``_lzw_image_data``), because a pure-Python LZW encoder is far too slow.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from generator.errors import AnimationError
+
+PALETTE_ENTRIES = 256
+PALETTE_BYTES = PALETTE_ENTRIES * 3
+
+# GIF disposal methods (Graphic Control Extension, bits 2-4 of the packed field).
+DISPOSAL_NONE = 1  # leave the frame in place; the next frame draws over it
+DISPOSAL_RESTORE_BACKGROUND = 2  # clear the frame's rectangle before the next one
+
+_MAX_UINT16 = 0xFFFF
+_EXTENSION_INTRODUCER = 0x21
+_IMAGE_SEPARATOR = 0x2C
+_TRAILER = 0x3B
+_GRAPHIC_CONTROL_LABEL = 0xF9
+_APPLICATION_LABEL = 0xFF
+
+
+# --------------------------------------------------------------------------------------------
+# Input validation (shared by the GIF writer and the PNG writers)
+
+
+def _validated_palette(palette_rgb: bytes) -> bytes:
+    if not isinstance(palette_rgb, (bytes, bytearray, memoryview)):
+        raise AnimationError(
+            f"The palette must be {PALETTE_BYTES} bytes (256 RGB triplets), "
+            f"got a {type(palette_rgb).__name__}."
+        )
+    palette = bytes(palette_rgb)
+    if len(palette) != PALETTE_BYTES:
+        raise AnimationError(
+            f"The palette must be exactly {PALETTE_BYTES} bytes (256 RGB triplets), "
+            f"got {len(palette)} bytes; pad it to 256 entries."
+        )
+    return palette
+
+
+def _validated_transparent_index(transparent_index: int | None) -> int | None:
+    if transparent_index is None:
+        return None
+    if isinstance(transparent_index, bool) or not isinstance(transparent_index, (int, np.integer)):
+        raise AnimationError(
+            f"The transparent index must be an integer 0-255 or None, got {transparent_index!r}."
+        )
+    if not 0 <= int(transparent_index) < PALETTE_ENTRIES:
+        raise AnimationError(
+            f"The transparent index must be between 0 and 255, got {transparent_index}."
+        )
+    return int(transparent_index)
+
+
+def _validated_indices(
+    indices: np.ndarray, expected_shape: tuple[int, int] | None = None
+) -> np.ndarray:
+    if not isinstance(indices, np.ndarray):
+        raise AnimationError(
+            f"A frame must be a numpy array of palette indices, got {type(indices).__name__}."
+        )
+    if indices.dtype != np.uint8:
+        raise AnimationError(
+            f"A frame must hold uint8 palette indices, got dtype {indices.dtype}; "
+            "map the values to palette indices first."
+        )
+    if indices.ndim != 2 or indices.shape[0] == 0 or indices.shape[1] == 0:
+        raise AnimationError(
+            f"A frame must be a non-empty 2-D array (rows, columns), got shape {indices.shape}."
+        )
+    if expected_shape is not None and indices.shape != expected_shape:
+        raise AnimationError(
+            f"Every frame of an animation must have the same size: expected "
+            f"{expected_shape[0]} rows × {expected_shape[1]} columns, got "
+            f"{indices.shape[0]} × {indices.shape[1]}."
+        )
+    return indices
+
+
+def _validated_dimension(name: str, value: int) -> int:
+    if not isinstance(value, (int, np.integer)) or not 1 <= int(value) <= _MAX_UINT16:
+        raise AnimationError(
+            f"The GIF {name} must be between 1 and {_MAX_UINT16} pixels, got {value!r}."
+        )
+    return int(value)
+
+
+# --------------------------------------------------------------------------------------------
+# GIF blocks (pure: bytes in, bytes out)
+
+
+def _gif_header(width: int, height: int, palette: bytes, background_index: int, loop: int) -> bytes:
+    """Header, logical screen descriptor, global colour table and the looping extension."""
+    # Packed field: global colour table present (0x80), colour resolution 8 bits (0x70),
+    # not sorted, table size 2**(7+1) = 256 entries (0x07).
+    packed = 0x80 | 0x70 | 0x07
+    screen = b"GIF89a" + struct.pack("<HHBBB", width, height, packed, background_index, 0)
+    netscape_loop = (
+        bytes([_EXTENSION_INTRODUCER, _APPLICATION_LABEL, 11])
+        + b"NETSCAPE2.0"
+        + struct.pack("<BBHB", 3, 1, loop, 0)
+    )
+    return screen + palette + netscape_loop
+
+
+def _graphic_control_extension(
+    delay_cs: int, disposal: int, transparent_index: int | None
+) -> bytes:
+    packed = (disposal & 0b111) << 2
+    if transparent_index is not None:
+        packed |= 0x01
+    return bytes([_EXTENSION_INTRODUCER, _GRAPHIC_CONTROL_LABEL, 4]) + struct.pack(
+        "<BHBB", packed, delay_cs, transparent_index or 0, 0
+    )
+
+
+def _image_descriptor(left: int, top: int, width: int, height: int) -> bytes:
+    # Packed field 0: no local colour table, not interlaced.
+    return bytes([_IMAGE_SEPARATOR]) + struct.pack("<HHHHB", left, top, width, height, 0)
+
+
+def _validated_loop(loop: int) -> int:
+    if isinstance(loop, bool) or not isinstance(loop, (int, np.integer)):
+        raise AnimationError(f"The GIF loop count must be an integer, got {loop!r}.")
+    if not 0 <= loop <= _MAX_UINT16:
+        raise AnimationError(
+            f"The GIF loop count must be between 0 (forever) and {_MAX_UINT16}, got {loop}."
+        )
+    return int(loop)
+
+
+def _delay_centiseconds(duration_ms: int) -> int:
+    if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, np.integer)):
+        raise AnimationError(
+            f"A frame duration must be an integer number of milliseconds, got {duration_ms!r}."
+        )
+    if duration_ms < 0:
+        raise AnimationError(f"A frame duration cannot be negative, got {duration_ms} ms.")
+    delay = (int(duration_ms) + 5) // 10  # GIF delays are centiseconds; round half up
+    if delay > _MAX_UINT16:
+        raise AnimationError(
+            f"A frame duration of {duration_ms} ms is longer than the GIF maximum of "
+            f"{_MAX_UINT16 * 10} ms."
+        )
+    return delay
+
+
+# --------------------------------------------------------------------------------------------
+# LZW compression through Pillow
+
+
+def _lzw_image_data(pixels: np.ndarray, palette: bytes) -> bytes:
+    """Return the table-based image data (LZW minimum code size, sub-blocks, terminator).
+
+    Pillow compresses the pixels as a single-frame GIF in memory; we keep only the image data.
+    ``optimize=False`` and ``interlace=False`` matter: the first stops Pillow from dropping
+    unused palette entries (which renumbers indices), the second keeps rows in order because
+    our image descriptor says "not interlaced". The colour table Pillow wrote is checked
+    against ours, so a future Pillow that remaps indices fails loudly instead of silently
+    changing colours.
+    """
+    height, width = pixels.shape
+    image = Image.frombuffer("P", (width, height), np.ascontiguousarray(pixels), "raw", "P", 0, 1)
+    image.putpalette(palette, "RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="GIF", optimize=False, interlace=False)
+    return _extract_image_data(buffer.getvalue(), width, height, palette)
+
+
+def _extract_image_data(gif: bytes, width: int, height: int, palette: bytes) -> bytes:
+    view = memoryview(gif)
+    if bytes(view[:3]) != b"GIF":
+        raise AnimationError("Pillow did not produce a GIF stream while compressing a frame.")
+    screen_packed = view[10]
+    position = 13
+    if screen_packed & 0x80:
+        table_size = 3 * (2 << (screen_packed & 0x07))
+        if bytes(view[position : position + table_size]) != palette:
+            raise AnimationError(
+                "Pillow rewrote the palette while compressing a frame, which would change "
+                "colours; this Pillow version is not supported by the GIF writer."
+            )
+        position += table_size
+    while position < len(view):
+        introducer = view[position]
+        if introducer == _EXTENSION_INTRODUCER:
+            position = _skip_sub_blocks(view, position + 2)
+        elif introducer == _IMAGE_SEPARATOR:
+            got_width, got_height, packed = struct.unpack_from("<HHB", view, position + 5)
+            if (got_width, got_height) != (width, height) or packed & 0xC0:
+                raise AnimationError(
+                    "Pillow compressed a frame with an unexpected layout (size, local colour "
+                    "table or interlacing); this Pillow version is not supported."
+                )
+            data_start = position + 10
+            data_end = _skip_sub_blocks(view, data_start + 1)  # +1: LZW minimum code size byte
+            return bytes(view[data_start:data_end])
+        else:
+            break
+    raise AnimationError("Pillow's GIF output held no image data while compressing a frame.")
+
+
+def _skip_sub_blocks(view: memoryview, position: int) -> int:
+    """Return the offset just past a chain of data sub-blocks starting at ``position``."""
+    while True:
+        if position >= len(view):
+            raise AnimationError("Truncated GIF data while compressing a frame.")
+        size = view[position]
+        position += 1 + size
+        if size == 0:
+            return position
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming GIF writer
+
+
+@dataclass(frozen=True)
+class _Rect:
+    """Where a frame's pixels sit on the canvas (the image descriptor's rectangle)."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+class GifWriter:
+    """Write an animated GIF frame by frame, with one exact global palette.
+
+    Use as a context manager; if the block raises, the partial file is removed::
+
+        with GifWriter(path, width, height, palette_rgb, transparent_index=0) as gif:
+            for frame in frames:
+                gif.add_frame(frame, duration_ms=500)
+
+    ``loop`` is the NETSCAPE2.0 loop count: 0 repeats forever; for ``n`` > 0 most browsers
+    play the animation ``n + 1`` times. Without ``with``, call ``close()`` to finish the file
+    or ``abort()`` to discard it.
+    Every frame is drawn with disposal "restore to background", so transparent pixels of a
+    frame show the page behind the GIF, never the previous frame.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        palette_rgb: bytes,
+        transparent_index: int | None,
+        loop: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.width = _validated_dimension("width", width)
+        self.height = _validated_dimension("height", height)
+        self._palette = _validated_palette(palette_rgb)
+        self._transparent_index = _validated_transparent_index(transparent_index)
+        loop = _validated_loop(loop)
+        self._frame_count = 0
+        self._file: BinaryIO | None = self._open()
+        background = self._transparent_index if self._transparent_index is not None else 0
+        self._write(_gif_header(self.width, self.height, self._palette, background, loop))
+
+    @property
+    def frame_count(self) -> int:
+        return self._frame_count
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    def add_frame(self, indices: np.ndarray, duration_ms: int) -> None:
+        """Append one full frame shown for ``duration_ms`` (rounded to centiseconds)."""
+        self._require_open()
+        pixels = _validated_indices(indices, (self.height, self.width))
+        delay_cs = _delay_centiseconds(duration_ms)
+        full_canvas = _Rect(0, 0, self.width, self.height)
+        self._write_frame(pixels, full_canvas, delay_cs, DISPOSAL_RESTORE_BACKGROUND)
+
+    def close(self) -> None:
+        """Finish the file. Closing twice is harmless; closing with no frames is an error."""
+        if self._file is None:
+            return
+        if self._frame_count == 0:
+            self.abort()
+            raise AnimationError(
+                f"No frames were added to {self.path}; a GIF needs at least one frame."
+            )
+        self._write(bytes([_TRAILER]))
+        file, self._file = self._file, None
+        try:
+            file.close()
+        except OSError as error:
+            self._remove_partial_file()
+            raise AnimationError(f"Could not finish writing {self.path}: {error}") from error
+
+    def abort(self) -> None:
+        """Close without finishing and delete the partial file."""
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError:
+                pass  # the file is being thrown away anyway
+        self._remove_partial_file()
+
+    def __enter__(self) -> GifWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _write_frame(self, pixels: np.ndarray, rect: _Rect, delay_cs: int, disposal: int) -> None:
+        """Write one image block; ``pixels`` covers ``rect``, which may be a sub-rectangle.
+
+        Taking a rectangle keeps the door open for writing only the changed area of a frame.
+        """
+        if pixels.shape != (rect.height, rect.width):
+            raise AnimationError(
+                f"Frame pixels of shape {pixels.shape} do not match their rectangle {rect}."
+            )
+        fits_horizontally = rect.left >= 0 and rect.left + rect.width <= self.width
+        fits_vertically = rect.top >= 0 and rect.top + rect.height <= self.height
+        if not (fits_horizontally and fits_vertically):
+            raise AnimationError(
+                f"Frame rectangle {rect} lies outside the {self.width}×{self.height} canvas."
+            )
+        block = (
+            _graphic_control_extension(delay_cs, disposal, self._transparent_index)
+            + _image_descriptor(rect.left, rect.top, rect.width, rect.height)
+            + _lzw_image_data(pixels, self._palette)
+        )
+        self._write(block)
+        self._frame_count += 1
+
+    def _open(self) -> BinaryIO:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return self.path.open("wb")
+        except OSError as error:
+            raise AnimationError(f"Cannot create the GIF file {self.path}: {error}") from error
+
+    def _write(self, data: bytes) -> None:
+        assert self._file is not None
+        try:
+            self._file.write(data)
+        except OSError as error:
+            self.abort()
+            raise AnimationError(f"Could not write to {self.path}: {error}") from error
+
+    def _require_open(self) -> None:
+        if self._file is None:
+            raise AnimationError(f"The GIF writer for {self.path} is already closed.")
+
+    def _remove_partial_file(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass  # nothing more useful to do; the caller already gets the original error
+
+
+# --------------------------------------------------------------------------------------------
+# Poster and thumbnail
+
+
+def indices_to_rgba(
+    indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None
+) -> np.ndarray:
+    """Look palette indices up into an H×W×4 ``uint8`` RGBA array (alpha 0 where transparent)."""
+    pixels = _validated_indices(indices)
+    palette_bytes = _validated_palette(palette_rgb)
+    palette = np.frombuffer(palette_bytes, dtype=np.uint8).reshape(PALETTE_ENTRIES, 3)
+    alpha_by_index = np.full(PALETTE_ENTRIES, 255, dtype=np.uint8)
+    transparent = _validated_transparent_index(transparent_index)
+    if transparent is not None:
+        alpha_by_index[transparent] = 0
+    lookup = np.concatenate([palette, alpha_by_index[:, None]], axis=1)
+    return lookup[pixels]
+
+
+def poster_image(
+    indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None
+) -> Image.Image:
+    """A palette ('P') image that keeps indices and colours exactly."""
+    pixels = _validated_indices(indices)
+    palette = _validated_palette(palette_rgb)
+    transparent = _validated_transparent_index(transparent_index)
+    height, width = pixels.shape
+    image = Image.frombytes("P", (width, height), np.ascontiguousarray(pixels).tobytes())
+    image.putpalette(palette, "RGB")
+    if transparent is not None:
+        image.info["transparency"] = transparent
+    return image
+
+
+def thumbnail_size(width: int, height: int, max_px: int) -> tuple[int, int]:
+    """The largest same-aspect (width, height) whose longer side is ≤ ``max_px``; never larger."""
+    if max_px < 1:
+        raise AnimationError(f"The thumbnail size must be at least 1 pixel, got {max_px}.")
+    longest = max(width, height)
+    if longest <= max_px:
+        return (width, height)
+    scale = max_px / longest
+    return (max(1, min(max_px, round(width * scale))), max(1, min(max_px, round(height * scale))))
+
+
+def thumbnail_image(
+    indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None, max_px: int = 320
+) -> Image.Image:
+    """A downscaled preview: RGBA when there is a transparent index, RGB otherwise.
+
+    Pillow resizes RGBA with premultiplied alpha, so transparent pixels' (meaningless) colours
+    do not bleed into the edges of the map.
+    """
+    rgba = indices_to_rgba(indices, palette_rgb, transparent_index)
+    height, width = rgba.shape[:2]
+    image = Image.fromarray(rgba)
+    if transparent_index is None:
+        image = image.convert("RGB")
+    size = thumbnail_size(width, height, max_px)
+    if size != (width, height):
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
+
+
+def write_poster(
+    path: Path, indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None
+) -> None:
+    """Write a frame as a palette PNG (PLTE + tRNS), colours exactly as in the GIF."""
+    image = poster_image(indices, palette_rgb, transparent_index)
+    _save_png(Path(path), image)
+
+
+def write_thumbnail(
+    path: Path,
+    indices: np.ndarray,
+    palette_rgb: bytes,
+    transparent_index: int | None,
+    max_px: int = 320,
+) -> None:
+    """Write a PNG preview whose longer side is at most ``max_px`` (never enlarged)."""
+    image = thumbnail_image(indices, palette_rgb, transparent_index, max_px)
+    _save_png(Path(path), image)
+
+
+def _save_png(path: Path, image: Image.Image) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, format="PNG")
+    except OSError as error:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise AnimationError(f"Could not write the image {path}: {error}") from error

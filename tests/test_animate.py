@@ -1,0 +1,572 @@
+"""Tests for the animate stage: streaming GIF writer, poster and thumbnail PNGs.
+
+GIFs are checked twice: with Pillow's decoder, and with a small block parser plus LZW decoder
+written here, so that a mistake shared by our writer and Pillow cannot go unnoticed.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import GifImagePlugin, Image
+
+from generator.animate import (
+    GifWriter,
+    indices_to_rgba,
+    thumbnail_size,
+    write_poster,
+    write_thumbnail,
+)
+from generator.errors import AnimationError
+
+HEIGHT, WIDTH = 48, 64
+TRANSPARENT = 0
+
+
+# --------------------------------------------------------------------------------------------
+# Test data
+
+
+def distinct_palette() -> bytes:
+    """256 different colours: red = i, green = 255 - i, blue varies, so any remap shows."""
+    return bytes(channel for i in range(256) for channel in (i, 255 - i, (i * 37) % 256))
+
+
+def all_indices_frame() -> np.ndarray:
+    """Every index 0-255 appears (48×64 = 3072 = 12 × 256 pixels)."""
+    return (np.arange(HEIGHT * WIDTH) % 256).astype(np.uint8).reshape(HEIGHT, WIDTH)
+
+
+def disc_frame(fill: int) -> np.ndarray:
+    """Index ``fill`` inside a centred disc, the transparent index outside."""
+    rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
+    inside = (rows - HEIGHT / 2) ** 2 + (cols - WIDTH / 2) ** 2 < 20**2
+    return np.where(inside, fill, TRANSPARENT).astype(np.uint8)
+
+
+def gradient_frame(shift: int) -> np.ndarray:
+    cols = np.broadcast_to(np.arange(WIDTH), (HEIGHT, WIDTH))
+    return ((cols * 3 + shift) % 255 + 1).astype(np.uint8)
+
+
+@pytest.fixture
+def frames() -> list[np.ndarray]:
+    """Five frames: the middle three are identical and must stay three frames."""
+    repeated = disc_frame(fill=200)
+    return [all_indices_frame(), repeated, repeated.copy(), repeated.copy(), gradient_frame(7)]
+
+
+DURATIONS_MS = [100, 100, 100, 100, 1500]
+
+
+def write_gif(
+    path: Path, frames: list[np.ndarray], durations: list[int], **options: object
+) -> None:
+    settings: dict[str, object] = {"transparent_index": TRANSPARENT, **options}
+    palette = settings.pop("palette_rgb", distinct_palette())
+    with GifWriter(path, WIDTH, HEIGHT, palette, **settings) as gif:  # type: ignore[arg-type]
+        for frame, duration in zip(frames, durations, strict=True):
+            gif.add_frame(frame, duration)
+
+
+@pytest.fixture
+def keep_palette_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    # By default Pillow converts every frame after the first to RGB(A); we want raw indices.
+    monkeypatch.setattr(
+        GifImagePlugin,
+        "LOADING_STRATEGY",
+        GifImagePlugin.LoadingStrategy.RGB_AFTER_DIFFERENT_PALETTE_ONLY,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# An independent GIF reader: block walker + LZW decoder
+
+
+@dataclass
+class ParsedFrame:
+    delay_cs: int
+    disposal: int
+    transparent_index: int | None
+    left: int
+    top: int
+    width: int
+    height: int
+    descriptor_flags: int
+    indices: np.ndarray
+
+
+@dataclass
+class ParsedGif:
+    version: bytes
+    width: int
+    height: int
+    global_palette: bytes
+    background_index: int
+    loop: int | None = None
+    frames: list[ParsedFrame] = field(default_factory=list)
+
+
+def read_sub_blocks(data: bytes, position: int) -> tuple[bytes, int]:
+    chunks = []
+    while True:
+        size = data[position]
+        position += 1
+        if size == 0:
+            return b"".join(chunks), position
+        chunks.append(data[position : position + size])
+        position += size
+
+
+def lzw_decode(min_code_size: int, data: bytes) -> bytes:
+    clear_code = 1 << min_code_size
+    end_code = clear_code + 1
+    base_table = [bytes([i]) for i in range(clear_code)] + [b"", b""]
+    table = list(base_table)
+    code_size = min_code_size + 1
+    previous: bytes | None = None
+    output = bytearray()
+    bit_buffer = bit_count = position = 0
+    while True:
+        while bit_count < code_size:
+            if position >= len(data):
+                return bytes(output)
+            bit_buffer |= data[position] << bit_count
+            bit_count += 8
+            position += 1
+        code = bit_buffer & ((1 << code_size) - 1)
+        bit_buffer >>= code_size
+        bit_count -= code_size
+        if code == clear_code:
+            table = list(base_table)
+            code_size = min_code_size + 1
+            previous = None
+            continue
+        if code == end_code:
+            return bytes(output)
+        if previous is None:
+            entry = table[code]
+        else:
+            if code < len(table):
+                entry = table[code]
+            elif code == len(table):
+                entry = previous + previous[:1]
+            else:
+                raise AssertionError(f"invalid LZW code {code}")
+            if len(table) < 4096:
+                table.append(previous + entry[:1])
+        output += entry
+        previous = entry
+        if len(table) == 1 << code_size and code_size < 12:
+            code_size += 1
+
+
+def parse_gif(data: bytes) -> ParsedGif:
+    assert data[:3] == b"GIF"
+    width, height, packed, background, _aspect = struct.unpack_from("<HHBBB", data, 6)
+    assert packed & 0x80, "no global colour table"
+    table_bytes = 3 * (2 << (packed & 0x07))
+    gif = ParsedGif(data[3:6], width, height, data[13 : 13 + table_bytes], background)
+    position = 13 + table_bytes
+    pending_control: tuple[int, int, int | None] = (0, 0, None)
+    while True:
+        introducer = data[position]
+        if introducer == 0x3B:
+            assert position == len(data) - 1, "bytes after the trailer"
+            return gif
+        if introducer == 0x21:
+            label = data[position + 1]
+            payload, position = read_sub_blocks(data, position + 2)
+            if label == 0xF9:
+                flags, delay, transparent = struct.unpack_from("<BHB", payload)
+                transparency = transparent if flags & 1 else None
+                pending_control = (delay, (flags >> 2) & 0b111, transparency)
+            elif label == 0xFF and payload.startswith(b"NETSCAPE2.0"):
+                # payload: "NETSCAPE2.0", then sub-block id 1 and the uint16 loop count
+                gif.loop = struct.unpack_from("<H", payload, 12)[0]
+        elif introducer == 0x2C:
+            left, top, w, h, flags = struct.unpack_from("<HHHHB", data, position + 1)
+            position += 10
+            assert not flags & 0x80, "unexpected local colour table"
+            min_code_size = data[position]
+            compressed, position = read_sub_blocks(data, position + 1)
+            pixels = lzw_decode(min_code_size, compressed)
+            assert len(pixels) == w * h
+            delay, disposal, transparency = pending_control
+            gif.frames.append(
+                ParsedFrame(
+                    delay, disposal, transparency, left, top, w, h, flags,
+                    np.frombuffer(pixels, dtype=np.uint8).reshape(h, w),
+                )
+            )
+            pending_control = (0, 0, None)
+        else:
+            raise AssertionError(f"unknown GIF block 0x{introducer:02x} at {position}")
+
+
+# --------------------------------------------------------------------------------------------
+# GIF: decoded by Pillow
+
+
+def test_pillow_sees_every_frame_including_identical_consecutive_ones(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    path = tmp_path / "anim.gif"
+    write_gif(path, frames, DURATIONS_MS)
+
+    with Image.open(path) as image:
+        assert image.n_frames == 5
+
+
+def test_pillow_decodes_the_exact_indices_and_palette(
+    tmp_path: Path, frames: list[np.ndarray], keep_palette_frames: None
+) -> None:
+    path = tmp_path / "anim.gif"
+    write_gif(path, frames, DURATIONS_MS)
+
+    with Image.open(path) as image:
+        for number, expected in enumerate(frames):
+            image.seek(number)
+            assert image.mode == "P"
+            np.testing.assert_array_equal(np.array(image), expected)
+            assert bytes(image.getpalette("RGB")) == distinct_palette()
+
+
+def test_pillow_reads_loop_transparency_and_durations(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    path = tmp_path / "anim.gif"
+    write_gif(path, frames, DURATIONS_MS)
+
+    with Image.open(path) as image:
+        assert image.info["loop"] == 0
+        assert image.info["transparency"] == TRANSPARENT
+        durations = []
+        for number in range(image.n_frames):
+            image.seek(number)
+            durations.append(image.info["duration"])
+    assert durations == [100, 100, 100, 100, 1500]
+
+
+def test_loop_count_is_written_as_given(tmp_path: Path, frames: list[np.ndarray]) -> None:
+    path = tmp_path / "anim.gif"
+    write_gif(path, frames[:2], [100, 100], loop=3)
+
+    with Image.open(path) as image:
+        assert image.info["loop"] == 3
+    assert parse_gif(path.read_bytes()).loop == 3
+
+
+def test_transparent_pixels_do_not_show_the_previous_frame(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    # Frame 0 is opaque everywhere; frame 1 is transparent outside a disc. Composited in RGBA,
+    # frame 1's corners must be see-through, not frame 0's colours.
+    path = tmp_path / "anim.gif"
+    write_gif(path, frames, DURATIONS_MS)
+
+    with Image.open(path) as image:
+        image.seek(1)
+        rgba = np.array(image.convert("RGBA"))
+    assert rgba[0, 0, 3] == 0
+    assert rgba[-1, -1, 3] == 0
+    assert tuple(rgba[HEIGHT // 2, WIDTH // 2]) == (200, 55, (200 * 37) % 256, 255)
+
+
+# --------------------------------------------------------------------------------------------
+# GIF: decoded independently
+
+
+def test_block_structure_has_one_global_palette_and_one_image_per_frame(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    path = tmp_path / "anim.gif"
+    write_gif(path, frames, DURATIONS_MS)
+
+    gif = parse_gif(path.read_bytes())
+
+    assert gif.version == b"89a"
+    assert (gif.width, gif.height) == (WIDTH, HEIGHT)
+    assert gif.global_palette == distinct_palette()
+    assert gif.loop == 0
+    assert len(gif.frames) == 5
+    for frame in gif.frames:
+        assert (frame.left, frame.top, frame.width, frame.height) == (0, 0, WIDTH, HEIGHT)
+        assert frame.descriptor_flags == 0  # no local table, not interlaced
+        assert frame.disposal == 2
+        assert frame.transparent_index == TRANSPARENT
+    assert [frame.delay_cs for frame in gif.frames] == [10, 10, 10, 10, 150]
+
+
+def test_independent_decoder_reads_back_the_exact_indices(
+    tmp_path: Path, frames: list[np.ndarray]
+) -> None:
+    path = tmp_path / "anim.gif"
+    write_gif(path, frames, DURATIONS_MS)
+
+    gif = parse_gif(path.read_bytes())
+
+    for decoded, expected in zip(gif.frames, frames, strict=True):
+        np.testing.assert_array_equal(decoded.indices, expected)
+
+
+def test_noisy_frame_survives_lzw_table_resets(tmp_path: Path) -> None:
+    # Random indices fill the 4096-entry LZW table several times, exercising clear codes.
+    noise = np.random.default_rng(42).integers(0, 256, size=(96, 128), dtype=np.uint8)
+    path = tmp_path / "noise.gif"
+    with GifWriter(path, 128, 96, distinct_palette(), None) as gif:
+        gif.add_frame(noise, 100)
+
+    np.testing.assert_array_equal(parse_gif(path.read_bytes()).frames[0].indices, noise)
+
+
+def test_duplicate_palette_colours_do_not_renumber_indices(tmp_path: Path) -> None:
+    # A palette with many identical entries is where an encoder would be tempted to merge.
+    palette = bytes([10, 20, 30]) * 128 + bytes([200, 100, 0]) * 128
+    frame = all_indices_frame()
+    path = tmp_path / "anim.gif"
+    write_gif(path, [frame], [100], palette_rgb=palette, transparent_index=None)
+
+    gif = parse_gif(path.read_bytes())
+
+    assert gif.global_palette == palette
+    np.testing.assert_array_equal(gif.frames[0].indices, frame)
+
+
+@pytest.mark.parametrize(
+    ("duration_ms", "delay_cs"),
+    [(0, 0), (4, 0), (5, 1), (124, 12), (125, 13), (1000, 100)],
+)
+def test_durations_are_rounded_to_centiseconds(
+    tmp_path: Path, duration_ms: int, delay_cs: int
+) -> None:
+    path = tmp_path / "anim.gif"
+    write_gif(path, [gradient_frame(0)], [duration_ms])
+
+    assert parse_gif(path.read_bytes()).frames[0].delay_cs == delay_cs
+
+
+def test_without_transparent_index_no_frame_declares_transparency(tmp_path: Path) -> None:
+    path = tmp_path / "anim.gif"
+    write_gif(path, [disc_frame(5), disc_frame(6)], [100, 100], transparent_index=None)
+
+    gif = parse_gif(path.read_bytes())
+    assert [frame.transparent_index for frame in gif.frames] == [None, None]
+    with Image.open(path) as image:
+        assert "transparency" not in image.info
+
+
+def test_frames_are_encoded_when_added_not_later(tmp_path: Path) -> None:
+    # Reusing one buffer for every frame must work: the writer may not hold on to the array.
+    path = tmp_path / "anim.gif"
+    buffer = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    with GifWriter(path, WIDTH, HEIGHT, distinct_palette(), None) as gif:
+        for value in (3, 4, 5):
+            buffer[:] = value
+            gif.add_frame(buffer, 100)
+        assert gif.frame_count == 3
+
+    decoded = [frame.indices for frame in parse_gif(path.read_bytes()).frames]
+    assert [int(frame[0, 0]) for frame in decoded] == [3, 4, 5]
+    assert all(np.unique(frame).size == 1 for frame in decoded)
+
+
+# --------------------------------------------------------------------------------------------
+# GIF: errors and partial files
+
+
+def test_partial_file_is_removed_when_the_with_block_raises(tmp_path: Path) -> None:
+    path = tmp_path / "anim.gif"
+    with pytest.raises(RuntimeError, match="boom"):
+        with GifWriter(path, WIDTH, HEIGHT, distinct_palette(), TRANSPARENT) as gif:
+            gif.add_frame(gradient_frame(0), 100)
+            assert path.exists()
+            raise RuntimeError("boom")
+    assert not path.exists()
+
+
+def test_closing_without_frames_is_an_error_and_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "anim.gif"
+    with pytest.raises(AnimationError, match="No frames"):
+        with GifWriter(path, WIDTH, HEIGHT, distinct_palette(), TRANSPARENT):
+            pass
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "bad_frame",
+    [
+        np.zeros((HEIGHT, WIDTH + 1), dtype=np.uint8),
+        np.zeros((HEIGHT, WIDTH), dtype=np.int16),
+        np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8),
+    ],
+    ids=["wrong-shape", "wrong-dtype", "three-dimensional"],
+)
+def test_bad_frames_raise_animation_error(tmp_path: Path, bad_frame: np.ndarray) -> None:
+    path = tmp_path / "anim.gif"
+    with pytest.raises(AnimationError):
+        with GifWriter(path, WIDTH, HEIGHT, distinct_palette(), TRANSPARENT) as gif:
+            gif.add_frame(bad_frame, 100)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("palette", "transparent_index", "message"),
+    [
+        (bytes(765), 0, "768 bytes"),
+        (bytes(768 * 2), 0, "768 bytes"),
+        (bytes(768), 256, "between 0 and 255"),
+        (bytes(768), -1, "between 0 and 255"),
+    ],
+)
+def test_bad_palette_or_transparency_raise_before_creating_the_file(
+    tmp_path: Path, palette: bytes, transparent_index: int, message: str
+) -> None:
+    path = tmp_path / "anim.gif"
+    with pytest.raises(AnimationError, match=message):
+        GifWriter(path, WIDTH, HEIGHT, palette, transparent_index)
+    assert not path.exists()
+
+
+def test_adding_after_close_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "anim.gif"
+    gif = GifWriter(path, WIDTH, HEIGHT, distinct_palette(), TRANSPARENT)
+    gif.add_frame(gradient_frame(0), 100)
+    gif.close()
+    with pytest.raises(AnimationError, match="closed"):
+        gif.add_frame(gradient_frame(1), 100)
+    assert len(parse_gif(path.read_bytes()).frames) == 1
+
+
+@pytest.mark.parametrize("loop", [-1, 65536])
+def test_out_of_range_loop_count_is_rejected(tmp_path: Path, loop: int) -> None:
+    with pytest.raises(AnimationError, match="loop count"):
+        GifWriter(tmp_path / "anim.gif", WIDTH, HEIGHT, distinct_palette(), None, loop=loop)
+
+
+def test_negative_duration_is_rejected(tmp_path: Path) -> None:
+    with GifWriter(tmp_path / "anim.gif", WIDTH, HEIGHT, distinct_palette(), None) as gif:
+        with pytest.raises(AnimationError, match="negative"):
+            gif.add_frame(gradient_frame(0), -10)
+        gif.add_frame(gradient_frame(0), 10)
+
+
+def test_unwritable_destination_raises_animation_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(AnimationError, match="Cannot create"):
+        GifWriter(blocker / "anim.gif", WIDTH, HEIGHT, distinct_palette(), None)
+
+
+# --------------------------------------------------------------------------------------------
+# Poster, thumbnail, RGBA lookup
+
+
+def test_indices_to_rgba_looks_up_colours_and_clears_the_transparent_index() -> None:
+    palette = bytearray(768)
+    palette[3:6] = bytes([10, 20, 30])  # index 1
+    palette[6:9] = bytes([40, 50, 60])  # index 2
+    indices = np.array([[1, 2], [0, 1]], dtype=np.uint8)
+
+    rgba = indices_to_rgba(indices, bytes(palette), transparent_index=0)
+
+    assert rgba.dtype == np.uint8
+    assert rgba.tolist() == [
+        [[10, 20, 30, 255], [40, 50, 60, 255]],
+        [[0, 0, 0, 0], [10, 20, 30, 255]],
+    ]
+
+
+def test_poster_round_trips_indices_palette_and_transparency(tmp_path: Path) -> None:
+    path = tmp_path / "poster.png"
+    frame = all_indices_frame()
+    write_poster(path, frame, distinct_palette(), transparent_index=17)
+
+    with Image.open(path) as poster:
+        assert poster.format == "PNG"
+        assert poster.mode == "P"
+        assert poster.size == (WIDTH, HEIGHT)
+        assert bytes(poster.getpalette("RGB")) == distinct_palette()
+        assert poster.info["transparency"] == 17
+        np.testing.assert_array_equal(np.array(poster), frame)
+
+
+def test_poster_without_transparency_has_none(tmp_path: Path) -> None:
+    path = tmp_path / "poster.png"
+    write_poster(path, gradient_frame(0), distinct_palette(), transparent_index=None)
+
+    with Image.open(path) as poster:
+        assert poster.mode == "P"
+        assert "transparency" not in poster.info
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "max_px", "expected"),
+    [
+        (64, 48, 32, (32, 24)),
+        (48, 64, 32, (24, 32)),
+        (64, 48, 320, (64, 48)),  # never enlarged
+        (64, 48, 64, (64, 48)),
+        (1000, 10, 100, (100, 1)),
+        (1000, 1, 100, (100, 1)),  # never collapses to zero
+    ],
+)
+def test_thumbnail_size_keeps_aspect_within_the_limit(
+    width: int, height: int, max_px: int, expected: tuple[int, int]
+) -> None:
+    assert thumbnail_size(width, height, max_px) == expected
+
+
+def test_thumbnail_is_downscaled_and_keeps_transparency(tmp_path: Path) -> None:
+    path = tmp_path / "thumb.png"
+    write_thumbnail(path, disc_frame(fill=9), distinct_palette(), TRANSPARENT, max_px=32)
+
+    with Image.open(path) as thumb:
+        assert thumb.size == (32, 24)
+        assert thumb.mode == "RGBA"
+        rgba = np.array(thumb)
+    assert rgba[0, 0, 3] == 0
+    assert tuple(rgba[12, 16]) == (9, 246, (9 * 37) % 256, 255)
+
+
+def test_thumbnail_never_enlarges_and_is_rgb_without_transparency(tmp_path: Path) -> None:
+    path = tmp_path / "thumb.png"
+    frame = gradient_frame(0)
+    write_thumbnail(path, frame, distinct_palette(), None, max_px=320)
+
+    with Image.open(path) as thumb:
+        assert thumb.size == (WIDTH, HEIGHT)
+        assert thumb.mode == "RGB"
+        rgb = np.array(thumb)
+    palette = np.frombuffer(distinct_palette(), dtype=np.uint8).reshape(256, 3)
+    np.testing.assert_array_equal(rgb, palette[frame])
+
+
+def test_thumbnail_edges_do_not_pick_up_the_colour_of_transparent_pixels(tmp_path: Path) -> None:
+    # Transparent index 0 is pure red in this palette; the map is pure blue. Without
+    # premultiplied alpha, the downscaled edge pixels would turn purple.
+    palette = bytearray(768)
+    palette[0:3] = bytes([255, 0, 0])
+    palette[3:6] = bytes([0, 0, 255])
+    frame = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    frame[:, 21:] = 1  # a vertical edge that falls between thumbnail pixels
+    path = tmp_path / "thumb.png"
+    write_thumbnail(path, frame, bytes(palette), transparent_index=0, max_px=20)
+
+    with Image.open(path) as thumb:
+        rgba = np.array(thumb).astype(int)
+    visible = rgba[..., 3] > 0
+    assert visible.any() and (~visible).any()
+    assert rgba[visible, 0].max() <= 2
+    assert rgba[visible, 2].min() >= 250
+
+
+def test_thumbnail_rejects_a_zero_size(tmp_path: Path) -> None:
+    with pytest.raises(AnimationError, match="at least 1 pixel"):
+        write_thumbnail(
+            tmp_path / "thumb.png", gradient_frame(0), distinct_palette(), None, max_px=0
+        )

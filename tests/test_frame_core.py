@@ -1,0 +1,127 @@
+"""Pixel-level tests of the frame core on COGs with analytic values (value = column index)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import Polygon, box
+
+from generator.grid import inside_mask, make_grid, output_crs, project
+from generator.model import FramePlan, Grid, ItemAsset, Style
+from generator.palette import build_palette, to_indices
+from generator.render import LocalRenderer, overview_level, render_frame
+
+from .conftest import NODATA, column_values, write_cog
+
+WHEN = datetime(2021, 1, 1, tzinfo=timezone.utc)
+
+
+def grid_at(res: float, size: int = 64) -> Grid:
+    """A lon/lat grid over the test COG's extent (0..64 E, 0..64 N) at ``res`` degrees."""
+    n = round(size / res)
+    return Grid(crs="EPSG:4326", transform=Affine(res, 0, 0, 0, -res, 64), width=n, height=n)
+
+
+@pytest.fixture(scope="module")
+def analytic_cog(tmp_path_factory: pytest.TempPathFactory):
+    data = column_values(64)
+    data[10:14, 20:24] = NODATA  # a nodata hole
+    # The 2× overview holds 500 + overview column, impossible at full resolution (max 63).
+    overview = 500 + np.tile(np.arange(32, dtype="float32"), (32, 1))
+    return write_cog(tmp_path_factory.mktemp("cog") / "analytic.tif", data, overview=overview)
+
+
+def item(path) -> ItemAsset:
+    return ItemAsset(item_id=path.stem, datetime=WHEN, href=str(path))
+
+
+def test_full_resolution_read_gives_the_column_values(analytic_cog):
+    data = LocalRenderer().read(item(analytic_cog), grid_at(1.0), Style(rescale=(0, 64)))
+    expected = np.tile(np.arange(64, dtype="float32"), (64, 1))
+    hole = np.zeros((64, 64), bool)
+    hole[10:14, 20:24] = True
+    assert np.array_equal(data.valid, ~hole)
+    assert np.array_equal(data.values[~hole], expected[~hole])
+
+
+def test_half_resolution_output_is_read_from_the_2x_overview(analytic_cog):
+    data = LocalRenderer().read(item(analytic_cog), grid_at(2.0), Style(rescale=(0, 64)))
+    assert data.values.shape == (32, 32)
+    assert np.array_equal(data.values, 500 + np.tile(np.arange(32, dtype="float32"), (32, 1)))
+
+
+def test_output_between_levels_uses_the_finer_level(analytic_cog):
+    data = LocalRenderer().read(item(analytic_cog), grid_at(1.6), Style(rescale=(0, 64)))
+    assert data.values[data.valid].max() < 64  # never the coarser overview's 500+ values
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [((1.0, 1.0), None), ((1.99, 1.99), None), ((2.0, 2.0), 0), ((3.0, 3.0), 0), ((4.0, 4.0), 1), ((9.0, 9.0), 2)],
+)
+def test_overview_choice_is_the_coarsest_not_coarser_than_output(target, expected):
+    assert overview_level((1.0, 1.0), [2, 4, 8], target) == expected
+
+
+def test_palette_indices_match_hand_derived_levels(analytic_cog):
+    palette = build_palette("viridis")
+    n = palette.n_levels
+    data = LocalRenderer().read(item(analytic_cog), grid_at(1.0), Style(rescale=(0, 64)))
+    indices = to_indices(data.values, data.valid, (0, 64), palette)
+    columns = np.arange(64)
+    # level = floor(value / 64 * n), computed here from the formula, not by the code under test
+    expected_row = (columns * n) // 64
+    assert np.array_equal(indices[0], expected_row.astype(np.uint8))
+    assert np.all(indices[10:14, 20:24] == palette.transparent)
+    # every column is its own level: 64 distinct opaque levels
+    opaque = indices[indices != palette.transparent]
+    assert len(np.unique(opaque)) == 64
+
+
+def test_pixels_outside_the_region_are_transparent_and_inside_opaque(analytic_cog):
+    grid = grid_at(1.0)
+    triangle = Polygon([(4, 4), (60, 4), (32, 60)])
+    inside = inside_mask(triangle, grid)
+    palette = build_palette("magma")
+    data = LocalRenderer().read(item(analytic_cog), grid, Style(rescale=(0, 64)))
+    indices = to_indices(data.values, data.valid & inside, (0, 64), palette)
+    assert np.all(indices[~inside] == palette.transparent)
+    assert np.all(indices[inside & data.valid] < palette.n_levels)
+    # pixel centres: (x + 0.5, 63.5 - row); a point well inside and one well outside the triangle
+    assert inside[63 - 20, 32] and not inside[63 - 50, 5]
+
+
+def test_first_valid_pixel_wins_when_items_share_a_frame(tmp_path):
+    first = column_values(64)
+    first[:, :32] = NODATA
+    second = np.full((64, 64), 7.0, dtype="float32")
+    a = write_cog(tmp_path / "a.tif", first)
+    b = write_cog(tmp_path / "b.tif", second)
+    frame = FramePlan(datetime=WHEN, items=(item(a), item(b)))
+    data = render_frame(frame, grid_at(1.0), Style(rescale=(0, 64)), LocalRenderer())
+    assert data.valid.all()
+    assert np.all(data.values[:, :32] == 7.0)
+    assert np.array_equal(data.values[:, 32:], first[:, 32:])
+
+
+def test_auto_crs_keeps_the_regions_aspect_ratio_and_size():
+    france_like = box(-5.0, 42.0, 8.0, 51.0)
+    crs = output_crs("auto", france_like)
+    projected = project(france_like, crs)
+    grid = make_grid(projected, crs, 512)
+    assert max(grid.width, grid.height) == 512
+    west, south, east, north = projected.bounds
+    assert grid.width / grid.height == pytest.approx((east - west) / (north - south), rel=0.02)
+    assert "+proj=laea" in crs
+
+
+def test_epsg_4326_gives_the_lon_lat_look():
+    region = box(0, 40, 20, 50)
+    crs = output_crs("4326", region)
+    grid = make_grid(project(region, crs), crs, 400)
+    assert crs == "EPSG:4326"
+    # a 2 % margin of the longest side (20°) is added on each side: 20.8° × 10.8° over 400 px
+    assert (grid.width, grid.height) == (400, round(400 * 10.8 / 20.8))
