@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -16,7 +17,6 @@ from shapely.geometry import shape
 
 from generator.model import Grid
 from generator.overlays import (
-    MIN_FONT_PX,
     boundary_lines,
     burn,
     draw_label,
@@ -34,7 +34,7 @@ def palette() -> Palette:
     return build_palette("viridis")
 
 
-# Measuring line thickness -------------------------------------------------------------------
+# Measuring line thickness --------------------------------------------------------------------
 
 
 def run_lengths(mask: np.ndarray, axis: int) -> np.ndarray:
@@ -75,7 +75,7 @@ def in_thick_patch(mask: np.ndarray, width_px: int) -> np.ndarray:
     return ndimage.binary_opening(mask, structure=square)
 
 
-# Shared edges ------------------------------------------------------------------------------------
+# Shared edges --------------------------------------------------------------------------------
 
 
 def square(x0: float, y0: float, size: float) -> shapely.Polygon:
@@ -113,7 +113,7 @@ def test_boundary_lines_rejects_non_geometries() -> None:
         boundary_lines("POLYGON ((0 0, 1 0, 1 1, 0 0))")
 
 
-# line_mask on squares ------------------------------------------------------------------------------
+# line_mask on squares ------------------------------------------------------------------------
 
 PIXEL = 1000.0  # metres, EPSG:3857
 ORIGIN_X, ORIGIN_Y = 500_000.0, 6_000_000.0
@@ -143,9 +143,8 @@ def test_internal_and_outer_edges_have_the_same_thickness(width: int) -> None:
     for col_center in (10, 30, 50):  # outer, internal, outer
         band = vertical_thickness[rows, col_center - 4 : col_center + 5]
         assert set(band[band > 0].tolist()) == {width}, f"vertical line at x≈{col_center}"
-        assert np.count_nonzero(mask[rows, col_center - 4 : col_center + 5], axis=1).tolist() == (
-            [width] * 13
-        )
+        pixels_per_row = np.count_nonzero(mask[rows, col_center - 4 : col_center + 5], axis=1)
+        assert pixels_per_row.tolist() == [width] * 13
     for row_center in (10, 30, 50):
         band = horizontal_thickness[row_center - 4 : row_center + 5, cols]
         assert set(band[band > 0].tolist()) == {width}, f"horizontal line at y≈{row_center}"
@@ -153,11 +152,11 @@ def test_internal_and_outer_edges_have_the_same_thickness(width: int) -> None:
 
 def test_thin_line_is_one_pixel_and_connected() -> None:
     grid = square_grid()
-    line = shapely.LineString(
-        [(ORIGIN_X + 3.2 * PIXEL, ORIGIN_Y - 5.1 * PIXEL), (ORIGIN_X + 60.7 * PIXEL, ORIGIN_Y - 41.6 * PIXEL)]
-    )
+    start = (ORIGIN_X + 3.2 * PIXEL, ORIGIN_Y - 5.1 * PIXEL)
+    end = (ORIGIN_X + 60.7 * PIXEL, ORIGIN_Y - 41.6 * PIXEL)
+    line = shapely.LineString([start, end])
     mask = line_mask(line, grid, 1)
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    _, count = ndimage.label(mask, structure=np.ones((3, 3)))
     assert count == 1
     # A shallow thin line has exactly one pixel per column it crosses.
     columns = np.flatnonzero(mask.any(axis=0))
@@ -195,13 +194,13 @@ def test_burn_sets_index_in_place() -> None:
         burn(frame, np.zeros((2, 2), dtype=bool), 1)
 
 
-# line_mask on real départements -----------------------------------------------------------------
+# line_mask on real départements --------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def france() -> tuple[list[shapely.Geometry], Grid]:
     if not DEPARTEMENTS.exists():
-        pytest.skip(f"{DEPARTEMENTS} not available")
+        pytest.fail(f"{DEPARTEMENTS} is missing: the shared test data must sit beside the checkout")
     features = json.loads(DEPARTEMENTS.read_text(encoding="utf-8"))["features"]
     to_laea = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3035", always_xy=True)
 
@@ -271,7 +270,9 @@ def test_the_measure_detects_doubled_internal_borders(
     assert thick[internal].mean() > thick[outer].mean() + 0.4
 
 
-def test_shared_edges_are_burnt_once_on_real_data(france: tuple[list[shapely.Geometry], Grid]) -> None:
+def test_shared_edges_are_merged_on_real_data(
+    france: tuple[list[shapely.Geometry], Grid],
+) -> None:
     departements, grid = france
     merged = boundary_lines(departements)
     each_ring = sum(shapely.boundary(d).length for d in departements)
@@ -280,14 +281,16 @@ def test_shared_edges_are_burnt_once_on_real_data(france: tuple[list[shapely.Geo
     assert merged.length == pytest.approx((each_ring + outline) / 2, rel=0.01)
 
 
-# Date label ------------------------------------------------------------------------------------------
+# Date label ----------------------------------------------------------------------------------
 
 
 def label_indices(palette: Palette) -> set[int]:
     return set(palette.label_ramp())
 
 
-def draw_on_blank(palette: Palette, height: int, width: int, text: str, **kwargs) -> np.ndarray:
+def draw_on_blank(
+    palette: Palette, height: int, width: int, text: str, **kwargs: Any
+) -> np.ndarray:
     frame = np.full((height, width), 17, dtype=np.uint8)
     return draw_label(frame, text, palette, **kwargs)
 
@@ -328,7 +331,8 @@ def test_corners_put_the_label_in_the_right_quadrant(palette: Palette) -> None:
         "bottom-right": (False, False),
     }
     for corner, (is_top, is_left) in expected.items():
-        top, bottom, left, right = label_bbox(draw_on_blank(palette, size, size, "2024", corner=corner))
+        frame = draw_on_blank(palette, size, size, "2024", corner=corner)
+        top, bottom, left, right = label_bbox(frame)
         assert (bottom <= size // 2) if is_top else (top >= size // 2)
         assert (right <= size // 2) if is_left else (left >= size // 2)
 

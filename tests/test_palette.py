@@ -26,7 +26,7 @@ def viridis() -> Palette:
     return build_palette("viridis")
 
 
-# Layout ---------------------------------------------------------------------------------------
+# Layout --------------------------------------------------------------------------------------
 
 
 def test_data_levels_are_what_the_reserved_entries_leave(viridis: Palette) -> None:
@@ -157,7 +157,7 @@ def test_custom_list_needs_two_colours() -> None:
         build_palette(["#000000"])
 
 
-# Legend ----------------------------------------------------------------------------------------
+# Legend --------------------------------------------------------------------------------------
 
 
 def test_legend_hex_samples_data_levels_low_to_high(viridis: Palette) -> None:
@@ -171,7 +171,7 @@ def test_legend_hex_samples_data_levels_low_to_high(viridis: Palette) -> None:
     assert legend[-1] == "#fde724"  # ...and ends yellow in rio-tiler's table
 
 
-# Values → indices ------------------------------------------------------------------------------
+# Values → indices ----------------------------------------------------------------------------
 
 
 def _expected_level(value: float, lo: float, hi: float, n_levels: int) -> int:
@@ -217,7 +217,8 @@ def test_reversed_range_reverses_the_colormap(viridis: Palette) -> None:
 def test_integer_input_works(viridis: Palette) -> None:
     values = np.array([0, 100, 200], dtype=np.uint16)
     got = to_indices(values, np.ones(3, bool), (0, 200), viridis)
-    assert got.tolist() == [0, _expected_level(100, 0, 200, viridis.n_levels), viridis.n_levels - 1]
+    top = viridis.n_levels - 1
+    assert got.tolist() == [0, _expected_level(100, 0, 200, viridis.n_levels), top]
 
 
 def test_equal_rescale_bounds_are_a_style_error(viridis: Palette) -> None:

@@ -1,0 +1,92 @@
+"""The default config builds the demo gallery offline, with exact colours and honest frame counts.
+
+One session-scoped build is shared by every test here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+from rio_tiler.colormap import cmap
+
+from generator.build import BuildResult, build
+from generator.palette import RESERVED_COLORS
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    return build(REPO / "site_config.yml", tmp_path_factory.mktemp("demo") / "output")
+
+
+@pytest.fixture(scope="session")
+def manifest(demo_build: BuildResult) -> dict:
+    return json.loads((demo_build.output_dir / "manifest.json").read_text(encoding="utf-8"))
+
+
+def rgba_frames(path: Path) -> list[np.ndarray]:
+    with Image.open(path) as image:
+        return [np.array(frame.convert("RGBA")) for frame in ImageSequence.Iterator(image)]
+
+
+def test_every_pair_builds(manifest):
+    entries = manifest["animations"]
+    assert len(entries) >= 6
+    assert {entry["collection"] for entry in entries} >= {"no2-monthly", "lst-anomaly-monthly"}
+    assert len({entry["region"] for entry in entries}) >= 3
+    assert [entry for entry in entries if entry["status"] != "ok"] == []
+
+
+def test_gif_frame_count_equals_time_steps(demo_build, manifest):
+    for entry in manifest["animations"]:
+        assert len(entry["frames"]) == 24  # 2021-01 … 2022-12, one item a month
+        with Image.open(demo_build.output_dir / entry["gif"]) as gif:
+            assert gif.n_frames == 24, entry["id"]
+
+
+def test_opaque_pixels_are_colormap_or_reserved_colours(demo_build, manifest):
+    reserved = {tuple(color.rgb) for color in RESERVED_COLORS}
+    for entry in manifest["animations"]:
+        colormap = entry["style"]["colormap"]
+        allowed = {tuple(rgba[:3]) for rgba in cmap.get(colormap.lower()).values()} | reserved
+        frames = rgba_frames(demo_build.output_dir / entry["gif"])
+        for frame in frames[:: len(frames) // 3]:
+            opaque = frame[frame[..., 3] == 255][:, :3]
+            colours = {tuple(int(c) for c in colour) for colour in np.unique(opaque, axis=0)}
+            assert colours <= allowed, f"{entry['id']}: colours outside the palette: {sorted(colours - allowed)[:5]}"
+            assert set(np.unique(frame[..., 3])) <= {0, 255}, "no partial transparency in a GIF"
+
+
+def test_pixels_outside_the_region_are_transparent(demo_build, manifest):
+    for entry in manifest["animations"]:
+        frame = rgba_frames(demo_build.output_dir / entry["gif"])[0]
+        # The grid keeps a 2 % margin around the region: its top rows and right columns lie outside.
+        assert np.all(frame[:4, :, 3] == 0), entry["id"]
+        assert np.all(frame[:, -4:, 3] == 0), entry["id"]
+        # …and inside there is data: plenty of opaque pixels
+        assert (frame[..., 3] == 255).mean() > 0.3, entry["id"]
+
+
+def test_frames_show_many_levels_and_nodata_holes(demo_build, manifest):
+    entry = next(e for e in manifest["animations"] if e["id"] == "no2-monthly--france")
+    frame = rgba_frames(demo_build.output_dir / entry["gif"])[0]
+    opaque = frame[frame[..., 3] == 255][:, :3]
+    assert len(np.unique(opaque, axis=0)) >= 40
+
+
+def test_gallery_pages_exist_and_say_the_data_is_synthetic(demo_build, manifest):
+    index = (demo_build.output_dir / "index.html").read_text(encoding="utf-8")
+    assert "Synthetic" in index or "synthetic" in index
+    for entry in manifest["animations"]:
+        page = (demo_build.output_dir / entry["page"]).read_text(encoding="utf-8")
+        assert entry["frames"][0]["items"][0] in page
+        assert (demo_build.output_dir / entry["poster"]).is_file()
+        with Image.open(demo_build.output_dir / entry["thumbnail"]) as thumbnail:
+            assert max(thumbnail.size) <= 320
