@@ -78,7 +78,9 @@ def line_mask(
 
     ``width_px == 1`` burns thin 8-connected lines (GDAL's line rasterization). Wider lines are
     buffered by half the width and burnt as polygons. Either way it is one rasterize call for
-    all lines, so a shared edge can never be burnt twice side by side.
+    all lines, so a shared edge can never be burnt twice side by side. Lines are simplified
+    to half a pixel first. Pass lines (see :func:`boundary_lines`), not polygons: polygons
+    would be filled.
     """
     if width_px < 1:
         raise ValueError(f"border width must be at least 1 pixel, got {width_px}")
