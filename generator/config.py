@@ -131,6 +131,28 @@ class OverlaysSection(StrictModel):
     borders: bool = True
 
 
+Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
+GapPolicy = Literal["frame", "skip"]
+OutputFormat = Literal["gif", "webp", "mp4"]
+
+
+class WebpSection(StrictModel):
+    lossless: bool = True
+    quality: int = Field(default=90, ge=0, le=100)
+
+
+class Mp4Section(StrictModel):
+    background: str = Field(default="#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
+
+
+def _gif_first(formats: list[str] | None) -> list[str] | None:
+    if formats is None:
+        return None
+    if "gif" not in formats:
+        raise ValueError("`gif` must be one of the formats: the gallery shows the GIF (add webp/mp4 next to it)")
+    return list(dict.fromkeys(formats))
+
+
 class RenderOverrides(StrictModel):
     """Per-animation render options; every key is optional and falls back to ``render:``."""
 
@@ -141,7 +163,15 @@ class RenderOverrides(StrictModel):
     end_pause_ms: int | None = Field(default=None, ge=0, le=60_000)
     date_format: str | None = Field(default=None, min_length=1)
     overlays: OverlaysSection | None = None
+    formats: list[OutputFormat] | None = Field(default=None, min_length=1)
+    cadence: Cadence | None = None
+    gaps: GapPolicy | None = None
+    webp: WebpSection | None = None
+    mp4: Mp4Section | None = None
+    max_bytes: int | None = Field(default=None, ge=1024)
+    drop_frames: bool | None = None
 
+    _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
 
 
@@ -155,13 +185,35 @@ class RenderSection(StrictModel):
     end_pause_ms: int = Field(default=1000, ge=0, le=60_000)
     date_format: str = Field(default="%Y-%m", min_length=1)
     overlays: OverlaysSection = OverlaysSection()
+    formats: list[OutputFormat] = Field(default_factory=lambda: ["gif"], min_length=1)
+    cadence: Cadence = "auto"
+    gaps: GapPolicy = "frame"
+    webp: WebpSection = WebpSection()
+    mp4: Mp4Section = Mp4Section()
+    max_bytes: int | None = Field(default=None, ge=1024)
+    drop_frames: bool = False
 
+    _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
 
     def merged(self, overrides: RenderOverrides | None) -> RenderSection:
+        """These defaults with an animation's overrides on top (nested sections key by key)."""
         if overrides is None:
             return self
-        return self.model_copy(update=overrides.model_dump(exclude_none=True))
+        return self.model_copy(update=_override_fields(self, overrides))
+
+
+def _override_fields(base: BaseModel, overrides: BaseModel) -> dict[str, Any]:
+    update: dict[str, Any] = {}
+    for name in overrides.model_fields_set:
+        value = getattr(overrides, name)
+        if value is None:
+            continue
+        current = getattr(base, name, None)
+        if isinstance(value, BaseModel) and isinstance(current, BaseModel):
+            value = current.model_copy(update=_override_fields(current, value))
+        update[name] = value
+    return update
 
 
 class AnimationSection(StrictModel):

@@ -98,6 +98,8 @@ class AnimationFiles:
     gif: str
     poster: str
     thumbnail: str
+    webp: str | None = None
+    mp4: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class AnimationRecord:
     width: int = 0
     height: int = 0
     error: str | None = None
+    notes: tuple[str, ...] = ()  # what the build changed to meet limits (size budget, dropped frames)
 
     @property
     def title(self) -> str:

@@ -198,6 +198,9 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "gif": record.files.gif if ok else None,
         "poster": record.files.poster if ok else None,
         "thumbnail": record.files.thumbnail if ok else None,
+        "webp": record.files.webp if ok else None,
+        "mp4": record.files.mp4 if ok else None,
+        "notes": list(record.notes),
         "width": int(record.width),
         "height": int(record.height),
         "style": _style_entry(record.style),
@@ -280,6 +283,9 @@ class AnimationView:
     license: str | None
     providers: tuple[ProviderView, ...]
     frames: tuple[FrameRow, ...]
+    webp_href: str | None = None
+    mp4_href: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -386,6 +392,9 @@ def animation_view(
         page_href=relative_href(record.files.page, from_page),
         gif_href=relative_href(record.files.gif, from_page),
         poster_href=relative_href(record.files.poster, from_page),
+        webp_href=relative_href(record.files.webp, from_page) if record.files.webp else None,
+        mp4_href=relative_href(record.files.mp4, from_page) if record.files.mp4 else None,
+        notes=record.notes,
         thumbnail_href=relative_href(record.files.thumbnail, from_page),
         thumbnail_size=thumbnail_size,
         image_alt=_image_alt(collection_title, record.region_title, date_range),
