@@ -21,7 +21,8 @@ import numpy as np
 from . import __version__
 from .animate import GifWriter, write_poster, write_thumbnail
 from .catalog import StacSource, open_source, plan_frames
-from .config import LoadedConfig, load_config
+from .cadence import detect_cadence, fill_gaps, merge_same_period
+from .config import LoadedConfig, RenderSection, load_config
 from .dates import parse_interval
 from .errors import ConfigError, GeneratorError, SourceError
 from .grid import inside_mask, make_grid, output_crs, project
@@ -30,7 +31,7 @@ from .overlays import boundary_lines, burn, draw_label, line_mask
 from .palette import Palette, build_palette, to_indices
 from .plan import AnimationSpec, plan_animations
 from .regions import Region, load_regions
-from .render import LocalRenderer, Renderer, render_frame
+from .render import LocalRenderer, Renderer, empty_frame, render_frame
 from .site import write_site
 from .styles import resolve_style
 
@@ -65,6 +66,22 @@ def animation_files(slug: str) -> AnimationFiles:
 def border_width_px(size: int) -> int:
     """Border lines thicken with the frame so they read the same at 256 and 1024 px."""
     return max(1, round(size / 512))
+
+
+def time_steps(frames: list[FramePlan], time_density: object, render: RenderSection) -> list[FramePlan]:
+    """Merge frames of one cadence period and, unless ``gaps: skip``, add "no data" gap frames."""
+    cadence = detect_cadence(
+        [frame.datetime for frame in frames],
+        time_density=time_density if isinstance(time_density, str) else None,
+        override=render.cadence,
+    )
+    merged = merge_same_period(frames, cadence)
+    return fill_gaps(merged, cadence) if render.gaps == "frame" else merged
+
+
+def frame_label(frame: FramePlan, date_format: str) -> str:
+    label = frame.datetime.strftime(date_format)
+    return f"{label} (no data)" if frame.kind == "gap" else label
 
 
 @dataclass(frozen=True)
@@ -123,19 +140,20 @@ class AnimationBuilder:
         frames: tuple[FramePlan, ...] = ()
         try:
             source = self.sources(spec.collection.source)
-            collection, _ = source.collection(spec.collection.id)
+            collection, document = source.collection(spec.collection.id)
             index = [c.id for c in self.config.model.collections].index(spec.collection.id)
             resolved = resolve_style(collection.id, collection.renders, spec.collection.style, f"collections[{index}]")
             style = resolved.style
             interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
             items = source.items(spec.collection.id, interval, region.geometry)
-            frames = tuple(plan_frames(items, spec.collection.asset, resolved.render_assets))
-            if not frames:
+            planned = plan_frames(items, spec.collection.asset, resolved.render_assets)
+            if not planned:
                 window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
                 raise SourceError(
                     f"collection {spec.collection.id!r} has no items over region {region.id!r}{window}; "
                     "check `datetime` and the region"
                 )
+            frames = tuple(time_steps(planned, document.get("dashboard:time_density"), spec.render))
             return self._render(spec, region, files, collection, style, frames, base)
         except Exception as error:  # one failing animation must never stop the others
             shutil.rmtree(self.staging / f"animations/{spec.slug}", ignore_errors=True)
@@ -162,13 +180,13 @@ class AnimationBuilder:
         palette = build_palette(style.colormap)
         folder = self.staging / f"animations/{spec.slug}"
         folder.mkdir(parents=True, exist_ok=True)
-        labels = tuple(frame.datetime.strftime(spec.render.date_format) for frame in frames)
+        labels = tuple(frame_label(frame, spec.render.date_format) for frame in frames)
         last: np.ndarray | None = None
         with GifWriter(
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
         ) as writer:
             for number, (frame, label) in enumerate(zip(frames, labels, strict=True)):
-                data = render_frame(frame, grid, style, self.renderer)
+                data = render_frame(frame, grid, style, self.renderer) if frame.items else empty_frame(grid)
                 last = compose_frame(
                     data.values, data.valid, prepared, palette, style.rescale, label if overlays.date else None
                 )

@@ -114,6 +114,11 @@ class LocalRenderer:
         return FrameData(values=destination, valid=valid)
 
 
+def empty_frame(grid: Grid) -> FrameData:
+    """A frame with no valid pixel (a "no data" time step)."""
+    return FrameData(values=np.full(grid.shape, np.nan, dtype="float32"), valid=np.zeros(grid.shape, dtype=bool))
+
+
 def render_frame(frame: FramePlan, grid: Grid, style: Style, renderer: Renderer) -> FrameData:
     """Combine the frame's items on the grid: each pixel comes from the first item valid there."""
     combined: FrameData | None = None

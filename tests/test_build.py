@@ -183,3 +183,47 @@ def test_only_builds_the_named_animation(tiny_site, capsys):
     assert [entry["id"] for entry in manifest["animations"]] == ["tiny--other"]
     assert main(["build", "--config", str(config), "--only", "nope"]) == 2
     assert "--only: unknown animation id(s) 'nope'" in capsys.readouterr().err
+
+
+def monthly_site(tmp_path: Path, dates: list[str], render: str = "") -> Path:
+    cog = write_cog(tmp_path / "m.tif", column_values(64))
+    items = [FakeItem(id=f"m-{date[:10]}", datetime=date, cog=cog) for date in dates]
+    write_catalog(tmp_path / "catalog", "tiny", items, renders=RENDERS)
+    (tmp_path / "site_config.yml").write_text(config_text(render=render))
+    return tmp_path / "site_config.yml"
+
+
+def test_a_missing_month_becomes_a_labelled_gap_frame(tmp_path):
+    config = monthly_site(tmp_path, ["2021-01-01T00:00:00Z", "2021-02-01T00:00:00Z", "2021-04-01T00:00:00Z", "2021-05-01T00:00:00Z"])
+    result = build(config)
+    (record,) = result.records
+    assert [frame.kind for frame in record.frames] == ["data", "data", "gap", "data", "data"]
+    assert record.frame_labels[2] == "2021-03 (no data)"
+    assert len(gif_frames(result.output_dir / record.files.gif)) == 5
+    entry = json.loads((result.output_dir / "manifest.json").read_text())["animations"][0]
+    assert entry["frames"][2] == {"datetime": "2021-03-01T00:00:00Z", "items": [], "kind": "gap", "label": "2021-03 (no data)"}
+
+
+def test_gaps_skip_keeps_only_data_frames(tmp_path):
+    config = monthly_site(
+        tmp_path, ["2021-01-01T00:00:00Z", "2021-02-01T00:00:00Z", "2021-04-01T00:00:00Z", "2021-05-01T00:00:00Z"], render=", gaps: skip"
+    )
+    (record,) = build(config).records
+    assert [frame.kind for frame in record.frames] == ["data"] * 4
+
+
+def test_irregular_series_gets_no_gap_frames(tmp_path):
+    config = monthly_site(tmp_path, ["2021-01-01T00:00:00Z", "2021-01-03T00:00:00Z", "2021-01-10T00:00:00Z", "2021-01-11T00:00:00Z"])
+    (record,) = build(config).records
+    assert [frame.kind for frame in record.frames] == ["data"] * 4
+
+
+def test_scenes_in_one_month_make_one_frame_when_the_cadence_is_monthly(tmp_path):
+    config = monthly_site(
+        tmp_path, ["2021-01-05T00:00:00Z", "2021-01-20T00:00:00Z", "2021-02-05T00:00:00Z"], render=", cadence: monthly"
+    )
+    (record,) = build(config).records
+    assert [[item.item_id for item in frame.items] for frame in record.frames] == [
+        ["m-2021-01-05", "m-2021-01-20"],
+        ["m-2021-02-05"],
+    ]
