@@ -174,13 +174,45 @@ class AnimationBuilder:
         base: dict[str, Any],
     ) -> AnimationRecord:
         started = time.perf_counter()
-        overlays = spec.render.overlays
-        prepared = prepare_grid(region, spec.render.crs, spec.render.size, draw_borders=overlays.borders)
-        grid = prepared.grid
         palette = build_palette(style.colormap)
-        folder = self.staging / f"animations/{spec.slug}"
-        folder.mkdir(parents=True, exist_ok=True)
-        labels = tuple(frame_label(frame, spec.render.date_format) for frame in frames)
+        (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
+        budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
+        size, kept = spec.render.size, frames
+        while True:
+            labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
+            grid, last = self._encode(spec, region, files, style, palette, kept, labels, size)
+            size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
+            if not retry:
+                break
+        write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
+        write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
+        for note in budget.notes:
+            log.warning("%s: %s", spec.id, note)
+        log.info(
+            "built %s: %d frames, %d×%d px in %.1f s",
+            spec.id, len(kept), grid.width, grid.height, time.perf_counter() - started,
+        )
+        return AnimationRecord(
+            status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
+            legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
+            notes=tuple(budget.notes), **base,
+        )
+
+    def _encode(
+        self,
+        spec: AnimationSpec,
+        region: Region,
+        files: AnimationFiles,
+        style: Style,
+        palette: Palette,
+        frames: tuple[FramePlan, ...],
+        labels: tuple[str, ...],
+        size: int,
+    ) -> tuple[Grid, np.ndarray]:
+        """Render every frame at ``size`` and stream it into the animation files; returns the last."""
+        overlays = spec.render.overlays
+        prepared = prepare_grid(region, spec.render.crs, size, draw_borders=overlays.borders)
+        grid = prepared.grid
         last: np.ndarray | None = None
         with GifWriter(
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
@@ -193,16 +225,39 @@ class AnimationBuilder:
                 is_last = number == len(frames) - 1
                 writer.add_frame(last, spec.render.frame_ms + (spec.render.end_pause_ms if is_last else 0))
         assert last is not None
-        write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
-        write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
-        log.info(
-            "built %s: %d frames, %d×%d px in %.1f s",
-            spec.id, len(frames), grid.width, grid.height, time.perf_counter() - started,
-        )
-        return AnimationRecord(
-            status="ok", collection=collection, style=style, frames=frames, frame_labels=labels,
-            legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height, **base,
-        )
+        return grid, last
+
+
+MIN_BUDGET_SIZE = 96  # px: below this a map is unreadable, so the size budget stops shrinking here
+BUDGET_SHRINK = 0.8
+
+
+@dataclass
+class SizeBudget:
+    """``render.max_bytes``: shrink the frames step by step, drop frames only when allowed."""
+
+    max_bytes: int | None
+    drop_frames: bool
+    notes: list[str] = field(default_factory=list)
+
+    def next_attempt(
+        self, gif_bytes: int, size: int, frames: tuple[FramePlan, ...]
+    ) -> tuple[int, tuple[FramePlan, ...], bool]:
+        """(size, frames, retry) for the next encode, recording what was changed."""
+        if self.max_bytes is None or gif_bytes <= self.max_bytes:
+            return size, frames, False
+        over = f"the GIF ({gif_bytes:,} bytes) is over max_bytes ({self.max_bytes:,})"
+        if size > MIN_BUDGET_SIZE:
+            smaller = max(MIN_BUDGET_SIZE, int(size * BUDGET_SHRINK))
+            self.notes.append(f"{over} at {size} px: size reduced to {smaller} px")
+            return smaller, frames, True
+        if self.drop_frames and len(frames) > 2:
+            kept = frames[::2] if (len(frames) - 1) % 2 == 0 else (*frames[::2], frames[-1])
+            self.notes.append(f"{over} at {size} px: dropped {len(frames) - len(kept)} of {len(frames)} frames")
+            return size, kept, True
+        hint = "" if self.drop_frames else "; set render.drop_frames: true to allow dropping frames"
+        self.notes.append(f"{over} even at {size} px{hint}")
+        return size, frames, False
 
 
 def _check_output_dir(output: Path, config: LoadedConfig) -> None:

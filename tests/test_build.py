@@ -227,3 +227,33 @@ def test_scenes_in_one_month_make_one_frame_when_the_cadence_is_monthly(tmp_path
         ["m-2021-01-05", "m-2021-01-20"],
         ["m-2021-02-05"],
     ]
+
+
+def test_size_budget_shrinks_the_frames_and_says_so(tiny_site):
+    config = tiny_site / "site_config.yml"
+    config.write_text(config_text().replace("size: 64", "size: 240"))
+    unlimited = build(config)
+    full_bytes = (unlimited.output_dir / unlimited.records[0].files.gif).stat().st_size
+    budget = full_bytes // 2
+    config.write_text(config_text(render=f", max_bytes: {budget}").replace("size: 64", "size: 240"))
+    result = build(config)
+    (record,) = result.records
+    gif = result.output_dir / record.files.gif
+    assert gif.stat().st_size <= budget
+    assert max(record.width, record.height) < 240
+    assert len(record.frames) == len(unlimited.records[0].frames) == 4  # frames are never dropped unless allowed
+    assert record.notes and "size reduced to" in record.notes[0]
+    manifest = json.loads((result.output_dir / "manifest.json").read_text())
+    assert manifest["animations"][0]["notes"] == list(record.notes)
+
+
+def test_frames_are_dropped_only_when_allowed(tiny_site):
+    config = tiny_site / "site_config.yml"
+    config.write_text(config_text(render=", max_bytes: 1024").replace("size: 64", "size: 96"))
+    (kept_all,) = build(config).records
+    assert len(kept_all.frames) == 4 and "drop_frames: true" in kept_all.notes[-1]
+    config.write_text(config_text(render=", max_bytes: 1024, drop_frames: true").replace("size: 64", "size: 96"))
+    (dropped,) = build(config).records
+    assert len(dropped.frames) < 4
+    assert any("dropped" in note for note in dropped.notes)
+    assert dropped.frames[-1].datetime == kept_all.frames[-1].datetime  # the last time step stays
