@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import shutil
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from . import __version__
 from .animate import GifWriter, write_poster, write_thumbnail
 from .catalog import StacSource, open_source, plan_frames
 from .cadence import detect_cadence, fill_gaps, merge_same_period
-from .config import LoadedConfig, RenderSection, load_config
+from .config import LoadedConfig, RenderSection, load_config, resolve_ref
 from .dates import parse_interval
 from .errors import ConfigError, GeneratorError, SourceError
 from .grid import inside_mask, make_grid, output_crs, project
@@ -53,13 +54,14 @@ class BuildResult:
         return [record for record in self.records if record.status != "ok"]
 
 
-def animation_files(slug: str) -> AnimationFiles:
+def animation_files(slug: str, frame_count: int = 0) -> AnimationFiles:
     folder = f"animations/{slug}"
     return AnimationFiles(
         page=f"{folder}/index.html",
         gif=f"{folder}/{slug}.gif",
         poster=f"{folder}/poster.png",
         thumbnail=f"{folder}/thumbnail.png",
+        frames=tuple(f"{folder}/frames/{number:04d}.png" for number in range(1, frame_count + 1)),
     )
 
 
@@ -180,6 +182,7 @@ class AnimationBuilder:
         size, kept = spec.render.size, frames
         while True:
             labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
+            files = animation_files(spec.slug, len(kept))
             grid, last = self._encode(spec, region, files, style, palette, kept, labels, size)
             size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
             if not retry:
@@ -193,9 +196,10 @@ class AnimationBuilder:
             spec.id, len(kept), grid.width, grid.height, time.perf_counter() - started,
         )
         return AnimationRecord(
+            **{**base, "files": files},
             status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
             legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
-            notes=tuple(budget.notes), **base,
+            notes=tuple(budget.notes), crs=grid.crs, render=spec.render.model_dump(mode="json"),
         )
 
     def _encode(
@@ -214,6 +218,7 @@ class AnimationBuilder:
         prepared = prepare_grid(region, spec.render.crs, size, draw_borders=overlays.borders)
         grid = prepared.grid
         last: np.ndarray | None = None
+        shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
         with GifWriter(
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
         ) as writer:
@@ -224,6 +229,7 @@ class AnimationBuilder:
                 )
                 is_last = number == len(frames) - 1
                 writer.add_frame(last, spec.render.frame_ms + (spec.render.end_pause_ms if is_last else 0))
+                write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
         return grid, last
 
@@ -318,7 +324,13 @@ def build(
     try:
         builder = AnimationBuilder(config, staging, renderer or LocalRenderer(), source)
         records = [builder.build(spec, regions[spec.region.id]) for spec in specs]
-        site = SiteInfo(title=config.model.site.title, description=config.model.site.description)
+        site_section = config.model.site
+        site = SiteInfo(
+            title=site_section.title,
+            description=site_section.description,
+            base_url=site_section.base_url,
+            templates=Path(resolve_ref(site_section.templates, config.base_dir)) if site_section.templates else None,
+        )
         write_site(staging, site, records, generator_version=__version__)
         _swap_in(staging, output)
     except BaseException:

@@ -32,6 +32,8 @@ class StrictModel(BaseModel):
 class SiteSection(StrictModel):
     title: str = Field(min_length=1)
     description: str = ""
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    templates: str | None = None
 
 
 class SourceSection(StrictModel):

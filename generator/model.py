@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from affine import Affine
@@ -100,6 +101,7 @@ class AnimationFiles:
     thumbnail: str
     webp: str | None = None
     mp4: str | None = None
+    frames: tuple[str, ...] = ()  # one palette PNG per frame, in order, for the page's player
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class AnimationRecord:
     height: int = 0
     error: str | None = None
     notes: tuple[str, ...] = ()  # what the build changed to meet limits (size budget, dropped frames)
+    crs: str | None = None  # the output projection (EPSG code, PROJ string or WKT)
+    render: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # effective render settings
 
     @property
     def title(self) -> str:
@@ -140,3 +144,5 @@ class SiteInfo:
 
     title: str
     description: str = ""
+    base_url: str | None = None  # absolute URL where the site is published (for Open Graph tags)
+    templates: Path | None = None  # a folder whose templates/CSS override ours

@@ -107,7 +107,7 @@ def test_cli_prints_one_line_per_problem_and_exits_2(tmp_path, capsys):
     config.write_text(GOOD.replace("site: {title: Test}", "site: {title: Test, colour: 1}"))
     assert main(["build", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: {config}: site.colour: unknown key (allowed keys here: description, title)"]
+    assert err == [f"error: {config}: site.colour: unknown key (allowed keys here: base_url, description, templates, title)"]
 
 
 def test_missing_config_file(tmp_path, capsys):
