@@ -21,6 +21,7 @@ build: $(STAMP)
 	$(PY) -m generator build --config site_config.yml
 
 test: $(STAMP)
+	bash scripts/system-deps.sh
 	$(PY) -m pytest
 
 bench: $(STAMP)
