@@ -39,6 +39,7 @@ class SiteSection(StrictModel):
 class SourceSection(StrictModel):
     catalog: str | None = None
     api: str | None = None
+    raster_api: str | None = Field(default=None, pattern=r"^https?://")  # a TiTiler endpoint
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> SourceSection:
@@ -136,6 +137,7 @@ class OverlaysSection(StrictModel):
 Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
 GapPolicy = Literal["frame", "skip"]
 OutputFormat = Literal["gif", "webp", "mp4"]
+RendererName = Literal["local", "titiler"]
 
 
 class WebpSection(StrictModel):
@@ -172,6 +174,7 @@ class RenderOverrides(StrictModel):
     mp4: Mp4Section | None = None
     max_bytes: int | None = Field(default=None, ge=1024)
     drop_frames: bool | None = None
+    renderer: RendererName | None = None
 
     _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
@@ -194,6 +197,7 @@ class RenderSection(StrictModel):
     mp4: Mp4Section = Mp4Section()
     max_bytes: int | None = Field(default=None, ge=1024)
     drop_frames: bool = False
+    renderer: RendererName = "local"
 
     _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
