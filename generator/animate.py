@@ -3,13 +3,16 @@
 Input frames are 2-D ``uint8`` arrays of palette indices, all the same shape, sharing one
 256-entry RGB palette and (optionally) one transparent index. This module knows nothing about
 STAC, styles or overlays; it only guarantees that index ``i`` in a frame is shown with exactly
-``palette_rgb[3*i:3*i+3]`` in every output.
+``palette_rgb[3*i:3*i+3]`` in every output. The other animation formats (WebP, MP4) live in
+``generator.encoders``.
 
 The GIF container is assembled here, block by block, so that:
 
 * there is exactly one global colour table and no per-frame quantization or remapping;
 * identical consecutive frames stay separate frames (Pillow's multi-frame writer merges them);
-* frames are streamed to disk as they arrive, so memory does not grow with the frame count.
+* frames are streamed to disk as they arrive, so memory does not grow with the frame count;
+* by default only the rectangle that changed since the previous frame is written (see
+  ``GifWriter``), with disposal methods chosen so the decoded frames are exactly the input.
 
 Only the LZW compression of each frame's pixels is delegated to Pillow (see
 ``_lzw_image_data``), because a pure-Python LZW encoder is far too slow.
@@ -237,7 +240,7 @@ def _skip_sub_blocks(view: memoryview, position: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Streaming GIF writer
+# Frame-difference planning (pure: arrays in, what to write out)
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,97 @@ class _Rect:
     top: int
     width: int
     height: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return (slice(self.top, self.top + self.height), slice(self.left, self.left + self.width))
+
+
+@dataclass(frozen=True)
+class _PlannedImage:
+    """One GIF image block: the pixels to write, where, and how to dispose of them."""
+
+    rect: _Rect
+    pixels: np.ndarray
+    disposal: int
+
+
+def _bounding_rect(mask: np.ndarray) -> _Rect | None:
+    """The smallest rectangle holding every True pixel of ``mask``; None when there is none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    top, bottom = int(rows[0]), int(rows[-1])
+    left, right = int(cols[0]), int(cols[-1])
+    return _Rect(left, top, right - left + 1, bottom - top + 1)
+
+
+def _union(first: _Rect | None, second: _Rect | None) -> _Rect | None:
+    if first is None or second is None:
+        return first or second
+    left, top = min(first.left, second.left), min(first.top, second.top)
+    right = max(first.left + first.width, second.left + second.width)
+    bottom = max(first.top + first.height, second.top + second.height)
+    return _Rect(left, top, right - left, bottom - top)
+
+
+def _plan_image(
+    canvas: np.ndarray | None,
+    frame: np.ndarray,
+    following: np.ndarray | None,
+    transparent_index: int | None,
+) -> _PlannedImage:
+    """Decide how to turn the decoder's ``canvas`` into ``frame`` with one image block.
+
+    ``canvas`` is what the decoder shows just before this image is drawn (after the previous
+    image's disposal), as palette indices where the transparent index means "see-through";
+    None means unknown, so the whole frame is written. ``following`` is the next frame (None
+    for the last one): it decides this image's disposal.
+
+    Why this is exact. Drawing an image changes exactly the canvas pixels where the image is
+    not transparent, so drawing ``where(canvas == frame, T, frame)`` over the changed
+    rectangle yields ``frame``, except where ``frame`` must be see-through but the canvas is
+    not — a GIF image cannot erase. Such pixels only exist where this frame is opaque and the
+    following one is transparent; we know them one frame ahead, so this image gets disposal
+    "restore to background" (which clears its own rectangle to transparent) and its rectangle
+    is grown to cover them. Otherwise it is "leave in place" and the canvas stays ``frame``.
+    """
+    full = _Rect(0, 0, frame.shape[1], frame.shape[0])
+    to_clear: _Rect | None = None
+    if transparent_index is not None:
+        if following is None:
+            # Restoring after the last frame does not change what is shown, and it clears the
+            # canvas for any decoder that keeps composing when the animation loops.
+            to_clear = full
+        else:
+            to_clear = _bounding_rect((frame != transparent_index) & (following == transparent_index))
+    disposal = DISPOSAL_NONE if to_clear is None else DISPOSAL_RESTORE_BACKGROUND
+    if to_clear is full:
+        to_clear = None  # only the disposal matters here, not a bigger rectangle
+
+    changed = full if canvas is None else _bounding_rect(canvas != frame)
+    # Identical consecutive frames still get an image of their own: one unchanged pixel.
+    rect = _union(changed, to_clear) or _Rect(0, 0, 1, 1)
+    pixels = frame[rect.slices]
+    if canvas is not None and transparent_index is not None:
+        # Unchanged pixels may be written as the transparent index. That helps LZW when it
+        # makes long runs of one code (static areas) and hurts when it sprinkles isolated
+        # codes into a smooth field that moved; the count of run breaks tells which.
+        unchanged = canvas[rect.slices] == pixels
+        masked = np.where(unchanged, np.uint8(transparent_index), pixels)
+        if _run_breaks(masked) <= _run_breaks(pixels):
+            pixels = masked
+    return _PlannedImage(rect, np.ascontiguousarray(pixels, dtype=np.uint8), disposal)
+
+
+def _run_breaks(pixels: np.ndarray) -> int:
+    """How often a pixel differs from its left neighbour: a cheap proxy for LZW size."""
+    return int(np.count_nonzero(pixels[:, 1:] != pixels[:, :-1]))
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming GIF writer
 
 
 class GifWriter:
@@ -262,8 +356,14 @@ class GifWriter:
     ``loop`` is the NETSCAPE2.0 loop count: 0 repeats forever; for ``n`` > 0 most browsers
     play the animation ``n + 1`` times. Without ``with``, call ``close()`` to finish the file
     or ``abort()`` to discard it.
-    Every frame is drawn with disposal "restore to background", so transparent pixels of a
-    frame show the page behind the GIF, never the previous frame.
+
+    With ``optimize=True`` (the default) each frame after the first is written as the
+    rectangle that changed since the previous one, and pixels that did not change inside it
+    as the transparent index; decoded frames are still exactly the frames given, transparent
+    pixels included (see ``_plan_image``). Choosing a frame's disposal needs the next frame,
+    so each frame is written when the next one arrives (or at ``close()``): the writer holds
+    at most two frames. With ``optimize=False`` every frame is written whole, at once, with
+    disposal "restore to background".
     """
 
     def __init__(
@@ -274,6 +374,7 @@ class GifWriter:
         palette_rgb: bytes,
         transparent_index: int | None,
         loop: int = 0,
+        optimize: bool = True,
     ) -> None:
         self.path = Path(path)
         self.width = _validated_dimension("width", width)
@@ -281,13 +382,20 @@ class GifWriter:
         self._palette = _validated_palette(palette_rgb)
         self._transparent_index = _validated_transparent_index(transparent_index)
         loop = _validated_loop(loop)
+        self.optimize = bool(optimize)
         self._frame_count = 0
+        # Optimised mode only: what the decoder shows before the pending frame is drawn, and
+        # the frame waiting for its successor (copied, so callers may reuse their buffers).
+        self._canvas: np.ndarray | None = None
+        self._pending: np.ndarray | None = None
+        self._pending_delay_cs = 0
         self._file: BinaryIO | None = self._open()
         background = self._transparent_index if self._transparent_index is not None else 0
         self._write(_gif_header(self.width, self.height, self._palette, background, loop))
 
     @property
     def frame_count(self) -> int:
+        """Frames added so far (the last one may still wait to be written)."""
         return self._frame_count
 
     @property
@@ -299,8 +407,16 @@ class GifWriter:
         self._require_open()
         pixels = _validated_indices(indices, (self.height, self.width))
         delay_cs = _delay_centiseconds(duration_ms)
-        full_canvas = _Rect(0, 0, self.width, self.height)
-        self._write_frame(pixels, full_canvas, delay_cs, DISPOSAL_RESTORE_BACKGROUND)
+        if not self.optimize:
+            full_canvas = _Rect(0, 0, self.width, self.height)
+            self._write_image(pixels, full_canvas, delay_cs, DISPOSAL_RESTORE_BACKGROUND)
+        else:
+            spare = self._write_pending(following=pixels)
+            if spare is None:
+                spare = np.empty_like(pixels)
+            np.copyto(spare, pixels)
+            self._pending, self._pending_delay_cs = spare, delay_cs
+        self._frame_count += 1
 
     def close(self) -> None:
         """Finish the file. Closing twice is harmless; closing with no frames is an error."""
@@ -311,6 +427,11 @@ class GifWriter:
             raise AnimationError(
                 f"No frames were added to {self.path}; a GIF needs at least one frame."
             )
+        try:
+            self._write_pending(following=None)
+        except BaseException:
+            self.abort()
+            raise
         self._write(bytes([_TRAILER]))
         file, self._file = self._file, None
         try:
@@ -322,6 +443,7 @@ class GifWriter:
     def abort(self) -> None:
         """Close without finishing and delete the partial file."""
         file, self._file = self._file, None
+        self._canvas = self._pending = None
         if file is not None:
             try:
                 file.close()
@@ -345,11 +467,22 @@ class GifWriter:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _write_frame(self, pixels: np.ndarray, rect: _Rect, delay_cs: int, disposal: int) -> None:
-        """Write one image block; ``pixels`` covers ``rect``, which may be a sub-rectangle.
+    def _write_pending(self, following: np.ndarray | None) -> np.ndarray | None:
+        """Write the frame waiting for its successor; return a buffer free for reuse."""
+        frame = self._pending
+        if frame is None:
+            return None
+        planned = _plan_image(self._canvas, frame, following, self._transparent_index)
+        self._write_image(planned.pixels, planned.rect, self._pending_delay_cs, planned.disposal)
+        # The written frame's buffer becomes the canvas; the old canvas buffer is recycled.
+        spare, self._canvas, self._pending = self._canvas, frame, None
+        if planned.disposal == DISPOSAL_RESTORE_BACKGROUND:
+            assert self._transparent_index is not None
+            frame[planned.rect.slices] = self._transparent_index
+        return spare
 
-        Taking a rectangle keeps the door open for writing only the changed area of a frame.
-        """
+    def _write_image(self, pixels: np.ndarray, rect: _Rect, delay_cs: int, disposal: int) -> None:
+        """Write one image block; ``pixels`` covers ``rect``, which may be a sub-rectangle."""
         if pixels.shape != (rect.height, rect.width):
             raise AnimationError(
                 f"Frame pixels of shape {pixels.shape} do not match their rectangle {rect}."
@@ -366,7 +499,6 @@ class GifWriter:
             + _lzw_image_data(pixels, self._palette)
         )
         self._write(block)
-        self._frame_count += 1
 
     def _open(self) -> BinaryIO:
         try:

@@ -1,7 +1,8 @@
 """Tests for the animate stage: streaming GIF writer, poster and thumbnail PNGs.
 
 GIFs are checked twice: with Pillow's decoder, and with a small block parser plus LZW decoder
-written here, so that a mistake shared by our writer and Pillow cannot go unnoticed.
+and frame compositor written here, so that a mistake shared by our writer and Pillow cannot go
+unnoticed.
 """
 
 from __future__ import annotations
@@ -208,6 +209,67 @@ def parse_gif(data: bytes) -> ParsedGif:
             raise AssertionError(f"unknown GIF block 0x{introducer:02x} at {position}")
 
 
+def palette_array(palette: bytes) -> np.ndarray:
+    return np.frombuffer(palette, dtype=np.uint8).reshape(256, 3)
+
+
+def compose_rgba(gif: ParsedGif) -> list[np.ndarray]:
+    """What a GIF89a decoder shows for each frame, as RGBA (alpha 0 = see-through canvas).
+
+    The canvas starts see-through; each image paints its non-transparent pixels inside its
+    rectangle; before the next image, disposal 2 clears the rectangle and 3 restores what was
+    there before the image was drawn.
+    """
+    palette = palette_array(gif.global_palette)
+    canvas = np.zeros((gif.height, gif.width, 4), dtype=np.uint8)
+    shown = []
+    previous: tuple[ParsedFrame, np.ndarray] | None = None
+    for frame in gif.frames:
+        if previous is not None:
+            last, before_last = previous
+            area = (slice(last.top, last.top + last.height), slice(last.left, last.left + last.width))
+            if last.disposal == 2:
+                canvas[area] = 0
+            elif last.disposal == 3:
+                canvas[area] = before_last[area]
+        before = canvas.copy()
+        area = (slice(frame.top, frame.top + frame.height), slice(frame.left, frame.left + frame.width))
+        painted = np.ones(frame.indices.shape, dtype=bool)
+        if frame.transparent_index is not None:
+            painted = frame.indices != frame.transparent_index
+        region = canvas[area]
+        region[painted, :3] = palette[frame.indices[painted]]
+        region[painted, 3] = 255
+        shown.append(canvas.copy())
+        previous = (frame, before)
+    return shown
+
+
+def intended_rgba(indices: np.ndarray, palette: bytes, transparent: int | None) -> np.ndarray:
+    rgba = np.empty(indices.shape + (4,), dtype=np.uint8)
+    rgba[..., :3] = palette_array(palette)[indices]
+    rgba[..., 3] = 255
+    if transparent is not None:
+        rgba[indices == transparent, 3] = 0
+    return rgba
+
+
+def assert_same_picture(shown: np.ndarray, expected: np.ndarray, label: str) -> None:
+    """Equal alpha everywhere and equal colour wherever the pixel is visible."""
+    np.testing.assert_array_equal(shown[..., 3], expected[..., 3], err_msg=f"{label}: alpha")
+    visible = expected[..., 3] > 0
+    np.testing.assert_array_equal(shown[visible, :3], expected[visible, :3], err_msg=label)
+
+
+def pillow_rgba_frames(path: Path) -> list[np.ndarray]:
+    with Image.open(path) as image:
+        decoded = []
+        for number in range(image.n_frames):
+            image.seek(number)
+            decoded.append(np.array(image.convert("RGBA")))
+    return decoded
+
+
 # --------------------------------------------------------------------------------------------
 # GIF: decoded by Pillow
 
@@ -285,7 +347,7 @@ def test_block_structure_has_one_global_palette_and_one_image_per_frame(
     tmp_path: Path, frames: list[np.ndarray]
 ) -> None:
     path = tmp_path / "anim.gif"
-    write_gif(path, frames, DURATIONS_MS)
+    write_gif(path, frames, DURATIONS_MS, optimize=False)
 
     gif = parse_gif(path.read_bytes())
 
@@ -302,11 +364,11 @@ def test_block_structure_has_one_global_palette_and_one_image_per_frame(
     assert [frame.delay_cs for frame in gif.frames] == [10, 10, 10, 10, 150]
 
 
-def test_independent_decoder_reads_back_the_exact_indices(
+def test_independent_decoder_reads_back_the_exact_indices_of_whole_frames(
     tmp_path: Path, frames: list[np.ndarray]
 ) -> None:
     path = tmp_path / "anim.gif"
-    write_gif(path, frames, DURATIONS_MS)
+    write_gif(path, frames, DURATIONS_MS, optimize=False)
 
     gif = parse_gif(path.read_bytes())
 
@@ -319,7 +381,7 @@ def test_noisy_frame_survives_lzw_table_resets(tmp_path: Path) -> None:
     noise = np.random.default_rng(42).integers(0, 256, size=(96, 128), dtype=np.uint8)
     path = tmp_path / "noise.gif"
     with GifWriter(path, 128, 96, distinct_palette(), None) as gif:
-        gif.add_frame(noise, 100)
+        gif.add_frame(noise, 100)  # the first frame is always written whole
 
     np.testing.assert_array_equal(parse_gif(path.read_bytes()).frames[0].indices, noise)
 
@@ -370,9 +432,142 @@ def test_frames_are_encoded_when_added_not_later(tmp_path: Path) -> None:
             gif.add_frame(buffer, 100)
         assert gif.frame_count == 3
 
-    decoded = [frame.indices for frame in parse_gif(path.read_bytes()).frames]
-    assert [int(frame[0, 0]) for frame in decoded] == [3, 4, 5]
-    assert all(np.unique(frame).size == 1 for frame in decoded)
+    decoded = compose_rgba(parse_gif(path.read_bytes()))
+    palette = palette_array(distinct_palette())
+    assert [tuple(frame[0, 0, :3]) for frame in decoded] == [tuple(palette[v]) for v in (3, 4, 5)]
+    assert all(np.unique(frame.reshape(-1, 4), axis=0).shape[0] == 1 for frame in decoded)
+
+
+# --------------------------------------------------------------------------------------------
+# GIF: frame-difference optimisation
+
+
+def evolving_frames(
+    seed: int, count: int, transparent: int | None, height: int = 12, width: int = 16
+) -> list[np.ndarray]:
+    """Frames that change a little at a time: holes open and close, patches change colour,
+    some frames repeat exactly, and now and then everything changes."""
+    rng = np.random.default_rng(seed)
+    colours = np.array([1, 2, 3, 200], dtype=np.uint8)
+    frame = rng.choice(colours, size=(height, width)).astype(np.uint8)
+    frames = [frame.copy()]
+    for _ in range(count - 1):
+        action = rng.integers(0, 6)
+        top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+        bottom = top + int(rng.integers(1, height - top + 1))
+        right = left + int(rng.integers(1, width - left + 1))
+        patch = (slice(top, bottom), slice(left, right))
+        if action == 0 and transparent is not None:
+            frame[patch] = transparent  # a hole appears
+        elif action == 1:
+            frame[patch] = rng.choice(colours)  # a patch fills (a hole may close)
+        elif action == 2:
+            frame[patch] = rng.choice(colours, size=frame[patch].shape)
+        elif action == 3:
+            pass  # identical to the previous frame
+        elif action == 4:
+            spots = rng.random(frame.shape) < 0.1
+            values = colours if transparent is None else np.append(colours, transparent)
+            frame[spots] = rng.choice(values, size=int(spots.sum()))
+        else:
+            values = colours if transparent is None else np.append(colours, transparent)
+            frame = rng.choice(values, size=(height, width)).astype(np.uint8)
+        frames.append(frame.copy())
+    return frames
+
+
+@pytest.mark.parametrize("transparent", [TRANSPARENT, 3, None], ids=["t0", "t3", "opaque"])
+@pytest.mark.parametrize("seed", range(8))
+def test_optimised_frames_decode_exactly_as_given(
+    tmp_path: Path, seed: int, transparent: int | None
+) -> None:
+    frames = evolving_frames(seed, count=25, transparent=transparent)
+    height, width = frames[0].shape
+    path = tmp_path / "anim.gif"
+    with GifWriter(path, width, height, distinct_palette(), transparent) as gif:
+        for frame in frames:
+            gif.add_frame(frame, 100)
+    expected = [intended_rgba(frame, distinct_palette(), transparent) for frame in frames]
+
+    ours = compose_rgba(parse_gif(path.read_bytes()))
+    pillow = pillow_rgba_frames(path)
+
+    assert len(ours) == len(pillow) == len(frames)
+    for number, want in enumerate(expected):
+        assert_same_picture(ours[number], want, f"own decoder, frame {number}")
+        assert_same_picture(pillow[number], want, f"Pillow, frame {number}")
+
+
+def test_optimised_writer_writes_only_changed_rectangles(tmp_path: Path) -> None:
+    base = gradient_frame(0)
+    moved = base.copy()
+    moved[10:13, 20:25] = 250  # a small opaque change
+    holed = moved.copy()
+    holed[30:32, 5:9] = TRANSPARENT  # a hole opens: the frame before it must be disposed
+    frames = [base, moved, moved.copy(), holed, holed.copy()]
+    path = tmp_path / "anim.gif"
+    write_gif(path, frames, [100] * 5)
+
+    gif = parse_gif(path.read_bytes())
+    rects = [(f.left, f.top, f.width, f.height) for f in gif.frames]
+
+    assert rects[0] == (0, 0, WIDTH, HEIGHT)
+    assert rects[1] == (20, 10, 5, 3)
+    # Frame 2 only needs nothing new, but its rectangle must cover the hole frame 3 opens.
+    assert rects[2] == (5, 30, 4, 2)
+    assert [f.disposal for f in gif.frames[:3]] == [1, 1, 2]
+    # Disposing frame 2 already opened the hole, so frame 3 has nothing left to paint, and
+    # frame 4 repeats frame 3: each is one unchanged (transparent) pixel, still a frame.
+    assert rects[3] == rects[4] == (0, 0, 1, 1)
+    assert gif.frames[3].indices.tolist() == gif.frames[4].indices.tolist() == [[TRANSPARENT]]
+    for shown, frame in zip(compose_rgba(gif), frames, strict=True):
+        assert_same_picture(shown, intended_rgba(frame, distinct_palette(), TRANSPARENT), "")
+
+
+def test_unchanged_pixels_inside_the_rectangle_are_written_transparent(tmp_path: Path) -> None:
+    first = gradient_frame(0)
+    second = first.copy()
+    second[5, 5] = 250
+    second[20, 40] = 251  # the rectangle spans both; everything between is unchanged
+    path = tmp_path / "anim.gif"
+    write_gif(path, [first, second], [100, 100])
+
+    image = parse_gif(path.read_bytes()).frames[1]
+
+    assert (image.left, image.top, image.width, image.height) == (5, 5, 36, 16)
+    expected = np.full((16, 36), TRANSPARENT, dtype=np.uint8)
+    expected[0, 0], expected[15, 35] = 250, 251
+    np.testing.assert_array_equal(image.indices, expected)
+
+
+def test_optimised_file_is_smaller_on_a_mostly_static_sequence(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    background = rng.integers(1, 256, size=(HEIGHT, WIDTH), dtype=np.uint8)  # noisy: costly
+    frames = []
+    for step in range(10):
+        frame = background.copy()
+        frame[20:26, 4 * step : 4 * step + 6] = 9  # a small square moves across
+        frame[:3, :3] = TRANSPARENT
+        frames.append(frame)
+    optimised, whole = tmp_path / "optimised.gif", tmp_path / "whole.gif"
+    write_gif(optimised, frames, [100] * 10)
+    write_gif(whole, frames, [100] * 10, optimize=False)
+
+    assert optimised.stat().st_size < whole.stat().st_size / 3
+    for shown, frame in zip(pillow_rgba_frames(optimised), frames, strict=True):
+        assert_same_picture(shown, intended_rgba(frame, distinct_palette(), TRANSPARENT), "")
+
+
+def test_last_frame_is_written_at_close(tmp_path: Path) -> None:
+    path = tmp_path / "anim.gif"
+    gif = GifWriter(path, WIDTH, HEIGHT, distinct_palette(), TRANSPARENT)
+    gif.add_frame(gradient_frame(0), 100)
+    gif.add_frame(gradient_frame(1), 250)
+    assert gif.frame_count == 2
+    gif.close()
+
+    parsed = parse_gif(path.read_bytes())
+    assert [frame.delay_cs for frame in parsed.frames] == [10, 25]
 
 
 # --------------------------------------------------------------------------------------------
