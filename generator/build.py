@@ -12,15 +12,17 @@ import os
 import posixpath
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from . import __version__
 from .animate import GifWriter, write_poster, write_thumbnail
+from .encoders import write_mp4, write_webp
 from .catalog import StacSource, open_source, plan_frames
 from .cadence import detect_cadence, fill_gaps, merge_same_period
 from .config import LoadedConfig, RenderSection, load_config, resolve_ref
@@ -54,15 +56,33 @@ class BuildResult:
         return [record for record in self.records if record.status != "ok"]
 
 
-def animation_files(slug: str, frame_count: int = 0) -> AnimationFiles:
+def animation_files(slug: str, frame_count: int = 0, formats: Sequence[str] = ("gif",)) -> AnimationFiles:
     folder = f"animations/{slug}"
     return AnimationFiles(
         page=f"{folder}/index.html",
         gif=f"{folder}/{slug}.gif",
         poster=f"{folder}/poster.png",
         thumbnail=f"{folder}/thumbnail.png",
+        webp=f"{folder}/{slug}.webp" if "webp" in formats else None,
+        mp4=f"{folder}/{slug}.mp4" if "mp4" in formats else None,
         frames=tuple(f"{folder}/frames/{number:04d}.png" for number in range(1, frame_count + 1)),
     )
+
+
+def frame_durations(frame_count: int, render: RenderSection) -> list[int]:
+    """Every frame shows for ``frame_ms``; the last one also holds the end pause."""
+    durations = [render.frame_ms] * frame_count
+    durations[-1] += render.end_pause_ms
+    return durations
+
+
+def _read_indices(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16))
 
 
 def border_width_px(size: int) -> int:
@@ -182,13 +202,14 @@ class AnimationBuilder:
         size, kept = spec.render.size, frames
         while True:
             labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
-            files = animation_files(spec.slug, len(kept))
+            files = animation_files(spec.slug, len(kept), spec.render.formats)
             grid, last = self._encode(spec, region, files, style, palette, kept, labels, size)
             size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
             if not retry:
                 break
         write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
+        self._write_video_formats(spec, files, palette)
         for note in budget.notes:
             log.warning("%s: %s", spec.id, note)
         log.info(
@@ -201,6 +222,24 @@ class AnimationBuilder:
             legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
             notes=tuple(budget.notes), crs=grid.crs, render=spec.render.model_dump(mode="json"),
         )
+
+    def _write_video_formats(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette) -> None:
+        """WebP and MP4 from the exact frame PNGs already on disk (no second render)."""
+        durations = frame_durations(len(files.frames), spec.render)
+
+        def frames() -> Iterator[np.ndarray]:
+            return (_read_indices(self.staging / path) for path in files.frames)
+
+        if files.webp:
+            write_webp(
+                self.staging / files.webp, frames(), durations, palette.rgb_bytes(), palette.transparent,
+                loop=spec.render.loop, lossless=spec.render.webp.lossless, quality=spec.render.webp.quality,
+            )
+        if files.mp4:
+            write_mp4(
+                self.staging / files.mp4, frames(), durations, palette.rgb_bytes(), palette.transparent,
+                background_rgb=hex_rgb(spec.render.mp4.background),
+            )
 
     def _encode(
         self,
@@ -219,6 +258,7 @@ class AnimationBuilder:
         grid = prepared.grid
         last: np.ndarray | None = None
         shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
+        durations = frame_durations(len(frames), spec.render)
         with GifWriter(
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
         ) as writer:
@@ -227,8 +267,7 @@ class AnimationBuilder:
                 last = compose_frame(
                     data.values, data.valid, prepared, palette, style.rescale, label if overlays.date else None
                 )
-                is_last = number == len(frames) - 1
-                writer.add_frame(last, spec.render.frame_ms + (spec.render.end_pause_ms if is_last else 0))
+                writer.add_frame(last, durations[number])
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
         return grid, last

@@ -257,3 +257,22 @@ def test_frames_are_dropped_only_when_allowed(tiny_site):
     assert len(dropped.frames) < 4
     assert any("dropped" in note for note in dropped.notes)
     assert dropped.frames[-1].datetime == kept_all.frames[-1].datetime  # the last time step stays
+
+
+def test_extra_formats_are_written_and_listed(tiny_site):
+    config = tiny_site / "site_config.yml"
+    config.write_text(config_text(render=", formats: [gif, webp, mp4], mp4: {background: '#000000'}"))
+    result = build(config)
+    entry = json.loads((result.output_dir / "manifest.json").read_text())["animations"][0]
+    with Image.open(result.output_dir / entry["webp"]) as webp:
+        assert webp.n_frames == 4
+    assert (result.output_dir / entry["mp4"]).stat().st_size > 0
+    page = (result.output_dir / entry["page"]).read_text()
+    assert "tiny--square.webp" in page and "tiny--square.mp4" in page
+
+
+def test_formats_must_include_gif(tiny_site, capsys):
+    config = tiny_site / "site_config.yml"
+    config.write_text(config_text(render=", formats: [mp4]"))
+    assert main(["build", "--config", str(config)]) == 2
+    assert "render.formats: `gif` must be one of the formats" in capsys.readouterr().err

@@ -90,3 +90,29 @@ def test_gallery_pages_exist_and_say_the_data_is_synthetic(demo_build, manifest)
         assert (demo_build.output_dir / entry["poster"]).is_file()
         with Image.open(demo_build.output_dir / entry["thumbnail"]) as thumbnail:
             assert max(thumbnail.size) <= 320
+
+
+def test_webp_and_mp4_have_the_right_frames_and_duration(demo_build, manifest):
+    import av
+
+    entry = manifest["animations"][0]
+    expected_ms = 24 * 300 + 1000  # frame_ms for every frame plus the end pause
+    with Image.open(demo_build.output_dir / entry["webp"]) as webp:
+        assert webp.n_frames == 24
+        durations = []
+        for number in range(webp.n_frames):
+            webp.seek(number)
+            webp.load()  # Pillow reads a WebP frame's duration when it decodes the frame
+            durations.append(webp.info["duration"])
+    assert sum(durations) == expected_ms and durations[-1] == 1300
+    with av.open(str(demo_build.output_dir / entry["mp4"])) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        decoded = list(container.decode(stream))
+        seconds = float((decoded[-1].pts - decoded[0].pts + decoded[-1].duration) * stream.time_base) if decoded[-1].duration else None
+    assert decoded[0].width % 2 == 0 and decoded[0].height % 2 == 0
+    # constant frame rate: every displayed frame lasts one tick; the end pause repeats the last image
+    fps = float(stream.average_rate)
+    assert len(decoded) / fps == pytest.approx(expected_ms / 1000, abs=0.05)
+    if seconds is not None:
+        assert seconds == pytest.approx(expected_ms / 1000, abs=0.05)
