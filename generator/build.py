@@ -8,11 +8,13 @@ a staging folder beside the output and swapped in only when the build completes.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import posixpath
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,17 +26,17 @@ from . import __version__
 from .animate import GifWriter, write_poster, write_thumbnail
 from .encoders import write_mp4, write_webp
 from .catalog import StacSource, open_source, plan_frames
+from .cache import FrameCache
 from .cadence import detect_cadence, fill_gaps, merge_same_period
 from .config import LoadedConfig, RenderSection, load_config, resolve_ref
 from .dates import parse_interval
 from .errors import ConfigError, GeneratorError, SourceError
-from .grid import inside_mask, make_grid, output_crs, project
 from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, SiteInfo, Style
-from .overlays import boundary_lines, burn, draw_label, line_mask
-from .palette import Palette, build_palette, to_indices
+from .frames import LayerSource, compose_frame, prepare_grid
+from .palette import Palette, build_palette
 from .plan import AnimationSpec, plan_animations
 from .regions import Region, load_regions
-from .render import LocalRenderer, Renderer, empty_frame, render_frame
+from .render import LocalRenderer, Renderer
 from .site import write_site
 from .styles import resolve_style
 
@@ -50,6 +52,8 @@ class BuildResult:
     output_dir: Path
     records: list[AnimationRecord] = field(default_factory=list)
     seconds: float = 0.0
+    frames_rendered: int = 0
+    frames_cached: int = 0
 
     @property
     def failed(self) -> list[AnimationRecord]:
@@ -85,11 +89,6 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
     return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16))
 
 
-def border_width_px(size: int) -> int:
-    """Border lines thicken with the frame so they read the same at 256 and 1024 px."""
-    return max(1, round(size / 512))
-
-
 def time_steps(frames: list[FramePlan], time_density: object, render: RenderSection) -> list[FramePlan]:
     """Merge frames of one cadence period and, unless ``gaps: skip``, add "no data" gap frames."""
     cadence = detect_cadence(
@@ -106,51 +105,26 @@ def frame_label(frame: FramePlan, date_format: str) -> str:
     return f"{label} (no data)" if frame.kind == "gap" else label
 
 
-@dataclass(frozen=True)
-class PreparedGrid:
-    """Per-animation geometry computed once: grid, inside-region mask, border pixels."""
-
-    grid: Grid
-    inside: np.ndarray
-    borders: np.ndarray | None
-
-
-def prepare_grid(region: Region, crs_option: str, size: int, *, draw_borders: bool = True) -> PreparedGrid:
-    crs = output_crs(crs_option, region.geometry)
-    projected = project(region.geometry, crs)
-    grid = make_grid(projected, crs, size)
-    borders = None
-    if region.borders is not None and draw_borders:
-        lines = project(boundary_lines(region.borders), crs)
-        borders = line_mask(lines, grid, border_width_px(size))
-    return PreparedGrid(grid=grid, inside=inside_mask(projected, grid), borders=borders)
-
-
-def compose_frame(
-    values: np.ndarray,
-    valid: np.ndarray,
-    prepared: PreparedGrid,
-    palette: Palette,
-    rescale: tuple[float, float],
-    label: str | None,
-) -> np.ndarray:
-    """Data → palette indices, transparent outside the region, then borders and the date label."""
-    indices = to_indices(values, valid & prepared.inside, rescale, palette)
-    if prepared.borders is not None:
-        burn(indices, prepared.borders, palette.index("border"))
-    if label is not None:
-        draw_label(indices, label, palette)
-    return indices
-
-
 class AnimationBuilder:
     """Builds one animation into the staging folder; knows nothing of the others."""
 
-    def __init__(self, config: LoadedConfig, staging: Path, renderer: Renderer, sources: Callable[[str], StacSource]):
+    def __init__(
+        self,
+        config: LoadedConfig,
+        staging: Path,
+        renderer: Renderer,
+        sources: Callable[[str], StacSource],
+        options: BuildOptions,
+        cache: FrameCache,
+        pool: Executor | None,
+    ):
         self.config = config
         self.staging = staging
         self.renderer = renderer
         self.sources = sources
+        self.options = options
+        self.cache = cache
+        self.pool = pool
 
     def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
         files = animation_files(spec.slug)
@@ -259,14 +233,15 @@ class AnimationBuilder:
         last: np.ndarray | None = None
         shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
         durations = frame_durations(len(frames), spec.render)
+        source = LayerSource(
+            prepared, style, palette, self.renderer, self.options.renderer_name, self.cache, self.pool,
+            look_ahead=max(2, 2 * self.options.jobs),
+        )
         with GifWriter(
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
         ) as writer:
-            for number, (frame, label) in enumerate(zip(frames, labels, strict=True)):
-                data = render_frame(frame, grid, style, self.renderer) if frame.items else empty_frame(grid)
-                last = compose_frame(
-                    data.values, data.valid, prepared, palette, style.rescale, label if overlays.date else None
-                )
+            for number, (layer, label) in enumerate(zip(source.layers(frames), labels, strict=True)):
+                last = compose_frame(layer, prepared, palette, label if overlays.date else None)
                 writer.add_frame(last, durations[number])
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
@@ -336,14 +311,36 @@ def _swap_in(staging: Path, output: Path) -> None:
         staging.rename(output)
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to build (not what): parallelism, cache, strictness."""
+
+    jobs: int = 1
+    cache_dir: Path | None = None  # None: `.cache/` beside the config
+    use_cache: bool = True
+    strict: bool = False
+    renderer_name: str = "local"
+
+
+def _make_pool(jobs: int) -> Executor | None:
+    """Processes for CPU-bound local rendering (forkserver: safe with threads in the parent)."""
+    if jobs <= 1:
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["generator.frames"])
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
 def build(
     config_path: Path,
     output_dir: Path | None = None,
     only: list[str] | None = None,
     renderer: Renderer | None = None,
+    options: BuildOptions | None = None,
 ) -> BuildResult:
     """Build the gallery described by ``config_path``; raises ``ConfigError`` for bad config."""
     started = time.perf_counter()
+    options = options or BuildOptions()
     config = load_config(config_path)
     specs = plan_animations(config, only)
     regions = load_regions(config)
@@ -360,8 +357,13 @@ def build(
             opened[name] = open_source(name, config.model.sources[name], config)
         return opened[name]
 
+    cache_root = None
+    if options.use_cache:
+        cache_root = (options.cache_dir or config.base_dir / ".cache").resolve()
+    cache = FrameCache(cache_root)
+    pool = _make_pool(options.jobs)
     try:
-        builder = AnimationBuilder(config, staging, renderer or LocalRenderer(), source)
+        builder = AnimationBuilder(config, staging, renderer or LocalRenderer(), source, options, cache, pool)
         records = [builder.build(spec, regions[spec.region.id]) for spec in specs]
         site_section = config.model.site
         site = SiteInfo(
@@ -375,4 +377,14 @@ def build(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return BuildResult(output_dir=output, records=records, seconds=time.perf_counter() - started)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return BuildResult(
+        output_dir=output, records=records, seconds=time.perf_counter() - started,
+        frames_rendered=cache.misses if cache.root else _rendered_without_cache(records), frames_cached=cache.hits,
+    )
+
+
+def _rendered_without_cache(records: list[AnimationRecord]) -> int:
+    return sum(1 for record in records if record.status == "ok" for frame in record.frames if frame.items)

@@ -64,6 +64,7 @@ class ItemAsset:
     datetime: datetime  # timezone-aware, UTC
     href: str  # absolute local path or URL of the COG
     item_href: str | None = None  # where the STAC item itself lives, when known
+    updated: str | None = None  # the item's `updated` timestamp, when the catalog gives one (cache key)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class CollectionInfo:
     providers: tuple[dict[str, Any], ...] = ()
     renders: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     synthetic: bool = False  # the demo catalog marks its collections as synthetic data
+    doi: str | None = None  # ``sci:doi`` of the collection, when it has one
+    citation: str | None = None  # ``sci:citation``: how the data provider asks to be cited
 
 
 AnimationStatus = Literal["ok", "failed"]
@@ -131,6 +134,8 @@ class AnimationRecord:
     notes: tuple[str, ...] = ()  # what the build changed to meet limits (size budget, dropped frames)
     crs: str | None = None  # the output projection (EPSG code, PROJ string or WKT)
     render: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # effective render settings
+    # The region's outline as simplified lon/lat rings (EPSG:4326), for the page's locator globe.
+    region_outline: tuple[tuple[tuple[float, float], ...], ...] = ()
 
     @property
     def title(self) -> str:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageSequence
 from rio_tiler.colormap import cmap
 
-from generator.build import BuildResult, build
+from generator.build import BuildOptions, BuildResult, build
 from generator.palette import RESERVED_COLORS
 
 from .conftest import REPO
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    return build(REPO / "site_config.yml", tmp_path_factory.mktemp("demo") / "output")
+    folder = tmp_path_factory.mktemp("demo")
+    return build(REPO / "site_config.yml", folder / "output", options=BuildOptions(jobs=2, cache_dir=folder / "cache"))
 
 
 @pytest.fixture(scope="session")
