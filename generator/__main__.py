@@ -1,4 +1,5 @@
-"""Command line: ``python -m generator build [--config PATH] [--output DIR] [--only ID ...]``.
+"""Command line: ``python -m generator build [--config PATH] [--output DIR] [--only ID ...]``
+and ``python -m generator serve [--config PATH] [--output DIR] [--port N]``.
 
 Parses arguments, runs the build and maps our exceptions to exit codes in one table. Heavy
 imports (rasterio, rio-tiler…) happen only once a command runs, so ``--help`` stays instant.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     verbosity.add_argument("-v", "--verbose", action="store_true", help="more detail")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="errors only")
     build.add_argument("--debug", action="store_true", help="show tracebacks")
+    build.add_argument(
+        "--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="frames rendered in parallel (default: the number of CPUs)",
+    )
+    build.add_argument("--strict", action="store_true", help="any failed animation fails the build; output left as it was")
+    build.add_argument("--cache-dir", type=Path, default=None, help="frame cache folder (default: .cache/ beside the config)")
+    build.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
+    serve = commands.add_parser("serve", help="preview the built gallery on http://127.0.0.1 only")
+    serve.add_argument("--config", type=Path, default=Path("site_config.yml"), help="site config whose output/ to serve (default: ./site_config.yml)")
+    serve.add_argument("--output", type=Path, default=None, help="the gallery folder to serve (default: output/ beside the config)")
+    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
+    serve.set_defaults(verbose=False, quiet=False, debug=False)
     return parser
 
 
@@ -59,9 +73,12 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from .build import build  # deferred: pulls in rasterio and friends
+    from .build import BuildOptions, build  # deferred: pulls in rasterio and friends
 
-    result = build(args.config, args.output, args.only)
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give at least 1")
+    options = BuildOptions(jobs=args.jobs, cache_dir=args.cache_dir, use_cache=not args.no_cache, strict=args.strict)
+    result = build(args.config, args.output, args.only, options=options)
     log = logging.getLogger("generator")
     ok = len(result.records) - len(result.failed)
     log.info(
@@ -73,11 +90,25 @@ def _run_build(args: argparse.Namespace) -> int:
     return EXIT_ANIMATIONS_FAILED if result.failed else EXIT_OK
 
 
+def _run_serve(args: argparse.Namespace) -> int:
+    from .serve import serve_forever
+
+    output = args.output
+    if output is None:
+        from .config import load_config  # only needed to find output/ beside the config
+
+        output = load_config(args.config).base_dir / "output"
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: choose a port between 0 and 65535")
+    serve_forever(output, args.port)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args)
     try:
-        return _run_build(args)
+        return _run_serve(args) if args.command == "serve" else _run_build(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from .errors import ConfigError, GeneratorError, SourceError
 from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, SiteInfo, Style
 from .frames import LayerSource, compose_frame, prepare_grid
 from .palette import Palette, build_palette
+from .output import RecordStore, carry_over, check_output_dir, link_unchanged, remove_leftovers, staging_dir, swap_in
 from .plan import AnimationSpec, plan_animations
 from .regions import Region, load_regions
 from .render import LocalRenderer, Renderer
@@ -41,9 +42,6 @@ from .site import write_site
 from .styles import resolve_style
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-
 
 @dataclass
 class BuildResult:
@@ -54,6 +52,7 @@ class BuildResult:
     seconds: float = 0.0
     frames_rendered: int = 0
     frames_cached: int = 0
+    files_unchanged: int = 0
 
     @property
     def failed(self) -> list[AnimationRecord]:
@@ -280,37 +279,6 @@ class SizeBudget:
         return size, frames, False
 
 
-def _check_output_dir(output: Path, config: LoadedConfig) -> None:
-    """Refuse to replace a folder we did not make (the swap deletes the old output)."""
-    if output.resolve() in (config.base_dir, Path.home(), Path("/")):
-        raise ConfigError(f"--output {output}: refusing to replace this folder; choose a dedicated output folder")
-    if output.exists():
-        if not output.is_dir():
-            raise ConfigError(f"--output {output}: exists and is not a folder")
-        if any(output.iterdir()) and not (output / MANIFEST).exists():
-            raise ConfigError(
-                f"--output {output}: the folder is not empty and holds no {MANIFEST}, so it was not made by "
-                "this tool; choose an empty or new folder"
-            )
-
-
-def _remove_leftovers(output: Path) -> None:
-    for pattern in (f".{output.name}.staging-*", f".{output.name}.old-*"):
-        for leftover in output.parent.glob(pattern):
-            log.debug("removing leftover %s", leftover)
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _swap_in(staging: Path, output: Path) -> None:
-    if output.exists():
-        old = output.parent / f".{output.name}.old-{os.getpid()}"
-        output.rename(old)
-        staging.rename(output)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(output)
-
-
 @dataclass(frozen=True)
 class BuildOptions:
     """How to build (not what): parallelism, cache, strictness."""
@@ -331,6 +299,20 @@ def _make_pool(jobs: int) -> Executor | None:
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
+class BuildFailed(GeneratorError):
+    """``--strict``: an animation failed, so the build stops and the published output stays."""
+
+
+def _site_info(config: LoadedConfig) -> SiteInfo:
+    section = config.model.site
+    return SiteInfo(
+        title=section.title,
+        description=section.description,
+        base_url=section.base_url,
+        templates=Path(resolve_ref(section.templates, config.base_dir)) if section.templates else None,
+    )
+
+
 def build(
     config_path: Path,
     output_dir: Path | None = None,
@@ -338,17 +320,21 @@ def build(
     renderer: Renderer | None = None,
     options: BuildOptions | None = None,
 ) -> BuildResult:
-    """Build the gallery described by ``config_path``; raises ``ConfigError`` for bad config."""
+    """Build the gallery described by ``config_path``; raises ``ConfigError`` for bad config.
+
+    With ``only``, the other animations keep their published files and records unchanged.
+    """
     started = time.perf_counter()
     options = options or BuildOptions()
     config = load_config(config_path)
-    specs = plan_animations(config, only)
+    specs = plan_animations(config)
+    selected = {spec.id for spec in plan_animations(config, only)}
     regions = load_regions(config)
     output = (output_dir or config.base_dir / "output").resolve()
-    _check_output_dir(output, config)
+    check_output_dir(output, (config.base_dir,))
     output.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(output)
-    staging = output.parent / f".{output.name}.staging-{os.getpid()}"
+    remove_leftovers(output)
+    staging = staging_dir(output)
     staging.mkdir()
     opened: dict[str, StacSource] = {}
 
@@ -357,32 +343,48 @@ def build(
             opened[name] = open_source(name, config.model.sources[name], config)
         return opened[name]
 
-    cache_root = None
-    if options.use_cache:
-        cache_root = (options.cache_dir or config.base_dir / ".cache").resolve()
-    cache = FrameCache(cache_root)
+    cache_dir = (options.cache_dir or config.base_dir / ".cache").resolve()
+    cache = FrameCache(cache_dir if options.use_cache else None)
+    store = RecordStore(cache_dir / "state")
     pool = _make_pool(options.jobs)
     try:
         builder = AnimationBuilder(config, staging, renderer or LocalRenderer(), source, options, cache, pool)
-        records = [builder.build(spec, regions[spec.region.id]) for spec in specs]
-        site_section = config.model.site
-        site = SiteInfo(
-            title=site_section.title,
-            description=site_section.description,
-            base_url=site_section.base_url,
-            templates=Path(resolve_ref(site_section.templates, config.base_dir)) if site_section.templates else None,
-        )
-        write_site(staging, site, records, generator_version=__version__)
-        _swap_in(staging, output)
+        records: list[AnimationRecord] = []
+        for spec in specs:
+            folder = posixpath.dirname(animation_files(spec.slug).page)
+            if spec.id not in selected:
+                previous = store.load(spec.slug)
+                if previous is not None and carry_over(folder, output, staging):
+                    records.append(previous)
+                else:
+                    log.warning("%s: not built (--only) and no earlier build to keep", spec.id)
+                continue
+            record = builder.build(spec, regions[spec.region.id])
+            if record.status == "failed":
+                previous = store.load(spec.slug)
+                if previous is not None and carry_over(folder, output, staging):
+                    log.warning("%s: keeping its last good files, marked stale", spec.id)
+                    record = replace(previous, status="stale", error=record.error)
+            records.append(record)
+        if options.strict and any(record.status != "ok" for record in records):
+            failed = ", ".join(record.id for record in records if record.status != "ok")
+            raise BuildFailed(f"--strict: animation(s) failed: {failed}; the published output was left as it was")
+        write_site(staging, _site_info(config), records, generator_version=__version__)
+        unchanged = link_unchanged(staging, output)
+        swap_in(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    for record in records:
+        if record.status == "ok":
+            store.save(record)
     return BuildResult(
         output_dir=output, records=records, seconds=time.perf_counter() - started,
         frames_rendered=cache.misses if cache.root else _rendered_without_cache(records), frames_cached=cache.hits,
+        files_unchanged=unchanged,
     )
 
 

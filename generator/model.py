@@ -91,7 +91,7 @@ class CollectionInfo:
     citation: str | None = None  # ``sci:citation``: how the data provider asks to be cited
 
 
-AnimationStatus = Literal["ok", "failed"]
+AnimationStatus = Literal["ok", "failed", "stale"]  # stale: this build failed, last good files kept
 
 
 @dataclass(frozen=True)

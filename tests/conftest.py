@@ -85,8 +85,8 @@ def write_catalog(
         href = item.cog
         if isinstance(item.cog, Path):
             local = item_dir / item.cog.name
-            if item.cog.exists() and item.cog.resolve() != local.resolve():
-                shutil.copy(item.cog, local)
+            if item.cog.exists() and item.cog.resolve() != local.resolve() and not local.exists():
+                shutil.copy(item.cog, local)  # kept when already there: its mtime is part of cache keys
             href = f"./{item.cog.name}"
         properties = {"datetime": item.datetime, **(item.properties or {})}
         document = {

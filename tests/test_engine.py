@@ -1,0 +1,156 @@
+"""The build engine: frame cache, untouched unchanged files, carry-over, stale, atomic output, jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import generator.build as build_module
+from generator.__main__ import main
+from generator.build import BuildOptions, build
+from generator.model import Grid, ItemAsset, Style
+from generator.render import FrameData, LocalRenderer
+
+from .conftest import FakeItem, column_values, write_catalog, write_cog
+
+RENDERS = {"dashboard": {"rescale": [[0, 80]], "colormap_name": "viridis"}}
+
+
+class CountingRenderer:
+    """The real local renderer, counting the COGs it opens."""
+
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+        self.inner = LocalRenderer()
+
+    def read(self, item: ItemAsset, grid: Grid, style: Style) -> FrameData:
+        self.reads.append(item.item_id)
+        return self.inner.read(item, grid, style)
+
+
+def make_site(folder: Path, months: int = 4, regions: str = "  - {id: a, bbox: [8, 8, 56, 56]}\n") -> Path:
+    items = []
+    for month in range(months):
+        path = folder / "cogs" / f"m{month}.tif"
+        cog = path if path.exists() else write_cog(path, column_values(64) + month)
+        items.append(FakeItem(id=f"m{month:02d}", datetime=f"{2020 + month // 12}-{month % 12 + 1:02d}-01T00:00:00Z", cog=cog))
+    write_catalog(folder / "catalog", "c", items, renders=RENDERS)
+    config = folder / "site_config.yml"
+    config.write_text(
+        "site: {title: Engine}\n"
+        "sources: {s: {catalog: catalog/catalog.json}}\n"
+        "collections: [{id: c, source: s}]\n"
+        f"regions:\n{regions}"
+        "render: {size: 64}\n"
+    )
+    return config
+
+
+def snapshot(output: Path) -> dict[str, tuple[int, int, bytes]]:
+    """(inode, mtime, bytes) of every output file except the build report."""
+    return {
+        str(path.relative_to(output)): (path.stat().st_ino, path.stat().st_mtime_ns, path.read_bytes())
+        for path in sorted(output.rglob("*"))
+        if path.is_file() and path.name != "build-report.json"
+    }
+
+
+def test_warm_rebuild_reads_no_cog_and_leaves_files_alone(tmp_path):
+    config = make_site(tmp_path)
+    first = CountingRenderer()
+    result = build(config, renderer=first)
+    assert len(first.reads) == 4 and result.frames_rendered == 4
+    before = snapshot(result.output_dir)
+    second = CountingRenderer()
+    warm = build(config, renderer=second)
+    assert second.reads == []
+    assert warm.frames_cached == 4 and warm.frames_rendered == 0
+    assert snapshot(warm.output_dir) == before  # same inodes and mtimes: nothing rewritten
+
+
+def test_one_added_item_reads_one_cog(tmp_path):
+    config = make_site(tmp_path, months=4)
+    build(config)
+    make_site(tmp_path, months=5)
+    renderer = CountingRenderer()
+    (record,) = build(config, renderer=renderer).records
+    assert renderer.reads == ["m04"]
+    assert len(record.frames) == 5
+
+
+def test_removed_animation_files_are_deleted(tmp_path):
+    config = make_site(tmp_path, regions="  - {id: a, bbox: [8, 8, 56, 56]}\n  - {id: b, bbox: [0, 0, 30, 30]}\n")
+    output = build(config).output_dir
+    assert (output / "animations" / "c--b").is_dir()
+    make_site(tmp_path)
+    build(config)
+    assert not (output / "animations" / "c--b").exists()
+    assert [e["id"] for e in json.loads((output / "manifest.json").read_text())["animations"]] == ["c--a"]
+
+
+def test_identical_inputs_give_byte_identical_output(tmp_path):
+    config = make_site(tmp_path)
+    one = build(config, tmp_path / "one", options=BuildOptions(cache_dir=tmp_path / "cache-one")).output_dir
+    two = build(config, tmp_path / "two", options=BuildOptions(cache_dir=tmp_path / "cache-two")).output_dir
+    assert {k: v[2] for k, v in snapshot(one).items()} == {k: v[2] for k, v in snapshot(two).items()}
+
+
+def test_jobs_2_equals_jobs_1(tmp_path):
+    config = make_site(tmp_path, months=10)  # enough frames for the process pool to be used
+    serial = build(config, tmp_path / "serial", options=BuildOptions(jobs=1, use_cache=False)).output_dir
+    parallel = build(config, tmp_path / "parallel", options=BuildOptions(jobs=2, use_cache=False)).output_dir
+    assert {k: v[2] for k, v in snapshot(serial).items()} == {k: v[2] for k, v in snapshot(parallel).items()}
+
+
+def test_a_crash_mid_build_leaves_the_old_output_untouched(tmp_path, monkeypatch):
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    before = snapshot(output)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(build_module, "write_site", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        build(config, options=BuildOptions(use_cache=False))
+    assert snapshot(output) == before
+    assert not list(tmp_path.glob(".output.*")), "no staging folder may be left behind"
+
+
+def test_only_keeps_every_other_animation(tmp_path):
+    config = make_site(tmp_path, regions="  - {id: a, bbox: [8, 8, 56, 56]}\n  - {id: b, bbox: [0, 0, 30, 30]}\n")
+    output = build(config).output_dir
+    kept = {k: v for k, v in snapshot(output).items() if k.startswith("animations/c--b/")}
+    renderer = CountingRenderer()
+    assert main(["build", "--config", str(config), "--only", "c--a", "-q"]) == 0
+    build(config, only=["c--a"], renderer=renderer)
+    assert renderer.reads == []  # warm cache for a, nothing at all for b
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert [entry["id"] for entry in manifest["animations"]] == ["c--a", "c--b"]
+    assert {k: v for k, v in snapshot(output).items() if k.startswith("animations/c--b/")} == kept
+
+
+def test_a_failing_rebuild_keeps_the_last_good_files_as_stale(tmp_path, capsys):
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    gif = next((output / "animations" / "c--a").glob("*.gif"))
+    good = gif.read_bytes()
+    cog = tmp_path / "catalog" / "c" / "m03" / "m3.tif"
+    cog.write_bytes(b"truncated download")
+    assert main(["build", "--config", str(config), "-q"]) == 1
+    (entry,) = json.loads((output / "manifest.json").read_text())["animations"]
+    assert entry["status"] == "stale" and "m03" in entry["error"]
+    assert gif.read_bytes() == good
+    assert "failed: c--a" in capsys.readouterr().err
+
+
+def test_strict_makes_a_failure_fatal_and_keeps_the_output(tmp_path, capsys):
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    before = snapshot(output)
+    (tmp_path / "catalog" / "c" / "m01" / "m1.tif").write_bytes(b"broken")
+    assert main(["build", "--config", str(config), "--strict", "-q"]) == 1
+    assert "--strict: animation(s) failed: c--a" in capsys.readouterr().err
+    assert snapshot(output) == before
