@@ -80,11 +80,8 @@ def _run_build(args: argparse.Namespace) -> int:
     options = BuildOptions(jobs=args.jobs, cache_dir=args.cache_dir, use_cache=not args.no_cache, strict=args.strict)
     result = build(args.config, args.output, args.only, options=options)
     log = logging.getLogger("generator")
-    ok = len(result.records) - len(result.failed)
-    log.info(
-        "%d animation(s) built, %d failed, in %.1f s → %s",
-        ok, len(result.failed), result.seconds, result.output_dir / "index.html",
-    )
+    log.info("%s", result.summary.line())
+    log.info("gallery: %s", result.output_dir / "index.html")
     for record in result.failed:
         log.error("failed: %s: %s", record.id, record.error)
     return EXIT_ANIMATIONS_FAILED if result.failed else EXIT_OK

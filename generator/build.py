@@ -34,7 +34,10 @@ from .errors import ConfigError, GeneratorError, SourceError
 from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, SiteInfo, Style
 from .frames import LayerSource, compose_frame, prepare_grid
 from .palette import Palette, build_palette
-from .output import RecordStore, carry_over, check_output_dir, link_unchanged, remove_leftovers, staging_dir, swap_in
+from .output import (
+    RecordStore, carry_over, check_output_dir, link_unchanged, new_bytes, remove_leftovers, staging_dir, swap_in,
+)
+from .progress import AnimationStats, BuildSummary, Progress
 from .plan import AnimationSpec, plan_animations
 from .regions import Region, load_regions
 from .render import LocalRenderer, Renderer
@@ -50,9 +53,7 @@ class BuildResult:
     output_dir: Path
     records: list[AnimationRecord] = field(default_factory=list)
     seconds: float = 0.0
-    frames_rendered: int = 0
-    frames_cached: int = 0
-    files_unchanged: int = 0
+    summary: BuildSummary = field(default_factory=BuildSummary)
 
     @property
     def failed(self) -> list[AnimationRecord]:
@@ -116,6 +117,7 @@ class AnimationBuilder:
         options: BuildOptions,
         cache: FrameCache,
         pool: Executor | None,
+        progress: Progress,
     ):
         self.config = config
         self.staging = staging
@@ -124,6 +126,7 @@ class AnimationBuilder:
         self.options = options
         self.cache = cache
         self.pool = pool
+        self.progress = progress
 
     def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
         files = animation_files(spec.slug)
@@ -242,6 +245,7 @@ class AnimationBuilder:
             for number, (layer, label) in enumerate(zip(source.layers(frames), labels, strict=True)):
                 last = compose_frame(layer, prepared, palette, label if overlays.date else None)
                 writer.add_frame(last, durations[number])
+                self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
         return grid, last
@@ -299,6 +303,9 @@ def _make_pool(jobs: int) -> Executor | None:
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
+REPORT = "build-report.json"
+
+
 class BuildFailed(GeneratorError):
     """``--strict``: an animation failed, so the build stops and the published output stays."""
 
@@ -347,8 +354,10 @@ def build(
     cache = FrameCache(cache_dir if options.use_cache else None)
     store = RecordStore(cache_dir / "state")
     pool = _make_pool(options.jobs)
+    summary = BuildSummary(generator_version=__version__)
+    progress = Progress(len(selected))
     try:
-        builder = AnimationBuilder(config, staging, renderer or LocalRenderer(), source, options, cache, pool)
+        builder = AnimationBuilder(config, staging, renderer or LocalRenderer(), source, options, cache, pool, progress)
         records: list[AnimationRecord] = []
         for spec in specs:
             folder = posixpath.dirname(animation_files(spec.slug).page)
@@ -356,37 +365,56 @@ def build(
                 previous = store.load(spec.slug)
                 if previous is not None and carry_over(folder, output, staging):
                     records.append(previous)
+                    summary.carried += 1
                 else:
                     log.warning("%s: not built (--only) and no earlier build to keep", spec.id)
                 continue
+            progress.start_animation(spec.id)
+            hits, misses = cache.hits, cache.misses
             record = builder.build(spec, regions[spec.region.id])
+            stats = AnimationStats(rendered=cache.misses - misses, cached=cache.hits - hits)
+            if cache.root is None and record.status == "ok":
+                stats.rendered = sum(1 for frame in record.frames if frame.items)
+            summary.per_animation[spec.id] = stats
             if record.status == "failed":
                 previous = store.load(spec.slug)
                 if previous is not None and carry_over(folder, output, staging):
                     log.warning("%s: keeping its last good files, marked stale", spec.id)
                     record = replace(previous, status="stale", error=record.error)
+            _count(summary, record, stats)
             records.append(record)
+            progress.end_animation()
+        progress.close()
         if options.strict and any(record.status != "ok" for record in records):
             failed = ", ".join(record.id for record in records if record.status != "ok")
             raise BuildFailed(f"--strict: animation(s) failed: {failed}; the published output was left as it was")
         write_site(staging, _site_info(config), records, generator_version=__version__)
-        unchanged = link_unchanged(staging, output)
+        summary.files_unchanged = link_unchanged(staging, output)
+        summary.bytes_written = new_bytes(staging)
+        summary.seconds = time.perf_counter() - started
+        (staging / REPORT).write_text(summary.to_json(), encoding="utf-8")
         swap_in(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     finally:
+        progress.close()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     for record in records:
         if record.status == "ok":
             store.save(record)
-    return BuildResult(
-        output_dir=output, records=records, seconds=time.perf_counter() - started,
-        frames_rendered=cache.misses if cache.root else _rendered_without_cache(records), frames_cached=cache.hits,
-        files_unchanged=unchanged,
-    )
+    return BuildResult(output_dir=output, records=records, seconds=summary.seconds, summary=summary)
 
 
-def _rendered_without_cache(records: list[AnimationRecord]) -> int:
-    return sum(1 for record in records if record.status == "ok" for frame in record.frames if frame.items)
+def _count(summary: BuildSummary, record: AnimationRecord, stats: AnimationStats) -> None:
+    summary.frames_rendered += stats.rendered
+    summary.frames_cached += stats.cached
+    if record.status == "failed":
+        summary.failed += 1
+    elif record.status == "stale":
+        summary.stale += 1
+    elif stats.rendered == 0 and stats.cached > 0:
+        summary.cached += 1
+    else:
+        summary.built += 1

@@ -104,6 +104,11 @@ def _link_or_copy(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
+def new_bytes(staging: Path) -> int:
+    """Bytes of the staged files that are not links to published ones (what this build wrote)."""
+    return sum(path.stat().st_size for path in staging.rglob("*") if path.is_file() and path.stat().st_nlink == 1)
+
+
 def carry_over(folder: str, output: Path, staging: Path) -> bool:
     """Link an animation's published folder into staging unchanged; False if it is not there."""
     source = output / folder

@@ -61,12 +61,12 @@ def test_warm_rebuild_reads_no_cog_and_leaves_files_alone(tmp_path):
     config = make_site(tmp_path)
     first = CountingRenderer()
     result = build(config, renderer=first)
-    assert len(first.reads) == 4 and result.frames_rendered == 4
+    assert len(first.reads) == 4 and result.summary.frames_rendered == 4
     before = snapshot(result.output_dir)
     second = CountingRenderer()
     warm = build(config, renderer=second)
     assert second.reads == []
-    assert warm.frames_cached == 4 and warm.frames_rendered == 0
+    assert warm.summary.frames_cached == 4 and warm.summary.frames_rendered == 0 and warm.summary.cached == 1
     assert snapshot(warm.output_dir) == before  # same inodes and mtimes: nothing rewritten
 
 
@@ -154,3 +154,34 @@ def test_strict_makes_a_failure_fatal_and_keeps_the_output(tmp_path, capsys):
     assert main(["build", "--config", str(config), "--strict", "-q"]) == 1
     assert "--strict: animation(s) failed: c--a" in capsys.readouterr().err
     assert snapshot(output) == before
+
+
+def test_summary_and_report_without_a_terminal(tmp_path, capsys):
+    config = make_site(tmp_path)
+    assert main(["build", "--config", str(config), "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\r" not in err, "no progress-bar control characters when not a TTY"
+    assert "animations: 1 built, 0 from cache, 0 failed · frames: 4 rendered, 0 from cache" in err
+    report = json.loads((tmp_path / "output" / "build-report.json").read_text())
+    assert report["frames_rendered"] == 4 and report["built"] == 1 and report["bytes_written"] > 0
+    assert main(["build", "--config", str(config), "--jobs", "1"]) == 0
+    assert "animations: 0 built, 1 from cache, 0 failed · frames: 0 rendered, 4 from cache" in capsys.readouterr().err
+
+
+def test_progress_bar_is_drawn_on_a_terminal():
+    import io
+
+    from generator.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = Progress(2, stream=stream)
+    progress.start_animation("a")
+    progress.frame_done()
+    progress.end_animation()
+    progress.close()
+    text = stream.getvalue()
+    assert "1/2 animations · 1 frames · a" in text and text.endswith("\r\x1b[2K")
