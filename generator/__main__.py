@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--strict", action="store_true", help="any failed animation fails the build; output left as it was")
     build.add_argument("--cache-dir", type=Path, default=None, help="frame cache folder (default: .cache/ beside the config)")
     build.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
+    build.add_argument("--dry-run", action="store_true", help="only list the plan (same as the `list` command)")
+    validate = commands.add_parser("validate", help="check the config and its sources without rendering")
+    validate.add_argument("--offline", action="store_true", help="schema and local files only; contact nothing")
+    listing = commands.add_parser("list", help="the plan: animations with their item and frame counts")
+    listing.add_argument("--only", nargs="+", metavar="ANIMATION_ID", help="list only these animations")
+    clean = commands.add_parser("clean", help="remove the frame cache and the output folder")
+    clean.add_argument("--output", type=Path, default=None, help="output folder (default: output/ beside the config)")
+    clean.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default: .cache/ beside the config)")
+    for command in (validate, listing, clean):
+        command.add_argument("--config", type=Path, default=Path("site_config.yml"), help="site config (default: ./site_config.yml)")
+        command.set_defaults(verbose=False, quiet=False, debug=False)
+        command.add_argument("--debug", action="store_true", help="show tracebacks")
     serve = commands.add_parser("serve", help="preview the built gallery on http://127.0.0.1 only")
     serve.add_argument("--config", type=Path, default=Path("site_config.yml"), help="site config whose output/ to serve (default: ./site_config.yml)")
     serve.add_argument("--output", type=Path, default=None, help="the gallery folder to serve (default: output/ beside the config)")
@@ -72,8 +84,32 @@ def _setup_logging(args: argparse.Namespace) -> None:
     root.propagate = False
 
 
+def _print_report(lines: list[str], problems: list[str]) -> int:
+    for line in lines:
+        print(line)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return EXIT_ANIMATIONS_FAILED if problems else EXIT_OK
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from . import checks  # deferred: pulls in rasterio and friends
+
+    if args.command == "validate":
+        report = checks.validate(args.config, args.offline)
+    elif args.command == "clean":
+        report = checks.clean(args.config, args.output, args.cache_dir)
+    else:
+        report = checks.list_plan(args.config, args.only)
+    return _print_report(report.lines, report.problems)
+
+
 def _run_build(args: argparse.Namespace) -> int:
     from .build import BuildOptions, build  # deferred: pulls in rasterio and friends
+
+    if args.dry_run:
+        args.command = "list"
+        return _run_check(args)
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give at least 1")
@@ -105,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args)
     try:
-        return _run_serve(args) if args.command == "serve" else _run_build(args)
+        if args.command == "serve":
+            return _run_serve(args)
+        if args.command in ("validate", "list", "clean"):
+            return _run_check(args)
+        return _run_build(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -25,11 +25,9 @@ from PIL import Image
 from . import __version__
 from .animate import GifWriter, write_poster, write_thumbnail
 from .encoders import write_mp4, write_webp
-from .catalog import StacSource, open_source, plan_frames
+from .catalog import StacSource
 from .cache import FrameCache
-from .cadence import detect_cadence, fill_gaps, merge_same_period
 from .config import LoadedConfig, RenderSection, load_config, resolve_ref
-from .dates import parse_interval
 from .errors import ConfigError, GeneratorError, SourceError
 from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, SiteInfo, Style
 from .frames import LayerSource, compose_frame, prepare_grid
@@ -39,10 +37,10 @@ from .output import (
 )
 from .progress import AnimationStats, BuildSummary, Progress
 from .plan import AnimationSpec, plan_animations
+from .schedule import frame_label, plan_animation, source_opener
 from .regions import Region, load_regions
 from .render import LocalRenderer, Renderer
 from .site import write_site
-from .styles import resolve_style
 
 log = logging.getLogger(__name__)
 
@@ -89,22 +87,6 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
     return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16))
 
 
-def time_steps(frames: list[FramePlan], time_density: object, render: RenderSection) -> list[FramePlan]:
-    """Merge frames of one cadence period and, unless ``gaps: skip``, add "no data" gap frames."""
-    cadence = detect_cadence(
-        [frame.datetime for frame in frames],
-        time_density=time_density if isinstance(time_density, str) else None,
-        override=render.cadence,
-    )
-    merged = merge_same_period(frames, cadence)
-    return fill_gaps(merged, cadence) if render.gaps == "frame" else merged
-
-
-def frame_label(frame: FramePlan, date_format: str) -> str:
-    label = frame.datetime.strftime(date_format)
-    return f"{label} (no data)" if frame.kind == "gap" else label
-
-
 class AnimationBuilder:
     """Builds one animation into the staging folder; knows nothing of the others."""
 
@@ -137,21 +119,8 @@ class AnimationBuilder:
         collection = style = None
         frames: tuple[FramePlan, ...] = ()
         try:
-            source = self.sources(spec.collection.source)
-            collection, document = source.collection(spec.collection.id)
-            index = [c.id for c in self.config.model.collections].index(spec.collection.id)
-            resolved = resolve_style(collection.id, collection.renders, spec.collection.style, f"collections[{index}]")
-            style = resolved.style
-            interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
-            items = source.items(spec.collection.id, interval, region.geometry)
-            planned = plan_frames(items, spec.collection.asset, resolved.render_assets)
-            if not planned:
-                window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
-                raise SourceError(
-                    f"collection {spec.collection.id!r} has no items over region {region.id!r}{window}; "
-                    "check `datetime` and the region"
-                )
-            frames = tuple(time_steps(planned, document.get("dashboard:time_density"), spec.render))
+            planned = plan_animation(spec, region, self.sources(spec.collection.source), self.config)
+            collection, style, frames = planned.collection, planned.style, planned.frames
             return self._render(spec, region, files, collection, style, frames, base)
         except Exception as error:  # one failing animation must never stop the others
             shutil.rmtree(self.staging / f"animations/{spec.slug}", ignore_errors=True)
@@ -343,13 +312,7 @@ def build(
     remove_leftovers(output)
     staging = staging_dir(output)
     staging.mkdir()
-    opened: dict[str, StacSource] = {}
-
-    def source(name: str) -> StacSource:
-        if name not in opened:
-            opened[name] = open_source(name, config.model.sources[name], config)
-        return opened[name]
-
+    source = source_opener(config)
     cache_dir = (options.cache_dir or config.base_dir / ".cache").resolve()
     cache = FrameCache(cache_dir if options.use_cache else None)
     store = RecordStore(cache_dir / "state")
