@@ -30,14 +30,16 @@ from .cache import FrameCache
 from .config import LoadedConfig, RenderSection, load_config, resolve_ref
 from .errors import ConfigError, GeneratorError, SourceError
 from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, SiteInfo, Style
-from .frames import LayerSource, compose_frame, prepare_grid
-from .palette import Palette, build_palette
+from .frames import LayerSource, prepare_grid
+from .locator import outline_rings
+from .overlays import OverlayPainter, overlay_palette
+from .palette import Palette
 from .output import (
     RecordStore, carry_over, check_output_dir, link_unchanged, new_bytes, remove_leftovers, staging_dir, swap_in,
 )
 from .progress import AnimationStats, BuildSummary, Progress
 from .plan import AnimationSpec, plan_animations
-from .schedule import frame_label, plan_animation, source_opener
+from .schedule import SearchCache, frame_label, plan_animation, source_opener
 from .regions import Region, load_regions
 from .render import LocalRenderer, Renderer
 from .site import write_site
@@ -65,6 +67,7 @@ def animation_files(slug: str, frame_count: int = 0, formats: Sequence[str] = ("
         gif=f"{folder}/{slug}.gif",
         poster=f"{folder}/poster.png",
         thumbnail=f"{folder}/thumbnail.png",
+        legend=f"{folder}/legend.png",
         webp=f"{folder}/{slug}.webp" if "webp" in formats else None,
         mp4=f"{folder}/{slug}.mp4" if "mp4" in formats else None,
         frames=tuple(f"{folder}/frames/{number:04d}.png" for number in range(1, frame_count + 1)),
@@ -109,19 +112,22 @@ class AnimationBuilder:
         self.cache = cache
         self.pool = pool
         self.progress = progress
+        self.searches = SearchCache(cache.root, config.model.cache.search_ttl)  # --no-cache: no search cache either
 
     def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
         files = animation_files(spec.slug)
         base: dict[str, Any] = dict(
             id=spec.id, slug=spec.slug, collection_id=spec.collection.id,
             region_id=region.id, region_title=region.title, files=files,
+            region_outline=outline_rings(region.geometry),
         )
         collection = style = None
         frames: tuple[FramePlan, ...] = ()
         try:
-            planned = plan_animation(spec, region, self.sources(spec.collection.source), self.config)
+            planned = plan_animation(spec, region, self.sources(spec.collection.source), self.config, self.searches)
             collection, style, frames = planned.collection, planned.style, planned.frames
-            return self._render(spec, region, files, collection, style, frames, base)
+            record = self._render(spec, region, files, collection, style, frames, base)
+            return replace(record, notes=(*planned.notes, *record.notes)) if planned.notes else record
         except Exception as error:  # one failing animation must never stop the others
             shutil.rmtree(self.staging / f"animations/{spec.slug}", ignore_errors=True)
             message = str(error) if isinstance(error, GeneratorError) else f"unexpected {type(error).__name__}: {error}"
@@ -141,21 +147,26 @@ class AnimationBuilder:
         base: dict[str, Any],
     ) -> AnimationRecord:
         started = time.perf_counter()
-        palette = build_palette(style.colormap)
+        palette = overlay_palette(style.colormap, region.border_layers)
         (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
         budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
         size, kept = spec.render.size, frames
         while True:
             labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
             files = animation_files(spec.slug, len(kept), spec.render.formats)
-            grid, last = self._encode(spec, region, files, style, palette, kept, labels, size)
+            grid, last, painter = self._encode(spec, region, collection, files, style, palette, kept, labels, size)
             size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
             if not retry:
                 break
         write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
         self._write_video_formats(spec, files, palette)
-        for note in budget.notes:
+        notes = (*painter.notes, *budget.notes)
+        if painter.legend_patch is not None and files.legend:
+            write_poster(self.staging / files.legend, painter.legend_patch, palette.rgb_bytes(), palette.transparent)
+        else:
+            files = replace(files, legend=None)
+        for note in notes:
             log.warning("%s: %s", spec.id, note)
         log.info(
             "built %s: %d frames, %d×%d px in %.1f s",
@@ -165,7 +176,7 @@ class AnimationBuilder:
             **{**base, "files": files},
             status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
             legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
-            notes=tuple(budget.notes), crs=grid.crs, render=spec.render.model_dump(mode="json"),
+            notes=notes, crs=grid.crs, render=spec.render.model_dump(mode="json"),
         )
 
     def _write_video_formats(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette) -> None:
@@ -190,17 +201,21 @@ class AnimationBuilder:
         self,
         spec: AnimationSpec,
         region: Region,
+        collection: CollectionInfo,
         files: AnimationFiles,
         style: Style,
         palette: Palette,
         frames: tuple[FramePlan, ...],
         labels: tuple[str, ...],
         size: int,
-    ) -> tuple[Grid, np.ndarray]:
+    ) -> tuple[Grid, np.ndarray, OverlayPainter]:
         """Render every frame at ``size`` and stream it into the animation files; returns the last."""
-        overlays = spec.render.overlays
-        prepared = prepare_grid(region, spec.render.crs, size, draw_borders=overlays.borders)
+        prepared = prepare_grid(region, spec.render.crs, size)
         grid = prepared.grid
+        painter = OverlayPainter.create(
+            spec.render.overlays, grid, style, border_layers=region.border_layers, collection=collection,
+            region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
+        )
         last: np.ndarray | None = None
         shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
         durations = frame_durations(len(frames), spec.render)
@@ -212,12 +227,12 @@ class AnimationBuilder:
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
         ) as writer:
             for number, (layer, label) in enumerate(zip(source.layers(frames), labels, strict=True)):
-                last = compose_frame(layer, prepared, palette, label if overlays.date else None)
+                last = painter.paint(layer, number, label)
                 writer.add_frame(last, durations[number])
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
-        return grid, last
+        return grid, last, painter
 
 
 MIN_BUDGET_SIZE = 96  # px: below this a map is unreadable, so the size budget stops shrinking here
@@ -279,6 +294,11 @@ class BuildFailed(GeneratorError):
     """``--strict``: an animation failed, so the build stops and the published output stays."""
 
 
+def cache_folder(config: LoadedConfig, override: Path | None) -> Path:
+    """``--cache-dir``, else ``cache.dir`` of the config (relative to the config file)."""
+    return (override or Path(resolve_ref(config.model.cache.dir, config.base_dir))).resolve()
+
+
 def _site_info(config: LoadedConfig) -> SiteInfo:
     section = config.model.site
     return SiteInfo(
@@ -313,7 +333,7 @@ def build(
     staging = staging_dir(output)
     staging.mkdir()
     source = source_opener(config)
-    cache_dir = (options.cache_dir or config.base_dir / ".cache").resolve()
+    cache_dir = cache_folder(config, options.cache_dir)
     cache = FrameCache(cache_dir if options.use_cache else None)
     store = RecordStore(cache_dir / "state")
     pool = _make_pool(options.jobs)

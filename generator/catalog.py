@@ -1,8 +1,9 @@
 """STAC access: collections' metadata and the time-ordered frames of a (collection, region) pair.
 
-Owns every STAC read. A source is a static catalog (read with pystac) today; STAC APIs plug in
-behind the same ``StacSource`` protocol. Items are filtered by the configured datetime interval
-and the region, ordered by time, and items sharing a timestamp become one frame.
+Owns every STAC read. A source is a static catalog (read with pystac, over the project's HTTP
+session when remote) or a STAC API (``stac_api.StacApiSource``), both behind the ``StacSource``
+protocol. Items are filtered by the configured datetime interval and the region with the same
+rules for both kinds, ordered by time, and items sharing a timestamp become one frame.
 """
 
 from __future__ import annotations
@@ -18,14 +19,20 @@ import shapely
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
+import requests
+
 from .config import LoadedConfig, SourceSection, resolve_ref
 from .dates import Interval, as_utc, parse_datetime
 from .errors import SourceError
+from .http import describe_error, make_session, settings_for_source
 from .model import CollectionInfo, FramePlan, ItemAsset
+from .stac_api import StacApiSource
 
 log = logging.getLogger(__name__)
 
 COG_MEDIA_TYPES = ("image/tiff; application=geotiff; profile=cloud-optimized", "image/vnd.stac.geotiff; cloud-optimized=true")
+# Assets with these roles are pictures of the data (e.g. VEDA's `rendered_preview` PNG), never data.
+PREVIEW_ROLES = frozenset({"overview", "thumbnail", "visual"})
 
 
 class StacSource(Protocol):
@@ -48,13 +55,14 @@ class StaticCatalogSource:
 
     name: str
     href: str
+    session: requests.Session | None = None  # used for http(s) hrefs; a default session when None
     _catalog: pystac.Catalog | None = field(default=None, init=False, repr=False)
     _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
 
     def _open(self) -> dict[str, pystac.Collection]:
         if self._collections is None:
             try:
-                self._catalog = pystac.read_file(self.href)
+                self._catalog = pystac.read_file(self.href, stac_io=SessionStacIO(self.session or make_session()))
             except FileNotFoundError:
                 raise SourceError(f"source {self.name!r}: catalog not found: {self.href}") from None
             except Exception as error:  # pystac raises many types for unreadable or invalid JSON
@@ -86,16 +94,50 @@ class StaticCatalogSource:
             items = list(collection.get_items(recursive=True))
         except Exception as error:
             raise SourceError(f"source {self.name!r}: cannot read the items of {collection_id!r}: {error}") from None
-        return [item for item in items if _in_interval(item, interval) and _intersects(item, region)]
+        return filter_items(items, interval, region)
+
+
+class SessionStacIO(pystac.stac_io.DefaultStacIO):
+    """pystac I/O that reads http(s) hrefs through our session (retries, timeouts, User-Agent)."""
+
+    def __init__(self, session: requests.Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def read_text_from_href(self, href: str) -> str:
+        if not href.startswith(("http://", "https://")):
+            return super().read_text_from_href(href)
+        try:
+            response = self.session.get(href)
+            response.raise_for_status()
+        except requests.RequestException as error:
+            raise SourceError(f"cannot read {href}: {describe_error(error)}") from None
+        return response.text
+
+
+def filter_items(items: Iterable[pystac.Item], interval: Interval | None, region: BaseGeometry) -> list[pystac.Item]:
+    """Items in the interval whose footprint meets the region (the rule every source applies)."""
+    return [item for item in items if _in_interval(item, interval) and _intersects(item, region)]
 
 
 def open_source(name: str, section: SourceSection, config: LoadedConfig) -> StacSource:
+    """The ``StacSource`` for ``sources.<name>``; raises ``ConfigError`` for an unset header variable."""
+    settings = settings_for_source(section, f"{config.path}: sources.{name}")
+    session = make_session(settings)
     if section.catalog is not None:
-        return StaticCatalogSource(name=name, href=resolve_ref(section.catalog, config.base_dir))
-    raise SourceError(
-        f"source {name!r}: STAC API sources (`api:`) are not supported by this version yet; "
-        "use a static catalog (`catalog:`)"
+        return StaticCatalogSource(name=name, href=resolve_ref(section.catalog, config.base_dir), session=session)
+    assert section.api is not None
+    return StacApiSource(
+        name=name, url=section.api, settings=settings, page_size=section.page_size,
+        max_pages=section.max_pages, session=session,
     )
+
+
+def keep_last(frames: list[FramePlan], count: int | None) -> list[FramePlan]:
+    """``collections[].last``: the newest ``count`` time steps (frames are in time order)."""
+    if count is None or count >= len(frames):
+        return list(frames)
+    return list(frames[-count:])
 
 
 def collection_info(document: dict[str, Any]) -> CollectionInfo:
@@ -110,7 +152,13 @@ def collection_info(document: dict[str, Any]) -> CollectionInfo:
         providers=providers,
         renders=renders if isinstance(renders, dict) else {},
         synthetic="synthetic" in keywords,
+        doi=_text(document.get("sci:doi")),
+        citation=_text(document.get("sci:citation")),
     )
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def item_datetime(item: pystac.Item) -> datetime:
@@ -165,16 +213,23 @@ def choose_asset_key(item: pystac.Item, configured: str | None, preferred: Itera
     for key in preferred:
         if key in assets:
             return key
-    for key, asset in assets.items():
+    data_assets = {key: asset for key, asset in assets.items() if not PREVIEW_ROLES & set(asset.roles or [])}
+    for key, asset in data_assets.items():
         if "data" in (asset.roles or []):
             return key
-    for key, asset in assets.items():
+    for key, asset in data_assets.items():
         if (asset.media_type or "").replace(" ", "") in {t.replace(" ", "") for t in COG_MEDIA_TYPES}:
             return key
     raise SourceError(
         f"item {item.id!r}: no asset with role 'data' or a COG media type (its assets: "
         f"{', '.join(sorted(assets)) or 'none'}); set `asset:` for this collection"
     )
+
+
+def _updated(item: pystac.Item, asset_key: str) -> str | None:
+    """The asset's or item's ``updated`` time: when it changes, cached frames are read again."""
+    value = item.assets[asset_key].extra_fields.get("updated") or item.properties.get("updated")
+    return str(value) if value else None
 
 
 def plan_frames(items: Iterable[pystac.Item], asset_key: str | None, preferred_assets: Iterable[str] = ()) -> list[FramePlan]:
@@ -193,6 +248,9 @@ def plan_frames(items: Iterable[pystac.Item], asset_key: str | None, preferred_a
         href = item.assets[key].get_absolute_href() or item.assets[key].href
         moment = item_datetime(item)
         by_time.setdefault(moment, []).append(
-            ItemAsset(item_id=item.id, datetime=moment, href=href, item_href=item.get_self_href())
+            ItemAsset(
+                item_id=item.id, datetime=moment, href=href, item_href=item.get_self_href(),
+                updated=_updated(item, key),
+            )
         )
     return [FramePlan(datetime=moment, items=tuple(assets)) for moment, assets in sorted(by_time.items())]

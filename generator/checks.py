@@ -116,7 +116,7 @@ def clean(config_path: Path, output_dir: Path | None, cache_dir: Path | None) ->
     report = CheckReport()
     config = load_config(config_path)
     output = (output_dir or config.base_dir / "output").resolve()
-    cache = (cache_dir or config.base_dir / ".cache").resolve()
+    cache = (cache_dir or Path(resolve_ref(config.model.cache.dir, config.base_dir))).resolve()
     if cache.is_dir():
         shutil.rmtree(cache)
         report.lines.append(f"removed cache {cache}")

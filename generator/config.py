@@ -9,6 +9,9 @@ resolved against the config file's folder by ``resolve_ref``.
 from __future__ import annotations
 
 import math
+import re
+import os
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -19,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .dates import parse_interval
 from .errors import ConfigError
+
+HEX_COLOR_PATTERN = r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"
+_HEX = re.compile(HEX_COLOR_PATTERN)
 
 Resampling = Literal["nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"]
 
@@ -36,16 +42,58 @@ class SiteSection(StrictModel):
     templates: str | None = None
 
 
+class HttpSection(StrictModel):
+    """How a source talks HTTP (STAC API, TiTiler, remote files); defaults suit public services."""
+
+    connect_timeout: float = Field(default=10.0, gt=0, le=600)
+    read_timeout: float = Field(default=60.0, gt=0, le=3600)
+    retries: int = Field(default=4, ge=0, le=20)
+    retry_after_max: float = Field(default=60.0, ge=0, le=3600)
+    max_per_host: int = Field(default=4, ge=1, le=64)
+    max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+
+
+class S3Section(StrictModel):
+    """Access to ``s3://`` asset hrefs."""
+
+    unsigned: bool = False  # public buckets: send no credentials (GDAL's AWS_NO_SIGN_REQUEST)
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")  # an S3-compatible server
+    region: str | None = None
+
+
+_HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP token (RFC 9110)
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 class SourceSection(StrictModel):
     catalog: str | None = None
-    api: str | None = None
+    api: str | None = Field(default=None, pattern=r"^https?://")  # a STAC API root
     raster_api: str | None = Field(default=None, pattern=r"^https?://")  # a TiTiler endpoint
+    headers: dict[str, str] = Field(default_factory=dict)  # sent with every request; values take ${ENV_VAR}
+    s3: S3Section = S3Section()
+    page_size: int = Field(default=100, ge=1, le=10_000)  # items per STAC API page (`limit`)
+    max_pages: int = Field(default=100, ge=1, le=100_000)  # STAC API pages followed per search
+    http: HttpSection = HttpSection()
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> SourceSection:
         if (self.catalog is None) == (self.api is None):
             raise ValueError("give exactly one of `catalog` (a static STAC catalog) or `api` (a STAC API URL)")
         return self
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_resolvable(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not re.match(_HEADER_NAME, name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            for match in _ENV_REF.finditer(text):
+                variable = match.group(1)
+                if variable and variable not in os.environ:
+                    raise ValueError(
+                        f"header {name!r} uses ${{{variable}}} but the environment variable {variable} is not set"
+                    )
+        return value
 
 
 class StyleSection(StrictModel):
@@ -87,7 +135,8 @@ class CollectionSection(StrictModel):
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
     asset: str | None = None
-    datetime: str | None = None
+    datetime: str | None = None  # an interval, or a rolling window such as P24M/..
+    last: int | None = Field(default=None, ge=1)  # keep only the newest N time steps
     style: StyleSection | None = None
 
     _text_datetime = field_validator("datetime", mode="before")(_to_text)
@@ -100,12 +149,46 @@ class CollectionSection(StrictModel):
         return value
 
 
+MAX_BORDER_LAYERS = 4  # each layer takes two reserved palette entries (line and halo)
+
+
+class BorderLayerSection(StrictModel):
+    """One border overlay layer: its own lines, colour, width and optional halo."""
+
+    geometry: str | dict[str, Any]
+    color: str = Field(default="#282828", pattern=HEX_COLOR_PATTERN)
+    width: int | None = Field(default=None, ge=1, le=50)  # px; default grows with the frame
+    halo: bool | str = False
+    halo_width: int = Field(default=1, ge=1, le=20)  # px on each side of the line
+
+    @field_validator("halo")
+    @classmethod
+    def _halo_colour(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and not _HEX.fullmatch(value):
+            raise ValueError(f"halo must be true, false or a hex colour like '#ffffff', got {value!r}")
+        return value
+
+    @property
+    def halo_color(self) -> str | None:
+        """The halo's colour, or None without a halo (``true`` means white)."""
+        if self.halo is True:
+            return "#ffffff"
+        return self.halo or None
+
+
 class RegionSection(StrictModel):
     id: str = Field(min_length=1)
     title: str | None = None
     geometry: str | dict[str, Any] | None = None
     bbox: tuple[float, float, float, float] | None = None
-    borders: str | dict[str, Any] | None = None
+    borders: str | dict[str, Any] | list[BorderLayerSection] | None = None
+
+    @field_validator("borders")
+    @classmethod
+    def _layer_count(cls, value: Any) -> Any:
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_BORDER_LAYERS:
+            raise ValueError(f"give 1 to {MAX_BORDER_LAYERS} border layers, got {len(value)}")
+        return value
 
     @model_validator(mode="after")
     def _one_shape(self) -> RegionSection:
@@ -127,11 +210,66 @@ class RegionSection(StrictModel):
         return self.title or self.id
 
 
-class OverlaysSection(StrictModel):
-    """Which overlays are drawn on every frame."""
+Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+FontSize = Field(default=None, ge=6, le=200)
 
-    date: bool = True
+
+class OverlayToggle(StrictModel):
+    """An overlay that can be switched with a plain ``true``/``false`` or set up with a mapping.
+
+    ``bool(overlay)`` is its ``show`` flag, so ``if overlays.date:`` reads naturally.
+    """
+
+    show: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, value: Any) -> Any:
+        return {"show": value} if isinstance(value, bool) else value
+
+    def __bool__(self) -> bool:
+        return self.show
+
+
+class DateOverlay(OverlayToggle):
+    position: Corner = "bottom-left"
+    size: int | None = FontSize  # font size in px; default grows with the frame
+
+
+class TitleOverlay(OverlayToggle):
+    text: str | None = None  # default: "<collection title> — <region title>"
+    position: Corner = "top-left"
+    size: int | None = FontSize
+
+
+class AttributionOverlay(OverlayToggle):
+    text: str | None = None  # default: providers and license from the STAC collection
+    position: Corner = "bottom-right"
+    size: int | None = FontSize
+
+
+class LegendOverlay(OverlayToggle):
+    position: Corner = "bottom-right"
+    orientation: Literal["horizontal", "vertical"] = "horizontal"
+    length: float = Field(default=0.4, ge=0.1, le=1.0)  # share of the frame's width (or height)
+    size: int | None = FontSize
+
+
+class TimelineOverlay(OverlayToggle):
+    show: bool = False
+    position: Literal["top", "bottom"] = "bottom"
+    thickness: int | None = Field(default=None, ge=1, le=100)  # px; default grows with the frame
+
+
+class OverlaysSection(StrictModel):
+    """Which overlays are drawn on every frame, where, and how large."""
+
+    date: DateOverlay = DateOverlay()
     borders: bool = True
+    legend: LegendOverlay = LegendOverlay()
+    title: TitleOverlay = TitleOverlay()
+    attribution: AttributionOverlay = AttributionOverlay()
+    timeline: TimelineOverlay = TimelineOverlay()
 
 
 Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
@@ -229,6 +367,13 @@ class AnimationSection(StrictModel):
     render: RenderOverrides | None = None
 
 
+class CacheSection(StrictModel):
+    """Where builds keep what they can reuse, and for how long STAC searches are trusted."""
+
+    dir: str = ".cache"
+    search_ttl: int = Field(default=0, ge=0)  # seconds; 0 = always search again
+
+
 class SiteConfig(StrictModel):
     site: SiteSection
     sources: dict[str, SourceSection] = Field(min_length=1)
@@ -236,6 +381,7 @@ class SiteConfig(StrictModel):
     regions: list[RegionSection] = Field(min_length=1)
     animations: list[AnimationSection] | None = None
     render: RenderSection = RenderSection()
+    cache: CacheSection = CacheSection()
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 Rules: a timestamp without a timezone is UTC; an interval is ``start/end`` with ``..`` (or an
 empty side) for an open end; a bare date as the end of an interval covers that whole day.
+Rolling windows use ISO 8601 durations: ``P24M/..`` (or just ``P24M``) is the last 24 months up
+to now, ``2020-01/P1Y`` a year from a start, ``P1Y/2022-12-31`` a year up to an end.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -13,6 +16,47 @@ from datetime import date, datetime, time, timedelta, timezone
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _YEAR_MONTH = re.compile(r"^\d{4}-\d{2}$")
 _YEAR = re.compile(r"^\d{4}$")
+_DURATION = re.compile(
+    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """An ISO 8601 duration: calendar months (years count 12) plus an exact time span."""
+
+    months: int
+    span: timedelta
+
+    def before(self, moment: datetime) -> datetime:
+        return add_months(moment, -self.months) - self.span
+
+    def after(self, moment: datetime) -> datetime:
+        return add_months(moment, self.months) + self.span
+
+
+def parse_duration(text: str) -> Duration | None:
+    """``P24M`` → Duration(24 months); ``None`` when ``text`` is not a duration."""
+    match = _DURATION.match(text.strip().upper())
+    if match is None:
+        return None
+    part = {name: int(value or 0) for name, value in match.groupdict().items()}
+    span = timedelta(
+        weeks=part["weeks"], days=part["days"], hours=part["hours"], minutes=part["minutes"], seconds=part["seconds"]
+    )
+    duration = Duration(months=12 * part["years"] + part["months"], span=span)
+    if duration.months == 0 and not span:
+        raise ValueError(f"duration {text!r} is zero")
+    return duration
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar arithmetic: the same day-of-month ``months`` later, clamped to the month's end."""
+    index = moment.year * 12 + (moment.month - 1) + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -77,21 +121,55 @@ class Interval:
         return (self.end is None or start <= self.end) and (self.start is None or end >= self.start)
 
 
-def parse_interval(text: str) -> Interval:
-    """Parse ``start/end`` (either side may be ``..``), or a single date/datetime.
+def parse_interval(text: str, now: datetime | None = None) -> Interval:
+    """Parse ``start/end`` (either side may be ``..``), a single date/datetime, or a rolling window.
 
-    A single date (``2021-06-01``), month (``2021-06``) or year covers that whole period.
+    A single date (``2021-06-01``), month (``2021-06``) or year covers that whole period. A
+    duration on one side is measured from the other side; ``P24M/..`` or ``P24M`` alone ends at
+    ``now`` (default: the current time), so a scheduled rebuild always shows the latest window.
     Raises ``ValueError`` naming the bad part.
     """
     if "/" in text:
         start_text, _, end_text = text.partition("/")
     else:
         start_text = end_text = text
+    start_duration = parse_duration(start_text) if start_text.strip() not in ("", "..") else None
+    end_duration = parse_duration(end_text) if end_text.strip() not in ("", "..") else None
+    if start_duration is not None or end_duration is not None:
+        return _duration_interval(text, start_text, end_text, start_duration, end_duration, now)
     start = _parse_bound(start_text, is_end=False)
     end = _parse_bound(end_text, is_end=True)
     if start is not None and end is not None and start > end:
         raise ValueError(f"interval {text!r} ends before it starts")
     return Interval(start, end)
+
+
+def _duration_interval(
+    text: str,
+    start_text: str,
+    end_text: str,
+    start_duration: Duration | None,
+    end_duration: Duration | None,
+    now: datetime | None,
+) -> Interval:
+    if start_duration is not None and end_duration is not None and "/" in text:
+        raise ValueError(f"interval {text!r} has a duration on both sides; give a date on one side")
+    if start_duration is not None:
+        # "P24M/..", "P24M" (no slash) and "P1Y/2022-12-31": a window ending at `now` or at the end.
+        end = _parse_bound(end_text, is_end=True) if "/" in text else None
+        if end is None:
+            return Interval(start_duration.before(as_utc(now or datetime.now(timezone.utc))), None)
+        # Count back from the instant after the end, so "P1Y/2022-12-31" is exactly the year 2022.
+        return Interval(start_duration.before(end + timedelta(microseconds=1)), end)
+    assert end_duration is not None
+    start = _parse_bound(start_text, is_end=False)
+    if start is None:
+        raise ValueError(
+            f"interval {text!r}: a duration after '..' has nothing to count from; "
+            f"use e.g. '{end_text.strip()}/..' for the last {end_text.strip()} up to now"
+        )
+    # "2020-01/P1Y" is the year starting 2020-01-01, excluding the next year's first instant.
+    return Interval(start, end_duration.after(start) - timedelta(microseconds=1))
 
 
 def iso_z(moment: datetime) -> str:

@@ -3,7 +3,7 @@
 Owns the per-animation geometry computed once (grid, inside-region mask, border pixels), the
 data layer of each frame (palette indices before overlays) served from the frame cache or
 rendered — in parallel when a pool is given, in order, with bounded look-ahead so memory stays
-flat — and composing each finished frame (borders, date label).
+flat. The overlays on top are the overlays module's ``OverlayPainter``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import shapely
 from .cache import FrameCache, geometry_digest, layer_key
 from .grid import inside_mask, make_grid, output_crs, project
 from .model import FramePlan, Grid, Style
-from .overlays import boundary_lines, burn, draw_label, line_mask
 from .palette import Palette, to_indices
 from .regions import Region
 from .render import Renderer, render_frame
@@ -30,33 +29,22 @@ log = logging.getLogger(__name__)
 POOL_MIN_FRAMES = 8  # below this, starting work in a pool costs more than it saves
 
 
-def border_width_px(size: int) -> int:
-    """Border lines thicken with the frame so they read the same at 256 and 1024 px."""
-    return max(1, round(size / 512))
-
-
 @dataclass(frozen=True)
 class PreparedGrid:
     """Per-animation geometry computed once: grid, inside-region mask, border pixels."""
 
     grid: Grid
     inside: np.ndarray
-    borders: np.ndarray | None
     region_digest: str  # identifies the clip for the frame cache
 
 
-def prepare_grid(region: Region, crs_option: str, size: int, *, draw_borders: bool = True) -> PreparedGrid:
+def prepare_grid(region: Region, crs_option: str, size: int) -> PreparedGrid:
     crs = output_crs(crs_option, region.geometry)
     projected = project(region.geometry, crs)
     grid = make_grid(projected, crs, size)
-    borders = None
-    if region.borders is not None and draw_borders:
-        lines = project(boundary_lines(region.borders), crs)
-        borders = line_mask(lines, grid, border_width_px(size))
     return PreparedGrid(
         grid=grid,
         inside=inside_mask(projected, grid),
-        borders=borders,
         region_digest=geometry_digest(shapely.to_wkb(projected, output_dimension=2)),
     )
 
@@ -78,16 +66,6 @@ def data_layer(
     """
     data = render_frame(frame, grid, style, renderer)
     return to_indices(data.values, data.valid & inside, style.rescale, levels)  # type: ignore[arg-type]
-
-
-def compose_frame(layer: np.ndarray, prepared: PreparedGrid, palette: Palette, label: str | None) -> np.ndarray:
-    """Overlays on a copy of the data layer: borders, then the date label."""
-    frame = layer.copy()
-    if prepared.borders is not None:
-        burn(frame, prepared.borders, palette.index("border"))
-    if label is not None:
-        draw_label(frame, label, palette)
-    return frame
 
 
 @dataclass

@@ -92,6 +92,7 @@ class CollectionInfo:
 
 
 AnimationStatus = Literal["ok", "failed", "stale"]  # stale: this build failed, last good files kept
+MEDIA_STATUSES = ("ok", "stale")  # the statuses whose animation files exist in the output
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class AnimationFiles:
     thumbnail: str
     webp: str | None = None
     mp4: str | None = None
+    legend: str | None = None  # the colorbar legend as drawn on the frames, for the page
     frames: tuple[str, ...] = ()  # one palette PNG per frame, in order, for the page's player
 
 

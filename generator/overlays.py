@@ -1,145 +1,67 @@
-"""Overlays drawn onto palette-index frames: region borders and the date label.
+"""Cartography overlays on palette-index frames: borders, legend, title, attribution, timeline, date.
 
-Everything here is pure — arrays and geometries in, arrays out, no file I/O. Borders are
-rasterized once per animation into a boolean mask (:func:`line_mask`) and burnt into every
-frame (:func:`burn`); the label is drawn with reserved palette entries only, so the GIF's
-single palette stays exact.
+Owns what is drawn over the data and where. :class:`OverlayPainter` is made once per animation
+(border masks, layout, legend and text boxes) and then paints every frame cheaply. Overlays use
+reserved palette entries only (see ``generator.palette.RESERVED_COLORS``), text is anti-aliased
+through the reserved greys, so the GIF's single palette stays exact. The layout stacks boxes
+away from their edges so they never cover one another (``generator.layout``). Pure: arrays and
+geometries in, arrays out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import lru_cache
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import rasterio.features
-import shapely
-from affine import Affine
-from PIL import Image, ImageDraw, ImageFont
+from shapely.geometry.base import BaseGeometry
 
-from generator.errors import RenderError
-from generator.model import Grid
-from generator.palette import Palette
+from generator.borders import boundary_lines, burn, line_mask
+from generator.config import OverlaysSection
+from generator.grid import project
+from generator.layout import Anchor, Placed, Request, place
+from generator.legend import LegendSpec, render_legend
+from generator.model import CollectionInfo, Grid, Style
+from generator.palette import Palette, border_entry, build_palette, halo_entry, parse_hex
+from generator.regions import BorderLayer
+from generator.text import (
+    MIN_FONT_PX,
+    boxed_text,
+    coverage_to_indices,
+    fold_text,
+    padding,
+    paste,
+    text_width,
+    wrap,
+)
+
+__all__ = [
+    "OVERLAY_NAMES", "Corner", "OverlayPainter", "boundary_lines", "burn", "default_attribution",
+    "default_title", "draw_label", "label_font_px", "line_mask", "overlay_palette",
+]
+
+log = logging.getLogger(__name__)
 
 Corner = Literal["bottom-left", "bottom-right", "top-left", "top-right"]
+#: Every overlay, in drawing order (later ones are drawn over earlier ones).
+OVERLAY_NAMES = ("borders", "timeline", "title", "attribution", "legend", "date")
+#: Layout priority: earlier boxes sit closest to their frame edge.
+_LAYOUT_ORDER = ("timeline", "date", "attribution", "legend", "title")
 
-# Borders -------------------------------------------------------------------------------------
+# Sizes ---------------------------------------------------------------------------------------
 
-_POLYGONAL = ("Polygon", "MultiPolygon")
-_LINEAL = ("LineString", "MultiLineString", "LinearRing")
-#: Lines are simplified to this tolerance (in output pixels) before burning.
-SIMPLIFY_TOLERANCE_PX = 0.5
-
-
-def boundary_lines(
-    geometry: shapely.Geometry | Iterable[shapely.Geometry],
-) -> shapely.LineString | shapely.MultiLineString:
-    """All boundary lines of ``geometry`` as one (Multi)LineString, each shared edge once.
-
-    Polygons contribute their rings, lines are kept as they are, points are ignored. Edges
-    shared by neighbouring polygons (same vertices) are merged by the union, so they are drawn
-    once and end up exactly as thick as outer edges.
-    """
-    lines = [_as_lines(part) for part in _flatten(geometry)]
-    lines = [line for line in lines if line is not None and not line.is_empty]
-    if not lines:
-        return shapely.MultiLineString()
-    merged = shapely.line_merge(shapely.unary_union(lines))
-    if merged.is_empty:
-        return shapely.MultiLineString()
-    return merged
-
-
-def _flatten(geometry: shapely.Geometry | Iterable[shapely.Geometry]) -> list[shapely.Geometry]:
-    if isinstance(geometry, shapely.Geometry):
-        if geometry.geom_type == "GeometryCollection":
-            return [leaf for part in shapely.get_parts(geometry) for leaf in _flatten(part)]
-        return [geometry]
-    if isinstance(geometry, (str, bytes)) or not isinstance(geometry, Iterable):
-        raise TypeError(f"expected a shapely geometry or a list of them, got {type(geometry)}")
-    return [leaf for item in geometry for leaf in _flatten(item)]
-
-
-def _as_lines(geometry: shapely.Geometry) -> shapely.Geometry | None:
-    if geometry.geom_type in _POLYGONAL:
-        return shapely.boundary(geometry)
-    if geometry.geom_type in _LINEAL:
-        return geometry
-    return None  # points carry no border
-
-
-def line_mask(
-    lines: shapely.Geometry,
-    grid: Grid,
-    width_px: int = 1,
-) -> np.ndarray:
-    """Rasterize ``lines`` (in ``grid.crs`` coordinates) to a boolean mask of ``grid.shape``.
-
-    ``width_px == 1`` burns thin 8-connected lines (GDAL's line rasterization). Wider lines are
-    buffered by half the width and burnt as polygons. Either way it is one rasterize call for
-    all lines, so a shared edge can never be burnt twice side by side. Lines are simplified
-    to half a pixel first. Pass lines (see :func:`boundary_lines`), not polygons: polygons
-    would be filled.
-    """
-    if width_px < 1:
-        raise ValueError(f"border width must be at least 1 pixel, got {width_px}")
-    mask = np.zeros(grid.shape, dtype=bool)
-    if lines is None or lines.is_empty or grid.width == 0 or grid.height == 0:
-        return mask
-
-    # Work in pixel coordinates: the buffer is then exactly width_px/2 pixels whatever the
-    # pixel aspect ratio, and clipping to the frame is a plain rectangle.
-    pixel_lines = _to_pixel_space(lines, grid.transform)
-    margin = float(width_px) + 1.0
-    pixel_lines = shapely.clip_by_rect(
-        pixel_lines, -margin, -margin, grid.width + margin, grid.height + margin
-    )
-    # Detail finer than half a pixel only clumps the line into blobs (every vertex burns its
-    # own corner); dropping it keeps 1-px borders 1 px thin and makes buffering cheap.
-    pixel_lines = shapely.simplify(pixel_lines, SIMPLIFY_TOLERANCE_PX, preserve_topology=False)
-    if pixel_lines.is_empty:
-        return mask
-    if width_px > 1:
-        shape = shapely.buffer(pixel_lines, width_px / 2.0, quad_segs=4)
-    else:
-        shape = pixel_lines
-    burnt = rasterio.features.rasterize(
-        [(shape, 1)],
-        out_shape=grid.shape,
-        transform=Affine.identity(),
-        fill=0,
-        all_touched=False,
-        dtype="uint8",
-    )
-    return burnt.astype(bool)
-
-
-def _to_pixel_space(geometry: shapely.Geometry, transform: Affine) -> shapely.Geometry:
-    inverse = ~transform
-    matrix = np.array([[inverse.a, inverse.b], [inverse.d, inverse.e]])
-    offset = np.array([inverse.c, inverse.f])
-    return shapely.transform(geometry, lambda coords: coords @ matrix.T + offset)
-
-
-def burn(frame: np.ndarray, mask: np.ndarray, index: int) -> np.ndarray:
-    """Set ``frame`` to ``index`` where ``mask`` is True, in place; returns ``frame``."""
-    if frame.shape != mask.shape:
-        raise ValueError(f"mask shape {mask.shape} differs from frame shape {frame.shape}")
-    np.putmask(frame, mask, index)
-    return frame
-
-
-# Date label ----------------------------------------------------------------------------------
-
-#: The smallest font a label falls back to when the frame is too small for it.
-MIN_FONT_PX = 6
 #: Default font size never goes below this: Aileron's cap height is ≈0.7 em, so 13 px gives
-#: 9-px-tall digits, the least that stays readable in a 256-px GIF.
+#: 9-px-tall capitals and digits, the least that stays readable in a 256-px GIF.
 BASE_FONT_PX = 13
-#: Above ~290 px the font grows with the frame, so the label keeps the same share of the
-#: image when the gallery shows GIFs of different sizes at the same display width.
+#: Above ~290 px the date label grows with the frame, so it keeps the same share of the image
+#: when the gallery shows GIFs of different sizes at the same display width.
 FONT_PX_PER_FRAME_PX = 0.045
+TITLE_PX_PER_FRAME_PX = 0.05
+SMALL_TEXT_PX_PER_FRAME_PX = 0.032  # attribution and legend labels
+#: Below this short side the default fonts shrink with the frame (and stop being legible).
+LEGIBLE_FRAME_PX = 256
 
 
 def label_font_px(width: int, height: int) -> int:
@@ -147,68 +69,39 @@ def label_font_px(width: int, height: int) -> int:
     return max(BASE_FONT_PX, round(FONT_PX_PER_FRAME_PX * min(width, height)))
 
 
-@lru_cache(maxsize=32)
-def _font(size_px: int) -> ImageFont.FreeTypeFont:
-    font = ImageFont.load_default(size=size_px)
-    if not isinstance(font, ImageFont.FreeTypeFont):
-        raise RenderError(
-            "Pillow was built without FreeType, so date labels cannot be drawn; "
-            "install a Pillow wheel from PyPI"
-        )
-    return font
+def _font_px(share: float, width: int, height: int) -> int:
+    short = min(width, height)
+    if short < LEGIBLE_FRAME_PX:
+        return max(MIN_FONT_PX, round(BASE_FONT_PX * short / LEGIBLE_FRAME_PX))
+    return max(BASE_FONT_PX, round(share * short))
 
 
-def _label_layout(font_px: int) -> tuple[int, int, int]:
-    """(horizontal padding, vertical padding, margin from the frame edge) for a font size."""
-    pad_x = max(2, round(0.45 * font_px))
-    pad_y = max(1, round(0.3 * font_px))
-    margin = max(2, round(0.5 * font_px))
-    return pad_x, pad_y, margin
+def border_width_px(size: int) -> int:
+    """Border lines thicken with the frame so they read the same at 256 and 1024 px."""
+    return max(1, round(size / 512))
 
 
-def _render_label(text: str, font_px: int) -> tuple[np.ndarray, int]:
-    """Glyph coverage (uint8 0..255) of the whole label box, and the margin to keep."""
-    font = _font(font_px)
-    pad_x, pad_y, margin = _label_layout(font_px)
-    # Vertical extent from fixed reference glyphs, not from ``text``: the box must not jump
-    # between frames whose labels have different letters.
-    _, ascent_top, _, descent_bottom = font.getbbox("Hg", anchor="ls")
-    left, _, right, _ = font.getbbox(text, anchor="ls")
-    text_width = max(right, round(font.getlength(text))) - min(left, 0)
-    box_width = text_width + 2 * pad_x
-    box_height = (descent_bottom - ascent_top) + 2 * pad_y
-    coverage = Image.new("L", (box_width, box_height), 0)
-    ImageDraw.Draw(coverage).text(
-        (pad_x - min(left, 0), pad_y - ascent_top), text, font=font, fill=255, anchor="ls"
-    )
-    return np.asarray(coverage), margin
+def timeline_px(width: int, height: int) -> int:
+    return max(3, round(min(width, height) / 85))
+
+
+# Date label (stand-alone) --------------------------------------------------------------------
 
 
 def _fitting_label(text: str, font_px: int, width: int, height: int) -> tuple[np.ndarray, int]:
     """Shrink the font until the label fits the frame (with its margin), down to a floor."""
     size = max(font_px, 1)
     while True:
-        coverage, margin = _render_label(text, size)
+        coverage = boxed_text([text], size)
+        margin = padding(size)[2]
         box_h, box_w = coverage.shape
         fits = box_w + 2 * margin <= width and box_h + 2 * margin <= height
         if fits or size <= MIN_FONT_PX:
-            if not fits:
-                margin = 0  # at the floor: hug the corner and let the frame crop the rest
-            return coverage, margin
+            return coverage, margin if fits else 0  # at the floor: hug the corner, crop the rest
         size -= 1
 
 
-def _coverage_to_indices(coverage: np.ndarray, ramp: tuple[int, ...]) -> np.ndarray:
-    # Snap coverage to the nearest ramp step; the ramp's greys sit at the matching blends of
-    # box and text colour, so edges look smooth without inventing colours.
-    steps = len(ramp) - 1
-    levels = (coverage.astype(np.uint16) * steps + 127) // 255
-    return np.asarray(ramp, dtype=np.uint8)[levels]
-
-
-def _corner_origin(
-    corner: Corner, box_w: int, box_h: int, width: int, height: int, margin: int
-) -> tuple[int, int]:
+def _corner_origin(corner: str, box_w: int, box_h: int, width: int, height: int, margin: int) -> tuple[int, int]:
     if corner not in ("bottom-left", "bottom-right", "top-left", "top-right"):
         raise ValueError(f"unknown label corner {corner!r}")
     vertical, horizontal = corner.split("-")
@@ -234,23 +127,256 @@ def draw_label(
     if frame.ndim != 2:
         raise ValueError(f"expected a 2-D palette-index frame, got shape {frame.shape}")
     height, width = frame.shape
-    text = " ".join(text.split())  # one line: labels are short dates
+    text = fold_text(" ".join(text.split()))  # one line: labels are short dates
     if not text or width == 0 or height == 0:
         return frame
     size = font_px if font_px is not None else label_font_px(width, height)
     coverage, margin = _fitting_label(text, size, width, height)
-    label = _coverage_to_indices(coverage, palette.label_ramp())
-    box_h, box_w = label.shape
-    x, y = _corner_origin(corner, box_w, box_h, width, height, margin)
-    _paste_clipped(frame, label, x, y)
+    label = coverage_to_indices(coverage, palette.label_ramp())
+    x, y = _corner_origin(corner, label.shape[1], label.shape[0], width, height, margin)
+    paste(frame, label, x, y)
     return frame
 
 
-def _paste_clipped(frame: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
-    height, width = frame.shape
-    patch_h, patch_w = patch.shape
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + patch_w, width), min(y + patch_h, height)
-    if x0 >= x1 or y0 >= y1:
-        return
-    frame[y0:y1, x0:x1] = patch[y0 - y : y1 - y, x0 - x : x1 - x]
+# Defaults from STAC --------------------------------------------------------------------------
+
+
+def default_title(collection: CollectionInfo | None, region_title: str | None) -> str:
+    """``"<collection title> — <region title>"`` (either part alone when the other is missing)."""
+    parts = [collection.title if collection else None, region_title]
+    return " — ".join(part for part in parts if part)
+
+
+def default_attribution(collection: CollectionInfo | None) -> str | None:
+    """``"Data: <providers> · <license>"`` from the STAC collection; None if it names neither."""
+    if collection is None:
+        return None
+    names = list(dict.fromkeys(
+        str(provider["name"]).strip() for provider in collection.providers
+        if isinstance(provider, dict) and str(provider.get("name") or "").strip()
+    ))
+    license_ = (collection.license or "").strip()
+    parts = [", ".join(names)] if names else []
+    if license_ and license_.lower() not in ("other", "various"):
+        parts.append(license_)
+    return f"Data: {' · '.join(parts)}" if parts else None
+
+
+# Palette -------------------------------------------------------------------------------------
+
+
+def overlay_palette(colormap: str | Sequence[str], layers: Sequence[BorderLayer] = ()) -> Palette:
+    """The animation's palette: the colormap's levels plus reserved entries in layer colours."""
+    if len(layers) > 4:
+        raise ValueError(f"at most 4 border layers, got {len(layers)}")
+    colours: dict[str, tuple[int, int, int]] = {}
+    for number, layer in enumerate(layers, start=1):
+        colours[border_entry(number)] = parse_hex(layer.color)
+        if layer.halo:
+            colours[halo_entry(number)] = parse_hex(layer.halo)
+    return build_palette(colormap, colours)
+
+
+# The painter ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Patch:
+    """A pre-rendered overlay box and where it goes."""
+
+    indices: np.ndarray
+    x: int
+    y: int
+
+
+@dataclass
+class OverlayPainter:
+    """Paints every overlay of one animation onto palette-index frames.
+
+    Build it with :meth:`create` once per animation (and output size); :meth:`paint` then only
+    burns masks and pastes pre-rendered boxes. ``notes`` says which overlays did not fit.
+    """
+
+    palette: Palette
+    grid: Grid
+    borders: list[tuple[np.ndarray, int]] = field(default_factory=list)  # (mask, index), in order
+    patches: dict[str, _Patch] = field(default_factory=dict)
+    date_box: Placed | None = None
+    date_px: int = BASE_FONT_PX
+    date_align: str = "left"
+    timeline_box: Placed | None = None
+    frame_count: int = 1
+    legend_patch: np.ndarray | None = None  # the legend box alone, for the web page
+    notes: list[str] = field(default_factory=list)
+    _labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        settings: OverlaysSection,
+        grid: Grid,
+        style: Style,
+        *,
+        border_layers: Sequence[BorderLayer] = (),
+        collection: CollectionInfo | None = None,
+        region_title: str | None = None,
+        labels: Sequence[str] = (),
+        frame_count: int = 1,
+        title: str | None = None,
+        attribution: str | None = None,
+        palette: Palette | None = None,
+    ) -> OverlayPainter:
+        """Prepare the overlays of an animation on ``grid``.
+
+        ``labels`` are the date labels of all frames (the date box is sized for the longest).
+        ``title``/``attribution`` override the config text and the STAC defaults.
+        """
+        palette = palette or overlay_palette(style.colormap, border_layers)
+        painter = cls(palette=palette, grid=grid, frame_count=max(1, frame_count))
+        if settings.borders:
+            painter.borders = _border_masks(border_layers, grid, palette)
+        painter._lay_out(settings, style, collection, region_title, labels, title, attribution)
+        return painter
+
+    def _lay_out(
+        self,
+        settings: OverlaysSection,
+        style: Style,
+        collection: CollectionInfo | None,
+        region_title: str | None,
+        labels: Sequence[str],
+        title: str | None,
+        attribution: str | None,
+    ) -> None:
+        width, height = self.grid.width, self.grid.height
+        margin = padding(_font_px(SMALL_TEXT_PX_PER_FRAME_PX, width, height))[2]
+        room = max(1, width - 2 * margin)
+        boxes: dict[str, np.ndarray] = {}
+        anchors: dict[str, Anchor] = {}
+        if settings.timeline:
+            thickness = settings.timeline.thickness or timeline_px(width, height)
+            boxes["timeline"] = np.zeros((thickness, width), dtype=np.uint8)
+            anchors["timeline"] = settings.timeline.position
+        if settings.date:
+            self.date_px = settings.date.size or label_font_px(width, height)
+            texts = [fold_text(" ".join(label.split())) for label in labels] or ["0000-00-00"]
+            widest = max(texts, key=lambda text: text_width(text, self.date_px))
+            boxes["date"] = boxed_text([widest], self.date_px)
+            anchors["date"] = settings.date.position
+            self.date_align = "right" if settings.date.position.endswith("right") else "left"
+        text = attribution if attribution is not None else settings.attribution.text
+        text = text if text is not None else default_attribution(collection)
+        if settings.attribution and text and text.strip():
+            size = settings.attribution.size or _font_px(SMALL_TEXT_PX_PER_FRAME_PX, width, height)
+            lines = wrap(fold_text(text), size, room - 2 * padding(size)[0])
+            align = "right" if settings.attribution.position.endswith("right") else "left"
+            boxes["attribution"] = coverage_to_indices(boxed_text(lines, size, align), self.palette.label_ramp())
+            anchors["attribution"] = settings.attribution.position
+        if settings.legend:
+            legend = _legend_box(settings, style, self.palette, width, height, room)
+            self.legend_patch = legend
+            boxes["legend"] = legend
+            anchors["legend"] = settings.legend.position
+        text = title if title is not None else settings.title.text
+        text = text if text is not None else default_title(collection, region_title)
+        if settings.title and text and text.strip():
+            size = settings.title.size or _font_px(TITLE_PX_PER_FRAME_PX, width, height)
+            lines = wrap(fold_text(text), size, room - 2 * padding(size)[0])
+            align = "right" if settings.title.position.endswith("right") else "left"
+            boxes["title"] = coverage_to_indices(boxed_text(lines, size, align), self.palette.label_ramp())
+            anchors["title"] = settings.title.position
+        requests = [
+            Request(name, boxes[name].shape[1], boxes[name].shape[0], anchors[name])
+            for name in _LAYOUT_ORDER if name in boxes
+        ]
+        placed = place(requests, width, height, margin=margin, gap=max(2, margin // 2))
+        for request in requests:
+            box = placed.get(request.name)
+            if box is None:
+                self.notes.append(f"{request.name} overlay left out: it does not fit a {width}×{height} frame")
+                log.info("%s", self.notes[-1])
+            elif request.name == "date":
+                self.date_box = box
+            elif request.name == "timeline":
+                self.timeline_box = box
+            else:
+                self.patches[request.name] = _Patch(boxes[request.name], box.x, box.y)
+
+    def paint(
+        self, indices: np.ndarray, frame_index: int, label: str | None, *, only: Collection[str] | None = None
+    ) -> np.ndarray:
+        """Draw the overlays on frame number ``frame_index`` (0-based), in place; returns it.
+
+        ``label`` is the frame's date label (None: no date on this frame). ``only`` restricts
+        drawing to the named overlays (see :data:`OVERLAY_NAMES`), keeping the full layout.
+        """
+        if indices.shape != self.grid.shape:
+            raise ValueError(f"frame shape {indices.shape} differs from the grid {self.grid.shape}")
+        wanted = set(OVERLAY_NAMES if only is None else only)
+        if "borders" in wanted:
+            for mask, index in self.borders:
+                burn(indices, mask, index)
+        if "timeline" in wanted and self.timeline_box is not None:
+            self._paint_timeline(indices, frame_index)
+        for name in ("title", "attribution", "legend"):
+            patch = self.patches.get(name)
+            if name in wanted and patch is not None:
+                paste(indices, patch.indices, patch.x, patch.y)
+        if "date" in wanted and self.date_box is not None and label is not None:
+            paste(indices, self._date_patch(label), self.date_box.x, self.date_box.y)
+        return indices
+
+    def _paint_timeline(self, indices: np.ndarray, frame_index: int) -> None:
+        box = self.timeline_box
+        assert box is not None
+        shown = min(max(frame_index + 1, 0), self.frame_count) / self.frame_count
+        rows = slice(box.y, box.y + box.height)
+        indices[rows, box.x : box.x + box.width] = self.palette.index("timeline_track")
+        indices[rows, box.x : box.x + round(box.width * shown)] = self.palette.index("timeline_bar")
+
+    def _date_patch(self, label: str) -> np.ndarray:
+        """The date box for ``label``: the layout's fixed size, text aligned to its corner side."""
+        if label not in self._labels:
+            box = self.date_box
+            assert box is not None
+            text = fold_text(" ".join(label.split()))
+            coverage = boxed_text([text], self.date_px)
+            patch = np.zeros((box.height, box.width), dtype=np.uint8)
+            clipped = coverage[:, : box.width]
+            x = box.width - clipped.shape[1] if self.date_align == "right" else 0
+            patch[:, x : x + clipped.shape[1]] = clipped
+            self._labels[label] = coverage_to_indices(patch, self.palette.label_ramp())
+        return self._labels[label]
+
+
+def _legend_box(
+    settings: OverlaysSection, style: Style, palette: Palette, width: int, height: int, room: int
+) -> np.ndarray:
+    """The legend patch, its strip shortened if needed so the box fits the frame's width."""
+    options = settings.legend
+    size = options.size or _font_px(SMALL_TEXT_PX_PER_FRAME_PX, width, height)
+    side = width if options.orientation == "horizontal" else height
+    length = max(8, round(options.length * side) - 2 * padding(size)[0] - 2)
+    spec = LegendSpec(rescale=style.rescale, units=style.units)
+    legend = render_legend(spec, palette, length_px=length, size_px=size, orientation=options.orientation)
+    overflow = legend.shape[1] - room if options.orientation == "horizontal" else legend.shape[0] - (height - 2)
+    if overflow > 0:
+        legend = render_legend(
+            spec, palette, length_px=max(8, length - overflow), size_px=size, orientation=options.orientation
+        )
+    return legend
+
+
+def _border_masks(layers: Sequence[BorderLayer], grid: Grid, palette: Palette) -> list[tuple[np.ndarray, int]]:
+    """(mask, palette index) of every layer's halo then line, in layer order."""
+    default_width = border_width_px(max(grid.width, grid.height))
+    masks: list[tuple[np.ndarray, int]] = []
+    for number, layer in enumerate(layers, start=1):
+        lines: BaseGeometry = project(boundary_lines(layer.geometry), grid.crs)
+        width = layer.width or default_width
+        line = line_mask(lines, grid, width)
+        if layer.halo:
+            halo = line_mask(lines, grid, width + 2 * layer.halo_width) & ~line
+            masks.append((halo, palette.index(halo_entry(number))))
+        masks.append((line, palette.index(border_entry(number))))
+    return masks

@@ -39,6 +39,11 @@ LABEL_TEXT_RGB = (255, 255, 255)
 # Three intermediate greys give five coverage steps (0, ¼, ½, ¾, 1): enough for smooth-looking
 # glyph edges at 9–50 px while costing only three data levels.
 LABEL_AA_STEPS = 3
+#: Border overlay layers a region may have; each layer owns a line and a halo entry, so layer
+#: colours come from the configuration without touching the data levels.
+MAX_BORDER_LAYERS = 4
+DEFAULT_BORDER_RGB = (40, 40, 40)
+DEFAULT_HALO_RGB = (255, 255, 255)
 
 
 def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
@@ -56,16 +61,39 @@ def _label_aa_colors() -> tuple[ReservedColor, ...]:
     )
 
 
-#: Every reserved entry, in palette order (right after the data levels). Add new entries here;
-#: the number of data levels follows automatically.
+def border_entry(layer: int) -> str:
+    """Reserved entry name of border layer ``layer`` (1-based)."""
+    return f"border_{layer}"
+
+
+def halo_entry(layer: int) -> str:
+    """Reserved entry name of the halo around border layer ``layer`` (1-based)."""
+    return f"halo_{layer}"
+
+
+#: Every reserved entry, in palette order (right after the data levels): the one place that
+#: lists them. Add new entries here; the number of data levels follows automatically.
+#: Overlays draw only with these entries, so the GIF's single palette stays exact.
 RESERVED_COLORS: tuple[ReservedColor, ...] = (
-    ReservedColor("border", (40, 40, 40)),
+    # Region border layers and their halos (colours overridable per animation).
+    *(ReservedColor(border_entry(n), DEFAULT_BORDER_RGB) for n in range(1, MAX_BORDER_LAYERS + 1)),
+    *(ReservedColor(halo_entry(n), DEFAULT_HALO_RGB) for n in range(1, MAX_BORDER_LAYERS + 1)),
+    # Text: every text overlay (date, title, attribution, legend labels) sits on a label_box
+    # and is anti-aliased only through the label_aa greys.
     ReservedColor("label_box", LABEL_BOX_RGB),
     *_label_aa_colors(),
     ReservedColor("label_text", LABEL_TEXT_RGB),
+    # Outline and tick marks of the colorbar legend.
+    ReservedColor("legend_frame", (235, 235, 235)),
+    # Timeline bar: the whole time range (track) and the part already shown (bar).
+    ReservedColor("timeline_track", (70, 74, 80)),
+    ReservedColor("timeline_bar", (250, 250, 250)),
     # The GIF transparency index; its RGB only shows in viewers that ignore transparency.
     ReservedColor("transparent", (0, 0, 0)),
 )
+
+#: Older names still accepted by :meth:`Palette.index`.
+RESERVED_ALIASES: Mapping[str, str] = MappingProxyType({"border": border_entry(1), "halo": halo_entry(1)})
 
 #: Names of the label ramp, from no glyph coverage (the box) to full coverage (the text).
 LABEL_RAMP: tuple[str, ...] = (
@@ -107,7 +135,7 @@ class Palette:
     def index(self, name: str) -> int:
         """Palette index of the reserved entry ``name``."""
         try:
-            return self.reserved[name]
+            return self.reserved[RESERVED_ALIASES.get(name, name)]
         except KeyError:
             known = ", ".join(self.reserved)
             raise KeyError(f"no reserved palette entry {name!r} (known: {known})") from None
@@ -140,11 +168,20 @@ def n_data_levels() -> int:
     return PALETTE_SIZE - len(RESERVED_COLORS)
 
 
-def build_palette(colormap: str | Sequence[str]) -> Palette:
+def build_palette(
+    colormap: str | Sequence[str],
+    reserved_rgb: Mapping[str, tuple[int, int, int]] | None = None,
+) -> Palette:
     """Build the palette for a colormap name (any rio-tiler name) or a list of ≥2 hex colours.
 
-    Raises :class:`StyleError` for an unknown name or a malformed colour.
+    ``reserved_rgb`` overrides the colour of reserved entries by name (e.g. a border layer's
+    configured colour); the layout of the palette never changes. Raises :class:`StyleError`
+    for an unknown name or a malformed colour.
     """
+    overrides = dict(reserved_rgb or {})
+    unknown = sorted(set(overrides) - {entry.name for entry in RESERVED_COLORS})
+    if unknown:
+        raise ValueError(f"no reserved palette entries named {unknown}")
     n_levels = n_data_levels()
     if isinstance(colormap, str):
         data = _named_colormap_levels(colormap, n_levels)
@@ -155,7 +192,7 @@ def build_palette(colormap: str | Sequence[str]) -> Palette:
     reserved: dict[str, int] = {}
     for offset, entry in enumerate(RESERVED_COLORS):
         reserved[entry.name] = n_levels + offset
-        colors[n_levels + offset] = entry.rgb
+        colors[n_levels + offset] = overrides.get(entry.name, entry.rgb)
     return Palette(colors=colors, n_levels=n_levels, reserved=reserved)
 
 
@@ -201,6 +238,11 @@ def _custom_colormap_levels(colors: Sequence[str], n_levels: int) -> np.ndarray:
     level_positions = np.linspace(0.0, 1.0, n_levels)
     channels = [np.interp(level_positions, stop_positions, stop_rgb[:, c]) for c in range(3)]
     return np.rint(np.column_stack(channels)).astype(np.uint8)
+
+
+def parse_hex(color: object) -> tuple[int, int, int]:
+    """``"#rgb"`` or ``"#rrggbb"`` → (r, g, b); raises :class:`StyleError` otherwise."""
+    return _parse_hex(color)
 
 
 def _parse_hex(color: object) -> tuple[int, int, int]:

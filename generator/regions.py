@@ -1,6 +1,6 @@
 """Regions of interest: GeoJSON (path, URL or inline) or a bbox → shapely geometry in lon/lat.
 
-Owns: reading and validating a region's outline and its optional border overlay. A
+Owns: reading and validating a region's outline and its optional border overlay layers. A
 FeatureCollection region is the union of its features. Every problem is a ``RegionError`` naming
 the config file, the dotted key and the GeoJSON source.
 """
@@ -21,6 +21,7 @@ from shapely.validation import explain_validity
 from .config import LoadedConfig, RegionSection, is_url, resolve_ref
 from .errors import RegionError
 
+DEFAULT_BORDER_COLOR = "#282828"
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _LINEAR = ("LineString", "MultiLineString")
 _GEOMETRY_TYPES = {
@@ -29,13 +30,33 @@ _GEOMETRY_TYPES = {
 
 
 @dataclass(frozen=True)
+class BorderLayer:
+    """One border overlay layer in lon/lat, with how it is drawn.
+
+    ``width`` is in output pixels (None: grows with the frame); ``halo`` is the colour of an
+    outline ``halo_width`` px wide on each side of the line, so thin lines read over any data.
+    """
+
+    geometry: BaseGeometry
+    color: str = DEFAULT_BORDER_COLOR
+    width: int | None = None
+    halo: str | None = None
+    halo_width: int = 1
+
+
+@dataclass(frozen=True)
 class Region:
-    """A region ready for rendering: outline (lon/lat, EPSG:4326) and optional border geometry."""
+    """A region ready for rendering: outline (lon/lat, EPSG:4326) and optional border layers.
+
+    ``borders`` is every layer's geometry in one collection (None without layers), for code
+    that draws all borders alike; ``border_layers`` keeps each layer with its own styling.
+    """
 
     id: str
     title: str
     geometry: BaseGeometry
     borders: BaseGeometry | None = None
+    border_layers: tuple[BorderLayer, ...] = ()
 
 
 def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict[str, Any]:
@@ -44,15 +65,18 @@ def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict
     location = resolve_ref(ref, base_dir)
     try:
         if is_url(location) and not location.startswith("file://"):
-            response = requests.get(location, timeout=(10, 60), headers={"User-Agent": "eo-timelapse-generator"})
-            response.raise_for_status()
-            text = response.text
+            from .http import fetch_text_cached  # one retried, size-limited fetch per URL and process
+
+            text = fetch_text_cached(location)
         else:
             text = Path(location.removeprefix("file://")).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RegionError(f"{where}: GeoJSON file not found: {location}") from None
     except (OSError, requests.RequestException) as error:
-        raise RegionError(f"{where}: cannot read GeoJSON {location}: {error}") from None
+        from .http import describe_error, public_href
+
+        detail = describe_error(error) if isinstance(error, requests.RequestException) else str(error)
+        raise RegionError(f"{where}: cannot read GeoJSON {public_href(location)}: {detail}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -139,23 +163,42 @@ def load_region(section: RegionSection, index: int, config: LoadedConfig) -> Reg
     prefix = f"{config.path}: regions[{index}]"
     if section.bbox is not None:
         west, south, east, north = section.bbox
+        outline: BaseGeometry
         if west > east:
-            raise RegionError(
-                f"{prefix}.bbox: west {west} > east {east}; regions crossing the antimeridian "
-                "are not supported yet — use a GeoJSON geometry"
-            )
-        outline: BaseGeometry = box(west, south, east, north)
+            # Crosses the antimeridian (GeoJSON/STAC convention): two boxes split at ±180°, so the
+            # outline stays valid lon/lat for searches; rendering unwraps it (render.unwrap_antimeridian).
+            outline = shapely.MultiPolygon([box(west, south, 180.0, north), box(-180.0, south, east, north)])
+        else:
+            outline = box(west, south, east, north)
     else:
         assert section.geometry is not None
         source = section.geometry if isinstance(section.geometry, str) else "inline GeoJSON"
         where = f"{prefix}.geometry ({source})"
         outline = region_outline(_read_geojson(section.geometry, config.base_dir, where), where)
-    borders = None
-    if section.borders is not None:
+    layers = load_border_layers(section, prefix, config)
+    borders = shapely.GeometryCollection([layer.geometry for layer in layers]) if layers else None
+    return Region(
+        id=section.id, title=section.display_title, geometry=outline, borders=borders, border_layers=layers
+    )
+
+
+def load_border_layers(section: RegionSection, prefix: str, config: LoadedConfig) -> tuple[BorderLayer, ...]:
+    """``borders:`` as layers: a single GeoJSON (path, URL, inline) is one default layer."""
+    if section.borders is None:
+        return ()
+    if not isinstance(section.borders, list):
         source = section.borders if isinstance(section.borders, str) else "inline GeoJSON"
         where = f"{prefix}.borders ({source})"
-        borders = border_geometry(_read_geojson(section.borders, config.base_dir, where), where)
-    return Region(id=section.id, title=section.display_title, geometry=outline, borders=borders)
+        return (BorderLayer(border_geometry(_read_geojson(section.borders, config.base_dir, where), where)),)
+    layers = []
+    for number, layer in enumerate(section.borders):
+        source = layer.geometry if isinstance(layer.geometry, str) else "inline GeoJSON"
+        where = f"{prefix}.borders[{number}].geometry ({source})"
+        geometry = border_geometry(_read_geojson(layer.geometry, config.base_dir, where), where)
+        layers.append(
+            BorderLayer(geometry, layer.color, layer.width, layer.halo_color, layer.halo_width)
+        )
+    return tuple(layers)
 
 
 def load_regions(config: LoadedConfig) -> dict[str, Region]:

@@ -7,13 +7,22 @@ Reads STAC metadata only — never a pixel — so `list` and `validate` can use 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pystac
+import shapely
 
 from .cadence import detect_cadence, fill_gaps, merge_same_period
-from .catalog import StacSource, open_source, plan_frames
+from .catalog import StacSource, keep_last, open_source, plan_frames
 from .config import LoadedConfig, RenderSection
-from .dates import parse_interval
+from .dates import Interval, parse_interval
 from .errors import SourceError
 from .model import CollectionInfo, FramePlan, Style
 from .plan import AnimationSpec
@@ -44,15 +53,70 @@ class AnimationPlan:
     collection: CollectionInfo
     style: Style
     frames: tuple[FramePlan, ...]
+    notes: tuple[str, ...] = ()  # what the source warned about (page cap, looping next link)
 
 
-def plan_animation(spec: AnimationSpec, region: Region, source: StacSource, config: LoadedConfig) -> AnimationPlan:
+@dataclass(frozen=True)
+class SearchCache:
+    """STAC search results kept for ``cache.search_ttl`` seconds (0: always search again)."""
+
+    root: Path | None
+    ttl: int
+
+    def items(
+        self, source: StacSource, source_config: str, collection_id: str, interval: Interval | None, region: Region
+    ) -> list[pystac.Item]:
+        if self.root is None or self.ttl <= 0:
+            return source.items(collection_id, interval, region.geometry)
+        bounds = None if interval is None else [str(interval.start), str(interval.end)]
+        key = hashlib.sha256(
+            json.dumps([source_config, collection_id, bounds, shapely.to_wkb(region.geometry).hex()]).encode()
+        ).hexdigest()
+        path = self.root / "searches" / f"{key}.json"
+        try:
+            if time.time() - path.stat().st_mtime < self.ttl:
+                return [_item_from_cache(document) for document in json.loads(path.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no usable entry: search
+        items = source.items(collection_id, interval, region.geometry)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps([_item_for_cache(item) for item in items]), encoding="utf-8")
+        os.replace(temporary, path)
+        return items
+
+
+def _item_for_cache(item: pystac.Item) -> dict[str, Any]:
+    document = item.to_dict(include_self_link=False, transform_hrefs=False)
+    for key, asset in item.assets.items():
+        document["assets"][key]["href"] = asset.get_absolute_href() or asset.href
+    return {"item": document, "self": item.get_self_href()}
+
+
+def _item_from_cache(entry: dict[str, Any]) -> pystac.Item:
+    item = pystac.Item.from_dict(entry["item"], preserve_dict=False)
+    if entry.get("self"):
+        item.set_self_href(entry["self"])  # asset hrefs were stored absolute, so they stay as they are
+    return item
+
+
+def plan_animation(
+    spec: AnimationSpec,
+    region: Region,
+    source: StacSource,
+    config: LoadedConfig,
+    searches: SearchCache | None = None,
+) -> AnimationPlan:
     """Query the STAC source for an animation's items and turn them into its time steps."""
     collection, document = source.collection(spec.collection.id)
     index = [c.id for c in config.model.collections].index(spec.collection.id)
     resolved = resolve_style(collection.id, collection.renders, spec.collection.style, f"collections[{index}]")
     interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
-    items = source.items(spec.collection.id, interval, region.geometry)
+    source_notes: list[str] = getattr(source, "notes", [])
+    seen_notes = len(source_notes)
+    searches = searches or SearchCache(None, 0)
+    source_config = config.model.sources[spec.collection.source].model_dump_json()
+    items = searches.items(source, source_config, spec.collection.id, interval, region)
     planned = plan_frames(items, spec.collection.asset, resolved.render_assets)
     if not planned:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
@@ -60,8 +124,10 @@ def plan_animation(spec: AnimationSpec, region: Region, source: StacSource, conf
             f"collection {spec.collection.id!r} has no items over region {region.id!r}{window}; "
             "check `datetime` and the region"
         )
-    frames = tuple(time_steps(planned, document.get("dashboard:time_density"), spec.render))
-    return AnimationPlan(collection=collection, style=resolved.style, frames=frames)
+    frames = tuple(keep_last(time_steps(planned, document.get("dashboard:time_density"), spec.render), spec.collection.last))
+    return AnimationPlan(
+        collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:])
+    )
 
 
 def source_opener(config: LoadedConfig) -> Callable[[str], StacSource]:

@@ -1,41 +1,68 @@
 """Site stage: turn animation records into a static gallery with relative links only.
 
-Owns the HTML pages (``index.html`` and one page per animation), ``manifest.json`` and the copy
-of the static assets. It never reads or renders rasters: the build stage has already written each
-animation's media files at the paths named in its record. Every link is computed relative to the
-page that holds it, so the gallery works from any sub-path (GitHub Pages project sites) and from
-``file://``. Text that comes from STAC (titles, descriptions, provider names, item ids) is
-untrusted: the templates are autoescaped and only http(s) URLs ever become links.
+Owns the orchestration of the gallery: the template environment (ours, overridable from
+``site.templates``), rendering ``index.html``, one page per animation, one page per collection
+and per region, ``manifest.json``, each animation's ``provenance.json`` and the copy of the
+static assets. It never reads or renders rasters: the build stage has already written each
+animation's media files at the paths named in its record. What the pages show is computed in
+``pages``; untrusted STAC text is autoescaped by the templates, descriptions go through
+``markup`` (safe CommonMark) and only http(s) URLs ever become links.
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import jinja2
 from PIL import Image
 
 from .errors import GeneratorError
-from .model import AnimationRecord, FramePlan, SiteInfo, Style
+from .model import MEDIA_STATUSES, AnimationRecord, SiteInfo
+from .pages import (  # re-exported: the public helpers of the site stage
+    COLLECTIONS_DIR,
+    FAVICON,
+    INDEX_PAGE,
+    MANIFEST_FILE,
+    REGIONS_DIR,
+    STATIC_DIR,
+    STYLESHEET,
+    AnimationView,
+    FrameRow,
+    LegendView,
+    PageLinks,
+    ProviderView,
+    animation_view,
+    collection_page,
+    colormap_label,
+    facets,
+    format_number,
+    frame_entry,
+    http_url,
+    iso_utc,
+    label_at,
+    legend_gradient,
+    locator_markup,
+    open_graph,
+    paragraphs,
+    provenance_path,
+    region_page,
+    relative_href,
+)
+from .provenance import GENERATOR_NAME, provenance_json, style_entry
 
-GENERATOR_NAME = "eo-timelapse-generator"
-
-INDEX_PAGE = "index.html"
-MANIFEST_FILE = "manifest.json"
-STATIC_DIR = "static"
-STYLESHEET = f"{STATIC_DIR}/style.css"
-FAVICON = f"{STATIC_DIR}/favicon.svg"
-
-_HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
-_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+__all__ = [
+    "AnimationView", "FAVICON", "FrameRow", "GENERATOR_NAME", "LegendView", "PageLinks",
+    "ProviderView", "STYLESHEET", "animation_view", "build_manifest", "colormap_label",
+    "format_number", "http_url", "iso_utc", "legend_gradient", "make_environment",
+    "manifest_entry", "manifest_json", "paragraphs", "read_image_size", "relative_href",
+    "render_animation_page", "render_index", "render_listing", "templates_dir",
+    "validate_records", "write_site",
+]
 
 
 # --------------------------------------------------------------------------- templates
@@ -68,7 +95,8 @@ def make_environment(extra_dir: Path | None = None) -> jinja2.Environment:
     if extra_dir is not None:
         if not extra_dir.is_dir():
             raise GeneratorError(
-                f"Template folder {extra_dir} does not exist; create it or remove the setting."
+                f"Template folder {extra_dir} (site.templates) does not exist; "
+                "create it or remove the setting."
             )
         loaders.append(jinja2.FileSystemLoader(str(extra_dir)))
     loaders.append(jinja2.FileSystemLoader(str(templates_dir())))
@@ -82,93 +110,7 @@ def make_environment(extra_dir: Path | None = None) -> jinja2.Environment:
     )
 
 
-# --------------------------------------------------------------------------- small pure helpers
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z`` suffix; a naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def relative_href(target: str, from_page: str) -> str:
-    """URL of ``target`` as seen from ``from_page`` (both relative to the output folder)."""
-    from_dir = posixpath.dirname(from_page) or "."
-    return quote(posixpath.relpath(target, from_dir))
-
-
-def http_url(url: object) -> str | None:
-    """``url`` if it is an absolute http(s) URL, else None (never link ``javascript:`` etc.)."""
-    if not isinstance(url, str):
-        return None
-    candidate = url.strip()
-    try:
-        parts = urlsplit(candidate)
-    except ValueError:
-        return None
-    if parts.scheme.lower() in ("http", "https") and parts.netloc:
-        return candidate
-    return None
-
-
-def paragraphs(text: str) -> tuple[str, ...]:
-    """Plain text split into paragraphs on blank lines (a later stage may render CommonMark)."""
-    normalized = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not normalized:
-        return ()
-    return tuple(p.strip() for p in _BLANK_LINES.split(normalized) if p.strip())
-
-
-def format_number(value: float) -> str:
-    """Short human label for a legend tick: ``0``, ``273.15``, ``0.0001``, ``1.5e+06``."""
-    number = float(value)
-    if number.is_integer() and abs(number) < 1e9:
-        return str(int(number))
-    return f"{number:.6g}"
-
-
-def legend_gradient(colours: Sequence[str]) -> str | None:
-    """A CSS ``linear-gradient`` through ``colours`` (low to high), or None if there are none.
-
-    Only hex colours are kept: this string goes into a ``style`` attribute.
-    """
-    valid = [c for c in colours if isinstance(c, str) and _HEX_COLOUR.fullmatch(c)]
-    if not valid:
-        return None
-    if len(valid) == 1:
-        valid = valid * 2
-    return f"linear-gradient(to right, {', '.join(valid)})"
-
-
-def colormap_label(colormap: str | Sequence[str]) -> str:
-    if isinstance(colormap, str):
-        return colormap
-    return f"custom ({len(colormap)} colours)"
-
-
 # --------------------------------------------------------------------------- manifest
-
-
-def _style_entry(style: Style | None) -> dict[str, Any] | None:
-    if style is None:
-        return None
-    colormap = style.colormap if isinstance(style.colormap, str) else list(style.colormap)
-    low, high = style.rescale
-    return {"rescale": [float(low), float(high)], "colormap": colormap, "units": style.units}
-
-
-def _frame_entry(frame: FramePlan, label: str | None) -> dict[str, Any]:
-    return {
-        "datetime": iso_utc(frame.datetime),
-        "items": [item.item_id for item in frame.items],
-        "kind": frame.kind,
-        "label": label,
-    }
-
-
-def _label_at(labels: Sequence[str], index: int) -> str | None:
-    return labels[index] if index < len(labels) else None
 
 
 def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
@@ -176,9 +118,9 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
 
     Media paths are null for a failed animation: those files were never written.
     """
-    ok = record.status == "ok"
+    ok = record.status in MEDIA_STATUSES
     frames = [
-        _frame_entry(frame, _label_at(record.frame_labels, index))
+        frame_entry(frame, label_at(record.frame_labels, index))
         for index, frame in enumerate(record.frames)
     ]
     date_range = [frames[0]["datetime"], frames[-1]["datetime"]] if frames else None
@@ -188,13 +130,14 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "slug": record.slug,
         "title": record.title,
         "status": record.status,
-        "error": None if ok else (record.error or "unknown error"),
+        "error": None if record.status == "ok" else (record.error or "unknown error"),
         "collection": record.collection_id,
         "collection_title": collection.title if collection else None,
         "synthetic": bool(collection and collection.synthetic),
         "region": record.region_id,
         "region_title": record.region_title,
         "page": record.files.page,
+        "provenance": provenance_path(record),
         "gif": record.files.gif if ok else None,
         "poster": record.files.poster if ok else None,
         "thumbnail": record.files.thumbnail if ok else None,
@@ -203,7 +146,7 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "notes": list(record.notes),
         "width": int(record.width),
         "height": int(record.height),
-        "style": _style_entry(record.style),
+        "style": style_entry(record.style),
         "date_range": date_range,
         "frame_count": len(frames),
         "frames": frames,
@@ -225,187 +168,6 @@ def manifest_json(manifest: Mapping[str, Any]) -> str:
     return json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-# --------------------------------------------------------------------------- page views
-
-
-@dataclass(frozen=True)
-class ProviderView:
-    name: str
-    roles: tuple[str, ...]
-    url: str | None  # only ever an http(s) URL
-
-
-@dataclass(frozen=True)
-class LegendView:
-    gradient: str | None  # CSS linear-gradient built from validated hex colours
-    low: str
-    high: str
-    units: str | None
-    colormap: str
-
-
-@dataclass(frozen=True)
-class FrameRow:
-    number: int
-    label: str
-    datetime: str  # ISO 8601 UTC, for <time datetime=...>
-    item_ids: tuple[str, ...]
-    kind: str
-
-
-@dataclass(frozen=True)
-class AnimationView:
-    """What a template shows about one animation; hrefs are relative to the rendered page."""
-
-    id: str
-    slug: str
-    status: str
-    ok: bool
-    error: str | None
-    title: str
-    collection_id: str
-    collection_title: str
-    region_id: str
-    region_title: str
-    synthetic: bool
-    date_range: str | None
-    frame_count: int
-    width: int
-    height: int
-    page_href: str
-    gif_href: str
-    poster_href: str
-    thumbnail_href: str
-    thumbnail_size: tuple[int, int] | None
-    image_alt: str
-    legend: LegendView | None
-    description: tuple[str, ...]
-    license: str | None
-    providers: tuple[ProviderView, ...]
-    frames: tuple[FrameRow, ...]
-    webp_href: str | None = None
-    mp4_href: str | None = None
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PageLinks:
-    """Links every page carries (header, stylesheet, footer), relative to that page."""
-
-    home: str
-    stylesheet: str
-    favicon: str
-    manifest: str
-
-    @classmethod
-    def for_page(cls, page: str) -> PageLinks:
-        return cls(
-            home=relative_href(INDEX_PAGE, page),
-            stylesheet=relative_href(STYLESHEET, page),
-            favicon=relative_href(FAVICON, page),
-            manifest=relative_href(MANIFEST_FILE, page),
-        )
-
-
-def _provider_view(provider: Mapping[str, Any]) -> ProviderView:
-    roles = provider.get("roles") or ()
-    if isinstance(roles, str):
-        roles = (roles,)
-    return ProviderView(
-        name=str(provider.get("name") or "Unnamed provider"),
-        roles=tuple(str(role) for role in roles),
-        url=http_url(provider.get("url")),
-    )
-
-
-def _legend_view(record: AnimationRecord) -> LegendView | None:
-    if record.style is None:
-        return None
-    low, high = record.style.rescale
-    return LegendView(
-        gradient=legend_gradient(record.legend_colors),
-        low=format_number(low),
-        high=format_number(high),
-        units=record.style.units,
-        colormap=colormap_label(record.style.colormap),
-    )
-
-
-def _frame_rows(record: AnimationRecord) -> tuple[FrameRow, ...]:
-    rows = []
-    for index, frame in enumerate(record.frames):
-        moment = iso_utc(frame.datetime)
-        rows.append(
-            FrameRow(
-                number=index + 1,
-                label=_label_at(record.frame_labels, index) or moment[:10],
-                datetime=moment,
-                item_ids=tuple(item.item_id for item in frame.items),
-                kind=frame.kind,
-            )
-        )
-    return tuple(rows)
-
-
-def _date_range_label(rows: Sequence[FrameRow]) -> str | None:
-    if not rows:
-        return None
-    first, last = rows[0].label, rows[-1].label
-    return first if first == last else f"{first} – {last}"
-
-
-def _image_alt(collection_title: str, region_title: str, date_range: str | None) -> str:
-    when = f", {date_range}" if date_range else ""
-    return f"Animated map of {collection_title} over {region_title}{when}"
-
-
-def animation_view(
-    record: AnimationRecord,
-    *,
-    from_page: str,
-    thumbnail_size: tuple[int, int] | None = None,
-) -> AnimationView:
-    """The template-facing view of ``record`` for a page located at ``from_page``."""
-    collection = record.collection
-    collection_title = collection.title if collection else record.collection_id
-    rows = _frame_rows(record)
-    date_range = _date_range_label(rows)
-    if thumbnail_size is None and record.width > 0 and record.height > 0:
-        thumbnail_size = (int(record.width), int(record.height))
-    ok = record.status == "ok"
-    return AnimationView(
-        id=record.id,
-        slug=record.slug,
-        status=record.status,
-        ok=ok,
-        error=None if ok else (record.error or "unknown error"),
-        title=record.title,
-        collection_id=record.collection_id,
-        collection_title=collection_title,
-        region_id=record.region_id,
-        region_title=record.region_title,
-        synthetic=bool(collection and collection.synthetic),
-        date_range=date_range,
-        frame_count=len(rows),
-        width=int(record.width),
-        height=int(record.height),
-        page_href=relative_href(record.files.page, from_page),
-        gif_href=relative_href(record.files.gif, from_page),
-        poster_href=relative_href(record.files.poster, from_page),
-        webp_href=relative_href(record.files.webp, from_page) if record.files.webp else None,
-        mp4_href=relative_href(record.files.mp4, from_page) if record.files.mp4 else None,
-        notes=record.notes,
-        thumbnail_href=relative_href(record.files.thumbnail, from_page),
-        thumbnail_size=thumbnail_size,
-        image_alt=_image_alt(collection_title, record.region_title, date_range),
-        legend=_legend_view(record),
-        description=paragraphs(collection.description) if collection else (),
-        license=collection.license if collection else None,
-        providers=tuple(_provider_view(p) for p in collection.providers) if collection else (),
-        frames=rows,
-    )
-
-
 # --------------------------------------------------------------------------- rendering
 
 
@@ -423,7 +185,25 @@ def _common_context(site: SiteInfo, page: str, generator_version: str) -> dict[s
         "site_description": paragraphs(site.description),
         "generator": {"name": GENERATOR_NAME, "version": generator_version},
         "links": PageLinks.for_page(page),
+        "og": None,
     }
+
+
+def _first_poster(records: Sequence[AnimationRecord]) -> tuple[str | None, str | None]:
+    for record in records:
+        if record.status in MEDIA_STATUSES:
+            view = animation_view(record, from_page=INDEX_PAGE)
+            return record.files.poster, view.image_alt
+    return None, None
+
+
+def _cards(
+    records: Sequence[AnimationRecord], page: str, sizes: Mapping[str, tuple[int, int]]
+) -> list[AnimationView]:
+    return [
+        animation_view(record, from_page=page, thumbnail_size=sizes.get(record.id))
+        for record in records
+    ]
 
 
 def render_index(
@@ -434,16 +214,16 @@ def render_index(
     generator_version: str,
     thumbnail_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> str:
-    sizes = thumbnail_sizes or {}
-    cards = [
-        animation_view(record, from_page=INDEX_PAGE, thumbnail_size=sizes.get(record.id))
-        for record in records
-    ]
+    cards = _cards(records, INDEX_PAGE, thumbnail_sizes or {})
     context = _common_context(site, INDEX_PAGE, generator_version)
+    poster, alt = _first_poster(records)
     context.update(
         animations=cards,
         any_synthetic=any(card.synthetic for card in cards),
         failed_count=sum(1 for card in cards if not card.ok),
+        collections=facets(records, INDEX_PAGE, "collection"),
+        regions=facets(records, INDEX_PAGE, "region"),
+        og=open_graph(site, INDEX_PAGE, site.title, site.description, poster, alt),
     )
     return _render(env, "index.html", context)
 
@@ -453,8 +233,50 @@ def render_animation_page(
 ) -> str:
     page = record.files.page
     context = _common_context(site, page, generator_version)
-    context["animation"] = animation_view(record, from_page=page)
+    view = animation_view(record, from_page=page)
+    context["animation"] = view
+    context["locator"] = locator_markup(record)
+    context["og"] = open_graph(
+        site, page, view.title, view.image_alt, record.files.poster if view.ok else None, view.image_alt
+    )
     return _render(env, "animation.html", context)
+
+
+def render_listing(
+    env: jinja2.Environment,
+    site: SiteInfo,
+    records: Sequence[AnimationRecord],
+    *,
+    kind: str,
+    key: str,
+    generator_version: str,
+    thumbnail_sizes: Mapping[str, tuple[int, int]] | None = None,
+) -> tuple[str, str]:
+    """(page path, HTML) of the page listing the animations of one collection or region."""
+    if kind == "collection":
+        page = collection_page(key)
+        chosen = [r for r in records if r.collection_id == key]
+        first = chosen[0]
+        title = first.collection.title if first.collection else key
+        kind_label = "Collection"
+    else:
+        page = region_page(key)
+        chosen = [r for r in records if r.region_id == key]
+        first = chosen[0]
+        title = first.region_title
+        kind_label = "Region"
+    context = _common_context(site, page, generator_version)
+    poster, alt = _first_poster(chosen)
+    context.update(
+        kind=kind,
+        kind_label=kind_label,
+        listing_id=key,
+        listing_title=title,
+        animations=_cards(chosen, page, thumbnail_sizes or {}),
+        locator=locator_markup(first) if kind == "region" else None,
+        og=open_graph(site, page, f"{title} · {site.title}", site.description, poster, alt),
+    )
+    return page, _render(env, "listing.html", context)
 
 
 # --------------------------------------------------------------------------- validation
@@ -472,24 +294,23 @@ def validate_records(records: Sequence[AnimationRecord]) -> None:
     seen_ids: set[str] = set()
     seen_pages: set[str] = set()
     reserved = {INDEX_PAGE, MANIFEST_FILE}
+    reserved_dirs = (f"{STATIC_DIR}/", f"{COLLECTIONS_DIR}/", f"{REGIONS_DIR}/")
     for record in records:
         if record.id in seen_ids:
             problems.append(f"two animations share the id {record.id!r}; give them distinct ids")
         seen_ids.add(record.id)
         files = record.files
-        for what, path in (
-            ("page", files.page),
-            ("gif", files.gif),
-            ("poster", files.poster),
-            ("thumbnail", files.thumbnail),
-        ):
+        named = [("page", files.page), ("gif", files.gif), ("poster", files.poster), ("thumbnail", files.thumbnail)]
+        named += [("frame", path) for path in files.frames]
+        named += [(kind, path) for kind, path in (("webp", files.webp), ("mp4", files.mp4)) if path]
+        for what, path in named:
             if not _is_safe_relative_path(path):
                 problems.append(
                     f"animation {record.id!r}: {what} path {path!r} must be relative to the "
                     "output folder, with '/' separators and no '..'"
                 )
         page = posixpath.normpath(files.page)
-        if page in reserved or page.startswith(f"{STATIC_DIR}/"):
+        if page in reserved or page.startswith(reserved_dirs):
             problems.append(f"animation {record.id!r}: page path {files.page!r} is reserved")
         elif page in seen_pages:
             problems.append(f"animation {record.id!r}: page {files.page!r} is used twice")
@@ -527,12 +348,41 @@ def _thumbnail_sizes(
 ) -> dict[str, tuple[int, int]]:
     sizes: dict[str, tuple[int, int]] = {}
     for record in records:
-        if record.status != "ok":
+        if record.status not in MEDIA_STATUSES:
             continue
         size = read_image_size(output_dir / record.files.thumbnail)
         if size is not None:
             sizes[record.id] = size
     return sizes
+
+
+def render_site(
+    site: SiteInfo,
+    records: Sequence[AnimationRecord],
+    *,
+    generator_version: str,
+    thumbnail_sizes: Mapping[str, tuple[int, int]] | None = None,
+) -> dict[str, str]:
+    """Every text file of the gallery, by path relative to the output folder (no I/O)."""
+    records = list(records)
+    validate_records(records)
+    env = make_environment(site.templates)
+    sizes = thumbnail_sizes or {}
+    files = {INDEX_PAGE: render_index(env, site, records, generator_version=generator_version, thumbnail_sizes=sizes)}
+    for record in records:
+        files[record.files.page] = render_animation_page(env, site, record, generator_version=generator_version)
+        files[provenance_path(record)] = provenance_json(record, generator_version)
+    for kind, keys in (
+        ("collection", dict.fromkeys(r.collection_id for r in records)),
+        ("region", dict.fromkeys(r.region_id for r in records)),
+    ):
+        for key in keys:
+            page, html = render_listing(
+                env, site, records, kind=kind, key=key, generator_version=generator_version, thumbnail_sizes=sizes
+            )
+            files[page] = html
+    files[MANIFEST_FILE] = manifest_json(build_manifest(site, records, generator_version))
+    return files
 
 
 def write_site(
@@ -542,33 +392,21 @@ def write_site(
     *,
     generator_version: str,
 ) -> None:
-    """Write the gallery pages, ``manifest.json`` and static assets into ``output_dir``.
+    """Write the gallery pages, ``manifest.json``, provenance files and static assets.
 
-    The animations' media files must already be there. Same inputs give the same bytes.
+    The animations' media files must already be in ``output_dir``. Same inputs give the same
+    bytes. Static files from ``site.templates``/static replace ours of the same name.
     """
     records = list(records)
-    validate_records(records)
-    env = make_environment()
-    index_html = render_index(
-        env,
-        site,
-        records,
-        generator_version=generator_version,
-        thumbnail_sizes=_thumbnail_sizes(output_dir, records),
+    files = render_site(
+        site, records, generator_version=generator_version, thumbnail_sizes=_thumbnail_sizes(output_dir, records)
     )
-    pages = {
-        record.files.page: render_animation_page(
-            env, site, record, generator_version=generator_version
-        )
-        for record in records
-    }
-    manifest = manifest_json(build_manifest(site, records, generator_version))
     try:
-        _write_text(output_dir / INDEX_PAGE, index_html)
-        for page, html in pages.items():
-            _write_text(output_dir / page, html)
-        _write_text(output_dir / MANIFEST_FILE, manifest)
+        for relative, text in files.items():
+            _write_text(output_dir / relative, text)
         _copy_static(templates_dir() / STATIC_DIR, output_dir / STATIC_DIR)
+        if site.templates is not None and (site.templates / STATIC_DIR).is_dir():
+            _copy_static(site.templates / STATIC_DIR, output_dir / STATIC_DIR)
     except OSError as error:
         raise GeneratorError(
             f"Could not write the gallery into {output_dir}: {error}. "

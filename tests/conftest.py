@@ -15,6 +15,8 @@ import rasterio
 from rasterio.shutil import copy as copy_dataset
 from rasterio.transform import from_origin
 
+from generator.build import BuildOptions, BuildResult, build
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_GEO = REPO.parent / "shared" / "geo"
 NODATA = -9999.0
@@ -129,6 +131,13 @@ def write_catalog(
 def column_values(size: int = 64) -> np.ndarray:
     """value = column index: expected palette levels can be derived by hand."""
     return np.tile(np.arange(size, dtype="float32"), (size, 1))
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The default config's demo gallery, built once per test session."""
+    folder = tmp_path_factory.mktemp("demo")
+    return build(REPO / "site_config.yml", folder / "output", options=BuildOptions(jobs=2, cache_dir=folder / "cache"))
 
 
 @pytest.fixture(scope="session")

@@ -13,18 +13,12 @@ import pytest
 from PIL import Image, ImageSequence
 from rio_tiler.colormap import cmap
 
-from generator.build import BuildOptions, BuildResult, build
+from generator.build import BuildResult
 from generator.palette import RESERVED_COLORS
 
 from .conftest import REPO
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def demo_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    folder = tmp_path_factory.mktemp("demo")
-    return build(REPO / "site_config.yml", folder / "output", options=BuildOptions(jobs=2, cache_dir=folder / "cache"))
 
 
 @pytest.fixture(scope="session")

@@ -185,3 +185,24 @@ def test_progress_bar_is_drawn_on_a_terminal():
     progress.close()
     text = stream.getvalue()
     assert "1/2 animations · 1 frames · a" in text and text.endswith("\r\x1b[2K")
+
+
+def test_search_results_are_reused_within_the_ttl(tmp_path):
+    config = make_site(tmp_path, months=3)
+    config.write_text(config.read_text() + "cache: {search_ttl: 3600}\n")
+    first = build(config)
+    assert len(first.records[0].frames) == 3
+    make_site(tmp_path, months=4)  # a new item appears in the catalog…
+    config.write_text(config.read_text() + "cache: {search_ttl: 3600}\n")
+    (cached,) = build(config).records
+    assert len(cached.frames) == 3  # …but the search result is still fresh
+    config.write_text(config.read_text().replace("search_ttl: 3600", "search_ttl: 0"))
+    (fresh,) = build(config).records
+    assert len(fresh.frames) == 4
+
+
+def test_last_keeps_the_newest_time_steps(tmp_path):
+    config = make_site(tmp_path, months=5)
+    config.write_text(config.read_text().replace("{id: c, source: s}", "{id: c, source: s, last: 2}"))
+    (record,) = build(config).records
+    assert [frame.items[0].item_id for frame in record.frames] == ["m03", "m04"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -391,3 +392,275 @@ def test_empty_label_draws_nothing(palette: Palette) -> None:
 def test_label_returns_the_same_frame(palette: Palette) -> None:
     frame = np.zeros((64, 64), dtype=np.uint8)
     assert draw_label(frame, "2024", palette) is frame
+
+
+# Painter: layout, legibility, legend -----------------------------------------------------------
+
+from generator.config import ConfigError, OverlaysSection, RegionSection, RenderOverrides, RenderSection  # noqa: E402
+from generator.legend import format_ticks  # noqa: E402
+from generator.model import CollectionInfo, Style  # noqa: E402
+from generator.overlays import OverlayPainter, default_attribution, default_title  # noqa: E402
+from generator.text import fold_text  # noqa: E402
+from tests.golden_cases import CASES, GOLDEN_DIR, load_golden, to_rgb  # noqa: E402
+
+TEXT_OVERLAYS = ("date", "title", "attribution", "legend")
+BOXED_OVERLAYS = (*TEXT_OVERLAYS, "timeline")
+ALL_ON = {"date": True, "legend": True, "title": True, "attribution": True, "timeline": True, "borders": True}
+NO2 = Style(rescale=(0.0, 1.5e16), colormap="viridis", units="molecules/cm²")
+STAC = CollectionInfo(
+    id="no2", title="Tropospheric NO₂ monthly mean", license="CC-BY-4.0",
+    providers=({"name": "NASA GES DISC"}, {"name": "Copernicus"}),
+)
+BACKGROUND = 5  # a data level: every overlay pixel differs from it
+
+
+def plain_grid(width: int, height: int) -> Grid:
+    return Grid("EPSG:3857", Affine(PIXEL, 0, ORIGIN_X, 0, -PIXEL, ORIGIN_Y), width, height)
+
+
+def make_painter(width: int, height: int, overlays: dict[str, Any] | None = None, **kwargs: Any) -> OverlayPainter:
+    settings = OverlaysSection.model_validate(overlays if overlays is not None else ALL_ON)
+    options: dict[str, Any] = dict(
+        collection=STAC, region_title="Île-de-France", labels=["2024-01-15", "2024-12-31"], frame_count=10
+    )
+    return OverlayPainter.create(settings, plain_grid(width, height), kwargs.pop("style", NO2), **{**options, **kwargs})
+
+
+def footprint(painter: OverlayPainter, name: str, label: str = "2024-06-30") -> np.ndarray:
+    """Pixels that change when overlay ``name`` alone is drawn on a plain data frame."""
+    blank = np.full(painter.grid.shape, BACKGROUND, dtype=np.uint8)
+    return painter.paint(blank.copy(), 5, label, only={name}) != blank
+
+
+def bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def wcag_contrast(a: np.ndarray, b: np.ndarray) -> float:
+    def luminance(rgb: np.ndarray) -> float:
+        c = rgb.astype(float) / 255
+        c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("size", [(256, 256), (256, 180), (180, 256), (512, 512), (1024, 768), (1024, 1024)])
+def test_overlays_never_collide(size: tuple[int, int]) -> None:
+    width, height = size
+    painter = make_painter(width, height)
+    boxes = {}
+    for name in BOXED_OVERLAYS:
+        mask = footprint(painter, name)
+        assert mask.any(), f"{name} was not drawn at {width}×{height}: {painter.notes}"
+        boxes[name] = bbox(mask)
+    for first, (t1, b1, l1, r1) in boxes.items():
+        for second, (t2, b2, l2, r2) in boxes.items():
+            if first < second:
+                apart = b1 <= t2 or b2 <= t1 or r1 <= l2 or r2 <= l1
+                assert apart, f"{first} {boxes[first]} overlaps {second} {boxes[second]} at {width}×{height}"
+    # Every overlay drawn together is exactly the overlays drawn one by one.
+    together = painter.paint(np.full(painter.grid.shape, BACKGROUND, np.uint8), 5, "2024-06-30")
+    union = np.logical_or.reduce([footprint(painter, name) for name in BOXED_OVERLAYS])
+    assert np.array_equal(together != BACKGROUND, union)
+
+
+def test_text_is_legible_at_256_px() -> None:
+    painter = make_painter(
+        256, 256, title="HHH", attribution="EEE", style=Style(rescale=(0.0, 300.0), colormap="viridis")
+    )
+    palette = painter.palette
+    ramp = palette.label_ramp()
+    strong_ink = list(ramp[len(ramp) // 2 :])
+    blank = np.full(painter.grid.shape, BACKGROUND, dtype=np.uint8)
+    for name, label in (("date", "2024"), ("title", None), ("attribution", None), ("legend", None)):
+        drawn = painter.paint(blank.copy(), 0, label or "2024", only={name})
+        top, bottom, left, right = bbox(drawn != BACKGROUND)
+        box = drawn[top:bottom, left:right]
+        ink_rows = np.flatnonzero(np.isin(box, strong_ink).any(axis=1))
+        assert ink_rows[-1] - ink_rows[0] + 1 >= 9, f"{name}: capitals/digits under 9 px"
+        values, counts = np.unique(box, return_counts=True)
+        backing = values[np.argmax(counts)]
+        assert backing == palette.index("label_box")
+        ratio = wcag_contrast(palette.colors[palette.index("label_text")], palette.colors[backing])
+        assert ratio >= 4.5, f"{name}: contrast {ratio:.1f}"
+        # Anti-aliased text only through the reserved greys (the legend adds its frame and strip).
+        extra = set(values.tolist()) - set(ramp)
+        if name == "legend":
+            extra -= {palette.index("legend_frame")} | set(range(palette.n_levels))
+        assert not extra, f"{name} uses palette entries {extra} outside the text ramp"
+
+
+def legend_strip_at_ticks(painter: OverlayPainter) -> list[tuple[int, int, int]]:
+    """RGB of the colour strip at each tick mark, left to right, read from a painted frame."""
+    mask = footprint(painter, "legend")
+    frame = painter.paint(np.full(painter.grid.shape, BACKGROUND, np.uint8), 0, None, only={"legend"})
+    top, bottom, left, right = bbox(mask)
+    box = frame[top:bottom, left:right]
+    frame_rows = np.flatnonzero((box == painter.palette.index("legend_frame")).sum(axis=1) > 20)
+    outline_bottom = frame_rows[-1]  # the strip's lower outline: ticks hang below it
+    ticks = np.flatnonzero(box[outline_bottom + 1] == painter.palette.index("legend_frame"))
+    return [tuple(int(c) for c in painter.palette.colors[box[outline_bottom - 1, x]]) for x in ticks]
+
+
+def viridis_rgb(value: float, low: float, high: float, n_levels: int) -> tuple[int, int, int]:
+    from rio_tiler.colormap import cmap
+
+    level = min(n_levels - 1, max(0, math.floor((value - low) / (high - low) * n_levels)))
+    entry = cmap.get("viridis")[round(level * 255 / (n_levels - 1))]
+    return (int(entry[0]), int(entry[1]), int(entry[2]))
+
+
+@pytest.mark.parametrize(
+    "rescale,labelled",
+    [((0.0, 1.5e16), (0.0, 7.5e15, 1.5e16)), ((-3.0, 3.0), (-3.0, 0.0, 3.0)), ((0.0, 0.25), (0.0, 0.125, 0.25))],
+)
+def test_legend_colours_at_ticks_are_the_colormap_at_the_labelled_values(
+    rescale: tuple[float, float], labelled: tuple[float, ...]
+) -> None:
+    painter = make_painter(256, 256, {"legend": True}, style=Style(rescale=rescale, colormap="viridis"))
+    sampled = legend_strip_at_ticks(painter)
+    n = painter.palette.n_levels
+    assert sampled == [viridis_rgb(value, *rescale, n) for value in labelled]
+
+
+def test_legend_ticks_are_labelled_for_their_magnitude() -> None:
+    assert format_ticks([0.0, 7.5e15, 1.5e16]) == ["0", "7.5e15", "1.5e16"]
+    assert format_ticks([0.0, 0.125, 0.25]) == ["0", "0.125", "0.25"]
+    assert format_ticks([-3.0, 0.0, 3.0]) == ["-3", "0", "3"]
+    assert format_ticks([0.0, 127.5, 255.0]) == ["0", "127.5", "255"]
+    assert format_ticks([2e-5, 6e-5, 1e-4]) == ["2e-5", "6e-5", "1e-4"]
+    assert format_ticks([0.0, 6.17e16, 1.2345e17]) == ["0", "6.17e16", "1.23e17"]
+    assert format_ticks([0.0, 0.0]) == ["0", "0"]
+
+
+def test_timeline_bar_grows_with_the_frame_number() -> None:
+    painter = make_painter(300, 200, {"timeline": True}, frame_count=4)
+    bar = painter.palette.index("timeline_bar")
+    lengths = []
+    for number in range(4):
+        frame = painter.paint(np.full((200, 300), BACKGROUND, np.uint8), number, None)
+        lengths.append(int((frame == bar).any(axis=0).sum()))
+        assert (frame[-1] != BACKGROUND).all()  # the track spans the bottom edge
+    assert lengths == [75, 150, 225, 300]
+
+
+def test_date_box_keeps_its_place_and_size_between_frames() -> None:
+    painter = make_painter(256, 256, {"date": {"position": "top-right"}})
+    boxes = {bbox(footprint(painter, "date", label)) for label in ("2024-01-15", "2024-11-11", "2024-12-31")}
+    assert len(boxes) == 1
+    top, bottom, left, right = boxes.pop()
+    assert top < 128 and left > 128
+
+
+def test_small_frames_leave_out_what_does_not_fit() -> None:
+    painter = make_painter(48, 48)
+    frame = painter.paint(np.full((48, 48), BACKGROUND, np.uint8), 0, "2024-01-15")
+    assert painter.notes and all("does not fit" in note for note in painter.notes)
+    assert frame.shape == (48, 48)
+
+
+def test_defaults_from_stac() -> None:
+    assert default_title(STAC, "France") == "Tropospheric NO₂ monthly mean — France"
+    assert default_attribution(STAC) == "Data: NASA GES DISC, Copernicus · CC-BY-4.0"
+    assert default_attribution(CollectionInfo(id="x", title="x")) is None
+    # Nothing to attribute: no attribution box.
+    painter = make_painter(256, 256, {"attribution": True}, collection=CollectionInfo(id="x", title="x"))
+    assert not footprint(painter, "attribution").any()
+
+
+def test_text_the_font_lacks_is_folded() -> None:
+    assert fold_text("Île-de-France — NO₂ in molecules/cm²") == "Ile-de-France - NO2 in molecules/cm2"
+    assert fold_text("© OpenStreetMap · 2024") == "© OpenStreetMap · 2024"
+
+
+def test_border_layers_use_their_own_colours_and_halo() -> None:
+    from generator.regions import BorderLayer
+
+    grid = square_grid()
+    to_lonlat = pyproj.Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    line = shapely.transform(
+        shapely.LineString([(ORIGIN_X + 5 * PIXEL, ORIGIN_Y - 30.5 * PIXEL), (ORIGIN_X + 60 * PIXEL, ORIGIN_Y - 30.5 * PIXEL)]),
+        lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1])),
+    )
+    layers = (BorderLayer(line, "#ff0000", 1, "#00ff00", 1),)
+    painter = OverlayPainter.create(OverlaysSection.model_validate({**{k: False for k in ALL_ON}, "borders": True}),
+                                    grid, NO2, border_layers=layers)
+    frame = painter.paint(np.full(grid.shape, BACKGROUND, np.uint8), 0, None)
+    column = frame[:, 30]
+    rgb = [tuple(int(c) for c in painter.palette.colors[i]) for i in column[28:34]]
+    red, green = (255, 0, 0), (0, 255, 0)
+    assert rgb.count(red) == 1 and rgb.count(green) == 2
+    assert rgb.index(green) + 1 == rgb.index(red)  # halo on both sides of the line
+
+
+# Goldens --------------------------------------------------------------------------------------
+
+#: Golden frames were made with the Pillow in tests/golden/PILLOW_VERSION. Another FreeType or
+#: Pillow may hint glyph edges a pixel differently, which changes a few edge pixels of each text
+#: line: ≤ 0.5 % of a 256-px frame (~320 px) absorbs that, while a moved, missing or recoloured
+#: overlay changes thousands of pixels.
+GOLDEN_TOLERANCE = 0.005
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_frames(name: str) -> None:
+    path = GOLDEN_DIR / f"{name}.png"
+    assert path.exists(), f"missing golden {path}: run scripts/make_goldens.py"
+    expected = load_golden(path)
+    indices, colors = CASES[name]()
+    actual = to_rgb(indices, colors)
+    assert actual.shape == expected.shape
+    differing = np.any(actual != expected, axis=2).mean()
+    assert differing <= GOLDEN_TOLERANCE, f"{name}: {differing:.2%} of pixels differ from the golden"
+
+
+# Configuration ---------------------------------------------------------------------------------
+
+
+def test_overlay_settings_accept_booleans_and_mappings() -> None:
+    settings = OverlaysSection.model_validate({"date": False, "legend": {"position": "top-left", "length": 0.5}})
+    assert not settings.date and settings.legend and settings.legend.position == "top-left"
+    assert settings.title and settings.attribution and settings.borders and not settings.timeline
+    merged = RenderSection().merged(RenderOverrides.model_validate({"overlays": {"legend": False, "timeline": True}}))
+    assert not merged.overlays.legend and merged.overlays.timeline and merged.overlays.date
+
+
+def test_overlay_settings_reject_unknown_keys_and_values() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        OverlaysSection.model_validate({"legend": {"positon": "top-left"}})
+    with pytest.raises(ValidationError):
+        OverlaysSection.model_validate({"date": {"position": "middle"}})
+
+
+def test_border_layers_config_and_loading(tmp_path: Path) -> None:
+    from generator.config import parse_config
+    from generator.regions import load_regions
+
+    line = {"type": "LineString", "coordinates": [[2.0, 46.0], [3.0, 47.0]]}
+    config_text = json.dumps({
+        "site": {"title": "t"}, "sources": {"s": {"catalog": "c.json"}},
+        "collections": [{"id": "c", "source": "s"}],
+        "regions": [
+            {"id": "a", "bbox": [1, 45, 4, 48], "borders": [
+                {"geometry": line, "color": "#ff0000", "width": 2, "halo": True},
+                {"geometry": line, "halo": "#00ff00", "halo_width": 2},
+            ]},
+            {"id": "b", "bbox": [1, 45, 4, 48], "borders": line},
+        ],
+    })
+    config = parse_config(config_text, tmp_path / "site_config.yml")
+    regions = load_regions(config)
+    first, second = regions["a"].border_layers
+    assert (first.color, first.width, first.halo, first.halo_width) == ("#ff0000", 2, "#ffffff", 1)
+    assert (second.color, second.width, second.halo, second.halo_width) == ("#282828", None, "#00ff00", 2)
+    assert len(regions["b"].border_layers) == 1 and regions["b"].border_layers[0].halo is None
+    assert regions["b"].borders is not None
+    too_many = json.loads(config_text)
+    too_many["regions"][0]["borders"] *= 3
+    with pytest.raises(ConfigError, match="border layers"):
+        parse_config(json.dumps(too_many), tmp_path / "site_config.yml")

@@ -62,8 +62,8 @@ def test_label_ramp_goes_from_box_to_text_through_greys(viridis: Palette) -> Non
 
 
 def test_unknown_reserved_name_is_a_key_error(viridis: Palette) -> None:
-    with pytest.raises(KeyError, match="halo"):
-        viridis.index("halo")
+    with pytest.raises(KeyError, match="glow"):
+        viridis.index("glow")
 
 
 def test_palette_is_read_only(viridis: Palette) -> None:
@@ -245,3 +245,25 @@ def test_large_frame_keeps_shape_and_never_hits_reserved_levels(viridis: Palette
     data = got[np.isfinite(values)]
     assert data.max() == viridis.n_levels - 1 and data.min() == 0
     assert np.all(got[~np.isfinite(values)] == viridis.transparent)
+
+
+def test_every_overlay_entry_is_reserved_in_one_list() -> None:
+    names = {entry.name for entry in RESERVED_COLORS}
+    expected = {
+        "transparent", "label_box", "label_text", "legend_frame", "timeline_track", "timeline_bar",
+        *(f"border_{n}" for n in range(1, 5)), *(f"halo_{n}" for n in range(1, 5)),
+    }
+    assert expected <= names
+    assert set(LABEL_RAMP) <= names
+
+
+def test_reserved_colours_can_be_overridden_without_moving_anything(viridis: Palette) -> None:
+    custom = build_palette("viridis", {"border_2": (255, 0, 0), "halo_2": (0, 255, 0)})
+    assert custom.n_levels == viridis.n_levels
+    assert dict(custom.reserved) == dict(viridis.reserved)
+    assert tuple(custom.colors[custom.index("border_2")]) == (255, 0, 0)
+    assert tuple(custom.colors[custom.index("halo_2")]) == (0, 255, 0)
+    assert np.array_equal(custom.data_colors(), viridis.data_colors())
+    assert custom.index("border") == custom.index("border_1")  # the older name still works
+    with pytest.raises(ValueError, match="glow"):
+        build_palette("viridis", {"glow": (1, 2, 3)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import posixpath
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -28,7 +29,9 @@ from generator.model import (
 REPO_ROOT = Path(__file__).resolve().parents[1]
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = '"><img src=x onerror=alert(1)>'
+XSS_RAW_IMG = "<img src=x onerror=alert(1)>"
 PROVIDER_URL = "https://provider.example.org/about"
+DESCRIPTION_URL = "https://ok.example.org/docs"  # the hostile description's one valid link
 SITE = SiteInfo(title="Test gallery", description="Maps of things.\n\nSecond paragraph.")
 VERSION = "9.8.7"
 
@@ -60,13 +63,18 @@ def utc(year: int, month: int, day: int = 1) -> datetime:
     return datetime(year, month, day, tzinfo=timezone.utc)
 
 
-def files_for(slug: str) -> AnimationFiles:
+def files_for(slug: str, frame_count: int = 0) -> AnimationFiles:
     return AnimationFiles(
         page=f"animations/{slug}/index.html",
         gif=f"animations/{slug}/{slug}.gif",
         poster=f"animations/{slug}/poster.png",
         thumbnail=f"animations/{slug}/thumbnail.png",
+        frames=tuple(f"animations/{slug}/frames/{n:04d}.png" for n in range(1, frame_count + 1)),
     )
+
+
+# A rough outline of mainland France (lon, lat), enough for the locator.
+FRANCE_RING = ((-4.8, 48.4), (2.5, 51.1), (8.2, 49.0), (7.6, 43.8), (3.1, 42.4), (-1.8, 43.4), (-4.8, 48.4))
 
 
 def frame(when: datetime, *item_ids: str) -> FramePlan:
@@ -91,9 +99,11 @@ def ok_record(
         collection_id=collection.id,
         region_id="france",
         region_title="France",
-        files=files_for(slug),
+        files=files_for(slug, 3),
         collection=collection,
         style=Style(rescale=(0.0, 0.00015), colormap="viridis", units="mol/m²"),
+        region_outline=(FRANCE_RING,),
+        render={"frame_ms": 250, "size": 320},
         frames=(
             frame(utc(2024, 1), "S5P_2024_01_a", "S5P_2024_01_b"),
             frame(utc(2024, 2)),
@@ -123,7 +133,10 @@ def hostile_record() -> AnimationRecord:
     collection = CollectionInfo(
         id="evil",
         title=f"Evil {XSS_SCRIPT}",
-        description=f"Intro {XSS_SCRIPT}\n\nMore {XSS_SCRIPT}",
+        description=(
+            f"Intro {XSS_SCRIPT}\n\nMore {XSS_SCRIPT} [x](javascript:alert(1)) "
+            f"{XSS_RAW_IMG} [data](data:text/html,hi) [ok]({DESCRIPTION_URL})"
+        ),
         providers=(
             {"name": f"Provider {XSS_SCRIPT}", "roles": ["host"], "url": "javascript:alert(1)"},
         ),
@@ -137,7 +150,7 @@ def hostile_record() -> AnimationRecord:
 
 def write_media(output_dir: Path, record: AnimationRecord) -> None:
     """Stand-ins for the files the build stage writes (content is irrelevant to the site)."""
-    for relative in (record.files.gif, record.files.poster, record.files.thumbnail):
+    for relative in (record.files.gif, record.files.poster, record.files.thumbnail, *record.files.frames):
         path = output_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"media")
@@ -336,8 +349,8 @@ def test_every_link_is_relative_and_resolves_to_a_written_file(built: Path) -> N
         document = parse(page)
         page_dir = page.parent.relative_to(built).as_posix()
         for target in link_targets(document):
-            if target == PROVIDER_URL:
-                continue  # the one external link we put in on purpose
+            if target in (PROVIDER_URL, DESCRIPTION_URL):
+                continue  # the external links we put in on purpose
             parts = urlsplit(target)
             assert not parts.scheme and not parts.netloc, f"{page}: {target}"
             assert not target.startswith("/"), f"{page}: {target}"
@@ -358,7 +371,7 @@ def test_external_links_are_only_the_http_provider_urls(built: Path) -> None:
         for target in link_targets(parse(page))
         if urlsplit(target).scheme
     }
-    assert external == {PROVIDER_URL}
+    assert external == {PROVIDER_URL, DESCRIPTION_URL}
 
 
 def test_index_card_shows_collection_region_dates_and_frames(built: Path) -> None:
@@ -436,7 +449,10 @@ def test_description_is_split_into_paragraphs() -> None:
 def test_stac_text_is_escaped_never_markup(built: Path) -> None:
     for page in (built / "index.html", built / "animations" / "evil-france" / "index.html"):
         document = parse(page)
-        assert document.find_all("script") == [], page
+        # Our own deferred scripts only: nothing inline, nothing from the catalog.
+        for script in document.find_all("script"):
+            assert script.attrs.get("src") in {"static/gallery.js", "../../static/player.js"}, page
+            assert "".join(script.text).strip() == "", page
         # The only images are ours: thumbnails on the index, GIFs on pages.
         for img in document.find_all("img"):
             assert img.attrs["src"] != "x" and "onerror" not in img.attrs, page
@@ -584,3 +600,320 @@ def test_unsafe_or_clashing_paths_are_refused(tmp_path: Path, bad_files: Animati
 def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
     with pytest.raises(GeneratorError, match="no2-france"):
         site.write_site(tmp_path, SITE, [ok_record(), ok_record()], generator_version=VERSION)
+
+
+# --------------------------------------------------------------------------- CommonMark descriptions
+
+
+def test_description_is_commonmark_with_safe_links_only() -> None:
+    from generator.markup import render_markdown
+
+    html = str(
+        render_markdown(
+            "**Bold** and [docs](https://example.org/a?b=1&c=2)\n\n"
+            "- [mail](mailto:data@example.org)\n- [js](javascript:alert(1))\n- [rel](../x.html)\n\n"
+            '<img src=x onerror=alert(1)> <script>alert(1)</script> ![pic](https://example.org/p.png)'
+        )
+    )
+    assert "<strong>Bold</strong>" in html
+    assert '<a href="https://example.org/a?b=1&amp;c=2" rel="noopener noreferrer nofollow">docs</a>' in html
+    assert '<a href="mailto:data@example.org" rel="noopener noreferrer nofollow">mail</a>' in html
+    assert "[js](javascript:alert(1))" in html and "[rel](../x.html)" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;script&gt;" in html and "<script" not in html
+    assert "<img" not in html  # images are off: no request to a host the catalog picks
+
+
+def test_hostile_description_renders_inert_on_the_page(built: Path) -> None:
+    description = parse(built / "animations" / "evil-france" / "index.html").by_id("description")
+    text = description.all_text()
+    assert XSS_RAW_IMG in text and "[x](javascript:alert(1))" in text
+    assert [a.attrs["href"] for a in description.find_all("a")] == [DESCRIPTION_URL]
+    assert description.find_all("img") == [] and description.find_all("script") == []
+
+
+# --------------------------------------------------------------------------- locator globe
+
+
+def test_orthographic_projection_known_points() -> None:
+    from generator.locator import project
+
+    assert project(10.0, 45.0, (10.0, 45.0)) == pytest.approx((0.0, 0.0, True), abs=1e-12)
+    x, y, visible = project(100.0, 0.0, (10.0, 0.0))  # 90° east of the centre: on the rim
+    assert (x, y) == pytest.approx((1.0, 0.0)) and visible
+    assert project(-170.0, 0.0, (10.0, 0.0))[2] is False  # the antipode is hidden
+    x, y, _ = project(0.0, 90.0, (0.0, 0.0))  # the north pole seen from the equator
+    assert (x, y) == pytest.approx((0.0, 1.0))
+
+
+def test_centre_handles_the_antimeridian() -> None:
+    from generator.locator import centre_of
+
+    # 170°E … 170°W is 20° wide around the antimeridian, not 340° around Greenwich.
+    assert centre_of([((170.0, -10.0), (-170.0, -10.0), (-170.0, 10.0), (170.0, 10.0))]) == (-180.0, 0.0)
+    assert centre_of([((0.0, 40.0), (10.0, 50.0))]) == (5.0, 45.0)
+
+
+def test_locator_svg_draws_globe_graticule_and_region(built: Path) -> None:
+    document = parse(built / "animations" / "no2-france" / "index.html")
+    locator = document.by_id("locator")
+    (svg,) = locator.find_all("svg")
+    assert svg.attrs["role"] == "img"
+    classes = [node.attrs.get("class") for node in svg.iter()]
+    assert {"locator__sphere", "locator__graticule", "locator__region", "locator__rim"} <= set(classes)
+    assert "Where France is on the globe" in svg.all_text()
+    region = next(node for node in svg.iter() if node.attrs.get("class") == "locator__region")
+    # France is centred: its outline lies around the middle of the 160-unit drawing.
+    numbers = [float(n) for n in re.findall(r"-?\d+\.\d", region.attrs["d"])]
+    assert all(60 < n < 100 for n in numbers), numbers
+    # Drawn, not fetched: nothing in the SVG points anywhere.
+    assert [n for n in svg.iter() if "href" in n.attrs or "xlink:href" in n.attrs or "src" in n.attrs] == []
+
+
+def test_tiny_region_gets_a_marker_and_missing_outline_no_locator(tmp_path: Path) -> None:
+    from generator.locator import locator_svg
+
+    tiny = ((2.30, 48.85), (2.31, 48.85), (2.31, 48.86), (2.30, 48.85))
+    assert 'class="locator__marker"' in locator_svg([tiny], "Paris")
+    assert 'class="locator__marker"' in locator_svg([FRANCE_RING], "France")
+    africa = ((-18.0, -35.0), (52.0, -35.0), (52.0, 37.0), (-18.0, 37.0), (-18.0, -35.0))
+    assert 'class="locator__marker"' not in locator_svg([africa], "Africa")
+    record = replace(ok_record(), region_outline=())
+    build(tmp_path, [record])
+    assert parse(tmp_path / "animations" / "no2-france" / "index.html").by_id("locator") is None
+
+
+def test_outline_rings_simplifies_to_the_point_budget() -> None:
+    import math
+
+    from shapely.geometry import MultiPolygon, Polygon
+
+    from generator.locator import outline_rings
+
+    circle = Polygon([(math.cos(a / 500 * 2 * math.pi) * 5, math.sin(a / 500 * 2 * math.pi) * 5) for a in range(500)])
+    island = Polygon([(20, 20), (21, 20), (21, 21), (20, 20)])
+    rings = outline_rings(MultiPolygon([circle, island]), max_points=120)
+    assert len(rings) == 2
+    assert sum(len(ring) for ring in rings) <= 120
+    assert rings[1] == ((20.0, 20.0), (21.0, 20.0), (21.0, 21.0), (20.0, 20.0))
+
+
+# --------------------------------------------------------------------------- player, provenance, listings
+
+
+def test_player_gets_every_frame_png_with_its_label(built: Path) -> None:
+    player = parse(built / "animations" / "no2-france" / "index.html").by_id("player")
+    frames = json.loads(player.attrs["data-frames"])
+    assert frames == [
+        {"src": "frames/0001.png", "label": "Jan 2024"},
+        {"src": "frames/0002.png", "label": "Feb 2024"},
+        {"src": "frames/0003.png", "label": "Mar 2024"},
+    ]
+    assert player.attrs["data-frame-ms"] == "250"
+    controls = player.by_id("player-controls")
+    assert "hidden" in controls.attrs  # shown by the script only
+    scrubber = player.by_id("player-scrubber")
+    assert (scrubber.attrs["min"], scrubber.attrs["max"]) == ("0", "2")
+    for control in ("player-prev", "player-play", "player-next", "player-speed"):
+        assert player.by_id(control) is not None, control
+
+
+def test_page_without_frame_pngs_has_no_player_controls(tmp_path: Path) -> None:
+    record = replace(ok_record(), files=files_for("no2-france"))
+    build(tmp_path, [record])
+    document = parse(tmp_path / "animations" / "no2-france" / "index.html")
+    assert document.by_id("player-controls") is None
+    assert document.find_all("script") == []
+
+
+def remote_record() -> AnimationRecord:
+    when = utc(2024, 1)
+    item = ItemAsset(
+        item_id="S2_T31_2024",
+        datetime=when,
+        href="https://user:pw@data.example.org:8443/cogs/S2.tif?X-Amz-Signature=abc#frag",
+        item_href="https://stac.example.org/collections/s2/items/S2_T31_2024?token=secret",
+    )
+    return replace(
+        ok_record("s2-france"),
+        frames=(FramePlan(datetime=when, items=(item,)),),
+        frame_labels=("2024-01",),
+        files=files_for("s2-france", 1),
+        crs="EPSG:3035",
+    )
+
+
+def test_provenance_json_lists_items_hrefs_render_and_version(tmp_path: Path) -> None:
+    build(tmp_path, [remote_record(), ok_record()])
+    raw = (tmp_path / "animations" / "s2-france" / "provenance.json").read_text(encoding="utf-8")
+    document = json.loads(raw)
+
+    assert document["generator"] == {"name": "eo-timelapse-generator", "version": VERSION}
+    assert document["crs"] == "EPSG:3035"
+    assert document["render"] == {"frame_ms": 250, "size": 320}
+    assert document["style"]["colormap"] == "viridis" and document["style"]["rescale"] == [0.0, 0.00015]
+    (frame_entry,) = document["frames"]
+    assert frame_entry["datetime"] == "2024-01-01T00:00:00Z" and frame_entry["label"] == "2024-01"
+    assert frame_entry["items"] == [
+        {
+            "id": "S2_T31_2024",
+            "datetime": "2024-01-01T00:00:00Z",
+            "asset_href": "https://data.example.org:8443/cogs/S2.tif",
+            "item_href": "https://stac.example.org/collections/s2/items/S2_T31_2024",
+        }
+    ]
+    assert "secret" not in raw and "Signature" not in raw and "pw@" not in raw
+    assert raw == json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    local = json.loads((tmp_path / "animations" / "no2-france" / "provenance.json").read_text())
+    assert [len(f["items"]) for f in local["frames"]] == [2, 0, 1]
+    assert local["frames"][1]["kind"] == "gap"
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [a["provenance"] for a in manifest["animations"]] == [
+        "animations/s2-france/provenance.json",
+        "animations/no2-france/provenance.json",
+    ]
+
+
+def test_remote_items_link_to_their_stac_item(tmp_path: Path) -> None:
+    build(tmp_path, [remote_record()])
+    frames = parse(tmp_path / "animations" / "s2-france" / "index.html").by_id("frames")
+    hrefs = [a.attrs["href"] for a in frames.find_all("a")]
+    # Linked without its query string: a token in a STAC URL must not be published.
+    assert "https://stac.example.org/collections/s2/items/S2_T31_2024" in hrefs
+    assert not any("secret" in h for h in hrefs)
+    assert "provenance.json" in hrefs
+
+
+def test_downloads_list_every_format_built(tmp_path: Path) -> None:
+    record = ok_record()
+    record = replace(record, files=replace(record.files, webp="animations/no2-france/no2-france.webp", mp4="animations/no2-france/no2-france.mp4"))
+    for relative in (record.files.webp, record.files.mp4):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"media")
+    build(tmp_path, [record])
+    document = parse(tmp_path / "animations" / "no2-france" / "index.html")
+    downloads = next(n for n in document.iter() if n.attrs.get("class") == "downloads")
+    assert [a.attrs["href"] for a in downloads.find_all("a")] == [
+        "no2-france.gif", "no2-france.webp", "no2-france.mp4", "poster.png", "provenance.json"
+    ]
+
+
+def test_doi_and_citation_are_shown_and_only_a_real_doi_links(tmp_path: Path) -> None:
+    collection = CollectionInfo(id="no2", title="NO2", doi="10.5067/ABC/DEF", citation="Someone (2024). NO2.")
+    bad = CollectionInfo(id="bad", title="Bad", doi="javascript:alert(1)")
+    build(tmp_path, [ok_record("a", collection), ok_record("b", bad)])
+    about = parse(tmp_path / "animations" / "a" / "index.html").by_id("about")
+    assert "https://doi.org/10.5067/ABC/DEF" in [a.attrs["href"] for a in about.find_all("a")]
+    assert "Someone (2024). NO2." in about.all_text()
+    bad_about = parse(tmp_path / "animations" / "b" / "index.html").by_id("about")
+    assert "javascript:alert(1)" in bad_about.all_text()
+    assert not any("javascript" in (a.attrs.get("href") or "") for a in bad_about.find_all("a"))
+
+
+def test_collection_and_region_pages_list_their_animations(tmp_path: Path) -> None:
+    alps = replace(ok_record("no2-alps"), region_id="alps", region_title="The Alps")
+    build(tmp_path, [ok_record(), alps, failed_record()])
+
+    collection = parse(tmp_path / "collections" / "no2" / "index.html")
+    assert [li.attrs["id"] for li in collection.by_id("gallery").find_all("li") if li.attrs.get("id")] == [
+        "card-no2-france", "card-no2-alps"
+    ]
+    assert "Nitrogen dioxide" in collection.find_all("h1")[0].all_text()
+    card_link = collection.by_id("card-no2-alps").find_all("a")[0].attrs["href"]
+    assert card_link == "../../animations/no2-alps/index.html"
+
+    region = parse(tmp_path / "regions" / "france" / "index.html")
+    assert [li.attrs["id"] for li in region.by_id("gallery").find_all("li") if li.attrs.get("id")] == ["card-no2-france"]
+    assert region.find_all("svg"), "a region page shows its locator"
+    assert (tmp_path / "regions" / "bretagne" / "index.html").is_file()
+    assert (tmp_path / "collections" / "sst" / "index.html").is_file()
+
+    index = parse(tmp_path / "index.html")
+    hrefs = [a.attrs["href"] for a in index.find_all("a")]
+    assert {"collections/no2/index.html", "collections/sst/index.html", "regions/alps/index.html"} <= set(hrefs)
+
+
+@pytest.mark.parametrize(
+    ("identifier", "expected"),
+    [("no2-monthly", "no2-monthly"), ("A.b_c", "A.b_c")],
+)
+def test_path_slug_keeps_safe_ids(identifier: str, expected: str) -> None:
+    from generator.pages import path_slug
+
+    assert path_slug(identifier) == expected
+
+
+def test_path_slug_makes_unsafe_ids_safe_and_distinct() -> None:
+    from generator.pages import path_slug
+
+    slugs = {path_slug(i) for i in ("a/b", "a b", "a?b", "..", "", "é")}
+    assert len(slugs) == 6
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", s) and not s.startswith(".") for s in slugs)
+
+
+def test_index_has_filters_for_every_collection_and_region(built: Path) -> None:
+    document = parse(built / "index.html")
+    form = document.by_id("filters")
+    assert "hidden" in form.attrs  # the script reveals it; without JS the cards are all listed
+    options = {
+        select.attrs["id"]: [o.attrs["value"] for o in select.find_all("option")]
+        for select in form.find_all("select")
+    }
+    assert options == {
+        "filter-collection": ["", "no2", "sst", "evil"],
+        "filter-region": ["", "france", "bretagne"],
+    }
+    card = document.by_id("card-no2-france")
+    assert card.attrs["data-search"] == "nitrogen dioxide no2 france france jan 2024 – mar 2024"
+    (thumbnail,) = card.find_all("img")
+    assert thumbnail.attrs["data-animated-src"] == "animations/no2-france/no2-france.gif"
+
+
+# --------------------------------------------------------------------------- social tags and overrides
+
+
+def meta_tags(document: Node) -> dict[str, str]:
+    return {
+        (m.attrs.get("property") or m.attrs.get("name")): m.attrs.get("content")
+        for m in document.find_all("meta")
+        if m.attrs.get("property") or m.attrs.get("name")
+    }
+
+
+def test_open_graph_tags_only_with_a_base_url(tmp_path: Path) -> None:
+    build(tmp_path / "plain", [ok_record()])
+    assert "og:image" not in meta_tags(parse(tmp_path / "plain" / "index.html"))
+
+    published = replace(SITE, base_url="https://user.github.io/repo/")
+    record = ok_record()
+    write_media(tmp_path / "og", record)
+    site.write_site(tmp_path / "og", published, [record], generator_version=VERSION)
+    page = meta_tags(parse(tmp_path / "og" / "animations" / "no2-france" / "index.html"))
+    assert page["og:image"] == "https://user.github.io/repo/animations/no2-france/poster.png"
+    assert page["og:url"] == "https://user.github.io/repo/animations/no2-france/index.html"
+    assert page["og:title"] == "Nitrogen dioxide — France"
+    assert page["twitter:card"] == "summary_large_image"
+    assert "France" in page["og:image:alt"] and "Jan 2024" in page["og:image:alt"]
+    index = meta_tags(parse(tmp_path / "og" / "index.html"))
+    assert index["og:image"] == page["og:image"] and index["og:url"] == "https://user.github.io/repo/index.html"
+
+
+def test_user_templates_and_css_override_ours(tmp_path: Path) -> None:
+    overrides = tmp_path / "my-templates"
+    (overrides / "static").mkdir(parents=True)
+    (overrides / "static" / "style.css").write_text("body { color: red; }\n", encoding="utf-8")
+    (overrides / "partials").mkdir()
+    (overrides / "partials" / "badges.html").write_text('<p class="my-badge">mine</p>\n', encoding="utf-8")
+    record = ok_record()
+    output = tmp_path / "out"
+    write_media(output, record)
+    site.write_site(output, replace(SITE, templates=overrides), [record], generator_version=VERSION)
+
+    assert (output / "static" / "style.css").read_text(encoding="utf-8") == "body { color: red; }\n"
+    assert (output / "static" / "player.js").is_file()  # ours where nothing overrides it
+    assert "mine" in parse(output / "index.html").by_id("card-no2-france").all_text()
+
+
+def test_missing_template_folder_is_an_actionable_error(tmp_path: Path) -> None:
+    with pytest.raises(GeneratorError, match="site.templates"):
+        site.write_site(tmp_path, replace(SITE, templates=tmp_path / "nope"), [ok_record()], generator_version=VERSION)

@@ -1,0 +1,169 @@
+"""Benchmark of the build engine (a script, not a test): cache, incremental rebuilds, jobs, memory.
+
+Makes its own catalog (4 collections × 48 monthly COGs) and config (× 3 regions, 512 px) in a
+temporary folder, then measures inside the process, without import time:
+
+- cold build vs warm rebuild (nothing changed; goal: warm ≤ 2 % of cold),
+- a rebuild after one item was added to one collection vs cold,
+- ``jobs=2`` vs ``jobs=1`` (cache off, so both render every frame),
+- the growth of peak RSS above an idle baseline for a 50-frame and a 500-frame animation
+  (each in a fresh process; goal: 500 frames within 2× of 50).
+
+Prints a table and the same numbers as JSON. Run: ``python benchmarks/engine.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.shutil import copy as copy_dataset
+from rasterio.transform import from_origin
+
+from generator.build import BuildOptions, build
+
+COLLECTIONS = 4
+MONTHS = 48
+REGIONS = """\
+  - {id: west, bbox: [-5, 42, 8, 51]}
+  - {id: centre, bbox: [5, 44, 16, 52]}
+  - {id: south, bbox: [-4, 36, 12, 45]}
+"""
+
+
+def write_cog(path: Path, seed: int) -> None:
+    """A smooth 360×260 field over Europe at 0.1°, one per item (cheap to make, real to read)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:260, 0:360].astype("float32")
+    data = np.sin(xx / 23 + seed * 0.3) * np.cos(yy / 17 - seed * 0.2) + seed * 0.01
+    profile = dict(
+        driver="GTiff", width=360, height=260, count=1, dtype="float32", crs="EPSG:4326",
+        transform=from_origin(-12, 62, 0.1, 0.1), nodata=-9999,
+    )
+    plain = path.with_suffix(".plain.tif")
+    with rasterio.open(plain, "w", **profile) as dst:
+        dst.write(data, 1)
+    copy_dataset(plain, path, driver="COG", blocksize=128)
+    plain.unlink()
+
+
+def write_collection(root: Path, collection: str, months: int) -> None:
+    links = []
+    for month in range(months):
+        item_id = f"{collection}-{month:03d}"
+        folder = root / collection / item_id
+        cog = folder / f"{item_id}.tif"
+        if not cog.exists():
+            write_cog(cog, month)
+        year, month_of_year = 2000 + month // 12, month % 12 + 1
+        item = {
+            "type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": collection,
+            "geometry": {"type": "Polygon", "coordinates": [[[-12, 36], [24, 36], [24, 62], [-12, 62], [-12, 36]]]},
+            "bbox": [-12, 36, 24, 62], "properties": {"datetime": f"{year}-{month_of_year:02d}-01T00:00:00Z"},
+            "assets": {"data": {"href": f"./{item_id}.tif", "roles": ["data"]}},
+            "links": [{"rel": "collection", "href": "../collection.json"}],
+        }
+        (folder / f"{item_id}.json").write_text(json.dumps(item))
+        links.append({"rel": "item", "href": f"./{item_id}/{item_id}.json"})
+    document = {
+        "type": "Collection", "stac_version": "1.0.0", "id": collection, "description": "benchmark", "license": "CC0-1.0",
+        "extent": {"spatial": {"bbox": [[-12, 36, 24, 62]]}, "temporal": {"interval": [[None, None]]}},
+        "renders": {"dashboard": {"rescale": [[-1, 1]], "colormap_name": "viridis"}},
+        "links": [{"rel": "root", "href": "../catalog.json"}, *links],
+    }
+    (root / collection / "collection.json").write_text(json.dumps(document))
+
+
+def write_site(root: Path, collections: int, months: int, regions: str = REGIONS) -> Path:
+    names = [f"var{number}" for number in range(collections)]
+    for name in names:
+        write_collection(root / "catalog", name, months)
+    catalog = {
+        "type": "Catalog", "stac_version": "1.0.0", "id": "bench", "description": "benchmark",
+        "links": [{"rel": "child", "href": f"./{name}/collection.json"} for name in names],
+    }
+    (root / "catalog" / "catalog.json").write_text(json.dumps(catalog))
+    config = root / "site_config.yml"
+    config.write_text(
+        "site: {title: Benchmark}\n"
+        "sources: {s: {catalog: catalog/catalog.json}}\n"
+        f"collections: [{', '.join('{id: %s, source: s}' % name for name in names)}]\n"
+        f"regions:\n{regions}"
+        "render: {size: 512}\n"
+    )
+    return config
+
+
+def timed(config: Path, output: Path, options: BuildOptions) -> float:
+    started = time.perf_counter()
+    result = build(config, output, options=options)
+    assert not result.failed, [record.error for record in result.failed]
+    return time.perf_counter() - started
+
+
+def peak_rss_growth_kib(months: int, folder: Path) -> int:
+    """Peak RSS above an idle process that imported the same modules, for one animation."""
+    config = write_site(folder / f"rss-{months}", 1, months, regions="  - {id: west, bbox: [-5, 42, 8, 51]}\n")
+    script = (
+        "import resource, sys; from pathlib import Path; from generator.build import BuildOptions, build\n"
+        "if sys.argv[1] == 'build':\n"
+        "    build(Path(sys.argv[2]), Path(sys.argv[3]), options=BuildOptions(use_cache=False))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    idle = int(subprocess.run([sys.executable, "-c", script, "idle"], capture_output=True, text=True, check=True).stdout)
+    busy = int(
+        subprocess.run(
+            [sys.executable, "-c", script, "build", str(config), str(folder / f"rss-out-{months}")],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )
+    return busy - idle
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as temporary:
+        root = Path(temporary)
+        config = write_site(root, COLLECTIONS, MONTHS)
+        frames = COLLECTIONS * 3 * MONTHS
+        cold = timed(config, root / "out", BuildOptions(jobs=1, cache_dir=root / "cache"))
+        warm = timed(config, root / "out", BuildOptions(jobs=1, cache_dir=root / "cache"))
+        write_collection(root / "catalog", "var0", MONTHS + 1)
+        one_added = timed(config, root / "out", BuildOptions(jobs=1, cache_dir=root / "cache"))
+        serial = timed(config, root / "serial", BuildOptions(jobs=1, use_cache=False))
+        parallel = timed(config, root / "parallel", BuildOptions(jobs=2, use_cache=False))
+        rss_50 = peak_rss_growth_kib(50, root)
+        rss_500 = peak_rss_growth_kib(500, root)
+    results = {
+        "frames": frames,
+        "cold_s": round(cold, 3),
+        "warm_s": round(warm, 3),
+        "warm_over_cold": round(warm / cold, 4),
+        "one_item_added_s": round(one_added, 3),
+        "one_item_added_over_cold": round(one_added / cold, 4),
+        "jobs1_s": round(serial, 3),
+        "jobs2_s": round(parallel, 3),
+        "jobs2_speedup": round(serial / parallel, 2),
+        "rss_growth_50_frames_kib": rss_50,
+        "rss_growth_500_frames_kib": rss_500,
+        "rss_500_over_50": round(rss_500 / max(rss_50, 1), 2),
+    }
+    print(f"{frames} frames ({COLLECTIONS} collections × 3 regions × {MONTHS} months, 512 px)")
+    print(f"{'cold build':28} {cold:8.2f} s")
+    print(f"{'warm rebuild':28} {warm:8.2f} s   {100 * warm / cold:6.2f} % of cold (goal ≤ 2 %)")
+    print(f"{'one item added':28} {one_added:8.2f} s   {100 * one_added / cold:6.2f} % of cold")
+    print(f"{'jobs=1 (no cache)':28} {serial:8.2f} s")
+    print(f"{'jobs=2 (no cache)':28} {parallel:8.2f} s   {serial / parallel:6.2f}× faster")
+    print(f"{'peak RSS growth, 50 frames':28} {rss_50 / 1024:8.1f} MiB")
+    print(f"{'peak RSS growth, 500 frames':28} {rss_500 / 1024:8.1f} MiB   {rss_500 / max(rss_50, 1):6.2f}× (goal ≤ 2×)")
+    print(json.dumps(results, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

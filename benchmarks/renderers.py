@@ -1,0 +1,85 @@
+"""Frames per second of the local renderer and of the TiTiler renderer on the same 24 frames.
+
+Not a test: run it by hand (``python benchmarks/renderers.py [--size 512] [--frames 24]``). It
+writes 24 synthetic float32 COGs over France, starts a real TiTiler on 127.0.0.1 (the same
+server the tests use), renders every frame onto the France grid with each renderer and prints
+frames/s and their ratio. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from generator.grid import make_grid, output_crs, project  # noqa: E402
+from generator.http import HttpSettings, make_session  # noqa: E402
+from generator.model import FramePlan, ItemAsset, Style  # noqa: E402
+from generator.regions import region_outline  # noqa: E402
+from generator.render import LocalRenderer, render_frames  # noqa: E402
+from generator.titiler import TitilerRenderer  # noqa: E402
+from tests.conftest import SHARED_GEO, write_cog  # noqa: E402
+from tests.servers.titiler import start_titiler  # noqa: E402
+
+
+def synthetic_frames(folder: Path, count: int) -> list[FramePlan]:
+    """``count`` 720×480 COGs at 0.025° over France (VEDA-like float32, EPSG:4326)."""
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[0:480, 0:720]
+    start = datetime(2022, 1, 1, tzinfo=UTC)
+    frames = []
+    for number in range(count):
+        field = 50 + 40 * np.sin(cols / 60 + number / 3) * np.cos(rows / 45) + rng.normal(0, 2, rows.shape)
+        path = write_cog(folder / f"frame{number:02d}.tif", field.astype("float32"), west=-6.0, north=52.0, res=0.025)
+        when = start + timedelta(days=31 * number)
+        frames.append(FramePlan(datetime=when, items=(ItemAsset(f"frame{number}", when, str(path)),)))
+    return frames
+
+
+def timed(label: str, run) -> float:  # noqa: ANN001 - a zero-argument callable
+    started = time.perf_counter()
+    count = run()
+    seconds = time.perf_counter() - started
+    rate = count / seconds
+    print(f"{label:<28} {count} frames in {seconds:6.2f} s  = {rate:6.2f} frames/s")
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--concurrency", type=int, default=4, help="TiTiler requests in flight (per-host bound)")
+    args = parser.parse_args()
+
+    region = region_outline(json.loads((SHARED_GEO / "france-metropole.geojson").read_text()), "France")
+    crs = output_crs("auto", region)
+    projected = project(region, crs)
+    grid = make_grid(projected, crs, args.size)
+    style = Style(rescale=(0, 100), resampling="bilinear")
+    with tempfile.TemporaryDirectory() as folder:
+        frames = synthetic_frames(Path(folder), args.frames)
+        print(f"{args.frames} frames, {grid.width}×{grid.height} px, France, {style.resampling} resampling")
+        local = timed("local renderer", lambda: sum(1 for _ in render_frames(frames, grid, style, LocalRenderer(), projected)))
+        with start_titiler() as server:
+            session = make_session(HttpSettings(max_per_host=args.concurrency))
+            titiler = TitilerRenderer(server.url, session, concurrency=args.concurrency)
+            list(render_frames(frames[:1], grid, style, titiler, projected))  # warm-up: imports, GDAL caches
+            remote = timed(
+                f"TiTiler renderer (×{args.concurrency})",
+                lambda: sum(1 for _ in render_frames(frames, grid, style, titiler, projected)),
+            )
+    print(f"ratio local / TiTiler: {local / remote:.2f}")
+
+
+if __name__ == "__main__":
+    main()

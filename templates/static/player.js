@@ -1,0 +1,126 @@
+/* Animation page player: steps through the frame PNGs with play/pause, previous/next, a
+   scrubber showing each frame's date, speed control and keyboard shortcuts. Starts paused
+   when the system asks for reduced motion. Without this script the page shows the GIF. */
+(function () {
+  "use strict";
+
+  var player = document.getElementById("player");
+  if (!player || !player.hasAttribute("data-frames")) return;
+  var frames;
+  try {
+    frames = JSON.parse(player.getAttribute("data-frames"));
+  } catch (error) {
+    return;
+  }
+  if (!frames.length) return;
+
+  var image = document.getElementById("player-image");
+  var controls = document.getElementById("player-controls");
+  var playButton = document.getElementById("player-play");
+  var prevButton = document.getElementById("player-prev");
+  var nextButton = document.getElementById("player-next");
+  var scrubber = document.getElementById("player-scrubber");
+  var dateOutput = document.getElementById("player-date");
+  var counter = document.getElementById("player-counter");
+  var speed = document.getElementById("player-speed");
+  var baseAlt = player.getAttribute("data-alt") || image.alt;
+  var frameMs = parseInt(player.getAttribute("data-frame-ms"), 10) || 500;
+  var reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+  var index = 0;
+  var timer = null;
+  var preloaded = {};
+
+  /* The <source> picks the poster for reduced motion; the player decides from now on. */
+  Array.prototype.forEach.call(player.querySelectorAll("picture source"), function (source) {
+    source.parentNode.removeChild(source);
+  });
+
+  function preload(position) {
+    var frame = frames[(position + frames.length) % frames.length];
+    if (preloaded[frame.src]) return;
+    var loader = new Image();
+    loader.src = frame.src;
+    preloaded[frame.src] = loader;
+  }
+
+  function show(position) {
+    index = (position + frames.length) % frames.length;
+    var frame = frames[index];
+    image.src = frame.src;
+    image.alt = baseAlt + " — frame " + (index + 1) + ", " + frame.label;
+    scrubber.value = String(index);
+    scrubber.setAttribute("aria-valuetext", frame.label);
+    dateOutput.textContent = frame.label;
+    counter.textContent = (index + 1) + " / " + frames.length;
+    player.setAttribute("data-index", String(index));
+    preload(index + 1);
+  }
+
+  function delay() {
+    return frameMs / parseFloat(speed.value || "1");
+  }
+
+  function tick() {
+    show(index + 1);
+    timer = window.setTimeout(tick, delay());
+  }
+
+  function setPlaying(playing) {
+    window.clearTimeout(timer);
+    timer = null;
+    if (playing) timer = window.setTimeout(tick, delay());
+    player.setAttribute("data-playing", playing ? "true" : "false");
+    playButton.setAttribute("aria-label", playing ? "Pause" : "Play");
+    playButton.setAttribute("aria-pressed", playing ? "true" : "false");
+  }
+
+  function isPlaying() {
+    return timer !== null;
+  }
+
+  function step(delta) {
+    setPlaying(false);
+    show(index + delta);
+  }
+
+  playButton.addEventListener("click", function () { setPlaying(!isPlaying()); });
+  prevButton.addEventListener("click", function () { step(-1); });
+  nextButton.addEventListener("click", function () { step(1); });
+  scrubber.addEventListener("input", function () {
+    setPlaying(false);
+    show(parseInt(scrubber.value, 10));
+  });
+  speed.addEventListener("change", function () {
+    if (isPlaying()) setPlaying(true);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    var target = event.target;
+    var tag = target && target.tagName;
+    // Form fields keep their own keys (the scrubber moves with arrows natively).
+    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+    var handled = true;
+    if (event.key === " " || event.key === "k") {
+      if (tag === "BUTTON" && event.key === " ") return;
+      setPlaying(!isPlaying());
+    } else if (event.key === "ArrowLeft" || event.key === "j") {
+      step(-1);
+    } else if (event.key === "ArrowRight" || event.key === "l") {
+      step(1);
+    } else if (event.key === "Home") {
+      step(-index);
+    } else if (event.key === "End") {
+      step(frames.length - 1 - index);
+    } else {
+      handled = false;
+    }
+    if (handled) event.preventDefault();
+  });
+
+  controls.hidden = false;
+  player.classList.add("player--interactive");
+  show(0);
+  setPlaying(!reducedMotion);
+})();

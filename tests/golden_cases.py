@@ -1,0 +1,101 @@
+"""Frames for the golden-image tests, shared by the tests and ``scripts/make_goldens.py``.
+
+Each case paints overlays on a synthetic gradient over a real region (metropolitan France from
+``../shared/geo``), so the goldens show the overlays as a user sees them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from PIL import Image
+from shapely.geometry import shape
+
+from generator.config import OverlaysSection
+from generator.grid import inside_mask, make_grid, project
+from generator.model import CollectionInfo, Style
+from generator.overlays import OverlayPainter
+from generator.palette import to_indices
+from generator.regions import BorderLayer
+
+GEO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "geo"
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+SIZE = 256
+STYLE = Style(rescale=(0.0, 1.5e16), colormap="viridis", units="molecules/cm²")
+COLLECTION = CollectionInfo(
+    id="no2", title="NO₂ troposphérique", license="CC-BY-4.0", providers=({"name": "NASA GES DISC"},)
+)
+ALL_OFF: dict[str, Any] = {
+    "date": False, "borders": False, "legend": False, "title": False, "attribution": False, "timeline": False,
+}
+
+
+def france() -> shapely.Geometry:
+    return shape(json.loads((GEO_DIR / "france-metropole.geojson").read_text(encoding="utf-8"))["geometry"])
+
+
+def departements() -> shapely.Geometry:
+    features = json.loads((GEO_DIR / "france-departements.geojson").read_text(encoding="utf-8"))["features"]
+    return shapely.GeometryCollection([shape(feature["geometry"]) for feature in features])
+
+
+def paint_case(
+    overlays: dict[str, Any], crs: str = "EPSG:3035", layers: tuple[BorderLayer, ...] = (), frame_index: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """(palette indices, 256×3 palette) of one frame with ``overlays`` on top of ALL_OFF."""
+    outline = france()
+    projected = project(outline, crs)
+    grid = make_grid(projected, crs, SIZE)
+    settings = OverlaysSection.model_validate({**ALL_OFF, **overlays})
+    painter = OverlayPainter.create(
+        settings, grid, STYLE, border_layers=layers, collection=COLLECTION, region_title="France",
+        labels=["2024-01", "2024-12"], frame_count=12,
+    )
+    values = np.tile(np.linspace(0.0, 1.5e16, grid.width), (grid.height, 1))
+    indices = to_indices(values, inside_mask(projected, grid), STYLE.rescale, painter.palette)
+    painter.paint(indices, frame_index, "2024-05")
+    return indices, np.asarray(painter.palette.colors)
+
+
+def _halo_layers() -> tuple[BorderLayer, ...]:
+    return (
+        BorderLayer(departements(), "#606060", 1),
+        BorderLayer(france(), "#101010", 2, "#ffffff", 1),
+    )
+
+
+CASES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
+    "legend": lambda: paint_case({"legend": True}),
+    "legend_vertical": lambda: paint_case({"legend": {"orientation": "vertical", "position": "top-right"}}),
+    "title": lambda: paint_case({"title": True}),
+    "attribution": lambda: paint_case({"attribution": True}),
+    "timeline": lambda: paint_case({"timeline": True}),
+    "date_top_right": lambda: paint_case({"date": {"position": "top-right"}}),
+    "date_bottom_left": lambda: paint_case({"date": True}),
+    "borders_halo": lambda: paint_case({"borders": True}, crs="EPSG:2154", layers=_halo_layers()),
+    "projected_all": lambda: paint_case(
+        {"date": True, "borders": True, "legend": True, "title": True, "attribution": True, "timeline": True},
+        crs="EPSG:3035", layers=_halo_layers(),
+    ),
+}
+
+
+def to_rgb(indices: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    return colors[indices]
+
+
+def save_golden(path: Path, indices: np.ndarray, colors: np.ndarray) -> None:
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette(colors.astype(np.uint8).tobytes())
+    image.save(path, optimize=True)
+
+
+def load_golden(path: Path) -> np.ndarray:
+    """The golden as RGB."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
