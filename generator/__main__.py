@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from . import __version__
 from .errors import ConfigError, GeneratorError
@@ -70,13 +71,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each message, not at set-up."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.INFO
     if args.verbose or args.debug:
         level = logging.DEBUG
     elif args.quiet:
         level = logging.ERROR
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if level == logging.DEBUG else "%(message)s"))
     root = logging.getLogger("generator")
     root.handlers[:] = [handler]

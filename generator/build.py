@@ -14,7 +14,7 @@ import posixpath
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from .cache import FrameCache
 from .config import LoadedConfig, RenderSection, load_config, resolve_ref
 from .errors import ConfigError, GeneratorError, SourceError
 from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, SiteInfo, Style
+from .categorical import categorical_palette, legend_entries
 from .frames import LayerSource, prepare_grid
 from .locator import outline_rings
 from .overlays import OverlayPainter, overlay_palette
@@ -41,7 +42,9 @@ from .progress import AnimationStats, BuildSummary, Progress
 from .plan import AnimationSpec, plan_animations
 from .schedule import SearchCache, frame_label, plan_animation, source_opener
 from .regions import Region, load_regions
-from .render import LocalRenderer, Renderer
+from .http import USER_AGENT, make_session, public_href, settings_for_source
+from .render import LocalRenderer, RemoteAccess, Renderer
+from .titiler import TitilerRenderer
 from .site import write_site
 
 log = logging.getLogger(__name__)
@@ -106,7 +109,9 @@ class AnimationBuilder:
     ):
         self.config = config
         self.staging = staging
-        self.renderer = renderer
+        self.renderer = renderer  # None: each animation gets the renderer its config names
+        self._renderers: dict[tuple[str, str], tuple[Renderer, str, Executor | None]] = {}
+        self.thread_pools: list[ThreadPoolExecutor] = []
         self.sources = sources
         self.options = options
         self.cache = cache
@@ -147,7 +152,8 @@ class AnimationBuilder:
         base: dict[str, Any],
     ) -> AnimationRecord:
         started = time.perf_counter()
-        palette = overlay_palette(style.colormap, region.border_layers)
+        categories = getattr(style, "categories", None)
+        palette = categorical_palette(categories) if categories else overlay_palette(style.colormap, region.border_layers)
         (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
         budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
         size, kept = spec.render.size, frames
@@ -176,8 +182,38 @@ class AnimationBuilder:
             **{**base, "files": files},
             status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
             legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
+            legend_classes=legend_entries(categories) if categories else (),
             notes=notes, crs=grid.crs, render=spec.render.model_dump(mode="json"),
         )
+
+    def renderer_for(self, spec: AnimationSpec) -> tuple[Renderer, str, Executor | None]:
+        """(renderer, its name for cache keys, the pool to run it in) for this animation's source.
+
+        Local reads are CPU-bound: the process pool. TiTiler calls are I/O-bound: a thread pool
+        as wide as the source's per-host bound.
+        """
+        if self.renderer is not None:
+            return self.renderer, "local", self.pool
+        key = (spec.collection.source, spec.render.renderer)
+        if key not in self._renderers:
+            section = self.config.model.sources[spec.collection.source]
+            settings = settings_for_source(section, f"{self.config.path}: sources.{spec.collection.source}")
+            if spec.render.renderer == "titiler":
+                assert section.raster_api is not None  # checked by plan_animations
+                renderer: Renderer = TitilerRenderer(
+                    section.raster_api, make_session(settings), http_settings=settings,
+                    max_body_bytes=section.raster_api_max_body_bytes, concurrency=section.http.max_per_host,
+                )
+                threads = ThreadPoolExecutor(max_workers=section.http.max_per_host, thread_name_prefix="titiler")
+                self.thread_pools.append(threads)
+                self._renderers[key] = (renderer, f"titiler:{public_href(section.raster_api)}", threads)
+            else:
+                access = RemoteAccess(
+                    s3_unsigned=section.s3.unsigned, s3_endpoint=section.s3.endpoint,
+                    s3_region=section.s3.region, user_agent=USER_AGENT,
+                )
+                self._renderers[key] = (LocalRenderer(access), "local", self.pool)
+        return self._renderers[key]
 
     def _write_video_formats(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette) -> None:
         """WebP and MP4 from the exact frame PNGs already on disk (no second render)."""
@@ -212,16 +248,21 @@ class AnimationBuilder:
         """Render every frame at ``size`` and stream it into the animation files; returns the last."""
         prepared = prepare_grid(region, spec.render.crs, size)
         grid = prepared.grid
+        overlays = spec.render.overlays
+        if getattr(style, "categories", None):
+            # The frame legend is a continuous colour bar; classes are listed on the page instead.
+            overlays = overlays.model_copy(update={"legend": overlays.legend.model_copy(update={"show": False})})
         painter = OverlayPainter.create(
-            spec.render.overlays, grid, style, border_layers=region.border_layers, collection=collection,
+            overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
         )
         last: np.ndarray | None = None
         shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
         durations = frame_durations(len(frames), spec.render)
+        renderer, renderer_name, pool = self.renderer_for(spec)
         source = LayerSource(
-            prepared, style, palette, self.renderer, self.options.renderer_name, self.cache, self.pool,
-            look_ahead=max(2, 2 * self.options.jobs),
+            prepared, style, palette, renderer, renderer_name, self.cache, pool,
+            look_ahead=max(2, 2 * self.options.jobs, getattr(renderer, "concurrency", 1)),
         )
         with GifWriter(
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
@@ -275,7 +316,6 @@ class BuildOptions:
     cache_dir: Path | None = None  # None: `.cache/` beside the config
     use_cache: bool = True
     strict: bool = False
-    renderer_name: str = "local"
 
 
 def _make_pool(jobs: int) -> Executor | None:
@@ -339,8 +379,8 @@ def build(
     pool = _make_pool(options.jobs)
     summary = BuildSummary(generator_version=__version__)
     progress = Progress(len(selected))
+    builder = AnimationBuilder(config, staging, renderer, source, options, cache, pool, progress)
     try:
-        builder = AnimationBuilder(config, staging, renderer or LocalRenderer(), source, options, cache, pool, progress)
         records: list[AnimationRecord] = []
         for spec in specs:
             folder = posixpath.dirname(animation_files(spec.slug).page)
@@ -382,6 +422,8 @@ def build(
         raise
     finally:
         progress.close()
+        for threads in builder.thread_pools:
+            threads.shutdown(cancel_futures=True)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     for record in records:

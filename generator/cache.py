@@ -24,6 +24,7 @@ from PIL import Image
 
 from . import __version__
 from .model import FramePlan, Grid, ItemAsset, Style
+from .styles import style_fingerprint
 
 FORMAT_VERSION = 1  # bump when the layout of cached layers changes
 
@@ -64,7 +65,7 @@ def layer_key(frame: FramePlan, grid: Grid, style: Style, region_digest: str, n_
         "items": [item_fingerprint(item) for item in frame.items],
         "grid": [grid.crs, list(grid.transform)[:6], grid.width, grid.height],
         "region": region_digest,
-        "style": [list(style.rescale), style.nodata, style.bidx, style.resampling],
+        "style": style_fingerprint(style),
         "levels": n_levels,
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()

@@ -69,6 +69,7 @@ class SourceSection(StrictModel):
     catalog: str | None = None
     api: str | None = Field(default=None, pattern=r"^https?://")  # a STAC API root
     raster_api: str | None = Field(default=None, pattern=r"^https?://")  # a TiTiler endpoint
+    raster_api_max_body_bytes: int = Field(default=16_384, ge=1024)  # region bodies sent to TiTiler are simplified to fit
     headers: dict[str, str] = Field(default_factory=dict)  # sent with every request; values take ${ENV_VAR}
     s3: S3Section = S3Section()
     page_size: int = Field(default=100, ge=1, le=10_000)  # items per STAC API page (`limit`)

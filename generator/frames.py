@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from .cache import FrameCache, geometry_digest, layer_key
 from .grid import inside_mask, make_grid, output_crs, project
 from .model import FramePlan, Grid, Style
 from .palette import Palette, to_indices
 from .regions import Region
-from .render import Renderer, render_frame
+from .categorical import categorical_indices
+from .render import Renderer, render_frame, unwrap_antimeridian
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +38,20 @@ class PreparedGrid:
     grid: Grid
     inside: np.ndarray
     region_digest: str  # identifies the clip for the frame cache
+    region: BaseGeometry  # the outline in the grid's CRS (remote renderers clip with it)
 
 
 def prepare_grid(region: Region, crs_option: str, size: int) -> PreparedGrid:
-    crs = output_crs(crs_option, region.geometry)
-    projected = project(region.geometry, crs)
+    # A region split at ±180° is made whole first, so `auto` centres on it and the clip has no seam.
+    outline = unwrap_antimeridian(region.geometry)
+    crs = output_crs(crs_option, outline)
+    projected = project(outline, crs)
     grid = make_grid(projected, crs, size)
     return PreparedGrid(
         grid=grid,
         inside=inside_mask(projected, grid),
         region_digest=geometry_digest(shapely.to_wkb(projected, output_dimension=2)),
+        region=projected,
     )
 
 
@@ -58,13 +64,22 @@ class Levels:
 
 
 def data_layer(
-    frame: FramePlan, grid: Grid, style: Style, inside: np.ndarray, levels: Levels, renderer: Renderer
+    frame: FramePlan,
+    grid: Grid,
+    style: Style,
+    inside: np.ndarray,
+    levels: Levels,
+    renderer: Renderer,
+    region: BaseGeometry | None = None,
 ) -> np.ndarray:
     """One frame's data as palette indices: transparent outside the region and where no data.
 
     A top-level function so process pools can run it.
     """
-    data = render_frame(frame, grid, style, renderer)
+    data = render_frame(frame, grid, style, renderer, region)
+    categories = getattr(style, "categories", None)
+    if categories is not None:
+        return categorical_indices(data.values, data.valid & inside, categories, levels)  # type: ignore[arg-type]
     return to_indices(data.values, data.valid & inside, style.rescale, levels)  # type: ignore[arg-type]
 
 
@@ -110,7 +125,7 @@ class LayerSource:
         if cached is not None:
             return cached, False
         levels = Levels(self.palette.n_levels, self.palette.transparent)
-        arguments = (frame, grid, self.style, self.prepared.inside, levels, self.renderer)
+        arguments = (frame, grid, self.style, self.prepared.inside, levels, self.renderer, self.prepared.region)
         if pool is None:
             return data_layer(*arguments), True
         return pool.submit(data_layer, *arguments), True

@@ -130,6 +130,7 @@ class AnimationRecord:
     frames: tuple[FramePlan, ...] = ()
     frame_labels: tuple[str, ...] = ()
     legend_colors: tuple[str, ...] = ()
+    legend_classes: tuple[tuple[str, str], ...] = ()  # categorical styles: (label, "#rrggbb") per class
     width: int = 0
     height: int = 0
     error: str | None = None

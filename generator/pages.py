@@ -182,6 +182,7 @@ class LegendView:
     units: str | None
     colormap: str
     image_href: str | None = None  # the legend exactly as drawn on the frames
+    classes: tuple[tuple[str, str], ...] = ()  # categorical styles: (label, "#rrggbb")
 
 
 @dataclass(frozen=True)
@@ -335,6 +336,7 @@ def _legend_view(record: AnimationRecord, from_page: str) -> LegendView | None:
         units=record.style.units,
         colormap=colormap_label(record.style.colormap),
         image_href=relative_href(record.files.legend, from_page) if has_image else None,
+        classes=tuple((label, colour) for label, colour in record.legend_classes if _HEX_COLOUR.fullmatch(colour)),
     )
 
 

@@ -87,6 +87,13 @@ def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list
                 render=model.render.merged(overrides),
             )
         )
+    for spec in specs:
+        source = model.sources[spec.collection.source]
+        if spec.render.renderer == "titiler" and source.raster_api is None:
+            problems.append(
+                f"animation {spec.id!r} uses render.renderer: titiler but sources.{spec.collection.source} "
+                "has no `raster_api` (the TiTiler endpoint, e.g. https://example.org/api/raster)"
+            )
     if problems:
         raise ConfigError([f"{config.path}: {problem}" for problem in problems])
 

@@ -276,3 +276,21 @@ def test_formats_must_include_gif(tiny_site, capsys):
     config.write_text(config_text(render=", formats: [mp4]"))
     assert main(["build", "--config", str(config)]) == 2
     assert "render.formats: `gif` must be one of the formats" in capsys.readouterr().err
+
+
+def test_categorical_collection_builds_with_exact_class_colours_and_a_legend_by_class(tmp_path):
+    classes = np.tile(np.repeat(np.array([1, 2, 4, 7], dtype="float32"), 16), (64, 1))  # 7 is no class
+    cog = write_cog(tmp_path / "lc.tif", classes)
+    renders = {"dashboard": {"colormap": {"1": [230, 25, 75, 255], "2": "#3cb44b", "4": [0, 130, 200]}}}
+    write_catalog(tmp_path / "catalog", "tiny", [FakeItem(id="lc", datetime=MONTHS[0], cog=cog)], renders=renders)
+    (tmp_path / "site_config.yml").write_text(config_text(render=", overlays: {date: false, title: false, attribution: false}"))
+    result = build(tmp_path / "site_config.yml")
+    (record,) = result.records
+    assert record.status == "ok", record.error
+    assert record.legend_classes == (("1", "#e6194b"), ("2", "#3cb44b"), ("4", "#0082c8"))
+    with Image.open(result.output_dir / record.files.gif) as gif:
+        rgba = np.array(gif.convert("RGBA"))
+    opaque = {tuple(int(c) for c in colour) for colour in np.unique(rgba[rgba[..., 3] == 255][:, :3], axis=0)}
+    assert {(230, 25, 75), (60, 180, 75), (0, 130, 200)} <= opaque
+    page = (result.output_dir / record.files.page).read_text()
+    assert "legend__classes" in page and "#3cb44b" in page

@@ -25,9 +25,9 @@ class CountingRenderer:
         self.reads: list[str] = []
         self.inner = LocalRenderer()
 
-    def read(self, item: ItemAsset, grid: Grid, style: Style) -> FrameData:
+    def read(self, item: ItemAsset, grid: Grid, style: Style, region: object = None) -> FrameData:
         self.reads.append(item.item_id)
-        return self.inner.read(item, grid, style)
+        return self.inner.read(item, grid, style, region)
 
 
 def make_site(folder: Path, months: int = 4, regions: str = "  - {id: a, bbox: [8, 8, 56, 56]}\n") -> Path:

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from affine import Affine
 import pytest
 import requests
 import shapely
 
 from generator.errors import RenderError
+from generator.overlays import overlay_palette
 from generator.grid import inside_mask, make_grid, output_crs, project
 from generator.http import HttpSettings, make_session
 from generator.model import FramePlan, Grid, ItemAsset, Style
@@ -233,3 +235,39 @@ def test_answers_on_other_bounds_are_refused() -> None:
     check_bounds(None, grid, "http://raster")
     with pytest.raises(RenderError, match="does not honour a geometry's bbox"):
         check_bounds("0.5,0.0,9.5,10.0", grid, "http://raster")
+
+
+def test_a_gallery_built_through_titiler_matches_the_local_build(tmp_path, loopback_titiler):
+    """`render.renderer: titiler` end to end: same frames as the local renderer, listed the same."""
+    from generator.build import BuildOptions, build
+
+    from .conftest import FakeItem, column_values, write_catalog
+
+    items = [
+        FakeItem(id=f"t{n}", datetime=f"2021-0{n + 1}-01T00:00:00Z", cog=write_cog(tmp_path / f"t{n}.tif", column_values(64) + 4 * n))
+        for n in range(3)
+    ]
+    write_catalog(tmp_path / "catalog", "t", items, renders={"d": {"rescale": [[0, 72]], "colormap_name": "viridis"}})
+    config = tmp_path / "site_config.yml"
+    base = (
+        "site: {title: Parity}\n"
+        f"sources: {{s: {{catalog: catalog/catalog.json, raster_api: '{loopback_titiler.url}'}}}}\n"
+        "collections: [{id: t, source: s}]\n"
+        "regions: [{id: r, bbox: [6, 6, 58, 58]}]\n"
+    )
+    config.write_text(base + "render: {size: 96, overlays: {date: false, title: false, legend: false, attribution: false}}\n")
+    local = build(config, tmp_path / "local", options=BuildOptions(use_cache=False))
+    config.write_text(
+        base + "render: {size: 96, renderer: titiler, overlays: {date: false, title: false, legend: false, attribution: false}}\n"
+    )
+    remote = build(config, tmp_path / "remote", options=BuildOptions(use_cache=False))
+    assert [r.status for r in remote.records] == ["ok"]
+    transparent = overlay_palette("viridis").transparent
+    for path in remote.records[0].files.frames:
+        with Image.open(local.output_dir / path) as a, Image.open(remote.output_dir / path) as b:
+            ours, theirs = np.asarray(a).astype(int), np.asarray(b).astype(int)
+        assert ours.shape == theirs.shape
+        assert ((ours == transparent) == (theirs == transparent)).mean() >= 0.999
+        both = (ours != transparent) & (theirs != transparent)
+        assert (ours[both] == theirs[both]).mean() >= 0.995
+        assert np.abs(ours[both] - theirs[both]).max() <= 1
