@@ -346,6 +346,7 @@ def _site_info(config: LoadedConfig) -> SiteInfo:
         description=section.description,
         base_url=section.base_url,
         templates=Path(resolve_ref(section.templates, config.base_dir)) if section.templates else None,
+        source_root=config.base_dir,
     )
 
 

@@ -154,3 +154,4 @@ class SiteInfo:
     description: str = ""
     base_url: str | None = None  # absolute URL where the site is published (for Open Graph tags)
     templates: Path | None = None  # a folder whose templates/CSS override ours
+    source_root: Path | None = None  # the config's folder: local asset paths are published relative to it

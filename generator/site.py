@@ -371,7 +371,7 @@ def render_site(
     files = {INDEX_PAGE: render_index(env, site, records, generator_version=generator_version, thumbnail_sizes=sizes)}
     for record in records:
         files[record.files.page] = render_animation_page(env, site, record, generator_version=generator_version)
-        files[provenance_path(record)] = provenance_json(record, generator_version)
+        files[provenance_path(record)] = provenance_json(record, generator_version, site.source_root)
     for kind, keys in (
         ("collection", dict.fromkeys(r.collection_id for r in records)),
         ("region", dict.fromkeys(r.region_id for r in records)),

@@ -111,3 +111,11 @@ def test_webp_and_mp4_have_the_right_frames_and_duration(demo_build, manifest):
     assert len(decoded) / fps == pytest.approx(expected_ms / 1000, abs=0.05)
     if seconds is not None:
         assert seconds == pytest.approx(expected_ms / 1000, abs=0.05)
+
+
+def test_provenance_publishes_local_assets_relative_to_the_config(demo_build, manifest):
+    entry = manifest["animations"][0]
+    provenance = json.loads((demo_build.output_dir / entry["provenance"]).read_text(encoding="utf-8"))
+    item = provenance["frames"][0]["items"][0]
+    assert item["asset_href"].startswith("demo/") and item["asset_href"].endswith(".tif")
+    assert str(REPO) not in json.dumps(provenance)
