@@ -206,3 +206,18 @@ def test_last_keeps_the_newest_time_steps(tmp_path):
     config.write_text(config.read_text().replace("{id: c, source: s}", "{id: c, source: s, last: 2}"))
     (record,) = build(config).records
     assert [frame.items[0].item_id for frame in record.frames] == ["m03", "m04"]
+
+
+def test_ctrl_c_exits_130_and_leaves_the_previous_output(tmp_path, monkeypatch, capsys):
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    before = snapshot(output)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_module, "write_site", interrupted)
+    assert main(["build", "--config", str(config), "--jobs", "1", "--no-cache"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert snapshot(output) == before
+    assert not list(tmp_path.glob(".output.*"))
