@@ -15,7 +15,6 @@ Prints a table and the same numbers as JSON. Run: ``python benchmarks/engine.py`
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -108,23 +107,42 @@ def timed(config: Path, output: Path, options: BuildOptions) -> float:
     return time.perf_counter() - started
 
 
+RSS_PROBE = """
+import sys, threading, time
+from pathlib import Path
+from generator.build import BuildOptions, build
+
+def rss_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+baseline = rss_kib()  # after every import: what the build itself adds is measured
+peak = baseline
+done = threading.Event()
+
+def sample():
+    global peak
+    while not done.is_set():
+        peak = max(peak, rss_kib())
+        time.sleep(0.002)
+
+sampler = threading.Thread(target=sample)
+sampler.start()
+build(Path(sys.argv[1]), Path(sys.argv[2]), options=BuildOptions(jobs=1, use_cache=False))
+done.set()
+sampler.join()
+print(peak - baseline)
+"""
+
+
 def peak_rss_growth_kib(months: int, folder: Path) -> int:
-    """Peak RSS above an idle process that imported the same modules, for one animation."""
+    """Peak RSS growth above the process's size after imports, for one animation (fresh process)."""
     config = write_site(folder / f"rss-{months}", 1, months, regions="  - {id: west, bbox: [-5, 42, 8, 51]}\n")
-    script = (
-        "import resource, sys; from pathlib import Path; from generator.build import BuildOptions, build\n"
-        "if sys.argv[1] == 'build':\n"
-        "    build(Path(sys.argv[2]), Path(sys.argv[3]), options=BuildOptions(use_cache=False))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, str(config), str(folder / f"rss-out-{months}")],
+        capture_output=True, text=True, check=True,
     )
-    idle = int(subprocess.run([sys.executable, "-c", script, "idle"], capture_output=True, text=True, check=True).stdout)
-    busy = int(
-        subprocess.run(
-            [sys.executable, "-c", script, "build", str(config), str(folder / f"rss-out-{months}")],
-            capture_output=True, text=True, check=True,
-        ).stdout
-    )
-    return busy - idle
+    return int(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 from PIL import Image
 
 from . import __version__
 from .animate import GifWriter, write_poster, write_thumbnail
 from .encoders import write_mp4, write_webp
 from .catalog import StacSource
-from .cache import FrameCache
+from .cache import FrameCache, animation_fingerprint, geometry_digest
 from .config import LoadedConfig, RenderSection, load_config, resolve_ref
 from .errors import ConfigError, GeneratorError, SourceError
 from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, SiteInfo, Style
@@ -40,7 +41,7 @@ from .output import (
 )
 from .progress import AnimationStats, BuildSummary, Progress
 from .plan import AnimationSpec, plan_animations
-from .schedule import SearchCache, frame_label, plan_animation, source_opener
+from .schedule import AnimationPlan, SearchCache, frame_label, plan_animation, source_opener
 from .regions import Region, load_regions
 from .http import USER_AGENT, make_session, public_href, settings_for_source
 from .render import LocalRenderer, RemoteAccess, Renderer
@@ -106,6 +107,8 @@ class AnimationBuilder:
         cache: FrameCache,
         pool: Executor | None,
         progress: Progress,
+        store: RecordStore,
+        output: Path,
     ):
         self.config = config
         self.staging = staging
@@ -117,6 +120,9 @@ class AnimationBuilder:
         self.cache = cache
         self.pool = pool
         self.progress = progress
+        self.store = store
+        self.output = output
+        self.reused: set[str] = set()  # animations carried over unchanged from the last build
         self.searches = SearchCache(cache.root, config.model.cache.search_ttl)  # --no-cache: no search cache either
 
     def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
@@ -131,7 +137,18 @@ class AnimationBuilder:
         try:
             planned = plan_animation(spec, region, self.sources(spec.collection.source), self.config, self.searches)
             collection, style, frames = planned.collection, planned.style, planned.frames
+            fingerprint = self._fingerprint(spec, region, planned)
+            previous = self.store.load(spec.slug)
+            folder = posixpath.dirname(files.page)
+            if (
+                self.options.use_cache and previous is not None and previous.status == "ok"
+                and previous.fingerprint == fingerprint
+                and carry_over(folder, self.output, self.staging)
+            ):
+                self.reused.add(spec.id)
+                return previous  # nothing it is made from changed: its files are linked as they are
             record = self._render(spec, region, files, collection, style, frames, base)
+            record = replace(record, fingerprint=fingerprint)
             return replace(record, notes=(*planned.notes, *record.notes)) if planned.notes else record
         except Exception as error:  # one failing animation must never stop the others
             shutil.rmtree(self.staging / f"animations/{spec.slug}", ignore_errors=True)
@@ -140,6 +157,24 @@ class AnimationBuilder:
             return AnimationRecord(
                 status="failed", error=message, collection=collection, style=style, frames=frames, **base
             )
+
+    def _fingerprint(self, spec: AnimationSpec, region: Region, planned: AnimationPlan) -> str:
+        collection = planned.collection
+        region_parts: list[object] = [
+            region.title,
+            geometry_digest(shapely.to_wkb(region.geometry)),
+            [
+                [geometry_digest(shapely.to_wkb(layer.geometry)), layer.color, layer.width, layer.halo, layer.halo_width]
+                for layer in region.border_layers
+            ],
+        ]
+        collection_parts: list[object] = [
+            collection.title, collection.description, collection.license, list(collection.providers),
+        ]
+        return animation_fingerprint(
+            spec.render.model_dump(mode="json"), region_parts, planned.style, collection_parts,
+            planned.frames, self.renderer_for(spec)[1],
+        )
 
     def _render(
         self,
@@ -380,7 +415,7 @@ def build(
     pool = _make_pool(options.jobs)
     summary = BuildSummary(generator_version=__version__)
     progress = Progress(len(selected))
-    builder = AnimationBuilder(config, staging, renderer, source, options, cache, pool, progress)
+    builder = AnimationBuilder(config, staging, renderer, source, options, cache, pool, progress, store, output)
     try:
         records: list[AnimationRecord] = []
         for spec in specs:
@@ -405,7 +440,10 @@ def build(
                 if previous is not None and carry_over(folder, output, staging):
                     log.warning("%s: keeping its last good files, marked stale", spec.id)
                     record = replace(previous, status="stale", error=record.error)
-            _count(summary, record, stats)
+            reused = spec.id in builder.reused
+            if reused:
+                stats.cached = len(record.frames)
+            _count(summary, record, stats, reused)
             records.append(record)
             progress.end_animation()
         progress.close()
@@ -433,14 +471,14 @@ def build(
     return BuildResult(output_dir=output, records=records, seconds=summary.seconds, summary=summary)
 
 
-def _count(summary: BuildSummary, record: AnimationRecord, stats: AnimationStats) -> None:
+def _count(summary: BuildSummary, record: AnimationRecord, stats: AnimationStats, reused: bool) -> None:
     summary.frames_rendered += stats.rendered
     summary.frames_cached += stats.cached
     if record.status == "failed":
         summary.failed += 1
     elif record.status == "stale":
         summary.stale += 1
-    elif stats.rendered == 0 and stats.cached > 0:
+    elif reused:
         summary.cached += 1
     else:
         summary.built += 1

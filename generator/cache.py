@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -69,6 +70,31 @@ def layer_key(frame: FramePlan, grid: Grid, style: Style, region_digest: str, n_
         "levels": n_levels,
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def animation_fingerprint(
+    render: dict[str, object],
+    region_parts: list[object],
+    style: Style,
+    collection_parts: list[object],
+    frames: Sequence[FramePlan],
+    renderer: str,
+) -> str:
+    """Everything an animation's files are made from; equal fingerprints mean equal files."""
+    document = {
+        "format": FORMAT_VERSION,
+        "generator": __version__,
+        "renderer": renderer,
+        "render": render,
+        "region": region_parts,
+        "style": [style_fingerprint(style), style.colormap, style.units],
+        "collection": collection_parts,
+        "frames": [
+            [frame.datetime.isoformat(), frame.kind, [item_fingerprint(item) for item in frame.items]]
+            for frame in frames
+        ],
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def geometry_digest(wkb: bytes) -> str:

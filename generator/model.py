@@ -131,6 +131,7 @@ class AnimationRecord:
     frame_labels: tuple[str, ...] = ()
     legend_colors: tuple[str, ...] = ()
     legend_classes: tuple[tuple[str, str], ...] = ()  # categorical styles: (label, "#rrggbb") per class
+    fingerprint: str | None = None  # what the files were made from (see cache.animation_fingerprint)
     width: int = 0
     height: int = 0
     error: str | None = None

@@ -29,8 +29,8 @@ class AnimationStats:
 class BuildSummary:
     """Counts for the summary line and ``build-report.json``."""
 
-    built: int = 0  # rendered at least one frame
-    cached: int = 0  # every frame from the cache
+    built: int = 0  # files written (frames rendered or taken from the frame cache)
+    cached: int = 0  # nothing it is made from changed: files kept as they were
     failed: int = 0
     stale: int = 0  # failed, last good files kept
     carried: int = 0  # not built (--only), kept as they were

@@ -221,3 +221,19 @@ def test_ctrl_c_exits_130_and_leaves_the_previous_output(tmp_path, monkeypatch, 
     assert "interrupted" in capsys.readouterr().err
     assert snapshot(output) == before
     assert not list(tmp_path.glob(".output.*"))
+
+
+def test_an_overlay_change_redraws_frames_from_the_cache_without_reading_cogs(tmp_path):
+    config = make_site(tmp_path)
+    only_date = "size: 160, overlays: {title: false, legend: false, attribution: false}"
+    config.write_text(config.read_text().replace("size: 64", only_date))
+    output = build(config).output_dir
+    gif = output / "animations" / "c--a" / "c--a.gif"
+    before = gif.read_bytes()
+    config.write_text(config.read_text().replace(only_date, only_date + ", date_format: '%b %Y'"))
+    renderer = CountingRenderer()
+    result = build(config, renderer=renderer)
+    assert renderer.reads == []  # data layers come from the frame cache…
+    assert result.summary.frames_cached == 4 and result.summary.built == 1
+    assert gif.read_bytes() != before  # …and the new labels are drawn on them
+    assert result.records[0].frame_labels[0] == "Jan 2020"
