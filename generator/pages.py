@@ -466,7 +466,8 @@ def locator_markup(record: AnimationRecord) -> Markup | None:
     if not record.region_outline:
         return None
     label = escape(f"Where {record.region_title} is on the globe")
-    return Markup(locator_svg(record.region_outline, str(label)))
+    rings = tuple(tuple((float(x), float(y)) for x, y in ring) for ring in record.region_outline)
+    return Markup(locator_svg(rings, str(label)))
 
 
 def facets(
