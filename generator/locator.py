@@ -7,7 +7,6 @@ page shows where on Earth its animation is without any external map tiles or scr
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -113,7 +112,6 @@ def _region_paths(rings: Sequence[Ring], centre: tuple[float, float]) -> tuple[l
     return paths, points
 
 
-@functools.lru_cache(maxsize=64)  # pages of one region share it: the same globe is drawn once
 def locator_svg(rings: Sequence[Ring], label: str, element_id: str = "locator") -> str:
     """Inline SVG of the globe centred on ``rings`` with the region outlined.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -461,13 +462,17 @@ def animation_view(
     )
 
 
+# The pages of one region (its animations and its listing) share one globe: draw it once.
+_shared_locator_svg = functools.lru_cache(maxsize=64)(locator_svg)
+
+
 def locator_markup(record: AnimationRecord) -> Markup | None:
     """The inline locator globe of ``record``'s region, or None without an outline."""
     if not record.region_outline:
         return None
     label = escape(f"Where {record.region_title} is on the globe")
     rings = tuple(tuple((float(x), float(y)) for x, y in ring) for ring in record.region_outline)
-    return Markup(locator_svg(rings, str(label)))
+    return Markup(_shared_locator_svg(rings, str(label)))
 
 
 def facets(
