@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from typing import TextIO
 
 BAR_WIDTH = 24
@@ -62,13 +63,20 @@ class BuildSummary:
 class Progress:
     """A progress bar over animations and frames, drawn only on a terminal."""
 
-    def __init__(self, total_animations: int, stream: TextIO | None = None, enabled: bool | None = None):
+    def __init__(
+        self,
+        total_animations: int,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+        cache_hits: Callable[[], int] | None = None,
+    ):
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.total = total_animations
         self.done = 0
         self.frames = 0
         self.current = ""
+        self.cache_hits = cache_hits
         self._drawn = False
         self._handlers = logging.getLogger("generator").handlers if self.enabled else []
         for handler in self._handlers:
@@ -106,6 +114,9 @@ class Progress:
             return
         filled = round(BAR_WIDTH * self.done / self.total)
         bar = "█" * filled + "·" * (BAR_WIDTH - filled)
-        self.stream.write(f"\r\x1b[2K{bar} {self.done}/{self.total} animations · {self.frames} frames · {self.current}")
+        cached = f" ({self.cache_hits()} from cache)" if self.cache_hits is not None else ""
+        self.stream.write(
+            f"\r\x1b[2K{bar} {self.done}/{self.total} animations · {self.frames} frames{cached} · {self.current}"
+        )
         self.stream.flush()
         self._drawn = True

@@ -178,13 +178,13 @@ def test_progress_bar_is_drawn_on_a_terminal():
             return True
 
     stream = Terminal()
-    progress = Progress(2, stream=stream)
+    progress = Progress(2, stream=stream, cache_hits=lambda: 0)
     progress.start_animation("a")
     progress.frame_done()
     progress.end_animation()
     progress.close()
     text = stream.getvalue()
-    assert "1/2 animations · 1 frames · a" in text and text.endswith("\r\x1b[2K")
+    assert "1/2 animations · 1 frames (0 from cache) · a" in text and text.endswith("\r\x1b[2K")
 
 
 def test_search_results_are_reused_within_the_ttl(tmp_path):
