@@ -12,8 +12,10 @@ import multiprocessing
 import os
 import posixpath
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +36,10 @@ from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, G
 from .categorical import categorical_palette, legend_entries
 from .frames import LayerSource, prepare_grid
 from .locator import outline_rings
-from .overlays import OverlayPainter, overlay_palette
+from .overlays import OverlayPainter, default_attribution, overlay_palette
+from .basemap import (
+    WEB_MERCATOR, Basemap, TileFetcher, basemap_attribution, data_level_colors, load_basemap,
+)
 from .palette import Palette
 from .output import (
     RecordStore, carry_over, check_output_dir, link_unchanged, new_bytes, remove_leftovers, staging_dir, swap_in,
@@ -192,13 +197,21 @@ class AnimationBuilder:
         (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
         budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
         size, kept = spec.render.size, frames
-        while True:
-            labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
-            files = animation_files(spec.slug, len(kept), spec.render.formats)
-            grid, last, painter = self._encode(spec, region, collection, files, style, palette, kept, labels, size)
-            size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
-            if not retry:
-                break
+        with ExitStack() as scope:
+            # Basemap tiles are kept in the cache folder between builds; with --no-cache, for this animation only.
+            tiles = self.cache.root / "tiles" if self.cache.root is not None else None
+            if tiles is None and spec.render.basemap:
+                tiles = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="tiles-")))
+            while True:
+                labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
+                files = animation_files(spec.slug, len(kept), spec.render.formats)
+                grid, last, painter = self._encode(
+                    spec, region, collection, files, style, palette, kept, labels, size, tiles
+                )
+                size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
+                if not retry:
+                    break
+        palette = painter.palette  # with a basemap, the palette was made for the last encode's grid
         write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
         self._write_video_formats(spec, files, palette)
@@ -218,7 +231,7 @@ class AnimationBuilder:
             status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
             legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
             legend_classes=legend_entries(categories) if categories else (),
-            notes=notes, crs=grid.crs, render=spec.render.model_dump(mode="json"),
+            notes=notes, crs=grid.crs, render=_published_render(spec.render),
         )
 
     def renderer_for(self, spec: AnimationSpec) -> tuple[Renderer, str, Executor | None]:
@@ -279,17 +292,39 @@ class AnimationBuilder:
         frames: tuple[FramePlan, ...],
         labels: tuple[str, ...],
         size: int,
+        tiles: Path | None,
     ) -> tuple[Grid, np.ndarray, OverlayPainter]:
-        """Render every frame at ``size`` and stream it into the animation files; returns the last."""
-        prepared = prepare_grid(region, spec.render.crs, size)
+        """Render every frame at ``size`` and stream it into the animation files; returns the last.
+
+        With a basemap the frames are in Web Mercator, ``palette`` only lends its reserved
+        entries (the painter's palette is the one the files use) and ``tiles`` caches the tiles.
+        """
+        settings = spec.render.basemap
+        prepared = prepare_grid(region, WEB_MERCATOR if settings else spec.render.crs, size)
         grid = prepared.grid
         overlays = spec.render.overlays
-        if getattr(style, "categories", None):
+        categories = getattr(style, "categories", None)
+        if categories:
             # The frame legend is a continuous colour bar; classes are listed on the page instead.
             overlays = overlays.model_copy(update={"legend": overlays.legend.model_copy(update={"show": False})})
+        basemap: Basemap | None = None
+        attribution: str | None = None
+        if settings:
+            data_colors = palette.data_colors() if categories else data_level_colors(style.colormap)
+            assert tiles is not None  # _render gives a folder whenever there is a basemap
+            fetcher = TileFetcher(settings.url, tiles)
+            basemap = load_basemap(settings, grid, prepared.inside, data_colors, palette, fetcher)
+            palette = basemap.palette
+            # The basemap's attribution is mandatory: drawn even when the overlay is switched off.
+            data_credit = overlays.attribution.text if overlays.attribution.text is not None else default_attribution(collection)
+            attribution = basemap_attribution(settings, data_credit if overlays.attribution else None)
+            overlays = overlays.model_copy(
+                update={"attribution": overlays.attribution.model_copy(update={"show": True})}
+            )
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
+            attribution=attribution,
         )
         last: np.ndarray | None = None
         shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
@@ -303,12 +338,21 @@ class AnimationBuilder:
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
         ) as writer:
             for number, (layer, label) in enumerate(zip(source.layers(frames), labels, strict=True)):
-                last = painter.paint(layer, number, label)
+                # The basemap goes under the cached data layer, like the overlays go over it.
+                last = painter.paint(basemap.composite(layer) if basemap else layer, number, label)
                 writer.add_frame(last, durations[number])
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
         return grid, last, painter
+
+
+def _published_render(render: RenderSection) -> dict[str, Any]:
+    """The render settings as pages and provenance show them: a tile URL's API key stripped."""
+    settings = render.model_dump(mode="json")
+    if settings.get("basemap"):
+        settings["basemap"]["url"] = public_href(settings["basemap"]["url"])
+    return settings
 
 
 MIN_BUDGET_SIZE = 96  # px: below this a map is unreadable, so the size budget stops shrinking here
@@ -345,7 +389,11 @@ class SizeBudget:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """How to build (not what): parallelism, cache, strictness."""
+    """How to build (not what): parallelism, cache, strictness.
+
+    ``jobs > 1`` renders local frames in worker processes (the ``forkserver`` start method): a
+    script that calls ``build`` itself must do so under ``if __name__ == "__main__":``.
+    """
 
     jobs: int = 1
     cache_dir: Path | None = None  # None: `.cache/` beside the config
@@ -414,7 +462,7 @@ def build(
     store = RecordStore(cache_dir / "state")
     pool = _make_pool(options.jobs)
     summary = BuildSummary(generator_version=__version__)
-    progress = Progress(len(selected))
+    progress = Progress(len(selected), cache_hits=lambda: cache.hits)
     builder = AnimationBuilder(config, staging, renderer, source, options, cache, pool, progress, store, output)
     try:
         records: list[AnimationRecord] = []

@@ -273,6 +273,65 @@ class OverlaysSection(StrictModel):
     timeline: TimelineOverlay = TimelineOverlay()
 
 
+#: Named basemaps: ``basemap: osm`` (or ``{preset: osm, opacity: 0.7}``) fills these keys.
+BASEMAP_PRESETS: dict[str, dict[str, Any]] = {
+    "osm": {
+        "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "attribution": "© OpenStreetMap contributors",
+        "max_zoom": 19,
+    },
+}
+#: CRS values that mean Web Mercator, the only projection basemap tiles come in.
+_MERCATOR_CRS = frozenset({"auto", "3857", "epsg:3857"})
+
+
+class BasemapSection(StrictModel):
+    """An XYZ tile layer drawn under the data; with it, frames are in Web Mercator (EPSG:3857)."""
+
+    url: str = Field(pattern=r"^https?://")  # XYZ template with {z}, {x} and {y}
+    attribution: str = Field(min_length=1)  # drawn on every frame, whatever render.overlays says
+    opacity: float = Field(default=1.0, ge=0.0, le=1.0)  # of the data over the basemap
+    outside: Literal["show", "hide"] = "show"  # the basemap outside the region
+    max_zoom: int = Field(default=19, ge=0, le=24)  # the tile server's deepest zoom level
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"preset": value}
+        if isinstance(value, dict) and "preset" in value:
+            value = dict(value)
+            name = value.pop("preset")
+            if name not in BASEMAP_PRESETS:
+                raise ValueError(
+                    f"unknown basemap preset {name!r} (known: {', '.join(sorted(BASEMAP_PRESETS))}); "
+                    "or give `url` (an XYZ template) and `attribution`"
+                )
+            value = {**BASEMAP_PRESETS[name], **value}
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _xyz_template(cls, value: str) -> str:
+        missing = [part for part in ("{z}", "{x}", "{y}") if part not in value]
+        if missing:
+            raise ValueError(
+                f"the tile URL template lacks {', '.join(missing)}; "
+                "write it like https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+            )
+        return value
+
+
+def basemap_crs_problem(crs: str, basemap: BasemapSection | None) -> str | None:
+    """Why ``crs`` cannot go with ``basemap`` (None when it can): tiles are Web Mercator only."""
+    if basemap is None or crs.strip().lower() in _MERCATOR_CRS:
+        return None
+    return (
+        f"render.crs {crs!r} cannot be used with render.basemap: basemap tiles are in Web Mercator, "
+        "so frames with a basemap are too; set render.crs to auto (or EPSG:3857) or remove render.basemap"
+    )
+
+
 Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
 GapPolicy = Literal["frame", "skip"]
 OutputFormat = Literal["gif", "webp", "mp4"]
@@ -314,6 +373,7 @@ class RenderOverrides(StrictModel):
     max_bytes: int | None = Field(default=None, ge=1024)
     drop_frames: bool | None = None
     renderer: RendererName | None = None
+    basemap: BasemapSection | Literal[False] | None = None  # false: no basemap for this animation
 
     _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
@@ -337,15 +397,26 @@ class RenderSection(StrictModel):
     max_bytes: int | None = Field(default=None, ge=1024)
     drop_frames: bool = False
     renderer: RendererName = "local"
+    basemap: BasemapSection | None = None
 
     _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
+
+    @model_validator(mode="after")
+    def _basemap_needs_mercator(self) -> RenderSection:
+        problem = basemap_crs_problem(self.crs, self.basemap)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     def merged(self, overrides: RenderOverrides | None) -> RenderSection:
         """These defaults with an animation's overrides on top (nested sections key by key)."""
         if overrides is None:
             return self
-        return self.model_copy(update=_override_fields(self, overrides))
+        update = _override_fields(self, overrides)
+        if update.get("basemap") is False:
+            update["basemap"] = None
+        return self.model_copy(update=update)
 
 
 def _override_fields(base: BaseModel, overrides: BaseModel) -> dict[str, Any]:
@@ -486,6 +557,11 @@ def _cross_check(config: SiteConfig) -> list[str]:
                 f"collections[{index}].source: unknown source {collection.source!r} "
                 f"(defined sources: {', '.join(source_names)})"
             )
+    for index, animation in enumerate(config.animations or []):
+        merged = config.render.merged(animation.render)
+        problem = basemap_crs_problem(merged.crs, merged.basemap)
+        if problem:
+            problems.append(f"animations[{index}].{problem}")
     collection_ids = [collection.id for collection in config.collections]
     region_ids = [region.id for region in config.regions]
     for index, animation in enumerate(config.animations or []):

@@ -16,10 +16,14 @@ import shapely
 from PIL import Image
 from shapely.geometry import shape
 
-from generator.config import OverlaysSection
+from generator.basemap import (
+    WEB_MERCATOR, basemap_attribution, data_level_colors, fetch_mosaic, make_basemap, mosaic_on_grid, tile_range,
+    zoom_for,
+)
+from generator.config import BasemapSection, OverlaysSection
 from generator.grid import inside_mask, make_grid, project
 from generator.model import CollectionInfo, Style
-from generator.overlays import OverlayPainter
+from generator.overlays import OverlayPainter, default_attribution, overlay_palette
 from generator.palette import to_indices
 from generator.regions import BorderLayer
 
@@ -82,6 +86,50 @@ CASES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
         {"date": True, "borders": True, "legend": True, "title": True, "attribution": True, "timeline": True},
         crs="EPSG:3035", layers=_halo_layers(),
     ),
+}
+
+
+# Basemap ---------------------------------------------------------------------------------------
+
+LAND_RGB, WATER_RGB, ROAD_RGB = (242, 239, 233), (170, 211, 223), (230, 160, 90)
+
+
+def synthetic_tile(z: int, x: int, y: int) -> np.ndarray:
+    """A map-like 256-px tile drawn from world pixel coordinates, so tiles join seamlessly:
+    land, wavy water bodies and a road grid."""
+    rows, columns = np.mgrid[0:256, 0:256]
+    gx, gy = (x * 256 + columns).astype(float), (y * 256 + rows).astype(float)
+    tile = np.empty((256, 256, 4), dtype=np.uint8)
+    tile[...] = (*LAND_RGB, 255)
+    tile[np.sin(gx / 37.0) + np.cos(gy / 23.0) > 1.1, :3] = WATER_RGB
+    tile[(gx % 96 < 2) | (gy % 80 < 2), :3] = ROAD_RGB
+    return tile
+
+
+def paint_basemap_case(overlays: dict[str, Any], opacity: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """A Web Mercator frame of France over synthetic tiles; data only in the south half."""
+    settings = BasemapSection.model_validate({"preset": "osm", "opacity": opacity})
+    projected = project(france(), WEB_MERCATOR)
+    grid = make_grid(projected, WEB_MERCATOR, SIZE)
+    inside = inside_mask(projected, grid)
+    tiles = tile_range(grid, zoom_for(grid, settings.max_zoom))
+    rgba = mosaic_on_grid(fetch_mosaic(tiles, synthetic_tile), tiles, grid)
+    basemap = make_basemap(settings, rgba, inside, data_level_colors(STYLE.colormap), overlay_palette(STYLE.colormap))
+    painter = OverlayPainter.create(
+        OverlaysSection.model_validate({**ALL_OFF, **overlays}), grid, STYLE, collection=COLLECTION,
+        region_title="France", labels=["2024-01", "2024-12"], frame_count=12, palette=basemap.palette,
+        attribution=basemap_attribution(settings, default_attribution(COLLECTION)),
+    )
+    values = np.tile(np.linspace(0.0, 1.5e16, grid.width), (grid.height, 1))
+    valid = inside.copy()
+    valid[: grid.height // 2] = False  # nodata in the north: the basemap shows through
+    indices = basemap.composite(to_indices(values, valid, STYLE.rescale, basemap.palette))
+    painter.paint(indices, 4, "2024-05")
+    return indices, np.asarray(basemap.palette.colors)
+
+
+BASEMAP_CASES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
+    "basemap": lambda: paint_basemap_case({"attribution": True, "date": True}),
 }
 
 
