@@ -42,7 +42,7 @@ from .config import BasemapSection
 from .errors import RenderError
 from .http import HttpSettings, describe_error, make_session, public_href
 from .model import Grid
-from .palette import PALETTE_SIZE, Palette, _custom_colormap_levels, _named_colormap_levels
+from .palette import PALETTE_SIZE, Palette, colormap_levels
 
 log = logging.getLogger(__name__)
 
@@ -276,9 +276,7 @@ def mosaic_on_grid(mosaic: np.ndarray, tiles: TileRange, grid: Grid) -> np.ndarr
 
 def data_level_colors(colormap: str | Sequence[str], n_levels: int = BASEMAP_DATA_LEVELS) -> np.ndarray:
     """The colormap resampled to ``n_levels`` exactly as a palette without basemap does it."""
-    if isinstance(colormap, str):
-        return _named_colormap_levels(colormap, n_levels)
-    return _custom_colormap_levels(colormap, n_levels)
+    return colormap_levels(colormap, n_levels)
 
 
 def _even_sample(pixels: np.ndarray, limit: int) -> np.ndarray:

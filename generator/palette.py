@@ -183,10 +183,7 @@ def build_palette(
     if unknown:
         raise ValueError(f"no reserved palette entries named {unknown}")
     n_levels = n_data_levels()
-    if isinstance(colormap, str):
-        data = _named_colormap_levels(colormap, n_levels)
-    else:
-        data = _custom_colormap_levels(colormap, n_levels)
+    data = colormap_levels(colormap, n_levels)
     colors = np.zeros((PALETTE_SIZE, 3), dtype=np.uint8)
     colors[:n_levels] = data
     reserved: dict[str, int] = {}
@@ -194,6 +191,13 @@ def build_palette(
         reserved[entry.name] = n_levels + offset
         colors[n_levels + offset] = overrides.get(entry.name, entry.rgb)
     return Palette(colors=colors, n_levels=n_levels, reserved=reserved)
+
+
+def colormap_levels(colormap: str | Sequence[str], n_levels: int) -> np.ndarray:
+    """``n_levels`` RGB colours (n×3 uint8) from a colormap name (by index) or a hex list (linear)."""
+    if isinstance(colormap, str):
+        return _named_colormap_levels(colormap, n_levels)
+    return _custom_colormap_levels(colormap, n_levels)
 
 
 def _named_colormap_levels(name: str, n_levels: int) -> np.ndarray:
