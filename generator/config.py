@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 import os
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path

@@ -428,7 +428,7 @@ def test_basemap_golden_frame(name: str) -> None:
 
 
 def test_an_api_key_in_the_tile_url_is_never_published_nor_a_folder_name(tile_server: TileServer, tmp_path: Path) -> None:
-    from generator.build import _published_render
+    from generator.animation import _published_render
 
     template = tile_server.template("holey") + "?apikey=SECRET123&style=dark"
     render = RenderSection.model_validate({"basemap": {"url": template, "attribution": "T"}})
