@@ -20,7 +20,6 @@ Run with ``python scripts/bench_gif.py``; it takes a few seconds.
 
 from __future__ import annotations
 
-import io
 import sys
 import tempfile
 import time

@@ -17,6 +17,9 @@ from rasterio.transform import from_origin
 
 from generator.build import BuildOptions, BuildResult, build
 
+# Session-scoped loopback servers shared by several test modules (each starts once per session).
+from .servers.titiler import loopback_s3, loopback_titiler  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_GEO = REPO.parent / "shared" / "geo"
 NODATA = -9999.0

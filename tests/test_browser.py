@@ -13,12 +13,11 @@ import http.server
 import io
 import json
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image

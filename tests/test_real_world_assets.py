@@ -30,7 +30,7 @@ from generator.render import LocalRenderer, crosses_antimeridian, render_frame, 
 from generator.styles import AssetStyle, resolve_style
 from generator.titiler import TitilerRenderer
 
-from .servers.titiler import TitilerServer, loopback_s3, loopback_titiler  # noqa: F401 - fixtures
+from .servers.titiler import TitilerServer
 
 SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
 

@@ -21,7 +21,7 @@ from generator.titiler import TitilerRenderer
 from .conftest import column_values, write_cog
 from .servers.range_http import RangeServer, serve_directory
 from .servers.s3 import S3Server
-from .servers.titiler import TitilerServer, loopback_s3, loopback_titiler  # noqa: F401 - fixtures
+from .servers.titiler import TitilerServer
 
 STYLE = Style(rescale=(0, 64))
 

@@ -25,7 +25,7 @@ from generator.render import LocalRenderer, render_frame, render_frames
 from generator.titiler import DEFAULT_MAX_BODY_BYTES, TitilerRenderer, region_body
 
 from .conftest import NODATA, write_cog
-from .servers.titiler import TitilerServer, loopback_s3, loopback_titiler  # noqa: F401 - fixtures
+from .servers.titiler import TitilerServer
 
 RESCALE = (0.0, 100.0)
 # France and around, in lon/lat: the COGs below cover it.
