@@ -31,13 +31,13 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
-from generator.animate import (
-    _validated_indices,
-    _validated_palette,
-    _validated_transparent_index,
-    indices_to_rgba,
-)
 from generator.errors import AnimationError
+from generator.indexed import (
+    indices_to_rgba,
+    validated_indices,
+    validated_palette,
+    validated_transparent_index,
+)
 
 WEBP_MAX_DIMENSION = 16383
 _WEBP_MAX_DURATION_MS = (1 << 24) - 1
@@ -67,7 +67,7 @@ def _frames_with_durations(
                 f"More frames than durations: {len(durations)} durations were given; "
                 "pass one duration per frame."
             )
-        pixels = _validated_indices(frame, shape)
+        pixels = validated_indices(frame, shape)
         shape = pixels.shape
         yield pixels, durations[count - 1]
     if count == 0:
@@ -184,8 +184,8 @@ def write_webp(
     quality, and in lossless mode the compression effort. Durations are in milliseconds.
     """
     path = Path(path)
-    palette = _validated_palette(palette_rgb)
-    transparent = _validated_transparent_index(transparent_index)
+    palette = validated_palette(palette_rgb)
+    transparent = validated_transparent_index(transparent_index)
     if isinstance(loop, bool) or not isinstance(loop, int) or not 0 <= loop <= 0xFFFF:
         raise AnimationError(f"The WebP loop count must be between 0 and 65535, got {loop!r}.")
     if not 0 <= quality <= 100:
@@ -321,8 +321,8 @@ def write_mp4(
     Timing follows ``mp4_timing``. ``crf`` is x264's constant quality (lower is better).
     """
     path = Path(path)
-    palette = _validated_palette(palette_rgb)
-    transparent = _validated_transparent_index(transparent_index)
+    palette = validated_palette(palette_rgb)
+    transparent = validated_transparent_index(transparent_index)
     background = _validated_background(background_rgb)
     tick_ms, repeats = mp4_timing(durations_ms)
     av = _import_av()
