@@ -396,7 +396,8 @@ def test_label_returns_the_same_frame(palette: Palette) -> None:
 
 # Painter: layout, legibility, legend -----------------------------------------------------------
 
-from generator.config import ConfigError, OverlaysSection, RenderOverrides, RenderSection  # noqa: E402
+from generator.config import OverlaysSection, RenderOverrides, RenderSection  # noqa: E402
+from generator.errors import ConfigError  # noqa: E402
 from generator.legend import format_ticks  # noqa: E402
 from generator.model import CollectionInfo, Style  # noqa: E402
 from generator.overlays import OverlayPainter, default_attribution, default_title  # noqa: E402

@@ -1,0 +1,105 @@
+"""The ``site_config.yml`` schema (pydantic models) and ``load_config``.
+
+Owns: reading the YAML safely, validating every key (unknown keys are errors), cross-checking
+references between sections, and turning every problem into a ``ConfigError`` line that names
+the file, the dotted path of the bad value and what to do. Paths stay as written; they are
+resolved against the config file's folder by ``resolve_ref``. The models are split by section:
+``base`` (shared), ``sections`` (site, sources, collections, regions, animations, cache),
+``render`` (the render block) and ``loading`` (the whole file).
+"""
+
+from __future__ import annotations
+
+from .base import (
+    HEX_COLOR_PATTERN,
+    Resampling,
+    StrictModel,
+    is_url,
+    resolve_ref,
+)
+from .sections import (
+    AnimationSection,
+    BorderLayerSection,
+    CacheSection,
+    CollectionSection,
+    HttpSection,
+    MAX_BORDER_LAYERS,
+    RegionSection,
+    S3Section,
+    SiteSection,
+    SourceSection,
+    StyleSection,
+)
+from .render import (
+    AttributionOverlay,
+    BASEMAP_PRESETS,
+    BasemapSection,
+    Cadence,
+    Corner,
+    DateOverlay,
+    FontSize,
+    GapPolicy,
+    LegendOverlay,
+    Mp4Section,
+    OutputFormat,
+    OverlayToggle,
+    OverlaysSection,
+    RenderOverrides,
+    RenderSection,
+    RendererName,
+    TimelineOverlay,
+    TitleOverlay,
+    WebpSection,
+    basemap_crs_problem,
+)
+from .loading import (
+    LoadedConfig,
+    SiteConfig,
+    dotted_path,
+    load_config,
+    parse_config,
+)
+
+__all__ = [
+    "AnimationSection",
+    "AttributionOverlay",
+    "BASEMAP_PRESETS",
+    "BasemapSection",
+    "BorderLayerSection",
+    "CacheSection",
+    "Cadence",
+    "CollectionSection",
+    "Corner",
+    "DateOverlay",
+    "FontSize",
+    "GapPolicy",
+    "HEX_COLOR_PATTERN",
+    "HttpSection",
+    "LegendOverlay",
+    "LoadedConfig",
+    "MAX_BORDER_LAYERS",
+    "Mp4Section",
+    "OutputFormat",
+    "OverlayToggle",
+    "OverlaysSection",
+    "RegionSection",
+    "RenderOverrides",
+    "RenderSection",
+    "RendererName",
+    "Resampling",
+    "S3Section",
+    "SiteConfig",
+    "SiteSection",
+    "SourceSection",
+    "StrictModel",
+    "StyleSection",
+    "TimelineOverlay",
+    "TitleOverlay",
+    "WebpSection",
+    "basemap_crs_problem",
+    "dotted_path",
+    "is_url",
+    "load_config",
+    "parse_config",
+    "resolve_ref",
+]

@@ -1,0 +1,171 @@
+"""Reading ``site_config.yml``: safe YAML, validation into ``SiteConfig``, cross-references, and
+one readable line per problem naming the file and the dotted path of the bad value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+from ..errors import ConfigError
+from .base import StrictModel
+from .render import RenderSection, basemap_crs_problem
+from .sections import AnimationSection, CacheSection, CollectionSection, RegionSection, SiteSection, SourceSection
+
+
+class SiteConfig(StrictModel):
+    site: SiteSection
+    sources: dict[str, SourceSection] = Field(min_length=1)
+    collections: list[CollectionSection] = Field(min_length=1)
+    regions: list[RegionSection] = Field(min_length=1)
+    animations: list[AnimationSection] | None = None
+    render: RenderSection = RenderSection()
+    cache: CacheSection = CacheSection()
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config plus where it came from (paths in it are relative to ``base_dir``)."""
+
+    model: SiteConfig
+    path: Path
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def dotted_path(loc: tuple[int | str, ...]) -> str:
+    """``("collections", 1, "style", "rescale")`` → ``collections[1].style.rescale``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """Field names allowed at the mapping that holds ``loc``'s last key (for 'unknown key' hints)."""
+    model: Any = SiteConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            # Dict-valued sections (sources) are keyed by user names: stay on the value model.
+            continue
+        model = _model_of(field.annotation)
+    return sorted(model.model_fields) if model is not None and hasattr(model, "model_fields") else []
+
+
+def _model_of(annotation: Any) -> Any:
+    """Find the pydantic model inside ``X | None``, ``list[X]`` or ``dict[str, X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
+    # pydantic reports union members as extra loc parts (e.g. 'str', 'list[str]'); drop them.
+    loc = tuple(part for part in loc if not (isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "dict"})))
+    path = dotted_path(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _known_keys(loc)
+        hint = f" (allowed keys here: {', '.join(known)})" if known else ""
+        return f"{path}: unknown key{hint}"
+    if kind == "missing":
+        if loc and isinstance(loc[-1], int):
+            return f"{dotted_path(loc[:-1])}: too few values"
+        return f"{path}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message} (got {error['input']!r})" if kind != "value_error" else f"{path}: {message}"
+
+
+def _unique(items: list[Any], what: str, section: str) -> list[str]:
+    seen: dict[str, int] = {}
+    problems = []
+    for index, item in enumerate(items):
+        if item.id in seen:
+            problems.append(
+                f"{section}[{index}].id: duplicate {what} id {item.id!r} "
+                f"(also {section}[{seen[item.id]}]); ids must be unique"
+            )
+        seen.setdefault(item.id, index)
+    return problems
+
+
+def _cross_check(config: SiteConfig) -> list[str]:
+    problems = _unique(config.collections, "collection", "collections")
+    problems += _unique(config.regions, "region", "regions")
+    source_names = sorted(config.sources)
+    for index, collection in enumerate(config.collections):
+        if collection.source not in config.sources:
+            problems.append(
+                f"collections[{index}].source: unknown source {collection.source!r} "
+                f"(defined sources: {', '.join(source_names)})"
+            )
+    for index, animation in enumerate(config.animations or []):
+        merged = config.render.merged(animation.render)
+        problem = basemap_crs_problem(merged.crs, merged.basemap)
+        if problem:
+            problems.append(f"animations[{index}].{problem}")
+    collection_ids = [collection.id for collection in config.collections]
+    region_ids = [region.id for region in config.regions]
+    for index, animation in enumerate(config.animations or []):
+        if animation.collection not in collection_ids:
+            problems.append(
+                f"animations[{index}].collection: unknown collection {animation.collection!r} "
+                f"(defined under collections: {', '.join(collection_ids)})"
+            )
+        if animation.region not in region_ids:
+            problems.append(
+                f"animations[{index}].region: unknown region {animation.region!r} "
+                f"(defined under regions: {', '.join(region_ids)})"
+            )
+    return problems
+
+
+def parse_config(text: str, path: Path) -> LoadedConfig:
+    """Validate YAML text as a site config; ``path`` is used for messages and relative paths."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = error.problem or error.context or "invalid YAML"
+        raise ConfigError(f"{path}: YAML syntax error{where}: {problem}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: YAML error: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with `site`, `sources`, `collections` and `regions` at the top level")
+    try:
+        model = SiteConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError([f"{path}: {_describe(item)}" for item in error.errors()]) from None
+    problems = _cross_check(model)
+    if problems:
+        raise ConfigError([f"{path}: {problem}" for problem in problems])
+    return LoadedConfig(model=model, path=path.resolve())
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """Read and validate ``site_config.yml``; raises ``ConfigError`` listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (pass --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config file: {error}") from None
+    return parse_config(text, path)

@@ -1,0 +1,232 @@
+"""The ``render`` section: frame size and projection, timing, overlays, basemap, formats,
+cadence, size budget and renderer — defaults, and per-animation overrides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from .base import StrictModel
+
+
+Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+FontSize = Field(default=None, ge=6, le=200)
+
+
+class OverlayToggle(StrictModel):
+    """An overlay that can be switched with a plain ``true``/``false`` or set up with a mapping.
+
+    ``bool(overlay)`` is its ``show`` flag, so ``if overlays.date:`` reads naturally.
+    """
+
+    show: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, value: Any) -> Any:
+        return {"show": value} if isinstance(value, bool) else value
+
+    def __bool__(self) -> bool:
+        return self.show
+
+
+class DateOverlay(OverlayToggle):
+    position: Corner = "bottom-left"
+    size: int | None = FontSize  # font size in px; default grows with the frame
+
+
+class TitleOverlay(OverlayToggle):
+    text: str | None = None  # default: "<collection title> — <region title>"
+    position: Corner = "top-left"
+    size: int | None = FontSize
+
+
+class AttributionOverlay(OverlayToggle):
+    text: str | None = None  # default: providers and license from the STAC collection
+    position: Corner = "bottom-right"
+    size: int | None = FontSize
+
+
+class LegendOverlay(OverlayToggle):
+    position: Corner = "bottom-right"
+    orientation: Literal["horizontal", "vertical"] = "horizontal"
+    length: float = Field(default=0.4, ge=0.1, le=1.0)  # share of the frame's width (or height)
+    size: int | None = FontSize
+
+
+class TimelineOverlay(OverlayToggle):
+    show: bool = False
+    position: Literal["top", "bottom"] = "bottom"
+    thickness: int | None = Field(default=None, ge=1, le=100)  # px; default grows with the frame
+
+
+class OverlaysSection(StrictModel):
+    """Which overlays are drawn on every frame, where, and how large."""
+
+    date: DateOverlay = DateOverlay()
+    borders: bool = True
+    legend: LegendOverlay = LegendOverlay()
+    title: TitleOverlay = TitleOverlay()
+    attribution: AttributionOverlay = AttributionOverlay()
+    timeline: TimelineOverlay = TimelineOverlay()
+
+
+#: Named basemaps: ``basemap: osm`` (or ``{preset: osm, opacity: 0.7}``) fills these keys.
+BASEMAP_PRESETS: dict[str, dict[str, Any]] = {
+    "osm": {
+        "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "attribution": "© OpenStreetMap contributors",
+        "max_zoom": 19,
+    },
+}
+#: CRS values that mean Web Mercator, the only projection basemap tiles come in.
+_MERCATOR_CRS = frozenset({"auto", "3857", "epsg:3857"})
+
+
+class BasemapSection(StrictModel):
+    """An XYZ tile layer drawn under the data; with it, frames are in Web Mercator (EPSG:3857)."""
+
+    url: str = Field(pattern=r"^https?://")  # XYZ template with {z}, {x} and {y}
+    attribution: str = Field(min_length=1)  # drawn on every frame, whatever render.overlays says
+    opacity: float = Field(default=1.0, ge=0.0, le=1.0)  # of the data over the basemap
+    outside: Literal["show", "hide"] = "show"  # the basemap outside the region
+    max_zoom: int = Field(default=19, ge=0, le=24)  # the tile server's deepest zoom level
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"preset": value}
+        if isinstance(value, dict) and "preset" in value:
+            value = dict(value)
+            name = value.pop("preset")
+            if name not in BASEMAP_PRESETS:
+                raise ValueError(
+                    f"unknown basemap preset {name!r} (known: {', '.join(sorted(BASEMAP_PRESETS))}); "
+                    "or give `url` (an XYZ template) and `attribution`"
+                )
+            value = {**BASEMAP_PRESETS[name], **value}
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _xyz_template(cls, value: str) -> str:
+        missing = [part for part in ("{z}", "{x}", "{y}") if part not in value]
+        if missing:
+            raise ValueError(
+                f"the tile URL template lacks {', '.join(missing)}; "
+                "write it like https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+            )
+        return value
+
+
+def basemap_crs_problem(crs: str, basemap: BasemapSection | None) -> str | None:
+    """Why ``crs`` cannot go with ``basemap`` (None when it can): tiles are Web Mercator only."""
+    if basemap is None or crs.strip().lower() in _MERCATOR_CRS:
+        return None
+    return (
+        f"render.crs {crs!r} cannot be used with render.basemap: basemap tiles are in Web Mercator, "
+        "so frames with a basemap are too; set render.crs to auto (or EPSG:3857) or remove render.basemap"
+    )
+
+
+Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
+GapPolicy = Literal["frame", "skip"]
+OutputFormat = Literal["gif", "webp", "mp4"]
+RendererName = Literal["local", "titiler"]
+
+
+class WebpSection(StrictModel):
+    lossless: bool = True
+    quality: int = Field(default=90, ge=0, le=100)
+
+
+class Mp4Section(StrictModel):
+    background: str = Field(default="#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
+
+
+def _gif_first(formats: list[str] | None) -> list[str] | None:
+    if formats is None:
+        return None
+    if "gif" not in formats:
+        raise ValueError("`gif` must be one of the formats: the gallery shows the GIF (add webp/mp4 next to it)")
+    return list(dict.fromkeys(formats))
+
+
+class RenderOverrides(StrictModel):
+    """Per-animation render options; every key is optional and falls back to ``render:``."""
+
+    size: int | None = Field(default=None, ge=16, le=4096)
+    crs: str | None = None
+    frame_ms: int | None = Field(default=None, ge=10, le=60_000)
+    loop: int | None = Field(default=None, ge=0, le=65_535)
+    end_pause_ms: int | None = Field(default=None, ge=0, le=60_000)
+    date_format: str | None = Field(default=None, min_length=1)
+    overlays: OverlaysSection | None = None
+    formats: list[OutputFormat] | None = Field(default=None, min_length=1)
+    cadence: Cadence | None = None
+    gaps: GapPolicy | None = None
+    webp: WebpSection | None = None
+    mp4: Mp4Section | None = None
+    max_bytes: int | None = Field(default=None, ge=1024)
+    drop_frames: bool | None = None
+    renderer: RendererName | None = None
+    basemap: BasemapSection | Literal[False] | None = None  # false: no basemap for this animation
+
+    _formats = field_validator("formats")(_gif_first)
+    _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
+
+
+class RenderSection(StrictModel):
+    """Render defaults for every animation."""
+
+    size: int = Field(default=512, ge=16, le=4096)
+    crs: str = "auto"
+    frame_ms: int = Field(default=300, ge=10, le=60_000)
+    loop: int = Field(default=0, ge=0, le=65_535)
+    end_pause_ms: int = Field(default=1000, ge=0, le=60_000)
+    date_format: str = Field(default="%Y-%m", min_length=1)
+    overlays: OverlaysSection = OverlaysSection()
+    formats: list[OutputFormat] = Field(default_factory=lambda: ["gif"], min_length=1)
+    cadence: Cadence = "auto"
+    gaps: GapPolicy = "frame"
+    webp: WebpSection = WebpSection()
+    mp4: Mp4Section = Mp4Section()
+    max_bytes: int | None = Field(default=None, ge=1024)
+    drop_frames: bool = False
+    renderer: RendererName = "local"
+    basemap: BasemapSection | None = None
+
+    _formats = field_validator("formats")(_gif_first)
+    _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
+
+    @model_validator(mode="after")
+    def _basemap_needs_mercator(self) -> RenderSection:
+        problem = basemap_crs_problem(self.crs, self.basemap)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def merged(self, overrides: RenderOverrides | None) -> RenderSection:
+        """These defaults with an animation's overrides on top (nested sections key by key)."""
+        if overrides is None:
+            return self
+        update = _override_fields(self, overrides)
+        if update.get("basemap") is False:
+            update["basemap"] = None
+        return self.model_copy(update=update)
+
+
+def _override_fields(base: BaseModel, overrides: BaseModel) -> dict[str, Any]:
+    update: dict[str, Any] = {}
+    for name in overrides.model_fields_set:
+        value = getattr(overrides, name)
+        if value is None:
+            continue
+        current = getattr(base, name, None)
+        if isinstance(value, BaseModel) and isinstance(current, BaseModel):
+            value = current.model_copy(update=_override_fields(current, value))
+        update[name] = value
+    return update

@@ -1,0 +1,207 @@
+"""The config's data sections: ``site``, ``sources``, ``collections``, ``regions``, ``animations``
+and ``cache``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from ..dates import parse_interval
+from .base import _HEX, HEX_COLOR_PATTERN, Resampling, StrictModel
+from .render import RenderOverrides
+
+
+class SiteSection(StrictModel):
+    title: str = Field(min_length=1)
+    description: str = ""
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    templates: str | None = None
+
+
+class HttpSection(StrictModel):
+    """How a source talks HTTP (STAC API, TiTiler, remote files); defaults suit public services."""
+
+    connect_timeout: float = Field(default=10.0, gt=0, le=600)
+    read_timeout: float = Field(default=60.0, gt=0, le=3600)
+    retries: int = Field(default=4, ge=0, le=20)
+    retry_after_max: float = Field(default=60.0, ge=0, le=3600)
+    max_per_host: int = Field(default=4, ge=1, le=64)
+    max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+
+
+class S3Section(StrictModel):
+    """Access to ``s3://`` asset hrefs."""
+
+    unsigned: bool = False  # public buckets: send no credentials (GDAL's AWS_NO_SIGN_REQUEST)
+    endpoint: str | None = Field(default=None, pattern=r"^https?://")  # an S3-compatible server
+    region: str | None = None
+
+
+_HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP token (RFC 9110)
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class SourceSection(StrictModel):
+    catalog: str | None = None
+    api: str | None = Field(default=None, pattern=r"^https?://")  # a STAC API root
+    raster_api: str | None = Field(default=None, pattern=r"^https?://")  # a TiTiler endpoint
+    raster_api_max_body_bytes: int = Field(default=16_384, ge=1024)  # region bodies sent to TiTiler are simplified to fit
+    headers: dict[str, str] = Field(default_factory=dict)  # sent with every request; values take ${ENV_VAR}
+    s3: S3Section = S3Section()
+    page_size: int = Field(default=100, ge=1, le=10_000)  # items per STAC API page (`limit`)
+    max_pages: int = Field(default=100, ge=1, le=100_000)  # STAC API pages followed per search
+    http: HttpSection = HttpSection()
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> SourceSection:
+        if (self.catalog is None) == (self.api is None):
+            raise ValueError("give exactly one of `catalog` (a static STAC catalog) or `api` (a STAC API URL)")
+        return self
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_resolvable(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not re.match(_HEADER_NAME, name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            for match in _ENV_REF.finditer(text):
+                variable = match.group(1)
+                if variable and variable not in os.environ:
+                    raise ValueError(
+                        f"header {name!r} uses ${{{variable}}} but the environment variable {variable} is not set"
+                    )
+        return value
+
+
+class StyleSection(StrictModel):
+    rescale: tuple[float, float] | None = None
+    colormap: str | list[str] | None = None
+    units: str | None = None
+    nodata: float | None = None
+    bidx: int | None = Field(default=None, ge=1)
+    resampling: Resampling | None = None
+
+    @field_validator("rescale")
+    @classmethod
+    def _finite_distinct(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is None:
+            return value
+        low, high = value
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError("rescale values must be finite numbers, e.g. [0, 1.5e16]")
+        if low == high:
+            raise ValueError(f"rescale [{low}, {high}] is empty: give two different values [min, max]")
+        return value
+
+    @field_validator("colormap")
+    @classmethod
+    def _enough_colors(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) < 2:
+            raise ValueError("a custom colormap needs at least 2 colours, e.g. ['#000000', '#ffffff']")
+        return value
+
+
+def _to_text(value: Any) -> Any:
+    """YAML turns ``2021-01-01`` into a date; keep such values as the text the user wrote."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+class CollectionSection(StrictModel):
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    asset: str | None = None
+    datetime: str | None = None  # an interval, or a rolling window such as P24M/..
+    last: int | None = Field(default=None, ge=1)  # keep only the newest N time steps
+    style: StyleSection | None = None
+
+    _text_datetime = field_validator("datetime", mode="before")(_to_text)
+
+    @field_validator("datetime")
+    @classmethod
+    def _valid_interval(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_interval(value)
+        return value
+
+
+MAX_BORDER_LAYERS = 4  # each layer takes two reserved palette entries (line and halo)
+
+
+class BorderLayerSection(StrictModel):
+    """One border overlay layer: its own lines, colour, width and optional halo."""
+
+    geometry: str | dict[str, Any]
+    color: str = Field(default="#282828", pattern=HEX_COLOR_PATTERN)
+    width: int | None = Field(default=None, ge=1, le=50)  # px; default grows with the frame
+    halo: bool | str = False
+    halo_width: int = Field(default=1, ge=1, le=20)  # px on each side of the line
+
+    @field_validator("halo")
+    @classmethod
+    def _halo_colour(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and not _HEX.fullmatch(value):
+            raise ValueError(f"halo must be true, false or a hex colour like '#ffffff', got {value!r}")
+        return value
+
+    @property
+    def halo_color(self) -> str | None:
+        """The halo's colour, or None without a halo (``true`` means white)."""
+        if self.halo is True:
+            return "#ffffff"
+        return self.halo or None
+
+
+class RegionSection(StrictModel):
+    id: str = Field(min_length=1)
+    title: str | None = None
+    geometry: str | dict[str, Any] | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    borders: str | dict[str, Any] | list[BorderLayerSection] | None = None
+
+    @field_validator("borders")
+    @classmethod
+    def _layer_count(cls, value: Any) -> Any:
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_BORDER_LAYERS:
+            raise ValueError(f"give 1 to {MAX_BORDER_LAYERS} border layers, got {len(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> RegionSection:
+        if (self.geometry is None) == (self.bbox is None):
+            raise ValueError("give exactly one of `geometry` (GeoJSON path, URL or inline) or `bbox`")
+        if self.bbox is not None:
+            west, south, east, north = self.bbox
+            if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south < north <= 90):
+                raise ValueError(
+                    f"bbox {list(self.bbox)} must be [west, south, east, north] in degrees "
+                    "with south < north"
+                )
+            if west == east:
+                raise ValueError(f"bbox {list(self.bbox)} has no width")
+        return self
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.id
+
+
+class AnimationSection(StrictModel):
+    id: str | None = Field(default=None, min_length=1)
+    collection: str
+    region: str
+    render: RenderOverrides | None = None
+
+
+class CacheSection(StrictModel):
+    """Where builds keep what they can reuse, and for how long STAC searches are trusted."""
+
+    dir: str = ".cache"
+    search_ttl: int = Field(default=0, ge=0)  # seconds; 0 = always search again
