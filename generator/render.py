@@ -3,8 +3,11 @@
 Owns reading. A ``Renderer`` returns data values on the output grid (not colours), so every
 renderer (this local rasterio one; the TiTiler one in ``titiler.py``) shares the same palette
 mapping and overlays downstream. The local renderer picks the COG overview whose resolution is
-the coarsest still at least as fine as the output, and warps only that level into the grid.
-Items of one frame are combined: the first valid pixel wins.
+the coarsest still at least as fine as the output, and warps only that level into the grid;
+when it downsamples with a kernel other than nearest, it reads the way rio-tiler (and so
+TiTiler) does — a warped VRT at the source's resolution, decimated by GDAL from the overviews —
+so both renderers weigh source pixels alike. Items of one frame are combined: the first valid
+pixel wins.
 
 Also owns what real-world assets need on the read side: sources in any CRS (GDAL warps them),
 band selection by ``bidx`` or a rio-tiler ``expression``, remote hrefs (``https://`` through
@@ -28,7 +31,10 @@ import rasterio
 import shapely
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
+from rasterio.crs import CRS
+from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, reproject
+from rio_tiler.utils import get_vrt_transform
 from shapely.geometry.base import BaseGeometry
 
 from .errors import RenderError
@@ -193,11 +199,11 @@ class LocalRenderer:
                 raise RenderError(f"{path}: the file has no CRS; it cannot be placed on a map")
             nodata = style.nodata if style.nodata is not None else src.nodata
             target, _, _ = calculate_default_transform(grid.crs, src.crs, grid.width, grid.height, *grid.bounds)
-            level = overview_level(
-                (abs(src.transform.a), abs(src.transform.e)),
-                src.overviews(bands[0]),
-                (abs(target.a), abs(target.e)),
-            )
+            native = (abs(src.transform.a), abs(src.transform.e))
+            level = overview_level(native, src.overviews(bands[0]), (abs(target.a), abs(target.e)))
+            downsampling = abs(target.a) > native[0] * (1 + 1e-9) or abs(target.e) > native[1] * (1 + 1e-9)
+            if downsampling and style.resampling != "nearest":
+                return _finish(_read_decimated(src, grid, bands, nodata, Resampling[style.resampling]), bands, style)
         open_options = {} if level is None else {"overview_level": level}
         stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
         with rasterio.open(path, **open_options) as level_src:
@@ -211,11 +217,40 @@ class LocalRenderer:
                     dst_nodata=np.nan,
                     resampling=Resampling[style.resampling],
                 )
-        valid = np.isfinite(stack)
-        expression = getattr(style, "expression", None)
-        if expression:
-            return evaluate_expression(expression, bands, stack, valid)
-        return FrameData(values=stack[0], valid=valid[0])
+        return _finish(stack, bands, style)
+
+
+def _finish(stack: np.ndarray, bands: tuple[int, ...], style: Style) -> FrameData:
+    valid = np.isfinite(stack)
+    expression = getattr(style, "expression", None)
+    if expression:
+        return evaluate_expression(expression, bands, stack, valid)
+    return FrameData(values=stack[0], valid=valid[0])
+
+
+def _read_decimated(
+    src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None, resampling: Resampling
+) -> np.ndarray:
+    """Downsampling with an averaging kernel, the way rio-tiler (and so TiTiler) reads.
+
+    The source is warped at its own resolution into the output CRS over the grid's bounds, and
+    that virtual raster is decimated to the grid; GDAL takes the overview that fits from the
+    warped VRT's implicit overviews. Reading the same way as TiTiler keeps the two renderers in
+    step where kernels (bilinear, cubic, average…) would otherwise weigh pixels differently.
+    """
+    vrt_transform, vrt_width, vrt_height = get_vrt_transform(
+        src, grid.bounds, grid.height, grid.width, dst_crs=CRS.from_user_input(grid.crs)
+    )
+    options: dict[str, object] = dict(
+        crs=grid.crs, transform=vrt_transform, width=vrt_width, height=vrt_height, resampling=resampling,
+    )
+    if nodata is not None:
+        options.update(src_nodata=nodata, nodata=nodata)
+    else:
+        options.update(add_alpha=True)
+    with WarpedVRT(src, **options) as vrt:
+        data = vrt.read(list(bands), out_shape=(len(bands), *grid.shape), resampling=resampling, masked=True)
+    return np.ma.filled(data.astype("float32"), np.nan)
 
 
 def empty_frame(grid: Grid) -> FrameData:

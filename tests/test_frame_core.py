@@ -125,3 +125,11 @@ def test_epsg_4326_gives_the_lon_lat_look():
     assert crs == "EPSG:4326"
     # a 2 % margin of the longest side (20°) is added on each side: 20.8° × 10.8° over 400 px
     assert (grid.width, grid.height) == (400, round(400 * 10.8 / 20.8))
+
+
+def test_averaging_kernels_also_read_the_overview_when_downsampling(analytic_cog):
+    """bilinear/average reads go through a warped VRT (as TiTiler does); GDAL still takes the
+    2× overview, whose values (500 + column) cannot come from the full resolution (max 63)."""
+    for resampling in ("bilinear", "average"):
+        data = LocalRenderer().read(item(analytic_cog), grid_at(2.0), Style(rescale=(0, 64), resampling=resampling))
+        assert data.values[data.valid].min() >= 500, resampling

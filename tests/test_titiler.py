@@ -92,7 +92,10 @@ def renderer_for(server: TitilerServer, **options: object) -> TitilerRenderer:
 
 @pytest.mark.parametrize(
     ("source", "resampling", "size"),
-    [("frames", "nearest", 160), ("frames", "bilinear", 160), ("fine_frames", "nearest", 96), ("fine_frames", "average", 96)],
+    [
+        ("frames", "nearest", 160), ("frames", "bilinear", 160), ("fine_frames", "nearest", 96),
+        ("fine_frames", "average", 96), ("fine_frames", "bilinear", 96), ("fine_frames", "cubic", 96),
+    ],
 )
 def test_parity_with_the_local_renderer(
     loopback_titiler: TitilerServer, france: shapely.Geometry, request: pytest.FixtureRequest,
