@@ -53,6 +53,7 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=65_536)  # a gallery asks for the same few thousand links on many pages
 def relative_href(target: str, from_page: str) -> str:
     """URL of ``target`` as seen from ``from_page`` (both relative to the output folder)."""
     from_dir = posixpath.dirname(from_page) or "."
