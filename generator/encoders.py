@@ -24,6 +24,7 @@ import io
 import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -94,6 +95,22 @@ def _remove_quietly(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError:
         pass  # the caller already reports the original error
+
+
+@contextmanager
+def _no_partial_file(path: Path, codec_errors: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Remove ``path`` if writing it fails; I/O and codec errors become an ``AnimationError``."""
+    try:
+        yield
+    except codec_errors as error:
+        _remove_quietly(path)
+        raise AnimationError(f"Could not encode {path}: {error}") from error
+    except OSError as error:
+        _remove_quietly(path)
+        raise AnimationError(f"Could not write {path}: {error}") from error
+    except BaseException:
+        _remove_quietly(path)
+        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,15 +212,8 @@ def write_webp(
         file = path.open("w+b")
     except OSError as error:
         raise AnimationError(f"Cannot create the WebP file {path}: {error}") from error
-    try:
-        with file:
-            _stream_webp(file, frames, durations_ms, palette, transparent, loop, lossless, quality)
-    except OSError as error:
-        _remove_quietly(path)
-        raise AnimationError(f"Could not write {path}: {error}") from error
-    except BaseException:
-        _remove_quietly(path)
-        raise
+    with _no_partial_file(path), file:
+        _stream_webp(file, frames, durations_ms, palette, transparent, loop, lossless, quality)
 
 
 def _stream_webp(
@@ -333,19 +343,8 @@ def write_mp4(
         )
     except (OSError, av.FFmpegError) as error:
         raise AnimationError(f"Cannot create the MP4 file {path}: {error}") from error
-    try:
-        with container:
-            _stream_mp4(container, frames, durations_ms, repeats, tick_ms, palette, transparent,
-                        background, crf)
-    except av.FFmpegError as error:
-        _remove_quietly(path)
-        raise AnimationError(f"Could not encode {path}: {error}") from error
-    except OSError as error:
-        _remove_quietly(path)
-        raise AnimationError(f"Could not write {path}: {error}") from error
-    except BaseException:
-        _remove_quietly(path)
-        raise
+    with _no_partial_file(path, (av.FFmpegError,)), container:
+        _stream_mp4(container, frames, durations_ms, repeats, tick_ms, palette, transparent, background, crf)
 
 
 def _stream_mp4(
