@@ -15,9 +15,10 @@ import logging
 import os
 import pickle
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from . import __version__
 from .errors import ConfigError
 from .model import AnimationRecord
 
@@ -138,7 +139,9 @@ class RecordStore:
                 version, record = pickle.load(stream)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, ImportError):
             return None
-        if version != RECORD_FORMAT or not isinstance(record, AnimationRecord):
+        if version != (RECORD_FORMAT, __version__) or not isinstance(record, AnimationRecord):
+            return None  # written by another version: its fields may differ, so rebuild instead
+        if {item.name for item in fields(AnimationRecord)} - set(vars(record)):
             return None
         return record
 
@@ -149,5 +152,5 @@ class RecordStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         with temporary.open("wb") as stream:
-            pickle.dump((RECORD_FORMAT, record), stream)
+            pickle.dump(((RECORD_FORMAT, __version__), record), stream)
         os.replace(temporary, path)

@@ -237,3 +237,14 @@ def test_an_overlay_change_redraws_frames_from_the_cache_without_reading_cogs(tm
     assert result.summary.frames_cached == 4 and result.summary.built == 1
     assert gif.read_bytes() != before  # …and the new labels are drawn on them
     assert result.records[0].frame_labels[0] == "Jan 2020"
+
+
+def test_records_from_another_version_are_not_trusted(tmp_path, monkeypatch):
+    import generator.output as output_module
+
+    config = make_site(tmp_path)
+    build(config)
+    monkeypatch.setattr(output_module, "__version__", "0.0.0-other")  # as if another version wrote it
+    result = build(config)
+    assert [record.status for record in result.records] == ["ok"]
+    assert result.summary.built == 1 and result.summary.cached == 0  # rebuilt, not carried over whole
