@@ -25,7 +25,14 @@ import shapely
 from PIL import Image
 
 from .animate import GifWriter, write_poster, write_thumbnail
-from .basemap import WEB_MERCATOR, Basemap, TileFetcher, basemap_attribution, data_level_colors, load_basemap
+from .basemap import (
+    WEB_MERCATOR,
+    Basemap,
+    TileFetcher,
+    basemap_attribution,
+    data_level_colors,
+    load_basemap,
+)
 from .cache import FrameCache, animation_fingerprint, geometry_digest
 from .catalog import StacSource
 from .categorical import categorical_palette, legend_entries
@@ -35,7 +42,14 @@ from .errors import GeneratorError
 from .frames import LayerSource, prepare_grid
 from .http import USER_AGENT, make_session, public_href, settings_for_source
 from .locator import outline_rings
-from .model import AnimationFiles, AnimationRecord, CollectionInfo, FramePlan, Grid, Style
+from .model import (
+    AnimationFiles,
+    AnimationRecord,
+    CollectionInfo,
+    FramePlan,
+    Grid,
+    Style,
+)
 from .output import RecordStore, carry_over
 from .overlays import OverlayPainter, default_attribution, overlay_palette
 from .palette import Palette

@@ -24,7 +24,14 @@ from .config import LoadedConfig, load_config, resolve_ref
 from .errors import GeneratorError
 from .model import AnimationRecord, SiteInfo
 from .output import (
-    RecordStore, carry_over, check_output_dir, link_unchanged, new_bytes, remove_leftovers, staging_dir, swap_in,
+    RecordStore,
+    carry_over,
+    check_output_dir,
+    link_unchanged,
+    new_bytes,
+    remove_leftovers,
+    staging_dir,
+    swap_in,
 )
 from .plan import plan_animations
 from .progress import AnimationStats, BuildSummary, Progress

@@ -15,11 +15,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import pystac
+import requests
 import shapely
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
-
-import requests
 
 from .config import LoadedConfig, SourceSection, resolve_ref
 from .dates import Interval, as_utc, parse_datetime

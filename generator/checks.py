@@ -12,11 +12,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .schedule import plan_animation, source_opener
 from .config import LoadedConfig, is_url, load_config, resolve_ref
 from .errors import ConfigError, GeneratorError, RegionError
 from .plan import plan_animations
 from .regions import load_region, load_regions
+from .schedule import plan_animation, source_opener
 
 log = logging.getLogger(__name__)
 

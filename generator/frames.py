@@ -19,11 +19,11 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .cache import FrameCache, geometry_digest, layer_key
+from .categorical import categorical_indices
 from .grid import inside_mask, make_grid, output_crs, project
 from .model import FramePlan, Grid, Style
 from .palette import Palette, to_indices
 from .regions import Region
-from .categorical import categorical_indices
 from .render import Renderer, render_frame, unwrap_antimeridian
 
 log = logging.getLogger(__name__)

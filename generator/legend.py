@@ -17,7 +17,15 @@ import numpy as np
 from PIL import Image
 
 from generator.palette import Palette, to_indices
-from generator.text import coverage_to_indices, draw_line, fold_text, line_extent, line_height, padding, text_width
+from generator.text import (
+    coverage_to_indices,
+    draw_line,
+    fold_text,
+    line_extent,
+    line_height,
+    padding,
+    text_width,
+)
 
 Orientation = Literal["horizontal", "vertical"]
 

@@ -24,7 +24,13 @@ from generator.grid import project
 from generator.layout import Anchor, Placed, Request, place
 from generator.legend import LegendSpec, render_legend
 from generator.model import CollectionInfo, Grid, Style
-from generator.palette import Palette, border_entry, build_palette, halo_entry, parse_hex
+from generator.palette import (
+    Palette,
+    border_entry,
+    build_palette,
+    halo_entry,
+    parse_hex,
+)
 from generator.regions import BorderLayer
 from generator.text import (
     MIN_FONT_PX,

@@ -65,7 +65,9 @@ def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict
     location = resolve_ref(ref, base_dir)
     try:
         if is_url(location) and not location.startswith("file://"):
-            from .http import fetch_text_cached  # one retried, size-limited fetch per URL and process
+            from .http import (
+                fetch_text_cached,  # one retried, size-limited fetch per URL and process
+            )
 
             text = fetch_text_cached(location)
         else:

@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import rasterio
 import shapely
+from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
-from rasterio.crs import CRS
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, reproject
 from rio_tiler.utils import get_vrt_transform
@@ -158,7 +158,11 @@ def check_bands(path: str, src: rasterio.io.DatasetReader, style: Style) -> None
 def evaluate_expression(expression: str, bands: tuple[int, ...], stack: np.ndarray, valid: np.ndarray) -> FrameData:
     """rio-tiler band math on bands read onto the grid (``stack``: one layer per band)."""
     from rio_tiler.errors import InvalidExpression
-    from rio_tiler.expression import apply_expression, get_expression_blocks, validate_expression
+    from rio_tiler.expression import (
+        apply_expression,
+        get_expression_blocks,
+        validate_expression,
+    )
 
     try:
         blocks = get_expression_blocks(validate_expression(expression))

@@ -82,7 +82,9 @@ class StacApiSource:
     # --- StacSource protocol ---------------------------------------------------------------
 
     def collection(self, collection_id: str) -> tuple[CollectionInfo, dict[str, Any]]:
-        from .catalog import collection_info  # catalog imports this module to build sources
+        from .catalog import (
+            collection_info,  # catalog imports this module to build sources
+        )
 
         client = self.client()
         try:

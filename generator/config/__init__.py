@@ -17,22 +17,16 @@ from .base import (
     is_url,
     resolve_ref,
 )
-from .sections import (
-    AnimationSection,
-    BorderLayerSection,
-    CacheSection,
-    CollectionSection,
-    HttpSection,
-    MAX_BORDER_LAYERS,
-    RegionSection,
-    S3Section,
-    SiteSection,
-    SourceSection,
-    StyleSection,
+from .loading import (
+    LoadedConfig,
+    SiteConfig,
+    dotted_path,
+    load_config,
+    parse_config,
 )
 from .render import (
-    AttributionOverlay,
     BASEMAP_PRESETS,
+    AttributionOverlay,
     BasemapSection,
     Cadence,
     Corner,
@@ -42,22 +36,28 @@ from .render import (
     LegendOverlay,
     Mp4Section,
     OutputFormat,
-    OverlayToggle,
     OverlaysSection,
+    OverlayToggle,
+    RendererName,
     RenderOverrides,
     RenderSection,
-    RendererName,
     TimelineOverlay,
     TitleOverlay,
     WebpSection,
     basemap_crs_problem,
 )
-from .loading import (
-    LoadedConfig,
-    SiteConfig,
-    dotted_path,
-    load_config,
-    parse_config,
+from .sections import (
+    MAX_BORDER_LAYERS,
+    AnimationSection,
+    BorderLayerSection,
+    CacheSection,
+    CollectionSection,
+    HttpSection,
+    RegionSection,
+    S3Section,
+    SiteSection,
+    SourceSection,
+    StyleSection,
 )
 
 __all__ = [

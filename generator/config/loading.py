@@ -14,7 +14,14 @@ from pydantic import BaseModel, Field, ValidationError
 from ..errors import ConfigError
 from .base import StrictModel
 from .render import RenderSection, basemap_crs_problem
-from .sections import AnimationSection, CacheSection, CollectionSection, RegionSection, SiteSection, SourceSection
+from .sections import (
+    AnimationSection,
+    CacheSection,
+    CollectionSection,
+    RegionSection,
+    SiteSection,
+    SourceSection,
+)
 
 
 class SiteConfig(StrictModel):

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from .base import StrictModel
 
-
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 FontSize = Field(default=None, ge=6, le=200)
 
