@@ -258,22 +258,35 @@ class AnimationBuilder:
         return self._renderers[key]
 
     def _write_video_formats(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette) -> None:
-        """WebP and MP4 from the exact frame PNGs already on disk (no second render)."""
+        """WebP and MP4 from the exact frame PNGs already on disk (no second render).
+
+        The two encoders run side by side: libwebp and x264 release the GIL while they work.
+        """
         durations = frame_durations(len(files.frames), spec.render)
 
         def frames() -> Iterator[np.ndarray]:
             return (_read_indices(self.staging / path) for path in files.frames)
 
+        jobs: list[Callable[[], None]] = []
         if files.webp:
-            write_webp(
-                self.staging / files.webp, frames(), durations, palette.rgb_bytes(), palette.transparent,
+            webp_path = self.staging / files.webp
+            jobs.append(lambda: write_webp(
+                webp_path, frames(), durations, palette.rgb_bytes(), palette.transparent,
                 loop=spec.render.loop, lossless=spec.render.webp.lossless, quality=spec.render.webp.quality,
-            )
+            ))
         if files.mp4:
-            write_mp4(
-                self.staging / files.mp4, frames(), durations, palette.rgb_bytes(), palette.transparent,
+            mp4_path = self.staging / files.mp4
+            jobs.append(lambda: write_mp4(
+                mp4_path, frames(), durations, palette.rgb_bytes(), palette.transparent,
                 background_rgb=hex_rgb(spec.render.mp4.background),
-            )
+            ))
+        if len(jobs) < 2:
+            for job in jobs:
+                job()
+            return
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="encode") as encoders:
+            for future in [encoders.submit(job) for job in jobs]:
+                future.result()  # the first failure is raised; the other encoder still finishes
 
     def _encode(
         self,
