@@ -274,9 +274,7 @@ class OverlayPainter:
         text = text if text is not None else default_attribution(collection)
         if settings.attribution and text and text.strip():
             size = settings.attribution.size or _font_px(SMALL_TEXT_PX_PER_FRAME_PX, width, height)
-            lines = wrap(fold_text(text), size, room - 2 * padding(size)[0])
-            align = "right" if settings.attribution.position.endswith("right") else "left"
-            boxes["attribution"] = coverage_to_indices(boxed_text(lines, size, align), self.palette.label_ramp())
+            boxes["attribution"] = self._text_box(text, size, settings.attribution.position, room)
             anchors["attribution"] = settings.attribution.position
         if settings.legend:
             legend = _legend_box(settings, style, self.palette, width, height, room)
@@ -287,9 +285,7 @@ class OverlayPainter:
         text = text if text is not None else default_title(collection, region_title)
         if settings.title and text and text.strip():
             size = settings.title.size or _font_px(TITLE_PX_PER_FRAME_PX, width, height)
-            lines = wrap(fold_text(text), size, room - 2 * padding(size)[0])
-            align = "right" if settings.title.position.endswith("right") else "left"
-            boxes["title"] = coverage_to_indices(boxed_text(lines, size, align), self.palette.label_ramp())
+            boxes["title"] = self._text_box(text, size, settings.title.position, room)
             anchors["title"] = settings.title.position
         requests = [
             Request(name, boxes[name].shape[1], boxes[name].shape[0], anchors[name])
@@ -307,6 +303,12 @@ class OverlayPainter:
                 self.timeline_box = box
             else:
                 self.patches[request.name] = _Patch(boxes[request.name], box.x, box.y)
+
+    def _text_box(self, text: str, size: int, position: str, room: int) -> np.ndarray:
+        """A wrapped text box in the label colours, aligned to the side of its corner."""
+        lines = wrap(fold_text(text), size, room - 2 * padding(size)[0])
+        align = "right" if position.endswith("right") else "left"
+        return coverage_to_indices(boxed_text(lines, size, align), self.palette.label_ramp())
 
     def paint(
         self, indices: np.ndarray, frame_index: int, label: str | None, *, only: Collection[str] | None = None
