@@ -1,30 +1,40 @@
 # Two entry points: `make build` (demo gallery into output/) and `make test` (the whole suite).
-# Each creates .venv when missing and installs the project into it; re-installs when
-# pyproject.toml changes.
+# Both create .venv when it is missing. `make build` installs only what the generator needs to
+# run; `make test` adds the test extras (loopback servers, Playwright, moto…) and the Debian
+# packages the tests use (scripts/system-deps.sh). Each re-installs when pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+TEST_STAMP    := $(VENV)/.test-installed
 
-.PHONY: build test install clean bench
+.PHONY: build test install install-test clean bench
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+	@touch $@ $(RUNTIME_STAMP)
 
-install: $(STAMP)
+install: $(RUNTIME_STAMP)
 
-build: $(STAMP)
+install-test: $(TEST_STAMP)
+
+build: $(RUNTIME_STAMP)
 	$(PY) -m generator build --config site_config.yml
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	bash scripts/system-deps.sh
 	$(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) scripts/bench_gif.py
 
 clean:

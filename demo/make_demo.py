@@ -16,11 +16,8 @@ What is written:
   plus ``<item>.tif``: a float32 Cloud-Optimized GeoTIFF (EPSG:4326, 0.1 degree, nodata -9999,
   deflate, 128 px tiles, averaged internal overviews) for each month 2021-01 ... 2022-12 of two
   collections: a nitrogen dioxide column and a land surface temperature anomaly.
-* ``regions/france.geojson`` (mainland outline, Corsica excluded) and
-  ``regions/british-isles.geojson`` (Great Britain and Ireland): coarse outlines typed by hand;
-  ``regions/france-borders.geojson``: coarse zones cut from the France outline along straight
-  lines, neighbours sharing exactly identical edges. The written France outline also holds the
-  few points where those lines cross it, so it is exactly the union of the zones.
+* ``regions/british-isles.geojson`` (Great Britain and Ireland): a coarse outline typed by hand.
+  The France regions are real boundaries (IGN), made by ``scripts/make_france_regions.py``.
 
 The output is deterministic: every pseudo-random number comes from an integer hash of fixed
 keys (no clock, no global random state, no dependence on numpy's random streams), so running the
@@ -46,11 +43,9 @@ from typing import Any
 
 import numpy as np
 import rasterio
-import shapely
 from rasterio.transform import from_origin
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
-from shapely.ops import polygonize, unary_union
 
 STAC_VERSION = "1.0.0"
 NODATA = -9999.0
@@ -660,33 +655,6 @@ def item_document(collection: DemoCollection, year: int, month: int) -> dict[str
 # Regions: coarse outlines typed by hand (lon, lat), simplified from memory of the coastlines
 # --------------------------------------------------------------------------------------------
 
-FRANCE_MAINLAND: tuple[tuple[float, float], ...] = (
-    # Atlantic coast, from the Spanish border northwards
-    (-1.79, 43.37), (-1.52, 43.53), (-1.30, 44.20), (-1.25, 44.66), (-1.07, 45.57),
-    (-1.17, 46.16), (-1.78, 46.49), (-2.15, 46.85), (-2.20, 47.27), (-3.12, 47.49),
-    (-3.37, 47.72), (-3.92, 47.86), (-4.37, 47.80), (-4.73, 48.04), (-4.78, 48.35),
-    (-4.56, 48.62),
-    # Channel coast
-    (-3.98, 48.73), (-3.45, 48.83), (-2.75, 48.52), (-2.01, 48.65), (-1.52, 48.63),
-    (-1.60, 48.84), (-1.94, 49.72), (-1.62, 49.65), (-1.26, 49.70), (-1.12, 49.38),
-    (-0.25, 49.29), (0.10, 49.50), (0.37, 49.77), (1.08, 49.93), (1.60, 50.20),
-    (1.60, 50.73), (1.85, 50.96), (2.54, 51.09),
-    # Land borders: Belgium, Luxembourg, Germany, Switzerland, Italy
-    (2.88, 50.70), (3.28, 50.52), (3.97, 50.34), (4.20, 49.97), (4.68, 49.99),
-    (4.83, 50.16), (4.88, 49.82), (5.82, 49.54), (6.37, 49.47), (6.73, 49.16),
-    (7.45, 49.17), (8.23, 48.97), (7.80, 48.58), (7.57, 48.06), (7.59, 47.59),
-    (7.00, 47.50), (6.45, 46.95), (6.12, 46.41), (5.97, 46.15), (6.24, 46.30),
-    (6.80, 46.39), (7.04, 45.92), (6.86, 45.83), (7.13, 45.26), (6.63, 45.11),
-    (7.03, 44.67), (7.70, 44.10), (7.53, 43.78),
-    # Mediterranean coast, westwards
-    (7.27, 43.69), (6.64, 43.27), (6.13, 43.04), (5.93, 43.10), (5.37, 43.29),
-    (4.95, 43.40), (4.43, 43.45), (3.70, 43.40), (3.10, 43.10), (3.05, 42.55),
-    (3.17, 42.43),
-    # Pyrenees, back to the Atlantic
-    (2.65, 42.35), (1.95, 42.45), (1.45, 42.60), (0.67, 42.85), (-0.52, 42.80),
-    (-1.44, 43.05), (-1.79, 43.37),
-)  # fmt: skip
-
 GREAT_BRITAIN: tuple[tuple[float, float], ...] = (
     # East coast, from Dover northwards
     (1.40, 51.15), (1.44, 51.38), (0.95, 51.60), (1.28, 51.95), (1.75, 52.48),
@@ -719,24 +687,7 @@ IRELAND: tuple[tuple[float, float], ...] = (
     (-5.90, 54.10), (-6.35, 54.00), (-6.12, 53.60), (-6.20, 53.34),
 )  # fmt: skip
 
-# Coarse zones of mainland France: the outline is cut by these straight lines and each
-# resulting face is named by the seed point it contains. Cutting everything in one noding pass
-# makes neighbouring zones share exactly the same vertices along their common edges.
-FRANCE_CUT_LINES: tuple[tuple[tuple[float, float], tuple[float, float]], ...] = (
-    ((1.5, 41.0), (1.5, 52.0)),
-    ((4.6, 41.0), (4.6, 52.0)),
-    ((-6.0, 46.6), (9.0, 46.6)),
-    ((4.6, 44.6), (9.0, 44.6)),
-)
-FRANCE_ZONES: tuple[tuple[str, tuple[float, float]], ...] = (
-    ("North-West", (-1.0, 48.0)),
-    ("North", (3.0, 49.0)),
-    ("North-East", (6.0, 48.5)),
-    ("South-West", (0.0, 44.5)),
-    ("South-Centre", (3.0, 45.0)),
-    ("Alps and Rhône", (5.8, 45.5)),
-    ("Provence and Riviera", (6.0, 43.8)),
-)
+
 
 
 def _rounded(coords: Sequence[tuple[float, float]]) -> list[list[float]]:
@@ -754,45 +705,11 @@ def _canonical_polygon(polygon: Polygon) -> Polygon:
     return Polygon(ring + [ring[0]])
 
 
-def typed_france_outline() -> Polygon:
-    polygon = _canonical_polygon(Polygon(FRANCE_MAINLAND))
-    _require_valid(polygon, "France mainland")
-    return polygon
-
-
-def france_outline_of(zones: Sequence[tuple[str, Polygon]]) -> Polygon:
-    """The France outline as written: the typed one plus the (rounded) points where the cut
-    lines cross it, i.e. exactly the outer edges of the zones, so outline and zones match."""
-    merged = shapely.coverage_union_all([zone for _, zone in zones])
-    if not isinstance(merged, Polygon) or merged.interiors:
-        raise RuntimeError(f"the France zones do not merge into one simple polygon: {merged.wkt}")
-    outline = _canonical_polygon(merged)
-    _require_valid(outline, "France mainland")
-    return outline
-
-
 def british_isles() -> MultiPolygon:
     parts = [_canonical_polygon(Polygon(ring)) for ring in (GREAT_BRITAIN, IRELAND)]
     geometry = MultiPolygon(parts)
     _require_valid(geometry, "British Isles")
     return geometry
-
-
-def france_zones(outline: Polygon) -> list[tuple[str, Polygon]]:
-    """Split ``outline`` along ``FRANCE_CUT_LINES`` into the named ``FRANCE_ZONES``."""
-    linework = unary_union([outline.exterior, *(LineString(line) for line in FRANCE_CUT_LINES)])
-    faces = [face for face in polygonize(linework) if outline.contains(face.representative_point())]
-    zones: list[tuple[str, Polygon]] = []
-    for name, seed in FRANCE_ZONES:
-        matches = [face for face in faces if face.contains(Point(seed))]
-        if len(matches) != 1:
-            raise RuntimeError(f"zone {name!r}: seed point {seed} is in {len(matches)} faces")
-        zones.append((name, _canonical_polygon(matches[0])))
-    if len(zones) != len(faces):
-        raise RuntimeError(f"{len(faces)} faces but {len(zones)} named zones: add seed points")
-    for name, zone in zones:
-        _require_valid(zone, name)
-    return zones
 
 
 def _require_valid(geometry: Polygon | MultiPolygon, name: str) -> None:
@@ -816,16 +733,8 @@ def _feature(geometry: Polygon | MultiPolygon, properties: dict[str, Any]) -> di
 
 def region_documents() -> dict[str, dict[str, Any]]:
     """GeoJSON documents by file name."""
-    zones = france_zones(typed_france_outline())
     note = f"Coarse outline for the demo gallery, made by {GENERATOR_SCRIPT}."
     return {
-        "france.geojson": _feature(
-            france_outline_of(zones), {"name": "France (mainland)", "description": note}
-        ),
-        "france-borders.geojson": {
-            "type": "FeatureCollection",
-            "features": [_feature(zone, {"name": name}) for name, zone in zones],
-        },
         "british-isles.geojson": _feature(
             british_isles(), {"name": "British Isles", "description": note}
         ),

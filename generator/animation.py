@@ -130,6 +130,7 @@ class AnimationBuilder:
             id=spec.id, slug=spec.slug, collection_id=spec.collection.id,
             region_id=region.id, region_title=region.title, files=files,
             region_outline=outline_rings(region.geometry),
+            map_credits=map_credits(spec, region),
         )
         collection = style = None
         frames: tuple[FramePlan, ...] = ()
@@ -163,7 +164,10 @@ class AnimationBuilder:
             region.title,
             geometry_digest(shapely.to_wkb(region.geometry)),
             [
-                [geometry_digest(shapely.to_wkb(layer.geometry)), layer.color, layer.width, layer.halo, layer.halo_width]
+                [
+                    geometry_digest(shapely.to_wkb(layer.geometry)), layer.color, layer.width, layer.halo,
+                    layer.halo_width, layer.attribution,
+                ]
                 for layer in region.border_layers
             ],
         ]
@@ -315,7 +319,9 @@ class AnimationBuilder:
             # The frame legend is a continuous colour bar; classes are listed on the page instead.
             overlays = overlays.model_copy(update={"legend": overlays.legend.model_copy(update={"show": False})})
         basemap: Basemap | None = None
-        attribution: str | None = None
+        data_credit = overlays.attribution.text if overlays.attribution.text is not None else default_attribution(collection)
+        borders_credit = f"Borders: {region.border_credit}" if overlays.borders and region.border_credit else None
+        attribution = " · ".join(part for part in (data_credit, borders_credit) if part) or None
         if settings:
             data_colors = palette.data_colors() if categories else data_level_colors(style.colormap)
             assert tiles is not None  # _render gives a folder whenever there is a basemap
@@ -323,8 +329,7 @@ class AnimationBuilder:
             basemap = load_basemap(settings, grid, prepared.inside, data_colors, palette, fetcher)
             palette = basemap.palette
             # The basemap's attribution is mandatory: drawn even when the overlay is switched off.
-            data_credit = overlays.attribution.text if overlays.attribution.text is not None else default_attribution(collection)
-            attribution = basemap_attribution(settings, data_credit if overlays.attribution else None)
+            attribution = basemap_attribution(settings, attribution if overlays.attribution else None)
             overlays = overlays.model_copy(
                 update={"attribution": overlays.attribution.model_copy(update={"show": True})}
             )
@@ -352,6 +357,16 @@ class AnimationBuilder:
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
         return grid, last, painter
+
+
+def map_credits(spec: AnimationSpec, region: Region) -> tuple[tuple[str, str], ...]:
+    """Who to credit for what the frames draw besides the data: border lines and basemap tiles."""
+    credits: list[tuple[str, str]] = []
+    if spec.render.overlays.borders and region.border_credit:
+        credits.append(("Borders", region.border_credit))
+    if spec.render.basemap:
+        credits.append(("Basemap", spec.render.basemap.attribution))
+    return tuple(credits)
 
 
 def _published_render(render: RenderSection) -> dict[str, Any]:

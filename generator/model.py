@@ -138,6 +138,8 @@ class AnimationRecord:
     notes: tuple[str, ...] = ()  # what the build changed to meet limits (size budget, dropped frames)
     crs: str | None = None  # the output projection (EPSG code, PROJ string or WKT)
     render: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # effective render settings
+    # Credits for what is drawn besides the data, as (what, credit): ("Borders", "IGN, Licence Ouverte").
+    map_credits: tuple[tuple[str, str], ...] = ()
     # The region's outline as simplified lon/lat rings (EPSG:4326), for the page's locator globe.
     region_outline: tuple[tuple[tuple[float, float], ...], ...] = ()
 

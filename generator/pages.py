@@ -139,6 +139,7 @@ class AnimationView:
     description: Markup
     license: str | None
     providers: tuple[ProviderView, ...]
+    map_credits: tuple[tuple[str, str], ...]  # (what, credit): ("Borders", "IGN, Licence Ouverte")
     frames: tuple[FrameRow, ...]
     webp_href: str | None = None
     mp4_href: str | None = None
@@ -335,6 +336,7 @@ def animation_view(
         description=render_markdown(collection.description) if collection else Markup(""),
         license=collection.license if collection else None,
         providers=tuple(_provider_view(p) for p in collection.providers) if collection else (),
+        map_credits=record.map_credits,
         frames=rows,
         collection_href=relative_href(collection_page(record.collection_id), from_page),
         region_href=relative_href(region_page(record.region_id), from_page),

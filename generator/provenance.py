@@ -77,6 +77,7 @@ def provenance_document(
             "collection": record.collection_id,
             "region": record.region_id,
             "region_title": record.region_title,
+            "credits": {what.lower(): credit for what, credit in record.map_credits},
         },
         "generator": {"name": GENERATOR_NAME, "version": generator_version},
         "crs": record.crs,

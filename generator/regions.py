@@ -42,6 +42,7 @@ class BorderLayer:
     width: int | None = None
     halo: str | None = None
     halo_width: int = 1
+    attribution: str | None = None  # who to credit for the lines, drawn and published with them
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ class Region:
     geometry: BaseGeometry
     borders: BaseGeometry | None = None
     border_layers: tuple[BorderLayer, ...] = ()
+
+    @property
+    def border_credit(self) -> str | None:
+        """The border layers' attributions, each once, in layer order (None when none has one)."""
+        credits = dict.fromkeys(layer.attribution for layer in self.border_layers if layer.attribution)
+        return " · ".join(credits) or None
 
 
 def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict[str, Any]:
@@ -198,7 +205,7 @@ def load_border_layers(section: RegionSection, prefix: str, config: LoadedConfig
         where = f"{prefix}.borders[{number}].geometry ({source})"
         geometry = border_geometry(_read_geojson(layer.geometry, config.base_dir, where), where)
         layers.append(
-            BorderLayer(geometry, layer.color, layer.width, layer.halo_color, layer.halo_width)
+            BorderLayer(geometry, layer.color, layer.width, layer.halo_color, layer.halo_width, layer.attribution)
         )
     return tuple(layers)
 

@@ -136,6 +136,7 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "synthetic": bool(collection and collection.synthetic),
         "region": record.region_id,
         "region_title": record.region_title,
+        "credits": {what.lower(): credit for what, credit in record.map_credits},
         "page": record.files.page,
         "provenance": provenance_path(record),
         "gif": record.files.gif if ok else None,

@@ -21,7 +21,7 @@ from generator.build import BuildOptions, BuildResult, build
 from .servers.titiler import loopback_s3, loopback_titiler  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_GEO = REPO.parent / "shared" / "geo"
+TEST_GEO = REPO / "tests" / "data" / "geo"
 NODATA = -9999.0
 
 
@@ -149,7 +149,6 @@ def repo() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_geo() -> Path:
-    if not SHARED_GEO.is_dir():
-        pytest.fail(f"the shared test data folder {SHARED_GEO} is missing")
-    return SHARED_GEO
+def test_geo() -> Path:
+    """Real boundaries committed with the tests (sources and licenses in its README.md)."""
+    return TEST_GEO

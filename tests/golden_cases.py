@@ -1,7 +1,7 @@
 """Frames for the golden-image tests, shared by the tests and ``scripts/make_goldens.py``.
 
 Each case paints overlays on a synthetic gradient over a real region (metropolitan France from
-``../shared/geo``), so the goldens show the overlays as a user sees them.
+``tests/data/geo``), so the goldens show the overlays as a user sees them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from generator.overlays import OverlayPainter, default_attribution, overlay_pale
 from generator.palette import to_indices
 from generator.regions import BorderLayer
 
-GEO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "geo"
+GEO_DIR = Path(__file__).resolve().parent / "data" / "geo"
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SIZE = 256
 STYLE = Style(rescale=(0.0, 1.5e16), colormap="viridis", units="molecules/cm²")

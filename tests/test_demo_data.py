@@ -23,6 +23,7 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
+import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.ops import unary_union
 
@@ -30,11 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demo"
 REGIONS = REPO / "regions"
 SCRIPT = DEMO / "make_demo.py"
-SHARED_GEO = REPO.parent / "shared" / "geo"
+TEST_GEO = REPO / "tests" / "data" / "geo"
 
 COLLECTION_IDS = ("no2-monthly", "lst-anomaly-monthly")
 MONTHS = [f"{year}-{month:02d}" for year in (2021, 2022) for month in range(1, 13)]
 REGION_FILES = ("france.geojson", "france-borders.geojson", "british-isles.geojson")
+GENERATED_REGION_FILES = ("british-isles.geojson",)  # the France files are IGN's (scripts/make_france_regions.py)
 COMMITTED_COGS = sorted(DEMO.glob("*/*/*.tif"))
 
 # What the renders must say, copied from the specification of the demo catalog.
@@ -128,11 +130,8 @@ def _iou(a: Any, b: Any) -> float:
     return float(a.intersection(b).area / a.union(b).area)
 
 
-def _shared_geo(name: str) -> dict[str, Any]:
-    path = SHARED_GEO / name
-    if not path.exists():
-        pytest.fail(f"reference boundaries missing: {path} (the shared test data must sit beside the checkout)")
-    document: dict[str, Any] = _load_json(path)
+def _test_geo(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = _load_json(TEST_GEO / name)
     return document
 
 
@@ -163,7 +162,8 @@ def test_committed_json_documents_equal_a_fresh_run(regenerated: Path) -> None:
 
 def test_committed_regions_equal_a_fresh_run(regenerated: Path) -> None:
     assert _relative_files(REGIONS, "*.geojson") >= set(REGION_FILES)
-    for name in REGION_FILES:
+    assert _relative_files(regenerated / "regions", "*.geojson") == set(GENERATED_REGION_FILES)
+    for name in GENERATED_REGION_FILES:
         assert _load_json(REGIONS / name) == _load_json(regenerated / "regions" / name), name
 
 
@@ -353,51 +353,56 @@ def test_region_coordinates_are_rounded_and_rings_counter_clockwise(name: str) -
                 assert round(x, 4) == x and round(y, 4) == y
 
 
-def test_france_is_one_coarse_mainland_polygon_close_to_the_real_outline() -> None:
+def test_france_is_metropolitan_france_with_corsica_close_to_the_real_outline() -> None:
     feature = _region("france.geojson")
     assert feature["type"] == "Feature"
-    assert feature["geometry"]["type"] == "Polygon"
+    assert feature["geometry"]["type"] == "MultiPolygon"
     france = shape(feature["geometry"])
     assert france.is_valid
-    # About 80 typed vertices, plus the points where the zone cut lines cross the outline.
-    assert 40 <= len(france.exterior.coords) - 1 <= 90
-    for city, lon, lat in (("Paris", 2.35, 48.86), ("Brest", -4.49, 48.39), ("Nice", 7.26, 43.71)):
+    for city, lon, lat in (
+        ("Paris", 2.35, 48.86), ("Brest", -4.49, 48.39), ("Nice", 7.26, 43.71), ("Ajaccio", 8.74, 41.93),
+    ):
         assert france.contains(Point(lon, lat)), city
-    for place, lon, lat in (("Ajaccio", 8.74, 41.93), ("London", -0.12, 51.51)):
+    for place, lon, lat in (("London", -0.12, 51.51), ("Geneva", 6.14, 46.20), ("Andorra", 1.52, 42.51)):
         assert not france.contains(Point(lon, lat)), place
-    reference = shape(_shared_geo("france-metropole.geojson")["geometry"])
-    mainland = max(reference.geoms, key=lambda polygon: polygon.area)
-    assert _iou(france, mainland) > 0.93
+    assert _iou(france, shape(_test_geo("france-metropole.geojson")["geometry"])) > 0.97
 
 
-def test_france_borders_tile_the_france_polygon_with_identical_shared_edges() -> None:
+def test_france_borders_are_the_96_departements_tiling_france_with_identical_shared_edges() -> None:
     france = shape(_region("france.geojson")["geometry"])
-    collection = _region("france-borders.geojson")
-    assert collection["type"] == "FeatureCollection"
-    features = collection["features"]
-    assert 6 <= len(features) <= 8
-    names = [feature["properties"]["name"] for feature in features]
-    assert len(set(names)) == len(names) and all(names)
-    zones = [shape(feature["geometry"]) for feature in features]
-    assert all(zone.geom_type == "Polygon" and zone.is_valid for zone in zones)
+    features = _region("france-borders.geojson")["features"]
+    codes = [feature["properties"]["code"] for feature in features]
+    assert len(features) == 96 and len(set(codes)) == 96 and {"2A", "2B", "75", "29"} <= set(codes)
+    assert all(feature["properties"]["nom"] for feature in features)
+    departements = [shape(feature["geometry"]) for feature in features]
+    assert all(d.geom_type in ("Polygon", "MultiPolygon") and d.is_valid for d in departements)
 
-    union = unary_union(zones)
+    union = unary_union(departements)
     assert union.symmetric_difference(france).area < 1e-9
-    assert sum(zone.area for zone in zones) == pytest.approx(france.area, rel=1e-9)
+    assert sum(d.area for d in departements) == pytest.approx(france.area, rel=1e-9)
 
-    # Every edge of a zone is either on the outline (used once) or shared with a neighbour that
-    # has exactly the same edge (used twice); a vertex present on only one side of a shared
-    # border would leave extra "used once" segments inside the country.
+    # Every edge is either on the outline (used once) or shared with a neighbour that has exactly
+    # the same edge (used twice): a vertex on only one side of a shared border would leave extra
+    # "used once" segments inside the country, drawn as a double line.
     segments: Counter[frozenset[tuple[float, float]]] = Counter()
-    for zone in zones:
-        coords = list(zone.exterior.coords)
-        segments.update(frozenset(pair) for pair in itertools.pairwise(coords))
+    for departement in departements:
+        for polygon in getattr(departement, "geoms", [departement]):
+            for ring in (polygon.exterior, *polygon.interiors):
+                segments.update(frozenset(pair) for pair in itertools.pairwise(ring.coords))
     assert set(segments.values()) <= {1, 2}
-    outline_length = sum(
-        math.dist(*sorted(segment)) for segment, count in segments.items() if count == 1
-    )
-    assert outline_length == pytest.approx(france.exterior.length, rel=1e-9)
-    assert any(count == 2 for count in segments.values())
+    outline_length = sum(math.dist(*sorted(segment)) for segment, count in segments.items() if count == 1)
+    assert outline_length == pytest.approx(france.boundary.length, rel=1e-9)
+    assert sum(count == 2 for count in segments.values()) > 1000
+
+
+def test_simplified_departements_stay_within_a_pixel_of_igns_lines() -> None:
+    original = {f["properties"]["code"]: shape(f["geometry"]) for f in _test_geo("france-departements.geojson")["features"]}
+    simplified = {f["properties"]["code"]: shape(f["geometry"]) for f in _region("france-borders.geojson")["features"]}
+    assert simplified.keys() == original.keys()
+    # 0.02° is about 2 km, one pixel of the demo's 512-px France frames.
+    assert max(shapely.hausdorff_distance(original[code], simplified[code]) for code in original) < 0.02
+    for code in original:
+        assert _iou(original[code], simplified[code]) > 0.97, code
 
 
 def test_british_isles_is_great_britain_and_ireland() -> None:
@@ -416,7 +421,7 @@ def test_british_isles_is_great_britain_and_ireland() -> None:
     ):
         assert isles.buffer(0.05).contains(Point(lon, lat)), city
     assert not isles.contains(Point(2.35, 48.86))
-    countries = _shared_geo("ne_110m_admin_0_countries.geojson")["features"]
+    countries = _test_geo("ne_110m_admin_0_countries.geojson")["features"]
     reference = unary_union(
         [
             shape(country["geometry"])

@@ -119,3 +119,25 @@ def test_provenance_publishes_local_assets_relative_to_the_config(demo_build, ma
     item = provenance["frames"][0]["items"][0]
     assert item["asset_href"].startswith("demo/") and item["asset_href"].endswith(".tif")
     assert str(REPO) not in json.dumps(provenance)
+
+
+def test_france_shows_the_departements_credited_to_ign(demo_build, manifest):
+    border = np.array([0x28, 0x28, 0x28])  # the default border colour
+    lines = {}
+    for entry in manifest["animations"]:
+        poster = np.array(Image.open(demo_build.output_dir / entry["poster"]).convert("RGB"))
+        # The middle of the map, away from the outline and the overlay boxes.
+        lines[entry["id"]] = int((poster[120:300, 100:380] == border).all(axis=-1).sum())
+    # 96 départements draw thousands of internal border pixels; regions without borders none.
+    assert lines["no2-monthly--france"] > 2000 and lines["lst-anomaly-monthly--france"] > 2000
+    assert lines["no2-monthly--alps"] == 0 and lines["no2-monthly--british-isles"] == 0
+
+    for entry in manifest["animations"]:
+        page = (demo_build.output_dir / entry["page"]).read_text(encoding="utf-8")
+        provenance = json.loads((demo_build.output_dir / entry["provenance"]).read_text(encoding="utf-8"))
+        if entry["region"] == "france":
+            assert entry["credits"] == {"borders": "IGN, Licence Ouverte"}
+            assert provenance["animation"]["credits"] == {"borders": "IGN, Licence Ouverte"}
+            assert '<dt>Borders</dt><dd class="about__credit">IGN, Licence Ouverte</dd>' in page
+        else:
+            assert entry["credits"] == {} and "IGN" not in page

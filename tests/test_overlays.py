@@ -26,7 +26,7 @@ from generator.overlays import (
 )
 from generator.palette import Palette, build_palette
 
-GEO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "geo"
+GEO_DIR = Path(__file__).resolve().parent / "data" / "geo"
 DEPARTEMENTS = GEO_DIR / "france-departements.geojson"
 
 
@@ -200,8 +200,6 @@ def test_burn_sets_index_in_place() -> None:
 
 @pytest.fixture(scope="module")
 def france() -> tuple[list[shapely.Geometry], Grid]:
-    if not DEPARTEMENTS.exists():
-        pytest.fail(f"{DEPARTEMENTS} is missing: the shared test data must sit beside the checkout")
     features = json.loads(DEPARTEMENTS.read_text(encoding="utf-8"))["features"]
     to_laea = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3035", always_xy=True)
 
@@ -648,20 +646,28 @@ def test_border_layers_config_and_loading(tmp_path: Path) -> None:
         "collections": [{"id": "c", "source": "s"}],
         "regions": [
             {"id": "a", "bbox": [1, 45, 4, 48], "borders": [
-                {"geometry": line, "color": "#ff0000", "width": 2, "halo": True},
-                {"geometry": line, "halo": "#00ff00", "halo_width": 2},
+                {"geometry": line, "color": "#ff0000", "width": 2, "halo": True, "attribution": "IGN"},
+                {"geometry": line, "halo": "#00ff00", "halo_width": 2, "attribution": "IGN"},
+                {"geometry": line, "attribution": "Natural Earth"},
             ]},
             {"id": "b", "bbox": [1, 45, 4, 48], "borders": line},
         ],
     })
     config = parse_config(config_text, tmp_path / "site_config.yml")
     regions = load_regions(config)
-    first, second = regions["a"].border_layers
+    first, second, third = regions["a"].border_layers
+    assert (first.attribution, third.attribution) == ("IGN", "Natural Earth")
+    assert regions["a"].border_credit == "IGN · Natural Earth"  # each credit once, in layer order
+    assert regions["b"].border_credit is None
     assert (first.color, first.width, first.halo, first.halo_width) == ("#ff0000", 2, "#ffffff", 1)
     assert (second.color, second.width, second.halo, second.halo_width) == ("#282828", None, "#00ff00", 2)
     assert len(regions["b"].border_layers) == 1 and regions["b"].border_layers[0].halo is None
     assert regions["b"].borders is not None
     too_many = json.loads(config_text)
-    too_many["regions"][0]["borders"] *= 3
+    too_many["regions"][0]["borders"] *= 2
     with pytest.raises(ConfigError, match="border layers"):
         parse_config(json.dumps(too_many), tmp_path / "site_config.yml")
+    blank = json.loads(config_text)
+    blank["regions"][0]["borders"][0]["attribution"] = ""
+    with pytest.raises(ConfigError, match="attribution"):
+        parse_config(json.dumps(blank), tmp_path / "site_config.yml")

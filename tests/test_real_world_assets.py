@@ -139,13 +139,13 @@ def test_bbox_across_the_antimeridian_is_a_region(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("source", ["bbox", "natural-earth"])
 def test_fiji_renders_across_the_antimeridian(
-    source: str, tmp_path: Path, shared_geo: Path, loopback_titiler: TitilerServer
+    source: str, tmp_path: Path, test_geo: Path, loopback_titiler: TitilerServer
 ) -> None:
     if source == "bbox":
         config = LoadedConfig(model=None, path=tmp_path / "site_config.yml")  # type: ignore[arg-type]
         geometry = load_region(RegionSection(id="fiji", bbox=(177.0, -19.0, -178.0, -15.0)), 0, config).geometry
     else:
-        countries = json.loads((shared_geo / "ne_110m_admin_0_countries.geojson").read_text())
+        countries = json.loads((test_geo / "ne_110m_admin_0_countries.geojson").read_text())
         fiji = next(feature for feature in countries["features"] if feature["properties"]["admin"] == "Fiji")
         geometry = region_outline(fiji, "Fiji")
     region = unwrap_antimeridian(geometry)

@@ -34,8 +34,8 @@ COLS, ROWS = 72, 48
 
 
 @pytest.fixture(scope="module")
-def france(shared_geo: Path) -> shapely.Geometry:
-    data = json.loads((shared_geo / "france-metropole.geojson").read_text())
+def france(test_geo: Path) -> shapely.Geometry:
+    data = json.loads((test_geo / "france-metropole.geojson").read_text())
     return region_outline(data, "france-metropole.geojson")
 
 
@@ -136,9 +136,9 @@ def test_the_grid_is_reproduced_exactly(loopback_titiler: TitilerServer, tmp_pat
 
 
 def test_france_goes_in_a_small_body_and_the_clip_is_unchanged(
-    loopback_titiler: TitilerServer, frames: list[FramePlan], france: shapely.Geometry, shared_geo: Path
+    loopback_titiler: TitilerServer, frames: list[FramePlan], france: shapely.Geometry, test_geo: Path
 ) -> None:
-    assert (shared_geo / "france-metropole.geojson").stat().st_size > 64_000
+    assert (test_geo / "france-metropole.geojson").stat().st_size > 64_000
     grid, projected, inside = prepared(france, 512)
     body = region_body(projected, grid)
     assert len(body.data) <= DEFAULT_MAX_BODY_BYTES

@@ -143,6 +143,9 @@ class BorderLayerSection(StrictModel):
     width: int | None = Field(default=None, ge=1, le=50)  # px; default grows with the frame
     halo: bool | str = False
     halo_width: int = Field(default=1, ge=1, le=20)  # px on each side of the line
+    # Credit for the lines (e.g. "IGN, Licence Ouverte"): drawn in the frame's attribution line
+    # and listed on the animation page, like the data's own attribution.
+    attribution: str | None = Field(default=None, min_length=1)
 
     @field_validator("halo")
     @classmethod
