@@ -38,7 +38,6 @@ from generator.encode.gif import GifWriter
 from generator.encode.mp4 import write_mp4
 from generator.encode.stills import write_poster, write_thumbnail
 from generator.encode.webp import write_webp
-from generator.engine.cache import FrameCache, animation_fingerprint, geometry_digest
 from generator.engine.output import RecordStore, carry_over
 from generator.engine.progress import Progress
 from generator.overlays.basemap import (
@@ -53,6 +52,7 @@ from generator.overlays.painter import OverlayPainter, default_attribution, over
 from generator.plan.animations import AnimationSpec
 from generator.plan.categorical import categorical_palette, legend_entries
 from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
+from generator.render.cache import FrameCache, animation_fingerprint, geometry_digest
 from generator.render.layers import LayerSource, prepare_grid
 from generator.render.local import LocalRenderer, RemoteAccess, Renderer
 from generator.render.palette import Palette

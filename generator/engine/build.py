@@ -22,7 +22,6 @@ from generator.config import LoadedConfig, load_config, resolve_ref
 from generator.core.errors import GeneratorError
 from generator.core.model import AnimationRecord, SiteInfo
 from generator.engine.animation import AnimationBuilder, BuildOptions, animation_files
-from generator.engine.cache import FrameCache
 from generator.engine.output import (
     RecordStore,
     carry_over,
@@ -36,6 +35,7 @@ from generator.engine.output import (
 from generator.engine.progress import AnimationStats, BuildSummary, Progress
 from generator.plan.animations import plan_animations
 from generator.plan.schedule import source_opener
+from generator.render.cache import FrameCache
 from generator.render.local import Renderer
 from generator.site.gallery import write_site
 from generator.sources.regions import load_regions

@@ -19,8 +19,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.model import FramePlan, Grid, Style
-from generator.engine.cache import FrameCache, geometry_digest, layer_key
 from generator.plan.categorical import categorical_indices
+from generator.render.cache import FrameCache, geometry_digest, layer_key
 from generator.render.grid import inside_mask, make_grid, output_crs, project
 from generator.render.local import Renderer, render_frame, unwrap_antimeridian
 from generator.render.palette import Palette, to_indices
