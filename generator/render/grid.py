@@ -7,8 +7,6 @@ projected aspect ratio kept) and rasterizing the region outline into an "inside"
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import shapely
 from affine import Affine
@@ -86,6 +84,3 @@ def inside_mask(projected_region: BaseGeometry, grid: Grid) -> np.ndarray:
     )
     return mask.astype(bool)
 
-
-def pixel_size(grid: Grid) -> float:
-    return math.hypot(grid.transform.a, grid.transform.b)

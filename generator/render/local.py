@@ -129,9 +129,6 @@ def href_for_gdal(href: str) -> str:
     return href
 
 
-_href_for_gdal = href_for_gdal  # older name
-
-
 def read_bands(style: Style) -> tuple[int, ...]:
     """The bands a style reads: those of its expression, else its ``bidx``."""
     expression = getattr(style, "expression", None)

@@ -300,11 +300,6 @@ def expand_env(value: str, where: str, environ: Mapping[str, str] | None = None)
     return _ENV_REF.sub(substitute, value)
 
 
-def env_references(value: str) -> list[str]:
-    """Names of the ``${NAME}`` variables in ``value``."""
-    return [match.group(1) for match in _ENV_REF.finditer(value) if match.group(1)]
-
-
 # Query parameters that make a URL a signed or authenticated one (S3 presigning, CloudFront,
 # Google Cloud Storage, Azure SAS, Planetary Computer tokens...). Any of them drops the whole query,
 # since the rest of a signed query is meaningless without the signature.
