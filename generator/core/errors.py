@@ -1,6 +1,6 @@
 """Our exception tree. Every message names what was wrong and what the user can do about it.
 
-The CLI maps these to exit codes in one table (see ``__main__.py``); library code never exits.
+The CLI maps these to exit codes in one table (see ``generator.cli.main``); library code never exits.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ step), the detection of a series' cadence from the configuration, from the STAC 
 ``dashboard:time_density`` or from the datetimes themselves, the grouping of frames that fall in
 the same period, and the insertion of gap frames for missing periods. Pure logic, no I/O.
 
-All periods are computed in UTC: a datetime is first converted with ``dates.as_utc``.
+All periods are computed in UTC: a datetime is first converted with ``generator.core.dates.as_utc``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Owns the per-animation geometry computed once (grid, inside-region mask, border pixels), the
 data layer of each frame (palette indices before overlays) served from the frame cache or
 rendered — in parallel when a pool is given, in order, with bounded look-ahead so memory stays
-flat. The overlays on top are the overlays module's ``OverlayPainter``.
+flat. The overlays on top are drawn by ``generator.overlays.painter.OverlayPainter``.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ class FrameData:
 class Renderer(Protocol):
     """Reads one item's asset onto the grid.
 
-    ``region`` is the region's outline projected into ``grid.crs`` (as ``prepare_grid`` projects
+    ``region`` is the region's outline projected into ``grid.crs`` (as ``layers.prepare_grid`` projects
     it); renderers that clip on the server (TiTiler) send it, the local one does not need it: the
     clip to the region is applied downstream, identically for every renderer.
     """
@@ -264,7 +264,7 @@ def render_frame(
 ) -> FrameData:
     """Combine the frame's items on the grid: each pixel comes from the first item valid there.
 
-    A style's colour formula (see ``styles.value_transform``) is applied here, once, so every
+    A style's colour formula (see ``generator.plan.styles.value_transform``) is applied here, once, so every
     renderer gets it the same way. ``region``: the projected outline, passed to the renderer.
     """
     if not frame.items:

@@ -14,7 +14,7 @@ pixels are exactly ours (nothing stretches: the grid's aspect already matches).
 Body size: API gateways limit request bodies (VEDA's: 16 KB), so a larger outline is simplified
 at sub-pixel tolerances, then grown by that tolerance, until it fits. The grown outline covers
 the region, so TiTiler's mask never removes a pixel the region keeps; the exact clip to the
-region is applied downstream by every renderer alike (``build.compose_frame``).
+region is applied downstream by every renderer alike (``generator.render.layers.data_layer``).
 """
 
 from __future__ import annotations
