@@ -20,6 +20,7 @@ from shapely.validation import explain_validity
 
 from generator.config import LoadedConfig, RegionSection, is_url, resolve_ref
 from generator.core.errors import RegionError
+from generator.sources.http import describe_error, fetch_text_cached, public_href
 
 DEFAULT_BORDER_COLOR = "#282828"
 _POLYGONAL = ("Polygon", "MultiPolygon")
@@ -65,18 +66,12 @@ def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict
     location = resolve_ref(ref, base_dir)
     try:
         if is_url(location) and not location.startswith("file://"):
-            from generator.sources.http import (
-                fetch_text_cached,  # one retried, size-limited fetch per URL and process
-            )
-
-            text = fetch_text_cached(location)
+            text = fetch_text_cached(location)  # one retried, size-limited fetch per URL and process
         else:
             text = Path(location.removeprefix("file://")).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RegionError(f"{where}: GeoJSON file not found: {location}") from None
     except (OSError, requests.RequestException) as error:
-        from generator.sources.http import describe_error, public_href
-
         detail = describe_error(error) if isinstance(error, requests.RequestException) else str(error)
         raise RegionError(f"{where}: cannot read GeoJSON {public_href(location)}: {detail}") from None
     try:
