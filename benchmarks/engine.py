@@ -26,7 +26,7 @@ import rasterio
 from rasterio.shutil import copy as copy_dataset
 from rasterio.transform import from_origin
 
-from generator.build import BuildOptions, build
+from generator.engine.build import BuildOptions, build
 
 COLLECTIONS = 4
 MONTHS = 48
@@ -93,7 +93,7 @@ def write_site(root: Path, collections: int, months: int, regions: str = REGIONS
     config.write_text(
         "site: {title: Benchmark}\n"
         "sources: {s: {catalog: catalog/catalog.json}}\n"
-        f"collections: [{', '.join('{id: %s, source: s}' % name for name in names)}]\n"
+        f"collections: [{', '.join(f'{{id: {name}, source: s}}' for name in names)}]\n"
         f"regions:\n{regions}"
         "render: {size: 512}\n"
     )
@@ -110,7 +110,7 @@ def timed(config: Path, output: Path, options: BuildOptions) -> float:
 RSS_PROBE = """
 import sys, threading, time
 from pathlib import Path
-from generator.build import BuildOptions, build
+from generator.engine.build import BuildOptions, build
 
 def rss_kib():
     with open("/proc/self/status") as status:

@@ -21,12 +21,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from generator.grid import make_grid, output_crs, project  # noqa: E402
-from generator.http import HttpSettings, make_session  # noqa: E402
-from generator.model import FramePlan, ItemAsset, Style  # noqa: E402
-from generator.regions import region_outline  # noqa: E402
-from generator.render import LocalRenderer, render_frames  # noqa: E402
-from generator.titiler import TitilerRenderer  # noqa: E402
+from generator.core.model import FramePlan, ItemAsset, Style  # noqa: E402
+from generator.render.grid import make_grid, output_crs, project  # noqa: E402
+from generator.render.local import LocalRenderer, render_frames  # noqa: E402
+from generator.render.titiler import TitilerRenderer  # noqa: E402
+from generator.sources.http import HttpSettings, make_session  # noqa: E402
+from generator.sources.regions import region_outline  # noqa: E402
 from tests.conftest import SHARED_GEO, write_cog  # noqa: E402
 from tests.servers.titiler import start_titiler  # noqa: E402
 

@@ -31,7 +31,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator.animate import GifWriter  # noqa: E402
+from generator.encode.gif import GifWriter  # noqa: E402
 
 SIZE = 512
 FRAME_COUNT = 24
@@ -123,7 +123,7 @@ def pillow_is_exact(decoded: list[np.ndarray], intended_rgb: list[np.ndarray]) -
 def max_colour_error(decoded: list[np.ndarray], intended_rgb: list[np.ndarray]) -> int:
     errors = [
         int(np.abs(rgba[..., :3].astype(int) - rgb.astype(int)).max())
-        for rgba, rgb in zip(decoded, intended_rgb)
+        for rgba, rgb in zip(decoded, intended_rgb, strict=False)
     ]
     return max(errors, default=-1)
 
@@ -137,7 +137,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for label, optimize in (("GifWriter optimised", True), ("GifWriter whole", False)):
             path = Path(folder) / f"ours-{optimize}.gif"
-            seconds = best_time(lambda: encode_with_gif_writer(path, frames, palette, optimize))
+            seconds = best_time(lambda path=path, optimize=optimize: encode_with_gif_writer(path, frames, palette, optimize))
             ours[label] = (seconds, path.stat().st_size, decoded_rgba_frames(path))
         pillow_path = Path(folder) / "pillow.gif"
         pillow_time = best_time(lambda: encode_with_pillow(pillow_path, intended_rgb))

@@ -15,7 +15,7 @@ import rasterio
 from rasterio.shutil import copy as copy_dataset
 from rasterio.transform import from_origin
 
-from generator.build import BuildOptions, BuildResult, build
+from generator.engine.build import BuildOptions, BuildResult, build
 
 # Session-scoped loopback servers shared by several test modules (each starts once per session).
 from .servers.titiler import loopback_s3, loopback_titiler  # noqa: F401

@@ -16,16 +16,22 @@ import shapely
 from PIL import Image
 from shapely.geometry import shape
 
-from generator.basemap import (
-    WEB_MERCATOR, basemap_attribution, data_level_colors, fetch_mosaic, make_basemap, mosaic_on_grid, tile_range,
+from generator.config import BasemapSection, OverlaysSection
+from generator.core.model import CollectionInfo, Style
+from generator.overlays.basemap import (
+    WEB_MERCATOR,
+    basemap_attribution,
+    data_level_colors,
+    fetch_mosaic,
+    make_basemap,
+    mosaic_on_grid,
+    tile_range,
     zoom_for,
 )
-from generator.config import BasemapSection, OverlaysSection
-from generator.grid import inside_mask, make_grid, project
-from generator.model import CollectionInfo, Style
-from generator.overlays import OverlayPainter, default_attribution, overlay_palette
-from generator.palette import to_indices
-from generator.regions import BorderLayer
+from generator.overlays.painter import OverlayPainter, default_attribution, overlay_palette
+from generator.render.grid import inside_mask, make_grid, project
+from generator.render.palette import to_indices
+from generator.sources.regions import BorderLayer
 
 GEO_DIR = Path(__file__).resolve().parent / "data" / "geo"
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"

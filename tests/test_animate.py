@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image
 
-from generator.animate import (
-    GifWriter,
-    indices_to_rgba,
+from generator.core.errors import AnimationError
+from generator.encode.gif import GifWriter
+from generator.encode.indexed import indices_to_rgba
+from generator.encode.stills import (
     thumbnail_size,
     write_poster,
     write_thumbnail,
 )
-from generator.errors import AnimationError
 
 HEIGHT, WIDTH = 48, 64
 TRANSPARENT = 0

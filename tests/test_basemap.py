@@ -13,16 +13,23 @@ from affine import Affine
 from PIL import Image
 from rio_tiler.colormap import cmap
 
-from generator.__main__ import main
-from generator.basemap import (
-    TileFetcher, TileRange, decode_tile, fetch_mosaic, make_basemap, tile_range, tile_session, zoom_for,
-)
-from generator.build import BuildOptions, build
+from generator.cli.main import main
 from generator.config import BasemapSection, RenderSection, load_config, parse_config
-from generator.errors import ConfigError, RenderError
-from generator.model import Grid
-from generator.overlays import overlay_palette
-from generator.palette import LABEL_BOX_RGB
+from generator.core.errors import ConfigError, RenderError
+from generator.core.model import Grid
+from generator.engine.build import BuildOptions, build
+from generator.overlays.basemap import (
+    TileFetcher,
+    TileRange,
+    decode_tile,
+    fetch_mosaic,
+    make_basemap,
+    tile_range,
+    tile_session,
+    zoom_for,
+)
+from generator.overlays.painter import overlay_palette
+from generator.render.palette import LABEL_BOX_RGB
 
 from .conftest import NODATA, FakeItem, column_values, write_catalog, write_cog
 from .golden_cases import BASEMAP_CASES, GOLDEN_DIR, load_golden, to_rgb
@@ -428,7 +435,7 @@ def test_basemap_golden_frame(name: str) -> None:
 
 
 def test_an_api_key_in_the_tile_url_is_never_published_nor_a_folder_name(tile_server: TileServer, tmp_path: Path) -> None:
-    from generator.animation import _published_render
+    from generator.engine.animation import _published_render
 
     template = tile_server.template("holey") + "?apikey=SECRET123&style=dark"
     render = RenderSection.model_validate({"basemap": {"url": template, "attribution": "T"}})

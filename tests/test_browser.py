@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from generator import site
-from generator.build import BuildResult
+from generator.engine.build import BuildResult
+from generator.site import gallery as site
 
 from .conftest import REPO
 from .test_site import SITE, XSS_RAW_IMG, XSS_SCRIPT, hostile_record, ok_record

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from generator.__main__ import main
-from generator.build import build
+from generator.cli.main import main
+from generator.engine.build import build
 
 from .conftest import FakeItem, column_values, write_catalog, write_cog
 

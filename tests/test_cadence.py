@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from generator.cadence import (
+from generator.core.errors import ConfigError
+from generator.core.model import FramePlan, ItemAsset
+from generator.plan.cadence import (
     add_steps,
     detect_cadence,
     fill_gaps,
@@ -14,10 +16,8 @@ from generator.cadence import (
     merge_same_period,
     period_key,
 )
-from generator.errors import ConfigError
-from generator.model import FramePlan, ItemAsset
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -4,7 +4,7 @@ remote static catalogs through the project's HTTP session, and the VEDA example 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +12,25 @@ import pystac
 import pytest
 from shapely.geometry import box
 
-from generator.__main__ import main
-from generator.catalog import StaticCatalogSource, choose_asset_key, filter_items, keep_last, plan_frames
+from generator.cli.main import main
 from generator.config import load_config, parse_config
-from generator.dates import Interval, parse_duration, parse_interval
-from generator.errors import ConfigError, SourceError
-from generator.http import HttpSettings, make_session
-from generator.model import FramePlan
+from generator.core.dates import Interval, parse_duration, parse_interval
+from generator.core.errors import ConfigError, SourceError
+from generator.core.model import FramePlan
+from generator.sources.catalog import StaticCatalogSource, choose_asset_key, keep_last, plan_frames
+from generator.sources.http import HttpSettings, make_session
+from generator.sources.stac_common import filter_items
 from tests.servers.faults import FaultServer, Reply, Request
-from tests.servers.stac_data import COLLECTION_ID, REGION_BBOX, veda_like_collection, veda_like_items, write_static_catalog
+from tests.servers.stac_data import (
+    COLLECTION_ID,
+    REGION_BBOX,
+    veda_like_collection,
+    veda_like_items,
+    write_static_catalog,
+)
 
 REPO = Path(__file__).resolve().parent.parent
-UTC = timezone.utc
+UTC = UTC
 
 
 def _item(item_id: str, assets: dict[str, dict[str, Any]], **properties: Any) -> pystac.Item:

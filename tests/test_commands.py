@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from generator.__main__ import main
+from generator.cli.main import main
 
 from .test_engine import make_site
 
@@ -53,7 +53,7 @@ def test_clean_removes_cache_and_output_but_never_a_foreign_folder(tmp_path, cap
 
 def test_help_and_validate_do_not_import_the_raster_stack():
     code = (
-        "import sys; from generator import checks, __main__; "
+        "import sys; from generator import __main__; from generator.cli import commands, main; "
         "heavy = [m for m in ('rasterio', 'rio_tiler', 'av') if m in sys.modules]; print(heavy)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.__main__ import main
+from generator.cli.main import main
 from generator.config import load_config, parse_config
-from generator.dates import parse_interval
-from generator.errors import ConfigError
-from generator.plan import plan_animations, slugify
+from generator.core.dates import parse_interval
+from generator.core.errors import ConfigError
+from generator.plan.animations import plan_animations, slugify
 
 GOOD = """\
 site: {title: Test}

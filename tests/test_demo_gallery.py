@@ -13,8 +13,8 @@ import pytest
 from PIL import Image, ImageSequence
 from rio_tiler.colormap import cmap
 
-from generator.build import BuildResult
-from generator.palette import RESERVED_COLORS
+from generator.engine.build import BuildResult
+from generator.render.palette import RESERVED_COLORS
 
 from .conftest import REPO
 

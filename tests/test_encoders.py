@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.encoders import mp4_timing, write_mp4, write_webp
-from generator.errors import AnimationError
+from generator.core.errors import AnimationError
+from generator.encode.mp4 import mp4_timing, write_mp4
+from generator.encode.webp import write_webp
 
 av = pytest.importorskip("av")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import generator.build as build_module
-from generator.__main__ import main
-from generator.build import BuildOptions, build
-from generator.model import Grid, ItemAsset, Style
-from generator.render import FrameData, LocalRenderer
+import generator.engine.build as build_module
+from generator.cli.main import main
+from generator.core.model import Grid, ItemAsset, Style
+from generator.engine.build import BuildOptions, build
+from generator.render.local import FrameData, LocalRenderer
 
 from .conftest import FakeItem, column_values, write_catalog, write_cog
 
@@ -171,7 +171,7 @@ def test_summary_and_report_without_a_terminal(tmp_path, capsys):
 def test_progress_bar_is_drawn_on_a_terminal():
     import io
 
-    from generator.progress import Progress
+    from generator.engine.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -240,7 +240,7 @@ def test_an_overlay_change_redraws_frames_from_the_cache_without_reading_cogs(tm
 
 
 def test_records_from_another_version_are_not_trusted(tmp_path, monkeypatch):
-    import generator.output as output_module
+    import generator.engine.output as output_module
 
     config = make_site(tmp_path)
     build(config)

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from affine import Affine
 from shapely.geometry import Polygon, box
 
-from generator.grid import inside_mask, make_grid, output_crs, project
-from generator.model import FramePlan, Grid, ItemAsset, Style
-from generator.palette import build_palette, to_indices
-from generator.render import LocalRenderer, overview_level, render_frame
+from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.render.grid import inside_mask, make_grid, output_crs, project
+from generator.render.local import LocalRenderer, overview_level, render_frame
+from generator.render.palette import build_palette, to_indices
 
 from .conftest import NODATA, column_values, write_cog
 
-WHEN = datetime(2021, 1, 1, tzinfo=timezone.utc)
+WHEN = datetime(2021, 1, 1, tzinfo=UTC)
 
 
 def grid_at(res: float, size: int = 64) -> Grid:

@@ -13,8 +13,8 @@ import requests
 
 from generator import __version__
 from generator.config import parse_config
-from generator.errors import ConfigError
-from generator.http import (
+from generator.core.errors import ConfigError
+from generator.sources.http import (
     HttpSettings,
     ResponseTooLarge,
     describe_error,

@@ -16,15 +16,15 @@ from affine import Affine
 from scipy import ndimage
 from shapely.geometry import shape
 
-from generator.model import Grid
-from generator.overlays import (
+from generator.core.model import Grid
+from generator.overlays.painter import (
     boundary_lines,
     burn,
     draw_label,
     label_font_px,
     line_mask,
 )
-from generator.palette import Palette, build_palette
+from generator.render.palette import Palette, build_palette
 
 GEO_DIR = Path(__file__).resolve().parent / "data" / "geo"
 DEPARTEMENTS = GEO_DIR / "france-departements.geojson"
@@ -395,11 +395,11 @@ def test_label_returns_the_same_frame(palette: Palette) -> None:
 # Painter: layout, legibility, legend -----------------------------------------------------------
 
 from generator.config import OverlaysSection, RenderOverrides, RenderSection  # noqa: E402
-from generator.errors import ConfigError  # noqa: E402
-from generator.legend import format_ticks  # noqa: E402
-from generator.model import CollectionInfo, Style  # noqa: E402
-from generator.overlays import OverlayPainter, default_attribution, default_title  # noqa: E402
-from generator.text import fold_text  # noqa: E402
+from generator.core.errors import ConfigError  # noqa: E402
+from generator.core.model import CollectionInfo, Style  # noqa: E402
+from generator.overlays.legend import format_ticks  # noqa: E402
+from generator.overlays.painter import OverlayPainter, default_attribution, default_title  # noqa: E402
+from generator.overlays.text import fold_text  # noqa: E402
 from tests.golden_cases import CASES, GOLDEN_DIR, load_golden, to_rgb  # noqa: E402
 
 TEXT_OVERLAYS = ("date", "title", "attribution", "legend")
@@ -576,7 +576,7 @@ def test_text_the_font_lacks_is_folded() -> None:
 
 
 def test_border_layers_use_their_own_colours_and_halo() -> None:
-    from generator.regions import BorderLayer
+    from generator.sources.regions import BorderLayer
 
     grid = square_grid()
     to_lonlat = pyproj.Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
@@ -638,7 +638,7 @@ def test_overlay_settings_reject_unknown_keys_and_values() -> None:
 
 def test_border_layers_config_and_loading(tmp_path: Path) -> None:
     from generator.config import parse_config
-    from generator.regions import load_regions
+    from generator.sources.regions import load_regions
 
     line = {"type": "LineString", "coordinates": [[2.0, 46.0], [3.0, 47.0]]}
     config_text = json.dumps({

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.build import build
+from generator.engine.build import build
 
 from .conftest import REPO, FakeItem, column_values, write_catalog, write_cog
 

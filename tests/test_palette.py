@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from rio_tiler.colormap import cmap
 
-from generator.errors import StyleError
-from generator.palette import (
+from generator.core.errors import StyleError
+from generator.render.palette import (
     LABEL_RAMP,
     PALETTE_SIZE,
     RESERVED_COLORS,

@@ -19,16 +19,16 @@ from pyproj import Transformer
 from rasterio.shutil import copy as copy_dataset
 from rasterio.warp import transform_bounds
 
-from generator.categorical import categorical_indices, categorical_palette, legend_entries
 from generator.config import LoadedConfig, RegionSection
-from generator.errors import RenderError, StyleError
-from generator.grid import inside_mask, make_grid, output_crs, project
-from generator.http import HttpSettings, make_session
-from generator.model import FramePlan, Grid, ItemAsset, Style
-from generator.regions import load_region, region_outline
-from generator.render import LocalRenderer, crosses_antimeridian, render_frame, unwrap_antimeridian
-from generator.styles import AssetStyle, resolve_style
-from generator.titiler import TitilerRenderer
+from generator.core.errors import RenderError, StyleError
+from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.plan.categorical import categorical_indices, categorical_palette, legend_entries
+from generator.plan.styles import AssetStyle, resolve_style
+from generator.render.grid import inside_mask, make_grid, output_crs, project
+from generator.render.local import LocalRenderer, crosses_antimeridian, render_frame, unwrap_antimeridian
+from generator.render.titiler import TitilerRenderer
+from generator.sources.http import HttpSettings, make_session
+from generator.sources.regions import load_region, region_outline
 
 from .servers.titiler import TitilerServer
 
@@ -229,7 +229,7 @@ def test_color_formula_gamma_is_applied_exactly_and_the_rest_warned_once(
     from color_operations.operations import gamma
 
     render = {"r": {"rescale": [[0, 16]], "color_formula": "gamma r 1.8 saturation 1.3"}}
-    with caplog.at_level(logging.WARNING, logger="generator.styles"):
+    with caplog.at_level(logging.WARNING, logger="generator.plan.styles"):
         style = resolve_style("gamma-test", render, None, "collections[0]").style
         resolve_style("gamma-test", render, None, "collections[0]")
     warnings = [record for record in caplog.records if "color_formula" in record.getMessage()]

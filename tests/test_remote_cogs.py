@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import shapely
 
-from generator.errors import RenderError
-from generator.grid import inside_mask, make_grid, output_crs, project
-from generator.http import USER_AGENT, HttpSettings, make_session
-from generator.model import Grid, ItemAsset, Style
-from generator.render import LocalRenderer, RemoteAccess, href_for_gdal
-from generator.titiler import TitilerRenderer
+from generator.core.errors import RenderError
+from generator.core.model import Grid, ItemAsset, Style
+from generator.render.grid import inside_mask, make_grid, output_crs, project
+from generator.render.local import LocalRenderer, RemoteAccess, href_for_gdal
+from generator.render.titiler import TitilerRenderer
+from generator.sources.http import USER_AGENT, HttpSettings, make_session
 
 from .conftest import column_values, write_cog
 from .servers.range_http import RangeServer, serve_directory

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.errors import GeneratorError
-from generator.serve import make_server, safe_relative_path, serving
+from generator.core.errors import GeneratorError
+from generator.site.serve import make_server, safe_relative_path, serving
 
 from .conftest import REPO
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 import posixpath
+import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -14,9 +14,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-from generator import site
-from generator.errors import GeneratorError
-from generator.model import (
+from generator.core.errors import GeneratorError
+from generator.core.model import (
     AnimationFiles,
     AnimationRecord,
     CollectionInfo,
@@ -25,6 +24,7 @@ from generator.model import (
     SiteInfo,
     Style,
 )
+from generator.site import gallery as site
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 XSS_SCRIPT = "<script>alert(1)</script>"
@@ -60,7 +60,7 @@ MANIFEST_KEYS = {
 
 
 def utc(year: int, month: int, day: int = 1) -> datetime:
-    return datetime(year, month, day, tzinfo=timezone.utc)
+    return datetime(year, month, day, tzinfo=UTC)
 
 
 def files_for(slug: str, frame_count: int = 0) -> AnimationFiles:
@@ -608,7 +608,7 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
 
 
 def test_description_is_commonmark_with_safe_links_only() -> None:
-    from generator.markup import render_markdown
+    from generator.site.markup import render_markdown
 
     html = str(
         render_markdown(
@@ -638,7 +638,7 @@ def test_hostile_description_renders_inert_on_the_page(built: Path) -> None:
 
 
 def test_orthographic_projection_known_points() -> None:
-    from generator.locator import project
+    from generator.site.locator import project
 
     assert project(10.0, 45.0, (10.0, 45.0)) == pytest.approx((0.0, 0.0, True), abs=1e-12)
     x, y, visible = project(100.0, 0.0, (10.0, 0.0))  # 90° east of the centre: on the rim
@@ -649,7 +649,7 @@ def test_orthographic_projection_known_points() -> None:
 
 
 def test_centre_handles_the_antimeridian() -> None:
-    from generator.locator import centre_of
+    from generator.site.locator import centre_of
 
     # 170°E … 170°W is 20° wide around the antimeridian, not 340° around Greenwich.
     assert centre_of([((170.0, -10.0), (-170.0, -10.0), (-170.0, 10.0), (170.0, 10.0))]) == (-180.0, 0.0)
@@ -673,7 +673,7 @@ def test_locator_svg_draws_globe_graticule_and_region(built: Path) -> None:
 
 
 def test_tiny_region_gets_a_marker_and_missing_outline_no_locator(tmp_path: Path) -> None:
-    from generator.locator import locator_svg
+    from generator.site.locator import locator_svg
 
     tiny = ((2.30, 48.85), (2.31, 48.85), (2.31, 48.86), (2.30, 48.85))
     assert 'class="locator__marker"' in locator_svg([tiny], "Paris")
@@ -690,7 +690,7 @@ def test_outline_rings_simplifies_to_the_point_budget() -> None:
 
     from shapely.geometry import MultiPolygon, Polygon
 
-    from generator.locator import outline_rings
+    from generator.site.locator import outline_rings
 
     circle = Polygon([(math.cos(a / 500 * 2 * math.pi) * 5, math.sin(a / 500 * 2 * math.pi) * 5) for a in range(500)])
     island = Polygon([(20, 20), (21, 20), (21, 21), (20, 20)])
@@ -840,13 +840,13 @@ def test_collection_and_region_pages_list_their_animations(tmp_path: Path) -> No
     [("no2-monthly", "no2-monthly"), ("A.b_c", "A.b_c")],
 )
 def test_path_slug_keeps_safe_ids(identifier: str, expected: str) -> None:
-    from generator.pages import path_slug
+    from generator.site.pages import path_slug
 
     assert path_slug(identifier) == expected
 
 
 def test_path_slug_makes_unsafe_ids_safe_and_distinct() -> None:
-    from generator.pages import path_slug
+    from generator.site.pages import path_slug
 
     slugs = {path_slug(i) for i in ("a/b", "a b", "a?b", "..", "", "é")}
     assert len(slugs) == 6

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,14 @@ import pytest
 import requests
 from shapely.geometry import box
 
-from generator.build import build
-from generator.catalog import StaticCatalogSource, keep_last, open_source, plan_frames
 from generator.config import parse_config
-from generator.dates import parse_interval
-from generator.errors import SourceError
-from generator.http import HttpSettings, make_session
-from generator.model import FramePlan
-from generator.stac_api import StacApiSource
+from generator.core.dates import parse_interval
+from generator.core.errors import SourceError
+from generator.core.model import FramePlan
+from generator.engine.build import build
+from generator.sources.catalog import StaticCatalogSource, keep_last, open_source, plan_frames
+from generator.sources.http import HttpSettings, make_session
+from generator.sources.stac_api import StacApiSource
 from tests.conftest import column_values, write_cog
 from tests.servers.common import unavailable
 from tests.servers.faults import FaultServer, Reply, Request, sequence
@@ -127,7 +127,7 @@ def test_interval_and_rolling_window(pgstac: PgStacServer) -> None:
     frames = plan_frames(source.items(COLLECTION_ID, parse_interval("2005-01/2006-12"), REGION), None)
     assert [f.datetime for f in frames] == [month_start(index) for index in range(60, 84)]
     # "the last 24 months" as seen on 2020-01-15: the data ends 2019-12, the window starts 2018-01-15
-    window = parse_interval("P24M/..", now=datetime(2020, 1, 15, tzinfo=timezone.utc))
+    window = parse_interval("P24M/..", now=datetime(2020, 1, 15, tzinfo=UTC))
     frames = plan_frames(source.items(COLLECTION_ID, window, REGION), None)
     assert [f.datetime for f in frames] == [month_start(index) for index in range(216, 240)]
     newest = keep_last(frames, 6)
@@ -253,8 +253,8 @@ def test_naive_and_aware_datetimes_newest_first_sort_together(api: FaultServer) 
     api.route("/search", sequence(Reply.json(_page(features))))
     frames = plan_frames(StacApiSource("naive", api.url, settings=FAST).items("c", None, REGION), None)
     assert [f.items[0].item_id for f in frames] == ["2023-11", "2023-12", "2024-01", "2024-02"]
-    assert frames[0].datetime == datetime(2023, 11, 1, tzinfo=timezone.utc)
-    assert frames[1].datetime == datetime(2023, 12, 1, tzinfo=timezone.utc)
+    assert frames[0].datetime == datetime(2023, 11, 1, tzinfo=UTC)
+    assert frames[1].datetime == datetime(2023, 12, 1, tzinfo=UTC)
 
 
 def test_search_survives_503_twice_and_sends_the_search_parameters(api: FaultServer) -> None:

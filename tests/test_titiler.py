@@ -8,21 +8,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from affine import Affine
 import pytest
 import requests
 import shapely
+from affine import Affine
+from PIL import Image
 
-from generator.errors import RenderError
-from generator.overlays import overlay_palette
-from generator.grid import inside_mask, make_grid, output_crs, project
-from generator.http import HttpSettings, make_session
-from generator.model import FramePlan, Grid, ItemAsset, Style
-from generator.palette import build_palette, to_indices
-from generator.regions import region_outline
-from generator.render import LocalRenderer, render_frame, render_frames
-from generator.titiler import DEFAULT_MAX_BODY_BYTES, TitilerRenderer, region_body
+from generator.core.errors import RenderError
+from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.overlays.painter import overlay_palette
+from generator.render.grid import inside_mask, make_grid, output_crs, project
+from generator.render.local import LocalRenderer, render_frame, render_frames
+from generator.render.palette import build_palette, to_indices
+from generator.render.titiler import DEFAULT_MAX_BODY_BYTES, TitilerRenderer, region_body
+from generator.sources.http import HttpSettings, make_session
+from generator.sources.regions import region_outline
 
 from .conftest import NODATA, write_cog
 from .servers.titiler import TitilerServer
@@ -231,7 +231,7 @@ def test_an_outline_too_large_for_any_simplification_falls_back_to_the_frame(fra
 
 
 def test_answers_on_other_bounds_are_refused() -> None:
-    from generator.titiler import check_bounds
+    from generator.render.titiler import check_bounds
 
     grid = Grid(crs="EPSG:4326", transform=Affine(0.5, 0, 0, 0, -0.5, 10), width=20, height=20)
     check_bounds("0.0,0.0,10.0,10.0", grid, "http://raster")  # the grid's own bounds
@@ -242,7 +242,7 @@ def test_answers_on_other_bounds_are_refused() -> None:
 
 def test_a_gallery_built_through_titiler_matches_the_local_build(tmp_path, loopback_titiler):
     """`render.renderer: titiler` end to end: same frames as the local renderer, listed the same."""
-    from generator.build import BuildOptions, build
+    from generator.engine.build import BuildOptions, build
 
     from .conftest import FakeItem, column_values, write_catalog
 

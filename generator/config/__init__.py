@@ -10,21 +10,21 @@ resolved against the config file's folder by ``resolve_ref``. The models are spl
 
 from __future__ import annotations
 
-from .base import (
+from generator.config.base import (
     HEX_COLOR_PATTERN,
     Resampling,
     StrictModel,
     is_url,
     resolve_ref,
 )
-from .loading import (
+from generator.config.loading import (
     LoadedConfig,
     SiteConfig,
     dotted_path,
     load_config,
     parse_config,
 )
-from .render import (
+from generator.config.render import (
     BASEMAP_PRESETS,
     AttributionOverlay,
     BasemapSection,
@@ -46,7 +46,7 @@ from .render import (
     WebpSection,
     basemap_crs_problem,
 )
-from .sections import (
+from generator.config.sections import (
     MAX_BORDER_LAYERS,
     AnimationSection,
     BorderLayerSection,

@@ -11,10 +11,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import ConfigError
-from .base import StrictModel
-from .render import RenderSection, basemap_crs_problem
-from .sections import (
+from generator.config.base import StrictModel
+from generator.config.render import RenderSection, basemap_crs_problem
+from generator.config.sections import (
     AnimationSection,
     CacheSection,
     CollectionSection,
@@ -22,6 +21,7 @@ from .sections import (
     SiteSection,
     SourceSection,
 )
+from generator.core.errors import ConfigError
 
 
 class SiteConfig(StrictModel):

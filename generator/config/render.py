@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from .base import StrictModel
+from generator.config.base import StrictModel
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 FontSize = Field(default=None, ge=6, le=200)

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ..dates import parse_interval
-from .base import _HEX, HEX_COLOR_PATTERN, Resampling, StrictModel
-from .render import RenderOverrides
+from generator.config.base import _HEX, HEX_COLOR_PATTERN, Resampling, StrictModel
+from generator.config.render import RenderOverrides
+from generator.core.dates import parse_interval
 
 
 class SiteSection(StrictModel):

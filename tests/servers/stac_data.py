@@ -9,7 +9,7 @@ second tile beside the first (two items, one frame) and some items lie far from 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def _polygon(bbox: tuple[float, float, float, float]) -> dict[str, Any]:
 
 def month_start(index: int, first_year: int = 2000) -> datetime:
     year, month = divmod(index, 12)
-    return datetime(first_year + year, month + 1, 1, tzinfo=timezone.utc)
+    return datetime(first_year + year, month + 1, 1, tzinfo=UTC)
 
 
 def _month_end(start: datetime) -> datetime:

@@ -139,8 +139,9 @@ def _ready(server: TitilerServer, process: subprocess.Popen[bytes]) -> bool:
 # Importing a fixture into several modules makes one fixture definition per module; the servers
 # are kept here so the whole session still starts each of them once.
 
-import pytest  # noqa: E402
 from contextlib import ExitStack  # noqa: E402
+
+import pytest  # noqa: E402
 
 from .s3 import S3Server, s3_server  # noqa: E402
 

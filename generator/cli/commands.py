@@ -1,0 +1,130 @@
+"""Commands that look before they build: ``validate``, ``list`` (alias ``build --dry-run``), ``clean``.
+
+Owns checking a config without rendering — the schema, the files it references and, unless
+offline, that every source answers — listing the plan with each animation's item and frame
+counts, and removing the cache and output folders safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.config import LoadedConfig, is_url, load_config, resolve_ref
+from generator.core.errors import ConfigError, GeneratorError, RegionError
+from generator.plan.animations import plan_animations
+from generator.plan.schedule import plan_animation, source_opener
+from generator.sources.regions import load_region, load_regions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CheckReport:
+    """Lines to print; ``problems`` make the command fail."""
+
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _offline_regions(config: LoadedConfig, report: CheckReport) -> None:
+    problems: list[str] = []
+    for index, section in enumerate(config.model.regions):
+        remote = [key for key in ("geometry", "borders") if isinstance(getattr(section, key), str) and is_url(getattr(section, key))]
+        local = section.model_copy(update={key: None for key in remote if key == "borders"})
+        if "geometry" in remote:
+            report.lines.append(f"region {section.id}: geometry is a URL, not fetched (--offline)")
+            continue
+        try:
+            load_region(local, index, config)
+        except RegionError as error:
+            problems += error.problems
+        for key in remote:
+            report.lines.append(f"region {section.id}: {key} is a URL, not fetched (--offline)")
+    if problems:
+        raise RegionError(problems)
+
+
+def _local_sources(config: LoadedConfig, report: CheckReport) -> None:
+    for name, section in config.model.sources.items():
+        if section.catalog is not None and not is_url(section.catalog):
+            path = Path(resolve_ref(section.catalog, config.base_dir))
+            if not path.is_file():
+                raise ConfigError(f"{config.path}: sources.{name}.catalog: file not found: {path}")
+            report.lines.append(f"source {name}: local catalog {path.name} found")
+        else:
+            report.lines.append(f"source {name}: remote, not contacted (--offline)")
+
+
+def validate(config_path: Path, offline: bool) -> CheckReport:
+    """Check the config, its local files and (unless ``offline``) that every source answers.
+
+    Config problems raise ``ConfigError``; unreachable sources are listed in ``problems``.
+    """
+    report = CheckReport()
+    config = load_config(config_path)
+    specs = plan_animations(config)
+    report.lines.append(f"config: {config.path} is valid ({len(specs)} animations)")
+    if config.model.site.templates:
+        folder = Path(resolve_ref(config.model.site.templates, config.base_dir))
+        if not folder.is_dir():
+            raise ConfigError(f"{config.path}: site.templates: folder not found: {folder}")
+    if offline:
+        _offline_regions(config, report)
+        _local_sources(config, report)
+        return report
+    load_regions(config)
+    report.lines.append(f"regions: {len(config.model.regions)} loaded")
+    opener = source_opener(config)
+    for collection in config.model.collections:
+        try:
+            info, _ = opener(collection.source).collection(collection.id)
+            report.lines.append(f"collection {collection.id}: found in source {collection.source} ({info.title})")
+        except GeneratorError as error:
+            report.problems.append(f"collection {collection.id}: {error}")
+    return report
+
+
+def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:
+    """Every animation with its item and frame counts, from the STAC sources (no COG read)."""
+    report = CheckReport()
+    config = load_config(config_path)
+    specs = plan_animations(config, only)
+    regions = load_regions(config)
+    opener = source_opener(config)
+    for spec in specs:
+        try:
+            plan = plan_animation(spec, regions[spec.region.id], opener(spec.collection.source), config)
+        except GeneratorError as error:
+            report.problems.append(f"{spec.id}: {error}")
+            continue
+        items = sum(len(frame.items) for frame in plan.frames)
+        gaps = sum(1 for frame in plan.frames if frame.kind == "gap")
+        first = plan.frames[0].datetime.strftime(spec.render.date_format)
+        last = plan.frames[-1].datetime.strftime(spec.render.date_format)
+        report.lines.append(
+            f"{spec.id}: {items} items → {len(plan.frames)} frames ({gaps} gaps), {first} – {last}, "
+            f"{spec.render.size} px, {', '.join(spec.render.formats)}"
+        )
+    return report
+
+
+def clean(config_path: Path, output_dir: Path | None, cache_dir: Path | None) -> CheckReport:
+    """Remove the frame cache and the output folder (only if this tool made it)."""
+    report = CheckReport()
+    config = load_config(config_path)
+    output = (output_dir or config.base_dir / "output").resolve()
+    cache = (cache_dir or Path(resolve_ref(config.model.cache.dir, config.base_dir))).resolve()
+    if cache.is_dir():
+        shutil.rmtree(cache)
+        report.lines.append(f"removed cache {cache}")
+    if output.is_dir():
+        if any(output.iterdir()) and not (output / "manifest.json").is_file():
+            raise ConfigError(f"{output}: not removed — it holds no manifest.json, so this tool did not make it")
+        shutil.rmtree(output)
+        report.lines.append(f"removed output {output}")
+    if not report.lines:
+        report.lines.append("nothing to clean")
+    return report

@@ -1,0 +1,174 @@
+"""Command line: ``python -m generator build [--config PATH] [--output DIR] [--only ID ...]``
+and ``python -m generator serve [--config PATH] [--output DIR] [--port N]``.
+
+Parses arguments, runs the build and maps our exceptions to exit codes in one table. Heavy
+imports (rasterio, rio-tiler…) happen only once a command runs, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from generator import __version__
+from generator.core.errors import ConfigError, GeneratorError
+
+EXIT_OK = 0
+EXIT_ANIMATIONS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Exceptions that end a command, and the exit code each gives (first match wins).
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ConfigError, EXIT_USAGE),
+    (GeneratorError, EXIT_ANIMATIONS_FAILED),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m generator",
+        description="Turn STAC time series of COGs into animated maps and a static web gallery.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    build = commands.add_parser("build", help="build the gallery into the output folder")
+    build.add_argument("--config", type=Path, default=Path("site_config.yml"), help="site config (default: ./site_config.yml)")
+    build.add_argument("--output", type=Path, default=None, help="output folder (default: output/ beside the config)")
+    build.add_argument("--only", nargs="+", metavar="ANIMATION_ID", help="build only these animations")
+    verbosity = build.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="more detail")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    build.add_argument("--debug", action="store_true", help="show tracebacks")
+    build.add_argument(
+        "--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="frames rendered in parallel (default: the number of CPUs)",
+    )
+    build.add_argument("--strict", action="store_true", help="any failed animation fails the build; output left as it was")
+    build.add_argument("--cache-dir", type=Path, default=None, help="frame cache folder (default: .cache/ beside the config)")
+    build.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
+    build.add_argument("--dry-run", action="store_true", help="only list the plan (same as the `list` command)")
+    validate = commands.add_parser("validate", help="check the config and its sources without rendering")
+    validate.add_argument("--offline", action="store_true", help="schema and local files only; contact nothing")
+    listing = commands.add_parser("list", help="the plan: animations with their item and frame counts")
+    listing.add_argument("--only", nargs="+", metavar="ANIMATION_ID", help="list only these animations")
+    clean = commands.add_parser("clean", help="remove the frame cache and the output folder")
+    clean.add_argument("--output", type=Path, default=None, help="output folder (default: output/ beside the config)")
+    clean.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default: .cache/ beside the config)")
+    for command in (validate, listing, clean):
+        command.add_argument("--config", type=Path, default=Path("site_config.yml"), help="site config (default: ./site_config.yml)")
+        command.set_defaults(verbose=False, quiet=False, debug=False)
+        command.add_argument("--debug", action="store_true", help="show tracebacks")
+    serve = commands.add_parser("serve", help="preview the built gallery on http://127.0.0.1 only")
+    serve.add_argument("--config", type=Path, default=Path("site_config.yml"), help="site config whose output/ to serve (default: ./site_config.yml)")
+    serve.add_argument("--output", type=Path, default=None, help="the gallery folder to serve (default: output/ beside the config)")
+    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
+    serve.set_defaults(verbose=False, quiet=False, debug=False)
+    return parser
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each message, not at set-up."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.INFO
+    if args.verbose or args.debug:
+        level = logging.DEBUG
+    elif args.quiet:
+        level = logging.ERROR
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if level == logging.DEBUG else "%(message)s"))
+    root = logging.getLogger("generator")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _print_report(lines: list[str], problems: list[str]) -> int:
+    for line in lines:
+        print(line)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return EXIT_ANIMATIONS_FAILED if problems else EXIT_OK
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from generator.cli import commands  # deferred: pulls in rasterio and friends
+
+    if args.command == "validate":
+        report = commands.validate(args.config, args.offline)
+    elif args.command == "clean":
+        report = commands.clean(args.config, args.output, args.cache_dir)
+    else:
+        report = commands.list_plan(args.config, args.only)
+    return _print_report(report.lines, report.problems)
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    from generator.engine.build import BuildOptions, build  # deferred: pulls in rasterio and friends
+
+    if args.dry_run:
+        args.command = "list"
+        return _run_check(args)
+
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give at least 1")
+    options = BuildOptions(jobs=args.jobs, cache_dir=args.cache_dir, use_cache=not args.no_cache, strict=args.strict)
+    result = build(args.config, args.output, args.only, options=options)
+    log = logging.getLogger("generator")
+    log.info("%s", result.summary.line())
+    log.info("gallery: %s", result.output_dir / "index.html")
+    for record in result.failed:
+        log.error("failed: %s: %s", record.id, record.error)
+    return EXIT_ANIMATIONS_FAILED if result.failed else EXIT_OK
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from generator.site.serve import serve_forever
+
+    output = args.output
+    if output is None:
+        from generator.config import load_config  # only needed to find output/ beside the config
+
+        output = load_config(args.config).base_dir / "output"
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: choose a port between 0 and 65535")
+    serve_forever(output, args.port)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args)
+    try:
+        if args.command == "serve":
+            return _run_serve(args)
+        if args.command in ("validate", "list", "clean"):
+            return _run_check(args)
+        return _run_build(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except GeneratorError as error:
+        if args.debug:
+            raise
+        for line in str(error).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Palette-index frames: the checks and conversions every encoder shares.
+
+A frame is a 2-D ``uint8`` array of indices into one 256-entry RGB palette, with an optional
+transparent index. These helpers validate such inputs with messages a user can act on and turn
+them into RGBA where a format needs colours (thumbnails, WebP, MP4). The streaming writers
+(WebP, MP4) also share the pairing of frames with durations and the rule that a failed write
+leaves no partial file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from generator.core.errors import AnimationError
+
+PALETTE_ENTRIES = 256
+PALETTE_BYTES = PALETTE_ENTRIES * 3
+
+
+def validated_palette(palette_rgb: bytes) -> bytes:
+    if not isinstance(palette_rgb, (bytes, bytearray, memoryview)):
+        raise AnimationError(
+            f"The palette must be {PALETTE_BYTES} bytes (256 RGB triplets), "
+            f"got a {type(palette_rgb).__name__}."
+        )
+    palette = bytes(palette_rgb)
+    if len(palette) != PALETTE_BYTES:
+        raise AnimationError(
+            f"The palette must be exactly {PALETTE_BYTES} bytes (256 RGB triplets), "
+            f"got {len(palette)} bytes; pad it to 256 entries."
+        )
+    return palette
+
+
+def validated_transparent_index(transparent_index: int | None) -> int | None:
+    if transparent_index is None:
+        return None
+    if isinstance(transparent_index, bool) or not isinstance(transparent_index, (int, np.integer)):
+        raise AnimationError(
+            f"The transparent index must be an integer 0-255 or None, got {transparent_index!r}."
+        )
+    if not 0 <= int(transparent_index) < PALETTE_ENTRIES:
+        raise AnimationError(
+            f"The transparent index must be between 0 and 255, got {transparent_index}."
+        )
+    return int(transparent_index)
+
+
+def validated_indices(
+    indices: np.ndarray, expected_shape: tuple[int, int] | None = None
+) -> np.ndarray:
+    if not isinstance(indices, np.ndarray):
+        raise AnimationError(
+            f"A frame must be a numpy array of palette indices, got {type(indices).__name__}."
+        )
+    if indices.dtype != np.uint8:
+        raise AnimationError(
+            f"A frame must hold uint8 palette indices, got dtype {indices.dtype}; "
+            "map the values to palette indices first."
+        )
+    if indices.ndim != 2 or indices.shape[0] == 0 or indices.shape[1] == 0:
+        raise AnimationError(
+            f"A frame must be a non-empty 2-D array (rows, columns), got shape {indices.shape}."
+        )
+    if expected_shape is not None and indices.shape != expected_shape:
+        raise AnimationError(
+            f"Every frame of an animation must have the same size: expected "
+            f"{expected_shape[0]} rows × {expected_shape[1]} columns, got "
+            f"{indices.shape[0]} × {indices.shape[1]}."
+        )
+    return indices
+
+
+def indices_to_rgba(
+    indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None
+) -> np.ndarray:
+    """Look palette indices up into an H×W×4 ``uint8`` RGBA array (alpha 0 where transparent)."""
+    pixels = validated_indices(indices)
+    palette_bytes = validated_palette(palette_rgb)
+    palette = np.frombuffer(palette_bytes, dtype=np.uint8).reshape(PALETTE_ENTRIES, 3)
+    alpha_by_index = np.full(PALETTE_ENTRIES, 255, dtype=np.uint8)
+    transparent = validated_transparent_index(transparent_index)
+    if transparent is not None:
+        alpha_by_index[transparent] = 0
+    lookup = np.concatenate([palette, alpha_by_index[:, None]], axis=1)
+    return lookup[pixels]
+
+
+def frames_with_durations(
+    frames: Iterable[np.ndarray], durations_ms: Sequence[int]
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Pair frames with durations lazily, checking sizes and counts as they go."""
+    durations = [validated_duration(value) for value in durations_ms]
+    shape: tuple[int, int] | None = None
+    count = 0
+    for count, frame in enumerate(frames, start=1):
+        if count > len(durations):
+            raise AnimationError(
+                f"More frames than durations: {len(durations)} durations were given; "
+                "pass one duration per frame."
+            )
+        pixels = validated_indices(frame, shape)
+        shape = pixels.shape
+        yield pixels, durations[count - 1]
+    if count == 0:
+        raise AnimationError("No frames were given; an animation needs at least one frame.")
+    if count != len(durations):
+        raise AnimationError(
+            f"{count} frames but {len(durations)} durations were given; "
+            "pass one duration per frame."
+        )
+
+
+def validated_duration(duration_ms: int) -> int:
+    if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, np.integer)):
+        raise AnimationError(
+            f"A frame duration must be an integer number of milliseconds, got {duration_ms!r}."
+        )
+    if duration_ms < 0:
+        raise AnimationError(f"A frame duration cannot be negative, got {duration_ms} ms.")
+    return int(duration_ms)
+
+
+def remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # the caller already reports the original error
+
+
+@contextmanager
+def no_partial_file(path: Path, codec_errors: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Remove ``path`` if writing it fails; I/O and codec errors become an ``AnimationError``."""
+    try:
+        yield
+    except codec_errors as error:
+        remove_quietly(path)
+        raise AnimationError(f"Could not encode {path}: {error}") from error
+    except OSError as error:
+        remove_quietly(path)
+        raise AnimationError(f"Could not write {path}: {error}") from error
+    except BaseException:
+        remove_quietly(path)
+        raise

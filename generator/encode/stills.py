@@ -1,0 +1,99 @@
+"""The still outputs of an animation: its poster (a chosen frame as PNG) and its thumbnail.
+
+The animated formats have their own modules: ``gif`` (the exact, streaming GIF writer), ``webp``
+and ``mp4``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from generator.core.errors import AnimationError
+from generator.encode.indexed import (
+    indices_to_rgba,
+    validated_indices,
+    validated_palette,
+    validated_transparent_index,
+)
+
+__all__ = ["poster_image", "thumbnail_image", "thumbnail_size", "write_poster", "write_thumbnail"]
+
+
+def poster_image(
+    indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None
+) -> Image.Image:
+    """A palette ('P') image that keeps indices and colours exactly."""
+    pixels = validated_indices(indices)
+    palette = validated_palette(palette_rgb)
+    transparent = validated_transparent_index(transparent_index)
+    height, width = pixels.shape
+    image = Image.frombytes("P", (width, height), np.ascontiguousarray(pixels).tobytes())
+    image.putpalette(palette, "RGB")
+    if transparent is not None:
+        image.info["transparency"] = transparent
+    return image
+
+
+def thumbnail_size(width: int, height: int, max_px: int) -> tuple[int, int]:
+    """The largest same-aspect (width, height) whose longer side is ≤ ``max_px``; never larger."""
+    if max_px < 1:
+        raise AnimationError(f"The thumbnail size must be at least 1 pixel, got {max_px}.")
+    longest = max(width, height)
+    if longest <= max_px:
+        return (width, height)
+    scale = max_px / longest
+    return (max(1, min(max_px, round(width * scale))), max(1, min(max_px, round(height * scale))))
+
+
+def thumbnail_image(
+    indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None, max_px: int = 320
+) -> Image.Image:
+    """A downscaled preview: RGBA when there is a transparent index, RGB otherwise.
+
+    Pillow resizes RGBA with premultiplied alpha, so transparent pixels' (meaningless) colours
+    do not bleed into the edges of the map.
+    """
+    rgba = indices_to_rgba(indices, palette_rgb, transparent_index)
+    height, width = rgba.shape[:2]
+    image = Image.fromarray(rgba)
+    if transparent_index is None:
+        image = image.convert("RGB")
+    size = thumbnail_size(width, height, max_px)
+    if size != (width, height):
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
+
+
+def write_poster(
+    path: Path, indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None
+) -> None:
+    """Write a frame as a palette PNG (PLTE + tRNS), colours exactly as in the GIF."""
+    image = poster_image(indices, palette_rgb, transparent_index)
+    _save_png(Path(path), image)
+
+
+def write_thumbnail(
+    path: Path,
+    indices: np.ndarray,
+    palette_rgb: bytes,
+    transparent_index: int | None,
+    max_px: int = 320,
+) -> None:
+    """Write a PNG preview whose longer side is at most ``max_px`` (never enlarged)."""
+    image = thumbnail_image(indices, palette_rgb, transparent_index, max_px)
+    _save_png(Path(path), image)
+
+
+def _save_png(path: Path, image: Image.Image) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, format="PNG")
+    except OSError as error:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise AnimationError(f"Could not write the image {path}: {error}") from error

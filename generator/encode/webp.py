@@ -1,0 +1,180 @@
+"""Animated WebP from palette-index frames.
+
+Same input contract as the other encoders (``generator.encode.indexed``): 2-D ``uint8``
+palette-index frames of one size, one 256-entry RGB palette and an optional transparent index.
+The writer takes an iterable of frames and encodes each frame as it arrives, so memory does not
+grow with the frame count.
+
+WebP. Pillow's multi-frame WebP writer (libwebp's animation encoder) merges identical
+consecutive frames into one longer frame, and needs every frame in memory. So the animated
+container (RIFF ``VP8X`` + ``ANIM`` + one ``ANMF`` per frame) is written here, and Pillow only
+encodes each frame as a still WebP whose bitstream chunks (``VP8L``, or ``ALPH`` + ``VP8``) are
+copied into the frame. Every frame covers the whole canvas with blending off, so each decoded
+frame is exactly that frame, whatever came before it.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from generator.core.errors import AnimationError
+from generator.encode.indexed import (
+    frames_with_durations,
+    indices_to_rgba,
+    no_partial_file,
+    validated_palette,
+    validated_transparent_index,
+)
+
+WEBP_MAX_DIMENSION = 16383
+_WEBP_MAX_DURATION_MS = (1 << 24) - 1
+_WEBP_BITSTREAM_CHUNKS = (b"ALPH", b"VP8 ", b"VP8L")
+_VP8X_ALPHA = 0x10
+_VP8X_ANIMATION = 0x02
+_ANMF_DO_NOT_BLEND = 0x02
+
+
+# --------------------------------------------------------------------------------------------
+# Animated WebP: container blocks (pure)
+
+
+def _riff_chunk(fourcc: bytes, payload: bytes) -> bytes:
+    padding = b"\0" if len(payload) % 2 else b""
+    return fourcc + struct.pack("<I", len(payload)) + payload + padding
+
+
+def _uint24(value: int) -> bytes:
+    return value.to_bytes(3, "little")
+
+
+def _webp_header_chunks(width: int, height: int, has_alpha: bool, loop: int) -> bytes:
+    flags = _VP8X_ANIMATION | (_VP8X_ALPHA if has_alpha else 0)
+    vp8x = bytes([flags, 0, 0, 0]) + _uint24(width - 1) + _uint24(height - 1)
+    # Background colour (B, G, R, A) is only a hint to players; transparent is the neutral one.
+    anim = bytes([0, 0, 0, 0]) + struct.pack("<H", loop)
+    return _riff_chunk(b"VP8X", vp8x) + _riff_chunk(b"ANIM", anim)
+
+
+def _anmf_chunk(width: int, height: int, duration_ms: int, bitstream: bytes) -> bytes:
+    """A whole-canvas frame at (0, 0) that replaces the canvas (no blending, no disposal)."""
+    header = (
+        _uint24(0)
+        + _uint24(0)
+        + _uint24(width - 1)
+        + _uint24(height - 1)
+        + _uint24(duration_ms)
+        + bytes([_ANMF_DO_NOT_BLEND])
+    )
+    return _riff_chunk(b"ANMF", header + bitstream)
+
+
+def _still_webp_bitstream(still: bytes) -> bytes:
+    """The ``ALPH``/``VP8 ``/``VP8L`` chunks of a still WebP file, padding included."""
+    if len(still) < 12 or still[:4] != b"RIFF" or still[8:12] != b"WEBP":
+        raise AnimationError("Pillow did not produce a WebP file while encoding a frame.")
+    position, chunks = 12, []
+    while position + 8 <= len(still):
+        fourcc = still[position : position + 4]
+        (size,) = struct.unpack_from("<I", still, position + 4)
+        end = position + 8 + size + (size % 2)
+        if fourcc in _WEBP_BITSTREAM_CHUNKS:
+            chunks.append(still[position:end])
+        position = end
+    if not chunks:
+        raise AnimationError("Pillow's WebP output held no image data while encoding a frame.")
+    return b"".join(chunks)
+
+
+def _encode_webp_frame(
+    pixels: np.ndarray,
+    palette: bytes,
+    transparent_index: int | None,
+    lossless: bool,
+    quality: int,
+) -> bytes:
+    rgba = indices_to_rgba(pixels, palette, transparent_index)
+    image = Image.fromarray(rgba if transparent_index is not None else rgba[..., :3].copy())
+    buffer = io.BytesIO()
+    # exact=False lets libwebp change the (invisible) colour of fully transparent pixels,
+    # which compresses better; visible pixels stay exact in lossless mode.
+    image.save(buffer, format="WEBP", lossless=lossless, quality=quality, exact=False)
+    return _still_webp_bitstream(buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# Animated WebP: writer
+
+
+def write_webp(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    durations_ms: Sequence[int],
+    palette_rgb: bytes,
+    transparent_index: int | None,
+    loop: int = 0,
+    lossless: bool = True,
+    quality: int = 90,
+) -> None:
+    """Write an animated WebP with exactly one frame per input frame, streamed to disk.
+
+    ``loop`` 0 repeats forever. ``lossless=True`` keeps every visible pixel exact (transparent
+    pixels decode with alpha 0); with ``lossless=False``, ``quality`` (0-100) sets the lossy
+    quality, and in lossless mode the compression effort. Durations are in milliseconds.
+    """
+    path = Path(path)
+    palette = validated_palette(palette_rgb)
+    transparent = validated_transparent_index(transparent_index)
+    if isinstance(loop, bool) or not isinstance(loop, int) or not 0 <= loop <= 0xFFFF:
+        raise AnimationError(f"The WebP loop count must be between 0 and 65535, got {loop!r}.")
+    if not 0 <= quality <= 100:
+        raise AnimationError(f"The WebP quality must be between 0 and 100, got {quality!r}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = path.open("w+b")
+    except OSError as error:
+        raise AnimationError(f"Cannot create the WebP file {path}: {error}") from error
+    with no_partial_file(path), file:
+        _stream_webp(file, frames, durations_ms, palette, transparent, loop, lossless, quality)
+
+
+def _stream_webp(
+    file: BinaryIO,
+    frames: Iterable[np.ndarray],
+    durations_ms: Sequence[int],
+    palette: bytes,
+    transparent: int | None,
+    loop: int,
+    lossless: bool,
+    quality: int,
+) -> None:
+    file.write(b"RIFF\0\0\0\0WEBP")  # the RIFF size is patched in once the frames are written
+    previous: np.ndarray | None = None
+    bitstream = b""
+    for pixels, duration in frames_with_durations(frames, durations_ms):
+        height, width = pixels.shape
+        if previous is None:
+            if width > WEBP_MAX_DIMENSION or height > WEBP_MAX_DIMENSION:
+                raise AnimationError(
+                    f"A WebP is at most {WEBP_MAX_DIMENSION} pixels wide and high; the frames "
+                    f"are {width}×{height}. Use a smaller render size."
+                )
+            file.write(_webp_header_chunks(width, height, transparent is not None, loop))
+        if duration > _WEBP_MAX_DURATION_MS:
+            raise AnimationError(
+                f"A WebP frame lasts at most {_WEBP_MAX_DURATION_MS} ms, got {duration} ms."
+            )
+        # A repeated frame (e.g. a gap in the series) reuses the previous frame's encoding.
+        if previous is None or not np.array_equal(previous, pixels):
+            bitstream = _encode_webp_frame(pixels, palette, transparent, lossless, quality)
+            previous = pixels.copy()
+        file.write(_anmf_chunk(width, height, duration, bitstream))
+    riff_size = file.tell() - 8
+    file.seek(4)
+    file.write(struct.pack("<I", riff_size))

@@ -1,0 +1,425 @@
+"""One animation, from its plan to its files: palette, grid, frames, overlays and encoders.
+
+Owns building a single (collection, region) animation into the staging folder — or carrying it
+over unchanged when nothing it is made from changed — with the renderer its source asks for,
+the size budget, and every output format. Failures are caught here and recorded, so one
+animation never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from PIL import Image
+
+from generator.config import LoadedConfig, RenderSection
+from generator.core.errors import GeneratorError
+from generator.core.model import (
+    AnimationFiles,
+    AnimationRecord,
+    CollectionInfo,
+    FramePlan,
+    Grid,
+    Style,
+)
+from generator.encode.gif import GifWriter
+from generator.encode.mp4 import write_mp4
+from generator.encode.stills import write_poster, write_thumbnail
+from generator.encode.webp import write_webp
+from generator.engine.output import RecordStore, carry_over
+from generator.engine.progress import Progress
+from generator.overlays.basemap import (
+    WEB_MERCATOR,
+    Basemap,
+    TileFetcher,
+    basemap_attribution,
+    data_level_colors,
+    load_basemap,
+)
+from generator.overlays.painter import OverlayPainter, default_attribution, overlay_palette
+from generator.plan.animations import AnimationSpec
+from generator.plan.categorical import categorical_palette, legend_entries
+from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
+from generator.render.cache import FrameCache, animation_fingerprint, geometry_digest
+from generator.render.layers import LayerSource, prepare_grid
+from generator.render.local import LocalRenderer, RemoteAccess, Renderer
+from generator.render.palette import Palette
+from generator.render.titiler import TitilerRenderer
+from generator.site.locator import outline_rings
+from generator.sources.http import USER_AGENT, make_session, public_href, settings_for_source
+from generator.sources.regions import Region
+from generator.sources.stac_common import StacSource
+
+log = logging.getLogger(__name__)
+
+
+def animation_files(slug: str, frame_count: int = 0, formats: Sequence[str] = ("gif",)) -> AnimationFiles:
+    folder = f"animations/{slug}"
+    return AnimationFiles(
+        page=f"{folder}/index.html",
+        gif=f"{folder}/{slug}.gif",
+        poster=f"{folder}/poster.png",
+        thumbnail=f"{folder}/thumbnail.png",
+        legend=f"{folder}/legend.png",
+        webp=f"{folder}/{slug}.webp" if "webp" in formats else None,
+        mp4=f"{folder}/{slug}.mp4" if "mp4" in formats else None,
+        frames=tuple(f"{folder}/frames/{number:04d}.png" for number in range(1, frame_count + 1)),
+    )
+
+
+def frame_durations(frame_count: int, render: RenderSection) -> list[int]:
+    """Every frame shows for ``frame_ms``; the last one also holds the end pause."""
+    durations = [render.frame_ms] * frame_count
+    durations[-1] += render.end_pause_ms
+    return durations
+
+
+def _read_indices(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16))
+
+
+class AnimationBuilder:
+    """Builds one animation into the staging folder; knows nothing of the others."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        staging: Path,
+        renderer: Renderer,
+        sources: Callable[[str], StacSource],
+        options: BuildOptions,
+        cache: FrameCache,
+        pool: Executor | None,
+        progress: Progress,
+        store: RecordStore,
+        output: Path,
+    ):
+        self.config = config
+        self.staging = staging
+        self.renderer = renderer  # None: each animation gets the renderer its config names
+        self._renderers: dict[tuple[str, str], tuple[Renderer, str, Executor | None]] = {}
+        self.thread_pools: list[ThreadPoolExecutor] = []
+        self.sources = sources
+        self.options = options
+        self.cache = cache
+        self.pool = pool
+        self.progress = progress
+        self.store = store
+        self.output = output
+        self.reused: set[str] = set()  # animations carried over unchanged from the last build
+        self.searches = SearchCache(cache.root, config.model.cache.search_ttl)  # --no-cache: no search cache either
+
+    def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
+        files = animation_files(spec.slug)
+        base: dict[str, Any] = dict(
+            id=spec.id, slug=spec.slug, collection_id=spec.collection.id,
+            region_id=region.id, region_title=region.title, files=files,
+            region_outline=outline_rings(region.geometry),
+            map_credits=map_credits(spec, region),
+        )
+        collection = style = None
+        frames: tuple[FramePlan, ...] = ()
+        try:
+            planned = plan_animation(spec, region, self.sources(spec.collection.source), self.config, self.searches)
+            collection, style, frames = planned.collection, planned.style, planned.frames
+            fingerprint = self._fingerprint(spec, region, planned)
+            previous = self.store.load(spec.slug)
+            folder = posixpath.dirname(files.page)
+            if (
+                self.options.use_cache and previous is not None and previous.status == "ok"
+                and previous.fingerprint == fingerprint
+                and carry_over(folder, self.output, self.staging)
+            ):
+                self.reused.add(spec.id)
+                return previous  # nothing it is made from changed: its files are linked as they are
+            record = self._render(spec, region, files, collection, style, frames, base)
+            record = replace(record, fingerprint=fingerprint)
+            return replace(record, notes=(*planned.notes, *record.notes)) if planned.notes else record
+        except Exception as error:  # one failing animation must never stop the others
+            shutil.rmtree(self.staging / f"animations/{spec.slug}", ignore_errors=True)
+            message = str(error) if isinstance(error, GeneratorError) else f"unexpected {type(error).__name__}: {error}"
+            log.warning("animation %s failed: %s", spec.id, message, exc_info=log.isEnabledFor(logging.DEBUG))
+            return AnimationRecord(
+                status="failed", error=message, collection=collection, style=style, frames=frames, **base
+            )
+
+    def _fingerprint(self, spec: AnimationSpec, region: Region, planned: AnimationPlan) -> str:
+        collection = planned.collection
+        region_parts: list[object] = [
+            region.title,
+            geometry_digest(shapely.to_wkb(region.geometry)),
+            [
+                [
+                    geometry_digest(shapely.to_wkb(layer.geometry)), layer.color, layer.width, layer.halo,
+                    layer.halo_width, layer.attribution,
+                ]
+                for layer in region.border_layers
+            ],
+        ]
+        collection_parts: list[object] = [
+            collection.title, collection.description, collection.license, list(collection.providers),
+        ]
+        return animation_fingerprint(
+            spec.render.model_dump(mode="json"), region_parts, planned.style, collection_parts,
+            planned.frames, self.renderer_for(spec)[1],
+        )
+
+    def _render(
+        self,
+        spec: AnimationSpec,
+        region: Region,
+        files: AnimationFiles,
+        collection: CollectionInfo,
+        style: Style,
+        frames: tuple[FramePlan, ...],
+        base: dict[str, Any],
+    ) -> AnimationRecord:
+        started = time.perf_counter()
+        categories = getattr(style, "categories", None)
+        palette = categorical_palette(categories) if categories else overlay_palette(style.colormap, region.border_layers)
+        (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
+        budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
+        size, kept = spec.render.size, frames
+        with ExitStack() as scope:
+            # Basemap tiles are kept in the cache folder between builds; with --no-cache, for this animation only.
+            tiles = self.cache.root / "tiles" if self.cache.root is not None else None
+            if tiles is None and spec.render.basemap:
+                tiles = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="tiles-")))
+            while True:
+                labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
+                files = animation_files(spec.slug, len(kept), spec.render.formats)
+                grid, last, painter = self._encode(
+                    spec, region, collection, files, style, palette, kept, labels, size, tiles
+                )
+                size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
+                if not retry:
+                    break
+        palette = painter.palette  # with a basemap, the palette was made for the last encode's grid
+        write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
+        write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
+        self._write_video_formats(spec, files, palette)
+        notes = (*painter.notes, *budget.notes)
+        if painter.legend_patch is not None and files.legend:
+            write_poster(self.staging / files.legend, painter.legend_patch, palette.rgb_bytes(), palette.transparent)
+        else:
+            files = replace(files, legend=None)
+        for note in notes:
+            log.warning("%s: %s", spec.id, note)
+        log.info(
+            "built %s: %d frames, %d×%d px in %.1f s",
+            spec.id, len(kept), grid.width, grid.height, time.perf_counter() - started,
+        )
+        return AnimationRecord(
+            **{**base, "files": files},
+            status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
+            legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
+            legend_classes=legend_entries(categories) if categories else (),
+            notes=notes, crs=grid.crs, render=_published_render(spec.render),
+        )
+
+    def renderer_for(self, spec: AnimationSpec) -> tuple[Renderer, str, Executor | None]:
+        """(renderer, its name for cache keys, the pool to run it in) for this animation's source.
+
+        Local reads are CPU-bound: the process pool. TiTiler calls are I/O-bound: a thread pool
+        as wide as the source's per-host bound.
+        """
+        if self.renderer is not None:
+            return self.renderer, "local", self.pool
+        key = (spec.collection.source, spec.render.renderer)
+        if key not in self._renderers:
+            section = self.config.model.sources[spec.collection.source]
+            settings = settings_for_source(section, f"{self.config.path}: sources.{spec.collection.source}")
+            if spec.render.renderer == "titiler":
+                assert section.raster_api is not None  # checked by plan_animations
+                renderer: Renderer = TitilerRenderer(
+                    section.raster_api, make_session(settings), http_settings=settings,
+                    max_body_bytes=section.raster_api_max_body_bytes, concurrency=section.http.max_per_host,
+                )
+                threads = ThreadPoolExecutor(max_workers=section.http.max_per_host, thread_name_prefix="titiler")
+                self.thread_pools.append(threads)
+                self._renderers[key] = (renderer, f"titiler:{public_href(section.raster_api)}", threads)
+            else:
+                access = RemoteAccess(
+                    s3_unsigned=section.s3.unsigned, s3_endpoint=section.s3.endpoint,
+                    s3_region=section.s3.region, user_agent=USER_AGENT,
+                )
+                self._renderers[key] = (LocalRenderer(access), "local", self.pool)
+        return self._renderers[key]
+
+    def _write_video_formats(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette) -> None:
+        """WebP and MP4 from the exact frame PNGs already on disk (no second render).
+
+        The two encoders run side by side: libwebp and x264 release the GIL while they work.
+        """
+        durations = frame_durations(len(files.frames), spec.render)
+
+        def frames() -> Iterator[np.ndarray]:
+            return (_read_indices(self.staging / path) for path in files.frames)
+
+        jobs: list[Callable[[], None]] = []
+        if files.webp:
+            webp_path = self.staging / files.webp
+            jobs.append(lambda: write_webp(
+                webp_path, frames(), durations, palette.rgb_bytes(), palette.transparent,
+                loop=spec.render.loop, lossless=spec.render.webp.lossless, quality=spec.render.webp.quality,
+            ))
+        if files.mp4:
+            mp4_path = self.staging / files.mp4
+            jobs.append(lambda: write_mp4(
+                mp4_path, frames(), durations, palette.rgb_bytes(), palette.transparent,
+                background_rgb=hex_rgb(spec.render.mp4.background),
+            ))
+        if len(jobs) < 2:
+            for job in jobs:
+                job()
+            return
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="encode") as encoders:
+            for future in [encoders.submit(job) for job in jobs]:
+                future.result()  # the first failure is raised; the other encoder still finishes
+
+    def _encode(
+        self,
+        spec: AnimationSpec,
+        region: Region,
+        collection: CollectionInfo,
+        files: AnimationFiles,
+        style: Style,
+        palette: Palette,
+        frames: tuple[FramePlan, ...],
+        labels: tuple[str, ...],
+        size: int,
+        tiles: Path | None,
+    ) -> tuple[Grid, np.ndarray, OverlayPainter]:
+        """Render every frame at ``size`` and stream it into the animation files; returns the last.
+
+        With a basemap the frames are in Web Mercator, ``palette`` only lends its reserved
+        entries (the painter's palette is the one the files use) and ``tiles`` caches the tiles.
+        """
+        settings = spec.render.basemap
+        prepared = prepare_grid(region, WEB_MERCATOR if settings else spec.render.crs, size)
+        grid = prepared.grid
+        overlays = spec.render.overlays
+        categories = getattr(style, "categories", None)
+        if categories:
+            # The frame legend is a continuous colour bar; classes are listed on the page instead.
+            overlays = overlays.model_copy(update={"legend": overlays.legend.model_copy(update={"show": False})})
+        basemap: Basemap | None = None
+        data_credit = overlays.attribution.text if overlays.attribution.text is not None else default_attribution(collection)
+        borders_credit = f"Borders: {region.border_credit}" if overlays.borders and region.border_credit else None
+        attribution = " · ".join(part for part in (data_credit, borders_credit) if part) or None
+        if settings:
+            data_colors = palette.data_colors() if categories else data_level_colors(style.colormap)
+            assert tiles is not None  # _render gives a folder whenever there is a basemap
+            fetcher = TileFetcher(settings.url, tiles)
+            basemap = load_basemap(settings, grid, prepared.inside, data_colors, palette, fetcher)
+            palette = basemap.palette
+            # The basemap's attribution is mandatory: drawn even when the overlay is switched off.
+            attribution = basemap_attribution(settings, attribution if overlays.attribution else None)
+            overlays = overlays.model_copy(
+                update={"attribution": overlays.attribution.model_copy(update={"show": True})}
+            )
+        painter = OverlayPainter.create(
+            overlays, grid, style, border_layers=region.border_layers, collection=collection,
+            region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
+            attribution=attribution,
+        )
+        last: np.ndarray | None = None
+        shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
+        durations = frame_durations(len(frames), spec.render)
+        renderer, renderer_name, pool = self.renderer_for(spec)
+        source = LayerSource(
+            prepared, style, palette, renderer, renderer_name, self.cache, pool,
+            look_ahead=max(2, 2 * self.options.jobs, getattr(renderer, "concurrency", 1)),
+        )
+        with GifWriter(
+            self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
+        ) as writer:
+            for number, (layer, label) in enumerate(zip(source.layers(frames), labels, strict=True)):
+                # The basemap goes under the cached data layer, like the overlays go over it.
+                last = painter.paint(basemap.composite(layer) if basemap else layer, number, label)
+                writer.add_frame(last, durations[number])
+                self.progress.frame_done()
+                write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
+        assert last is not None
+        return grid, last, painter
+
+
+def map_credits(spec: AnimationSpec, region: Region) -> tuple[tuple[str, str], ...]:
+    """Who to credit for what the frames draw besides the data: border lines and basemap tiles."""
+    credits: list[tuple[str, str]] = []
+    if spec.render.overlays.borders and region.border_credit:
+        credits.append(("Borders", region.border_credit))
+    if spec.render.basemap:
+        credits.append(("Basemap", spec.render.basemap.attribution))
+    return tuple(credits)
+
+
+def _published_render(render: RenderSection) -> dict[str, Any]:
+    """The render settings as pages and provenance show them: a tile URL's API key stripped."""
+    settings = render.model_dump(mode="json")
+    if settings.get("basemap"):
+        settings["basemap"]["url"] = public_href(settings["basemap"]["url"])
+    return settings
+
+
+MIN_BUDGET_SIZE = 96  # px: below this a map is unreadable, so the size budget stops shrinking here
+BUDGET_SHRINK = 0.8
+
+
+@dataclass
+class SizeBudget:
+    """``render.max_bytes``: shrink the frames step by step, drop frames only when allowed."""
+
+    max_bytes: int | None
+    drop_frames: bool
+    notes: list[str] = field(default_factory=list)
+
+    def next_attempt(
+        self, gif_bytes: int, size: int, frames: tuple[FramePlan, ...]
+    ) -> tuple[int, tuple[FramePlan, ...], bool]:
+        """(size, frames, retry) for the next encode, recording what was changed."""
+        if self.max_bytes is None or gif_bytes <= self.max_bytes:
+            return size, frames, False
+        over = f"the GIF ({gif_bytes:,} bytes) is over max_bytes ({self.max_bytes:,})"
+        if size > MIN_BUDGET_SIZE:
+            smaller = max(MIN_BUDGET_SIZE, int(size * BUDGET_SHRINK))
+            self.notes.append(f"{over} at {size} px: size reduced to {smaller} px")
+            return smaller, frames, True
+        if self.drop_frames and len(frames) > 2:
+            kept = frames[::2] if (len(frames) - 1) % 2 == 0 else (*frames[::2], frames[-1])
+            self.notes.append(f"{over} at {size} px: dropped {len(frames) - len(kept)} of {len(frames)} frames")
+            return size, kept, True
+        hint = "" if self.drop_frames else "; set render.drop_frames: true to allow dropping frames"
+        self.notes.append(f"{over} even at {size} px{hint}")
+        return size, frames, False
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to build (not what): parallelism, cache, strictness.
+
+    ``jobs > 1`` renders local frames in worker processes (the ``forkserver`` start method): a
+    script that calls ``build`` itself must do so under ``if __name__ == "__main__":``.
+    """
+
+    jobs: int = 1
+    cache_dir: Path | None = None  # None: `.cache/` beside the config
+    use_cache: bool = True
+    strict: bool = False

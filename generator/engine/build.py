@@ -1,0 +1,188 @@
+"""Orchestration: config → plan → catalog → frames → overlays → animation files → site.
+
+Owns the order of the stages over all animations (each one is built by ``animation``), what
+happens to the ones not built this time (``--only``, stale after a failure), the worker pool,
+the summary and the output folder's integrity: everything is written to a staging folder
+beside the output and swapped in only when the build completes.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import posixpath
+import shutil
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from generator import __version__
+from generator.config import LoadedConfig, load_config, resolve_ref
+from generator.core.errors import GeneratorError
+from generator.core.model import AnimationRecord, SiteInfo
+from generator.engine.animation import AnimationBuilder, BuildOptions, animation_files
+from generator.engine.output import (
+    RecordStore,
+    carry_over,
+    check_output_dir,
+    link_unchanged,
+    new_bytes,
+    remove_leftovers,
+    staging_dir,
+    swap_in,
+)
+from generator.engine.progress import AnimationStats, BuildSummary, Progress
+from generator.plan.animations import plan_animations
+from generator.plan.schedule import source_opener
+from generator.render.cache import FrameCache
+from generator.render.local import Renderer
+from generator.site.gallery import write_site
+from generator.sources.regions import load_regions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    """What a build produced; ``records`` in config order."""
+
+    output_dir: Path
+    records: list[AnimationRecord] = field(default_factory=list)
+    seconds: float = 0.0
+    summary: BuildSummary = field(default_factory=BuildSummary)
+
+    @property
+    def failed(self) -> list[AnimationRecord]:
+        return [record for record in self.records if record.status != "ok"]
+
+
+def _make_pool(jobs: int) -> Executor | None:
+    """Processes for CPU-bound local rendering (forkserver: safe with threads in the parent)."""
+    if jobs <= 1:
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["generator.render.layers"])
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
+REPORT = "build-report.json"
+
+
+class BuildFailed(GeneratorError):
+    """``--strict``: an animation failed, so the build stops and the published output stays."""
+
+
+def cache_folder(config: LoadedConfig, override: Path | None) -> Path:
+    """``--cache-dir``, else ``cache.dir`` of the config (relative to the config file)."""
+    return (override or Path(resolve_ref(config.model.cache.dir, config.base_dir))).resolve()
+
+
+def _site_info(config: LoadedConfig) -> SiteInfo:
+    section = config.model.site
+    return SiteInfo(
+        title=section.title,
+        description=section.description,
+        base_url=section.base_url,
+        templates=Path(resolve_ref(section.templates, config.base_dir)) if section.templates else None,
+        source_root=config.base_dir,
+    )
+
+
+def build(
+    config_path: Path,
+    output_dir: Path | None = None,
+    only: list[str] | None = None,
+    renderer: Renderer | None = None,
+    options: BuildOptions | None = None,
+) -> BuildResult:
+    """Build the gallery described by ``config_path``; raises ``ConfigError`` for bad config.
+
+    With ``only``, the other animations keep their published files and records unchanged.
+    """
+    started = time.perf_counter()
+    options = options or BuildOptions()
+    config = load_config(config_path)
+    specs = plan_animations(config)
+    selected = {spec.id for spec in plan_animations(config, only)}
+    regions = load_regions(config)
+    output = (output_dir or config.base_dir / "output").resolve()
+    check_output_dir(output, (config.base_dir,))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(output)
+    staging = staging_dir(output)
+    staging.mkdir()
+    source = source_opener(config)
+    cache_dir = cache_folder(config, options.cache_dir)
+    cache = FrameCache(cache_dir if options.use_cache else None)
+    store = RecordStore(cache_dir / "state")
+    pool = _make_pool(options.jobs)
+    summary = BuildSummary(generator_version=__version__)
+    progress = Progress(len(selected), cache_hits=lambda: cache.hits)
+    builder = AnimationBuilder(config, staging, renderer, source, options, cache, pool, progress, store, output)
+    try:
+        records: list[AnimationRecord] = []
+        for spec in specs:
+            folder = posixpath.dirname(animation_files(spec.slug).page)
+            if spec.id not in selected:
+                previous = store.load(spec.slug)
+                if previous is not None and carry_over(folder, output, staging):
+                    records.append(previous)
+                    summary.carried += 1
+                else:
+                    log.warning("%s: not built (--only) and no earlier build to keep", spec.id)
+                continue
+            progress.start_animation(spec.id)
+            hits, misses = cache.hits, cache.misses
+            record = builder.build(spec, regions[spec.region.id])
+            stats = AnimationStats(rendered=cache.misses - misses, cached=cache.hits - hits)
+            if cache.root is None and record.status == "ok":
+                stats.rendered = sum(1 for frame in record.frames if frame.items)
+            summary.per_animation[spec.id] = stats
+            if record.status == "failed":
+                previous = store.load(spec.slug)
+                if previous is not None and carry_over(folder, output, staging):
+                    log.warning("%s: keeping its last good files, marked stale", spec.id)
+                    record = replace(previous, status="stale", error=record.error)
+            reused = spec.id in builder.reused
+            if reused:
+                stats.cached = len(record.frames)
+            _count(summary, record, stats, reused)
+            records.append(record)
+            progress.end_animation()
+        progress.close()
+        if options.strict and any(record.status != "ok" for record in records):
+            failed = ", ".join(record.id for record in records if record.status != "ok")
+            raise BuildFailed(f"--strict: animation(s) failed: {failed}; the published output was left as it was")
+        write_site(staging, _site_info(config), records, generator_version=__version__)
+        summary.files_unchanged = link_unchanged(staging, output)
+        summary.bytes_written = new_bytes(staging)
+        summary.seconds = time.perf_counter() - started
+        (staging / REPORT).write_text(summary.to_json(), encoding="utf-8")
+        swap_in(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        progress.close()
+        for threads in builder.thread_pools:
+            threads.shutdown(cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    for record in records:
+        if record.status == "ok":
+            store.save(record)
+    return BuildResult(output_dir=output, records=records, seconds=summary.seconds, summary=summary)
+
+
+def _count(summary: BuildSummary, record: AnimationRecord, stats: AnimationStats, reused: bool) -> None:
+    summary.frames_rendered += stats.rendered
+    summary.frames_cached += stats.cached
+    if record.status == "failed":
+        summary.failed += 1
+    elif record.status == "stale":
+        summary.stale += 1
+    elif reused:
+        summary.cached += 1
+    else:
+        summary.built += 1

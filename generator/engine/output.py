@@ -1,0 +1,156 @@
+"""The output folder's life cycle: staging, atomic swap, carry-over and untouched unchanged files.
+
+Owns the rules that keep a published gallery whole: a build writes into a staging folder beside
+``output/`` and swaps it in only at the end; a staging folder left by a killed build is removed
+by the next one; files whose bytes did not change are hard-linked from the previous output so
+their mtimes stay put; an animation can be carried over (``--only``, or a failed rebuild that
+keeps the last good files as "stale") together with its record, which is kept in the cache
+folder between builds.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import logging
+import os
+import pickle
+import shutil
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from generator import __version__
+from generator.core.errors import ConfigError
+from generator.core.model import AnimationRecord
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+RECORD_FORMAT = 1
+
+
+def check_output_dir(output: Path, protected: tuple[Path, ...]) -> None:
+    """Refuse to replace a folder we did not make (the swap deletes the old output)."""
+    if output.resolve() in {path.resolve() for path in protected} | {Path.home(), Path("/")}:
+        raise ConfigError(f"--output {output}: refusing to replace this folder; choose a dedicated output folder")
+    if output.exists():
+        if not output.is_dir():
+            raise ConfigError(f"--output {output}: exists and is not a folder")
+        if any(output.iterdir()) and not (output / MANIFEST).exists():
+            raise ConfigError(
+                f"--output {output}: the folder is not empty and holds no {MANIFEST}, so it was not made by "
+                "this tool; choose an empty or new folder"
+            )
+
+
+def staging_dir(output: Path) -> Path:
+    return output.parent / f".{output.name}.staging-{os.getpid()}"
+
+
+def remove_leftovers(output: Path) -> None:
+    """Staging or old folders left by a build that was killed."""
+    for pattern in (f".{output.name}.staging-*", f".{output.name}.old-*"):
+        for leftover in output.parent.glob(pattern):
+            log.debug("removing leftover %s", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def swap_in(staging: Path, output: Path) -> None:
+    """Replace ``output`` by ``staging`` with two renames (the window without output is tiny)."""
+    if output.exists():
+        old = output.parent / f".{output.name}.old-{os.getpid()}"
+        output.rename(old)
+        staging.rename(output)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(output)
+
+
+def link_unchanged(staging: Path, output: Path) -> int:
+    """Hard-link every staged file whose bytes equal the published one; returns how many."""
+    if not output.is_dir():
+        return 0
+    linked = 0
+    for staged in list(staging.rglob("*")):
+        if not staged.is_file() or staged.is_symlink():
+            continue
+        published = output / staged.relative_to(staging)
+        if not published.is_file() or published.is_symlink():
+            continue
+        if os.path.samefile(staged, published):
+            linked += 1  # carried over as a link already
+            continue
+        if filecmp.cmp(staged, published, shallow=False):
+            temporary = staged.with_name(staged.name + ".link")
+            try:
+                os.link(published, temporary)
+            except OSError:
+                continue  # another file system: keep the fresh copy
+            os.replace(temporary, staged)
+            linked += 1
+    return linked
+
+
+REWRITTEN_SUFFIXES = (".html", ".json")  # the site stage writes these again in every build
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    # Pages are rewritten in place by the site stage: a hard link would let that write reach
+    # the published file before the swap, so those are copied.
+    if source.endswith(REWRITTEN_SUFFIXES):
+        shutil.copy2(source, target)
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def new_bytes(staging: Path) -> int:
+    """Bytes of the staged files that are not links to published ones (what this build wrote)."""
+    return sum(path.stat().st_size for path in staging.rglob("*") if path.is_file() and path.stat().st_nlink == 1)
+
+
+def carry_over(folder: str, output: Path, staging: Path) -> bool:
+    """Link an animation's published folder into staging unchanged; False if it is not there."""
+    source = output / folder
+    if not source.is_dir():
+        return False
+    target = staging / folder
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, copy_function=_link_or_copy)
+    return True
+
+
+@dataclass(frozen=True)
+class RecordStore:
+    """The last good record of each animation, kept in the cache folder (not published)."""
+
+    root: Path | None
+
+    def _path(self, slug: str) -> Path:
+        assert self.root is not None
+        return self.root / "records" / f"{slug}.pickle"
+
+    def load(self, slug: str) -> AnimationRecord | None:
+        if self.root is None:
+            return None
+        try:
+            with self._path(slug).open("rb") as stream:
+                version, record = pickle.load(stream)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, ImportError):
+            return None
+        if version != (RECORD_FORMAT, __version__) or not isinstance(record, AnimationRecord):
+            return None  # written by another version: its fields may differ, so rebuild instead
+        if {item.name for item in fields(AnimationRecord)} - set(vars(record)):
+            return None
+        return record
+
+    def save(self, record: AnimationRecord) -> None:
+        if self.root is None:
+            return
+        path = self._path(record.slug)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        with temporary.open("wb") as stream:
+            pickle.dump(((RECORD_FORMAT, __version__), record), stream)
+        os.replace(temporary, path)

@@ -1,0 +1,121 @@
+"""Region border lines: each shared edge once, burnt into palette-index frames at a set width.
+
+Pure — geometries in, boolean masks out. Lines are rasterized once per animation into a mask
+(:func:`line_mask`) and burnt into every frame (:func:`burn`) with a reserved palette entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import rasterio.features
+import shapely
+from affine import Affine
+
+from generator.core.model import Grid
+
+_POLYGONAL = ("Polygon", "MultiPolygon")
+_LINEAL = ("LineString", "MultiLineString", "LinearRing")
+#: Lines are simplified to this tolerance (in output pixels) before burning.
+SIMPLIFY_TOLERANCE_PX = 0.5
+
+
+def boundary_lines(
+    geometry: shapely.Geometry | Iterable[shapely.Geometry],
+) -> shapely.LineString | shapely.MultiLineString:
+    """All boundary lines of ``geometry`` as one (Multi)LineString, each shared edge once.
+
+    Polygons contribute their rings, lines are kept as they are, points are ignored. Edges
+    shared by neighbouring polygons (same vertices) are merged by the union, so they are drawn
+    once and end up exactly as thick as outer edges.
+    """
+    lines = [_as_lines(part) for part in _flatten(geometry)]
+    lines = [line for line in lines if line is not None and not line.is_empty]
+    if not lines:
+        return shapely.MultiLineString()
+    merged = shapely.line_merge(shapely.unary_union(lines))
+    if merged.is_empty:
+        return shapely.MultiLineString()
+    return merged
+
+
+def _flatten(geometry: shapely.Geometry | Iterable[shapely.Geometry]) -> list[shapely.Geometry]:
+    if isinstance(geometry, shapely.Geometry):
+        if geometry.geom_type == "GeometryCollection":
+            return [leaf for part in shapely.get_parts(geometry) for leaf in _flatten(part)]
+        return [geometry]
+    if isinstance(geometry, (str, bytes)) or not isinstance(geometry, Iterable):
+        raise TypeError(f"expected a shapely geometry or a list of them, got {type(geometry)}")
+    return [leaf for item in geometry for leaf in _flatten(item)]
+
+
+def _as_lines(geometry: shapely.Geometry) -> shapely.Geometry | None:
+    if geometry.geom_type in _POLYGONAL:
+        return shapely.boundary(geometry)
+    if geometry.geom_type in _LINEAL:
+        return geometry
+    return None  # points carry no border
+
+
+def line_mask(
+    lines: shapely.Geometry,
+    grid: Grid,
+    width_px: int = 1,
+) -> np.ndarray:
+    """Rasterize ``lines`` (in ``grid.crs`` coordinates) to a boolean mask of ``grid.shape``.
+
+    ``width_px == 1`` burns thin 8-connected lines (GDAL's line rasterization). Wider lines are
+    buffered by half the width and burnt as polygons. Either way it is one rasterize call for
+    all lines, so a shared edge can never be burnt twice side by side. Lines are simplified
+    to half a pixel first. Pass lines (see :func:`boundary_lines`), not polygons: polygons
+    would be filled.
+    """
+    if width_px < 1:
+        raise ValueError(f"border width must be at least 1 pixel, got {width_px}")
+    mask = np.zeros(grid.shape, dtype=bool)
+    if lines is None or lines.is_empty or grid.width == 0 or grid.height == 0:
+        return mask
+
+    # Work in pixel coordinates: the buffer is then exactly width_px/2 pixels whatever the
+    # pixel aspect ratio, and clipping to the frame is a plain rectangle.
+    pixel_lines = _to_pixel_space(lines, grid.transform)
+    margin = float(width_px) + 1.0
+    pixel_lines = shapely.clip_by_rect(
+        pixel_lines, -margin, -margin, grid.width + margin, grid.height + margin
+    )
+    # Detail finer than half a pixel only clumps the line into blobs (every vertex burns its
+    # own corner); dropping it keeps 1-px borders 1 px thin and makes buffering cheap.
+    pixel_lines = shapely.simplify(pixel_lines, SIMPLIFY_TOLERANCE_PX, preserve_topology=False)
+    if pixel_lines.is_empty:
+        return mask
+    if width_px > 1:
+        shape = shapely.buffer(pixel_lines, width_px / 2.0, quad_segs=4)
+    else:
+        shape = pixel_lines
+    burnt = rasterio.features.rasterize(
+        [(shape, 1)],
+        out_shape=grid.shape,
+        transform=Affine.identity(),
+        fill=0,
+        all_touched=False,
+        dtype="uint8",
+    )
+    return burnt.astype(bool)
+
+
+def _to_pixel_space(geometry: shapely.Geometry, transform: Affine) -> shapely.Geometry:
+    inverse = ~transform
+    matrix = np.array([[inverse.a, inverse.b], [inverse.d, inverse.e]])
+    offset = np.array([inverse.c, inverse.f])
+    return shapely.transform(geometry, lambda coords: coords @ matrix.T + offset)
+
+
+def burn(frame: np.ndarray, mask: np.ndarray, index: int) -> np.ndarray:
+    """Set ``frame`` to ``index`` where ``mask`` is True, in place; returns ``frame``."""
+    if frame.shape != mask.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from frame shape {frame.shape}")
+    np.putmask(frame, mask, index)
+    return frame
+
+

@@ -1,0 +1,108 @@
+"""The build plan: which animations exist, their ids, safe folder names and render settings.
+
+Owns: expanding ``animations:`` (default: every collection × every region), merging each
+animation's ``render:`` overrides onto the defaults, unique ids, path-safe slugs and ``--only``.
+No I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from generator.config import CollectionSection, LoadedConfig, RegionSection, RenderSection
+from generator.core.errors import ConfigError
+
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+def slugify(text: str) -> str:
+    """A folder name that can't escape its parent: lowercase ``[a-z0-9._-]``, no leading dots."""
+    slug = _UNSAFE.sub("-", text.lower()).strip("-.")
+    slug = re.sub(r"\.{2,}", ".", slug)
+    return slug
+
+
+@dataclass(frozen=True)
+class AnimationSpec:
+    """One (collection, region) animation to build, with its effective render settings."""
+
+    id: str
+    slug: str
+    collection: CollectionSection
+    region: RegionSection
+    render: RenderSection
+
+
+def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list[AnimationSpec]:
+    """Expand the config into animation specs; ``only`` keeps the listed animation ids."""
+    model = config.model
+    collections = {collection.id: collection for collection in model.collections}
+    regions = {region.id: region for region in model.regions}
+    if model.animations is None:
+        pairs = [
+            (f"{collection.id}--{region.id}", collection.id, region.id, None, None)
+            for collection in model.collections
+            for region in model.regions
+        ]
+    else:
+        pairs = [
+            (
+                animation.id or f"{animation.collection}--{animation.region}",
+                animation.collection,
+                animation.region,
+                animation.render,
+                index,
+            )
+            for index, animation in enumerate(model.animations)
+        ]
+
+    problems: list[str] = []
+    specs: list[AnimationSpec] = []
+    ids: dict[str, str] = {}
+    slugs: dict[str, str] = {}
+    for animation_id, collection_id, region_id, overrides, index in pairs:
+        where = f"animations[{index}].id" if index is not None else "animations"
+        slug = slugify(animation_id)
+        if animation_id in ids:
+            problems.append(f"{where}: duplicate animation id {animation_id!r}; give each animation a unique `id`")
+            continue
+        if not slug:
+            problems.append(f"{where}: animation id {animation_id!r} has no letters or digits to name its folder")
+            continue
+        if slug in slugs:
+            problems.append(
+                f"{where}: animation id {animation_id!r} and {slugs[slug]!r} both become the folder "
+                f"name {slug!r}; choose ids that differ in letters or digits"
+            )
+            continue
+        ids[animation_id] = slug
+        slugs[slug] = animation_id
+        specs.append(
+            AnimationSpec(
+                id=animation_id,
+                slug=slug,
+                collection=collections[collection_id],
+                region=regions[region_id],
+                render=model.render.merged(overrides),
+            )
+        )
+    for spec in specs:
+        source = model.sources[spec.collection.source]
+        if spec.render.renderer == "titiler" and source.raster_api is None:
+            problems.append(
+                f"animation {spec.id!r} uses render.renderer: titiler but sources.{spec.collection.source} "
+                "has no `raster_api` (the TiTiler endpoint, e.g. https://example.org/api/raster)"
+            )
+    if problems:
+        raise ConfigError([f"{config.path}: {problem}" for problem in problems])
+
+    if only:
+        unknown = [wanted for wanted in only if wanted not in ids]
+        if unknown:
+            raise ConfigError(
+                f"--only: unknown animation id(s) {', '.join(map(repr, unknown))} "
+                f"(animations in {config.path.name}: {', '.join(ids)})"
+            )
+        specs = [spec for spec in specs if spec.id in only]
+    return specs

@@ -1,0 +1,294 @@
+"""Style resolution: the config's ``style:`` over the STAC collection's ``renders`` (VEDA style).
+
+Owns the rules: prefer the render named ``dashboard``, else the first one; ``rescale`` is a list
+of ``[min, max]`` per band (we take the band we read); config keys win key by key. A collection
+with neither a render nor ``style.rescale`` fails with a message saying what to add.
+
+Also owns what real-world renders carry beyond a rescale: a categorical ``colormap`` dict (a
+discrete palette, see ``categorical.py``), band selection by ``bidx`` or a rio-tiler
+``expression``, and ``color_formula``. TiTiler applies a colour formula to the rescaled band
+*before* the colormap, so on one band ``gamma``/``sigmoidal`` are a monotone remapping of the
+rescaled value: we apply exactly that (``value_transform``) and warn once about anything else.
+Multi-band RGB renders are refused with a clear error for now.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from generator.config import StyleSection
+from generator.core.errors import StyleError
+from generator.core.model import Style
+from generator.plan.categorical import CategoricalScheme, parse_categorical
+
+log = logging.getLogger(__name__)
+
+PREFERRED_RENDER = "dashboard"
+RESAMPLINGS = {"nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"}
+_BAND_NAME = re.compile(r"\bb(\d+)\b")
+_warned: set[tuple[str, str]] = set()  # (where, what): each "ignored" warning is logged once
+
+
+@dataclass(frozen=True)
+class ColorOp:
+    """One exactly-applicable colour-formula operation on the rescaled value in [0, 1]."""
+
+    name: str  # "gamma" or "sigmoidal"
+    args: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class AssetStyle(Style):
+    """A ``Style`` plus what real-world renders add; every renderer and stage accepts it as a Style.
+
+    ``expression`` (rio-tiler syntax, bands ``b1``, ``b2``…) replaces ``bidx`` when set.
+    ``color_ops`` are applied to the values by ``value_transform`` (see module docstring).
+    ``categories`` is set for a categorical colormap; the palette then comes from it.
+    ``band_chosen`` is True when the config or the render names the band(s) explicitly.
+    """
+
+    expression: str | None = None
+    color_ops: tuple[ColorOp, ...] = ()
+    categories: CategoricalScheme | None = None
+    band_chosen: bool = False
+
+
+@dataclass(frozen=True)
+class ResolvedStyle:
+    """The style to render with, and the asset keys the chosen render names (may be empty)."""
+
+    style: Style
+    render_assets: tuple[str, ...] = ()
+    render_name: str | None = None
+
+
+def pick_render(renders: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    usable = [(name, render) for name, render in renders.items() if isinstance(render, dict)]
+    for name, render in usable:
+        if name == PREFERRED_RENDER:
+            return name, render
+    return usable[0] if usable else None
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _warn_once(where: str, what: str, message: str) -> None:
+    if (where, what) not in _warned:
+        _warned.add((where, what))
+        log.warning("%s: %s", where, message)
+
+
+def _render_rescale(render: dict[str, Any], where: str) -> tuple[float, float] | None:
+    rescale = render.get("rescale")
+    if rescale is None:
+        return None
+    pair = _first(rescale) if isinstance(rescale, list) and rescale and isinstance(rescale[0], list) else rescale
+    try:
+        low, high = (float(value) for value in pair)
+    except (TypeError, ValueError):
+        raise StyleError(f"{where}: `rescale` {rescale!r} is not [[min, max]]; set style.rescale in the config") from None
+    return low, high
+
+
+def expression_bands(expression: str) -> tuple[int, ...]:
+    """The band numbers an expression uses (``b1``, ``b2``…), sorted."""
+    return tuple(sorted({int(number) for number in _BAND_NAME.findall(expression)}))
+
+
+def _expression(render: dict[str, Any], where: str) -> str | None:
+    expression = render.get("expression")
+    if expression is None:
+        return None
+    if not isinstance(expression, str) or not expression.strip():
+        raise StyleError(f"{where}: `expression` must be a text such as '(b2-b1)/(b2+b1)'")
+    if ";" in expression:
+        raise StyleError(
+            f"{where}: `expression` {expression!r} gives several bands (';'); an animation maps one band, "
+            "so give a single expression"
+        )
+    if not expression_bands(expression):
+        raise StyleError(f"{where}: `expression` {expression!r} names no band (use b1, b2…)")
+    return expression.strip()
+
+
+def _band(render: dict[str, Any], where: str) -> tuple[int, bool]:
+    """(band, chosen) from a render's ``bidx``; several bands (RGB) are refused for now."""
+    bidx = render.get("bidx")
+    if bidx is None:
+        return 1, False
+    bands = bidx if isinstance(bidx, list) else [bidx]
+    if len(bands) > 1:
+        raise StyleError(
+            f"{where}: `bidx` {bidx!r} asks for a multi-band (RGB) image; multi-band RGB assets are not "
+            "supported yet: pick one band with style.bidx, or combine bands with an `expression`"
+        )
+    try:
+        return int(bands[0]), True
+    except (TypeError, ValueError):
+        raise StyleError(f"{where}: bad `bidx` {bidx!r}") from None
+
+
+def parse_color_formula(formula: str, where: str) -> tuple[ColorOp, ...]:
+    """The operations of a rio-color formula that apply exactly to one band; warn once for the rest.
+
+    With one band, TiTiler applies operations on band ``r`` (= band 1) to the rescaled value;
+    operations on other bands or on colour (``saturation``) change nothing we can reproduce.
+    """
+    tokens = formula.replace(",", " ").split()
+    known = {"gamma": 1, "sigmoidal": 2, "saturation": 1}
+    ops: list[ColorOp] = []
+    ignored: list[str] = []
+    index = 0
+    while index < len(tokens):
+        name = tokens[index].lower()
+        if name not in known:
+            ignored.append(tokens[index])
+            index += 1
+            continue
+        arity = known[name]
+        has_bands = name != "saturation"
+        end = index + 1 + (1 if has_bands else 0) + arity
+        parts = tokens[index + 1 : end]
+        index = end
+        text = " ".join([name, *parts])
+        if len(parts) != (1 if has_bands else 0) + arity:
+            ignored.append(text)
+            continue
+        bands = parts[0].lower() if has_bands else "rgb"
+        try:
+            args = tuple(float(value) for value in parts[1 if has_bands else 0 :])
+        except ValueError:
+            ignored.append(text)
+            continue
+        if name == "saturation" or not any(band in ("r", "1") for band in bands):
+            ignored.append(text)
+        elif name == "gamma" and args[0] > 0 and math.isfinite(args[0]):
+            ops.append(ColorOp("gamma", args))
+        elif name == "sigmoidal" and args[0] >= 0 and 0 <= args[1] <= 1:
+            ops.append(ColorOp("sigmoidal", args))
+        else:
+            ignored.append(text)
+    if ignored:
+        _warn_once(
+            where, "color_formula",
+            f"`color_formula` parts {ignored} cannot be applied exactly to a one-band palette and are ignored",
+        )
+    return tuple(ops)
+
+
+def _sigmoidal(t: np.ndarray, contrast: float, bias: float) -> np.ndarray:
+    # color-operations' sigmoidal contrast (positive contrast branch), scaled to map [0, 1] onto [0, 1].
+    if contrast == 0:
+        return t
+    alpha = bias if bias != 0 else np.finfo(float).eps
+    low = 1 / (1 + math.exp(contrast * alpha))
+    high = 1 / (1 + math.exp(contrast * (alpha - 1)))
+    return (1 / (1 + np.exp(contrast * (alpha - t))) - low) / (high - low)
+
+
+def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The value remapping a style's colour formula asks for, or None.
+
+    Values are rescaled to t in [0, 1] (clipped, as TiTiler does before a formula), the operations
+    run on t, and the result is scaled back, so the shared palette mapping gives the level the
+    formula's colour would have.
+    """
+    ops = getattr(style, "color_ops", ())
+    if not ops:
+        return None
+    low, high = style.rescale
+
+    def apply(values: np.ndarray) -> np.ndarray:
+        t = np.clip((values.astype(np.float64) - low) / (high - low), 0.0, 1.0)
+        for op in ops:
+            t = t ** (1.0 / op.args[0]) if op.name == "gamma" else _sigmoidal(t, *op.args)
+        return (low + t * (high - low)).astype(np.float32)
+
+    return apply
+
+
+def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSection | None, where: str) -> ResolvedStyle:
+    """Merge ``style:`` (``where`` names it in messages) over the collection's renders."""
+    picked = pick_render(renders)
+    render_name, render = picked if picked else (None, {})
+    render_where = f"collection {collection_id!r} renders.{render_name}"
+    rescale = _render_rescale(render, render_where) if render else None
+    colormap: str | tuple[str, ...] = "viridis"
+    categories: CategoricalScheme | None = None
+    if isinstance(render.get("colormap_name"), str):
+        colormap = render["colormap_name"]
+    elif isinstance(render.get("colormap"), dict):
+        categories = parse_categorical(render["colormap"], render_where)
+    elif "colormap" in render:
+        raise StyleError(f"{render_where}: `colormap` must be a {{value: colour}} mapping (a categorical colormap)")
+    expression = _expression(render, render_where)
+    bidx, band_chosen = _band(render, render_where)
+    band_chosen = band_chosen or expression is not None
+    color_ops = parse_color_formula(str(render["color_formula"]), render_where) if render.get("color_formula") else ()
+    nodata = render.get("nodata")
+    resampling = render.get("resampling", "nearest")
+    if resampling not in RESAMPLINGS:
+        log.warning("%s: unknown resampling %r; using nearest", render_where, resampling)
+        resampling = "nearest"
+    units = None
+    if section is not None:
+        rescale = section.rescale or rescale
+        if section.colormap is not None:
+            colormap = section.colormap if isinstance(section.colormap, str) else tuple(section.colormap)
+            categories = None  # the config's continuous colormap wins over the render's classes
+        units = section.units
+        nodata = section.nodata if section.nodata is not None else nodata
+        if section.bidx:
+            bidx, band_chosen, expression = section.bidx, True, None
+        resampling = section.resampling or resampling
+    if categories is not None:
+        # Classes are labels: averaging them would invent classes, so read them with nearest.
+        if resampling != "nearest":
+            log.info("%s: categorical data is read with nearest resampling (not %s)", render_where, resampling)
+        resampling = "nearest"
+        rescale = rescale or categories.value_range
+        color_ops = ()
+    if rescale is None:
+        raise StyleError(
+            f"collection {collection_id!r} has no `renders` with a rescale in its STAC metadata and no "
+            f"style.rescale in the config: add `style: {{rescale: [min, max]}}` under {where}"
+        )
+    try:
+        nodata_value = None if nodata is None else float(nodata)
+        band = int(bidx)
+    except (TypeError, ValueError):
+        raise StyleError(f"{render_where}: bad `nodata` {nodata!r} or `bidx` {bidx!r}") from None
+    style = AssetStyle(
+        rescale=rescale,
+        colormap=colormap,
+        units=units,
+        nodata=nodata_value,
+        bidx=band,
+        resampling=resampling,
+        expression=expression,
+        color_ops=color_ops,
+        categories=categories,
+        band_chosen=band_chosen,
+    )
+    assets = render.get("assets") or []
+    return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)
+
+
+def style_fingerprint(style: Style) -> list[Any]:
+    """Everything in a style that changes the values a renderer returns (for cache keys)."""
+    categories = getattr(style, "categories", None)
+    return [
+        list(style.rescale), style.nodata, style.bidx, style.resampling,
+        getattr(style, "expression", None),
+        [[op.name, *op.args] for op in getattr(style, "color_ops", ())],
+        None if categories is None else [[c.value, *c.rgb] for c in categories.categories],
+    ]

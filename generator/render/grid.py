@@ -1,0 +1,86 @@
+"""The output grid of an animation: its projection, extent and pixel size, and region masks on it.
+
+Owns: picking the output CRS (``auto`` = Lambert azimuthal equal-area centred on the region),
+projecting lon/lat geometries into it, sizing the grid (longest side = ``size`` px, the region's
+projected aspect ratio kept) and rasterizing the region outline into an "inside" mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from affine import Affine
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+from rasterio.features import rasterize
+from shapely.geometry.base import BaseGeometry
+
+from generator.core.errors import ConfigError
+from generator.core.model import Grid
+
+MARGIN_FRACTION = 0.02  # a little air around the region so its outline is never cut by the frame edge
+
+
+def output_crs(crs_option: str, region: BaseGeometry) -> str:
+    """The CRS (as a string rasterio and pyproj accept) for ``render.crs``."""
+    option = crs_option.strip()
+    if option.lower() == "auto":
+        centre = region.centroid
+        return (
+            f"+proj=laea +lat_0={centre.y:.4f} +lon_0={centre.x:.4f} "
+            "+x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
+        )
+    if option.isdigit():
+        option = f"EPSG:{option}"
+    try:
+        crs = CRS.from_user_input(option)
+    except CRSError as error:
+        raise ConfigError(
+            f"render.crs: {crs_option!r} is not a CRS ({error}); use `auto` or e.g. EPSG:4326, EPSG:3035"
+        ) from None
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
+
+
+def project(geometry: BaseGeometry, crs: str) -> BaseGeometry:
+    """Reproject a lon/lat geometry into ``crs`` (densified first so straight edges bend correctly)."""
+    transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    densified = shapely.segmentize(geometry, max_segment_length=0.25)
+    projected = shapely.transform(densified, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    if not np.all(np.isfinite(shapely.get_coordinates(projected))):
+        raise ConfigError(f"the region does not fit in the output projection {crs}; choose another render.crs")
+    return projected
+
+
+def make_grid(projected_region: BaseGeometry, crs: str, size: int) -> Grid:
+    """A grid whose longest side is ``size`` pixels around the projected region (plus a margin)."""
+    west, south, east, north = projected_region.bounds
+    width_units, height_units = east - west, north - south
+    longest = max(width_units, height_units)
+    if not longest > 0:
+        raise ConfigError("the region has no extent in the output projection")
+    margin = longest * MARGIN_FRACTION
+    west, south, east, north = west - margin, south - margin, east + margin, north + margin
+    longest += 2 * margin
+    pixel = longest / size
+    width = max(1, round((east - west) / pixel))
+    height = max(1, round((north - south) / pixel))
+    # Centre the region in the rounded pixel grid.
+    west -= (width * pixel - (east - west)) / 2
+    north += (height * pixel - (north - south)) / 2
+    transform = Affine(pixel, 0.0, west, 0.0, -pixel, north)
+    return Grid(crs=crs, transform=transform, width=width, height=height)
+
+
+def inside_mask(projected_region: BaseGeometry, grid: Grid) -> np.ndarray:
+    """Boolean mask of the pixels whose centre lies inside the region."""
+    mask = rasterize(
+        [(projected_region, 1)],
+        out_shape=grid.shape,
+        transform=grid.transform,
+        fill=0,
+        dtype="uint8",
+        all_touched=False,
+    )
+    return mask.astype(bool)
+

@@ -1,0 +1,137 @@
+"""Frame production for one animation: its grid, the data layers, and the overlays on top.
+
+Owns the per-animation geometry computed once (grid, inside-region mask, border pixels), the
+data layer of each frame (palette indices before overlays) served from the frame cache or
+rendered — in parallel when a pool is given, in order, with bounded look-ahead so memory stays
+flat. The overlays on top are drawn by ``generator.overlays.painter.OverlayPainter``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from generator.core.model import FramePlan, Grid, Style
+from generator.plan.categorical import categorical_indices
+from generator.render.cache import FrameCache, geometry_digest, layer_key
+from generator.render.grid import inside_mask, make_grid, output_crs, project
+from generator.render.local import Renderer, render_frame, unwrap_antimeridian
+from generator.render.palette import Palette, to_indices
+from generator.sources.regions import Region
+
+log = logging.getLogger(__name__)
+
+POOL_MIN_FRAMES = 8  # below this, starting work in a pool costs more than it saves
+
+
+@dataclass(frozen=True)
+class PreparedGrid:
+    """Per-animation geometry computed once: grid, inside-region mask, border pixels."""
+
+    grid: Grid
+    inside: np.ndarray
+    region_digest: str  # identifies the clip for the frame cache
+    region: BaseGeometry  # the outline in the grid's CRS (remote renderers clip with it)
+
+
+def prepare_grid(region: Region, crs_option: str, size: int) -> PreparedGrid:
+    # A region split at ±180° is made whole first, so `auto` centres on it and the clip has no seam.
+    outline = unwrap_antimeridian(region.geometry)
+    crs = output_crs(crs_option, outline)
+    projected = project(outline, crs)
+    grid = make_grid(projected, crs, size)
+    return PreparedGrid(
+        grid=grid,
+        inside=inside_mask(projected, grid),
+        region_digest=geometry_digest(shapely.to_wkb(projected, output_dimension=2)),
+        region=projected,
+    )
+
+
+@dataclass(frozen=True)
+class Levels:
+    """What ``to_indices`` needs of a palette, small and picklable for worker processes."""
+
+    n_levels: int
+    transparent: int
+
+
+def data_layer(
+    frame: FramePlan,
+    grid: Grid,
+    style: Style,
+    inside: np.ndarray,
+    levels: Levels,
+    renderer: Renderer,
+    region: BaseGeometry | None = None,
+) -> np.ndarray:
+    """One frame's data as palette indices: transparent outside the region and where no data.
+
+    A top-level function so process pools can run it.
+    """
+    data = render_frame(frame, grid, style, renderer, region)
+    categories = getattr(style, "categories", None)
+    if categories is not None:
+        return categorical_indices(data.values, data.valid & inside, categories, levels)  # type: ignore[arg-type]
+    return to_indices(data.values, data.valid & inside, style.rescale, levels)  # type: ignore[arg-type]
+
+
+@dataclass
+class LayerSource:
+    """Yields the data layers of an animation's frames in order: cache first, then render."""
+
+    prepared: PreparedGrid
+    style: Style
+    palette: Palette
+    renderer: Renderer
+    renderer_name: str
+    cache: FrameCache
+    pool: Executor | None = None
+    look_ahead: int = 4
+
+    def layers(self, frames: Sequence[FramePlan]) -> Iterator[np.ndarray]:
+        grid = self.prepared.grid
+        keys = [
+            layer_key(frame, grid, self.style, self.prepared.region_digest, self.palette.n_levels, self.renderer_name)
+            if frame.items
+            else None
+            for frame in frames
+        ]
+        to_render = sum(1 for key in keys if key is not None)
+        pool = self.pool if self.pool is not None and to_render >= POOL_MIN_FRAMES else None
+        pending: deque[tuple[str | None, np.ndarray | Future[np.ndarray], bool]] = deque()
+        for frame, key in zip(frames, keys, strict=True):
+            pending.append((key, *self._start(frame, key, pool)))
+            if len(pending) > self.look_ahead:
+                yield self._finish(*pending.popleft())
+        while pending:
+            yield self._finish(*pending.popleft())
+
+    def _start(
+        self, frame: FramePlan, key: str | None, pool: Executor | None
+    ) -> tuple[np.ndarray | Future[np.ndarray], bool]:
+        """(the layer or its future, whether it still has to go into the cache)."""
+        grid = self.prepared.grid
+        if key is None:
+            return np.full(grid.shape, self.palette.transparent, dtype=np.uint8), False
+        cached = self.cache.get(key, grid.shape)
+        if cached is not None:
+            return cached, False
+        levels = Levels(self.palette.n_levels, self.palette.transparent)
+        arguments = (frame, grid, self.style, self.prepared.inside, levels, self.renderer, self.prepared.region)
+        if pool is None:
+            return data_layer(*arguments), True
+        return pool.submit(data_layer, *arguments), True
+
+    def _finish(self, key: str | None, started: np.ndarray | Future[np.ndarray], store: bool) -> np.ndarray:
+        layer = started.result() if isinstance(started, Future) else started
+        if store and key is not None:
+            self.cache.put(key, layer)
+        return layer

@@ -1,0 +1,349 @@
+"""The frame core: a frame's COG(s) read onto the animation's grid as float values + validity.
+
+Owns reading. A ``Renderer`` returns data values on the output grid (not colours), so every
+renderer (this local rasterio one; the TiTiler one in ``titiler.py``) shares the same palette
+mapping and overlays downstream. The local renderer picks the COG overview whose resolution is
+the coarsest still at least as fine as the output, and warps only that level into the grid;
+when it downsamples with a kernel other than nearest, it reads the way rio-tiler (and so
+TiTiler) does — a warped VRT at the source's resolution, decimated by GDAL from the overviews —
+so both renderers weigh source pixels alike. Items of one frame are combined: the first valid
+pixel wins.
+
+Also owns what real-world assets need on the read side: sources in any CRS (GDAL warps them),
+band selection by ``bidx`` or a rio-tiler ``expression``, remote hrefs (``https://`` through
+``/vsicurl/``, ``s3://`` through ``/vsis3/``) with GDAL options set per read inside a
+``rasterio.Env`` (never in the process environment), regions crossing the antimeridian
+(``unwrap_antimeridian``), and a clear error for multi-band RGB assets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import numpy as np
+import rasterio
+import shapely
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform, reproject
+from rio_tiler.utils import get_vrt_transform
+from shapely.geometry.base import BaseGeometry
+
+from generator.core.errors import RenderError
+from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.plan.styles import expression_bands, value_transform
+
+log = logging.getLogger(__name__)
+
+# GDAL settings for reads, applied per read inside rasterio.Env (never to the process environment).
+GDAL_READ_OPTIONS = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_TIMEOUT": "60",
+    "GDAL_HTTP_CONNECTTIMEOUT": "15",
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_RETRY_CODES": "429,500,502,503,504",
+    "VSI_CACHE": "TRUE",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.ovr",
+}
+
+
+@dataclass(frozen=True)
+class RemoteAccess:
+    """How GDAL reaches remote assets of one source (``sources.<name>.s3`` in the config).
+
+    ``s3_endpoint`` is an S3-compatible server (``http://host:port`` or ``https://…``); it is
+    addressed path-style (``AWS_VIRTUAL_HOSTING=FALSE``), as such servers usually need.
+    """
+
+    s3_unsigned: bool = False
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    user_agent: str | None = None
+
+    def gdal_options(self) -> dict[str, str]:
+        options = dict(GDAL_READ_OPTIONS)
+        if self.user_agent:
+            options["GDAL_HTTP_USERAGENT"] = self.user_agent
+        if self.s3_unsigned:
+            options["AWS_NO_SIGN_REQUEST"] = "YES"
+        if self.s3_region:
+            options["AWS_REGION"] = self.s3_region
+        if self.s3_endpoint:
+            parts = urlsplit(self.s3_endpoint)
+            options["AWS_S3_ENDPOINT"] = parts.netloc + parts.path.rstrip("/")
+            options["AWS_HTTPS"] = "YES" if parts.scheme == "https" else "NO"
+            options["AWS_VIRTUAL_HOSTING"] = "FALSE"
+        return options
+
+
+@dataclass(frozen=True)
+class FrameData:
+    """One frame's values on the grid; ``valid`` is False for nodata and pixels no item covers."""
+
+    values: np.ndarray  # float32, grid.shape
+    valid: np.ndarray  # bool, grid.shape
+
+
+class Renderer(Protocol):
+    """Reads one item's asset onto the grid.
+
+    ``region`` is the region's outline projected into ``grid.crs`` (as ``layers.prepare_grid`` projects
+    it); renderers that clip on the server (TiTiler) send it, the local one does not need it: the
+    clip to the region is applied downstream, identically for every renderer.
+    """
+
+    def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData: ...
+
+
+def overview_level(native_res: tuple[float, float], factors: list[int], target_res: tuple[float, float]) -> int | None:
+    """Index of the overview to read (``None`` = full resolution).
+
+    The coarsest overview whose pixels are still no larger than the output's pixels (expressed in
+    the source CRS), so the frame loses nothing and reads as few bytes as possible.
+    """
+    decimation = min(target_res[0] / native_res[0], target_res[1] / native_res[1])
+    best: int | None = None
+    for index, factor in enumerate(factors):
+        if factor <= decimation * (1 + 1e-9):
+            best = index
+    return best
+
+
+def href_for_gdal(href: str) -> str:
+    """A GDAL path for an asset href: local path, ``/vsicurl/`` URL or ``/vsis3/`` key."""
+    if href.startswith("file://"):
+        return href.removeprefix("file://")
+    if href.startswith(("http://", "https://")):
+        return f"/vsicurl/{href}"
+    if href.startswith("s3://"):
+        return f"/vsis3/{href.removeprefix('s3://')}"
+    return href
+
+
+def read_bands(style: Style) -> tuple[int, ...]:
+    """The bands a style reads: those of its expression, else its ``bidx``."""
+    expression = getattr(style, "expression", None)
+    return expression_bands(expression) if expression else (style.bidx,)
+
+
+def _is_rgb(src: rasterio.io.DatasetReader) -> bool:
+    interp = tuple(src.colorinterp[:3])
+    return src.count >= 3 and interp == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+
+def check_bands(path: str, src: rasterio.io.DatasetReader, style: Style) -> None:
+    """Refuse reads that cannot make a one-band frame, with what to change."""
+    if _is_rgb(src) and not getattr(style, "band_chosen", False):
+        raise RenderError(
+            f"{path}: a multi-band RGB image; multi-band RGB assets are not supported yet: pick one band "
+            "with style.bidx (or a render `bidx`/`expression`) to map it through a colormap"
+        )
+    for band in read_bands(style):
+        if band > src.count:
+            raise RenderError(f"{path}: band {band} requested but the file has {src.count} band(s)")
+
+
+def evaluate_expression(expression: str, bands: tuple[int, ...], stack: np.ndarray, valid: np.ndarray) -> FrameData:
+    """rio-tiler band math on bands read onto the grid (``stack``: one layer per band)."""
+    from rio_tiler.errors import InvalidExpression
+    from rio_tiler.expression import (
+        apply_expression,
+        get_expression_blocks,
+        validate_expression,
+    )
+
+    try:
+        blocks = get_expression_blocks(validate_expression(expression))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = apply_expression(blocks, [f"b{band}" for band in bands], np.ma.MaskedArray(stack, mask=~valid))
+    except (InvalidExpression, SyntaxError, NameError, TypeError, ValueError) as error:
+        raise RenderError(f"expression {expression!r} cannot be evaluated: {error}") from None
+    values = np.asarray(np.ma.getdata(result)[0], dtype="float32")
+    ok = valid.all(axis=0) & np.isfinite(values)
+    return FrameData(values=np.where(ok, values, np.nan).astype("float32"), valid=ok)
+
+
+class LocalRenderer:
+    """Reads COGs with rasterio/GDAL, local or remote (``/vsicurl/``, ``/vsis3/``).
+
+    ``access`` sets how remote assets are reached (unsigned S3, an S3-compatible endpoint); the
+    options live only inside the ``rasterio.Env`` of each read.
+    """
+
+    concurrency = 1  # GDAL reads here are CPU-bound in this process; no read-ahead needed
+
+    def __init__(self, access: RemoteAccess | None = None) -> None:
+        self.access = access or RemoteAccess()
+
+    def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData:
+        path = href_for_gdal(item.href)
+        try:
+            with rasterio.Env(**self.access.gdal_options()):
+                return self._read(path, grid, style)
+        except RasterioError as error:
+            raise RenderError(f"item {item.item_id!r}: cannot read asset {item.href}: {error}") from None
+
+    def _read(self, path: str, grid: Grid, style: Style) -> FrameData:
+        bands = read_bands(style)
+        with rasterio.open(path) as src:
+            check_bands(path, src, style)
+            if src.crs is None:
+                raise RenderError(f"{path}: the file has no CRS; it cannot be placed on a map")
+            nodata = style.nodata if style.nodata is not None else src.nodata
+            target, _, _ = calculate_default_transform(grid.crs, src.crs, grid.width, grid.height, *grid.bounds)
+            native = (abs(src.transform.a), abs(src.transform.e))
+            level = overview_level(native, src.overviews(bands[0]), (abs(target.a), abs(target.e)))
+            downsampling = abs(target.a) > native[0] * (1 + 1e-9) or abs(target.e) > native[1] * (1 + 1e-9)
+            if downsampling and style.resampling != "nearest":
+                return _finish(_read_decimated(src, grid, bands, nodata, Resampling[style.resampling]), bands, style)
+        open_options = {} if level is None else {"overview_level": level}
+        stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
+        with rasterio.open(path, **open_options) as level_src:
+            for layer, band in enumerate(bands):
+                reproject(
+                    source=rasterio.band(level_src, band),
+                    destination=stack[layer],
+                    src_nodata=nodata,
+                    dst_transform=grid.transform,
+                    dst_crs=grid.crs,
+                    dst_nodata=np.nan,
+                    resampling=Resampling[style.resampling],
+                )
+        return _finish(stack, bands, style)
+
+
+def _finish(stack: np.ndarray, bands: tuple[int, ...], style: Style) -> FrameData:
+    valid = np.isfinite(stack)
+    expression = getattr(style, "expression", None)
+    if expression:
+        return evaluate_expression(expression, bands, stack, valid)
+    return FrameData(values=stack[0], valid=valid[0])
+
+
+def _read_decimated(
+    src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None, resampling: Resampling
+) -> np.ndarray:
+    """Downsampling with an averaging kernel, the way rio-tiler (and so TiTiler) reads.
+
+    The source is warped at its own resolution into the output CRS over the grid's bounds, and
+    that virtual raster is decimated to the grid; GDAL takes the overview that fits from the
+    warped VRT's implicit overviews. Reading the same way as TiTiler keeps the two renderers in
+    step where kernels (bilinear, cubic, average…) would otherwise weigh pixels differently.
+    """
+    vrt_transform, vrt_width, vrt_height = get_vrt_transform(
+        src, grid.bounds, grid.height, grid.width, dst_crs=CRS.from_user_input(grid.crs)
+    )
+    options: dict[str, object] = dict(
+        crs=grid.crs, transform=vrt_transform, width=vrt_width, height=vrt_height, resampling=resampling,
+    )
+    if nodata is not None:
+        options.update(src_nodata=nodata, nodata=nodata)
+    else:
+        options.update(add_alpha=True)
+    with WarpedVRT(src, **options) as vrt:
+        data = vrt.read(list(bands), out_shape=(len(bands), *grid.shape), resampling=resampling, masked=True)
+    return np.ma.filled(data.astype("float32"), np.nan)
+
+
+def empty_frame(grid: Grid) -> FrameData:
+    """A frame with no valid pixel (a "no data" time step)."""
+    return FrameData(values=np.full(grid.shape, np.nan, dtype="float32"), valid=np.zeros(grid.shape, dtype=bool))
+
+
+def render_frame(
+    frame: FramePlan, grid: Grid, style: Style, renderer: Renderer, region: BaseGeometry | None = None
+) -> FrameData:
+    """Combine the frame's items on the grid: each pixel comes from the first item valid there.
+
+    A style's colour formula (see ``generator.plan.styles.value_transform``) is applied here, once, so every
+    renderer gets it the same way. ``region``: the projected outline, passed to the renderer.
+    """
+    if not frame.items:
+        return empty_frame(grid)
+    combined: FrameData | None = None
+    for item in frame.items:
+        # Renderers written before ``region`` existed take three arguments; keep them working.
+        data = renderer.read(item, grid, style) if region is None else renderer.read(item, grid, style, region)
+        if combined is None:
+            combined = FrameData(values=data.values.copy(), valid=data.valid.copy())
+        else:
+            fill = ~combined.valid & data.valid
+            combined.values[fill] = data.values[fill]
+            combined.valid[fill] = True
+        if combined.valid.all():
+            break
+    assert combined is not None
+    transform = value_transform(style)
+    if transform is not None:
+        combined = FrameData(values=np.where(combined.valid, transform(combined.values), np.nan).astype("float32"), valid=combined.valid)
+    return combined
+
+
+def render_frames(
+    frames: Iterable[FramePlan],
+    grid: Grid,
+    style: Style,
+    renderer: Renderer,
+    region: BaseGeometry | None = None,
+    workers: int | None = None,
+) -> Iterator[FrameData]:
+    """``render_frame`` for each frame, in order, reading up to ``workers`` frames ahead.
+
+    ``workers`` defaults to the renderer's ``concurrency`` (TiTiler: the per-host bound), so a
+    remote renderer keeps that many requests in flight while the caller encodes; memory stays
+    bounded to ``workers`` frames. Gap frames (no items) come back empty.
+    """
+    count = max(1, workers if workers is not None else int(getattr(renderer, "concurrency", 1)))
+    if count == 1:
+        for frame in frames:
+            yield render_frame(frame, grid, style, renderer, region)
+        return
+    pending: deque[Future[FrameData]] = deque()
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="render") as pool:
+        try:
+            for frame in frames:
+                pending.append(pool.submit(render_frame, frame, grid, style, renderer, region))
+                if len(pending) >= count:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def crosses_antimeridian(geometry: BaseGeometry) -> bool:
+    """True for a lon/lat geometry split at ±180° (parts touching both edges of the map)."""
+    west, _, east, _ = geometry.bounds
+    if east - west <= 180:
+        return False
+    parts = list(getattr(geometry, "geoms", [geometry]))
+    touches_east = any(part.bounds[2] >= 180 - 1e-9 for part in parts)
+    touches_west = any(part.bounds[0] <= -180 + 1e-9 for part in parts)
+    return touches_east and touches_west
+
+
+def unwrap_antimeridian(geometry: BaseGeometry) -> BaseGeometry:
+    """A region split at ±180° as one continuous shape: western parts shifted by +360°.
+
+    Projections centred near 180° (``render.crs: auto``) then see the region whole, its centroid
+    falls in the region, and the clip mask has no seam. Other geometries are returned unchanged.
+    """
+    if not crosses_antimeridian(geometry):
+        return geometry
+    parts = list(getattr(geometry, "geoms", [geometry]))
+    shifted = [
+        shapely.transform(part, lambda xy: xy + np.array([360.0, 0.0])) if part.centroid.x < 0 else part
+        for part in parts
+    ]
+    return shapely.unary_union(shifted)
+

@@ -1,0 +1,386 @@
+"""All HTTP the project does (STAC APIs, TiTiler, region GeoJSON, basemap tiles) goes through here.
+
+Owns: one configured ``requests.Session`` factory (connect/read timeouts, retries with exponential
+backoff and jitter on connection errors and 408/429/500/502/503/504 for GET *and* POST, a capped
+``Retry-After``, a stable User-Agent, per-source headers, a response body-size limit), the per-host
+concurrency bound shared by every session in the process, ``${ENV_VAR}`` interpolation of header
+values, and ``public_href`` which strips secrets from URLs before they are shown anywhere.
+
+Typical use::
+
+    session = make_session(HttpSettings(read_timeout=30, headers={"Authorization": "Bearer …"}))
+    response = session.get(url)          # bounded per host, retried, size-limited
+    with host_limiter(url, settings.max_per_host):   # for reads done outside requests (GDAL)
+        ...
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from generator import __version__
+from generator.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from generator.config import SourceSection
+
+USER_AGENT = f"eo-timelapse-generator/{__version__}"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# STAC searches and TiTiler's /cog/feature are POSTs without side effects, so they are retried too.
+RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST"})
+DEFAULT_MAX_BODY = 256 * 1024 * 1024  # bytes; a STAC page or a rendered frame is far smaller
+
+
+class ResponseTooLarge(requests.RequestException):
+    """A response body went over ``HttpSettings.max_body_bytes``."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """How one source (or the whole build) talks HTTP. All times are seconds."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 4  # retries after the first try, for each kind of failure
+    backoff: float = 0.5  # first back-off step; doubles on each consecutive failure
+    backoff_max: float = 30.0
+    jitter: float = 0.5  # up to this much random time added to each back-off
+    retry_after_max: float = 60.0  # a server's Retry-After is honoured up to this
+    max_per_host: int = 4  # concurrent requests to one host (scheme + host + port)
+    max_body_bytes: int | None = DEFAULT_MAX_BODY
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user_agent: str = USER_AGENT
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+    def with_headers(self, headers: Mapping[str, str]) -> HttpSettings:
+        return replace(self, headers={**self.headers, **headers})
+
+
+class _CappedRetry(Retry):
+    """urllib3's Retry with ``Retry-After`` capped, so a server cannot stall a build for hours."""
+
+    retry_after_cap: float = 60.0
+
+    def new(self, **kw: Any) -> _CappedRetry:
+        fresh = super().new(**kw)
+        fresh.retry_after_cap = self.retry_after_cap
+        return fresh
+
+    def get_retry_after(self, response: Any) -> float | None:
+        try:
+            seconds = super().get_retry_after(response)
+        except Exception:  # an unparseable Retry-After: fall back to our own back-off
+            return None
+        return None if seconds is None else min(seconds, self.retry_after_cap)
+
+
+def make_retry(settings: HttpSettings) -> Retry:
+    retry = _CappedRetry(
+        total=None,
+        connect=settings.retries,
+        read=settings.retries,
+        status=settings.retries,
+        other=0,
+        redirect=10,
+        allowed_methods=RETRY_METHODS,
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=settings.backoff,
+        backoff_max=settings.backoff_max,
+        backoff_jitter=settings.jitter,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # hand back the last response so the caller reports its status
+    )
+    retry.retry_after_cap = settings.retry_after_max
+    return retry
+
+
+# --- per-host concurrency ------------------------------------------------------------------
+
+
+def host_key(url: str) -> str:
+    """``scheme://host:port`` of a URL: the unit the concurrency bound counts by."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{(parts.netloc.rpartition('@')[2]).lower()}"
+
+
+class HostLimiter:
+    """A semaphore per host, re-entrant per thread.
+
+    Re-entrancy matters: code that holds a slot for a host (e.g. around a GDAL read) and then
+    makes a request through a session to the same host must not take a second slot, or a full
+    pool of threads would deadlock waiting for each other.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"a per-host concurrency limit must be >= 1, got {limit}")
+        self.limit = limit
+        self._semaphore = threading.BoundedSemaphore(limit)
+        self._held = threading.local()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        depth = getattr(self._held, "depth", 0)
+        if depth == 0:
+            self._semaphore.acquire()
+        self._held.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._held.depth -= 1
+            if self._held.depth == 0:
+                self._semaphore.release()
+
+
+_limiters: dict[tuple[str, int], HostLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def _limiter(url: str, limit: int) -> HostLimiter:
+    key = (host_key(url), limit)
+    with _limiters_lock:
+        if key not in _limiters:
+            _limiters[key] = HostLimiter(limit)
+        return _limiters[key]
+
+
+def host_limiter(url: str, limit: int = HttpSettings.max_per_host) -> HostLimiter:
+    """The process-wide limiter for ``url``'s host; use ``with host_limiter(url, n).slot():``.
+
+    Sessions made by ``make_session`` already take a slot for every request; use this directly for
+    reads that bypass requests (GDAL's /vsicurl/) so they count against the same bound.
+    """
+    return _limiter(url, limit)
+
+
+# --- the session ---------------------------------------------------------------------------
+
+
+class _ProjectAdapter(HTTPAdapter):
+    """Default timeouts, the host bound, and a body read that is size-limited and retried."""
+
+    # Pickled sessions (a renderer sent to worker processes) must keep their settings.
+    __attrs__ = [*HTTPAdapter.__attrs__, "settings"]
+
+    def __init__(self, settings: HttpSettings) -> None:
+        self.settings = settings
+        super().__init__(max_retries=make_retry(settings), pool_maxsize=max(10, settings.max_per_host))
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        timeout = self.settings.timeout if timeout is None else timeout
+        url = request.url or ""
+        attempt = 0
+        while True:
+            with host_limiter(url, self.settings.max_per_host).slot():
+                response = super().send(request, stream=stream, timeout=timeout, **kwargs)
+                if stream:
+                    _check_declared_size(response, self.settings.max_body_bytes)
+                    return response
+                try:
+                    # Read the body while holding the slot, so the bound covers the transfer.
+                    _read_body(response, self.settings.max_body_bytes)
+                    return response
+                except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
+                    response.close()
+                    # A body cut short is retried like a dropped connection (idempotent methods only).
+                    if attempt >= self.settings.retries or (request.method or "GET").upper() not in RETRY_METHODS:
+                        raise
+            attempt += 1
+            time.sleep(min(self.settings.backoff_max, self.settings.backoff * 2**attempt))
+
+
+def _check_declared_size(response: requests.Response, limit: int | None) -> None:
+    declared = response.headers.get("Content-Length")
+    if limit is not None and declared and declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise ResponseTooLarge(
+            f"{public_href(response.url)}: response of {int(declared):,} bytes is over the limit of {limit:,} "
+            "(raise `http.max_body_bytes` for this source)",
+            response=response,
+        )
+
+
+def _read_body(response: requests.Response, limit: int | None) -> None:
+    """Fill ``response._content`` ourselves, stopping as soon as the limit is passed."""
+    _check_declared_size(response, limit)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            response.close()
+            raise ResponseTooLarge(
+                f"{public_href(response.url)}: response body is over the limit of {limit:,} bytes "
+                "(raise `http.max_body_bytes` for this source)",
+                response=response,
+            )
+        chunks.append(chunk)
+    response._content = b"".join(chunks)  # what `response.content` would have read
+    response._content_consumed = True
+
+
+def make_session(settings: HttpSettings | None = None) -> requests.Session:
+    """A new session configured by ``settings`` (defaults when omitted).
+
+    Every request gets the default timeouts unless it passes its own, is retried as described in
+    the module docstring, waits for a slot of its host's concurrency bound, and raises
+    ``ResponseTooLarge`` (a ``requests.RequestException``) past the body-size limit. Status codes
+    are *not* raised for: call ``response.raise_for_status()`` as usual.
+    """
+    settings = settings or HttpSettings()
+    session = requests.Session()
+    adapter = _ProjectAdapter(settings)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = settings.user_agent
+    session.headers.update(dict(settings.headers))
+    return session
+
+
+_default_session: requests.Session | None = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> requests.Session:
+    """A process-wide session with default settings (for reads not tied to a source)."""
+    global _default_session
+    with _default_lock:
+        if _default_session is None:
+            _default_session = make_session()
+        return _default_session
+
+
+def describe_error(error: BaseException) -> str:
+    """A short, secret-free description of a requests error for messages."""
+    if isinstance(error, ResponseTooLarge):
+        return str(error)
+    if isinstance(error, requests.exceptions.Timeout):
+        return f"timed out ({type(error).__name__})"
+    if isinstance(error, requests.exceptions.HTTPError) and error.response is not None:
+        return f"HTTP {error.response.status_code} {error.response.reason or ''}".strip()
+    text = str(error)
+    return _URL_IN_TEXT.sub(lambda match: public_href(match.group(0)), text)
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(value: str, where: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace ``${NAME}`` with the environment variable's value (``$$`` is a literal ``$``).
+
+    A variable that is not set is a ``ConfigError`` naming it and ``where`` it is used.
+    """
+    env = os.environ if environ is None else environ
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        if name not in env:
+            raise ConfigError(f"{where}: environment variable {name} is not set (it is used as ${{{name}}})")
+        return env[name]
+
+    return _ENV_REF.sub(substitute, value)
+
+
+# Query parameters that make a URL a signed or authenticated one (S3 presigning, CloudFront,
+# Google Cloud Storage, Azure SAS, Planetary Computer tokens...). Any of them drops the whole query,
+# since the rest of a signed query is meaningless without the signature.
+_SIGNING_PARAMS = frozenset(
+    name.lower()
+    for name in (
+        "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "AWSAccessKeyId", "Signature",
+        "Key-Pair-Id", "Policy", "X-Goog-Signature", "X-Goog-Credential", "GoogleAccessId", "sig",
+    )
+)
+# Parameters that are secrets on their own; the rest of such a query is kept.
+_SECRET_PARAMS = frozenset(
+    {"token", "access_token", "api_key", "apikey", "api-key", "key", "password", "secret", "auth", "code",
+     "client_secret", "session_token"}
+)
+_URL_IN_TEXT = re.compile(r"\b(?:https?|s3)://[^\s'\"<>]+")
+
+
+def public_href(href: str) -> str:
+    """``href`` safe to publish: no user:password, no signed or token query string.
+
+    Local paths and URLs without secrets come back unchanged.
+    """
+    if "://" not in href:
+        return href
+    parts = urlsplit(href)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        names = {name.lower() for name, _ in pairs}
+        if names & _SIGNING_PARAMS:
+            query = ""
+        elif names & _SECRET_PARAMS:
+            # Filter the raw pieces so the kept ones stay byte-for-byte as they were written.
+            query = "&".join(
+                piece for piece in query.split("&") if unquote_plus(piece.partition("=")[0]).lower() not in _SECRET_PARAMS
+            )
+    if netloc == parts.netloc and query == parts.query:
+        return href
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# --- per-source settings -------------------------------------------------------------------
+
+
+def settings_for_source(section: SourceSection, where: str) -> HttpSettings:
+    """The ``HttpSettings`` of a ``sources.<name>`` block, with ``${ENV_VAR}`` headers expanded.
+
+    ``where`` names the block in messages, e.g. ``"site_config.yml: sources.veda"``.
+    """
+    http = section.http
+    headers = {name: expand_env(value, f"{where}.headers.{name}") for name, value in section.headers.items()}
+    return HttpSettings(
+        connect_timeout=http.connect_timeout,
+        read_timeout=http.read_timeout,
+        retries=http.retries,
+        retry_after_max=http.retry_after_max,
+        max_per_host=http.max_per_host,
+        max_body_bytes=http.max_body_bytes,
+        headers=headers,
+    )
+
+
+# --- cached downloads ----------------------------------------------------------------------
+
+_fetched: dict[str, str] = {}
+_fetched_lock = threading.Lock()
+
+
+def fetch_text_cached(url: str, session: requests.Session | None = None) -> str:
+    """The text at ``url``, fetched once per process (region outlines and borders).
+
+    Raises ``requests.RequestException`` (HTTP errors included) after the session's retries.
+    """
+    with _fetched_lock:
+        if url in _fetched:
+            return _fetched[url]
+    response = (session or default_session()).get(url)
+    response.raise_for_status()
+    text = response.text
+    with _fetched_lock:
+        _fetched.setdefault(url, text)
+    return text

@@ -1,0 +1,219 @@
+"""Regions of interest: GeoJSON (path, URL or inline) or a bbox → shapely geometry in lon/lat.
+
+Owns: reading and validating a region's outline and its optional border overlay layers. A
+FeatureCollection region is the union of its features. Every problem is a ``RegionError`` naming
+the config file, the dotted key and the GeoJSON source.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import shapely
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+
+from generator.config import LoadedConfig, RegionSection, is_url, resolve_ref
+from generator.core.errors import RegionError
+from generator.sources.http import describe_error, fetch_text_cached, public_href
+
+DEFAULT_BORDER_COLOR = "#282828"
+_POLYGONAL = ("Polygon", "MultiPolygon")
+_LINEAR = ("LineString", "MultiLineString")
+_GEOMETRY_TYPES = {
+    "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection",
+}
+
+
+@dataclass(frozen=True)
+class BorderLayer:
+    """One border overlay layer in lon/lat, with how it is drawn.
+
+    ``width`` is in output pixels (None: grows with the frame); ``halo`` is the colour of an
+    outline ``halo_width`` px wide on each side of the line, so thin lines read over any data.
+    """
+
+    geometry: BaseGeometry
+    color: str = DEFAULT_BORDER_COLOR
+    width: int | None = None
+    halo: str | None = None
+    halo_width: int = 1
+    attribution: str | None = None  # who to credit for the lines, drawn and published with them
+
+
+@dataclass(frozen=True)
+class Region:
+    """A region ready for rendering: outline (lon/lat, EPSG:4326) and optional border layers.
+
+    ``borders`` is every layer's geometry in one collection (None without layers), for code
+    that draws all borders alike; ``border_layers`` keeps each layer with its own styling.
+    """
+
+    id: str
+    title: str
+    geometry: BaseGeometry
+    borders: BaseGeometry | None = None
+    border_layers: tuple[BorderLayer, ...] = ()
+
+    @property
+    def border_credit(self) -> str | None:
+        """The border layers' attributions, each once, in layer order (None when none has one)."""
+        credits = dict.fromkeys(layer.attribution for layer in self.border_layers if layer.attribution)
+        return " · ".join(credits) or None
+
+
+def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict[str, Any]:
+    if isinstance(ref, dict):
+        return ref
+    location = resolve_ref(ref, base_dir)
+    try:
+        if is_url(location) and not location.startswith("file://"):
+            text = fetch_text_cached(location)  # one retried, size-limited fetch per URL and process
+        else:
+            text = Path(location.removeprefix("file://")).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RegionError(f"{where}: GeoJSON file not found: {location}") from None
+    except (OSError, requests.RequestException) as error:
+        detail = describe_error(error) if isinstance(error, requests.RequestException) else str(error)
+        raise RegionError(f"{where}: cannot read GeoJSON {public_href(location)}: {detail}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RegionError(
+            f"{where}: {location} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise RegionError(f"{where}: {location} is not a GeoJSON object")
+    return data
+
+
+def _geometries(data: dict[str, Any], where: str) -> list[BaseGeometry]:
+    """Every geometry in a Feature, FeatureCollection or bare geometry object."""
+    kind = data.get("type")
+    if kind == "FeatureCollection":
+        features = data.get("features")
+        if not isinstance(features, list):
+            raise RegionError(f"{where}: FeatureCollection without a `features` list")
+        found: list[BaseGeometry] = []
+        for index, feature in enumerate(features):
+            found += _geometries(feature, f"{where} (feature {index})") if isinstance(feature, dict) else []
+        return found
+    if kind == "Feature":
+        geometry = data.get("geometry")
+        return _geometries(geometry, where) if geometry else []
+    if kind in _GEOMETRY_TYPES:
+        try:
+            return [shape(data)]
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+            raise RegionError(f"{where}: invalid {kind} coordinates ({error})") from None
+        except shapely.errors.GEOSException as error:
+            raise RegionError(f"{where}: invalid {kind} coordinates ({error})") from None
+    raise RegionError(
+        f"{where}: not GeoJSON (type {kind!r}); expected a Feature, FeatureCollection or geometry"
+    )
+
+
+def _check_lonlat(geometry: BaseGeometry, where: str) -> None:
+    west, south, east, north = geometry.bounds
+    if west < -180.5 or east > 180.5 or south < -90.5 or north > 90.5:
+        raise RegionError(
+            f"{where}: coordinates {geometry.bounds} are not longitude/latitude degrees; "
+            "GeoJSON must be in WGS 84 (EPSG:4326)"
+        )
+
+
+def region_outline(data: dict[str, Any], where: str) -> BaseGeometry:
+    """The union of every polygon in a GeoJSON object, validated."""
+    parts = _geometries(data, where)
+    polygons = [part for part in parts if part.geom_type in _POLYGONAL and not part.is_empty]
+    if not polygons:
+        kinds = sorted({part.geom_type for part in parts})
+        found = f" (found only {', '.join(kinds)})" if kinds else ""
+        raise RegionError(f"{where}: no Polygon or MultiPolygon in the GeoJSON{found}; a region needs an area")
+    for polygon in polygons:
+        if not polygon.is_valid:
+            raise RegionError(
+                f"{where}: invalid polygon ({explain_validity(polygon)}); fix the GeoJSON, "
+                "e.g. with shapely.make_valid or `ogr2ogr -makevalid`"
+            )
+    outline = shapely.unary_union(polygons)
+    _check_lonlat(outline, where)
+    if outline.is_empty or outline.area == 0:
+        raise RegionError(f"{where}: the region's polygons have no area")
+    return outline
+
+
+def border_geometry(data: dict[str, Any], where: str) -> BaseGeometry:
+    """Polygons and lines of a border overlay, as one geometry collection (lines kept as lines)."""
+    parts = [
+        part
+        for part in _geometries(data, where)
+        if part.geom_type in _POLYGONAL + _LINEAR and not part.is_empty
+    ]
+    if not parts:
+        raise RegionError(f"{where}: no polygons or lines to draw as borders")
+    collection = shapely.GeometryCollection(parts)
+    _check_lonlat(collection, where)
+    return collection
+
+
+def load_region(section: RegionSection, index: int, config: LoadedConfig) -> Region:
+    """Load ``regions[index]`` of the config into a ``Region``."""
+    prefix = f"{config.path}: regions[{index}]"
+    if section.bbox is not None:
+        west, south, east, north = section.bbox
+        outline: BaseGeometry
+        if west > east:
+            # Crosses the antimeridian (GeoJSON/STAC convention): two boxes split at ±180°, so the
+            # outline stays valid lon/lat for searches; rendering unwraps it (render.unwrap_antimeridian).
+            outline = shapely.MultiPolygon([box(west, south, 180.0, north), box(-180.0, south, east, north)])
+        else:
+            outline = box(west, south, east, north)
+    else:
+        assert section.geometry is not None
+        source = section.geometry if isinstance(section.geometry, str) else "inline GeoJSON"
+        where = f"{prefix}.geometry ({source})"
+        outline = region_outline(_read_geojson(section.geometry, config.base_dir, where), where)
+    layers = load_border_layers(section, prefix, config)
+    borders = shapely.GeometryCollection([layer.geometry for layer in layers]) if layers else None
+    return Region(
+        id=section.id, title=section.display_title, geometry=outline, borders=borders, border_layers=layers
+    )
+
+
+def load_border_layers(section: RegionSection, prefix: str, config: LoadedConfig) -> tuple[BorderLayer, ...]:
+    """``borders:`` as layers: a single GeoJSON (path, URL, inline) is one default layer."""
+    if section.borders is None:
+        return ()
+    if not isinstance(section.borders, list):
+        source = section.borders if isinstance(section.borders, str) else "inline GeoJSON"
+        where = f"{prefix}.borders ({source})"
+        return (BorderLayer(border_geometry(_read_geojson(section.borders, config.base_dir, where), where)),)
+    layers = []
+    for number, layer in enumerate(section.borders):
+        source = layer.geometry if isinstance(layer.geometry, str) else "inline GeoJSON"
+        where = f"{prefix}.borders[{number}].geometry ({source})"
+        geometry = border_geometry(_read_geojson(layer.geometry, config.base_dir, where), where)
+        layers.append(
+            BorderLayer(geometry, layer.color, layer.width, layer.halo_color, layer.halo_width, layer.attribution)
+        )
+    return tuple(layers)
+
+
+def load_regions(config: LoadedConfig) -> dict[str, Region]:
+    """Load every region of the config; all problems are reported together."""
+    regions: dict[str, Region] = {}
+    problems: list[str] = []
+    for index, section in enumerate(config.model.regions):
+        try:
+            regions[section.id] = load_region(section, index, config)
+        except RegionError as error:
+            problems += error.problems
+    if problems:
+        raise RegionError(problems)
+    return regions

@@ -1,0 +1,257 @@
+"""STAC API sources (``sources.<name>.api``): item search with every page followed, safely.
+
+Owns: opening the API with pystac-client over the project's HTTP session, reading a collection
+document, and searching a (collection, region, interval): ``intersects`` with the region (its
+convex hull when the outline is large), ``bbox`` when the API rejects ``intersects``, and the
+collection's ``/items`` endpoint when the API has no item search. Every ``next`` link is followed
+up to ``max_pages``; a next link seen before, or a page that brings no new item, means the server
+is looping: we warn, stop and keep what was found. Items are de-duplicated by id and filtered
+locally with the same rules as static catalogs, so both kinds of source give the same plan.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pystac
+import requests
+import shapely
+from pystac_client import Client
+from pystac_client.conformance import ConformanceClasses
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from generator.core.dates import Interval, iso_z
+from generator.core.errors import SourceError
+from generator.core.model import CollectionInfo
+from generator.sources.http import HttpSettings, describe_error, make_session, public_href
+from generator.sources.stac_common import collection_info, filter_items
+
+log = logging.getLogger(__name__)
+
+# Above this many vertices the search sends the region's convex hull instead (a superset: items are
+# filtered against the exact outline afterwards), keeping request bodies small for API gateways.
+MAX_SEARCH_VERTICES = 200
+# Statuses with which an API says it does not understand a parameter (here: `intersects`).
+_REJECTED_PARAMETER = {400, 405, 422, 501}
+_MESSAGE_CHARS = 300
+
+
+class SearchRejected(Exception):
+    """The API refused the search parameters (so a simpler form may work)."""
+
+
+@dataclass
+class StacApiSource:
+    """A STAC API root URL, read with pystac-client through ``make_session(settings)``."""
+
+    name: str
+    url: str
+    settings: HttpSettings = field(default_factory=HttpSettings)
+    page_size: int = 100
+    max_pages: int = 100
+    session: requests.Session | None = None
+    notes: list[str] = field(default_factory=list)  # warnings worth showing next to the result
+    _client: Client | None = field(default=None, init=False, repr=False)
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def client(self) -> Client:
+        if self._client is None:
+            io = StacApiIO(max_retries=None)  # retries, timeouts and limits come from our session
+            io.session = self.session or make_session(self.settings)
+            try:
+                self._client = Client.open(self.url, stac_io=io)
+            except APIError as error:
+                raise SourceError(f"source {self.name!r}: cannot open the STAC API {self._where()}: {_api_message(error)}") from None
+            except Exception as error:  # invalid JSON or not a STAC catalog at all
+                raise SourceError(
+                    f"source {self.name!r}: {self._where()} is not a readable STAC API ({type(error).__name__}: "
+                    f"{_clean(str(error))})"
+                ) from None
+        return self._client
+
+    def _where(self) -> str:
+        return public_href(self.url)
+
+    # --- StacSource protocol ---------------------------------------------------------------
+
+    def collection(self, collection_id: str) -> tuple[CollectionInfo, dict[str, Any]]:
+        client = self.client()
+        try:
+            found = client.get_collection(collection_id)
+        except APIError as error:
+            raise SourceError(
+                f"source {self.name!r}: cannot read collection {collection_id!r} from {self._where()}: "
+                f"{_api_message(error)}"
+            ) from None
+        if found is None:
+            raise SourceError(
+                f"source {self.name!r}: no collection {collection_id!r} at {self._where()}"
+                f"{self._available_collections()}; check the collection id"
+            )
+        document = found.to_dict(include_self_link=False, transform_hrefs=False)
+        return collection_info(document), document
+
+    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[pystac.Item]:
+        client = self.client()
+        pages = self._search_pages(client, collection_id, interval, region)
+        found: dict[str, pystac.Item] = {}
+        for page in pages:
+            for feature in page.get("features") or []:
+                item_id = str(feature.get("id"))
+                if item_id in found:
+                    continue
+                try:
+                    found[item_id] = pystac.Item.from_dict(feature, preserve_dict=False)
+                except Exception as error:  # one malformed item must not hide the rest
+                    log.warning("source %s: skipping unreadable item %s: %s", self.name, item_id, error)
+        return filter_items(found.values(), interval, region)
+
+    # --- searching -------------------------------------------------------------------------
+
+    def _search_pages(
+        self, client: Client, collection_id: str, interval: Interval | None, region: BaseGeometry
+    ) -> list[dict[str, Any]]:
+        datetime = _datetime_parameter(interval)
+        if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
+            # OGC API Features only: the collection's /items takes bbox and datetime, not intersects.
+            return self._collect(self._items_endpoint_pages(client, collection_id, datetime, region), collection_id)
+        method = _search_method(client)
+        try:
+            search = client.search(
+                method=method, collections=[collection_id], intersects=_search_geometry(region),
+                datetime=datetime, limit=self.page_size,
+            )
+            return self._collect(self._raise_rejected(search.pages_as_dicts()), collection_id)
+        except SearchRejected as rejected:
+            log.info("source %s: the API rejected `intersects` (%s); searching by bbox", self.name, rejected)
+        search = client.search(
+            method=method, collections=[collection_id], bbox=_bbox(region), datetime=datetime, limit=self.page_size,
+        )
+        return self._collect(search.pages_as_dicts(), collection_id)
+
+    def _items_endpoint_pages(
+        self, client: Client, collection_id: str, datetime: str | None, region: BaseGeometry
+    ) -> Iterator[dict[str, Any]]:
+        io = client._stac_io
+        assert isinstance(io, StacApiIO)
+        url = client._collections_href(collection_id).rstrip("/") + "/items"
+        parameters: dict[str, Any] = {"limit": self.page_size, "bbox": ",".join(str(v) for v in _bbox(region))}
+        if datetime is not None:
+            parameters["datetime"] = datetime
+        return io.get_pages(url, "GET", parameters)
+
+    @staticmethod
+    def _raise_rejected(pages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Turn a 4xx on the *first* page into ``SearchRejected`` (later pages fail normally)."""
+        try:
+            first = next(pages, None)
+        except APIError as error:
+            if getattr(error, "status_code", None) in _REJECTED_PARAMETER:
+                raise SearchRejected(f"HTTP {error.status_code}") from None
+            raise
+        if first is None:
+            return
+        yield first
+        yield from pages
+
+    def _collect(self, pages: Iterator[dict[str, Any]], collection_id: str) -> list[dict[str, Any]]:
+        """Every page, up to ``max_pages``, stopping (with a warning) when the server loops."""
+        collected: list[dict[str, Any]] = []
+        seen_links: set[str] = set()
+        seen_ids: set[str] = set()
+        what = f"source {self.name!r}, collection {collection_id!r}"
+        try:
+            for page in pages:
+                ids = {str(feature.get("id")) for feature in page.get("features") or []}
+                if collected and ids and ids <= seen_ids:
+                    self._warn(f"{what}: the API sent page {len(collected) + 1} again (a looping `next` link); "
+                               f"stopped, keeping the {len(seen_ids)} items found")
+                    break
+                collected.append(page)
+                seen_ids |= ids
+                link = _next_link_key(page)
+                if link is None:
+                    break
+                if link in seen_links:
+                    self._warn(f"{what}: page {len(collected)} links back to a page already read; "
+                               f"stopped, keeping the {len(seen_ids)} items found")
+                    break
+                seen_links.add(link)
+                if len(collected) >= self.max_pages:
+                    self._warn(f"{what}: stopped after {self.max_pages} pages ({len(seen_ids)} items) with more "
+                               "to come; raise `max_pages` (or narrow `datetime`) to get them all")
+                    break
+        except APIError as error:
+            raise SourceError(f"{what}: item search at {self._where()} failed: {_api_message(error)}") from None
+        except (requests.RequestException, ValueError) as error:
+            raise SourceError(f"{what}: item search at {self._where()} failed: {_clean(str(error))}") from None
+        return collected
+
+    def _warn(self, message: str) -> None:
+        log.warning("%s", message)
+        self.notes.append(message)
+
+    def _available_collections(self) -> str:
+        """`` (collections there: a, b)`` from the first page of /collections, best effort."""
+        try:
+            ids = []
+            for collection in self.client().get_collections():
+                ids.append(collection.id)
+                if len(ids) >= 20:
+                    break
+        except Exception:  # only a hint for the message: never fail because of it
+            return ""
+        return f" (collections there include: {', '.join(sorted(ids))})" if ids else ""
+
+
+def _search_method(client: Client) -> str:
+    """POST when the API offers it (a region's geometry is too big for a query string), else GET."""
+    methods = {str(link.extra_fields.get("method") or "GET").upper() for link in client._get_search_links()}
+    return "POST" if not methods or "POST" in methods else "GET"
+
+
+def _search_geometry(region: BaseGeometry) -> dict[str, Any]:
+    geometry = region
+    if shapely.get_num_coordinates(region) > MAX_SEARCH_VERTICES:
+        geometry = region.convex_hull
+    return dict(mapping(geometry))
+
+
+def _bbox(region: BaseGeometry) -> list[float]:
+    return [float(value) for value in region.bounds]
+
+
+def _datetime_parameter(interval: Interval | None) -> str | None:
+    if interval is None or (interval.start is None and interval.end is None):
+        return None
+    start = iso_z(interval.start) if interval.start is not None else ".."
+    end = iso_z(interval.end) if interval.end is not None else ".."
+    return f"{start}/{end}"
+
+
+def _next_link_key(page: dict[str, Any]) -> str | None:
+    """The page's ``next`` link as a comparable key (href, method and body), or None."""
+    for link in page.get("links") or []:
+        if isinstance(link, dict) and link.get("rel") == "next" and link.get("href"):
+            return json.dumps([link["href"], link.get("method", "GET"), link.get("body")], sort_keys=True, default=str)
+    return None
+
+
+def _clean(text: str) -> str:
+    """A server's message, shortened and without secrets in URLs."""
+    text = describe_error(Exception(" ".join(text.split())))
+    return text if len(text) <= _MESSAGE_CHARS else text[:_MESSAGE_CHARS] + "…"
+
+
+def _api_message(error: APIError) -> str:
+    status = getattr(error, "status_code", None)
+    detail = _clean(str(error)) or "no details"
+    return f"HTTP {status}: {detail}" if status else detail
