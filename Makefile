@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 TEST_STAMP    := $(VENV)/.test-installed
 
-.PHONY: build test install install-test clean bench
+.PHONY: build test lint install install-test clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ install-test: $(TEST_STAMP)
 build: $(RUNTIME_STAMP)
 	$(PY) -m generator build --config site_config.yml
 
-test: $(TEST_STAMP)
+test: lint
 	bash scripts/system-deps.sh
 	$(PY) -m pytest
+
+# The same checks as .pre-commit-config.yaml: ruff (lint and import order).
+lint: $(TEST_STAMP)
+	$(PY) -m ruff check generator tests benchmarks scripts demo
 
 bench: $(TEST_STAMP)
 	$(PY) scripts/bench_gif.py
