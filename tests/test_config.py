@@ -120,3 +120,36 @@ def test_load_config_resolves_relative_to_the_file(tmp_path):
     path.parent.mkdir()
     path.write_text(GOOD)
     assert load_config(path).base_dir == path.parent.resolve()
+
+
+def test_a_key_given_twice_is_an_error_naming_the_key_and_both_lines():
+    assert problems("site: {title: A}\nsite: {title: B}\n" + GOOD.split("\n", 1)[1]) == [
+        "site_config.yml: key 'site' appears twice in one mapping (lines 1 and 2): remove one of them"
+    ]
+    nested = GOOD.replace("{id: lst, source: demo}", "{id: lst, source: demo, id: lst2}")
+    assert problems(nested) == [
+        "site_config.yml: key 'id' appears twice in one mapping (lines 5 and 5): remove one of them"
+    ]
+
+
+def test_aliases_work_but_an_alias_bomb_fails_fast_with_one_line():
+    shared = GOOD.replace("style: {rescale: [0, 1.5e16]}", "style: &no2_style {rescale: [0, 1.5e16]}")
+    shared = shared.replace("{id: lst, source: demo}", "{id: lst, source: demo, style: *no2_style}")
+    config = parse_config(shared, Path("/tmp/x/site_config.yml"))
+    assert config.model.collections[1].style.rescale == (0.0, 1.5e16)
+
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 10)}]")
+    bomb = "\n".join(levels) + "\nsite: {title: *i}\n"  # 10^9 values once expanded
+    (problem,) = problems(bomb)
+    assert "expands to more than 200,000 values through its aliases" in problem
+
+
+def test_deep_nesting_and_huge_values_give_one_short_line():
+    (problem,) = problems("[" * 50_000 + "]" * 50_000)
+    assert problem == "site_config.yml: the YAML is nested too deeply to be a site config"
+    long_title = GOOD.replace("title: Test", "title: [" + ", ".join(["'" + "y" * 500 + "'"] * 100) + "]")
+    (problem,) = problems(long_title)
+    assert problem.startswith("site_config.yml: site.title: Input should be a valid string (got [")
+    assert len(problem) < 300

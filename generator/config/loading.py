@@ -4,6 +4,7 @@ one readable line per problem naming the file and the dotted path of the bad val
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,76 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
+#: How many values the YAML document may hold once its aliases are expanded. A real config holds
+#: a few thousand; an "alias bomb" (aliases of aliases) reaches billions from a few lines and would
+#: exhaust memory when validated or quoted in a message.
+MAX_EXPANDED_VALUES = 200_000
+
+
+
+def _quote(value: Any) -> str:
+    """``repr`` shortened for a message: one problem must stay one readable line."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60
+    short.maxlist = short.maxdict = short.maxtuple = 3
+    short.maxlevel = 2
+    return short.repr(value)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (YAML says keys are unique;
+    PyYAML silently keeps the last one, so a second ``site:`` would hide the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue
+            key, line = (key_node.tag, key_node.value), key_node.start_mark.line + 1
+            if key in lines:
+                raise _DuplicateKey(f"key {key_node.value!r} appears twice in one mapping (lines {lines[key]} and {line})")
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for with every alias expanded (shared nodes counted once each use)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value)
+    sizes[id(node)] = size = min(size, MAX_EXPANDED_VALUES + 1)
+    return size
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    loader = _ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_EXPANDED_VALUES:
+            raise ConfigError(
+                f"{path}: the YAML expands to more than {MAX_EXPANDED_VALUES:,} values through its aliases "
+                "(`*name`); write the repeated parts out or use fewer nested aliases"
+            )
+        return loader.construct_document(node)
+    except _DuplicateKey as error:
+        raise ConfigError(f"{path}: {error}: remove one of them") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the YAML is nested too deeply to be a site config") from None
+    finally:
+        loader.dispose()
+
+
 def _describe(error: dict[str, Any]) -> str:
     loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
     # pydantic reports union members as extra loc parts (e.g. 'str', 'list[str]'); drop them.
@@ -97,7 +168,7 @@ def _describe(error: dict[str, Any]) -> str:
             return f"{dotted_path(loc[:-1])}: too few values"
         return f"{path}: required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{path}: {message} (got {error['input']!r})" if kind != "value_error" else f"{path}: {message}"
+    return f"{path}: {message} (got {_quote(error['input'])})" if kind != "value_error" else f"{path}: {message}"
 
 
 def _unique(items: list[Any], what: str, section: str) -> list[str]:
@@ -147,7 +218,7 @@ def _cross_check(config: SiteConfig) -> list[str]:
 def parse_config(text: str, path: Path) -> LoadedConfig:
     """Validate YAML text as a site config; ``path`` is used for messages and relative paths."""
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text, path)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
