@@ -248,3 +248,63 @@ def test_records_from_another_version_are_not_trusted(tmp_path, monkeypatch):
     result = build(config)
     assert [record.status for record in result.records] == ["ok"]
     assert result.summary.built == 1 and result.summary.cached == 0  # rebuilt, not carried over whole
+
+
+def _pids_of_children(parent: int) -> set[int]:
+    """Every live descendant of ``parent`` (read from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {parent}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_worker_processes_exit_when_the_build_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # A stand-in for the build process: the build's own pool factory, workers started, then it
+    # waits until killed with SIGKILL, which leaves it no chance to shut the pool down.
+    script = (
+        "import sys, time\n"
+        "from generator.engine.build import _make_pool\n"
+        "pool = _make_pool(2)\n"
+        "list(pool.map(abs, range(8)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    build = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert build.stdout is not None and build.stdout.readline().strip() == "ready"
+        helpers = _pids_of_children(build.pid)  # fork server, resource tracker, 2 workers
+        assert len(helpers) >= 3
+        os.kill(build.pid, signal.SIGKILL)
+        build.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            alive = {pid for pid in helpers if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)}
+            if not alive:
+                break
+            time.sleep(0.2)
+        assert not alive, f"processes outlived the build: {sorted(alive)}"
+    finally:
+        if build.poll() is None:
+            build.kill()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

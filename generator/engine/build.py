@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import posixpath
 import shutil
 import time
@@ -33,6 +34,7 @@ from generator.engine.output import (
     swap_in,
 )
 from generator.engine.progress import AnimationStats, BuildSummary, Progress
+from generator.engine.workers import exit_with_build
 from generator.plan.animations import plan_animations
 from generator.plan.schedule import source_opener
 from generator.render.cache import FrameCache
@@ -62,8 +64,10 @@ def _make_pool(jobs: int) -> Executor | None:
     if jobs <= 1:
         return None
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["generator.render.layers"])
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    context.set_forkserver_preload(["generator.render.layers", "generator.engine.workers"])
+    return ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=exit_with_build, initargs=(os.getpid(),)
+    )
 
 
 REPORT = "build-report.json"
