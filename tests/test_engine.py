@@ -308,3 +308,41 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_on_github_actions_failures_become_annotations_and_a_job_summary(tmp_path, capsys, monkeypatch):
+    config = make_site(tmp_path, regions="  - {id: a, bbox: [8, 8, 56, 56]}\n  - {id: b, bbox: [8, 8, 30, 30]}\n")
+    build(config)
+    (tmp_path / "catalog" / "c" / "m02" / "m2.tif").write_bytes(b"truncated, 100% broken")
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert main(["build", "--config", str(config), "-q"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    errors = [line for line in out if line.startswith("::")]
+    # Both animations read the broken COG: each was published before, so each is kept as stale.
+    assert len(errors) == 2 and all(line.startswith("::warning file=") for line in errors)
+    assert f"file={str(config).replace(':', '%3A').replace(',', '%2C')},title=Animation c--a is stale::" in errors[0]
+    assert "m02" in errors[0] and "100%25 broken" not in errors[0]  # a message, not the file's bytes
+    text = summary.read_text()
+    assert text.startswith("earlier step\n### Gallery build\n")  # appended, never replaced
+    assert "| `c--a` | stale |" in text and "| `c--b` | stale |" in text
+
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    assert main(["build", "--config", str(config), "-q"]) == 1
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
+
+
+def test_annotation_lines_are_escaped_and_config_errors_annotated(tmp_path, capsys, monkeypatch):
+    from generator.cli.ci import annotation
+
+    assert annotation("error", "50% done\nnext", file="a,b:c.yml", title="T") == (
+        "::error file=a%2Cb%3Ac.yml,title=T::50%25 done%0Anext"
+    )
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    config = tmp_path / "site_config.yml"
+    config.write_text("site: {title: x}\nsite: {title: y}\n")
+    assert main(["validate", "--config", str(config), "--offline"]) == 2
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
+    assert line.startswith("::error file=") and "title=Configuration error::" in line and "appears twice" in line

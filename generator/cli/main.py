@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from generator import __version__
+from generator.cli import ci
 from generator.core.errors import ConfigError, GeneratorError
 
 EXIT_OK = 0
@@ -133,6 +134,8 @@ def _run_build(args: argparse.Namespace) -> int:
     log.info("gallery: %s", result.output_dir / "index.html")
     for record in result.failed:
         log.error("failed: %s: %s", record.id, record.error)
+    for line in ci.report_to_github(result.records, result.summary.line(), str(args.config)):
+        print(line, flush=True)
     return EXIT_ANIMATIONS_FAILED if result.failed else EXIT_OK
 
 
@@ -167,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         for line in str(error).splitlines():
             print(f"error: {line}", file=sys.stderr)
+        if isinstance(error, ConfigError):
+            for line in ci.config_error_annotations(error.problems, str(getattr(args, "config", ""))):
+                print(line, flush=True)
         return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
