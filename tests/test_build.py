@@ -141,7 +141,10 @@ def test_collection_without_renders_or_style_says_what_to_add(tmp_path):
         ('{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}', "found only Point"),
         ("{not json", "is not valid JSON (line 1, column 2"),
         ('{"type": "Polygon", "coordinates": [[[0,0],[1e6,0],[1e6,1e6],[0,0]]]}', "not longitude/latitude"),
+        ("[" * 100_000 + "]" * 100_000, "is nested too deeply to be GeoJSON"),
+        ('{"type": "Polygon", "coordinates": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
     ],
+    ids=["empty", "self-intersecting", "points", "not-json", "projected", "deep-array", "deep-coordinates"],
 )
 def test_bad_region_geojson_is_a_config_error(tiny_site, capsys, geojson, message):
     (tiny_site / "bad.geojson").write_text(geojson)

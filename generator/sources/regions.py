@@ -87,6 +87,8 @@ def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict
         raise RegionError(
             f"{where}: {location} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
+    except RecursionError:
+        raise RegionError(f"{where}: {location} is nested too deeply to be GeoJSON") from None
     if not isinstance(data, dict):
         raise RegionError(f"{where}: {location} is not a GeoJSON object")
     return data
