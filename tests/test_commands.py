@@ -51,6 +51,64 @@ def test_clean_removes_cache_and_output_but_never_a_foreign_folder(tmp_path, cap
     assert (foreign / "notes.txt").exists()
 
 
+def _tree(folder):
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+def test_clean_never_deletes_what_this_tool_did_not_make(tmp_path, capsys):
+    config = make_site(tmp_path)
+    project = _tree(tmp_path)
+    # cache.dir pointing at the project folder itself: clean used to remove the whole project.
+    config.write_text(config.read_text() + "cache: {dir: .}\n")
+    assert main(["clean", "--config", str(config)]) == 2
+    assert "holds the config" in capsys.readouterr().err
+    important = tmp_path / "important"
+    important.mkdir()
+    (important / "thesis.tex").write_text("years of work")
+    config.write_text(config.read_text().replace("cache: {dir: .}\n", ""))
+    assert main(["clean", "--config", str(config), "--cache-dir", str(important)]) == 2
+    assert "has no .eo-timelapse marker, so this tool did not make it" in capsys.readouterr().err
+    # A web app whose only link to us is a file called manifest.json.
+    webapp = tmp_path / "webapp"
+    webapp.mkdir()
+    (webapp / "manifest.json").write_text('{"name": "My PWA", "start_url": "/"}')
+    (webapp / "index.html").write_text("<h1>app</h1>")
+    assert main(["clean", "--config", str(config), "--output", str(webapp)]) == 2
+    assert main(["build", "--config", str(config), "--output", str(webapp), "-q"]) == 2
+    assert "--output" in capsys.readouterr().err
+    assert _tree(tmp_path) == sorted([*project, "important", "important/thesis.tex", "webapp",
+                                      "webapp/index.html", "webapp/manifest.json"])
+
+
+def test_clean_removes_marked_and_legacy_folders(tmp_path):
+    from generator.engine.ownership import MARKER, is_ours, write_marker
+
+    config = make_site(tmp_path)
+    cache = tmp_path / "old-cache"
+    (cache / "frames" / "ab").mkdir(parents=True)  # made before caches were marked
+    legacy_output = tmp_path / "old-output"
+    legacy_output.mkdir()
+    (legacy_output / "manifest.json").write_text('{"generator": {"name": "eo-timelapse-generator"}}')
+    assert is_ours(cache, "cache") and is_ours(legacy_output, "output")
+    assert main(["clean", "--config", str(config), "--cache-dir", str(cache), "--output", str(legacy_output)]) == 0
+    assert not cache.exists() and not legacy_output.exists()
+    write_marker(cache, "cache")
+    (cache / "anything").write_text("x")
+    assert is_ours(cache, "cache") and not is_ours(cache, "output")
+    assert (cache / MARKER).read_text().startswith('{"kind": "cache", "tool": "eo-timelapse-generator"')
+
+
+def test_clean_waits_for_no_build(tmp_path, capsys):
+    from generator.engine.ownership import exclusive, output_lock_file
+
+    config = make_site(tmp_path)
+    output = tmp_path / "output"
+    with exclusive(output_lock_file(output), "output folder"):
+        assert main(["clean", "--config", str(config)]) == 2
+    assert "is in use by another build (pid " in capsys.readouterr().err
+    assert main(["clean", "--config", str(config)]) == 0
+
+
 def test_help_and_validate_do_not_import_the_raster_stack():
     code = (
         "import sys; from generator import __main__; from generator.cli import commands, main; "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from generator.config import LoadedConfig, is_url, load_config, resolve_ref
 from generator.core.errors import ConfigError, GeneratorError, RegionError
+from generator.engine.ownership import cache_lock_file, exclusive, output_lock_file, require_ours
 from generator.plan.animations import plan_animations
 from generator.plan.schedule import plan_animation, source_opener
 from generator.sources.regions import load_region, load_regions
@@ -117,14 +118,21 @@ def clean(config_path: Path, output_dir: Path | None, cache_dir: Path | None) ->
     config = load_config(config_path)
     output = (output_dir or config.base_dir / "output").resolve()
     cache = (cache_dir or Path(resolve_ref(config.model.cache.dir, config.base_dir))).resolve()
-    if cache.is_dir():
-        shutil.rmtree(cache)
-        report.lines.append(f"removed cache {cache}")
-    if output.is_dir():
-        if any(output.iterdir()) and not (output / "manifest.json").is_file():
-            raise ConfigError(f"{output}: not removed — it holds no manifest.json, so this tool did not make it")
-        shutil.rmtree(output)
-        report.lines.append(f"removed output {output}")
+    never = {config.base_dir, Path.home().resolve(), Path(cache.anchor)}
+    for folder, flag in ((cache, "--cache-dir"), (output, "--output")):
+        if folder in never or folder in config.base_dir.parents:
+            raise ConfigError(f"{flag} {folder}: not removed — it holds the config (or is a home or root folder)")
+    # Check both before deleting either: a refusal must leave everything in place.
+    require_ours(cache, "cache", f"{'--cache-dir' if cache_dir else 'cache.dir'} {cache}")
+    require_ours(output, "output", f"--output {output}")
+    with exclusive(output_lock_file(output), f"output folder {output}"):
+        if cache.is_dir():
+            with exclusive(cache_lock_file(cache), f"cache folder {cache}"):
+                shutil.rmtree(cache)
+            report.lines.append(f"removed cache {cache}")
+        if output.is_dir():
+            shutil.rmtree(output)
+            report.lines.append(f"removed output {output}")
     if not report.lines:
         report.lines.append("nothing to clean")
     return report

@@ -39,3 +39,7 @@ class RenderError(GeneratorError):
 
 class AnimationError(GeneratorError):
     """The animation files could not be written."""
+
+
+class FolderInUse(ConfigError):
+    """Another build holds the output or cache folder (exit code 2: nothing was touched)."""

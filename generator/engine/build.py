@@ -29,8 +29,8 @@ from generator.engine.output import (
     check_output_dir,
     link_unchanged,
     new_bytes,
+    new_staging,
     remove_leftovers,
-    staging_dir,
     swap_in,
 )
 from generator.engine.progress import AnimationStats, BuildSummary, Progress
@@ -114,8 +114,7 @@ def build(
     check_output_dir(output, (config.base_dir,))
     output.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(output)
-    staging = staging_dir(output)
-    staging.mkdir()
+    staging = new_staging(output)
     source = source_opener(config)
     cache_dir = cache_folder(config, options.cache_dir)
     cache = FrameCache(cache_dir if options.use_cache else None)

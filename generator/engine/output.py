@@ -21,6 +21,7 @@ from pathlib import Path
 from generator import __version__
 from generator.core.errors import ConfigError
 from generator.core.model import AnimationRecord
+from generator.engine.ownership import require_ours, write_marker
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +33,32 @@ def check_output_dir(output: Path, protected: tuple[Path, ...]) -> None:
     """Refuse to replace a folder we did not make (the swap deletes the old output)."""
     if output.resolve() in {path.resolve() for path in protected} | {Path.home(), Path("/")}:
         raise ConfigError(f"--output {output}: refusing to replace this folder; choose a dedicated output folder")
-    if output.exists():
-        if not output.is_dir():
-            raise ConfigError(f"--output {output}: exists and is not a folder")
-        if any(output.iterdir()) and not (output / MANIFEST).exists():
-            raise ConfigError(
-                f"--output {output}: the folder is not empty and holds no {MANIFEST}, so it was not made by "
-                "this tool; choose an empty or new folder"
-            )
+    require_ours(output, "output", f"--output {output}")
 
 
 def staging_dir(output: Path) -> Path:
     return output.parent / f".{output.name}.staging-{os.getpid()}"
 
 
+def new_staging(output: Path) -> Path:
+    """Create the staging folder, with the marker that tells later builds and ``clean`` it is ours."""
+    staging = staging_dir(output)
+    staging.mkdir()
+    write_marker(staging, "output")
+    return staging
+
+
 def remove_leftovers(output: Path) -> None:
-    """Staging or old folders left by a build that was killed."""
+    """Staging or old folders left by a build that was killed.
+
+    A build killed between the two renames of :func:`swap_in` leaves no ``output`` but the
+    previous gallery as ``.output.old-<pid>``: that copy is put back first, never deleted.
+    Call with the output's lock held (no other build is using these folders).
+    """
+    olds = sorted(output.parent.glob(f".{output.name}.old-*"), key=lambda path: path.stat().st_mtime)
+    if not output.exists() and olds:
+        log.warning("%s was missing (a build was killed mid-swap): restoring it from %s", output, olds[-1].name)
+        olds[-1].rename(output)
     for pattern in (f".{output.name}.staging-*", f".{output.name}.old-*"):
         for leftover in output.parent.glob(pattern):
             log.debug("removing leftover %s", leftover)
