@@ -346,3 +346,61 @@ def test_annotation_lines_are_escaped_and_config_errors_annotated(tmp_path, caps
     assert main(["validate", "--config", str(config), "--offline"]) == 2
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
     assert line.startswith("::error file=") and "title=Configuration error::" in line and "appears twice" in line
+
+
+def test_a_second_build_into_the_same_output_fails_at_once_and_touches_nothing(tmp_path, capsys):
+    from generator.engine.ownership import exclusive, output_lock_file
+
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    before = snapshot(output)
+    # The first build's live staging folder: the second build's leftover cleanup used to delete it.
+    live = tmp_path / ".output.staging-424242"
+    live.mkdir()
+    (live / "index.html").write_text("being written")
+    with exclusive(output_lock_file(output), "output folder"):
+        assert main(["build", "--config", str(config), "-q"]) == 2
+    assert f"output folder {output} is in use by another build (pid " in capsys.readouterr().err
+    assert (live / "index.html").read_text() == "being written"
+    assert snapshot(output) == before
+
+
+def test_a_build_sharing_the_cache_with_a_running_build_fails_at_once(tmp_path, capsys):
+    from generator.engine.ownership import cache_lock_file, exclusive
+
+    config = make_site(tmp_path)
+    with exclusive(cache_lock_file(tmp_path / ".cache"), "cache folder"):
+        assert main(["build", "--config", str(config), "--output", str(tmp_path / "elsewhere"), "-q"]) == 2
+    assert "cache folder" in capsys.readouterr().err and not (tmp_path / "elsewhere").exists()
+    assert main(["build", "--config", str(config), "-q"]) == 0
+    assert not list(tmp_path.glob(".output.*")) and not (tmp_path / ".cache" / ".lock").exists()
+
+
+def test_an_output_lost_between_the_two_renames_is_restored_and_only_keeps_every_animation(tmp_path):
+    config = make_site(tmp_path, regions="  - {id: a, bbox: [8, 8, 56, 56]}\n  - {id: b, bbox: [8, 8, 30, 30]}\n")
+    output = build(config).output_dir
+    before = snapshot(output)
+    # kill -9 after the first rename of the swap: the old gallery sits aside, no output/.
+    output.rename(tmp_path / ".output.old-31337")
+    result = build(config, only=["c--a"])
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert [entry["id"] for entry in manifest["animations"]] == ["c--a", "c--b"]
+    assert result.summary.carried == 1 and not list(tmp_path.glob(".output.*"))
+    assert snapshot(output).keys() == before.keys()
+
+
+def test_outputs_and_caches_are_marked_and_unmarked_galleries_of_ours_still_build(tmp_path, capsys):
+    from generator.engine.ownership import MARKER
+
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    assert json.loads((output / MARKER).read_text())["kind"] == "output"
+    assert json.loads((tmp_path / ".cache" / MARKER).read_text())["kind"] == "cache"
+    (output / MARKER).unlink()  # a gallery published before markers existed
+    (tmp_path / ".cache" / MARKER).unlink()
+    assert main(["build", "--config", str(config), "-q"]) == 0
+    assert (output / MARKER).is_file() and (tmp_path / ".cache" / MARKER).is_file()
+    # A cache folder that is someone else's folder is refused before anything is written.
+    config.write_text(config.read_text() + "cache: {dir: .}\n")
+    assert main(["build", "--config", str(config), "-q"]) == 2
+    assert "has no .eo-timelapse marker" in capsys.readouterr().err

@@ -33,6 +33,7 @@ from generator.engine.output import (
     remove_leftovers,
     swap_in,
 )
+from generator.engine.ownership import claim_build_folders
 from generator.engine.progress import AnimationStats, BuildSummary, Progress
 from generator.engine.workers import exit_with_build
 from generator.plan.animations import plan_animations
@@ -107,16 +108,29 @@ def build(
     started = time.perf_counter()
     options = options or BuildOptions()
     config = load_config(config_path)
+    output = (output_dir or config.base_dir / "output").resolve()
+    cache_dir = cache_folder(config, options.cache_dir)
+    check_output_dir(output, (config.base_dir,))
+    with claim_build_folders(output, cache_dir):
+        return _build_claimed(config, output, cache_dir, only, renderer, options, started)
+
+
+def _build_claimed(
+    config: LoadedConfig,
+    output: Path,
+    cache_dir: Path,
+    only: list[str] | None,
+    renderer: Renderer | None,
+    options: BuildOptions,
+    started: float,
+) -> BuildResult:
+    """:func:`build` once it holds the output and cache folders: no other build can touch them."""
     specs = plan_animations(config)
     selected = {spec.id for spec in plan_animations(config, only)}
     regions = load_regions(config)
-    output = (output_dir or config.base_dir / "output").resolve()
-    check_output_dir(output, (config.base_dir,))
-    output.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(output)
     staging = new_staging(output)
     source = source_opener(config)
-    cache_dir = cache_folder(config, options.cache_dir)
     cache = FrameCache(cache_dir if options.use_cache else None)
     store = RecordStore(cache_dir / "state")
     pool = _make_pool(options.jobs)

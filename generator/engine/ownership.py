@@ -85,22 +85,38 @@ def require_ours(folder: Path, kind: FolderKind, what: str) -> None:
 
 @contextlib.contextmanager
 def exclusive(lock_file: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_file`` (created if needed) or raise ``FolderInUse`` at once."""
+    """Hold an exclusive lock on ``lock_file`` or raise ``FolderInUse`` at once.
+
+    The file exists only while it is held (it is removed on release, so nothing is left beside
+    the output); a process that opened it just before it was removed notices that its file is
+    no longer the one at the path and tries again.
+    """
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        handle = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(handle, 32, 0).decode("ascii", "replace").strip() or "another process"
+            os.close(handle)
             raise FolderInUse(
                 f"{what} is in use by another build (pid {holder}); wait for it to finish or choose another folder"
             ) from None
+        try:
+            current = os.stat(lock_file).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle).st_ino:
+            break
+        os.close(handle)  # removed by the holder we waited behind: take the new file
+    try:
         os.ftruncate(handle, 0)
         os.pwrite(handle, str(os.getpid()).encode("ascii"), 0)
         yield
     finally:
-        os.close(handle)  # closing releases the lock
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_file)
+        os.close(handle)
 
 
 def output_lock_file(output: Path) -> Path:
@@ -110,3 +126,19 @@ def output_lock_file(output: Path) -> Path:
 
 def cache_lock_file(cache: Path) -> Path:
     return cache / ".lock"
+
+
+@contextlib.contextmanager
+def claim_build_folders(output: Path, cache: Path) -> Iterator[None]:
+    """Hold the output's and the cache's locks for a build; the cache is checked and marked as ours.
+
+    The output itself is checked by the caller before (it may not exist yet: it is swapped in).
+    """
+    with contextlib.ExitStack() as held:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        held.enter_context(exclusive(output_lock_file(output), f"output folder {output}"))
+        require_ours(cache, "cache", f"cache folder {cache}")
+        held.enter_context(exclusive(cache_lock_file(cache), f"cache folder {cache}"))
+        if not _marked(cache, "cache"):
+            write_marker(cache, "cache")
+        yield
