@@ -404,3 +404,26 @@ def test_outputs_and_caches_are_marked_and_unmarked_galleries_of_ours_still_buil
     config.write_text(config.read_text() + "cache: {dir: .}\n")
     assert main(["build", "--config", str(config), "-q"]) == 2
     assert "has no .eo-timelapse marker" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where nothing can be created")
+def test_an_output_folder_that_cannot_be_written_is_one_line_exit_2(tmp_path, capsys):
+    config = make_site(tmp_path)
+    assert main(["build", "--config", str(config), "--output", "/proc/eo-timelapse-output"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --output /proc/eo-timelapse-output: cannot write in /proc: ")
+
+
+def test_a_full_disk_for_the_records_after_publishing_is_a_warning(tmp_path, monkeypatch, caplog):
+    import errno
+
+    from generator.engine.output import RecordStore
+
+    def disk_full(self, record):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    config = make_site(tmp_path)
+    monkeypatch.setattr(RecordStore, "save", disk_full)
+    result = build(config)
+    assert not result.failed and (result.output_dir / "manifest.json").is_file()
+    assert "could not save the animation records" in caplog.text and "No space left" in caplog.text

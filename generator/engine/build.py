@@ -186,9 +186,13 @@ def _build_claimed(
             threads.shutdown(cancel_futures=True)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    for record in records:
-        if record.status == "ok":
-            store.save(record)
+    try:
+        for record in records:
+            if record.status == "ok":
+                store.save(record)
+    except OSError as error:
+        # The gallery is published; only the next build's shortcuts are lost (it re-renders).
+        log.warning("could not save the animation records in %s: %s", cache_dir, error)
     return BuildResult(output_dir=output, records=records, seconds=summary.seconds, summary=summary)
 
 

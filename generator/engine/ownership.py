@@ -135,10 +135,16 @@ def claim_build_folders(output: Path, cache: Path) -> Iterator[None]:
     The output itself is checked by the caller before (it may not exist yet: it is swapped in).
     """
     with contextlib.ExitStack() as held:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        held.enter_context(exclusive(output_lock_file(output), f"output folder {output}"))
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(exclusive(output_lock_file(output), f"output folder {output}"))
+        except OSError as error:
+            raise ConfigError(f"--output {output}: cannot write in {output.parent}: {error.strerror}") from None
         require_ours(cache, "cache", f"cache folder {cache}")
-        held.enter_context(exclusive(cache_lock_file(cache), f"cache folder {cache}"))
-        if not _marked(cache, "cache"):
-            write_marker(cache, "cache")
+        try:
+            held.enter_context(exclusive(cache_lock_file(cache), f"cache folder {cache}"))
+            if not _marked(cache, "cache"):
+                write_marker(cache, "cache")
+        except OSError as error:
+            raise ConfigError(f"cache folder {cache}: cannot write there: {error.strerror} (set cache.dir or --cache-dir)") from None
         yield
