@@ -124,6 +124,24 @@ def test_a_hung_connection_times_out(server: FaultServer) -> None:
     assert len(server.hits("/hang")) == 2
 
 
+def test_a_server_that_drips_bytes_hits_the_total_timeout(server: FaultServer) -> None:
+    # Each byte comes well within read_timeout, so only an overall deadline can end this.
+    server.route("/drip", sequence(Reply(200, b"x" * 400, drip=0.05)))
+    settings = HttpSettings(read_timeout=2.0, total_timeout=1.0, retries=0)
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout, match=r"no complete answer within 1 s \(raise `http.total_timeout`"):
+        make_session(settings).get(f"{server.url}/drip")
+    assert time.monotonic() - started < 3.5  # not the 20 s the whole body would take
+    patient = make_session(HttpSettings(read_timeout=2.0, total_timeout=60.0))
+    server.route("/slow", sequence(Reply(200, b"y" * 20, drip=0.02)))
+    assert patient.get(f"{server.url}/slow").content == b"y" * 20
+    assert parse_config(
+        "site: {title: t}\nsources: {s: {api: 'http://127.0.0.1:1/', http: {total_timeout: 5}}}\n"
+        "collections: [{id: c, source: s}]\nregions: [{id: r, bbox: [0, 0, 1, 1]}]\n",
+        Path("site_config.yml"),
+    ).model.sources["s"].http.total_timeout == 5
+
+
 def test_body_size_limit(server: FaultServer) -> None:
     server.route("/big", sequence(Reply(200, b"y" * 10_000)))
     with pytest.raises(ResponseTooLarge, match="over the limit of 2,048"):

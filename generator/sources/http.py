@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -60,6 +61,9 @@ class HttpSettings:
     retry_after_max: float = 60.0  # a server's Retry-After is honoured up to this
     max_per_host: int = 4  # concurrent requests to one host (scheme + host + port)
     max_body_bytes: int | None = DEFAULT_MAX_BODY
+    # Whole exchange of one attempt (headers and body): read_timeout bounds each wait for bytes,
+    # so a server that drips a byte a second would otherwise never time out.
+    total_timeout: float = 300.0
     headers: Mapping[str, str] = field(default_factory=dict)
     user_agent: str = USER_AGENT
 
@@ -187,13 +191,14 @@ class _ProjectAdapter(HTTPAdapter):
         attempt = 0
         while True:
             with host_limiter(url, self.settings.max_per_host).slot():
+                deadline = time.monotonic() + self.settings.total_timeout
                 response = super().send(request, stream=stream, timeout=timeout, **kwargs)
                 if stream:
                     _check_declared_size(response, self.settings.max_body_bytes)
                     return response
                 try:
                     # Read the body while holding the slot, so the bound covers the transfer.
-                    _read_body(response, self.settings.max_body_bytes)
+                    _read_body(response, self.settings.max_body_bytes, deadline, self.settings.total_timeout)
                     return response
                 except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
                     response.close()
@@ -215,12 +220,33 @@ def _check_declared_size(response: requests.Response, limit: int | None) -> None
         )
 
 
-def _read_body(response: requests.Response, limit: int | None) -> None:
-    """Fill ``response._content`` ourselves, stopping as soon as the limit is passed."""
+def _read_body(response: requests.Response, limit: int | None, deadline: float, total_timeout: float) -> None:
+    """Fill ``response._content`` ourselves, stopping at the size limit or the deadline.
+
+    ``read1`` returns whatever one socket read brings, so the deadline is checked between reads
+    however slowly the bytes come (``iter_content`` would wait for a whole chunk).
+    """
     _check_declared_size(response, limit)
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(64 * 1024):
+    while True:
+        if time.monotonic() > deadline:
+            response.close()
+            raise requests.exceptions.Timeout(
+                f"{public_href(response.url)}: no complete answer within {total_timeout:g} s "
+                "(raise `http.total_timeout` for this source)",
+                response=response,
+            )
+        try:
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
+        except urllib3.exceptions.ProtocolError as error:
+            raise requests.exceptions.ChunkedEncodingError(error) from error
+        except urllib3.exceptions.DecodeError as error:
+            raise requests.exceptions.ContentDecodingError(error) from error
+        except urllib3.exceptions.ReadTimeoutError as error:
+            raise requests.exceptions.ConnectionError(error) from error
+        if not chunk:
+            break
         size += len(chunk)
         if limit is not None and size > limit:
             response.close()
@@ -231,7 +257,8 @@ def _read_body(response: requests.Response, limit: int | None) -> None:
             )
         chunks.append(chunk)
     response._content = b"".join(chunks)  # what `response.content` would have read
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]
+    response.raw.release_conn()
 
 
 def make_session(settings: HttpSettings | None = None) -> requests.Session:
@@ -360,6 +387,7 @@ def settings_for_source(section: SourceSection, where: str) -> HttpSettings:
         retry_after_max=http.retry_after_max,
         max_per_host=http.max_per_host,
         max_body_bytes=http.max_body_bytes,
+        total_timeout=http.total_timeout,
         headers=headers,
     )
 

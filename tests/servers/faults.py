@@ -28,6 +28,7 @@ class Reply:
     delay: float = 0.0  # seconds before answering
     truncate_to: int | None = None  # send only this many body bytes, then close
     hang: bool = False  # never answer (until the server stops or HANG_LIMIT)
+    drip: float = 0.0  # seconds between body bytes: a server that answers, but ever so slowly
 
     @staticmethod
     def json(data: Any, status: int = 200, **kwargs: Any) -> Reply:
@@ -155,8 +156,15 @@ class FaultServer:
                 self.end_headers()
                 body = reply.body if reply.truncate_to is None else reply.body[: reply.truncate_to]
                 try:
-                    self.wfile.write(body)
-                    self.wfile.flush()
+                    if reply.drip:
+                        for offset in range(len(body)):
+                            if server._stopping.wait(reply.drip):
+                                break
+                            self.wfile.write(body[offset : offset + 1])
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(body)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 if reply.truncate_to is not None:
