@@ -570,8 +570,29 @@ def test_defaults_from_stac() -> None:
     assert not footprint(painter, "attribution").any()
 
 
-def test_text_the_font_lacks_is_folded() -> None:
-    assert fold_text("Île-de-France — NO₂ in molecules/cm²") == "Ile-de-France - NO2 in molecules/cm2"
+ACCENTED = "Península Ibérica — Côte, Zürich, Łódź, NO₂, µg/m³, 25 °C"
+
+
+def test_accents_subscripts_and_symbols_draw_as_written_with_real_glyphs() -> None:
+    from generator.overlays.text import font, has_glyph
+
+    assert fold_text(ACCENTED) == ACCENTED
+    typeface = font(24)
+    notdef = typeface.getmask("\uffff")  # a non-character: the font's "missing glyph" box
+    for char in set(ACCENTED) - {" "}:
+        assert has_glyph(char), char
+        mask = typeface.getmask(char)
+        assert (mask.size, bytes(mask)) != (notdef.size, bytes(notdef)), f"{char!r} is drawn as a box"
+    # Inked, anti-aliased text: the accented line covers more pixels than its folded spelling.
+    folded = "Peninsula Iberica - Cote, Zurich, Lodz, NO2, ug/m3, 25 C"
+    assert sum(typeface.getmask(ACCENTED)) > sum(typeface.getmask(folded))
+
+
+def test_text_the_font_lacks_is_folded_not_boxed() -> None:
+    from generator.overlays.text import has_glyph
+
+    assert not has_glyph("東")  # DejaVu Sans has no CJK
+    assert fold_text("東京 — Tōkyō") == "?? — Tōkyō"
     assert fold_text("© OpenStreetMap · 2024") == "© OpenStreetMap · 2024"
 
 

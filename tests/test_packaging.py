@@ -50,6 +50,7 @@ def test_the_wheel_ships_templates_and_static_assets(installed_wheel):
     package = installed_wheel / "generator"
     assert (package / "templates" / "base.html").is_file()
     assert (package / "templates" / "static" / "style.css").is_file()
+    assert (package / "fonts" / "DejaVuSans.ttf").is_file() and (package / "fonts" / "LICENSE-DejaVu.txt").is_file()
     assert (package / "py.typed").is_file()
 
 

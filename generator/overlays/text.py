@@ -2,9 +2,10 @@
 
 Owns turning a string into a glyph-coverage raster (uint8, 0 = box, 255 = ink) inside a padded
 box, and coverage into palette indices through the reserved label ramp. Text is drawn with
-Pillow's bundled FreeType font, which has no accented letters, em dash or superscripts: those
-are folded to plain look-alikes (``é`` → ``e``, ``—`` → ``-``, ``²`` → ``2``) rather than shown
-as empty boxes. Pure: no file I/O.
+DejaVu Sans, shipped in ``generator/fonts`` (hinted by FreeType, anti-aliased): accents, µ, °,
+em dashes, sub- and superscripts (``NO₂``, ``cm²``) draw as written. A character the font lacks
+is folded to a look-alike (or ``?``) rather than shown as an empty box. No file I/O beyond
+reading the font.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -33,21 +35,27 @@ _LOOKALIKES = {
 ELLIPSIS = "..."
 
 
+#: The font every overlay text is drawn with (its license: ``fonts/LICENSE-DejaVu.txt``).
+DEFAULT_FONT = Path(__file__).resolve().parent.parent / "fonts" / "DejaVuSans.ttf"
+
+
 @lru_cache(maxsize=64)
 def font(size_px: int) -> ImageFont.FreeTypeFont:
-    """Pillow's bundled font at ``size_px`` (pixels per em)."""
-    loaded = ImageFont.load_default(size=max(1, size_px))
-    if not isinstance(loaded, ImageFont.FreeTypeFont):
+    """The overlay font at ``size_px`` (pixels per em)."""
+    try:
+        return ImageFont.truetype(str(DEFAULT_FONT), max(1, size_px))
+    except ImportError:
         raise RenderError(
             "Pillow was built without FreeType, so overlay text cannot be drawn; "
             "install a Pillow wheel from PyPI"
-        )
-    return loaded
+        ) from None
+    except OSError as error:
+        raise RenderError(f"cannot read the overlay font {DEFAULT_FONT}: {error}") from None
 
 
 @lru_cache(maxsize=1024)
 def has_glyph(char: str) -> bool:
-    """Whether the bundled font draws ``char`` (rather than its 'missing glyph' box)."""
+    """Whether the overlay font draws ``char`` (rather than its 'missing glyph' box)."""
     if char.isascii():
         return True
     probe = font(32)
