@@ -25,7 +25,7 @@ from generator.core.model import AnimationRecord
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: AnimationFiles.outputs (format → path) replaced the gif, webp and mp4 fields
 
 
 def check_output_dir(output: Path, protected: tuple[Path, ...]) -> None:
