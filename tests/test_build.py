@@ -274,6 +274,45 @@ def test_extra_formats_are_written_and_listed(tiny_site):
     assert "tiny--square.webp" in page and "tiny--square.mp4" in page
 
 
+def readme_example(heading: str) -> str:
+    """The first Python block under ``heading`` in the README."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split(f"\n{heading}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("\n```", 1)[0]
+
+
+@pytest.fixture
+def apng_format():
+    """The README's toy output format, registered for one test."""
+    from generator.encode import registry
+
+    namespace: dict[str, object] = {"__name__": "readme_apng"}
+    exec(readme_example("### A new output format"), namespace)
+    yield registry.get("apng")
+    registry.unregister("apng")
+    assert "apng" not in registry.names()
+
+
+def test_a_format_added_through_the_registry_is_built_listed_and_linked(tiny_site, apng_format):
+    config = tiny_site / "site_config.yml"
+    config.write_text(config_text(render=", formats: [gif, apng]"))
+    result = build(config)
+    (record,) = result.records
+    assert record.status == "ok", record.error
+    assert list(record.files.outputs) == ["gif", "apng"]
+    entry = json.loads((result.output_dir / "manifest.json").read_text())["animations"][0]
+    assert entry["apng"] == "animations/tiny--square/tiny--square.apng"
+    assert entry["webp"] is None and entry["mp4"] is None
+    with Image.open(result.output_dir / entry["apng"]) as apng:
+        assert apng.format == "PNG" and apng.n_frames == 4
+        frames = [frame.convert("RGBA") for frame in ImageSequence.Iterator(apng)]
+    for frame, png in zip(frames, record.files.frames, strict=True):
+        with Image.open(result.output_dir / png) as expected:
+            assert np.array_equal(np.asarray(frame), np.asarray(expected.convert("RGBA")))
+    page = (result.output_dir / entry["page"]).read_text()
+    assert 'href="tiny--square.apng" download>Download APNG</a>' in page
+
+
 def test_formats_must_include_gif(tiny_site, capsys):
     config = tiny_site / "site_config.yml"
     config.write_text(config_text(render=", formats: [mp4]"))

@@ -692,3 +692,13 @@ def test_border_layers_config_and_loading(tmp_path: Path) -> None:
     blank["regions"][0]["borders"][0]["attribution"] = ""
     with pytest.raises(ConfigError, match="attribution"):
         parse_config(json.dumps(blank), tmp_path / "site_config.yml")
+
+
+def test_every_registered_overlay_has_its_settings_and_a_rank_when_boxed() -> None:
+    from generator.overlays.registry import OVERLAY_NAMES, OVERLAYS
+
+    settings = OverlaysSection()
+    assert OVERLAY_NAMES == ("borders", "timeline", "title", "attribution", "legend", "date")
+    assert all(hasattr(settings, name) for name in OVERLAY_NAMES)
+    ranks = [rank for _, rank in OVERLAYS if rank is not None]
+    assert len(ranks) == len(set(ranks))  # the layout order is total

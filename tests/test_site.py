@@ -66,7 +66,7 @@ def utc(year: int, month: int, day: int = 1) -> datetime:
 def files_for(slug: str, frame_count: int = 0) -> AnimationFiles:
     return AnimationFiles(
         page=f"animations/{slug}/index.html",
-        gif=f"animations/{slug}/{slug}.gif",
+        outputs={"gif": f"animations/{slug}/{slug}.gif"},
         poster=f"animations/{slug}/poster.png",
         thumbnail=f"animations/{slug}/thumbnail.png",
         frames=tuple(f"animations/{slug}/frames/{n:04d}.png" for n in range(1, frame_count + 1)),
@@ -586,10 +586,10 @@ def test_missing_template_variable_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "bad_files",
     [
-        AnimationFiles(page="/abs/index.html", gif="a.gif", poster="p.png", thumbnail="t.png"),
-        AnimationFiles(page="a/index.html", gif="../a.gif", poster="p.png", thumbnail="t.png"),
-        AnimationFiles(page="a/index.html", gif="https://x/a.gif", poster="p.png", thumbnail="t"),
-        AnimationFiles(page="index.html", gif="a.gif", poster="p.png", thumbnail="t.png"),
+        AnimationFiles(page="/abs/index.html", outputs={"gif": "a.gif"}, poster="p.png", thumbnail="t.png"),
+        AnimationFiles(page="a/index.html", outputs={"gif": "../a.gif"}, poster="p.png", thumbnail="t.png"),
+        AnimationFiles(page="a/index.html", outputs={"gif": "https://x/a.gif"}, poster="p.png", thumbnail="t"),
+        AnimationFiles(page="index.html", outputs={"gif": "a.gif"}, poster="p.png", thumbnail="t.png"),
     ],
 )
 def test_unsafe_or_clashing_paths_are_refused(tmp_path: Path, bad_files: AnimationFiles) -> None:
@@ -788,8 +788,13 @@ def test_remote_items_link_to_their_stac_item(tmp_path: Path) -> None:
 
 def test_downloads_list_every_format_built(tmp_path: Path) -> None:
     record = ok_record()
-    record = replace(record, files=replace(record.files, webp="animations/no2-france/no2-france.webp", mp4="animations/no2-france/no2-france.mp4"))
-    for relative in (record.files.webp, record.files.mp4):
+    outputs = {
+        **record.files.outputs,
+        "webp": "animations/no2-france/no2-france.webp",
+        "mp4": "animations/no2-france/no2-france.mp4",
+    }
+    record = replace(record, files=replace(record.files, outputs=outputs))
+    for relative in (outputs["webp"], outputs["mp4"]):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_bytes(b"media")
     build(tmp_path, [record])

@@ -4,9 +4,10 @@ cadence, size budget and renderer — defaults, and per-animation overrides.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, PlainValidator, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from generator.config.base import StrictModel
 
@@ -133,7 +134,24 @@ def basemap_crs_problem(crs: str, basemap: BasemapSection | None) -> str | None:
 
 Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
 GapPolicy = Literal["frame", "skip"]
-OutputFormat = Literal["gif", "webp", "mp4"]
+
+
+def _known_format(value: Any) -> str:
+    """A name of a registered output format (``generator.encode.registry``)."""
+    # The encode stage owns the formats; imported here, when a config is read, so that a
+    # format registered by a plugin module is accepted too.
+    from generator.encode.registry import names
+
+    known = names()
+    if isinstance(value, str) and value in known:
+        return value
+    quoted = [repr(name) for name in known]
+    expected = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+
+
+#: An output format: the name of a registered encoder ("gif", "webp", "mp4", …).
+OutputFormat = Annotated[str, PlainValidator(_known_format)]
 RendererName = Literal["local", "titiler"]
 
 

@@ -97,16 +97,23 @@ MEDIA_STATUSES = ("ok", "stale")  # the statuses whose animation files exist in 
 
 @dataclass(frozen=True)
 class AnimationFiles:
-    """Paths of one animation's outputs, relative to the output folder (POSIX separators)."""
+    """Paths of one animation's outputs, relative to the output folder (POSIX separators).
+
+    ``outputs`` maps each output format (an encoder's name: ``"gif"``, ``"webp"``, …) to its
+    file, in the order the encoders are registered; the GIF is always there.
+    """
 
     page: str
-    gif: str
+    outputs: dict[str, str] = field(hash=False)
     poster: str
     thumbnail: str
-    webp: str | None = None
-    mp4: str | None = None
     legend: str | None = None  # the colorbar legend as drawn on the frames, for the page
     frames: tuple[str, ...] = ()  # one palette PNG per frame, in order, for the page's player
+
+    @property
+    def gif(self) -> str:
+        """The GIF: the gallery shows it, so every animation has one."""
+        return self.outputs["gif"]
 
 
 @dataclass(frozen=True)

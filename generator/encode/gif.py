@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -34,6 +35,7 @@ from generator.encode.indexed import (
     validated_palette,
     validated_transparent_index,
 )
+from generator.encode.registry import Animation, register
 
 # GIF disposal methods (Graphic Control Extension, bits 2-4 of the packed field).
 DISPOSAL_NONE = 1  # leave the frame in place; the next frame draws over it
@@ -466,3 +468,29 @@ class GifWriter:
             self.path.unlink(missing_ok=True)
         except OSError:
             pass  # nothing more useful to do; the caller already gets the original error
+
+
+# --------------------------------------------------------------------------------------------
+# The format
+
+
+class GifEncoder:
+    """``gif``: streamed frame by frame while the frames are painted (see ``encode.registry``)."""
+
+    name = "gif"
+    suffix = ".gif"
+    media_type = "image/gif"
+    label = "GIF"
+
+    def open(self, path: Path, animation: Animation, options: Any = None) -> GifWriter:
+        return GifWriter(
+            path, animation.width, animation.height, animation.palette_rgb, animation.transparent, animation.loop
+        )
+
+    def encode(self, path: Path, animation: Animation, frames: Iterable[np.ndarray], options: Any = None) -> None:
+        with self.open(path, animation, options) as writer:
+            for pixels, duration in zip(frames, animation.durations_ms, strict=True):
+                writer.add_frame(pixels, duration)
+
+
+register(GifEncoder())

@@ -30,6 +30,7 @@ from generator.encode.indexed import (
     validated_palette,
     validated_transparent_index,
 )
+from generator.encode.registry import Animation, register
 
 MP4_MAX_FPS = 50
 _MIN_TICK_MS = 1000 // MP4_MAX_FPS
@@ -170,3 +171,30 @@ def _add_h264_stream(container: Any, width: int, height: int, tick_ms: int, crf:
     context.color_range = 1  # limited ("TV") range
     stream.options = {"crf": str(crf), "preset": "medium"}
     return stream
+
+
+# --------------------------------------------------------------------------------------------
+# The format
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    """``(r, g, b)`` of a ``#rrggbb`` colour."""
+    return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16))
+
+
+class Mp4Encoder:
+    """``mp4``: options in ``render.mp4`` (``background``, the colour of transparent pixels)."""
+
+    name = "mp4"
+    suffix = ".mp4"
+    media_type = "video/mp4"
+    label = "MP4"
+
+    def encode(self, path: Path, animation: Animation, frames: Iterable[np.ndarray], options: Any = None) -> None:
+        write_mp4(
+            path, frames, animation.durations_ms, animation.palette_rgb, animation.transparent,
+            background_rgb=hex_rgb(options.background) if options else (255, 255, 255),
+        )
+
+
+register(Mp4Encoder())

@@ -19,7 +19,7 @@ import io
 import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -32,6 +32,7 @@ from generator.encode.indexed import (
     validated_palette,
     validated_transparent_index,
 )
+from generator.encode.registry import Animation, register
 
 WEBP_MAX_DIMENSION = 16383
 _WEBP_MAX_DURATION_MS = (1 << 24) - 1
@@ -178,3 +179,25 @@ def _stream_webp(
     riff_size = file.tell() - 8
     file.seek(4)
     file.write(struct.pack("<I", riff_size))
+
+
+# --------------------------------------------------------------------------------------------
+# The format
+
+
+class WebpEncoder:
+    """``webp``: options in ``render.webp`` (``lossless``, ``quality``)."""
+
+    name = "webp"
+    suffix = ".webp"
+    media_type = "image/webp"
+    label = "WebP"
+
+    def encode(self, path: Path, animation: Animation, frames: Iterable[np.ndarray], options: Any = None) -> None:
+        write_webp(
+            path, frames, animation.durations_ms, animation.palette_rgb, animation.transparent, loop=animation.loop,
+            lossless=options.lossless if options else True, quality=options.quality if options else 90,
+        )
+
+
+register(WebpEncoder())

@@ -34,10 +34,8 @@ from generator.core.model import (
     Grid,
     Style,
 )
-from generator.encode.gif import GifWriter
-from generator.encode.mp4 import write_mp4
+from generator.encode.registry import Animation, Encoder, FrameSink, StreamingEncoder, encoders
 from generator.encode.stills import write_poster, write_thumbnail
-from generator.encode.webp import write_webp
 from generator.engine.output import RecordStore, carry_over
 from generator.engine.progress import Progress
 from generator.overlays.basemap import (
@@ -69,12 +67,13 @@ def animation_files(slug: str, frame_count: int = 0, formats: Sequence[str] = ("
     folder = f"animations/{slug}"
     return AnimationFiles(
         page=f"{folder}/index.html",
-        gif=f"{folder}/{slug}.gif",
+        outputs={
+            encoder.name: f"{folder}/{slug}{encoder.suffix}"
+            for encoder in encoders() if encoder.name in formats or encoder.name == "gif"
+        },
         poster=f"{folder}/poster.png",
         thumbnail=f"{folder}/thumbnail.png",
         legend=f"{folder}/legend.png",
-        webp=f"{folder}/{slug}.webp" if "webp" in formats else None,
-        mp4=f"{folder}/{slug}.mp4" if "mp4" in formats else None,
         frames=tuple(f"{folder}/frames/{number:04d}.png" for number in range(1, frame_count + 1)),
     )
 
@@ -89,10 +88,6 @@ def frame_durations(frame_count: int, render: RenderSection) -> list[int]:
 def _read_indices(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image)
-
-
-def hex_rgb(color: str) -> tuple[int, int, int]:
-    return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16))
 
 
 class AnimationBuilder:
@@ -214,7 +209,7 @@ class AnimationBuilder:
         palette = painter.palette  # with a basemap, the palette was made for the last encode's grid
         write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
-        self._write_video_formats(spec, files, palette)
+        self._encode_from_frames(spec, files, palette, grid)
         notes = (*painter.notes, *budget.notes)
         if painter.legend_patch is not None and files.legend:
             write_poster(self.staging / files.legend, painter.legend_patch, palette.rgb_bytes(), palette.transparent)
@@ -263,35 +258,30 @@ class AnimationBuilder:
                 self._renderers[key] = (LocalRenderer(access), "local", self.pool)
         return self._renderers[key]
 
-    def _write_video_formats(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette) -> None:
-        """WebP and MP4 from the exact frame PNGs already on disk (no second render).
+    def _encode_from_frames(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette, grid: Grid) -> None:
+        """The formats not streamed while painting (WebP, MP4, …), from the exact frame PNGs
+        already on disk (no second render).
 
-        The two encoders run side by side: libwebp and x264 release the GIL while they work.
+        The encoders run side by side: libwebp and x264 release the GIL while they work.
         """
-        durations = frame_durations(len(files.frames), spec.render)
+        animation = _animation(grid, palette, len(files.frames), spec.render)
 
         def frames() -> Iterator[np.ndarray]:
             return (_read_indices(self.staging / path) for path in files.frames)
 
-        jobs: list[Callable[[], None]] = []
-        if files.webp:
-            webp_path = self.staging / files.webp
-            jobs.append(lambda: write_webp(
-                webp_path, frames(), durations, palette.rgb_bytes(), palette.transparent,
-                loop=spec.render.loop, lossless=spec.render.webp.lossless, quality=spec.render.webp.quality,
-            ))
-        if files.mp4:
-            mp4_path = self.staging / files.mp4
-            jobs.append(lambda: write_mp4(
-                mp4_path, frames(), durations, palette.rgb_bytes(), palette.transparent,
-                background_rgb=hex_rgb(spec.render.mp4.background),
-            ))
+        def encoding(encoder: Encoder, path: Path) -> Callable[[], None]:
+            return lambda: encoder.encode(path, animation, frames(), _options(encoder, spec.render))
+
+        jobs = [
+            encoding(encoder, self.staging / files.outputs[encoder.name])
+            for encoder in _encoders_of(files) if not isinstance(encoder, StreamingEncoder)
+        ]
         if len(jobs) < 2:
             for job in jobs:
                 job()
             return
-        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="encode") as encoders:
-            for future in [encoders.submit(job) for job in jobs]:
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="encode") as threads:
+            for future in [threads.submit(job) for job in jobs]:
                 future.result()  # the first failure is raised; the other encoder still finishes
 
     def _encode(
@@ -342,23 +332,45 @@ class AnimationBuilder:
         )
         last: np.ndarray | None = None
         shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
-        durations = frame_durations(len(frames), spec.render)
+        animation = _animation(grid, palette, len(frames), spec.render)
         renderer, renderer_name, pool = self.renderer_for(spec)
         source = LayerSource(
             prepared, style, palette, renderer, renderer_name, self.cache, pool,
             look_ahead=max(2, 2 * self.options.jobs, getattr(renderer, "concurrency", 1)),
         )
-        with GifWriter(
-            self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop
-        ) as writer:
+        with ExitStack() as scope:
+            sinks: list[FrameSink] = [
+                scope.enter_context(
+                    encoder.open(self.staging / files.outputs[encoder.name], animation, _options(encoder, spec.render))
+                )
+                for encoder in _encoders_of(files) if isinstance(encoder, StreamingEncoder)
+            ]
             for number, (layer, label) in enumerate(zip(source.layers(frames), labels, strict=True)):
                 # The basemap goes under the cached data layer, like the overlays go over it.
                 last = painter.paint(basemap.composite(layer) if basemap else layer, number, label)
-                writer.add_frame(last, durations[number])
+                for sink in sinks:
+                    sink.add_frame(last, animation.durations_ms[number])
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
         return grid, last, painter
+
+
+def _encoders_of(files: AnimationFiles) -> list[Encoder]:
+    """The encoders of the animation's formats, in registry order."""
+    return [encoder for encoder in encoders() if encoder.name in files.outputs]
+
+
+def _animation(grid: Grid, palette: Palette, frame_count: int, render: RenderSection) -> Animation:
+    return Animation(
+        width=grid.width, height=grid.height, palette_rgb=palette.rgb_bytes(), transparent=palette.transparent,
+        durations_ms=tuple(frame_durations(frame_count, render)), loop=render.loop,
+    )
+
+
+def _options(encoder: Encoder, render: RenderSection) -> Any:
+    """A format's options: the ``render.<format name>`` section, when the config has one."""
+    return getattr(render, encoder.name, None)
 
 
 def map_credits(spec: AnimationSpec, region: Region) -> tuple[tuple[str, str], ...]:

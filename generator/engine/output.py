@@ -26,7 +26,7 @@ from generator.engine.ownership import require_ours, write_marker
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: AnimationFiles.outputs (format → path) replaced the gif, webp and mp4 fields
 
 
 def check_output_dir(output: Path, protected: tuple[Path, ...]) -> None:

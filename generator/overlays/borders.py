@@ -1,12 +1,13 @@
 """Region border lines: each shared edge once, burnt into palette-index frames at a set width.
 
 Pure — geometries in, boolean masks out. Lines are rasterized once per animation into a mask
-(:func:`line_mask`) and burnt into every frame (:func:`burn`) with a reserved palette entry.
+(:func:`line_mask`) and burnt into every frame (:func:`burn`) with a reserved palette entry;
+:class:`Borders` is the overlay that does so for a region's border layers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import rasterio.features
@@ -14,6 +15,11 @@ import shapely
 from affine import Affine
 
 from generator.core.model import Grid
+from generator.overlays.base import Overlay, OverlayContext, border_width_px
+from generator.overlays.layout import Request
+from generator.render.grid import project
+from generator.render.palette import Palette, border_entry, halo_entry
+from generator.sources.regions import BorderLayer
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _LINEAL = ("LineString", "MultiLineString", "LinearRing")
@@ -119,3 +125,40 @@ def burn(frame: np.ndarray, mask: np.ndarray, index: int) -> np.ndarray:
     return frame
 
 
+
+
+# The overlay ---------------------------------------------------------------------------------
+
+
+class Borders(Overlay):
+    """``overlays.borders``: the region's border layers, each a halo then a line, in layer order."""
+
+    name = "borders"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.masks: list[tuple[np.ndarray, int]] = []  # (mask, palette index), in drawing order
+
+    def prepare(self, context: OverlayContext) -> Request | None:
+        if context.settings.borders:
+            self.masks = border_masks(context.border_layers, context.grid, context.palette)
+        return None  # lines are drawn where they are: no box to place
+
+    def paint(self, frame: np.ndarray, index: int, label: str | None) -> None:
+        for mask, palette_index in self.masks:
+            burn(frame, mask, palette_index)
+
+
+def border_masks(layers: Sequence[BorderLayer], grid: Grid, palette: Palette) -> list[tuple[np.ndarray, int]]:
+    """(mask, palette index) of every layer's halo then line, in layer order."""
+    default_width = border_width_px(max(grid.width, grid.height))
+    masks: list[tuple[np.ndarray, int]] = []
+    for number, layer in enumerate(layers, start=1):
+        lines = project(boundary_lines(layer.geometry), grid.crs)
+        width = layer.width or default_width
+        line = line_mask(lines, grid, width)
+        if layer.halo:
+            halo = line_mask(lines, grid, width + 2 * layer.halo_width) & ~line
+            masks.append((halo, palette.index(halo_entry(number))))
+        masks.append((line, palette.index(border_entry(number))))
+    return masks

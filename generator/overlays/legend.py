@@ -3,7 +3,7 @@
 Owns the legend as a patch of palette indices. Its colour strip is made by the same
 :func:`~generator.render.palette.to_indices` mapping as the frames, and the strip pixel under each
 tick holds exactly the labelled value, so a colour read at a tick is the colour a frame pixel
-of that value has. Pure: arrays in, arrays out.
+of that value has; :class:`Legend` is the overlay that draws it. Pure: arrays in, arrays out.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
+from generator.core.model import Style
+from generator.overlays.base import SMALL_TEXT_PX_PER_FRAME_PX, OverlayContext, PatchOverlay, font_px
+from generator.overlays.layout import Request
 from generator.overlays.text import (
     coverage_to_indices,
     draw_line,
@@ -178,3 +181,37 @@ def _vertical(
     for position in positions:
         out[bottom - position, x0 + thickness + 1 : x0 + thickness + 1 + tick_len] = frame
     return out
+
+
+# The overlay ---------------------------------------------------------------------------------
+
+
+class Legend(PatchOverlay):
+    """``overlays.legend``: the colorbar of the rescale range, with ticks and units."""
+
+    name = "legend"
+
+    def prepare(self, context: OverlayContext) -> Request | None:
+        options = context.settings.legend
+        if not options:
+            return None
+        patch = legend_box(options, context.style, context.palette, context.width, context.height, context.room)
+        return self.request(patch, options.position)
+
+
+def legend_box(options: Any, style: Style, palette: Palette, width: int, height: int, room: int) -> np.ndarray:
+    """The legend patch, its strip shortened if needed so the box fits the frame's width.
+
+    ``options`` are the ``overlays.legend`` settings (``size``, ``orientation``, ``length``).
+    """
+    size = options.size or font_px(SMALL_TEXT_PX_PER_FRAME_PX, width, height)
+    side = width if options.orientation == "horizontal" else height
+    length = max(8, round(options.length * side) - 2 * padding(size)[0] - 2)
+    spec = LegendSpec(rescale=style.rescale, units=style.units)
+    legend = render_legend(spec, palette, length_px=length, size_px=size, orientation=options.orientation)
+    overflow = legend.shape[1] - room if options.orientation == "horizontal" else legend.shape[0] - (height - 2)
+    if overflow > 0:
+        legend = render_legend(
+            spec, palette, length_px=max(8, length - overflow), size_px=size, orientation=options.orientation
+        )
+    return legend

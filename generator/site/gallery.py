@@ -23,6 +23,7 @@ from PIL import Image
 
 from generator.core.errors import GeneratorError
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, SiteInfo
+from generator.encode.registry import encoders
 from generator.site.pages import (  # re-exported: the public helpers of the site stage
     COLLECTIONS_DIR,
     FAVICON,
@@ -125,7 +126,7 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
     ]
     date_range = [frames[0]["datetime"], frames[-1]["datetime"]] if frames else None
     collection = record.collection
-    return {
+    entry = {
         "id": record.id,
         "slug": record.slug,
         "title": record.title,
@@ -139,11 +140,8 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "credits": {what.lower(): credit for what, credit in record.map_credits},
         "page": record.files.page,
         "provenance": provenance_path(record),
-        "gif": record.files.gif if ok else None,
         "poster": record.files.poster if ok else None,
         "thumbnail": record.files.thumbnail if ok else None,
-        "webp": record.files.webp if ok else None,
-        "mp4": record.files.mp4 if ok else None,
         "notes": list(record.notes),
         "width": int(record.width),
         "height": int(record.height),
@@ -152,6 +150,12 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "frame_count": len(frames),
         "frames": frames,
     }
+    # One key per output format (every registered one), null when the animation has no such file.
+    for name in dict.fromkeys([*(encoder.name for encoder in encoders()), *record.files.outputs]):
+        if name in entry:
+            raise GeneratorError(f"the output format {name!r} has the name of a manifest key; rename its encoder")
+        entry[name] = record.files.outputs.get(name) if ok else None
+    return entry
 
 
 def build_manifest(
@@ -303,7 +307,7 @@ def validate_records(records: Sequence[AnimationRecord]) -> None:
         files = record.files
         named = [("page", files.page), ("gif", files.gif), ("poster", files.poster), ("thumbnail", files.thumbnail)]
         named += [("frame", path) for path in files.frames]
-        named += [(kind, path) for kind, path in (("webp", files.webp), ("mp4", files.mp4)) if path]
+        named += [(kind, path) for kind, path in files.outputs.items() if kind != "gif"]
         for what, path in named:
             if not _is_safe_relative_path(path):
                 problems.append(

@@ -9,6 +9,7 @@ which go through ``markup.render_markdown`` (CommonMark without raw HTML, vetted
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -20,6 +21,7 @@ from urllib.parse import quote
 from markupsafe import Markup, escape
 
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, FramePlan, SiteInfo
+from generator.encode.registry import REQUIRED_FORMAT, encoders
 from generator.site.locator import locator_svg
 from generator.site.markup import render_markdown
 from generator.site.weblinks import (  # noqa: F401 - also re-exported for the site stage
@@ -141,8 +143,7 @@ class AnimationView:
     providers: tuple[ProviderView, ...]
     map_credits: tuple[tuple[str, str], ...]  # (what, credit): ("Borders", "IGN, Licence Ouverte")
     frames: tuple[FrameRow, ...]
-    webp_href: str | None = None
-    mp4_href: str | None = None
+    output_hrefs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # format name → file
     notes: tuple[str, ...] = ()
     collection_href: str = ""
     region_href: str = ""
@@ -153,6 +154,14 @@ class AnimationView:
     frame_ms: int = DEFAULT_FRAME_MS
     downloads: tuple[DownloadView, ...] = ()
     search_text: str = ""
+
+    @property
+    def webp_href(self) -> str | None:
+        return self.output_hrefs.get("webp")
+
+    @property
+    def mp4_href(self) -> str | None:
+        return self.output_hrefs.get("mp4")
 
     @property
     def player_frames_json(self) -> str:
@@ -277,11 +286,13 @@ def _downloads(record: AnimationRecord, from_page: str) -> tuple[DownloadView, .
     if record.status not in MEDIA_STATUSES:
         return ()
     files = record.files
-    found = [DownloadView("Download GIF", relative_href(files.gif, from_page), primary=True)]
-    if files.webp:
-        found.append(DownloadView("Download WebP", relative_href(files.webp, from_page)))
-    if files.mp4:
-        found.append(DownloadView("Download MP4", relative_href(files.mp4, from_page)))
+    labels = {encoder.name: encoder.label for encoder in encoders()}
+    found = [
+        DownloadView(
+            f"Download {labels.get(name, name.upper())}", relative_href(path, from_page), primary=name == REQUIRED_FORMAT
+        )
+        for name, path in files.outputs.items()
+    ]
     found.append(DownloadView("Download poster (PNG)", relative_href(files.poster, from_page)))
     return tuple(found)
 
@@ -326,8 +337,7 @@ def animation_view(
         page_href=relative_href(record.files.page, from_page),
         gif_href=relative_href(record.files.gif, from_page),
         poster_href=relative_href(record.files.poster, from_page),
-        webp_href=relative_href(record.files.webp, from_page) if record.files.webp else None,
-        mp4_href=relative_href(record.files.mp4, from_page) if record.files.mp4 else None,
+        output_hrefs={name: relative_href(path, from_page) for name, path in record.files.outputs.items()},
         notes=record.notes,
         thumbnail_href=relative_href(record.files.thumbnail, from_page),
         thumbnail_size=thumbnail_size,
