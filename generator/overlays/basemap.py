@@ -25,8 +25,6 @@ import hashlib
 import io
 import logging
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +37,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy.spatial import cKDTree
 
 from generator.config import BasemapSection
+from generator.core.atomic import write_bytes_atomic
 from generator.core.errors import RenderError
 from generator.core.model import Grid
 from generator.render.palette import PALETTE_SIZE, Palette, colormap_levels
@@ -198,7 +197,7 @@ class TileFetcher:
         tile = decode_tile(response.content, public_href(url))
         with self._lock:
             self.downloaded += 1
-        _write_atomic(path, response.content)
+        write_bytes_atomic(path, response.content)
         return tile
 
 
@@ -212,18 +211,6 @@ def tile_session(settings: HttpSettings | None = None) -> requests.Session:
             max_per_host=min(settings.max_per_host, TILE_HOST_CONCURRENCY), max_body_bytes=TILE_MAX_BYTES,
         )
     )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # The mosaic -------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from generator import __version__
+from generator.core.atomic import atomic_stream
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.plan.styles import style_fingerprint
 
@@ -132,13 +132,5 @@ class FrameCache:
     def put(self, key: str, layer: np.ndarray) -> None:
         if self.root is None:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                Image.fromarray(layer, mode="L").save(stream, format="PNG", compress_level=1)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_stream(self._path(key)) as stream:
+            Image.fromarray(layer, mode="L").save(stream, format="PNG", compress_level=1)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import jinja2
 from PIL import Image
 
+from generator.core.atomic import write_bytes_atomic, write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, SiteInfo
 from generator.site.pages import (  # re-exported: the public helpers of the site stage
@@ -324,15 +325,13 @@ def validate_records(records: Sequence[AnimationRecord]) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
+    write_text_atomic(path, text)
 
 
 def _copy_static(source: Path, destination: Path) -> None:
     for file in sorted(p for p in source.rglob("*") if p.is_file()):
         target = destination / file.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(file.read_bytes())
+        write_bytes_atomic(target, file.read_bytes())
 
 
 def read_image_size(path: Path) -> tuple[int, int] | None:
