@@ -22,6 +22,7 @@ from generator.config.sections import (
     SourceSection,
 )
 from generator.core.errors import ConfigError
+from generator.core.redaction import REDACTED, redact_urls_in_text
 
 
 class SiteConfig(StrictModel):
@@ -97,7 +98,11 @@ def _describe(error: dict[str, Any]) -> str:
             return f"{dotted_path(loc[:-1])}: too few values"
         return f"{path}: required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{path}: {message} (got {error['input']!r})" if kind != "value_error" else f"{path}: {message}"
+    if kind == "value_error":
+        return f"{path}: {message}"
+    # A header's value is a secret (a token, a key) even when it is the wrong type.
+    got = REDACTED if "headers" in loc else redact_urls_in_text(repr(error["input"]))
+    return f"{path}: {message} (got {got})"
 
 
 def _unique(items: list[Any], what: str, section: str) -> list[str]:

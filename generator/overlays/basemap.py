@@ -40,8 +40,9 @@ from generator.config import BasemapSection
 from generator.core.atomic import write_bytes_atomic
 from generator.core.errors import RenderError
 from generator.core.model import Grid
+from generator.core.redaction import public_url
 from generator.render.palette import PALETTE_SIZE, Palette, colormap_levels
-from generator.sources.http import HttpSettings, describe_error, make_session, public_href
+from generator.sources.http import HttpSettings, describe_error, make_session
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _status_message(url: str, response: requests.Response, zoom: int) -> str:
         )
     else:
         hint = "check render.basemap.url"
-    return f"basemap tile {public_href(url)}: {status}: {hint}"
+    return f"basemap tile {public_url(url)}: {status}: {hint}"
 
 
 @dataclass
@@ -182,7 +183,7 @@ class TileFetcher:
         path = self._path(z, x, y)
         if path.is_file():
             try:
-                tile = decode_tile(path.read_bytes(), public_href(url))
+                tile = decode_tile(path.read_bytes(), public_url(url))
                 with self._lock:
                     self.from_cache += 1
                 return tile
@@ -191,10 +192,10 @@ class TileFetcher:
         try:
             response = self.session.get(url)
         except requests.RequestException as error:
-            raise RenderError(f"basemap tile {public_href(url)}: {describe_error(error)}") from None
+            raise RenderError(f"basemap tile {public_url(url)}: {describe_error(error)}") from None
         if response.status_code != 200:
             raise RenderError(_status_message(url, response, z))
-        tile = decode_tile(response.content, public_href(url))
+        tile = decode_tile(response.content, public_url(url))
         with self._lock:
             self.downloaded += 1
         write_bytes_atomic(path, response.content)

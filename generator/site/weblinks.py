@@ -2,8 +2,8 @@
 URLs and the small text helpers (dates, numbers, legend gradients) the pages share.
 
 Pure functions of strings and records; every link is relative to the page that holds it, so the
-gallery works under any sub-path. Only http(s) URLs ever become links, and published hrefs lose
-query strings and credentials.
+gallery works under any sub-path. Only http(s) URLs ever become links; what of an href may be
+published is ``generator.core.redaction``'s to say.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from generator.core.model import AnimationRecord
 
@@ -64,28 +64,6 @@ def http_url(url: object) -> str | None:
     if parts.scheme.lower() in ("http", "https") and parts.netloc:
         return candidate
     return None
-
-
-def public_href(href: str | None) -> str | None:
-    """``href`` without query string, fragment or user:password (local paths pass unchanged).
-
-    Signed asset URLs and tokens live in those parts: they expire and must not be published.
-    """
-    if href is None:
-        return None
-    try:
-        parts = urlsplit(href)
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.netloc:
-        return href
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if port is not None:
-        host = f"{host}:{port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def paragraphs(text: str) -> tuple[str, ...]:

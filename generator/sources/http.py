@@ -4,7 +4,7 @@ Owns: one configured ``requests.Session`` factory (connect/read timeouts, retrie
 backoff and jitter on connection errors and 408/429/500/502/503/504 for GET *and* POST, a capped
 ``Retry-After``, a stable User-Agent, per-source headers, a response body-size limit), the per-host
 concurrency bound shared by every session in the process, ``${ENV_VAR}`` interpolation of header
-values, and ``public_href`` which strips secrets from URLs before they are shown anywhere.
+values. What of a URL may be shown is decided by ``generator.core.redaction``.
 
 Typical use::
 
@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,6 +32,7 @@ from urllib3.util.retry import Retry
 
 from generator import __version__
 from generator.core.errors import ConfigError
+from generator.core.redaction import public_url, redact_urls_in_text
 
 if TYPE_CHECKING:
     from generator.config import SourceSection
@@ -209,7 +210,7 @@ def _check_declared_size(response: requests.Response, limit: int | None) -> None
     if limit is not None and declared and declared.isdigit() and int(declared) > limit:
         response.close()
         raise ResponseTooLarge(
-            f"{public_href(response.url)}: response of {int(declared):,} bytes is over the limit of {limit:,} "
+            f"{public_url(response.url)}: response of {int(declared):,} bytes is over the limit of {limit:,} "
             "(raise `http.max_body_bytes` for this source)",
             response=response,
         )
@@ -225,7 +226,7 @@ def _read_body(response: requests.Response, limit: int | None) -> None:
         if limit is not None and size > limit:
             response.close()
             raise ResponseTooLarge(
-                f"{public_href(response.url)}: response body is over the limit of {limit:,} bytes "
+                f"{public_url(response.url)}: response body is over the limit of {limit:,} bytes "
                 "(raise `http.max_body_bytes` for this source)",
                 response=response,
             )
@@ -273,8 +274,7 @@ def describe_error(error: BaseException) -> str:
         return f"timed out ({type(error).__name__})"
     if isinstance(error, requests.exceptions.HTTPError) and error.response is not None:
         return f"HTTP {error.response.status_code} {error.response.reason or ''}".strip()
-    text = str(error)
-    return _URL_IN_TEXT.sub(lambda match: public_href(match.group(0)), text)
+    return redact_urls_in_text(str(error))
 
 
 # --- secrets -------------------------------------------------------------------------------
@@ -298,49 +298,6 @@ def expand_env(value: str, where: str, environ: Mapping[str, str] | None = None)
         return env[name]
 
     return _ENV_REF.sub(substitute, value)
-
-
-# Query parameters that make a URL a signed or authenticated one (S3 presigning, CloudFront,
-# Google Cloud Storage, Azure SAS, Planetary Computer tokens...). Any of them drops the whole query,
-# since the rest of a signed query is meaningless without the signature.
-_SIGNING_PARAMS = frozenset(
-    name.lower()
-    for name in (
-        "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "AWSAccessKeyId", "Signature",
-        "Key-Pair-Id", "Policy", "X-Goog-Signature", "X-Goog-Credential", "GoogleAccessId", "sig",
-    )
-)
-# Parameters that are secrets on their own; the rest of such a query is kept.
-_SECRET_PARAMS = frozenset(
-    {"token", "access_token", "api_key", "apikey", "api-key", "key", "password", "secret", "auth", "code",
-     "client_secret", "session_token"}
-)
-_URL_IN_TEXT = re.compile(r"\b(?:https?|s3)://[^\s'\"<>]+")
-
-
-def public_href(href: str) -> str:
-    """``href`` safe to publish: no user:password, no signed or token query string.
-
-    Local paths and URLs without secrets come back unchanged.
-    """
-    if "://" not in href:
-        return href
-    parts = urlsplit(href)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        names = {name.lower() for name, _ in pairs}
-        if names & _SIGNING_PARAMS:
-            query = ""
-        elif names & _SECRET_PARAMS:
-            # Filter the raw pieces so the kept ones stay byte-for-byte as they were written.
-            query = "&".join(
-                piece for piece in query.split("&") if unquote_plus(piece.partition("=")[0]).lower() not in _SECRET_PARAMS
-            )
-    if netloc == parts.netloc and query == parts.query:
-        return href
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 # --- per-source settings -------------------------------------------------------------------

@@ -20,7 +20,8 @@ from shapely.validation import explain_validity
 
 from generator.config import LoadedConfig, RegionSection, is_url, resolve_ref
 from generator.core.errors import RegionError
-from generator.sources.http import describe_error, fetch_text_cached, public_href
+from generator.core.redaction import public_url
+from generator.sources.http import describe_error, fetch_text_cached
 
 DEFAULT_BORDER_COLOR = "#282828"
 _POLYGONAL = ("Polygon", "MultiPolygon")
@@ -77,18 +78,18 @@ def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict
         else:
             text = Path(location.removeprefix("file://")).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RegionError(f"{where}: GeoJSON file not found: {location}") from None
+        raise RegionError(f"{where}: GeoJSON file not found: {public_url(location)}") from None
     except (OSError, requests.RequestException) as error:
         detail = describe_error(error) if isinstance(error, requests.RequestException) else str(error)
-        raise RegionError(f"{where}: cannot read GeoJSON {public_href(location)}: {detail}") from None
+        raise RegionError(f"{where}: cannot read GeoJSON {public_url(location)}: {detail}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise RegionError(
-            f"{where}: {location} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+            f"{where}: {public_url(location)} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
     if not isinstance(data, dict):
-        raise RegionError(f"{where}: {location} is not a GeoJSON object")
+        raise RegionError(f"{where}: {public_url(location)} is not a GeoJSON object")
     return data
 
 
