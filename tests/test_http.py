@@ -12,13 +12,12 @@ import pytest
 import requests
 
 from generator import __version__
-from generator.config import parse_config
+from generator.config import expand_env, parse_config
 from generator.core.errors import ConfigError
 from generator.sources.http import (
     HttpSettings,
     ResponseTooLarge,
     describe_error,
-    expand_env,
     fetch_text_cached,
     host_limiter,
     make_session,

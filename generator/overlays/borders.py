@@ -14,8 +14,8 @@ import shapely
 from affine import Affine
 
 from generator.core.model import Grid
+from generator.sources.regions import POLYGONAL
 
-_POLYGONAL = ("Polygon", "MultiPolygon")
 _LINEAL = ("LineString", "MultiLineString", "LinearRing")
 #: Lines are simplified to this tolerance (in output pixels) before burning.
 SIMPLIFY_TOLERANCE_PX = 0.5
@@ -51,7 +51,7 @@ def _flatten(geometry: shapely.Geometry | Iterable[shapely.Geometry]) -> list[sh
 
 
 def _as_lines(geometry: shapely.Geometry) -> shapely.Geometry | None:
-    if geometry.geom_type in _POLYGONAL:
+    if geometry.geom_type in POLYGONAL:
         return shapely.boundary(geometry)
     if geometry.geom_type in _LINEAL:
         return geometry

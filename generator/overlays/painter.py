@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from shapely.geometry.base import BaseGeometry
 
-from generator.config import OverlaysSection
+from generator.config import MAX_BORDER_LAYERS, OverlaysSection
 from generator.core.model import CollectionInfo, Grid, Style
 from generator.overlays.borders import boundary_lines, burn, line_mask
 from generator.overlays.layout import Anchor, Placed, Request, place
@@ -173,8 +173,8 @@ def default_attribution(collection: CollectionInfo | None) -> str | None:
 
 def overlay_palette(colormap: str | Sequence[str], layers: Sequence[BorderLayer] = ()) -> Palette:
     """The animation's palette: the colormap's levels plus reserved entries in layer colours."""
-    if len(layers) > 4:
-        raise ValueError(f"at most 4 border layers, got {len(layers)}")
+    if len(layers) > MAX_BORDER_LAYERS:
+        raise ValueError(f"at most {MAX_BORDER_LAYERS} border layers, got {len(layers)}")
     colours: dict[str, tuple[int, int, int]] = {}
     for number, layer in enumerate(layers, start=1):
         colours[border_entry(number)] = parse_hex(layer.color)

@@ -45,7 +45,6 @@ from generator.site.weblinks import (  # noqa: F401 - also re-exported for the s
     label_at,
     legend_gradient,
     paragraphs,
-    path_slug,
     provenance_path,
     region_page,
     relative_href,

@@ -3,8 +3,8 @@
 Owns: one configured ``requests.Session`` factory (connect/read timeouts, retries with exponential
 backoff and jitter on connection errors and 408/429/500/502/503/504 for GET *and* POST, a capped
 ``Retry-After``, a stable User-Agent, per-source headers, a response body-size limit), the per-host
-concurrency bound shared by every session in the process, ``${ENV_VAR}`` interpolation of header
-values. What of a URL may be shown is decided by ``generator.core.redaction``.
+concurrency bound shared by every session in the process, the headers of a source with their
+``${ENV_VAR}`` expanded (by ``config.expand_env``). What of a URL may be shown is decided by ``generator.core.redaction``.
 
 Typical use::
 
@@ -16,8 +16,6 @@ Typical use::
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -31,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from generator import __version__
-from generator.core.errors import ConfigError
+from generator.config import expand_env
 from generator.core.redaction import public_url, redact_urls_in_text
 
 if TYPE_CHECKING:
@@ -275,29 +273,6 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, requests.exceptions.HTTPError) and error.response is not None:
         return f"HTTP {error.response.status_code} {error.response.reason or ''}".strip()
     return redact_urls_in_text(str(error))
-
-
-# --- secrets -------------------------------------------------------------------------------
-
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand_env(value: str, where: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace ``${NAME}`` with the environment variable's value (``$$`` is a literal ``$``).
-
-    A variable that is not set is a ``ConfigError`` naming it and ``where`` it is used.
-    """
-    env = os.environ if environ is None else environ
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return "$"
-        if name not in env:
-            raise ConfigError(f"{where}: environment variable {name} is not set (it is used as ${{{name}}})")
-        return env[name]
-
-    return _ENV_REF.sub(substitute, value)
 
 
 # --- per-source settings -------------------------------------------------------------------
