@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from generator.config.base import StrictModel
 from generator.config.render import RenderSection, basemap_crs_problem
@@ -83,7 +84,7 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
     # pydantic reports union members as extra loc parts (e.g. 'str', 'list[str]'); drop them.
     loc = tuple(part for part in loc if not (isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "dict"})))

@@ -187,6 +187,10 @@ class RenderOverrides(StrictModel):
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
 
 
+def _gif_only() -> list[OutputFormat]:
+    return ["gif"]
+
+
 class RenderSection(StrictModel):
     """Render defaults for every animation."""
 
@@ -197,7 +201,7 @@ class RenderSection(StrictModel):
     end_pause_ms: EndPauseMs = 1000
     date_format: DateFormat = "%Y-%m"
     overlays: OverlaysSection = OverlaysSection()
-    formats: list[OutputFormat] = Field(default_factory=lambda: ["gif"], min_length=1)
+    formats: list[OutputFormat] = Field(default_factory=_gif_only, min_length=1)
     cadence: Cadence = "auto"
     gaps: GapPolicy = "frame"
     webp: WebpSection = WebpSection()

@@ -37,13 +37,6 @@ def _current_umask() -> int:
 
 
 _FILE_MODE = 0o666 & ~_current_umask()  # read once, at import, before any worker thread starts
-TEMPORARY_SUFFIX = ".tmp"
-
-
-def temporary_prefix(path: Path) -> str:
-    """The start of every temporary name used while ``path`` is written (for tests and cleanup)."""
-    return f".{path.name}."
-
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -54,7 +47,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=temporary_prefix(target), suffix=TEMPORARY_SUFFIX)
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     temporary = Path(name)
     try:
         os.close(handle)

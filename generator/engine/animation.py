@@ -103,7 +103,7 @@ class AnimationBuilder:
         self,
         config: LoadedConfig,
         staging: Path,
-        renderer: Renderer,
+        renderer: Renderer | None,
         sources: Callable[[str], StacSource],
         options: BuildOptions,
         cache: FrameCache,

@@ -307,7 +307,7 @@ class OverlayPainter:
     def _text_box(self, text: str, size: int, position: str, room: int) -> np.ndarray:
         """A wrapped text box in the label colours, aligned to the side of its corner."""
         lines = wrap(fold_text(text), size, room - 2 * padding(size)[0])
-        align = "right" if position.endswith("right") else "left"
+        align: Literal["left", "right"] = "right" if position.endswith("right") else "left"
         return coverage_to_indices(boxed_text(lines, size, align), self.palette.label_ramp())
 
     def paint(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.config import CollectionSection, LoadedConfig, RegionSection, RenderSection
+from generator.config import CollectionSection, LoadedConfig, RegionSection, RenderOverrides, RenderSection
 from generator.core.errors import ConfigError
 from generator.core.slugs import animation_slug
 
@@ -30,6 +30,7 @@ def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list
     model = config.model
     collections = {collection.id: collection for collection in model.collections}
     regions = {region.id: region for region in model.regions}
+    pairs: list[tuple[str, str, str, RenderOverrides | None, int | None]]
     if model.animations is None:
         pairs = [
             (f"{collection.id}--{region.id}", collection.id, region.id, None, None)

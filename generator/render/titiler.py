@@ -205,7 +205,7 @@ class TitilerRenderer:
                 params=self.params(item, grid, style),
                 data=body.data,
                 headers={"Content-Type": "application/json"},
-                **({"timeout": self.timeout} if self.timeout is not None else {}),
+                timeout=self.timeout,  # None, as when omitted: the session's own default
             )
         except requests.RequestException as error:
             raise RenderError(

@@ -25,6 +25,19 @@ from generator.core.atomic import write_bytes_atomic, write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, SiteInfo
 from generator.site.pages import (  # re-exported: the public helpers of the site stage
+    AnimationView,
+    FrameRow,
+    LegendView,
+    PageLinks,
+    ProviderView,
+    animation_view,
+    facets,
+    frame_entry,
+    locator_markup,
+    open_graph,
+)
+from generator.site.provenance import GENERATOR_NAME, provenance_json, style_entry
+from generator.site.weblinks import (  # re-exported: the public helpers of the site stage
     COLLECTIONS_DIR,
     FAVICON,
     INDEX_PAGE,
@@ -32,29 +45,18 @@ from generator.site.pages import (  # re-exported: the public helpers of the sit
     REGIONS_DIR,
     STATIC_DIR,
     STYLESHEET,
-    AnimationView,
-    FrameRow,
-    LegendView,
-    PageLinks,
-    ProviderView,
-    animation_view,
     collection_page,
     colormap_label,
-    facets,
     format_number,
-    frame_entry,
     http_url,
     iso_utc,
     label_at,
     legend_gradient,
-    locator_markup,
-    open_graph,
     paragraphs,
     provenance_path,
     region_page,
     relative_href,
 )
-from generator.site.provenance import GENERATOR_NAME, provenance_json, style_entry
 
 __all__ = [
     "AnimationView", "FAVICON", "FrameRow", "GENERATOR_NAME", "LegendView", "PageLinks",

@@ -15,7 +15,7 @@ from typing import Any
 
 from generator.core.model import AnimationRecord, FramePlan, ItemAsset, Style
 from generator.core.redaction import public_url_or_none
-from generator.site.pages import iso_utc, label_at
+from generator.site.weblinks import iso_utc, label_at
 
 GENERATOR_NAME = "eo-timelapse-generator"
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -65,9 +65,6 @@ class HttpSettings:
     @property
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
-
-    def with_headers(self, headers: Mapping[str, str]) -> HttpSettings:
-        return replace(self, headers={**self.headers, **headers})
 
 
 class _CappedRetry(Retry):
@@ -230,7 +227,7 @@ def _read_body(response: requests.Response, limit: int | None) -> None:
             )
         chunks.append(chunk)
     response._content = b"".join(chunks)  # what `response.content` would have read
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag, set as it does
 
 
 def make_session(settings: HttpSettings | None = None) -> requests.Session:
