@@ -10,7 +10,8 @@ from generator.cli.main import main
 from generator.config import load_config, parse_config
 from generator.core.dates import parse_interval
 from generator.core.errors import ConfigError
-from generator.plan.animations import plan_animations, slugify
+from generator.core.slugs import animation_slug
+from generator.plan.animations import plan_animations
 
 GOOD = """\
 site: {title: Test}
@@ -86,7 +87,7 @@ def test_region_needs_exactly_one_shape():
 
 @pytest.mark.parametrize("text", ["../../etc", "a/b", "..", "x\\y", "Ünïcode id!"])
 def test_slugs_never_escape_the_output_folder(text):
-    slug = slugify(text)
+    slug = animation_slug(text)
     assert "/" not in slug and "\\" not in slug and ".." not in slug and not slug.startswith(".")
 
 

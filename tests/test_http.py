@@ -12,17 +12,15 @@ import pytest
 import requests
 
 from generator import __version__
-from generator.config import parse_config
+from generator.config import expand_env, parse_config
 from generator.core.errors import ConfigError
 from generator.sources.http import (
     HttpSettings,
     ResponseTooLarge,
     describe_error,
-    expand_env,
     fetch_text_cached,
     host_limiter,
     make_session,
-    public_href,
     settings_for_source,
 )
 from tests.servers.faults import FaultServer, Reply, sequence
@@ -254,23 +252,6 @@ regions: [{id: r, bbox: [0, 0, 1, 1]}]
     assert "'Bad Header' is not a valid HTTP header name" in message
     assert "sources.api.http.retries" in message
     assert "sources.api.http.bogus: unknown key" in message
-
-
-@pytest.mark.parametrize(
-    ("href", "expected"),
-    [
-        ("/data/a.tif", "/data/a.tif"),
-        ("s3://bucket/a.tif", "s3://bucket/a.tif"),
-        ("https://h.org/a.tif?X-Amz-Algorithm=AWS4&X-Amz-Credential=K&X-Amz-Signature=abc", "https://h.org/a.tif"),
-        ("https://acct.blob.core.windows.net/c/a.tif?sv=2021&se=2030&sp=r&sig=xyz%3D", "https://acct.blob.core.windows.net/c/a.tif"),
-        ("https://h.org/a.tif?Expires=1&Signature=s&Key-Pair-Id=k", "https://h.org/a.tif"),
-        ("https://h.org/cog/feature?url=s3://b/a.tif&token=abc&rescale=0,1", "https://h.org/cog/feature?url=s3://b/a.tif&rescale=0,1"),
-        ("https://user:pw@h.org/a.tif", "https://h.org/a.tif"),
-        ("https://h.org/a.tif?rescale=0,1#frag", "https://h.org/a.tif?rescale=0,1#frag"),
-    ],
-)
-def test_public_href_strips_secrets(href: str, expected: str) -> None:
-    assert public_href(href) == expected
 
 
 def test_region_urls_are_fetched_once(server: FaultServer) -> None:

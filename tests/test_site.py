@@ -844,16 +844,16 @@ def test_collection_and_region_pages_list_their_animations(tmp_path: Path) -> No
     ("identifier", "expected"),
     [("no2-monthly", "no2-monthly"), ("A.b_c", "A.b_c")],
 )
-def test_path_slug_keeps_safe_ids(identifier: str, expected: str) -> None:
-    from generator.site.pages import path_slug
+def test_id_folder_keeps_safe_ids(identifier: str, expected: str) -> None:
+    from generator.core.slugs import id_folder
 
-    assert path_slug(identifier) == expected
+    assert id_folder(identifier) == expected
 
 
-def test_path_slug_makes_unsafe_ids_safe_and_distinct() -> None:
-    from generator.site.pages import path_slug
+def test_id_folder_makes_unsafe_ids_safe_and_distinct() -> None:
+    from generator.core.slugs import id_folder
 
-    slugs = {path_slug(i) for i in ("a/b", "a b", "a?b", "..", "", "é")}
+    slugs = {id_folder(i) for i in ("a/b", "a b", "a?b", "..", "", "é")}
     assert len(slugs) == 6
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+", s) and not s.startswith(".") for s in slugs)
 

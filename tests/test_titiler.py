@@ -240,6 +240,25 @@ def test_answers_on_other_bounds_are_refused() -> None:
         check_bounds("0.5,0.0,9.5,10.0", grid, "http://raster")
 
 
+def test_an_npy_answer_holding_objects_is_refused_not_loaded(tmp_path: Path) -> None:
+    """An answer's bytes never run code: object arrays (which numpy would unpickle) are refused."""
+    import io
+
+    from generator.render.titiler import parse_npy
+
+    class CreatesAFile:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (open, (str(tmp_path / "loaded"), "w"))
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([CreatesAFile()], dtype=object), allow_pickle=True)
+    grid = Grid(crs="EPSG:4326", transform=Affine(1, 0, 0, 0, -1, 1), width=1, height=1)
+    item = ItemAsset("x", datetime(2024, 1, 1, tzinfo=UTC), "/x.tif")
+    with pytest.raises(RenderError, match="unreadable"):
+        parse_npy(buffer.getvalue(), grid, item)
+    assert not (tmp_path / "loaded").exists()
+
+
 def test_a_gallery_built_through_titiler_matches_the_local_build(tmp_path, loopback_titiler):
     """`render.renderer: titiler` end to end: same frames as the local renderer, listed the same."""
     from generator.engine.build import BuildOptions, build

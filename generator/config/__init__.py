@@ -47,6 +47,8 @@ from generator.config.render import (
     basemap_crs_problem,
 )
 from generator.config.sections import (
+    DEFAULT_BORDER_COLOR,
+    DEFAULT_HALO_COLOR,
     MAX_BORDER_LAYERS,
     AnimationSection,
     BorderLayerSection,
@@ -58,6 +60,7 @@ from generator.config.sections import (
     SiteSection,
     SourceSection,
     StyleSection,
+    expand_env,
 )
 
 __all__ = [
@@ -77,6 +80,8 @@ __all__ = [
     "HttpSection",
     "LegendOverlay",
     "LoadedConfig",
+    "DEFAULT_BORDER_COLOR",
+    "DEFAULT_HALO_COLOR",
     "MAX_BORDER_LAYERS",
     "Mp4Section",
     "OutputFormat",
@@ -91,6 +96,7 @@ __all__ = [
     "SiteConfig",
     "SiteSection",
     "SourceSection",
+    "expand_env",
     "StrictModel",
     "StyleSection",
     "TimelineOverlay",

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from generator.config.base import StrictModel
 from generator.config.render import RenderSection, basemap_crs_problem
@@ -23,6 +24,7 @@ from generator.config.sections import (
     SourceSection,
 )
 from generator.core.errors import ConfigError
+from generator.core.redaction import REDACTED, redact_urls_in_text
 
 
 class SiteConfig(StrictModel):
@@ -153,7 +155,7 @@ def _load_yaml(text: str, path: Path) -> Any:
         loader.dispose()
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-union")))
     # pydantic reports union members as extra loc parts (e.g. 'str', 'list[str]'); drop them.
     loc = tuple(part for part in loc if not (isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "dict"})))
@@ -168,7 +170,11 @@ def _describe(error: dict[str, Any]) -> str:
             return f"{dotted_path(loc[:-1])}: too few values"
         return f"{path}: required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{path}: {message} (got {_quote(error['input'])})" if kind != "value_error" else f"{path}: {message}"
+    if kind == "value_error":
+        return f"{path}: {message}"
+    # A header's value is a secret (a token, a key) even when it is the wrong type.
+    got = REDACTED if "headers" in loc else redact_urls_in_text(_quote(error["input"]))
+    return f"{path}: {message} (got {got})"
 
 
 def _unique(items: list[Any], what: str, section: str) -> list[str]:

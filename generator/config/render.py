@@ -172,22 +172,31 @@ def _gif_first(formats: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(formats))
 
 
+# The bounds of the render settings an animation may override, written once for both places.
+FrameSize = Annotated[int, Field(ge=16, le=4096)]  # px, the longer side
+FrameMs = Annotated[int, Field(ge=10, le=60_000)]  # how long each frame shows
+EndPauseMs = Annotated[int, Field(ge=0, le=60_000)]  # added to the last frame
+LoopCount = Annotated[int, Field(ge=0, le=65_535)]  # 0: forever; GIF and WebP store it in 16 bits
+DateFormat = Annotated[str, Field(min_length=1)]
+MaxBytes = Annotated[int, Field(ge=1024)]  # the size budget of an animation's files
+
+
 class RenderOverrides(StrictModel):
     """Per-animation render options; every key is optional and falls back to ``render:``."""
 
-    size: int | None = Field(default=None, ge=16, le=4096)
+    size: FrameSize | None = None
     crs: str | None = None
-    frame_ms: int | None = Field(default=None, ge=10, le=60_000)
-    loop: int | None = Field(default=None, ge=0, le=65_535)
-    end_pause_ms: int | None = Field(default=None, ge=0, le=60_000)
-    date_format: str | None = Field(default=None, min_length=1)
+    frame_ms: FrameMs | None = None
+    loop: LoopCount | None = None
+    end_pause_ms: EndPauseMs | None = None
+    date_format: DateFormat | None = None
     overlays: OverlaysSection | None = None
     formats: list[OutputFormat] | None = Field(default=None, min_length=1)
     cadence: Cadence | None = None
     gaps: GapPolicy | None = None
     webp: WebpSection | None = None
     mp4: Mp4Section | None = None
-    max_bytes: int | None = Field(default=None, ge=1024)
+    max_bytes: MaxBytes | None = None
     drop_frames: bool | None = None
     renderer: RendererName | None = None
     basemap: BasemapSection | Literal[False] | None = None  # false: no basemap for this animation
@@ -196,22 +205,26 @@ class RenderOverrides(StrictModel):
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
 
 
+def _gif_only() -> list[OutputFormat]:
+    return ["gif"]
+
+
 class RenderSection(StrictModel):
     """Render defaults for every animation."""
 
-    size: int = Field(default=512, ge=16, le=4096)
+    size: FrameSize = 512
     crs: str = "auto"
-    frame_ms: int = Field(default=300, ge=10, le=60_000)
-    loop: int = Field(default=0, ge=0, le=65_535)
-    end_pause_ms: int = Field(default=1000, ge=0, le=60_000)
-    date_format: str = Field(default="%Y-%m", min_length=1)
+    frame_ms: FrameMs = 300
+    loop: LoopCount = 0
+    end_pause_ms: EndPauseMs = 1000
+    date_format: DateFormat = "%Y-%m"
     overlays: OverlaysSection = OverlaysSection()
-    formats: list[OutputFormat] = Field(default_factory=lambda: ["gif"], min_length=1)
+    formats: list[OutputFormat] = Field(default_factory=_gif_only, min_length=1)
     cadence: Cadence = "auto"
     gaps: GapPolicy = "frame"
     webp: WebpSection = WebpSection()
     mp4: Mp4Section = Mp4Section()
-    max_bytes: int | None = Field(default=None, ge=1024)
+    max_bytes: MaxBytes | None = None
     drop_frames: bool = False
     renderer: RendererName = "local"
     basemap: BasemapSection | None = None

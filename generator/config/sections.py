@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from generator.config.base import _HEX, HEX_COLOR_PATTERN, Resampling, StrictModel
 from generator.config.render import RenderOverrides
 from generator.core.dates import parse_interval
+from generator.core.errors import ConfigError
 
 
 class SiteSection(StrictModel):
@@ -45,7 +47,25 @@ class S3Section(StrictModel):
 
 
 _HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP token (RFC 9110)
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ``${NAME}``, and ``$$`` for a literal ``$``
+
+
+def expand_env(value: str, where: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace ``${NAME}`` with the environment variable's value (``$$`` is a literal ``$``).
+
+    A variable that is not set is a ``ConfigError`` naming it and ``where`` it is used.
+    """
+    env = os.environ if environ is None else environ
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        if name not in env:
+            raise ConfigError(f"{where}: environment variable {name} is not set (it is used as ${{{name}}})")
+        return env[name]
+
+    return ENV_REF.sub(substitute, value)
 
 
 class SourceSection(StrictModel):
@@ -71,7 +91,7 @@ class SourceSection(StrictModel):
         for name, text in value.items():
             if not re.match(_HEADER_NAME, name):
                 raise ValueError(f"{name!r} is not a valid HTTP header name")
-            for match in _ENV_REF.finditer(text):
+            for match in ENV_REF.finditer(text):
                 variable = match.group(1)
                 if variable and variable not in os.environ:
                     raise ValueError(
@@ -134,13 +154,15 @@ class CollectionSection(StrictModel):
 
 
 MAX_BORDER_LAYERS = 4  # each layer takes two reserved palette entries (line and halo)
+DEFAULT_BORDER_COLOR = "#282828"
+DEFAULT_HALO_COLOR = "#ffffff"  # the colour of ``halo: true``
 
 
 class BorderLayerSection(StrictModel):
     """One border overlay layer: its own lines, colour, width and optional halo."""
 
     geometry: str | dict[str, Any]
-    color: str = Field(default="#282828", pattern=HEX_COLOR_PATTERN)
+    color: str = Field(default=DEFAULT_BORDER_COLOR, pattern=HEX_COLOR_PATTERN)
     width: int | None = Field(default=None, ge=1, le=50)  # px; default grows with the frame
     halo: bool | str = False
     halo_width: int = Field(default=1, ge=1, le=20)  # px on each side of the line
@@ -159,7 +181,7 @@ class BorderLayerSection(StrictModel):
     def halo_color(self) -> str | None:
         """The halo's colour, or None without a halo (``true`` means white)."""
         if self.halo is True:
-            return "#ffffff"
+            return DEFAULT_HALO_COLOR
         return self.halo or None
 
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from generator.core.errors import AnimationError
 from generator.encode.indexed import (
+    validated_duration,
     validated_indices,
     validated_palette,
     validated_transparent_index,
@@ -102,13 +103,8 @@ def _validated_loop(loop: int) -> int:
 
 
 def _delay_centiseconds(duration_ms: int) -> int:
-    if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, np.integer)):
-        raise AnimationError(
-            f"A frame duration must be an integer number of milliseconds, got {duration_ms!r}."
-        )
-    if duration_ms < 0:
-        raise AnimationError(f"A frame duration cannot be negative, got {duration_ms} ms.")
-    delay = (int(duration_ms) + 5) // 10  # GIF delays are centiseconds; round half up
+    duration_ms = validated_duration(duration_ms)
+    delay = (duration_ms + 5) // 10  # GIF delays are centiseconds; round half up
     if delay > _MAX_UINT16:
         raise AnimationError(
             f"A frame duration of {duration_ms} ms is longer than the GIF maximum of "

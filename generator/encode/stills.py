@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from generator.core.atomic import atomic_path
 from generator.core.errors import AnimationError
 from generator.encode.indexed import (
     indices_to_rgba,
@@ -89,8 +90,8 @@ def write_thumbnail(
 
 def _save_png(path: Path, image: Image.Image) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(path, format="PNG")
+        with atomic_path(path) as temporary:
+            image.save(temporary, format="PNG")
     except OSError as error:
         try:
             path.unlink(missing_ok=True)

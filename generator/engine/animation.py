@@ -34,6 +34,7 @@ from generator.core.model import (
     Grid,
     Style,
 )
+from generator.core.redaction import public_url
 from generator.encode.registry import Animation, Encoder, FrameSink, StreamingEncoder, encoders
 from generator.encode.stills import write_poster, write_thumbnail
 from generator.engine.output import RecordStore, carry_over
@@ -56,7 +57,7 @@ from generator.render.local import LocalRenderer, RemoteAccess, Renderer
 from generator.render.palette import Palette
 from generator.render.titiler import TitilerRenderer
 from generator.site.locator import outline_rings
-from generator.sources.http import USER_AGENT, make_session, public_href, settings_for_source
+from generator.sources.http import USER_AGENT, make_session, settings_for_source
 from generator.sources.regions import Region
 from generator.sources.stac_common import StacSource
 
@@ -97,7 +98,7 @@ class AnimationBuilder:
         self,
         config: LoadedConfig,
         staging: Path,
-        renderer: Renderer,
+        renderer: Renderer | None,
         sources: Callable[[str], StacSource],
         options: BuildOptions,
         cache: FrameCache,
@@ -249,7 +250,7 @@ class AnimationBuilder:
                 )
                 threads = ThreadPoolExecutor(max_workers=section.http.max_per_host, thread_name_prefix="titiler")
                 self.thread_pools.append(threads)
-                self._renderers[key] = (renderer, f"titiler:{public_href(section.raster_api)}", threads)
+                self._renderers[key] = (renderer, f"titiler:{public_url(section.raster_api)}", threads)
             else:
                 access = RemoteAccess(
                     s3_unsigned=section.s3.unsigned, s3_endpoint=section.s3.endpoint,
@@ -387,7 +388,7 @@ def _published_render(render: RenderSection) -> dict[str, Any]:
     """The render settings as pages and provenance show them: a tile URL's API key stripped."""
     settings = render.model_dump(mode="json")
     if settings.get("basemap"):
-        settings["basemap"]["url"] = public_href(settings["basemap"]["url"])
+        settings["basemap"]["url"] = public_url(settings["basemap"]["url"])
     return settings
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from generator import __version__
 from generator.config import LoadedConfig, load_config, resolve_ref
+from generator.core.atomic import write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import AnimationRecord, SiteInfo
 from generator.engine.animation import AnimationBuilder, BuildOptions, animation_files
@@ -175,7 +176,7 @@ def _build_claimed(
         summary.files_unchanged = link_unchanged(staging, output)
         summary.bytes_written = new_bytes(staging)
         summary.seconds = time.perf_counter() - started
-        (staging / REPORT).write_text(summary.to_json(), encoding="utf-8")
+        write_text_atomic(staging / REPORT, summary.to_json())
         swap_in(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

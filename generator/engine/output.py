@@ -4,29 +4,33 @@ Owns the rules that keep a published gallery whole: a build writes into a stagin
 ``output/`` and swaps it in only at the end; a staging folder left by a killed build is removed
 by the next one; files whose bytes did not change are hard-linked from the previous output so
 their mtimes stay put; an animation can be carried over (``--only``, or a failed rebuild that
-keeps the last good files as "stale") together with its record, which is kept in the cache
+keeps the last good files as "stale") together with its record, which is kept as JSON in the cache
 folder between builds.
 """
 
 from __future__ import annotations
 
 import filecmp
+import json
 import logging
 import os
-import pickle
 import shutil
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from generator import __version__
+from generator.core.atomic import write_text_atomic
 from generator.core.errors import ConfigError
-from generator.core.model import AnimationRecord
+from generator.core.model import AnimationRecord, ItemAsset
+from generator.core.records import RecordError, decode, encode
+from generator.core.redaction import public_url, public_url_or_none
 from generator.engine.ownership import require_ours, write_marker
+from generator.plan.styles import AssetStyle
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-RECORD_FORMAT = 2  # 2: AnimationFiles.outputs (format → path) replaced the gif, webp and mp4 fields
 
 
 def check_output_dir(output: Path, protected: tuple[Path, ...]) -> None:
@@ -132,36 +136,74 @@ def carry_over(folder: str, output: Path, staging: Path) -> bool:
     return True
 
 
+RECORD_KIND = "eo-timelapse/animation-record"
+RECORD_FORMAT = 1  # bump when the envelope or the meaning of a field changes
+# The only classes a record may name for a field declared as one of their bases.
+RECORD_CLASSES: tuple[type, ...] = (AssetStyle,)
+
+
+def record_document(record: AnimationRecord) -> dict[str, Any]:
+    """``record`` as the JSON document kept between builds (hrefs as ``public_url`` shows them)."""
+    return {
+        "kind": RECORD_KIND,
+        "version": RECORD_FORMAT,
+        "generator": __version__,
+        "record": encode(public_record(record), AnimationRecord),
+    }
+
+
+def record_from_document(document: object) -> AnimationRecord:
+    """The record in a document made by ``record_document``; ``RecordError`` for anything else."""
+    if not isinstance(document, dict) or set(document) != {"kind", "version", "generator", "record"}:
+        raise RecordError("not an animation record document")
+    if document["kind"] != RECORD_KIND:
+        raise RecordError(f"kind {document['kind']!r} is not {RECORD_KIND!r}")
+    if (document["version"], document["generator"]) != (RECORD_FORMAT, __version__):
+        # Written by another version: its fields may mean other things, so rebuild instead.
+        raise RecordError(f"written by format {document['version']!r} of generator {document['generator']!r}")
+    return decode(AnimationRecord, document["record"], RECORD_CLASSES)
+
+
+def public_record(record: AnimationRecord) -> AnimationRecord:
+    """``record`` with its asset and item hrefs as they may be written down (no signatures)."""
+
+    def public_item(item: ItemAsset) -> ItemAsset:
+        return replace(item, href=public_url(item.href), item_href=public_url_or_none(item.item_href))
+
+    frames = tuple(replace(frame, items=tuple(public_item(item) for item in frame.items)) for frame in record.frames)
+    return replace(record, frames=frames)
+
+
 @dataclass(frozen=True)
 class RecordStore:
-    """The last good record of each animation, kept in the cache folder (not published)."""
+    """The last good record of each animation, kept as JSON in the cache folder (not published)."""
 
     root: Path | None
 
     def _path(self, slug: str) -> Path:
         assert self.root is not None
-        return self.root / "records" / f"{slug}.pickle"
+        return self.root / "records" / f"{slug}.json"
 
     def load(self, slug: str) -> AnimationRecord | None:
+        """The saved record, or None when there is none or it cannot be trusted as it is."""
         if self.root is None:
             return None
+        path = self._path(slug)
         try:
-            with self._path(slug).open("rb") as stream:
-                version, record = pickle.load(stream)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, ImportError):
+            document = json.loads(path.read_bytes())
+            record = record_from_document(document)
+        except FileNotFoundError:
             return None
-        if version != (RECORD_FORMAT, __version__) or not isinstance(record, AnimationRecord):
-            return None  # written by another version: its fields may differ, so rebuild instead
-        if {item.name for item in fields(AnimationRecord)} - set(vars(record)):
+        except (OSError, ValueError, RecursionError) as error:  # RecordError, JSON and Unicode errors are ValueErrors
+            log.debug("ignoring the saved record %s: %s", path, error)
+            return None
+        if record.slug != slug:
+            log.debug("ignoring the saved record %s: it is the record of %r", path, record.slug)
             return None
         return record
 
     def save(self, record: AnimationRecord) -> None:
         if self.root is None:
             return
-        path = self._path(record.slug)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        with temporary.open("wb") as stream:
-            pickle.dump(((RECORD_FORMAT, __version__), record), stream)
-        os.replace(temporary, path)
+        text = json.dumps(record_document(record), ensure_ascii=False, indent=1)
+        write_text_atomic(self._path(record.slug), text + "\n")

@@ -25,8 +25,6 @@ import hashlib
 import io
 import logging
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,10 +37,12 @@ from PIL import Image, UnidentifiedImageError
 from scipy.spatial import cKDTree
 
 from generator.config import BasemapSection
+from generator.core.atomic import write_bytes_atomic
 from generator.core.errors import RenderError
 from generator.core.model import Grid
+from generator.core.redaction import public_url
 from generator.render.palette import PALETTE_SIZE, Palette, colormap_levels
-from generator.sources.http import HttpSettings, describe_error, make_session, public_href
+from generator.sources.http import HttpSettings, describe_error, make_session
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def _status_message(url: str, response: requests.Response, zoom: int) -> str:
         )
     else:
         hint = "check render.basemap.url"
-    return f"basemap tile {public_href(url)}: {status}: {hint}"
+    return f"basemap tile {public_url(url)}: {status}: {hint}"
 
 
 @dataclass
@@ -183,7 +183,7 @@ class TileFetcher:
         path = self._path(z, x, y)
         if path.is_file():
             try:
-                tile = decode_tile(path.read_bytes(), public_href(url))
+                tile = decode_tile(path.read_bytes(), public_url(url))
                 with self._lock:
                     self.from_cache += 1
                 return tile
@@ -192,13 +192,13 @@ class TileFetcher:
         try:
             response = self.session.get(url)
         except requests.RequestException as error:
-            raise RenderError(f"basemap tile {public_href(url)}: {describe_error(error)}") from None
+            raise RenderError(f"basemap tile {public_url(url)}: {describe_error(error)}") from None
         if response.status_code != 200:
             raise RenderError(_status_message(url, response, z))
-        tile = decode_tile(response.content, public_href(url))
+        tile = decode_tile(response.content, public_url(url))
         with self._lock:
             self.downloaded += 1
-        _write_atomic(path, response.content)
+        write_bytes_atomic(path, response.content)
         return tile
 
 
@@ -212,18 +212,6 @@ def tile_session(settings: HttpSettings | None = None) -> requests.Session:
             max_per_host=min(settings.max_per_host, TILE_HOST_CONCURRENCY), max_body_bytes=TILE_MAX_BYTES,
         )
     )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # The mosaic -------------------------------------------------------------------------------

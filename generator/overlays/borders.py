@@ -19,9 +19,8 @@ from generator.overlays.base import Overlay, OverlayContext, border_width_px
 from generator.overlays.layout import Request
 from generator.render.grid import project
 from generator.render.palette import Palette, border_entry, halo_entry
-from generator.sources.regions import BorderLayer
+from generator.sources.regions import POLYGONAL, BorderLayer
 
-_POLYGONAL = ("Polygon", "MultiPolygon")
 _LINEAL = ("LineString", "MultiLineString", "LinearRing")
 #: Lines are simplified to this tolerance (in output pixels) before burning.
 SIMPLIFY_TOLERANCE_PX = 0.5
@@ -57,7 +56,7 @@ def _flatten(geometry: shapely.Geometry | Iterable[shapely.Geometry]) -> list[sh
 
 
 def _as_lines(geometry: shapely.Geometry) -> shapely.Geometry | None:
-    if geometry.geom_type in _POLYGONAL:
+    if geometry.geom_type in POLYGONAL:
         return shapely.boundary(geometry)
     if geometry.geom_type in _LINEAL:
         return geometry

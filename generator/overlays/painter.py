@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from generator.config import OverlaysSection
+from generator.config import MAX_BORDER_LAYERS, OverlaysSection
 from generator.core.model import CollectionInfo, Grid, Style
 from generator.overlays.base import (  # noqa: F401 - re-exported: the sizes were defined here
     BASE_FONT_PX,
@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 
 def overlay_palette(colormap: str | Sequence[str], layers: Sequence[BorderLayer] = ()) -> Palette:
     """The animation's palette: the colormap's levels plus reserved entries in layer colours."""
-    if len(layers) > 4:
-        raise ValueError(f"at most 4 border layers, got {len(layers)}")
+    if len(layers) > MAX_BORDER_LAYERS:
+        raise ValueError(f"at most {MAX_BORDER_LAYERS} border layers, got {len(layers)}")
     colours: dict[str, tuple[int, int, int]] = {}
     for number, layer in enumerate(layers, start=1):
         colours[border_entry(number)] = parse_hex(layer.color)

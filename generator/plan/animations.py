@@ -7,20 +7,11 @@ No I/O.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from generator.config import CollectionSection, LoadedConfig, RegionSection, RenderSection
+from generator.config import CollectionSection, LoadedConfig, RegionSection, RenderOverrides, RenderSection
 from generator.core.errors import ConfigError
-
-_UNSAFE = re.compile(r"[^a-z0-9._-]+")
-
-
-def slugify(text: str) -> str:
-    """A folder name that can't escape its parent: lowercase ``[a-z0-9._-]``, no leading dots."""
-    slug = _UNSAFE.sub("-", text.lower()).strip("-.")
-    slug = re.sub(r"\.{2,}", ".", slug)
-    return slug
+from generator.core.slugs import animation_slug
 
 
 @dataclass(frozen=True)
@@ -39,6 +30,7 @@ def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list
     model = config.model
     collections = {collection.id: collection for collection in model.collections}
     regions = {region.id: region for region in model.regions}
+    pairs: list[tuple[str, str, str, RenderOverrides | None, int | None]]
     if model.animations is None:
         pairs = [
             (f"{collection.id}--{region.id}", collection.id, region.id, None, None)
@@ -63,7 +55,7 @@ def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list
     slugs: dict[str, str] = {}
     for animation_id, collection_id, region_id, overrides, index in pairs:
         where = f"animations[{index}].id" if index is not None else "animations"
-        slug = slugify(animation_id)
+        slug = animation_slug(animation_id)
         if animation_id in ids:
             problems.append(f"{where}: duplicate animation id {animation_id!r}; give each animation a unique `id`")
             continue

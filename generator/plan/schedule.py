@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import pystac
 import shapely
 
 from generator.config import LoadedConfig, RenderSection
+from generator.core.atomic import write_text_atomic
 from generator.core.dates import Interval, parse_interval
 from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo, FramePlan, Style
@@ -80,10 +80,7 @@ class SearchCache:
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no usable entry: search
         items = source.items(collection_id, interval, region.geometry)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps([_item_for_cache(item) for item in items]), encoding="utf-8")
-        os.replace(temporary, path)
+        write_text_atomic(path, json.dumps([_item_for_cache(item) for item in items]))
         return items
 
 

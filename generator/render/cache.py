@@ -1,7 +1,7 @@
 """The frame cache: data layers (palette indices before overlays) stored by content address.
 
 Owns the cache key — everything that changes a data layer's pixels: each item's asset href
-(without signing query strings), its ``updated`` time when the catalog gives one, size and mtime
+(as ``core.redaction.public_url`` shows it: no signature), its ``updated`` time when the catalog gives one, size and mtime
 for local files, the output grid, the region, the style's read/rescale options, the number of
 data levels, the renderer and the generator's version — and the storage: one lossless PNG per
 layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry.
@@ -14,28 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from PIL import Image
 
 from generator import __version__
+from generator.core.atomic import atomic_stream
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.core.redaction import public_url
 from generator.plan.styles import style_fingerprint
 
 FORMAT_VERSION = 1  # bump when the layout of cached layers changes
-
-
-def public_href(href: str) -> str:
-    """``href`` without its query string and fragment (signed URLs carry secrets there)."""
-    parts = urlsplit(href)
-    if parts.scheme in ("http", "https", "s3"):
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    return href
 
 
 def _local_stamp(href: str) -> list[int] | None:
@@ -51,7 +43,7 @@ def _local_stamp(href: str) -> list[int] | None:
 
 def item_fingerprint(item: ItemAsset) -> dict[str, object]:
     return {
-        "href": public_href(item.href),
+        "href": public_url(item.href),  # the same asset behind a fresh signature
         "updated": item.updated,
         "file": _local_stamp(item.href),
     }
@@ -132,13 +124,5 @@ class FrameCache:
     def put(self, key: str, layer: np.ndarray) -> None:
         if self.root is None:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                Image.fromarray(layer, mode="L").save(stream, format="PNG", compress_level=1)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_stream(self._path(key)) as stream:
+            Image.fromarray(layer, mode="L").save(stream, format="PNG", compress_level=1)

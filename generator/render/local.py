@@ -39,6 +39,7 @@ from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.core.redaction import public_url, redact_urls_in_text
 from generator.plan.styles import expression_bands, value_transform
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,9 @@ class LocalRenderer:
             with rasterio.Env(**self.access.gdal_options()):
                 return self._read(path, grid, style)
         except RasterioError as error:
-            raise RenderError(f"item {item.item_id!r}: cannot read asset {item.href}: {error}") from None
+            raise RenderError(
+                f"item {item.item_id!r}: cannot read asset {public_url(item.href)}: {redact_urls_in_text(str(error))}"
+            ) from None
 
     def _read(self, path: str, grid: Grid, style: Style) -> FrameData:
         bands = read_bands(style)

@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from generator.config import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
 from generator.core.errors import StyleError
 
 PALETTE_SIZE = 256
@@ -41,9 +42,8 @@ LABEL_TEXT_RGB = (255, 255, 255)
 LABEL_AA_STEPS = 3
 #: Border overlay layers a region may have; each layer owns a line and a halo entry, so layer
 #: colours come from the configuration without touching the data levels.
-MAX_BORDER_LAYERS = 4
-DEFAULT_BORDER_RGB = (40, 40, 40)
-DEFAULT_HALO_RGB = (255, 255, 255)
+DEFAULT_BORDER_RGB = (int(DEFAULT_BORDER_COLOR[1:3], 16), int(DEFAULT_BORDER_COLOR[3:5], 16), int(DEFAULT_BORDER_COLOR[5:7], 16))
+DEFAULT_HALO_RGB = (int(DEFAULT_HALO_COLOR[1:3], 16), int(DEFAULT_HALO_COLOR[3:5], 16), int(DEFAULT_HALO_COLOR[5:7], 16))
 
 
 def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:

@@ -34,6 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import RenderError
 from generator.core.model import Grid, ItemAsset, Style
+from generator.core.redaction import public_url, redact_urls_in_text
 from generator.render.local import FrameData
 from generator.sources.http import HttpSettings, make_session
 
@@ -204,14 +205,17 @@ class TitilerRenderer:
                 params=self.params(item, grid, style),
                 data=body.data,
                 headers={"Content-Type": "application/json"},
-                **({"timeout": self.timeout} if self.timeout is not None else {}),
+                timeout=self.timeout,  # None, as when omitted: the session's own default
             )
         except requests.RequestException as error:
-            raise RenderError(f"item {item.item_id!r}: TiTiler at {self.raster_api} did not answer: {error}") from None
+            raise RenderError(
+                f"item {item.item_id!r}: TiTiler at {public_url(self.raster_api)} did not answer: "
+                f"{redact_urls_in_text(str(error))}"
+            ) from None
         if response.status_code != 200:
             raise RenderError(
-                f"item {item.item_id!r}: TiTiler at {self.raster_api} answered {response.status_code} for "
-                f"{item.href}: {response.text[:300].strip()}"
+                f"item {item.item_id!r}: TiTiler at {public_url(self.raster_api)} answered {response.status_code} for "
+                f"{public_url(item.href)}: {redact_urls_in_text(response.text[:300].strip())}"
             )
         check_bounds(response.headers.get("Content-Bbox"), grid, self.raster_api)
         return parse_npy(response.content, grid, item)
@@ -228,7 +232,7 @@ def check_bounds(header: str | None, grid: Grid, raster_api: str) -> None:
     pixel = abs(grid.transform.a)
     if len(bounds) == 4 and max(abs(a - b) for a, b in zip(bounds, grid.bounds, strict=True)) > 0.01 * pixel:
         raise RenderError(
-            f"TiTiler at {raster_api} rendered bounds {bounds} instead of the frame's {list(grid.bounds)}; "
+            f"TiTiler at {public_url(raster_api)} rendered bounds {bounds} instead of the frame's {list(grid.bounds)}; "
             "this TiTiler version does not honour a geometry's bbox: use render.renderer: local"
         )
 
@@ -236,7 +240,7 @@ def check_bounds(header: str | None, grid: Grid, raster_api: str) -> None:
 def parse_npy(content: bytes, grid: Grid, item: ItemAsset) -> FrameData:
     """TiTiler's ``npy``: the band(s) then the mask (255 = valid) → values + validity on the grid."""
     try:
-        array = np.load(io.BytesIO(content), allow_pickle=False)
+        array = np.load(io.BytesIO(content))  # numpy >= 1.16.3 refuses object arrays: no answer runs code
     except (ValueError, OSError) as error:
         raise RenderError(f"item {item.item_id!r}: TiTiler's npy answer is unreadable ({error})") from None
     if array.ndim != 3 or array.shape[1:] != grid.shape or array.shape[0] < 2:

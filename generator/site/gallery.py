@@ -21,10 +21,24 @@ from urllib.parse import urlsplit
 import jinja2
 from PIL import Image
 
+from generator.core.atomic import write_bytes_atomic, write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, SiteInfo
 from generator.encode.registry import encoders
 from generator.site.pages import (  # re-exported: the public helpers of the site stage
+    AnimationView,
+    FrameRow,
+    LegendView,
+    PageLinks,
+    ProviderView,
+    animation_view,
+    facets,
+    frame_entry,
+    locator_markup,
+    open_graph,
+)
+from generator.site.provenance import GENERATOR_NAME, provenance_json, style_entry
+from generator.site.weblinks import (  # re-exported: the public helpers of the site stage
     COLLECTIONS_DIR,
     FAVICON,
     INDEX_PAGE,
@@ -32,29 +46,18 @@ from generator.site.pages import (  # re-exported: the public helpers of the sit
     REGIONS_DIR,
     STATIC_DIR,
     STYLESHEET,
-    AnimationView,
-    FrameRow,
-    LegendView,
-    PageLinks,
-    ProviderView,
-    animation_view,
     collection_page,
     colormap_label,
-    facets,
     format_number,
-    frame_entry,
     http_url,
     iso_utc,
     label_at,
     legend_gradient,
-    locator_markup,
-    open_graph,
     paragraphs,
     provenance_path,
     region_page,
     relative_href,
 )
-from generator.site.provenance import GENERATOR_NAME, provenance_json, style_entry
 
 __all__ = [
     "AnimationView", "FAVICON", "FrameRow", "GENERATOR_NAME", "LegendView", "PageLinks",
@@ -328,15 +331,13 @@ def validate_records(records: Sequence[AnimationRecord]) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
+    write_text_atomic(path, text)
 
 
 def _copy_static(source: Path, destination: Path) -> None:
     for file in sorted(p for p in source.rglob("*") if p.is_file()):
         target = destination / file.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(file.read_bytes())
+        write_bytes_atomic(target, file.read_bytes())
 
 
 def read_image_size(path: Path) -> tuple[int, int] | None:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from markupsafe import Markup, escape
 
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, FramePlan, SiteInfo
+from generator.core.redaction import public_url_or_none
 from generator.encode.registry import REQUIRED_FORMAT, encoders
 from generator.site.locator import locator_svg
 from generator.site.markup import render_markdown
@@ -46,9 +47,7 @@ from generator.site.weblinks import (  # noqa: F401 - also re-exported for the s
     label_at,
     legend_gradient,
     paragraphs,
-    path_slug,
     provenance_path,
-    public_href,
     region_page,
     relative_href,
 )
@@ -252,7 +251,7 @@ def frame_rows(record: AnimationRecord, from_page: str) -> tuple[FrameRow, ...]:
                 number=index + 1,
                 label=label_at(record.frame_labels, index) or moment[:10],
                 datetime=moment,
-                items=tuple(ItemView(item.item_id, http_url(public_href(item.item_href))) for item in frame.items),
+                items=tuple(ItemView(item.item_id, http_url(public_url_or_none(item.item_href))) for item in frame.items),
                 kind=frame.kind,
                 src=_frame_src(record, index, from_page),
             )

@@ -14,7 +14,8 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from generator.core.model import AnimationRecord, FramePlan, ItemAsset, Style
-from generator.site.pages import iso_utc, label_at, public_href
+from generator.core.redaction import public_url_or_none
+from generator.site.weblinks import iso_utc, label_at
 
 GENERATOR_NAME = "eo-timelapse-generator"
 
@@ -34,7 +35,7 @@ def published_href(href: str | None, source_root: Path | None) -> str | None:
     outside the config's folder keeps only its file name.
     """
     if href is None or "://" in href and not href.startswith("file://"):
-        return public_href(href)
+        return public_url_or_none(href)
     path = PurePath(href.removeprefix("file://"))
     if not path.is_absolute():
         return path.as_posix()

@@ -2,21 +2,21 @@
 URLs and the small text helpers (dates, numbers, legend gradients) the pages share.
 
 Pure functions of strings and records; every link is relative to the page that holds it, so the
-gallery works under any sub-path. Only http(s) URLs ever become links, and published hrefs lose
-query strings and credentials.
+gallery works under any sub-path. Only http(s) URLs ever become links; what of an href may be
+published is ``generator.core.redaction``'s to say.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import posixpath
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from generator.core.model import AnimationRecord
+from generator.core.slugs import id_folder
 
 INDEX_PAGE = "index.html"
 MANIFEST_FILE = "manifest.json"
@@ -32,7 +32,6 @@ DEFAULT_FRAME_MS = 500
 
 HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
-_UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 # --------------------------------------------------------------------------- small pure helpers
@@ -64,28 +63,6 @@ def http_url(url: object) -> str | None:
     if parts.scheme.lower() in ("http", "https") and parts.netloc:
         return candidate
     return None
-
-
-def public_href(href: str | None) -> str | None:
-    """``href`` without query string, fragment or user:password (local paths pass unchanged).
-
-    Signed asset URLs and tokens live in those parts: they expire and must not be published.
-    """
-    if href is None:
-        return None
-    try:
-        parts = urlsplit(href)
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not parts.netloc:
-        return href
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if port is not None:
-        host = f"{host}:{port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def paragraphs(text: str) -> tuple[str, ...]:
@@ -123,25 +100,12 @@ def colormap_label(colormap: str | Sequence[str]) -> str:
     return f"custom ({len(colormap)} colours)"
 
 
-def path_slug(identifier: str) -> str:
-    """A folder name for a collection or region id: safe characters only, never colliding.
-
-    Ids made of ``A-Z a-z 0-9 . _ -`` are kept as they are; any other id gets its unsafe runs
-    replaced and a short hash of the original appended, so two ids never share a folder.
-    """
-    cleaned = _UNSAFE_PATH_CHARS.sub("-", identifier).strip(".-")
-    if cleaned == identifier and cleaned:
-        return cleaned
-    digest = hashlib.sha1(identifier.encode("utf-8")).hexdigest()[:8]
-    return f"{cleaned[:60] or 'id'}-{digest}"
-
-
 def collection_page(collection_id: str) -> str:
-    return f"{COLLECTIONS_DIR}/{path_slug(collection_id)}/{INDEX_PAGE}"
+    return f"{COLLECTIONS_DIR}/{id_folder(collection_id)}/{INDEX_PAGE}"
 
 
 def region_page(region_id: str) -> str:
-    return f"{REGIONS_DIR}/{path_slug(region_id)}/{INDEX_PAGE}"
+    return f"{REGIONS_DIR}/{id_folder(region_id)}/{INDEX_PAGE}"
 
 
 def provenance_path(record: AnimationRecord) -> str:

@@ -23,6 +23,7 @@ from generator.config import LoadedConfig, SourceSection, resolve_ref
 from generator.core.dates import Interval
 from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo, FramePlan, ItemAsset
+from generator.core.redaction import public_url, redact_urls_in_text
 from generator.sources.http import describe_error, make_session, settings_for_source
 from generator.sources.stac_api import StacApiSource
 from generator.sources.stac_common import StacSource, collection_info, filter_items, item_datetime
@@ -49,15 +50,15 @@ class StaticCatalogSource:
             try:
                 self._catalog = pystac.read_file(self.href, stac_io=SessionStacIO(self.session or make_session()))
             except FileNotFoundError:
-                raise SourceError(f"source {self.name!r}: catalog not found: {self.href}") from None
+                raise SourceError(f"source {self.name!r}: catalog not found: {public_url(self.href)}") from None
             except Exception as error:  # pystac raises many types for unreadable or invalid JSON
-                raise SourceError(f"source {self.name!r}: cannot read STAC catalog {self.href}: {error}") from None
+                raise SourceError(f"source {self.name!r}: cannot read STAC catalog {public_url(self.href)}: {redact_urls_in_text(str(error))}") from None
             if isinstance(self._catalog, pystac.Collection):
                 self._collections = {self._catalog.id: self._catalog}
             elif isinstance(self._catalog, pystac.Catalog):
                 self._collections = {c.id: c for c in self._catalog.get_all_collections()}
             else:
-                raise SourceError(f"source {self.name!r}: {self.href} is not a STAC catalog or collection")
+                raise SourceError(f"source {self.name!r}: {public_url(self.href)} is not a STAC catalog or collection")
         return self._collections
 
     def _get(self, collection_id: str) -> pystac.Collection:
@@ -96,7 +97,7 @@ class SessionStacIO(pystac.stac_io.DefaultStacIO):
             response = self.session.get(href)
             response.raise_for_status()
         except requests.RequestException as error:
-            raise SourceError(f"cannot read {href}: {describe_error(error)}") from None
+            raise SourceError(f"cannot read {public_url(href)}: {describe_error(error)}") from None
         return response.text
 
 

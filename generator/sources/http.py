@@ -3,8 +3,8 @@
 Owns: one configured ``requests.Session`` factory (connect/read timeouts, retries with exponential
 backoff and jitter on connection errors and 408/429/500/502/503/504 for GET *and* POST, a capped
 ``Retry-After``, a stable User-Agent, per-source headers, a response body-size limit), the per-host
-concurrency bound shared by every session in the process, ``${ENV_VAR}`` interpolation of header
-values, and ``public_href`` which strips secrets from URLs before they are shown anywhere.
+concurrency bound shared by every session in the process, the headers of a source with their
+``${ENV_VAR}`` expanded (by ``config.expand_env``). What of a URL may be shown is decided by ``generator.core.redaction``.
 
 Typical use::
 
@@ -16,15 +16,13 @@ Typical use::
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -32,7 +30,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from generator import __version__
-from generator.core.errors import ConfigError
+from generator.config import expand_env
+from generator.core.redaction import public_url, redact_urls_in_text
 
 if TYPE_CHECKING:
     from generator.config import SourceSection
@@ -70,9 +69,6 @@ class HttpSettings:
     @property
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
-
-    def with_headers(self, headers: Mapping[str, str]) -> HttpSettings:
-        return replace(self, headers={**self.headers, **headers})
 
 
 class _CappedRetry(Retry):
@@ -214,7 +210,7 @@ def _check_declared_size(response: requests.Response, limit: int | None) -> None
     if limit is not None and declared and declared.isdigit() and int(declared) > limit:
         response.close()
         raise ResponseTooLarge(
-            f"{public_href(response.url)}: response of {int(declared):,} bytes is over the limit of {limit:,} "
+            f"{public_url(response.url)}: response of {int(declared):,} bytes is over the limit of {limit:,} "
             "(raise `http.max_body_bytes` for this source)",
             response=response,
         )
@@ -233,7 +229,7 @@ def _read_body(response: requests.Response, limit: int | None, deadline: float, 
         if time.monotonic() > deadline:
             response.close()
             raise requests.exceptions.Timeout(
-                f"{public_href(response.url)}: no complete answer within {total_timeout:g} s "
+                f"{public_url(response.url)}: no complete answer within {total_timeout:g} s "
                 "(raise `http.total_timeout` for this source)",
                 response=response,
             )
@@ -251,13 +247,13 @@ def _read_body(response: requests.Response, limit: int | None, deadline: float, 
         if limit is not None and size > limit:
             response.close()
             raise ResponseTooLarge(
-                f"{public_href(response.url)}: response body is over the limit of {limit:,} bytes "
+                f"{public_url(response.url)}: response body is over the limit of {limit:,} bytes "
                 "(raise `http.max_body_bytes` for this source)",
                 response=response,
             )
         chunks.append(chunk)
     response._content = b"".join(chunks)  # what `response.content` would have read
-    response._content_consumed = True  # type: ignore[attr-defined]
+    response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag, set as it does
     response.raw.release_conn()
 
 
@@ -300,74 +296,7 @@ def describe_error(error: BaseException) -> str:
         return f"timed out ({type(error).__name__})"
     if isinstance(error, requests.exceptions.HTTPError) and error.response is not None:
         return f"HTTP {error.response.status_code} {error.response.reason or ''}".strip()
-    text = str(error)
-    return _URL_IN_TEXT.sub(lambda match: public_href(match.group(0)), text)
-
-
-# --- secrets -------------------------------------------------------------------------------
-
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand_env(value: str, where: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace ``${NAME}`` with the environment variable's value (``$$`` is a literal ``$``).
-
-    A variable that is not set is a ``ConfigError`` naming it and ``where`` it is used.
-    """
-    env = os.environ if environ is None else environ
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return "$"
-        if name not in env:
-            raise ConfigError(f"{where}: environment variable {name} is not set (it is used as ${{{name}}})")
-        return env[name]
-
-    return _ENV_REF.sub(substitute, value)
-
-
-# Query parameters that make a URL a signed or authenticated one (S3 presigning, CloudFront,
-# Google Cloud Storage, Azure SAS, Planetary Computer tokens...). Any of them drops the whole query,
-# since the rest of a signed query is meaningless without the signature.
-_SIGNING_PARAMS = frozenset(
-    name.lower()
-    for name in (
-        "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "AWSAccessKeyId", "Signature",
-        "Key-Pair-Id", "Policy", "X-Goog-Signature", "X-Goog-Credential", "GoogleAccessId", "sig",
-    )
-)
-# Parameters that are secrets on their own; the rest of such a query is kept.
-_SECRET_PARAMS = frozenset(
-    {"token", "access_token", "api_key", "apikey", "api-key", "key", "password", "secret", "auth", "code",
-     "client_secret", "session_token"}
-)
-_URL_IN_TEXT = re.compile(r"\b(?:https?|s3)://[^\s'\"<>]+")
-
-
-def public_href(href: str) -> str:
-    """``href`` safe to publish: no user:password, no signed or token query string.
-
-    Local paths and URLs without secrets come back unchanged.
-    """
-    if "://" not in href:
-        return href
-    parts = urlsplit(href)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        names = {name.lower() for name, _ in pairs}
-        if names & _SIGNING_PARAMS:
-            query = ""
-        elif names & _SECRET_PARAMS:
-            # Filter the raw pieces so the kept ones stay byte-for-byte as they were written.
-            query = "&".join(
-                piece for piece in query.split("&") if unquote_plus(piece.partition("=")[0]).lower() not in _SECRET_PARAMS
-            )
-    if netloc == parts.netloc and query == parts.query:
-        return href
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return redact_urls_in_text(str(error))
 
 
 # --- per-source settings -------------------------------------------------------------------

@@ -18,12 +18,12 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from generator.config import LoadedConfig, RegionSection, is_url, resolve_ref
+from generator.config import DEFAULT_BORDER_COLOR, LoadedConfig, RegionSection, is_url, resolve_ref
 from generator.core.errors import RegionError
-from generator.sources.http import describe_error, fetch_text_cached, public_href
+from generator.core.redaction import public_url
+from generator.sources.http import describe_error, fetch_text_cached
 
-DEFAULT_BORDER_COLOR = "#282828"
-_POLYGONAL = ("Polygon", "MultiPolygon")
+POLYGONAL = ("Polygon", "MultiPolygon")  # the geometry types that outline an area
 _LINEAR = ("LineString", "MultiLineString")
 _GEOMETRY_TYPES = {
     "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection",
@@ -77,20 +77,20 @@ def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict
         else:
             text = Path(location.removeprefix("file://")).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise RegionError(f"{where}: GeoJSON file not found: {location}") from None
+        raise RegionError(f"{where}: GeoJSON file not found: {public_url(location)}") from None
     except (OSError, requests.RequestException) as error:
         detail = describe_error(error) if isinstance(error, requests.RequestException) else str(error)
-        raise RegionError(f"{where}: cannot read GeoJSON {public_href(location)}: {detail}") from None
+        raise RegionError(f"{where}: cannot read GeoJSON {public_url(location)}: {detail}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise RegionError(
-            f"{where}: {location} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+            f"{where}: {public_url(location)} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
     except RecursionError:
         raise RegionError(f"{where}: {location} is nested too deeply to be GeoJSON") from None
     if not isinstance(data, dict):
-        raise RegionError(f"{where}: {location} is not a GeoJSON object")
+        raise RegionError(f"{where}: {public_url(location)} is not a GeoJSON object")
     return data
 
 
@@ -132,7 +132,7 @@ def _check_lonlat(geometry: BaseGeometry, where: str) -> None:
 def region_outline(data: dict[str, Any], where: str) -> BaseGeometry:
     """The union of every polygon in a GeoJSON object, validated."""
     parts = _geometries(data, where)
-    polygons = [part for part in parts if part.geom_type in _POLYGONAL and not part.is_empty]
+    polygons = [part for part in parts if part.geom_type in POLYGONAL and not part.is_empty]
     if not polygons:
         kinds = sorted({part.geom_type for part in parts})
         found = f" (found only {', '.join(kinds)})" if kinds else ""
@@ -155,7 +155,7 @@ def border_geometry(data: dict[str, Any], where: str) -> BaseGeometry:
     parts = [
         part
         for part in _geometries(data, where)
-        if part.geom_type in _POLYGONAL + _LINEAR and not part.is_empty
+        if part.geom_type in POLYGONAL + _LINEAR and not part.is_empty
     ]
     if not parts:
         raise RegionError(f"{where}: no polygons or lines to draw as borders")

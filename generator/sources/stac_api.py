@@ -30,7 +30,8 @@ from shapely.geometry.base import BaseGeometry
 from generator.core.dates import Interval, iso_z
 from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo
-from generator.sources.http import HttpSettings, describe_error, make_session, public_href
+from generator.core.redaction import public_url
+from generator.sources.http import HttpSettings, describe_error, make_session
 from generator.sources.stac_common import collection_info, filter_items
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class StacApiSource:
         return self._client
 
     def _where(self) -> str:
-        return public_href(self.url)
+        return public_url(self.url)
 
     # --- StacSource protocol ---------------------------------------------------------------
 
