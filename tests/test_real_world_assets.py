@@ -23,7 +23,7 @@ from generator.config import LoadedConfig, RegionSection
 from generator.core.errors import RenderError, StyleError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.plan.categorical import categorical_indices, categorical_palette, legend_entries
-from generator.plan.styles import AssetStyle, resolve_style
+from generator.plan.styles import resolve_style
 from generator.render.grid import inside_mask, make_grid, output_crs, project
 from generator.render.local import LocalRenderer, crosses_antimeridian, render_frame, unwrap_antimeridian
 from generator.render.titiler import TitilerRenderer
@@ -172,7 +172,7 @@ def test_categorical_colormap(tmp_path: Path) -> None:
     renders = {"dashboard": {"colormap": CLASSES, "resampling": "bilinear", "assets": ["landcover"]}}
     resolved = resolve_style("landcover", renders, None, "collections[0]")
     style = resolved.style
-    assert isinstance(style, AssetStyle) and style.categories is not None
+    assert isinstance(style, Style) and style.categories is not None
     assert style.resampling == "nearest"  # classes are never averaged
     rows, cols = np.mgrid[0:16, 0:16]
     classes = np.choose((rows // 4 + cols // 4) % 5, [1, 2, 4, 9, 7]).astype("float32")  # 7 is no class

@@ -192,7 +192,7 @@ class AnimationBuilder:
         base: dict[str, Any],
     ) -> AnimationRecord:
         started = time.perf_counter()
-        categories = getattr(style, "categories", None)
+        categories = style.categories
         palette = categorical_palette(categories) if categories else overlay_palette(style.colormap, region.border_layers)
         (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
         budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
@@ -316,7 +316,7 @@ class AnimationBuilder:
         prepared = prepare_grid(region, WEB_MERCATOR if settings else spec.render.crs, size)
         grid = prepared.grid
         overlays = spec.render.overlays
-        categories = getattr(style, "categories", None)
+        categories = style.categories
         if categories:
             # The frame legend is a continuous colour bar; classes are listed on the page instead.
             overlays = overlays.model_copy(update={"legend": overlays.legend.model_copy(update={"show": False})})
@@ -346,7 +346,7 @@ class AnimationBuilder:
         renderer, renderer_name, pool = self.renderer_for(spec)
         source = LayerSource(
             prepared, style, palette, renderer, renderer_name, self.cache, pool,
-            look_ahead=max(2, 2 * self.options.jobs, getattr(renderer, "concurrency", 1)),
+            look_ahead=max(2, 2 * self.options.jobs, renderer.concurrency),
         )
         with GifWriter(
             self.staging / files.gif, grid.width, grid.height, palette.rgb_bytes(), palette.transparent, spec.render.loop

@@ -11,39 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from generator.core.errors import StyleError
+from generator.core.model import CategoricalScheme, Category
 from generator.render.palette import PALETTE_SIZE, RESERVED_COLORS, Palette, parse_hex
-
-
-@dataclass(frozen=True)
-class Category:
-    """One class: its data value, colour and (optional) label for the legend."""
-
-    value: float
-    rgb: tuple[int, int, int]
-    label: str
-
-
-@dataclass(frozen=True)
-class CategoricalScheme:
-    """The classes of a categorical style, sorted by value (transparent classes dropped)."""
-
-    categories: tuple[Category, ...]
-
-    @property
-    def values(self) -> tuple[float, ...]:
-        return tuple(category.value for category in self.categories)
-
-    @property
-    def value_range(self) -> tuple[float, float]:
-        """A ``rescale``-like range spanning the classes (the Style needs one; never used to map)."""
-        low, high = min(self.values), max(self.values)
-        return (low, high) if high > low else (low, low + 1.0)
 
 
 def max_categories() -> int:

@@ -113,7 +113,7 @@ def plan_animation(
     index = [c.id for c in config.model.collections].index(spec.collection.id)
     resolved = resolve_style(collection.id, collection.renders, spec.collection.style, f"collections[{index}]")
     interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
-    source_notes: list[str] = getattr(source, "notes", [])
+    source_notes = source.notes
     seen_notes = len(source_notes)
     searches = searches or SearchCache(None, 0)
     source_config = config.model.sources[spec.collection.source].model_dump_json()

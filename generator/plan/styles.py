@@ -25,8 +25,8 @@ import numpy as np
 
 from generator.config import StyleSection
 from generator.core.errors import StyleError
-from generator.core.model import Style
-from generator.plan.categorical import CategoricalScheme, parse_categorical
+from generator.core.model import CategoricalScheme, ColorOp, Style
+from generator.plan.categorical import parse_categorical
 
 log = logging.getLogger(__name__)
 
@@ -34,30 +34,6 @@ PREFERRED_RENDER = "dashboard"
 RESAMPLINGS = {"nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"}
 _BAND_NAME = re.compile(r"\bb(\d+)\b")
 _warned: set[tuple[str, str]] = set()  # (where, what): each "ignored" warning is logged once
-
-
-@dataclass(frozen=True)
-class ColorOp:
-    """One exactly-applicable colour-formula operation on the rescaled value in [0, 1]."""
-
-    name: str  # "gamma" or "sigmoidal"
-    args: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class AssetStyle(Style):
-    """A ``Style`` plus what real-world renders add; every renderer and stage accepts it as a Style.
-
-    ``expression`` (rio-tiler syntax, bands ``b1``, ``b2``…) replaces ``bidx`` when set.
-    ``color_ops`` are applied to the values by ``value_transform`` (see module docstring).
-    ``categories`` is set for a categorical colormap; the palette then comes from it.
-    ``band_chosen`` is True when the config or the render names the band(s) explicitly.
-    """
-
-    expression: str | None = None
-    color_ops: tuple[ColorOp, ...] = ()
-    categories: CategoricalScheme | None = None
-    band_chosen: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,7 +178,7 @@ def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
     run on t, and the result is scaled back, so the shared palette mapping gives the level the
     formula's colour would have.
     """
-    ops = getattr(style, "color_ops", ())
+    ops = style.color_ops
     if not ops:
         return None
     low, high = style.rescale
@@ -267,7 +243,7 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSec
         band = int(bidx)
     except (TypeError, ValueError):
         raise StyleError(f"{render_where}: bad `nodata` {nodata!r} or `bidx` {bidx!r}") from None
-    style = AssetStyle(
+    style = Style(
         rescale=rescale,
         colormap=colormap,
         units=units,
@@ -285,10 +261,10 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSec
 
 def style_fingerprint(style: Style) -> list[Any]:
     """Everything in a style that changes the values a renderer returns (for cache keys)."""
-    categories = getattr(style, "categories", None)
+    categories = style.categories
     return [
         list(style.rescale), style.nodata, style.bidx, style.resampling,
-        getattr(style, "expression", None),
-        [[op.name, *op.args] for op in getattr(style, "color_ops", ())],
+        style.expression,
+        [[op.name, *op.args] for op in style.color_ops],
         None if categories is None else [[c.value, *c.rgb] for c in categories.categories],
     ]

@@ -186,7 +186,7 @@ class TitilerRenderer:
             "resampling": style.resampling,
             "reproject": style.resampling,
         }
-        expression = getattr(style, "expression", None)
+        expression = style.expression
         if expression:
             params["expression"] = expression
         else:

@@ -41,6 +41,7 @@ class StaticCatalogSource:
     name: str
     href: str
     session: requests.Session | None = None  # used for http(s) hrefs; a default session when None
+    notes: list[str] = field(default_factory=list)  # a static catalog has nothing to warn about yet
     _catalog: pystac.Catalog | None = field(default=None, init=False, repr=False)
     _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
 
