@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from generator.core.colors import PALETTE_SIZE, RESERVED_COLORS, Palette, PaletteLevels, parse_hex
 from generator.core.errors import StyleError
 from generator.core.model import CategoricalScheme, Category
-from generator.render.palette import PALETTE_SIZE, RESERVED_COLORS, Palette, parse_hex
 
 
 def max_categories() -> int:
@@ -98,7 +98,7 @@ def categorical_palette(scheme: CategoricalScheme) -> Palette:
     return Palette(colors=colors, n_levels=n_levels, reserved=reserved)
 
 
-def categorical_indices(values: np.ndarray, valid: np.ndarray, scheme: CategoricalScheme, palette: Palette) -> np.ndarray:
+def categorical_indices(values: np.ndarray, valid: np.ndarray, scheme: CategoricalScheme, palette: PaletteLevels) -> np.ndarray:
     """Class value → its palette level (uint8); other values and invalid pixels → transparent.
 
     Matching is exact after rounding to float32, the type every renderer returns: a class is a
