@@ -45,7 +45,8 @@ class Grid:
 #: Field metadata of a style field that never changes a frame's data layer (its palette
 #: indices): such a field is left out of the frame-cache key (``style_fingerprint``), but still
 #: counts for the animation fingerprint. Every other field counts for both, new ones included.
-LAYER_NEUTRAL: Mapping[str, bool] = MappingProxyType({"layer_neutral": True})
+LAYER_NEUTRAL_KEY = "layer_neutral"
+LAYER_NEUTRAL: Mapping[str, bool] = MappingProxyType({LAYER_NEUTRAL_KEY: True})
 
 
 @dataclass(frozen=True)

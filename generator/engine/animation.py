@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
 from PIL import Image
 
 from generator.config import LoadedConfig, RenderSection
@@ -52,7 +51,7 @@ from generator.overlays.painter import OverlayPainter, default_attribution, over
 from generator.plan.animations import AnimationSpec
 from generator.plan.categorical import categorical_palette, legend_entries
 from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
-from generator.render.cache import FrameCache, animation_fingerprint, geometry_digest
+from generator.render.cache import FrameCache, animation_fingerprint
 from generator.render.layers import LayerSource, prepare_grid
 from generator.render.local import LocalRenderer, RemoteAccess, Renderer
 from generator.render.palette import Palette
@@ -161,23 +160,8 @@ class AnimationBuilder:
             )
 
     def _fingerprint(self, spec: AnimationSpec, region: Region, planned: AnimationPlan) -> str:
-        collection = planned.collection
-        region_parts: list[object] = [
-            region.title,
-            geometry_digest(shapely.to_wkb(region.geometry)),
-            [
-                [
-                    geometry_digest(shapely.to_wkb(layer.geometry)), layer.color, layer.width, layer.halo,
-                    layer.halo_width, layer.attribution,
-                ]
-                for layer in region.border_layers
-            ],
-        ]
-        collection_parts: list[object] = [
-            collection.title, collection.description, collection.license, list(collection.providers),
-        ]
         return animation_fingerprint(
-            spec.render.model_dump(mode="json"), region_parts, planned.style, collection_parts,
+            spec.render.model_dump(mode="json"), region, planned.style, planned.collection,
             planned.frames, self.renderer_for(spec)[1],
         )
 

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from generator.config import StyleSection
+from generator.core.canonical import canonical
 from generator.core.errors import StyleError
-from generator.core.model import CategoricalScheme, ColorOp, Style
+from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
 from generator.plan.categorical import parse_categorical
 
 log = logging.getLogger(__name__)
@@ -259,12 +260,10 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSec
     return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)
 
 
-def style_fingerprint(style: Style) -> list[Any]:
-    """Everything in a style that changes the values a renderer returns (for cache keys)."""
-    categories = style.categories
-    return [
-        list(style.rescale), style.nodata, style.bidx, style.resampling,
-        style.expression,
-        [[op.name, *op.args] for op in style.color_ops],
-        None if categories is None else [[c.value, *c.rgb] for c in categories.categories],
-    ]
+def style_fingerprint(style: Style) -> Any:
+    """Everything in a style that changes the values a renderer returns (for frame-cache keys).
+
+    Every field of the resolved style, walked by ``core.canonical``, except those marked
+    ``LAYER_NEUTRAL`` (colormap, units, class labels: they change colours, not palette indices).
+    """
+    return canonical(style, omit=LAYER_NEUTRAL_KEY)

@@ -2,8 +2,9 @@
 
 Owns the cache key — everything that changes a data layer's pixels: each item's asset href
 (without signing query strings), its ``updated`` time when the catalog gives one, size and mtime
-for local files, the output grid, the region, the style's read/rescale options, the number of
-data levels, the renderer and the generator's version — and the storage: one lossless PNG per
+for local files, the output grid, the region, every field of the resolved style but those marked
+layer-neutral (``plan.styles.style_fingerprint``), the number of data levels, the renderer and
+the generator's version — and the storage: one lossless PNG per
 layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry.
 Overlays are drawn after the cache, so changing the time range (timeline, gap frames) or a
 label never forces COGs to be read again.
@@ -21,11 +22,14 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+import shapely
 from PIL import Image
 
 from generator import __version__
-from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.core.canonical import canonical
+from generator.core.model import CollectionInfo, FramePlan, Grid, ItemAsset, Style
 from generator.plan.styles import style_fingerprint
+from generator.sources.regions import Region
 
 FORMAT_VERSION = 1  # bump when the layout of cached layers changes
 
@@ -73,28 +77,39 @@ def layer_key(frame: FramePlan, grid: Grid, style: Style, region_digest: str, n_
 
 
 def animation_fingerprint(
-    render: dict[str, object],
-    region_parts: list[object],
+    render: object,
+    region: Region,
     style: Style,
-    collection_parts: list[object],
+    collection: CollectionInfo,
     frames: Sequence[FramePlan],
     renderer: str,
 ) -> str:
-    """Everything an animation's files are made from; equal fingerprints mean equal files."""
+    """Everything an animation's files are made from; equal fingerprints mean equal files.
+
+    The render settings, region (geometries by digest), style and collection go in whole, every
+    field of their dataclasses (``core.canonical``), so a field added to any of them is never
+    left out; frames by their time, kind and items' fingerprints.
+    """
     document = {
         "format": FORMAT_VERSION,
         "generator": __version__,
         "renderer": renderer,
-        "render": render,
-        "region": region_parts,
-        "style": [style_fingerprint(style), style.colormap, style.units],
-        "collection": collection_parts,
+        "render": canonical(render, default=_geometry_digest),
+        "region": canonical(region, default=_geometry_digest),
+        "style": canonical(style),
+        "collection": canonical(collection),
         "frames": [
             [frame.datetime.isoformat(), frame.kind, [item_fingerprint(item) for item in frame.items]]
             for frame in frames
         ],
     }
-    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def _geometry_digest(value: object) -> str:
+    if isinstance(value, shapely.Geometry):
+        return geometry_digest(shapely.to_wkb(value))
+    raise TypeError(f"no canonical JSON form for {type(value).__name__}")
 
 
 def geometry_digest(wkb: bytes) -> str:
