@@ -3,7 +3,9 @@
 Owns: reading the YAML safely, validating every key (unknown keys are errors), cross-checking
 references between sections, and turning every problem into a ``ConfigError`` line that names
 the file, the dotted path of the bad value and what to do. Paths stay as written; they are
-resolved against the config file's folder by ``resolve_ref``. The models are split by section:
+resolved against the config file's folder by ``resolve_ref``. Only ``generator.plan`` reads
+these models: it turns them into the frozen specs of ``generator.core.specs`` for every other
+stage. The models are split by section:
 ``base`` (shared), ``sections`` (site, sources, collections, regions, animations, cache),
 ``render`` (the render block) and ``loading`` (the whole file).
 """

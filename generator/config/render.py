@@ -9,8 +9,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from generator.config.base import StrictModel
+from generator.core.specs import Cadence, Corner, GapPolicy, OutputFormat, RendererName
 
-Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+__all__ = [
+    "BASEMAP_PRESETS", "AttributionOverlay", "BasemapSection", "Cadence", "Corner", "DateOverlay", "FontSize",
+    "GapPolicy", "LegendOverlay", "Mp4Section", "OutputFormat", "OverlayToggle", "OverlaysSection", "RenderOverrides",
+    "RenderSection", "RendererName", "TimelineOverlay", "TitleOverlay", "WebpSection", "basemap_crs_problem",
+]
 FontSize = Field(default=None, ge=6, le=200)
 
 
@@ -131,10 +136,6 @@ def basemap_crs_problem(crs: str, basemap: BasemapSection | None) -> str | None:
     )
 
 
-Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
-GapPolicy = Literal["frame", "skip"]
-OutputFormat = Literal["gif", "webp", "mp4"]
-RendererName = Literal["local", "titiler"]
 
 
 class WebpSection(StrictModel):

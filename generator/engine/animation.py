@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from generator.config import LoadedConfig, RenderSection
+from generator.core.canonical import canonical
 from generator.core.errors import GeneratorError
 from generator.core.model import (
     AnimationFiles,
@@ -33,6 +33,7 @@ from generator.core.model import (
     Grid,
     Style,
 )
+from generator.core.specs import RenderSpec
 from generator.encode.gif import GifWriter
 from generator.encode.mp4 import write_mp4
 from generator.encode.stills import write_poster, write_thumbnail
@@ -51,6 +52,7 @@ from generator.overlays.painter import OverlayPainter, default_attribution, over
 from generator.plan.animations import AnimationSpec
 from generator.plan.categorical import categorical_palette, legend_entries
 from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
+from generator.plan.site import SitePlan
 from generator.render.cache import FrameCache, animation_fingerprint
 from generator.render.layers import LayerSource, prepare_grid
 from generator.render.local import LocalRenderer, RemoteAccess, Renderer
@@ -78,7 +80,7 @@ def animation_files(slug: str, frame_count: int = 0, formats: Sequence[str] = ("
     )
 
 
-def frame_durations(frame_count: int, render: RenderSection) -> list[int]:
+def frame_durations(frame_count: int, render: RenderSpec) -> list[int]:
     """Every frame shows for ``frame_ms``; the last one also holds the end pause."""
     durations = [render.frame_ms] * frame_count
     durations[-1] += render.end_pause_ms
@@ -99,7 +101,7 @@ class AnimationBuilder:
 
     def __init__(
         self,
-        config: LoadedConfig,
+        site: SitePlan,
         staging: Path,
         renderer: Renderer,
         sources: Callable[[str], StacSource],
@@ -110,7 +112,7 @@ class AnimationBuilder:
         store: RecordStore,
         output: Path,
     ):
-        self.config = config
+        self.site = site
         self.staging = staging
         self.renderer = renderer  # None: each animation gets the renderer its config names
         self._renderers: dict[tuple[str, str], tuple[Renderer, str, Executor | None]] = {}
@@ -123,7 +125,7 @@ class AnimationBuilder:
         self.store = store
         self.output = output
         self.reused: set[str] = set()  # animations carried over unchanged from the last build
-        self.searches = SearchCache(cache.root, config.model.cache.search_ttl)  # --no-cache: no search cache either
+        self.searches = SearchCache(cache.root, site.cache.search_ttl)  # --no-cache: no search cache either
 
     def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
         files = animation_files(spec.slug)
@@ -136,7 +138,8 @@ class AnimationBuilder:
         collection = style = None
         frames: tuple[FramePlan, ...] = ()
         try:
-            planned = plan_animation(spec, region, self.sources(spec.collection.source), self.config, self.searches)
+            source = spec.collection.source
+            planned = plan_animation(spec, region, self.sources(source), self.site.sources[source], self.searches)
             collection, style, frames = planned.collection, planned.style, planned.frames
             fingerprint = self._fingerprint(spec, region, planned)
             previous = self.store.load(spec.slug)
@@ -161,7 +164,7 @@ class AnimationBuilder:
 
     def _fingerprint(self, spec: AnimationSpec, region: Region, planned: AnimationPlan) -> str:
         return animation_fingerprint(
-            spec.render.model_dump(mode="json"), region, planned.style, planned.collection,
+            spec.render, region, planned.style, planned.collection,
             planned.frames, self.renderer_for(spec)[1],
         )
 
@@ -228,8 +231,8 @@ class AnimationBuilder:
             return self.renderer, "local", self.pool
         key = (spec.collection.source, spec.render.renderer)
         if key not in self._renderers:
-            section = self.config.model.sources[spec.collection.source]
-            settings = settings_for_source(section, f"{self.config.path}: sources.{spec.collection.source}")
+            section = self.site.sources[spec.collection.source]
+            settings = settings_for_source(section)
             if spec.render.renderer == "titiler":
                 assert section.raster_api is not None  # checked by plan_animations
                 renderer: Renderer = TitilerRenderer(
@@ -303,7 +306,7 @@ class AnimationBuilder:
         categories = style.categories
         if categories:
             # The frame legend is a continuous colour bar; classes are listed on the page instead.
-            overlays = overlays.model_copy(update={"legend": overlays.legend.model_copy(update={"show": False})})
+            overlays = replace(overlays, legend=replace(overlays.legend, show=False))
         basemap: Basemap | None = None
         data_credit = overlays.attribution.text if overlays.attribution.text is not None else default_attribution(collection)
         borders_credit = f"Borders: {region.border_credit}" if overlays.borders and region.border_credit else None
@@ -316,9 +319,7 @@ class AnimationBuilder:
             palette = basemap.palette
             # The basemap's attribution is mandatory: drawn even when the overlay is switched off.
             attribution = basemap_attribution(settings, attribution if overlays.attribution else None)
-            overlays = overlays.model_copy(
-                update={"attribution": overlays.attribution.model_copy(update={"show": True})}
-            )
+            overlays = replace(overlays, attribution=replace(overlays.attribution, show=True))
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
@@ -355,9 +356,9 @@ def map_credits(spec: AnimationSpec, region: Region) -> tuple[tuple[str, str], .
     return tuple(credits)
 
 
-def _published_render(render: RenderSection) -> dict[str, Any]:
+def _published_render(render: RenderSpec) -> dict[str, Any]:
     """The render settings as pages and provenance show them: a tile URL's API key stripped."""
-    settings = render.model_dump(mode="json")
+    settings: dict[str, Any] = canonical(render)
     if settings.get("basemap"):
         settings["basemap"]["url"] = public_href(settings["basemap"]["url"])
     return settings

@@ -18,8 +18,8 @@ from typing import Literal
 import numpy as np
 from shapely.geometry.base import BaseGeometry
 
-from generator.config import OverlaysSection
 from generator.core.model import CollectionInfo, Grid, Style
+from generator.core.specs import OverlaysSpec
 from generator.overlays.borders import boundary_lines, burn, line_mask
 from generator.overlays.layout import Anchor, Placed, Request, place
 from generator.overlays.legend import LegendSpec, render_legend
@@ -219,7 +219,7 @@ class OverlayPainter:
     @classmethod
     def create(
         cls,
-        settings: OverlaysSection,
+        settings: OverlaysSpec,
         grid: Grid,
         style: Style,
         *,
@@ -246,7 +246,7 @@ class OverlayPainter:
 
     def _lay_out(
         self,
-        settings: OverlaysSection,
+        settings: OverlaysSpec,
         style: Style,
         collection: CollectionInfo | None,
         region_title: str | None,
@@ -358,7 +358,7 @@ class OverlayPainter:
 
 
 def _legend_box(
-    settings: OverlaysSection, style: Style, palette: Palette, width: int, height: int, room: int
+    settings: OverlaysSpec, style: Style, palette: Palette, width: int, height: int, room: int
 ) -> np.ndarray:
     """The legend patch, its strip shortened if needed so the box fits the frame's width."""
     options = settings.legend

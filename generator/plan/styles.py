@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from generator.config import StyleSection
 from generator.core.canonical import canonical
 from generator.core.errors import StyleError
 from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
+from generator.core.specs import StyleSpec
 from generator.plan.categorical import parse_categorical
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
     return apply
 
 
-def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSection | None, where: str) -> ResolvedStyle:
+def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpec | None, where: str) -> ResolvedStyle:
     """Merge ``style:`` (``where`` names it in messages) over the collection's renders."""
     picked = pick_render(renders)
     render_name, render = picked if picked else (None, {})

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 import requests
@@ -32,9 +32,7 @@ from urllib3.util.retry import Retry
 
 from generator import __version__
 from generator.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from generator.config import SourceSection
+from generator.core.specs import SourceSpec
 
 USER_AGENT = f"eo-timelapse-generator/{__version__}"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -346,11 +344,13 @@ def public_href(href: str) -> str:
 # --- per-source settings -------------------------------------------------------------------
 
 
-def settings_for_source(section: SourceSection, where: str) -> HttpSettings:
+def settings_for_source(section: SourceSpec, where: str | None = None) -> HttpSettings:
     """The ``HttpSettings`` of a ``sources.<name>`` block, with ``${ENV_VAR}`` headers expanded.
 
-    ``where`` names the block in messages, e.g. ``"site_config.yml: sources.veda"``.
+    ``where`` names the block in messages (default: the spec's own ``where``, e.g.
+    ``"site_config.yml: sources.veda"``).
     """
+    where = section.where if where is None else where
     http = section.http
     headers = {name: expand_env(value, f"{where}.headers.{name}") for name, value in section.headers.items()}
     return HttpSettings(
