@@ -55,11 +55,11 @@ from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, pla
 from generator.plan.site import SitePlan
 from generator.render.cache import FrameCache, animation_fingerprint
 from generator.render.layers import LayerSource, prepare_grid
-from generator.render.local import LocalRenderer, RemoteAccess, Renderer
+from generator.render.local import Renderer
 from generator.render.palette import Palette
-from generator.render.titiler import TitilerRenderer
+from generator.render.registry import make_renderer
 from generator.site.locator import outline_rings
-from generator.sources.http import USER_AGENT, make_session, public_href, settings_for_source
+from generator.sources.http import public_href
 from generator.sources.regions import Region
 from generator.sources.stac_common import StacSource
 
@@ -231,23 +231,12 @@ class AnimationBuilder:
             return self.renderer, "local", self.pool
         key = (spec.collection.source, spec.render.renderer)
         if key not in self._renderers:
-            section = self.site.sources[spec.collection.source]
-            settings = settings_for_source(section)
-            if spec.render.renderer == "titiler":
-                assert section.raster_api is not None  # checked by plan_animations
-                renderer: Renderer = TitilerRenderer(
-                    section.raster_api, make_session(settings), http_settings=settings,
-                    max_body_bytes=section.raster_api_max_body_bytes, concurrency=section.http.max_per_host,
-                )
-                threads = ThreadPoolExecutor(max_workers=section.http.max_per_host, thread_name_prefix="titiler")
-                self.thread_pools.append(threads)
-                self._renderers[key] = (renderer, f"titiler:{public_href(section.raster_api)}", threads)
-            else:
-                access = RemoteAccess(
-                    s3_unsigned=section.s3.unsigned, s3_endpoint=section.s3.endpoint,
-                    s3_region=section.s3.region, user_agent=USER_AGENT,
-                )
-                self._renderers[key] = (LocalRenderer(access), "local", self.pool)
+            setup = make_renderer(spec.render.renderer, self.site.sources[spec.collection.source])
+            pool = self.pool
+            if setup.threads is not None:
+                pool = ThreadPoolExecutor(max_workers=setup.threads, thread_name_prefix=spec.render.renderer)
+                self.thread_pools.append(pool)
+            self._renderers[key] = (setup.renderer, setup.cache_name, pool)
         return self._renderers[key]
 
     def _write_video_formats(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette) -> None:

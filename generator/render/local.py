@@ -39,7 +39,10 @@ from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.core.specs import SourceSpec
 from generator.plan.styles import expression_bands, value_transform
+from generator.render.registry import RendererSetup, register_renderer
+from generator.sources.http import USER_AGENT, HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +224,16 @@ class LocalRenderer:
                     resampling=Resampling[style.resampling],
                 )
         return _finish(stack, bands, style)
+
+
+@register_renderer("local")
+def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
+    """Local reads are CPU-bound: they run in the build's process pool."""
+    access = RemoteAccess(
+        s3_unsigned=source.s3.unsigned, s3_endpoint=source.s3.endpoint, s3_region=source.s3.region,
+        user_agent=USER_AGENT,
+    )
+    return RendererSetup(LocalRenderer(access), "local")
 
 
 def _finish(stack: np.ndarray, bands: tuple[int, ...], style: Style) -> FrameData:
