@@ -436,10 +436,11 @@ def test_basemap_golden_frame(name: str) -> None:
 
 def test_an_api_key_in_the_tile_url_is_never_published_nor_a_folder_name(tile_server: TileServer, tmp_path: Path) -> None:
     from generator.engine.animation import _published_render
+    from generator.plan.specs import render_spec
 
     template = tile_server.template("holey") + "?apikey=SECRET123&style=dark"
     render = RenderSection.model_validate({"basemap": {"url": template, "attribution": "T"}})
-    assert "SECRET123" not in json.dumps(_published_render(render))
+    assert "SECRET123" not in json.dumps(_published_render(render_spec(render)))
     fetcher = TileFetcher(template, tmp_path / "tiles", tile_session())
     with pytest.raises(RenderError) as error:
         fetcher(4, 0, 0)  # (0 + 0) % 3 == 0: a 404 tile

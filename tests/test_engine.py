@@ -21,6 +21,8 @@ RENDERS = {"dashboard": {"rescale": [[0, 80]], "colormap_name": "viridis"}}
 class CountingRenderer:
     """The real local renderer, counting the COGs it opens."""
 
+    concurrency = 1
+
     def __init__(self) -> None:
         self.reads: list[str] = []
         self.inner = LocalRenderer()

@@ -659,6 +659,7 @@ def test_overlay_settings_reject_unknown_keys_and_values() -> None:
 
 def test_border_layers_config_and_loading(tmp_path: Path) -> None:
     from generator.config import parse_config
+    from generator.plan.site import site_plan
     from generator.sources.regions import load_regions
 
     line = {"type": "LineString", "coordinates": [[2.0, 46.0], [3.0, 47.0]]}
@@ -675,7 +676,7 @@ def test_border_layers_config_and_loading(tmp_path: Path) -> None:
         ],
     })
     config = parse_config(config_text, tmp_path / "site_config.yml")
-    regions = load_regions(config)
+    regions = load_regions(site_plan(config).regions)
     first, second, third = regions["a"].border_layers
     assert (first.attribution, third.attribution) == ("IGN", "Natural Earth")
     assert regions["a"].border_credit == "IGN · Natural Earth"  # each credit once, in layer order

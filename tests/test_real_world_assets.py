@@ -19,11 +19,11 @@ from pyproj import Transformer
 from rasterio.shutil import copy as copy_dataset
 from rasterio.warp import transform_bounds
 
-from generator.config import LoadedConfig, RegionSection
 from generator.core.errors import RenderError, StyleError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.core.specs import RegionSpec
 from generator.plan.categorical import categorical_indices, categorical_palette, legend_entries
-from generator.plan.styles import AssetStyle, resolve_style
+from generator.plan.styles import resolve_style
 from generator.render.grid import inside_mask, make_grid, output_crs, project
 from generator.render.local import LocalRenderer, crosses_antimeridian, render_frame, unwrap_antimeridian
 from generator.render.titiler import TitilerRenderer
@@ -125,9 +125,11 @@ def expected_side_values(grid: Grid) -> np.ndarray:
     return np.where(lon >= 0, 1000.0 + np.floor((lon - 172.0) / 0.25), 2000.0 + np.floor((lon + 180.0) / 0.25))
 
 
+FIJI_BBOX = RegionSpec(id="fiji", title="fiji", where="site_config.yml: regions[0]", bbox=(177.0, -19.0, -178.0, -15.0))
+
+
 def test_bbox_across_the_antimeridian_is_a_region(tmp_path: Path) -> None:
-    config = LoadedConfig(model=None, path=tmp_path / "site_config.yml")  # type: ignore[arg-type]
-    region = load_region(RegionSection(id="fiji", bbox=(177.0, -19.0, -178.0, -15.0)), 0, config)
+    region = load_region(FIJI_BBOX)
     assert region.geometry.geom_type == "MultiPolygon"
     assert region.geometry.bounds == (-180.0, -19.0, 180.0, -15.0)  # valid lon/lat for STAC searches
     assert crosses_antimeridian(region.geometry)
@@ -142,8 +144,7 @@ def test_fiji_renders_across_the_antimeridian(
     source: str, tmp_path: Path, test_geo: Path, loopback_titiler: TitilerServer
 ) -> None:
     if source == "bbox":
-        config = LoadedConfig(model=None, path=tmp_path / "site_config.yml")  # type: ignore[arg-type]
-        geometry = load_region(RegionSection(id="fiji", bbox=(177.0, -19.0, -178.0, -15.0)), 0, config).geometry
+        geometry = load_region(FIJI_BBOX).geometry
     else:
         countries = json.loads((test_geo / "ne_110m_admin_0_countries.geojson").read_text())
         fiji = next(feature for feature in countries["features"] if feature["properties"]["admin"] == "Fiji")
@@ -172,7 +173,7 @@ def test_categorical_colormap(tmp_path: Path) -> None:
     renders = {"dashboard": {"colormap": CLASSES, "resampling": "bilinear", "assets": ["landcover"]}}
     resolved = resolve_style("landcover", renders, None, "collections[0]")
     style = resolved.style
-    assert isinstance(style, AssetStyle) and style.categories is not None
+    assert isinstance(style, Style) and style.categories is not None
     assert style.resampling == "nearest"  # classes are never averaged
     rows, cols = np.mgrid[0:16, 0:16]
     classes = np.choose((rows // 4 + cols // 4) % 5, [1, 2, 4, 9, 7]).astype("float32")  # 7 is no class

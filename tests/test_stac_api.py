@@ -23,6 +23,7 @@ from generator.core.dates import parse_interval
 from generator.core.errors import SourceError
 from generator.core.model import FramePlan
 from generator.engine.build import build
+from generator.plan.site import site_plan
 from generator.sources.catalog import StaticCatalogSource, keep_last, open_source, plan_frames
 from generator.sources.http import HttpSettings, make_session
 from generator.sources.stac_api import StacApiSource
@@ -343,7 +344,7 @@ regions: [{id: r, bbox: [0, 0, 1, 1]}]
 """,
         tmp_path / "site_config.yml",
     )
-    source = open_source("v", config.model.sources["v"], config)
+    source = open_source(site_plan(config).sources["v"])
     assert isinstance(source, StacApiSource)
     assert (source.url, source.page_size, source.max_pages) == ("https://stac.example.org/api", 25, 7)
     assert source.settings.headers == {"X-Key": "k"}

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator.config import LoadedConfig, is_url, load_config, resolve_ref
 from generator.core.errors import ConfigError, GeneratorError, RegionError
+from generator.core.paths import is_url
+from generator.core.specs import GeoJsonRef
 from generator.engine.ownership import cache_lock_file, exclusive, output_lock_file, require_ours
-from generator.plan.animations import plan_animations
 from generator.plan.schedule import plan_animation, source_opener
+from generator.plan.site import SitePlan, load_site, site_folders
 from generator.sources.regions import load_region, load_regions
 
 log = logging.getLogger(__name__)
@@ -30,30 +31,35 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
 
 
-def _offline_regions(config: LoadedConfig, report: CheckReport) -> None:
+def _is_remote(ref: object) -> bool:
+    """A single GeoJSON given as a URL (layer lists and inline GeoJSON are not)."""
+    return isinstance(ref, GeoJsonRef) and ref.written is not None and is_url(ref.written)
+
+
+def _offline_regions(site: SitePlan, report: CheckReport) -> None:
     problems: list[str] = []
-    for index, section in enumerate(config.model.regions):
-        remote = [key for key in ("geometry", "borders") if isinstance(getattr(section, key), str) and is_url(getattr(section, key))]
-        local = section.model_copy(update={key: None for key in remote if key == "borders"})
+    for spec in site.regions:
+        remote = [key for key, ref in (("geometry", spec.geometry), ("borders", spec.borders)) if _is_remote(ref)]
+        local = replace(spec, borders=None) if "borders" in remote else spec
         if "geometry" in remote:
-            report.lines.append(f"region {section.id}: geometry is a URL, not fetched (--offline)")
+            report.lines.append(f"region {spec.id}: geometry is a URL, not fetched (--offline)")
             continue
         try:
-            load_region(local, index, config)
+            load_region(local)
         except RegionError as error:
             problems += error.problems
         for key in remote:
-            report.lines.append(f"region {section.id}: {key} is a URL, not fetched (--offline)")
+            report.lines.append(f"region {spec.id}: {key} is a URL, not fetched (--offline)")
     if problems:
         raise RegionError(problems)
 
 
-def _local_sources(config: LoadedConfig, report: CheckReport) -> None:
-    for name, section in config.model.sources.items():
+def _local_sources(site: SitePlan, report: CheckReport) -> None:
+    for name, section in site.sources.items():
         if section.catalog is not None and not is_url(section.catalog):
-            path = Path(resolve_ref(section.catalog, config.base_dir))
+            path = Path(section.catalog)
             if not path.is_file():
-                raise ConfigError(f"{config.path}: sources.{name}.catalog: file not found: {path}")
+                raise ConfigError(f"{section.where}.catalog: file not found: {path}")
             report.lines.append(f"source {name}: local catalog {path.name} found")
         else:
             report.lines.append(f"source {name}: remote, not contacted (--offline)")
@@ -65,21 +71,19 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
     Config problems raise ``ConfigError``; unreachable sources are listed in ``problems``.
     """
     report = CheckReport()
-    config = load_config(config_path)
-    specs = plan_animations(config)
-    report.lines.append(f"config: {config.path} is valid ({len(specs)} animations)")
-    if config.model.site.templates:
-        folder = Path(resolve_ref(config.model.site.templates, config.base_dir))
-        if not folder.is_dir():
-            raise ConfigError(f"{config.path}: site.templates: folder not found: {folder}")
+    site = load_site(config_path)
+    report.lines.append(f"config: {site.path} is valid ({len(site.animations)} animations)")
+    folder = site.info.templates
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"{site.path}: site.templates: folder not found: {folder}")
     if offline:
-        _offline_regions(config, report)
-        _local_sources(config, report)
+        _offline_regions(site, report)
+        _local_sources(site, report)
         return report
-    load_regions(config)
-    report.lines.append(f"regions: {len(config.model.regions)} loaded")
-    opener = source_opener(config)
-    for collection in config.model.collections:
+    load_regions(site.regions)
+    report.lines.append(f"regions: {len(site.regions)} loaded")
+    opener = source_opener(site.sources)
+    for collection in site.collections:
         try:
             info, _ = opener(collection.source).collection(collection.id)
             report.lines.append(f"collection {collection.id}: found in source {collection.source} ({info.title})")
@@ -91,13 +95,14 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
 def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:
     """Every animation with its item and frame counts, from the STAC sources (no COG read)."""
     report = CheckReport()
-    config = load_config(config_path)
-    specs = plan_animations(config, only)
-    regions = load_regions(config)
-    opener = source_opener(config)
+    site = load_site(config_path)
+    specs = site.select(only)
+    regions = load_regions(site.regions)
+    opener = source_opener(site.sources)
     for spec in specs:
         try:
-            plan = plan_animation(spec, regions[spec.region.id], opener(spec.collection.source), config)
+            source = spec.collection.source
+            plan = plan_animation(spec, regions[spec.region.id], opener(source), site.sources[source])
         except GeneratorError as error:
             report.problems.append(f"{spec.id}: {error}")
             continue
@@ -115,12 +120,13 @@ def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:
 def clean(config_path: Path, output_dir: Path | None, cache_dir: Path | None) -> CheckReport:
     """Remove the frame cache and the output folder (only if this tool made it)."""
     report = CheckReport()
-    config = load_config(config_path)
-    output = (output_dir or config.base_dir / "output").resolve()
-    cache = (cache_dir or Path(resolve_ref(config.model.cache.dir, config.base_dir))).resolve()
-    never = {config.base_dir, Path.home().resolve(), Path(cache.anchor)}
+    folders = site_folders(config_path)
+    output = (output_dir or folders.output).resolve()
+    cache = (cache_dir or folders.cache).resolve()
+    config_dir = folders.output.parent.resolve()
+    never = {config_dir, Path.home().resolve(), Path(cache.anchor)}
     for folder, flag in ((cache, "--cache-dir"), (output, "--output")):
-        if folder in never or folder in config.base_dir.parents:
+        if folder in never or folder in config_dir.parents:
             raise ConfigError(f"{flag} {folder}: not removed — it holds the config (or is a home or root folder)")
     # Check both before deleting either: a refusal must leave everything in place.
     require_ours(cache, "cache", f"{'--cache-dir' if cache_dir else 'cache.dir'} {cache}")

@@ -144,9 +144,9 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     output = args.output
     if output is None:
-        from generator.config import load_config  # only needed to find output/ beside the config
+        from generator.plan.site import site_folders  # only needed to find output/ beside the config
 
-        output = load_config(args.config).base_dir / "output"
+        output = site_folders(args.config).output
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: choose a port between 0 and 65535")
     serve_forever(output, args.port)

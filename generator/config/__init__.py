@@ -3,7 +3,9 @@
 Owns: reading the YAML safely, validating every key (unknown keys are errors), cross-checking
 references between sections, and turning every problem into a ``ConfigError`` line that names
 the file, the dotted path of the bad value and what to do. Paths stay as written; they are
-resolved against the config file's folder by ``resolve_ref``. The models are split by section:
+resolved against the config file's folder by ``resolve_ref``. Only ``generator.plan`` reads
+these models: it turns them into the frozen specs of ``generator.core.specs`` for every other
+stage. The models are split by section:
 ``base`` (shared), ``sections`` (site, sources, collections, regions, animations, cache),
 ``render`` (the render block) and ``loading`` (the whole file).
 """
@@ -47,9 +49,6 @@ from generator.config.render import (
     basemap_crs_problem,
 )
 from generator.config.sections import (
-    DEFAULT_BORDER_COLOR,
-    DEFAULT_HALO_COLOR,
-    MAX_BORDER_LAYERS,
     AnimationSection,
     BorderLayerSection,
     CacheSection,
@@ -60,8 +59,9 @@ from generator.config.sections import (
     SiteSection,
     SourceSection,
     StyleSection,
-    expand_env,
 )
+from generator.core.colors import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
+from generator.core.env import expand_env
 
 __all__ = [
     "AnimationSection",

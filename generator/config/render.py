@@ -10,8 +10,13 @@ from pydantic import BaseModel, Field, PlainValidator, field_validator, model_va
 from pydantic_core import PydanticCustomError
 
 from generator.config.base import StrictModel
+from generator.core.specs import Cadence, Corner, GapPolicy, RendererName
 
-Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+__all__ = [
+    "BASEMAP_PRESETS", "AttributionOverlay", "BasemapSection", "Cadence", "Corner", "DateOverlay", "FontSize",
+    "GapPolicy", "LegendOverlay", "Mp4Section", "OutputFormat", "OverlayToggle", "OverlaysSection", "RenderOverrides",
+    "RenderSection", "RendererName", "TimelineOverlay", "TitleOverlay", "WebpSection", "basemap_crs_problem",
+]
 FontSize = Field(default=None, ge=6, le=200)
 
 
@@ -132,10 +137,6 @@ def basemap_crs_problem(crs: str, basemap: BasemapSection | None) -> str | None:
     )
 
 
-Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
-GapPolicy = Literal["frame", "skip"]
-
-
 def _known_format(value: Any) -> str:
     """A name of a registered output format (``generator.encode.registry``)."""
     # The encode stage owns the formats; imported here, when a config is read, so that a
@@ -152,7 +153,6 @@ def _known_format(value: Any) -> str:
 
 #: An output format: the name of a registered encoder ("gif", "webp", "mp4", …).
 OutputFormat = Annotated[str, PlainValidator(_known_format)]
-RendererName = Literal["local", "titiler"]
 
 
 class WebpSection(StrictModel):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -15,8 +14,9 @@ from pydantic import Field, field_validator, model_validator
 
 from generator.config.base import _HEX, HEX_COLOR_PATTERN, Resampling, StrictModel
 from generator.config.render import RenderOverrides
+from generator.core.colors import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
 from generator.core.dates import parse_interval
-from generator.core.errors import ConfigError
+from generator.core.env import ENV_REF
 
 
 class SiteSection(StrictModel):
@@ -47,25 +47,6 @@ class S3Section(StrictModel):
 
 
 _HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP token (RFC 9110)
-ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ``${NAME}``, and ``$$`` for a literal ``$``
-
-
-def expand_env(value: str, where: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace ``${NAME}`` with the environment variable's value (``$$`` is a literal ``$``).
-
-    A variable that is not set is a ``ConfigError`` naming it and ``where`` it is used.
-    """
-    env = os.environ if environ is None else environ
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return "$"
-        if name not in env:
-            raise ConfigError(f"{where}: environment variable {name} is not set (it is used as ${{{name}}})")
-        return env[name]
-
-    return ENV_REF.sub(substitute, value)
 
 
 class SourceSection(StrictModel):
@@ -153,9 +134,6 @@ class CollectionSection(StrictModel):
         return value
 
 
-MAX_BORDER_LAYERS = 4  # each layer takes two reserved palette entries (line and halo)
-DEFAULT_BORDER_COLOR = "#282828"
-DEFAULT_HALO_COLOR = "#ffffff"  # the colour of ``halo: true``
 
 
 class BorderLayerSection(StrictModel):

@@ -1,8 +1,10 @@
 """Core: the values and errors every stage shares.
 
 Owns: the plain data model (grids, frame plans, item assets, styles, animation records), the
-exception hierarchy with its exit-code meaning, date/interval parsing, and the rules every stage
-must apply the same way: redaction of URLs and headers, atomic file writes, the JSON codec of
-dataclasses, and folder names made from ids. Gets nothing from the
+exception hierarchy with its exit-code meaning, date/interval parsing, the palette layout
+(``colors``), the resolved settings every stage takes (``specs``), config paths and URLs
+(``paths``), the canonical JSON cache keys are computed from (``canonical``), and the rules every
+stage must apply the same way: redaction of URLs and headers, atomic file writes, the JSON codec
+of dataclasses, and folder names made from ids. Gets nothing from the
 other stages and imports none of them.
 """

@@ -5,9 +5,11 @@ Stages import these; nothing here imports a stage.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from affine import Affine
@@ -40,20 +42,69 @@ class Grid:
         return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
 
+#: Field metadata of a style field that never changes a frame's data layer (its palette
+#: indices): such a field is left out of the frame-cache key (``style_fingerprint``), but still
+#: counts for the animation fingerprint. Every other field counts for both, new ones included.
+LAYER_NEUTRAL_KEY = "layer_neutral"
+LAYER_NEUTRAL: Mapping[str, bool] = MappingProxyType({LAYER_NEUTRAL_KEY: True})
+
+
+@dataclass(frozen=True)
+class ColorOp:
+    """One exactly-applicable colour-formula operation on the rescaled value in [0, 1]."""
+
+    name: str  # "gamma" or "sigmoidal"
+    args: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Category:
+    """One class of a categorical style: its data value, colour and (optional) legend label."""
+
+    value: float
+    rgb: tuple[int, int, int]
+    label: str = field(metadata=LAYER_NEUTRAL)
+
+
+@dataclass(frozen=True)
+class CategoricalScheme:
+    """The classes of a categorical style, sorted by value (transparent classes dropped)."""
+
+    categories: tuple[Category, ...]
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        return tuple(category.value for category in self.categories)
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """A ``rescale``-like range spanning the classes (the Style needs one; never used to map)."""
+        low, high = min(self.values), max(self.values)
+        return (low, high) if high > low else (low, low + 1.0)
+
+
 @dataclass(frozen=True)
 class Style:
-    """How data values become colours: the rescale range and colormap, plus read options.
+    """How data values become colours, fully resolved (the plan stage fills it, see ``plan.styles``).
 
     ``colormap`` is a rio-tiler colormap name (e.g. ``"viridis"``, ``"rdbu_r"``) or a tuple of
     CSS hex colours (``"#rrggbb"``) spread evenly from ``rescale[0]`` to ``rescale[1]``.
+    ``expression`` (rio-tiler syntax, bands ``b1``, ``b2``…) replaces ``bidx`` when set.
+    ``color_ops`` remap the rescaled values (``plan.styles.value_transform``). ``categories`` is
+    set for a categorical colormap; the palette then comes from it. ``band_chosen`` is True when
+    the config or the STAC render names the band(s) explicitly.
     """
 
     rescale: tuple[float, float]
-    colormap: str | tuple[str, ...] = "viridis"
-    units: str | None = None
+    colormap: str | tuple[str, ...] = field(default="viridis", metadata=LAYER_NEUTRAL)
+    units: str | None = field(default=None, metadata=LAYER_NEUTRAL)
     nodata: float | None = None
     bidx: int = 1
     resampling: str = "nearest"
+    expression: str | None = None
+    color_ops: tuple[ColorOp, ...] = ()
+    categories: CategoricalScheme | None = None
+    band_chosen: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
 from PIL import Image
 
-from generator.config import LoadedConfig, RenderSection
+from generator.core.canonical import canonical
 from generator.core.errors import GeneratorError
 from generator.core.model import (
     AnimationFiles,
@@ -35,6 +34,7 @@ from generator.core.model import (
     Style,
 )
 from generator.core.redaction import public_url
+from generator.core.specs import RenderSpec
 from generator.encode.registry import Animation, Encoder, FrameSink, StreamingEncoder, encoders
 from generator.encode.stills import write_poster, write_thumbnail
 from generator.engine.output import RecordStore, carry_over
@@ -51,13 +51,13 @@ from generator.overlays.painter import OverlayPainter, default_attribution, over
 from generator.plan.animations import AnimationSpec
 from generator.plan.categorical import categorical_palette, legend_entries
 from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
-from generator.render.cache import FrameCache, animation_fingerprint, geometry_digest
+from generator.plan.site import SitePlan
+from generator.render.cache import FrameCache, animation_fingerprint
 from generator.render.layers import LayerSource, prepare_grid
-from generator.render.local import LocalRenderer, RemoteAccess, Renderer
+from generator.render.local import Renderer
 from generator.render.palette import Palette
-from generator.render.titiler import TitilerRenderer
+from generator.render.registry import make_renderer
 from generator.site.locator import outline_rings
-from generator.sources.http import USER_AGENT, make_session, settings_for_source
 from generator.sources.regions import Region
 from generator.sources.stac_common import StacSource
 
@@ -79,7 +79,7 @@ def animation_files(slug: str, frame_count: int = 0, formats: Sequence[str] = ("
     )
 
 
-def frame_durations(frame_count: int, render: RenderSection) -> list[int]:
+def frame_durations(frame_count: int, render: RenderSpec) -> list[int]:
     """Every frame shows for ``frame_ms``; the last one also holds the end pause."""
     durations = [render.frame_ms] * frame_count
     durations[-1] += render.end_pause_ms
@@ -96,7 +96,7 @@ class AnimationBuilder:
 
     def __init__(
         self,
-        config: LoadedConfig,
+        site: SitePlan,
         staging: Path,
         renderer: Renderer | None,
         sources: Callable[[str], StacSource],
@@ -107,7 +107,7 @@ class AnimationBuilder:
         store: RecordStore,
         output: Path,
     ):
-        self.config = config
+        self.site = site
         self.staging = staging
         self.renderer = renderer  # None: each animation gets the renderer its config names
         self._renderers: dict[tuple[str, str], tuple[Renderer, str, Executor | None]] = {}
@@ -120,7 +120,7 @@ class AnimationBuilder:
         self.store = store
         self.output = output
         self.reused: set[str] = set()  # animations carried over unchanged from the last build
-        self.searches = SearchCache(cache.root, config.model.cache.search_ttl)  # --no-cache: no search cache either
+        self.searches = SearchCache(cache.root, site.cache.search_ttl)  # --no-cache: no search cache either
 
     def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
         files = animation_files(spec.slug)
@@ -133,7 +133,8 @@ class AnimationBuilder:
         collection = style = None
         frames: tuple[FramePlan, ...] = ()
         try:
-            planned = plan_animation(spec, region, self.sources(spec.collection.source), self.config, self.searches)
+            source = spec.collection.source
+            planned = plan_animation(spec, region, self.sources(source), self.site.sources[source], self.searches)
             collection, style, frames = planned.collection, planned.style, planned.frames
             fingerprint = self._fingerprint(spec, region, planned)
             previous = self.store.load(spec.slug)
@@ -157,23 +158,8 @@ class AnimationBuilder:
             )
 
     def _fingerprint(self, spec: AnimationSpec, region: Region, planned: AnimationPlan) -> str:
-        collection = planned.collection
-        region_parts: list[object] = [
-            region.title,
-            geometry_digest(shapely.to_wkb(region.geometry)),
-            [
-                [
-                    geometry_digest(shapely.to_wkb(layer.geometry)), layer.color, layer.width, layer.halo,
-                    layer.halo_width, layer.attribution,
-                ]
-                for layer in region.border_layers
-            ],
-        ]
-        collection_parts: list[object] = [
-            collection.title, collection.description, collection.license, list(collection.providers),
-        ]
         return animation_fingerprint(
-            spec.render.model_dump(mode="json"), region_parts, planned.style, collection_parts,
+            spec.render, region, planned.style, planned.collection,
             planned.frames, self.renderer_for(spec)[1],
         )
 
@@ -188,7 +174,7 @@ class AnimationBuilder:
         base: dict[str, Any],
     ) -> AnimationRecord:
         started = time.perf_counter()
-        categories = getattr(style, "categories", None)
+        categories = style.categories
         palette = categorical_palette(categories) if categories else overlay_palette(style.colormap, region.border_layers)
         (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
         budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
@@ -240,23 +226,12 @@ class AnimationBuilder:
             return self.renderer, "local", self.pool
         key = (spec.collection.source, spec.render.renderer)
         if key not in self._renderers:
-            section = self.config.model.sources[spec.collection.source]
-            settings = settings_for_source(section, f"{self.config.path}: sources.{spec.collection.source}")
-            if spec.render.renderer == "titiler":
-                assert section.raster_api is not None  # checked by plan_animations
-                renderer: Renderer = TitilerRenderer(
-                    section.raster_api, make_session(settings), http_settings=settings,
-                    max_body_bytes=section.raster_api_max_body_bytes, concurrency=section.http.max_per_host,
-                )
-                threads = ThreadPoolExecutor(max_workers=section.http.max_per_host, thread_name_prefix="titiler")
-                self.thread_pools.append(threads)
-                self._renderers[key] = (renderer, f"titiler:{public_url(section.raster_api)}", threads)
-            else:
-                access = RemoteAccess(
-                    s3_unsigned=section.s3.unsigned, s3_endpoint=section.s3.endpoint,
-                    s3_region=section.s3.region, user_agent=USER_AGENT,
-                )
-                self._renderers[key] = (LocalRenderer(access), "local", self.pool)
+            setup = make_renderer(spec.render.renderer, self.site.sources[spec.collection.source])
+            pool = self.pool
+            if setup.threads is not None:
+                pool = ThreadPoolExecutor(max_workers=setup.threads, thread_name_prefix=spec.render.renderer)
+                self.thread_pools.append(pool)
+            self._renderers[key] = (setup.renderer, setup.cache_name, pool)
         return self._renderers[key]
 
     def _encode_from_frames(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette, grid: Grid) -> None:
@@ -307,10 +282,10 @@ class AnimationBuilder:
         prepared = prepare_grid(region, WEB_MERCATOR if settings else spec.render.crs, size)
         grid = prepared.grid
         overlays = spec.render.overlays
-        categories = getattr(style, "categories", None)
+        categories = style.categories
         if categories:
             # The frame legend is a continuous colour bar; classes are listed on the page instead.
-            overlays = overlays.model_copy(update={"legend": overlays.legend.model_copy(update={"show": False})})
+            overlays = replace(overlays, legend=replace(overlays.legend, show=False))
         basemap: Basemap | None = None
         data_credit = overlays.attribution.text if overlays.attribution.text is not None else default_attribution(collection)
         borders_credit = f"Borders: {region.border_credit}" if overlays.borders and region.border_credit else None
@@ -323,9 +298,7 @@ class AnimationBuilder:
             palette = basemap.palette
             # The basemap's attribution is mandatory: drawn even when the overlay is switched off.
             attribution = basemap_attribution(settings, attribution if overlays.attribution else None)
-            overlays = overlays.model_copy(
-                update={"attribution": overlays.attribution.model_copy(update={"show": True})}
-            )
+            overlays = replace(overlays, attribution=replace(overlays.attribution, show=True))
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
@@ -337,7 +310,7 @@ class AnimationBuilder:
         renderer, renderer_name, pool = self.renderer_for(spec)
         source = LayerSource(
             prepared, style, palette, renderer, renderer_name, self.cache, pool,
-            look_ahead=max(2, 2 * self.options.jobs, getattr(renderer, "concurrency", 1)),
+            look_ahead=max(2, 2 * self.options.jobs, renderer.concurrency),
         )
         with ExitStack() as scope:
             sinks: list[FrameSink] = [
@@ -362,14 +335,14 @@ def _encoders_of(files: AnimationFiles) -> list[Encoder]:
     return [encoder for encoder in encoders() if encoder.name in files.outputs]
 
 
-def _animation(grid: Grid, palette: Palette, frame_count: int, render: RenderSection) -> Animation:
+def _animation(grid: Grid, palette: Palette, frame_count: int, render: RenderSpec) -> Animation:
     return Animation(
         width=grid.width, height=grid.height, palette_rgb=palette.rgb_bytes(), transparent=palette.transparent,
         durations_ms=tuple(frame_durations(frame_count, render)), loop=render.loop,
     )
 
 
-def _options(encoder: Encoder, render: RenderSection) -> Any:
+def _options(encoder: Encoder, render: RenderSpec) -> Any:
     """A format's options: the ``render.<format name>`` section, when the config has one."""
     return getattr(render, encoder.name, None)
 
@@ -384,9 +357,9 @@ def map_credits(spec: AnimationSpec, region: Region) -> tuple[tuple[str, str], .
     return tuple(credits)
 
 
-def _published_render(render: RenderSection) -> dict[str, Any]:
+def _published_render(render: RenderSpec) -> dict[str, Any]:
     """The render settings as pages and provenance show them: a tile URL's API key stripped."""
-    settings = render.model_dump(mode="json")
+    settings: dict[str, Any] = canonical(render)
     if settings.get("basemap"):
         settings["basemap"]["url"] = public_url(settings["basemap"]["url"])
     return settings

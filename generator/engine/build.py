@@ -19,10 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator import __version__
-from generator.config import LoadedConfig, load_config, resolve_ref
 from generator.core.atomic import write_text_atomic
 from generator.core.errors import GeneratorError
-from generator.core.model import AnimationRecord, SiteInfo
+from generator.core.model import AnimationRecord
 from generator.engine.animation import AnimationBuilder, BuildOptions, animation_files
 from generator.engine.output import (
     RecordStore,
@@ -37,8 +36,8 @@ from generator.engine.output import (
 from generator.engine.ownership import claim_build_folders
 from generator.engine.progress import AnimationStats, BuildSummary, Progress
 from generator.engine.workers import exit_with_build
-from generator.plan.animations import plan_animations
 from generator.plan.schedule import source_opener
+from generator.plan.site import SitePlan, load_site
 from generator.render.cache import FrameCache
 from generator.render.local import Renderer
 from generator.site.gallery import write_site
@@ -79,20 +78,9 @@ class BuildFailed(GeneratorError):
     """``--strict``: an animation failed, so the build stops and the published output stays."""
 
 
-def cache_folder(config: LoadedConfig, override: Path | None) -> Path:
+def cache_folder(site: SitePlan, override: Path | None) -> Path:
     """``--cache-dir``, else ``cache.dir`` of the config (relative to the config file)."""
-    return (override or Path(resolve_ref(config.model.cache.dir, config.base_dir))).resolve()
-
-
-def _site_info(config: LoadedConfig) -> SiteInfo:
-    section = config.model.site
-    return SiteInfo(
-        title=section.title,
-        description=section.description,
-        base_url=section.base_url,
-        templates=Path(resolve_ref(section.templates, config.base_dir)) if section.templates else None,
-        source_root=config.base_dir,
-    )
+    return (override or site.cache.dir).resolve()
 
 
 def build(
@@ -108,16 +96,16 @@ def build(
     """
     started = time.perf_counter()
     options = options or BuildOptions()
-    config = load_config(config_path)
-    output = (output_dir or config.base_dir / "output").resolve()
-    cache_dir = cache_folder(config, options.cache_dir)
-    check_output_dir(output, (config.base_dir,))
+    site = load_site(config_path)
+    output = (output_dir or site.output).resolve()
+    cache_dir = cache_folder(site, options.cache_dir)
+    check_output_dir(output, (site.base_dir,))
     with claim_build_folders(output, cache_dir):
-        return _build_claimed(config, output, cache_dir, only, renderer, options, started)
+        return _build_claimed(site, output, cache_dir, only, renderer, options, started)
 
 
 def _build_claimed(
-    config: LoadedConfig,
+    site: SitePlan,
     output: Path,
     cache_dir: Path,
     only: list[str] | None,
@@ -126,18 +114,18 @@ def _build_claimed(
     started: float,
 ) -> BuildResult:
     """:func:`build` once it holds the output and cache folders: no other build can touch them."""
-    specs = plan_animations(config)
-    selected = {spec.id for spec in plan_animations(config, only)}
-    regions = load_regions(config)
+    specs = site.animations
+    selected = {spec.id for spec in site.select(only)}
+    regions = load_regions(site.regions)
     remove_leftovers(output)
     staging = new_staging(output)
-    source = source_opener(config)
+    source = source_opener(site.sources)
     cache = FrameCache(cache_dir if options.use_cache else None)
     store = RecordStore(cache_dir / "state")
     pool = _make_pool(options.jobs)
     summary = BuildSummary(generator_version=__version__)
     progress = Progress(len(selected), cache_hits=lambda: cache.hits)
-    builder = AnimationBuilder(config, staging, renderer, source, options, cache, pool, progress, store, output)
+    builder = AnimationBuilder(site, staging, renderer, source, options, cache, pool, progress, store, output)
     try:
         records: list[AnimationRecord] = []
         for spec in specs:
@@ -172,7 +160,7 @@ def _build_claimed(
         if options.strict and any(record.status != "ok" for record in records):
             failed = ", ".join(record.id for record in records if record.status != "ok")
             raise BuildFailed(f"--strict: animation(s) failed: {failed}; the published output was left as it was")
-        write_site(staging, _site_info(config), records, generator_version=__version__)
+        write_site(staging, site.info, records, generator_version=__version__)
         summary.files_unchanged = link_unchanged(staging, output)
         summary.bytes_written = new_bytes(staging)
         summary.seconds = time.perf_counter() - started

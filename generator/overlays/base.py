@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from generator.config import OverlaysSection
 from generator.core.model import CollectionInfo, Grid, Style
+from generator.core.specs import OverlaysSpec
 from generator.overlays.layout import Anchor, Placed, Request
 from generator.overlays.text import MIN_FONT_PX, padding, paste
 from generator.render.palette import Palette
@@ -71,7 +71,7 @@ class OverlayContext:
     and the STAC defaults.
     """
 
-    settings: OverlaysSection
+    settings: OverlaysSpec
     grid: Grid
     style: Style
     palette: Palette

@@ -36,11 +36,11 @@ import requests
 from PIL import Image, UnidentifiedImageError
 from scipy.spatial import cKDTree
 
-from generator.config import BasemapSection
 from generator.core.atomic import write_bytes_atomic
 from generator.core.errors import RenderError
 from generator.core.model import Grid
 from generator.core.redaction import public_url
+from generator.core.specs import BasemapSpec
 from generator.render.palette import PALETTE_SIZE, Palette, colormap_levels
 from generator.sources.http import HttpSettings, describe_error, make_session
 
@@ -340,7 +340,7 @@ class Basemap:
 
 
 def make_basemap(
-    settings: BasemapSection,
+    settings: BasemapSpec,
     rgba: np.ndarray,
     inside: np.ndarray,
     data_colors: np.ndarray,
@@ -390,14 +390,14 @@ def make_basemap(
     return Basemap(palette=palette, base=base, blend=blend)
 
 
-def basemap_attribution(basemap: BasemapSection, data_attribution: str | None) -> str:
+def basemap_attribution(basemap: BasemapSpec, data_attribution: str | None) -> str:
     """The attribution line with a basemap: the data's (if any), then the basemap's (always)."""
     parts = [part.strip() for part in (data_attribution, basemap.attribution) if part and part.strip()]
     return " · ".join(dict.fromkeys(parts))
 
 
 def load_basemap(
-    settings: BasemapSection,
+    settings: BasemapSpec,
     grid: Grid,
     inside: np.ndarray,
     data_colors: np.ndarray,

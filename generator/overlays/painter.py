@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from generator.config import MAX_BORDER_LAYERS, OverlaysSection
+from generator.core.colors import MAX_BORDER_LAYERS
 from generator.core.model import CollectionInfo, Grid, Style
+from generator.core.specs import OverlaysSpec
 from generator.overlays.base import (  # noqa: F401 - re-exported: the sizes were defined here
     BASE_FONT_PX,
     FONT_PX_PER_FRAME_PX,
@@ -87,7 +88,7 @@ class OverlayPainter:
     @classmethod
     def create(
         cls,
-        settings: OverlaysSection,
+        settings: OverlaysSpec,
         grid: Grid,
         style: Style,
         *,

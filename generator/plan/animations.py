@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.config import CollectionSection, LoadedConfig, RegionSection, RenderOverrides, RenderSection
+from generator.config import LoadedConfig
 from generator.core.errors import ConfigError
 from generator.core.slugs import animation_slug
+from generator.core.specs import CollectionSpec, RegionSpec, RenderSpec
+from generator.plan.specs import collection_spec, region_spec, render_spec
 
 
 @dataclass(frozen=True)
@@ -20,17 +22,16 @@ class AnimationSpec:
 
     id: str
     slug: str
-    collection: CollectionSection
-    region: RegionSection
-    render: RenderSection
+    collection: CollectionSpec
+    region: RegionSpec
+    render: RenderSpec
 
 
 def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list[AnimationSpec]:
     """Expand the config into animation specs; ``only`` keeps the listed animation ids."""
     model = config.model
-    collections = {collection.id: collection for collection in model.collections}
-    regions = {region.id: region for region in model.regions}
-    pairs: list[tuple[str, str, str, RenderOverrides | None, int | None]]
+    collections = {collection.id: collection_spec(collection, index) for index, collection in enumerate(model.collections)}
+    regions = {region.id: region_spec(region, index, config) for index, region in enumerate(model.regions)}
     if model.animations is None:
         pairs = [
             (f"{collection.id}--{region.id}", collection.id, region.id, None, None)
@@ -76,7 +77,7 @@ def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list
                 slug=slug,
                 collection=collections[collection_id],
                 region=regions[region_id],
-                render=model.render.merged(overrides),
+                render=render_spec(model.render.merged(overrides)),
             )
         )
     for spec in specs:

@@ -11,39 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from generator.core.colors import PALETTE_SIZE, RESERVED_COLORS, Palette, PaletteLevels, parse_hex
 from generator.core.errors import StyleError
-from generator.render.palette import PALETTE_SIZE, RESERVED_COLORS, Palette, parse_hex
-
-
-@dataclass(frozen=True)
-class Category:
-    """One class: its data value, colour and (optional) label for the legend."""
-
-    value: float
-    rgb: tuple[int, int, int]
-    label: str
-
-
-@dataclass(frozen=True)
-class CategoricalScheme:
-    """The classes of a categorical style, sorted by value (transparent classes dropped)."""
-
-    categories: tuple[Category, ...]
-
-    @property
-    def values(self) -> tuple[float, ...]:
-        return tuple(category.value for category in self.categories)
-
-    @property
-    def value_range(self) -> tuple[float, float]:
-        """A ``rescale``-like range spanning the classes (the Style needs one; never used to map)."""
-        low, high = min(self.values), max(self.values)
-        return (low, high) if high > low else (low, low + 1.0)
+from generator.core.model import CategoricalScheme, Category
 
 
 def max_categories() -> int:
@@ -124,7 +98,7 @@ def categorical_palette(scheme: CategoricalScheme) -> Palette:
     return Palette(colors=colors, n_levels=n_levels, reserved=reserved)
 
 
-def categorical_indices(values: np.ndarray, valid: np.ndarray, scheme: CategoricalScheme, palette: Palette) -> np.ndarray:
+def categorical_indices(values: np.ndarray, valid: np.ndarray, scheme: CategoricalScheme, palette: PaletteLevels) -> np.ndarray:
     """Class value → its palette level (uint8); other values and invalid pixels → transparent.
 
     Matching is exact after rounding to float32, the type every renderer returns: a class is a

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,12 @@ from typing import Any
 import pystac
 import shapely
 
-from generator.config import LoadedConfig, RenderSection
 from generator.core.atomic import write_text_atomic
+from generator.core.canonical import canonical_json
 from generator.core.dates import Interval, parse_interval
 from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo, FramePlan, Style
+from generator.core.specs import RenderSpec, SourceSpec
 from generator.plan.animations import AnimationSpec
 from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period
 from generator.plan.styles import resolve_style
@@ -31,7 +32,7 @@ from generator.sources.regions import Region
 from generator.sources.stac_common import StacSource
 
 
-def time_steps(frames: list[FramePlan], time_density: object, render: RenderSection) -> list[FramePlan]:
+def time_steps(frames: list[FramePlan], time_density: object, render: RenderSpec) -> list[FramePlan]:
     """Merge frames of one cadence period and, unless ``gaps: skip``, add "no data" gap frames."""
     cadence = detect_cadence(
         [frame.datetime for frame in frames],
@@ -102,18 +103,17 @@ def plan_animation(
     spec: AnimationSpec,
     region: Region,
     source: StacSource,
-    config: LoadedConfig,
+    source_spec: SourceSpec,
     searches: SearchCache | None = None,
 ) -> AnimationPlan:
     """Query the STAC source for an animation's items and turn them into its time steps."""
     collection, document = source.collection(spec.collection.id)
-    index = [c.id for c in config.model.collections].index(spec.collection.id)
-    resolved = resolve_style(collection.id, collection.renders, spec.collection.style, f"collections[{index}]")
+    resolved = resolve_style(collection.id, collection.renders, spec.collection.style, spec.collection.where)
     interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
-    source_notes: list[str] = getattr(source, "notes", [])
+    source_notes = source.notes
     seen_notes = len(source_notes)
     searches = searches or SearchCache(None, 0)
-    source_config = config.model.sources[spec.collection.source].model_dump_json()
+    source_config = canonical_json(source_spec)
     items = searches.items(source, source_config, spec.collection.id, interval, region)
     planned = plan_frames(items, spec.collection.asset, resolved.render_assets)
     if not planned:
@@ -128,13 +128,13 @@ def plan_animation(
     )
 
 
-def source_opener(config: LoadedConfig) -> Callable[[str], StacSource]:
+def source_opener(sources: Mapping[str, SourceSpec]) -> Callable[[str], StacSource]:
     """Opens each named source once per build."""
     opened: dict[str, StacSource] = {}
 
     def source(name: str) -> StacSource:
         if name not in opened:
-            opened[name] = open_source(name, config.model.sources[name], config)
+            opened[name] = open_source(sources[name])
         return opened[name]
 
     return source

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from generator.config import StyleSection
+from generator.core.canonical import canonical
 from generator.core.errors import StyleError
-from generator.core.model import Style
-from generator.plan.categorical import CategoricalScheme, parse_categorical
+from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
+from generator.core.specs import StyleSpec
+from generator.plan.categorical import parse_categorical
 
 log = logging.getLogger(__name__)
 
@@ -34,30 +35,6 @@ PREFERRED_RENDER = "dashboard"
 RESAMPLINGS = {"nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"}
 _BAND_NAME = re.compile(r"\bb(\d+)\b")
 _warned: set[tuple[str, str]] = set()  # (where, what): each "ignored" warning is logged once
-
-
-@dataclass(frozen=True)
-class ColorOp:
-    """One exactly-applicable colour-formula operation on the rescaled value in [0, 1]."""
-
-    name: str  # "gamma" or "sigmoidal"
-    args: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class AssetStyle(Style):
-    """A ``Style`` plus what real-world renders add; every renderer and stage accepts it as a Style.
-
-    ``expression`` (rio-tiler syntax, bands ``b1``, ``b2``…) replaces ``bidx`` when set.
-    ``color_ops`` are applied to the values by ``value_transform`` (see module docstring).
-    ``categories`` is set for a categorical colormap; the palette then comes from it.
-    ``band_chosen`` is True when the config or the render names the band(s) explicitly.
-    """
-
-    expression: str | None = None
-    color_ops: tuple[ColorOp, ...] = ()
-    categories: CategoricalScheme | None = None
-    band_chosen: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,7 +179,7 @@ def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
     run on t, and the result is scaled back, so the shared palette mapping gives the level the
     formula's colour would have.
     """
-    ops = getattr(style, "color_ops", ())
+    ops = style.color_ops
     if not ops:
         return None
     low, high = style.rescale
@@ -216,7 +193,7 @@ def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
     return apply
 
 
-def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSection | None, where: str) -> ResolvedStyle:
+def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpec | None, where: str) -> ResolvedStyle:
     """Merge ``style:`` (``where`` names it in messages) over the collection's renders."""
     picked = pick_render(renders)
     render_name, render = picked if picked else (None, {})
@@ -267,7 +244,7 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSec
         band = int(bidx)
     except (TypeError, ValueError):
         raise StyleError(f"{render_where}: bad `nodata` {nodata!r} or `bidx` {bidx!r}") from None
-    style = AssetStyle(
+    style = Style(
         rescale=rescale,
         colormap=colormap,
         units=units,
@@ -283,12 +260,10 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSec
     return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)
 
 
-def style_fingerprint(style: Style) -> list[Any]:
-    """Everything in a style that changes the values a renderer returns (for cache keys)."""
-    categories = getattr(style, "categories", None)
-    return [
-        list(style.rescale), style.nodata, style.bidx, style.resampling,
-        getattr(style, "expression", None),
-        [[op.name, *op.args] for op in getattr(style, "color_ops", ())],
-        None if categories is None else [[c.value, *c.rgb] for c in categories.categories],
-    ]
+def style_fingerprint(style: Style) -> Any:
+    """Everything in a style that changes the values a renderer returns (for frame-cache keys).
+
+    Every field of the resolved style, walked by ``core.canonical``, except those marked
+    ``LAYER_NEUTRAL`` (colormap, units, class labels: they change colours, not palette indices).
+    """
+    return canonical(style, omit=LAYER_NEUTRAL_KEY)

@@ -1,9 +1,10 @@
 """The frame cache: data layers (palette indices before overlays) stored by content address.
 
 Owns the cache key — everything that changes a data layer's pixels: each item's asset href
-(as ``core.redaction.public_url`` shows it: no signature), its ``updated`` time when the catalog gives one, size and mtime
-for local files, the output grid, the region, the style's read/rescale options, the number of
-data levels, the renderer and the generator's version — and the storage: one lossless PNG per
+(as ``core.redaction.public_url`` shows it: no signature), its ``updated`` time when the catalog gives one, size
+and mtime for local files, the output grid, the region, every field of the resolved style but those marked
+layer-neutral (``plan.styles.style_fingerprint``), the number of data levels, the renderer and
+the generator's version — and the storage: one lossless PNG per
 layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry.
 Overlays are drawn after the cache, so changing the time range (timeline, gap frames) or a
 label never forces COGs to be read again.
@@ -19,13 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import shapely
 from PIL import Image
 
 from generator import __version__
 from generator.core.atomic import atomic_stream
-from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.core.canonical import canonical
+from generator.core.model import CollectionInfo, FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url
 from generator.plan.styles import style_fingerprint
+from generator.sources.regions import Region
 
 FORMAT_VERSION = 1  # bump when the layout of cached layers changes
 
@@ -65,28 +69,39 @@ def layer_key(frame: FramePlan, grid: Grid, style: Style, region_digest: str, n_
 
 
 def animation_fingerprint(
-    render: dict[str, object],
-    region_parts: list[object],
+    render: object,
+    region: Region,
     style: Style,
-    collection_parts: list[object],
+    collection: CollectionInfo,
     frames: Sequence[FramePlan],
     renderer: str,
 ) -> str:
-    """Everything an animation's files are made from; equal fingerprints mean equal files."""
+    """Everything an animation's files are made from; equal fingerprints mean equal files.
+
+    The render settings, region (geometries by digest), style and collection go in whole, every
+    field of their dataclasses (``core.canonical``), so a field added to any of them is never
+    left out; frames by their time, kind and items' fingerprints.
+    """
     document = {
         "format": FORMAT_VERSION,
         "generator": __version__,
         "renderer": renderer,
-        "render": render,
-        "region": region_parts,
-        "style": [style_fingerprint(style), style.colormap, style.units],
-        "collection": collection_parts,
+        "render": canonical(render, default=_geometry_digest),
+        "region": canonical(region, default=_geometry_digest),
+        "style": canonical(style),
+        "collection": canonical(collection),
         "frames": [
             [frame.datetime.isoformat(), frame.kind, [item_fingerprint(item) for item in frame.items]]
             for frame in frames
         ],
     }
-    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def _geometry_digest(value: object) -> str:
+    if isinstance(value, shapely.Geometry):
+        return geometry_digest(shapely.to_wkb(value))
+    raise TypeError(f"no canonical JSON form for {type(value).__name__}")
 
 
 def geometry_digest(wkb: bytes) -> str:

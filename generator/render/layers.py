@@ -77,10 +77,10 @@ def data_layer(
     A top-level function so process pools can run it.
     """
     data = render_frame(frame, grid, style, renderer, region)
-    categories = getattr(style, "categories", None)
+    categories = style.categories
     if categories is not None:
-        return categorical_indices(data.values, data.valid & inside, categories, levels)  # type: ignore[arg-type]
-    return to_indices(data.values, data.valid & inside, style.rescale, levels)  # type: ignore[arg-type]
+        return categorical_indices(data.values, data.valid & inside, categories, levels)
+    return to_indices(data.values, data.valid & inside, style.rescale, levels)
 
 
 @dataclass

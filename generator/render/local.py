@@ -40,7 +40,10 @@ from shapely.geometry.base import BaseGeometry
 from generator.core.errors import RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
+from generator.core.specs import SourceSpec
 from generator.plan.styles import expression_bands, value_transform
+from generator.render.registry import RendererSetup, register_renderer
+from generator.sources.http import USER_AGENT, HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +102,11 @@ class Renderer(Protocol):
 
     ``region`` is the region's outline projected into ``grid.crs`` (as ``layers.prepare_grid`` projects
     it); renderers that clip on the server (TiTiler) send it, the local one does not need it: the
-    clip to the region is applied downstream, identically for every renderer.
+    clip to the region is applied downstream, identically for every renderer. ``concurrency`` is
+    how many frames a caller may usefully request at once (1: reads are CPU-bound here).
     """
+
+    concurrency: int
 
     def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData: ...
 
@@ -132,8 +138,7 @@ def href_for_gdal(href: str) -> str:
 
 def read_bands(style: Style) -> tuple[int, ...]:
     """The bands a style reads: those of its expression, else its ``bidx``."""
-    expression = getattr(style, "expression", None)
-    return expression_bands(expression) if expression else (style.bidx,)
+    return expression_bands(style.expression) if style.expression else (style.bidx,)
 
 
 def _is_rgb(src: rasterio.io.DatasetReader) -> bool:
@@ -143,7 +148,7 @@ def _is_rgb(src: rasterio.io.DatasetReader) -> bool:
 
 def check_bands(path: str, src: rasterio.io.DatasetReader, style: Style) -> None:
     """Refuse reads that cannot make a one-band frame, with what to change."""
-    if _is_rgb(src) and not getattr(style, "band_chosen", False):
+    if _is_rgb(src) and not style.band_chosen:
         raise RenderError(
             f"{path}: a multi-band RGB image; multi-band RGB assets are not supported yet: pick one band "
             "with style.bidx (or a render `bidx`/`expression`) to map it through a colormap"
@@ -180,7 +185,7 @@ class LocalRenderer:
     options live only inside the ``rasterio.Env`` of each read.
     """
 
-    concurrency = 1  # GDAL reads here are CPU-bound in this process; no read-ahead needed
+    concurrency: int = 1  # GDAL reads here are CPU-bound in this process; no read-ahead needed
 
     def __init__(self, access: RemoteAccess | None = None) -> None:
         self.access = access or RemoteAccess()
@@ -224,11 +229,20 @@ class LocalRenderer:
         return _finish(stack, bands, style)
 
 
+@register_renderer("local")
+def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
+    """Local reads are CPU-bound: they run in the build's process pool."""
+    access = RemoteAccess(
+        s3_unsigned=source.s3.unsigned, s3_endpoint=source.s3.endpoint, s3_region=source.s3.region,
+        user_agent=USER_AGENT,
+    )
+    return RendererSetup(LocalRenderer(access), "local")
+
+
 def _finish(stack: np.ndarray, bands: tuple[int, ...], style: Style) -> FrameData:
     valid = np.isfinite(stack)
-    expression = getattr(style, "expression", None)
-    if expression:
-        return evaluate_expression(expression, bands, stack, valid)
+    if style.expression:
+        return evaluate_expression(style.expression, bands, stack, valid)
     return FrameData(values=stack[0], valid=valid[0])
 
 
@@ -305,7 +319,7 @@ def render_frames(
     remote renderer keeps that many requests in flight while the caller encodes; memory stays
     bounded to ``workers`` frames. Gap frames (no items) come back empty.
     """
-    count = max(1, workers if workers is not None else int(getattr(renderer, "concurrency", 1)))
+    count = max(1, workers if workers is not None else renderer.concurrency)
     if count == 1:
         for frame in frames:
             yield render_frame(frame, grid, style, renderer, region)

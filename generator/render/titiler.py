@@ -32,10 +32,12 @@ import requests
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from generator.core.errors import RenderError
+from generator.core.errors import ConfigError, RenderError
 from generator.core.model import Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
+from generator.core.specs import SourceSpec
 from generator.render.local import FrameData
+from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import HttpSettings, make_session
 
 log = logging.getLogger(__name__)
@@ -187,7 +189,7 @@ class TitilerRenderer:
             "resampling": style.resampling,
             "reproject": style.resampling,
         }
-        expression = getattr(style, "expression", None)
+        expression = style.expression
         if expression:
             params["expression"] = expression
         else:
@@ -219,6 +221,18 @@ class TitilerRenderer:
             )
         check_bounds(response.headers.get("Content-Bbox"), grid, self.raster_api)
         return parse_npy(response.content, grid, item)
+
+
+@register_renderer("titiler")
+def titiler_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
+    """TiTiler calls are I/O-bound: a thread pool as wide as the source's per-host bound."""
+    if source.raster_api is None:
+        raise ConfigError(f"{source.where}: render.renderer: titiler needs `raster_api` (the TiTiler endpoint)")
+    renderer = TitilerRenderer(
+        source.raster_api, make_session(settings), http_settings=settings,
+        max_body_bytes=source.raster_api_max_body_bytes, concurrency=source.http.max_per_host,
+    )
+    return RendererSetup(renderer, f"titiler:{public_url(source.raster_api)}", threads=source.http.max_per_host)
 
 
 def check_bounds(header: str | None, grid: Grid, raster_api: str) -> None:

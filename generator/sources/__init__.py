@@ -3,6 +3,7 @@
 Owns: STAC access (static catalogs and STAC APIs behind one ``StacSource`` protocol, with the
 same item rules for both in ``stac_common``), region geometries and border layers, and the
 project's HTTP session (retries, timeouts, ``User-Agent``, secrets kept out of messages). Gets
-source and region sections from ``generator.config``; hands down collections' info, items and
+source and region specs (``generator.core.specs``) from the plan stage — never a config model;
+hands down collections' info, items and
 regions as plain values.
 """

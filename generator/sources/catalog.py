@@ -19,11 +19,11 @@ import pystac
 import requests
 from shapely.geometry.base import BaseGeometry
 
-from generator.config import LoadedConfig, SourceSection, resolve_ref
 from generator.core.dates import Interval
 from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo, FramePlan, ItemAsset
 from generator.core.redaction import public_url, redact_urls_in_text
+from generator.core.specs import SourceSpec
 from generator.sources.http import describe_error, make_session, settings_for_source
 from generator.sources.stac_api import StacApiSource
 from generator.sources.stac_common import StacSource, collection_info, filter_items, item_datetime
@@ -42,6 +42,7 @@ class StaticCatalogSource:
     name: str
     href: str
     session: requests.Session | None = None  # used for http(s) hrefs; a default session when None
+    notes: list[str] = field(default_factory=list)  # a static catalog has nothing to warn about yet
     _catalog: pystac.Catalog | None = field(default=None, init=False, repr=False)
     _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
 
@@ -101,16 +102,16 @@ class SessionStacIO(pystac.stac_io.DefaultStacIO):
         return response.text
 
 
-def open_source(name: str, section: SourceSection, config: LoadedConfig) -> StacSource:
+def open_source(spec: SourceSpec) -> StacSource:
     """The ``StacSource`` for ``sources.<name>``; raises ``ConfigError`` for an unset header variable."""
-    settings = settings_for_source(section, f"{config.path}: sources.{name}")
+    settings = settings_for_source(spec)
     session = make_session(settings)
-    if section.catalog is not None:
-        return StaticCatalogSource(name=name, href=resolve_ref(section.catalog, config.base_dir), session=session)
-    assert section.api is not None
+    if spec.catalog is not None:
+        return StaticCatalogSource(name=spec.name, href=spec.catalog, session=session)
+    assert spec.api is not None
     return StacApiSource(
-        name=name, url=section.api, settings=settings, page_size=section.page_size,
-        max_pages=section.max_pages, session=session,
+        name=spec.name, url=spec.api, settings=settings, page_size=spec.page_size,
+        max_pages=spec.max_pages, session=session,
     )
 
 

@@ -4,7 +4,7 @@ Owns: one configured ``requests.Session`` factory (connect/read timeouts, retrie
 backoff and jitter on connection errors and 408/429/500/502/503/504 for GET *and* POST, a capped
 ``Retry-After``, a stable User-Agent, per-source headers, a response body-size limit), the per-host
 concurrency bound shared by every session in the process, the headers of a source with their
-``${ENV_VAR}`` expanded (by ``config.expand_env``). What of a URL may be shown is decided by ``generator.core.redaction``.
+``${ENV_VAR}`` expanded (by ``core.env.expand_env``). What of a URL may be shown is decided by ``generator.core.redaction``.
 
 Typical use::
 
@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -30,11 +30,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from generator import __version__
-from generator.config import expand_env
+from generator.core.env import expand_env
 from generator.core.redaction import public_url, redact_urls_in_text
-
-if TYPE_CHECKING:
-    from generator.config import SourceSection
+from generator.core.specs import SourceSpec
 
 USER_AGENT = f"eo-timelapse-generator/{__version__}"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -302,11 +300,13 @@ def describe_error(error: BaseException) -> str:
 # --- per-source settings -------------------------------------------------------------------
 
 
-def settings_for_source(section: SourceSection, where: str) -> HttpSettings:
+def settings_for_source(section: SourceSpec, where: str | None = None) -> HttpSettings:
     """The ``HttpSettings`` of a ``sources.<name>`` block, with ``${ENV_VAR}`` headers expanded.
 
-    ``where`` names the block in messages, e.g. ``"site_config.yml: sources.veda"``.
+    ``where`` names the block in messages (default: the spec's own ``where``, e.g.
+    ``"site_config.yml: sources.veda"``).
     """
+    where = section.where if where is None else where
     http = section.http
     headers = {name: expand_env(value, f"{where}.headers.{name}") for name, value in section.headers.items()}
     return HttpSettings(

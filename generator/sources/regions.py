@@ -8,6 +8,7 @@ the config file, the dotted key and the GeoJSON source.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from generator.config import DEFAULT_BORDER_COLOR, LoadedConfig, RegionSection, is_url, resolve_ref
+from generator.core.colors import DEFAULT_BORDER_COLOR
 from generator.core.errors import RegionError
+from generator.core.paths import is_url
 from generator.core.redaction import public_url
+from generator.core.specs import GeoJsonRef, RegionSpec
 from generator.sources.http import describe_error, fetch_text_cached
 
 POLYGONAL = ("Polygon", "MultiPolygon")  # the geometry types that outline an area
@@ -67,10 +70,11 @@ class Region:
         return " · ".join(credits) or None
 
 
-def _read_geojson(ref: str | dict[str, Any], base_dir: Path, where: str) -> dict[str, Any]:
-    if isinstance(ref, dict):
-        return ref
-    location = resolve_ref(ref, base_dir)
+def _read_geojson(ref: GeoJsonRef, where: str) -> dict[str, Any]:
+    if ref.inline is not None:
+        return dict(ref.inline)
+    location = ref.location
+    assert location is not None  # a ref is inline or has a location
     try:
         if is_url(location) and not location.startswith("file://"):
             text = fetch_text_cached(location)  # one retried, size-limited fetch per URL and process
@@ -164,11 +168,11 @@ def border_geometry(data: dict[str, Any], where: str) -> BaseGeometry:
     return collection
 
 
-def load_region(section: RegionSection, index: int, config: LoadedConfig) -> Region:
-    """Load ``regions[index]`` of the config into a ``Region``."""
-    prefix = f"{config.path}: regions[{index}]"
-    if section.bbox is not None:
-        west, south, east, north = section.bbox
+def load_region(spec: RegionSpec) -> Region:
+    """Load one ``regions[i]`` entry into a ``Region``."""
+    prefix = spec.where
+    if spec.bbox is not None:
+        west, south, east, north = spec.bbox
         outline: BaseGeometry
         if west > east:
             # Crosses the antimeridian (GeoJSON/STAC convention): two boxes split at ±180°, so the
@@ -177,43 +181,39 @@ def load_region(section: RegionSection, index: int, config: LoadedConfig) -> Reg
         else:
             outline = box(west, south, east, north)
     else:
-        assert section.geometry is not None
-        source = section.geometry if isinstance(section.geometry, str) else "inline GeoJSON"
-        where = f"{prefix}.geometry ({source})"
-        outline = region_outline(_read_geojson(section.geometry, config.base_dir, where), where)
-    layers = load_border_layers(section, prefix, config)
+        assert spec.geometry is not None
+        where = f"{prefix}.geometry ({spec.geometry.label})"
+        outline = region_outline(_read_geojson(spec.geometry, where), where)
+    layers = load_border_layers(spec)
     borders = shapely.GeometryCollection([layer.geometry for layer in layers]) if layers else None
-    return Region(
-        id=section.id, title=section.display_title, geometry=outline, borders=borders, border_layers=layers
-    )
+    return Region(id=spec.id, title=spec.title, geometry=outline, borders=borders, border_layers=layers)
 
 
-def load_border_layers(section: RegionSection, prefix: str, config: LoadedConfig) -> tuple[BorderLayer, ...]:
+def load_border_layers(spec: RegionSpec) -> tuple[BorderLayer, ...]:
     """``borders:`` as layers: a single GeoJSON (path, URL, inline) is one default layer."""
-    if section.borders is None:
+    prefix = spec.where
+    if spec.borders is None:
         return ()
-    if not isinstance(section.borders, list):
-        source = section.borders if isinstance(section.borders, str) else "inline GeoJSON"
-        where = f"{prefix}.borders ({source})"
-        return (BorderLayer(border_geometry(_read_geojson(section.borders, config.base_dir, where), where)),)
+    if isinstance(spec.borders, GeoJsonRef):
+        where = f"{prefix}.borders ({spec.borders.label})"
+        return (BorderLayer(border_geometry(_read_geojson(spec.borders, where), where)),)
     layers = []
-    for number, layer in enumerate(section.borders):
-        source = layer.geometry if isinstance(layer.geometry, str) else "inline GeoJSON"
-        where = f"{prefix}.borders[{number}].geometry ({source})"
-        geometry = border_geometry(_read_geojson(layer.geometry, config.base_dir, where), where)
+    for number, layer in enumerate(spec.borders):
+        where = f"{prefix}.borders[{number}].geometry ({layer.geometry.label})"
+        geometry = border_geometry(_read_geojson(layer.geometry, where), where)
         layers.append(
             BorderLayer(geometry, layer.color, layer.width, layer.halo_color, layer.halo_width, layer.attribution)
         )
     return tuple(layers)
 
 
-def load_regions(config: LoadedConfig) -> dict[str, Region]:
-    """Load every region of the config; all problems are reported together."""
+def load_regions(specs: Iterable[RegionSpec]) -> dict[str, Region]:
+    """Load every region; all problems are reported together."""
     regions: dict[str, Region] = {}
     problems: list[str] = []
-    for index, section in enumerate(config.model.regions):
+    for spec in specs:
         try:
-            regions[section.id] = load_region(section, index, config)
+            regions[spec.id] = load_region(spec)
         except RegionError as error:
             problems += error.problems
     if problems:

@@ -26,6 +26,7 @@ class StacSource(Protocol):
     """What the build needs from a STAC source."""
 
     name: str
+    notes: list[str]  # warnings worth showing next to the result (page cap, looping next link)
 
     def collection(self, collection_id: str) -> tuple[CollectionInfo, dict[str, Any]]:
         """The collection's display info and its raw JSON document."""

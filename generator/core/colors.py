@@ -1,0 +1,184 @@
+"""The palette layout every stage shares: 256 entries, data levels first, reserved entries after.
+
+Owns: the palette size, the reserved entries (:data:`RESERVED_COLORS`, in palette order, and
+their names), the :class:`Palette` table itself, what index mapping needs of a palette
+(:class:`PaletteLevels`) and CSS hex colour parsing. Building a palette from a colormap and
+mapping values to indices live in ``generator.render.palette``; categorical palettes in
+``generator.plan.categorical``. Pure numpy; no file I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Protocol
+
+import numpy as np
+
+from generator.core.errors import StyleError
+
+PALETTE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class ReservedColor:
+    """A palette entry kept out of the data levels, addressed by name."""
+
+    name: str
+    rgb: tuple[int, int, int]
+
+
+LABEL_BOX_RGB = (24, 28, 33)
+LABEL_TEXT_RGB = (255, 255, 255)
+# Three intermediate greys give five coverage steps (0, ¼, ½, ¾, 1): enough for smooth-looking
+# glyph edges at 9–50 px while costing only three data levels.
+LABEL_AA_STEPS = 3
+#: Border overlay layers a region may have; each layer owns a line and a halo entry, so layer
+#: colours come from the configuration without touching the data levels.
+MAX_BORDER_LAYERS = 4
+DEFAULT_BORDER_COLOR = "#282828"
+DEFAULT_HALO_COLOR = "#ffffff"  # the colour of ``halo: true``
+DEFAULT_BORDER_RGB = (40, 40, 40)
+DEFAULT_HALO_RGB = (255, 255, 255)
+
+
+def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
+    r, g, bl = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
+    return (r, g, bl)
+
+
+def _label_aa_colors() -> tuple[ReservedColor, ...]:
+    return tuple(
+        ReservedColor(
+            f"label_aa{step}",
+            _blend(LABEL_BOX_RGB, LABEL_TEXT_RGB, step / (LABEL_AA_STEPS + 1)),
+        )
+        for step in range(1, LABEL_AA_STEPS + 1)
+    )
+
+
+def border_entry(layer: int) -> str:
+    """Reserved entry name of border layer ``layer`` (1-based)."""
+    return f"border_{layer}"
+
+
+def halo_entry(layer: int) -> str:
+    """Reserved entry name of the halo around border layer ``layer`` (1-based)."""
+    return f"halo_{layer}"
+
+
+#: Every reserved entry, in palette order (right after the data levels): the one place that
+#: lists them. Add new entries here; the number of data levels follows automatically.
+#: Overlays draw only with these entries, so the GIF's single palette stays exact.
+RESERVED_COLORS: tuple[ReservedColor, ...] = (
+    # Region border layers and their halos (colours overridable per animation).
+    *(ReservedColor(border_entry(n), DEFAULT_BORDER_RGB) for n in range(1, MAX_BORDER_LAYERS + 1)),
+    *(ReservedColor(halo_entry(n), DEFAULT_HALO_RGB) for n in range(1, MAX_BORDER_LAYERS + 1)),
+    # Text: every text overlay (date, title, attribution, legend labels) sits on a label_box
+    # and is anti-aliased only through the label_aa greys.
+    ReservedColor("label_box", LABEL_BOX_RGB),
+    *_label_aa_colors(),
+    ReservedColor("label_text", LABEL_TEXT_RGB),
+    # Outline and tick marks of the colorbar legend.
+    ReservedColor("legend_frame", (235, 235, 235)),
+    # Timeline bar: the whole time range (track) and the part already shown (bar).
+    ReservedColor("timeline_track", (70, 74, 80)),
+    ReservedColor("timeline_bar", (250, 250, 250)),
+    # The GIF transparency index; its RGB only shows in viewers that ignore transparency.
+    ReservedColor("transparent", (0, 0, 0)),
+)
+
+#: Older names still accepted by :meth:`Palette.index`.
+RESERVED_ALIASES: Mapping[str, str] = MappingProxyType({"border": border_entry(1), "halo": halo_entry(1)})
+
+#: Names of the label ramp, from no glyph coverage (the box) to full coverage (the text).
+LABEL_RAMP: tuple[str, ...] = (
+    "label_box",
+    *(f"label_aa{step}" for step in range(1, LABEL_AA_STEPS + 1)),
+    "label_text",
+)
+
+HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+@dataclass(frozen=True, eq=False)
+class Palette:
+    """A 256-entry RGB table: ``n_levels`` data colours low→high, then the reserved entries."""
+
+    colors: np.ndarray  # (256, 3) uint8, read-only
+    n_levels: int
+    reserved: Mapping[str, int]  # name → index
+
+    def __post_init__(self) -> None:
+        colors = np.array(self.colors, dtype=np.uint8)  # own copy, so freezing it is safe
+        if colors.shape != (PALETTE_SIZE, 3):
+            raise ValueError(f"palette colors must be {PALETTE_SIZE}×3, got {colors.shape}")
+        if not 2 <= self.n_levels <= PALETTE_SIZE:
+            raise ValueError(f"n_levels must be in [2, {PALETTE_SIZE}], got {self.n_levels}")
+        indices = list(self.reserved.values())
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"reserved palette indices collide: {dict(self.reserved)}")
+        if any(not self.n_levels <= i < PALETTE_SIZE for i in indices):
+            raise ValueError("reserved palette indices must lie after the data levels")
+        colors.setflags(write=False)
+        object.__setattr__(self, "colors", colors)
+        object.__setattr__(self, "reserved", MappingProxyType(dict(self.reserved)))
+
+    @property
+    def transparent(self) -> int:
+        return self.index("transparent")
+
+    def index(self, name: str) -> int:
+        """Palette index of the reserved entry ``name``."""
+        try:
+            return self.reserved[RESERVED_ALIASES.get(name, name)]
+        except KeyError:
+            known = ", ".join(self.reserved)
+            raise KeyError(f"no reserved palette entry {name!r} (known: {known})") from None
+
+    def label_ramp(self) -> tuple[int, ...]:
+        """Indices from label background to label text, by increasing glyph coverage."""
+        return tuple(self.index(name) for name in LABEL_RAMP)
+
+    def rgb_bytes(self) -> bytes:
+        """The 768-byte r,g,b,r,g,b… table that GIF and PNG palettes expect."""
+        return self.colors.tobytes()
+
+    def data_colors(self) -> np.ndarray:
+        """The data levels' colours, low to high, shape (n_levels, 3)."""
+        return self.colors[: self.n_levels]
+
+    def legend_hex(self, n: int = 16) -> tuple[str, ...]:
+        """``n`` "#rrggbb" colours sampled evenly along the data levels, low to high."""
+        if n < 1:
+            raise ValueError(f"legend needs at least one colour, got n={n}")
+        if n == 1:
+            positions = np.array([(self.n_levels - 1) // 2])
+        else:
+            positions = np.rint(np.linspace(0, self.n_levels - 1, n)).astype(int)
+        return tuple("#{:02x}{:02x}{:02x}".format(*self.colors[i]) for i in positions)
+
+
+def parse_hex(color: object) -> tuple[int, int, int]:
+    """``"#rgb"`` or ``"#rrggbb"`` → (r, g, b); raises :class:`StyleError` otherwise."""
+    if not isinstance(color, str) or not HEX_COLOR.fullmatch(color.strip()):
+        raise StyleError(
+            f"invalid colour {color!r} in colormap: use CSS hex notation '#rgb' or '#rrggbb'"
+        )
+    digits = color.strip()[1:]
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+
+
+class PaletteLevels(Protocol):
+    """What mapping data values to indices needs of a palette: a :class:`Palette`, or the small
+    picklable ``render.layers.Levels`` sent to worker processes."""
+
+    @property
+    def n_levels(self) -> int: ...
+
+    @property
+    def transparent(self) -> int: ...

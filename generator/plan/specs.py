@@ -1,0 +1,162 @@
+"""Conversions from the config's pydantic sections to the frozen specs of ``generator.core.specs``.
+
+Owns one function per section: paths resolved against the config's folder, lists made tuples,
+the names messages use kept as ``where``. ``plan.site`` and ``plan.animations`` use them; no
+other stage sees a config model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from generator.config import (
+    BasemapSection,
+    BorderLayerSection,
+    CollectionSection,
+    HttpSection,
+    LoadedConfig,
+    OverlaysSection,
+    RegionSection,
+    RenderSection,
+    SourceSection,
+    StyleSection,
+    resolve_ref,
+)
+from generator.core.specs import (
+    AttributionOverlay,
+    BasemapSpec,
+    BorderLayerSpec,
+    CollectionSpec,
+    DateOverlay,
+    GeoJsonRef,
+    HttpSpec,
+    LegendOverlay,
+    Mp4Spec,
+    OverlaysSpec,
+    RegionSpec,
+    RenderSpec,
+    S3Spec,
+    SourceSpec,
+    StyleSpec,
+    TimelineOverlay,
+    TitleOverlay,
+    WebpSpec,
+)
+
+
+def http_spec(section: HttpSection) -> HttpSpec:
+    return HttpSpec(
+        connect_timeout=section.connect_timeout, read_timeout=section.read_timeout, retries=section.retries,
+        retry_after_max=section.retry_after_max, max_per_host=section.max_per_host,
+        max_body_bytes=section.max_body_bytes, total_timeout=section.total_timeout,
+    )
+
+
+def source_spec(name: str, section: SourceSection, config: LoadedConfig) -> SourceSpec:
+    return SourceSpec(
+        name=name,
+        where=f"{config.path}: sources.{name}",
+        catalog=resolve_ref(section.catalog, config.base_dir) if section.catalog is not None else None,
+        api=section.api,
+        raster_api=section.raster_api,
+        raster_api_max_body_bytes=section.raster_api_max_body_bytes,
+        headers=dict(section.headers),
+        s3=S3Spec(unsigned=section.s3.unsigned, endpoint=section.s3.endpoint, region=section.s3.region),
+        page_size=section.page_size,
+        max_pages=section.max_pages,
+        http=http_spec(section.http),
+    )
+
+
+def geojson_ref(ref: str | dict[str, Any], base_dir: Path) -> GeoJsonRef:
+    if isinstance(ref, dict):
+        return GeoJsonRef(inline=ref)
+    return GeoJsonRef(written=ref, location=resolve_ref(ref, base_dir))
+
+
+def border_layer_spec(section: BorderLayerSection, base_dir: Path) -> BorderLayerSpec:
+    return BorderLayerSpec(
+        geometry=geojson_ref(section.geometry, base_dir), color=section.color, width=section.width,
+        halo_color=section.halo_color, halo_width=section.halo_width, attribution=section.attribution,
+    )
+
+
+def region_spec(section: RegionSection, index: int, config: LoadedConfig) -> RegionSpec:
+    base_dir = config.base_dir
+    borders: GeoJsonRef | tuple[BorderLayerSpec, ...] | None = None
+    if isinstance(section.borders, list):
+        borders = tuple(border_layer_spec(layer, base_dir) for layer in section.borders)
+    elif section.borders is not None:
+        borders = geojson_ref(section.borders, base_dir)
+    return RegionSpec(
+        id=section.id,
+        title=section.display_title,
+        where=f"{config.path}: regions[{index}]",
+        geometry=geojson_ref(section.geometry, base_dir) if section.geometry is not None else None,
+        bbox=section.bbox,
+        borders=borders,
+    )
+
+
+def style_spec(section: StyleSection) -> StyleSpec:
+    colormap = section.colormap if section.colormap is None or isinstance(section.colormap, str) else tuple(section.colormap)
+    return StyleSpec(
+        rescale=section.rescale, colormap=colormap, units=section.units, nodata=section.nodata,
+        bidx=section.bidx, resampling=section.resampling,
+    )
+
+
+def collection_spec(section: CollectionSection, index: int) -> CollectionSpec:
+    return CollectionSpec(
+        id=section.id, source=section.source, where=f"collections[{index}]", asset=section.asset,
+        datetime=section.datetime, last=section.last,
+        style=style_spec(section.style) if section.style is not None else None,
+    )
+
+
+def overlays_spec(section: OverlaysSection) -> OverlaysSpec:
+    date, legend, title = section.date, section.legend, section.title
+    attribution, timeline = section.attribution, section.timeline
+    return OverlaysSpec(
+        date=DateOverlay(show=date.show, position=date.position, size=date.size),
+        borders=section.borders,
+        legend=LegendOverlay(
+            show=legend.show, position=legend.position, orientation=legend.orientation, length=legend.length,
+            size=legend.size,
+        ),
+        title=TitleOverlay(show=title.show, text=title.text, position=title.position, size=title.size),
+        attribution=AttributionOverlay(
+            show=attribution.show, text=attribution.text, position=attribution.position, size=attribution.size
+        ),
+        timeline=TimelineOverlay(show=timeline.show, position=timeline.position, thickness=timeline.thickness),
+    )
+
+
+def basemap_spec(section: BasemapSection) -> BasemapSpec:
+    return BasemapSpec(
+        url=section.url, attribution=section.attribution, opacity=section.opacity, outside=section.outside,
+        max_zoom=section.max_zoom,
+    )
+
+
+def render_spec(section: RenderSection) -> RenderSpec:
+    """The effective render settings of an animation (``RenderSection.merged`` already applied)."""
+    return RenderSpec(
+        size=section.size,
+        crs=section.crs,
+        frame_ms=section.frame_ms,
+        loop=section.loop,
+        end_pause_ms=section.end_pause_ms,
+        date_format=section.date_format,
+        overlays=overlays_spec(section.overlays),
+        formats=tuple(section.formats),
+        cadence=section.cadence,
+        gaps=section.gaps,
+        webp=WebpSpec(lossless=section.webp.lossless, quality=section.webp.quality),
+        mp4=Mp4Spec(background=section.mp4.background),
+        max_bytes=section.max_bytes,
+        drop_frames=section.drop_frames,
+        renderer=section.renderer,
+        basemap=basemap_spec(section.basemap) if section.basemap is not None else None,
+    )

@@ -1,0 +1,148 @@
+"""Cache keys are computed from the resolved values, every field of them: none can be forgotten.
+
+Two values differing in any one field get different keys — the frame-cache key for every style
+field that is not marked layer-neutral, the animation fingerprint for every field of the style,
+the collection and the region — and a field added to a style later is covered with no change to
+the key code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import shapely
+import shapely.affinity
+from affine import Affine
+
+from generator.core.canonical import canonical
+from generator.core.model import (
+    LAYER_NEUTRAL_KEY,
+    CategoricalScheme,
+    Category,
+    CollectionInfo,
+    ColorOp,
+    FramePlan,
+    Grid,
+    ItemAsset,
+    Style,
+)
+from generator.render.cache import animation_fingerprint, layer_key
+from generator.sources.regions import BorderLayer, Region
+
+GRID = Grid("EPSG:4326", Affine(0.1, 0, 0, 0, -0.1, 10), 100, 100)
+FRAME = FramePlan(
+    datetime=datetime(2021, 1, 1, tzinfo=UTC),
+    items=(ItemAsset("a", datetime(2021, 1, 1, tzinfo=UTC), "https://example.org/a.tif"),),
+)
+STYLE = Style(rescale=(0.0, 1.0))
+COLLECTION = CollectionInfo(id="c", title="C")
+REGION = Region(
+    id="r", title="R", geometry=shapely.box(0, 0, 10, 10),
+    border_layers=(BorderLayer(shapely.box(1, 1, 2, 2).boundary),),
+)
+SCHEME = CategoricalScheme((Category(1.0, (255, 0, 0), "one"), Category(2.0, (0, 0, 255), "two")))
+
+#: Values for fields whose default gives nothing to vary generically (None, empty tuple).
+WHEN_UNSET: dict[str, Any] = {
+    "units": "K",
+    "nodata": -9999.0,
+    "expression": "b1 * 2",
+    "color_ops": (ColorOp("gamma", (2.0,)),),
+    "categories": SCHEME,
+    "license": "CC-BY-4.0",
+    "providers": ({"name": "Agency"},),
+    "renders": {"dashboard": {"rescale": [[0, 1]]}},
+    "doi": "10.0000/x",
+    "citation": "Cite us",
+    "borders": shapely.box(3, 3, 4, 4),
+    "width": 3,
+    "halo": "#ffffff",
+    "attribution": "IGN",
+}
+
+
+def _other(name: str, value: Any) -> Any:
+    """A value different from ``value`` for the field ``name``."""
+    if value is None or value == () or value == {}:
+        if name not in WHEN_UNSET:
+            pytest.fail(f"field {name!r} has no test value: add one to WHEN_UNSET")
+        return WHEN_UNSET[name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "-changed"
+    if isinstance(value, tuple) and all(isinstance(part, (int, float)) for part in value):
+        return (*value[:-1], value[-1] + 1)
+    if isinstance(value, tuple) and dataclasses.is_dataclass(value[0]):
+        return (_variants(value[0])[0][1], *value[1:])
+    if isinstance(value, tuple):
+        return (*value, value[-1])
+    if isinstance(value, shapely.Geometry):
+        return shapely.affinity.translate(value, 0.5, 0.5)
+    pytest.fail(f"field {name!r}: no way to vary a {type(value).__name__}")
+
+
+def _variants(value: Any) -> list[tuple[str, Any]]:
+    """(field name, ``value`` with only that field changed), for every field."""
+    return [
+        (item.name, dataclasses.replace(value, **{item.name: _other(item.name, getattr(value, item.name))}))
+        for item in dataclasses.fields(value)
+    ]
+
+
+def _layer_key(style: Style) -> str:
+    return layer_key(FRAME, GRID, style, "region", 240, "local")
+
+
+def _fingerprint(style: Style = STYLE, collection: CollectionInfo = COLLECTION, region: Region = REGION) -> str:
+    return animation_fingerprint({"size": 512}, region, style, collection, (FRAME,), "local")
+
+
+@pytest.mark.parametrize(("field", "changed"), _variants(STYLE), ids=[name for name, _ in _variants(STYLE)])
+def test_every_style_field_changes_the_keys(field: str, changed: Style) -> None:
+    assert _fingerprint(changed) != _fingerprint()
+    neutral = next(item for item in dataclasses.fields(Style) if item.name == field).metadata.get(LAYER_NEUTRAL_KEY)
+    if neutral:
+        assert _layer_key(changed) == _layer_key(STYLE)  # colours only: the cached indices still hold
+    else:
+        assert _layer_key(changed) != _layer_key(STYLE)
+
+
+def test_only_colours_are_layer_neutral() -> None:
+    neutral = {item.name for item in dataclasses.fields(Style) if item.metadata.get(LAYER_NEUTRAL_KEY)}
+    assert neutral == {"colormap", "units"}
+    categorical = Style(rescale=(1.0, 2.0), categories=SCHEME)
+    relabelled = CategoricalScheme(tuple(dataclasses.replace(c, label=c.label.upper()) for c in SCHEME.categories))
+    assert _layer_key(dataclasses.replace(categorical, categories=relabelled)) == _layer_key(categorical)
+    recoloured = CategoricalScheme((dataclasses.replace(SCHEME.categories[0], rgb=(0, 255, 0)), SCHEME.categories[1]))
+    assert _layer_key(dataclasses.replace(categorical, categories=recoloured)) != _layer_key(categorical)
+
+
+@pytest.mark.parametrize(("field", "changed"), _variants(COLLECTION), ids=[name for name, _ in _variants(COLLECTION)])
+def test_every_collection_field_changes_the_fingerprint(field: str, changed: CollectionInfo) -> None:
+    assert _fingerprint(collection=changed) != _fingerprint()
+
+
+@pytest.mark.parametrize(("field", "changed"), _variants(REGION), ids=[name for name, _ in _variants(REGION)])
+def test_every_region_field_changes_the_fingerprint(field: str, changed: Region) -> None:
+    assert _fingerprint(region=changed) != _fingerprint()
+
+
+def test_a_field_added_to_the_style_later_changes_both_keys_with_no_key_code_change() -> None:
+    extended = dataclasses.make_dataclass(
+        "ExtendedStyle", [("new_option", int, dataclasses.field(default=0))], bases=(Style,), frozen=True
+    )
+    before, after = extended(rescale=(0.0, 1.0)), extended(rescale=(0.0, 1.0), new_option=1)
+    assert _layer_key(after) != _layer_key(before)
+    assert _fingerprint(after) != _fingerprint(before)
+
+
+def test_canonical_form_refuses_unknown_types_instead_of_guessing() -> None:
+    with pytest.raises(TypeError, match="object"):
+        canonical({"x": object()})
+    assert canonical((1, (2.0, "a"), {"k": None})) == [1, [2.0, "a"], {"k": None}]
