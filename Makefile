@@ -34,9 +34,10 @@ test: lint
 	bash scripts/system-deps.sh
 	$(PY) -m pytest
 
-# The same checks as .pre-commit-config.yaml: ruff (lint and import order).
+# The same checks as .pre-commit-config.yaml: ruff (lint and import order) and mypy --strict.
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check generator tests benchmarks scripts demo
+	$(PY) -m mypy
 
 bench: $(TEST_STAMP)
 	$(PY) scripts/bench_gif.py

@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at the time of each message, not at set-up."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 
@@ -119,7 +119,8 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from generator.engine.build import BuildOptions, build  # deferred: pulls in rasterio and friends
+    from generator.engine.animation import BuildOptions  # deferred: pulls in rasterio and friends
+    from generator.engine.build import build  # deferred: pulls in rasterio and friends
 
     if args.dry_run:
         args.command = "list"

@@ -13,6 +13,7 @@ import numpy as np
 import rasterio.features
 import shapely
 from affine import Affine
+from shapely.geometry.base import BaseGeometry
 
 from generator.core.model import Grid
 from generator.overlays.base import Overlay, OverlayContext, border_width_px
@@ -27,8 +28,8 @@ SIMPLIFY_TOLERANCE_PX = 0.5
 
 
 def boundary_lines(
-    geometry: shapely.Geometry | Iterable[shapely.Geometry],
-) -> shapely.LineString | shapely.MultiLineString:
+    geometry: BaseGeometry | Iterable[BaseGeometry],
+) -> BaseGeometry:
     """All boundary lines of ``geometry`` as one (Multi)LineString, each shared edge once.
 
     Polygons contribute their rings, lines are kept as they are, points are ignored. Edges
@@ -45,8 +46,8 @@ def boundary_lines(
     return merged
 
 
-def _flatten(geometry: shapely.Geometry | Iterable[shapely.Geometry]) -> list[shapely.Geometry]:
-    if isinstance(geometry, shapely.Geometry):
+def _flatten(geometry: BaseGeometry | Iterable[BaseGeometry]) -> list[BaseGeometry]:
+    if isinstance(geometry, BaseGeometry):
         if geometry.geom_type == "GeometryCollection":
             return [leaf for part in shapely.get_parts(geometry) for leaf in _flatten(part)]
         return [geometry]
@@ -55,7 +56,7 @@ def _flatten(geometry: shapely.Geometry | Iterable[shapely.Geometry]) -> list[sh
     return [leaf for item in geometry for leaf in _flatten(item)]
 
 
-def _as_lines(geometry: shapely.Geometry) -> shapely.Geometry | None:
+def _as_lines(geometry: BaseGeometry) -> BaseGeometry | None:
     if geometry.geom_type in POLYGONAL:
         return shapely.boundary(geometry)
     if geometry.geom_type in _LINEAL:
@@ -64,7 +65,7 @@ def _as_lines(geometry: shapely.Geometry) -> shapely.Geometry | None:
 
 
 def line_mask(
-    lines: shapely.Geometry,
+    lines: BaseGeometry,
     grid: Grid,
     width_px: int = 1,
 ) -> np.ndarray:
@@ -94,6 +95,7 @@ def line_mask(
     pixel_lines = shapely.simplify(pixel_lines, SIMPLIFY_TOLERANCE_PX, preserve_topology=False)
     if pixel_lines.is_empty:
         return mask
+    shape: BaseGeometry
     if width_px > 1:
         shape = shapely.buffer(pixel_lines, width_px / 2.0, quad_segs=4)
     else:
@@ -109,7 +111,7 @@ def line_mask(
     return burnt.astype(bool)
 
 
-def _to_pixel_space(geometry: shapely.Geometry, transform: Affine) -> shapely.Geometry:
+def _to_pixel_space(geometry: BaseGeometry, transform: Affine) -> BaseGeometry:
     inverse = ~transform
     matrix = np.array([[inverse.a, inverse.b], [inverse.d, inverse.e]])
     offset = np.array([inverse.c, inverse.f])

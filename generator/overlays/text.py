@@ -84,7 +84,7 @@ def line_extent(size_px: int) -> tuple[int, int]:
     Fixed so that a box never changes height between frames whose texts have other letters.
     """
     _, top, _, bottom = font(size_px).getbbox("Hg", anchor="ls")
-    return top, bottom
+    return int(top), int(bottom)
 
 
 def line_height(size_px: int) -> int:
@@ -98,7 +98,7 @@ def text_width(text: str, size_px: int) -> int:
         return 0
     typeface = font(size_px)
     left, _, right, _ = typeface.getbbox(text, anchor="ls")
-    return max(right, round(typeface.getlength(text))) - min(left, 0)
+    return int(max(right, round(typeface.getlength(text))) - min(left, 0))
 
 
 def padding(size_px: int) -> tuple[int, int, int]:

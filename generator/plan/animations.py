@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.config import LoadedConfig
+from generator.config import LoadedConfig, RenderOverrides
 from generator.core.errors import ConfigError
 from generator.core.slugs import animation_slug
 from generator.core.specs import CollectionSpec, RegionSpec, RenderSpec
@@ -32,6 +32,7 @@ def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list
     model = config.model
     collections = {collection.id: collection_spec(collection, index) for index, collection in enumerate(model.collections)}
     regions = {region.id: region_spec(region, index, config) for index, region in enumerate(model.regions)}
+    pairs: list[tuple[str, str, str, RenderOverrides | None, int | None]]
     if model.animations is None:
         pairs = [
             (f"{collection.id}--{region.id}", collection.id, region.id, None, None)

@@ -176,7 +176,7 @@ def cadence_from_time_density(time_density: str | None) -> Cadence | None:
         return None
     cleaned = time_density.strip().lower()
     if cleaned in CADENCES:
-        return cleaned  # type: ignore[return-value]
+        return cleaned
     return _TIME_DENSITY_CADENCES.get(cleaned)
 
 

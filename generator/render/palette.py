@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def _named_colormap_levels(name: str, n_levels: int) -> np.ndarray:
     available = cmap.list()
     if key not in available:
         raise StyleError(_unknown_colormap_message(name, available))
-    table = cmap.get(key)
+    table = cast(dict[int, tuple[int, int, int, int]], cmap.get(key))  # a named colormap maps 0–255 to RGBA
     entries = np.array([table[k][:3] for k in sorted(table)], dtype=np.uint8)
     # Resample by index, never by distinct colour: a colormap may repeat colours (rio-tiler's
     # viridis has 254 distinct colours in 256 entries) and deduping would shift every level.

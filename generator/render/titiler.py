@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import requests
 import shapely
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import ConfigError, RenderError
@@ -64,7 +65,7 @@ def _decimals(grid: Grid) -> int:
     return max(0, math.ceil(-math.log10(pixel * COORDINATE_STEP_PX)))
 
 
-def _polygons(geometry: BaseGeometry) -> list[BaseGeometry]:
+def _polygons(geometry: BaseGeometry) -> list[Polygon]:
     return [part for part in shapely.get_parts(geometry) if part.geom_type == "Polygon" and not part.is_empty]
 
 

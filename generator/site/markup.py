@@ -34,7 +34,7 @@ def is_allowed_link(url: str) -> bool:
 def _renderer() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.disable("image")
-    md.validateLink = is_allowed_link  # refused links render as their literal source text
+    md.validateLink = is_allowed_link  # type: ignore[method-assign]  # refused links render as their literal source text
 
     def link_open(renderer, tokens, index, options, env):  # type: ignore[no-untyped-def]
         tokens[index].attrSet("rel", "noopener noreferrer nofollow")

@@ -104,6 +104,7 @@ def make_server(directory: Path, port: int = DEFAULT_PORT, *, quiet: bool = Fals
 
 def server_url(server: http.server.HTTPServer) -> str:
     host, port = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else host
     return f"http://{host}:{port}/"
 
 

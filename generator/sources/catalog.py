@@ -43,7 +43,7 @@ class StaticCatalogSource:
     href: str
     session: requests.Session | None = None  # used for http(s) hrefs; a default session when None
     notes: list[str] = field(default_factory=list)  # a static catalog has nothing to warn about yet
-    _catalog: pystac.Catalog | None = field(default=None, init=False, repr=False)
+    _catalog: pystac.STACObject | None = field(default=None, init=False, repr=False)
     _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
 
     def _open(self) -> dict[str, pystac.Collection]:
