@@ -16,7 +16,9 @@ from generator.config.base import (
     HEX_COLOR_PATTERN,
     Resampling,
     StrictModel,
+    colormap_value_problem,
     is_url,
+    rescale_problem,
     resolve_ref,
 )
 from generator.config.loading import (
@@ -58,6 +60,7 @@ from generator.config.sections import (
     S3Section,
     SiteSection,
     SourceSection,
+    StacRender,
     StyleSection,
 )
 from generator.core.colors import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
@@ -96,6 +99,7 @@ __all__ = [
     "SiteConfig",
     "SiteSection",
     "SourceSection",
+    "StacRender",
     "expand_env",
     "StrictModel",
     "StyleSection",
@@ -103,9 +107,11 @@ __all__ = [
     "TitleOverlay",
     "WebpSection",
     "basemap_crs_problem",
+    "colormap_value_problem",
     "dotted_path",
     "is_url",
     "load_config",
     "parse_config",
+    "rescale_problem",
     "resolve_ref",
 ]

@@ -4,15 +4,14 @@ and ``cache``.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from generator.config.base import _HEX, HEX_COLOR_PATTERN, Resampling, StrictModel
+from generator.config.base import _HEX, HEX_COLOR_PATTERN, Band, Colormap, Resampling, Rescale, StrictModel
 from generator.config.render import RenderOverrides
 from generator.core.colors import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
 from generator.core.dates import parse_interval
@@ -82,30 +81,66 @@ class SourceSection(StrictModel):
 
 
 class StyleSection(StrictModel):
-    rescale: tuple[float, float] | None = None
-    colormap: str | list[str] | None = None
+    rescale: Rescale | None = None
+    colormap: Colormap | None = None
     units: str | None = None
     nodata: float | None = None
-    bidx: int | None = Field(default=None, ge=1)
+    bidx: Band | None = None
     resampling: Resampling | None = None
 
-    @field_validator("rescale")
+
+class StacRender(BaseModel):
+    """One entry of a STAC collection's ``renders`` (VEDA style), as far as animations use it.
+
+    Checked by the rules of ``style:`` (``Rescale``, ``Colormap``, ``Band``, ``Resampling``), so a
+    value the config would refuse is refused here too; ``plan.styles`` names the collection, the
+    render and the key in messages. Other keys (``title``, ``minmax_zoom``…) are ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    rescale: Rescale | None = None  # the first [min, max] of the list given per band
+    colormap_name: Colormap | None = None
+    colormap: dict[Any, Any] | None = None  # a categorical {value: colour} map (see plan.categorical)
+    bidx: Band | None = None  # a list of one band is that band
+    expression: str | None = None
+    resampling: Resampling | None = None
+    nodata: float | None = None
+    color_formula: str | None = None
+    assets: list[str] | None = None
+
+    @field_validator("rescale", mode="before")
     @classmethod
-    def _finite_distinct(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
-        if value is None:
-            return value
-        low, high = value
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise ValueError("rescale values must be finite numbers, e.g. [0, 1.5e16]")
-        if low == high:
-            raise ValueError(f"rescale [{low}, {high}] is empty: give two different values [min, max]")
+    def _first_band(cls, value: Any) -> Any:
+        # VEDA writes one [min, max] per band ([[0, 1]]); we read one band and take the first.
+        if isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
+            return value[0]
         return value
 
-    @field_validator("colormap")
+    @field_validator("colormap_name", mode="before")
     @classmethod
-    def _enough_colors(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) < 2:
-            raise ValueError("a custom colormap needs at least 2 colours, e.g. ['#000000', '#ffffff']")
+    def _a_name(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be a colormap name such as 'viridis'")
+        return value
+
+    @field_validator("colormap", mode="before")
+    @classmethod
+    def _a_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a {value: colour} mapping (a categorical colormap)")
+        return value
+
+    @field_validator("bidx", mode="before")
+    @classmethod
+    def _one_band(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if len(value) != 1:
+                raise ValueError(
+                    "asks for a multi-band (RGB) image; multi-band RGB assets are not supported yet: pick one "
+                    "band with style.bidx, or combine bands with an `expression`"
+                )
+            return value[0]
         return value
 
 

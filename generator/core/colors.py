@@ -2,13 +2,16 @@
 
 Owns: the palette size, the reserved entries (:data:`RESERVED_COLORS`, in palette order, and
 their names), the :class:`Palette` table itself, what index mapping needs of a palette
-(:class:`PaletteLevels`) and CSS hex colour parsing. Building a palette from a colormap and
-mapping values to indices live in ``generator.render.palette``; categorical palettes in
-``generator.plan.categorical``. Pure numpy; no file I/O.
+(:class:`PaletteLevels`), CSS hex colour parsing and which colormap names exist
+(``colormap_problem``: the config check, the STAC ``renders`` check and the palette builder ask
+the same question). Building a palette from a colormap and mapping values to indices live in
+``generator.render.palette``; categorical palettes in ``generator.plan.categorical``. Pure numpy
+(rio-tiler is asked for its colormap names only when a name is checked).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,6 +174,36 @@ def parse_hex(color: object) -> tuple[int, int, int]:
     if len(digits) == 3:
         digits = "".join(d * 2 for d in digits)
     return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+
+
+def colormap_names() -> list[str]:
+    """The colormap names rio-tiler knows (lower case), its own and those it was given."""
+    # Imported here: rio_tiler pulls in its reader stack, which the palette layout does not need.
+    from rio_tiler.colormap import cmap
+
+    return list(cmap.list())
+
+
+def colormap_problem(name: str) -> str | None:
+    """Why ``name`` is not a colormap name (with the closest names), or None when it is one.
+
+    Names are matched case-insensitively, as the palette builder reads them.
+    """
+    key = name.strip().lower()
+    available = colormap_names()
+    if key in available:
+        return None
+    if HEX_COLOR.fullmatch(name.strip()):
+        return (
+            f"colormap {name!r} is a single colour; give a list of at least two hex colours "
+            "(e.g. ['#f7fbff', '#08306b']) or a colormap name such as 'viridis'"
+        )
+    close = difflib.get_close_matches(key, available, n=5, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "e.g. viridis, magma, rdbu_r, ylgnbu."
+    return (
+        f"unknown colormap {name!r}: {hint} Use a rio-tiler colormap name "
+        "or a list of at least two hex colours like ['#000000', '#ffffff']"
+    )
 
 
 class PaletteLevels(Protocol):

@@ -17,12 +17,15 @@ from __future__ import annotations
 import logging
 import math
 import re
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
+from generator.config import StacRender
 from generator.core.canonical import canonical
 from generator.core.errors import StyleError
 from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
@@ -32,7 +35,11 @@ from generator.plan.categorical import parse_categorical
 log = logging.getLogger(__name__)
 
 PREFERRED_RENDER = "dashboard"
-RESAMPLINGS = {"nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode"}
+#: The ``style:`` key that replaces each render key: a bad render value it replaces is no problem.
+STYLE_KEY_OF = {
+    "rescale": "rescale", "colormap_name": "colormap", "colormap": "colormap", "bidx": "bidx",
+    "expression": "bidx", "resampling": "resampling", "nodata": "nodata",
+}
 _BAND_NAME = re.compile(r"\bb(\d+)\b")
 _warned: set[tuple[str, str]] = set()  # (where, what): each "ignored" warning is logged once
 
@@ -54,26 +61,10 @@ def pick_render(renders: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return usable[0] if usable else None
 
 
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and value else value
-
-
 def _warn_once(where: str, what: str, message: str) -> None:
     if (where, what) not in _warned:
         _warned.add((where, what))
         log.warning("%s: %s", where, message)
-
-
-def _render_rescale(render: dict[str, Any], where: str) -> tuple[float, float] | None:
-    rescale = render.get("rescale")
-    if rescale is None:
-        return None
-    pair = _first(rescale) if isinstance(rescale, list) and rescale and isinstance(rescale[0], list) else rescale
-    try:
-        low, high = (float(value) for value in pair)
-    except (TypeError, ValueError):
-        raise StyleError(f"{where}: `rescale` {rescale!r} is not [[min, max]]; set style.rescale in the config") from None
-    return low, high
 
 
 def expression_bands(expression: str) -> tuple[int, ...]:
@@ -92,26 +83,12 @@ def _expression(render: dict[str, Any], where: str) -> str | None:
             f"{where}: `expression` {expression!r} gives several bands (';'); an animation maps one band, "
             "so give a single expression"
         )
-    if not expression_bands(expression):
+    bands = expression_bands(expression)
+    if not bands:
         raise StyleError(f"{where}: `expression` {expression!r} names no band (use b1, b2…)")
+    if bands[0] < 1:
+        raise StyleError(f"{where}: `expression` {expression!r} names band b{bands[0]}; bands are numbered from b1")
     return expression.strip()
-
-
-def _band(render: dict[str, Any], where: str) -> tuple[int, bool]:
-    """(band, chosen) from a render's ``bidx``; several bands (RGB) are refused for now."""
-    bidx = render.get("bidx")
-    if bidx is None:
-        return 1, False
-    bands = bidx if isinstance(bidx, list) else [bidx]
-    if len(bands) > 1:
-        raise StyleError(
-            f"{where}: `bidx` {bidx!r} asks for a multi-band (RGB) image; multi-band RGB assets are not "
-            "supported yet: pick one band with style.bidx, or combine bands with an `expression`"
-        )
-    try:
-        return int(bands[0]), True
-    except (TypeError, ValueError):
-        raise StyleError(f"{where}: bad `bidx` {bidx!r}") from None
 
 
 def parse_color_formula(formula: str, where: str) -> tuple[ColorOp, ...]:
@@ -193,29 +170,76 @@ def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
     return apply
 
 
+def _quote(value: Any) -> str:
+    """``repr`` shortened: a render copied from a catalog may hold anything."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60
+    short.maxlist = short.maxdict = short.maxtuple = 4
+    short.maxlevel = 3
+    return short.repr(value)
+
+
+def check_render(
+    collection_id: str, render_name: str, render: dict[str, Any], section: StyleSpec | None, where: str
+) -> tuple[StacRender, list[str]]:
+    """A render's values checked by the rules of ``style:``, and one line per bad value.
+
+    A bad value of a key the config's ``style:`` replaces is no problem (that is the way to
+    work around a broken catalog); such keys are left out of the returned render.
+    """
+    replaced = {key for key, style_key in STYLE_KEY_OF.items() if section is not None and getattr(section, style_key)}
+    try:
+        return StacRender.model_validate(render), []
+    except ValidationError as error:
+        details = error.errors()
+    problems: list[str] = []
+    bad: set[str] = set()
+    for detail in details:
+        key = str(detail["loc"][0]) if detail["loc"] else ""
+        bad.add(key)
+        if key in replaced:
+            continue
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        style_key = STYLE_KEY_OF.get(key)
+        fix = f" (fix the collection's renders, or set style.{style_key} under {where})" if style_key else ""
+        line = f"collection {collection_id!r} renders.{render_name}.{key} {_quote(render.get(key))}: {message}{fix}"
+        if line not in problems:
+            problems.append(line)
+    usable = StacRender.model_validate({key: value for key, value in render.items() if key not in bad})
+    return usable, problems
+
+
+def render_problems(collection_id: str, renders: Any, section: StyleSpec | None, where: str) -> list[str]:
+    """Every problem of the render an animation would use (``validate`` lists them all)."""
+    picked = pick_render(renders) if isinstance(renders, dict) else None
+    if picked is None:
+        return []
+    return check_render(collection_id, picked[0], picked[1], section, where)[1]
+
+
 def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpec | None, where: str) -> ResolvedStyle:
     """Merge ``style:`` (``where`` names it in messages) over the collection's renders."""
-    picked = pick_render(renders)
-    render_name, render = picked if picked else (None, {})
+    picked = pick_render(renders) if isinstance(renders, dict) else None
+    render_name, raw = picked if picked else (None, {})
     render_where = f"collection {collection_id!r} renders.{render_name}"
-    rescale = _render_rescale(render, render_where) if render else None
+    render = StacRender()
+    if picked is not None:
+        render, problems = check_render(collection_id, picked[0], raw, section, where)
+        if problems:
+            raise StyleError("; ".join(problems))
+    rescale = render.rescale
     colormap: str | tuple[str, ...] = "viridis"
     categories: CategoricalScheme | None = None
-    if isinstance(render.get("colormap_name"), str):
-        colormap = render["colormap_name"]
-    elif isinstance(render.get("colormap"), dict):
-        categories = parse_categorical(render["colormap"], render_where)
-    elif "colormap" in render:
-        raise StyleError(f"{render_where}: `colormap` must be a {{value: colour}} mapping (a categorical colormap)")
-    expression = _expression(render, render_where)
-    bidx, band_chosen = _band(render, render_where)
-    band_chosen = band_chosen or expression is not None
-    color_ops = parse_color_formula(str(render["color_formula"]), render_where) if render.get("color_formula") else ()
-    nodata = render.get("nodata")
-    resampling = render.get("resampling", "nearest")
-    if resampling not in RESAMPLINGS:
-        log.warning("%s: unknown resampling %r; using nearest", render_where, resampling)
-        resampling = "nearest"
+    if render.colormap_name is not None:
+        colormap = render.colormap_name if isinstance(render.colormap_name, str) else tuple(render.colormap_name)
+    elif render.colormap is not None:
+        categories = parse_categorical(render.colormap, render_where)
+    expression = _expression(raw, render_where) if render.expression is not None else None
+    bidx = render.bidx or 1
+    band_chosen = render.bidx is not None or expression is not None
+    color_ops = parse_color_formula(render.color_formula, render_where) if render.color_formula else ()
+    nodata = render.nodata
+    resampling: str = render.resampling or "nearest"
     units = None
     if section is not None:
         rescale = section.rescale or rescale
@@ -239,24 +263,19 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
             f"collection {collection_id!r} has no `renders` with a rescale in its STAC metadata and no "
             f"style.rescale in the config: add `style: {{rescale: [min, max]}}` under {where}"
         )
-    try:
-        nodata_value = None if nodata is None else float(nodata)
-        band = int(bidx)
-    except (TypeError, ValueError):
-        raise StyleError(f"{render_where}: bad `nodata` {nodata!r} or `bidx` {bidx!r}") from None
     style = Style(
         rescale=rescale,
         colormap=colormap,
         units=units,
-        nodata=nodata_value,
-        bidx=band,
+        nodata=nodata,
+        bidx=bidx,
         resampling=resampling,
         expression=expression,
         color_ops=color_ops,
         categories=categories,
         band_chosen=band_chosen,
     )
-    assets = render.get("assets") or []
+    assets = render.assets or []
     return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)
 
 

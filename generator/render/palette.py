@@ -14,7 +14,6 @@ Pure numpy; no file I/O.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import cast
 
@@ -23,7 +22,6 @@ import numpy as np
 from generator.core.colors import (
     DEFAULT_BORDER_RGB,
     DEFAULT_HALO_RGB,
-    HEX_COLOR,
     LABEL_AA_STEPS,
     LABEL_BOX_RGB,
     LABEL_RAMP,
@@ -36,6 +34,7 @@ from generator.core.colors import (
     PaletteLevels,
     ReservedColor,
     border_entry,
+    colormap_problem,
     halo_entry,
     parse_hex,
 )
@@ -91,30 +90,15 @@ def _named_colormap_levels(name: str, n_levels: int) -> np.ndarray:
     # callers that only need a palette's layout should not pay for.
     from rio_tiler.colormap import cmap
 
-    key = name.strip().lower()
-    available = cmap.list()
-    if key not in available:
-        raise StyleError(_unknown_colormap_message(name, available))
-    table = cast(dict[int, tuple[int, int, int, int]], cmap.get(key))  # a named colormap maps 0–255 to RGBA
+    problem = colormap_problem(name)
+    if problem is not None:
+        raise StyleError(problem)
+    table = cast(dict[int, tuple[int, int, int, int]], cmap.get(name.strip().lower()))  # 0–255 → RGBA
     entries = np.array([table[k][:3] for k in sorted(table)], dtype=np.uint8)
     # Resample by index, never by distinct colour: a colormap may repeat colours (rio-tiler's
     # viridis has 254 distinct colours in 256 entries) and deduping would shift every level.
     positions = np.rint(np.arange(n_levels) * (len(entries) - 1) / (n_levels - 1)).astype(int)
     return entries[positions]
-
-
-def _unknown_colormap_message(name: str, available: Sequence[str]) -> str:
-    if HEX_COLOR.fullmatch(name.strip()):
-        return (
-            f"colormap {name!r} is a single colour; give a list of at least two hex colours "
-            "(e.g. ['#f7fbff', '#08306b']) or a colormap name such as 'viridis'"
-        )
-    close = difflib.get_close_matches(name.strip().lower(), available, n=5, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}?" if close else "e.g. viridis, magma, rdbu_r, ylgnbu"
-    return (
-        f"unknown colormap {name!r}: {hint} Use a rio-tiler colormap name "
-        "or a list of at least two hex colours like ['#000000', '#ffffff']"
-    )
 
 
 def _custom_colormap_levels(colors: Sequence[str], n_levels: int) -> np.ndarray:

@@ -1,0 +1,94 @@
+"""A STAC collection's ``renders`` are checked by the rules of ``style:``, and ``validate --offline``
+finds every style problem that can be known without the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.cli.main import main
+from generator.core.errors import StyleError
+from generator.core.specs import StyleSpec
+from generator.plan.styles import resolve_style
+
+from .conftest import FakeItem, column_values, write_catalog, write_cog
+
+GOOD = {"rescale": [[0, 64]], "colormap_name": "viridis"}
+
+
+def two_collections(folder: Path, bad: dict[str, Any], style: str = "") -> Path:
+    """A config with collection ``bad`` (given render) and collection ``good``, each in its own catalog."""
+    cog = write_cog(folder / "cogs" / "a.tif", column_values(64))
+    for name, render in (("bad", bad), ("good", GOOD)):
+        write_catalog(folder / name, name, [FakeItem("i1", "2020-01-01T00:00:00Z", cog)], renders={"dashboard": render})
+    config = folder / "site_config.yml"
+    config.write_text(
+        "site: {title: Renders}\n"
+        "sources: {b: {catalog: bad/catalog.json}, g: {catalog: good/catalog.json}}\n"
+        f"collections: [{{id: bad, source: b{style}}}, {{id: good, source: g}}]\n"
+        "regions: [{id: a, bbox: [8, 8, 56, 56]}]\n"
+        "render: {size: 64}\n"
+    )
+    return config
+
+
+BAD_RENDERS = [
+    ({"rescale": [[5, 5]]}, "renders.dashboard.rescale [[5, 5]]", "is empty"),
+    ({"rescale": [["nan", 1]]}, "renders.dashboard.rescale [['nan', 1]]", "finite"),
+    ({"rescale": [[float("nan"), 1]]}, "renders.dashboard.rescale [[nan, 1]]", "finite"),
+    ({"rescale": [[-1.7e308, 1.7e308]]}, "renders.dashboard.rescale [[-1.7e+308, 1.7e+308]]", "spans more than a float"),
+    ({"rescale": [[0, float("inf")]]}, "renders.dashboard.rescale [[0, inf]]", "finite"),
+    ({"rescale": "0,1"}, "renders.dashboard.rescale '0,1'", "valid tuple"),
+    ({"rescale": [[0, 1]], "bidx": [0]}, "renders.dashboard.bidx [0]", "greater than or equal to 1"),
+    ({"rescale": [[0, 1]], "bidx": -2}, "renders.dashboard.bidx -2", "greater than or equal to 1"),
+    ({"rescale": [[0, 1]], "bidx": [1, 2, 3]}, "renders.dashboard.bidx [1, 2, 3]", "multi-band (RGB)"),
+    ({"rescale": [[0, 1]], "colormap_name": "viridiss"}, "renders.dashboard.colormap_name 'viridiss'", "did you mean viridis"),
+    ({"rescale": [[0, 1]], "colormap_name": 7}, "renders.dashboard.colormap_name 7", "colormap name"),
+    ({"rescale": [[0, 1]], "colormap": "viridis"}, "renders.dashboard.colormap 'viridis'", "{value: colour}"),
+    ({"rescale": [[0, 1]], "resampling": "bicubic"}, "renders.dashboard.resampling 'bicubic'", "'nearest'"),
+    ({"rescale": [[0, 1]], "nodata": "none"}, "renders.dashboard.nodata 'none'", "valid number"),
+    ({"rescale": [[0, 1]], "expression": "b0 + b1"}, "renders.dashboard", "bands are numbered from b1"),
+]
+
+
+@pytest.mark.parametrize(("render", "names", "says"), BAD_RENDERS)
+def test_bad_render_values_are_style_errors_naming_the_key_and_the_value(render: dict[str, Any], names: str, says: str) -> None:
+    with pytest.raises(StyleError) as raised:
+        resolve_style("c", {"dashboard": render}, None, "collections[0]")
+    message = str(raised.value)
+    assert message.startswith(f"collection 'c' {names}") and says in message, message
+
+
+def test_every_bad_value_of_a_render_is_named() -> None:
+    with pytest.raises(StyleError) as raised:
+        resolve_style("c", {"dashboard": {"rescale": [[5, 5]], "bidx": [0], "resampling": "x"}}, None, "collections[0]")
+    assert [part.split(" ")[2] for part in str(raised.value).split("; ")] == [
+        "renders.dashboard.rescale", "renders.dashboard.bidx", "renders.dashboard.resampling",
+    ]
+
+
+def test_the_config_style_replaces_a_bad_render_value() -> None:
+    render = {"dashboard": {"rescale": [[5, 5]], "colormap_name": "nope", "bidx": [0], "resampling": "x"}}
+    section = StyleSpec(rescale=(0, 10), colormap="magma", bidx=2, resampling="bilinear")
+    style = resolve_style("c", render, section, "collections[0]").style
+    assert (style.rescale, style.colormap, style.bidx, style.resampling) == ((0, 10), "magma", 2, "bilinear")
+
+
+def test_good_renders_still_resolve_as_before() -> None:
+    render = {"dashboard": {"rescale": [[0, 1], [5, 5]], "colormap_name": "RdBu_r", "bidx": [2], "nodata": "nan",
+                            "resampling": "average", "title": "ignored", "minmax_zoom": [2, 12]}}
+    style = resolve_style("c", render, None, "collections[0]").style
+    assert style.rescale == (0, 1) and style.colormap == "RdBu_r" and style.bidx == 2 and style.band_chosen
+    assert style.nodata is not None and style.nodata != style.nodata  # NaN
+    assert resolve_style("c", {"dashboard": {"rescale": [1, 0]}}, None, "w").style.rescale == (1, 0)  # reversed ramp
+
+
+def test_a_bad_render_fails_its_animation_clearly_and_the_others_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = two_collections(tmp_path, {"rescale": [[5, 5]]})
+    assert main(["build", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "renders.dashboard.rescale [[5, 5]]" in err and "collection 'bad'" in err
+    assert "unexpected" not in err
+    assert (tmp_path / "output" / "animations" / "good--a").is_dir()
