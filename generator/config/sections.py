@@ -16,6 +16,7 @@ from generator.config.render import RenderOverrides
 from generator.core.colors import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
 from generator.core.dates import parse_interval
 from generator.core.env import ENV_REF
+from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS
 
 
 class SiteSection(StrictModel):
@@ -58,6 +59,11 @@ class SourceSection(StrictModel):
     page_size: int = Field(default=100, ge=1, le=10_000)  # items per STAC API page (`limit`)
     max_pages: int = Field(default=100, ge=1, le=100_000)  # STAC API pages followed per search
     http: HttpSection = HttpSection()
+    # What one local read of an asset may touch (source pixels at the overview read, and those
+    # pixels' decoded bytes), checked from the file's metadata before reading; larger reads fail
+    # their animation. Raise them for huge files without overviews.
+    max_read_pixels: int = Field(default=DEFAULT_MAX_READ_PIXELS, ge=1)
+    max_read_bytes: int = Field(default=DEFAULT_MAX_READ_BYTES, ge=1)
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> SourceSection:

@@ -134,6 +134,15 @@ class RenderSpec:
 
 # --- sources -----------------------------------------------------------------------------------
 
+#: What one local read of an asset may touch by default: 2^28 source pixels (a 16384 × 16384
+#: window; a 4096-px frame read from a COG's fitting overview touches at most 8192 × 8192, so
+#: normal reads pass with room for reprojection) and 2 GiB of decoded data (those pixels as
+#: float64). A sparse 200000 × 200000 GeoTIFF without overviews (40 billion pixels) is refused
+#: before GDAL starts on it.
+DEFAULT_MAX_READ_PIXELS = 1 << 28
+DEFAULT_MAX_READ_BYTES = 2 << 30
+
+
 
 @dataclass(frozen=True)
 class HttpSpec:
@@ -176,6 +185,8 @@ class SourceSpec:
     page_size: int = 100
     max_pages: int = 100
     http: HttpSpec = HttpSpec()
+    max_read_pixels: int = DEFAULT_MAX_READ_PIXELS  # source pixels one local read of an asset may touch
+    max_read_bytes: int = DEFAULT_MAX_READ_BYTES  # decoded bytes one local read of an asset may touch
 
     @property
     def kind(self) -> SourceKind:

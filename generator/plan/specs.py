@@ -66,6 +66,8 @@ def source_spec(name: str, section: SourceSection, config: LoadedConfig) -> Sour
         page_size=section.page_size,
         max_pages=section.max_pages,
         http=http_spec(section.http),
+        max_read_pixels=section.max_read_pixels,
+        max_read_bytes=section.max_read_bytes,
     )
 
 

@@ -13,12 +13,15 @@ Also owns what real-world assets need on the read side: sources in any CRS (GDAL
 band selection by ``bidx`` or a rio-tiler ``expression``, remote hrefs (``https://`` through
 ``/vsicurl/``, ``s3://`` through ``/vsis3/``) with GDAL options set per read inside a
 ``rasterio.Env`` (never in the process environment), regions crossing the antimeridian
-(``unwrap_antimeridian``), and a clear error for multi-band RGB assets.
+(``unwrap_antimeridian``), a clear error for multi-band RGB assets, and a cap on what one read
+may cost (``ReadLimits``: source pixels and decoded bytes, from the file's metadata, before GDAL
+reads anything), so a huge file without overviews fails its animation instead of the machine.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,7 +43,7 @@ from shapely.geometry.base import BaseGeometry
 from generator.core.errors import RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
-from generator.core.specs import SourceSpec
+from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS, SourceSpec
 from generator.plan.styles import expression_bands, value_transform
 from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import USER_AGENT, HttpSettings
@@ -87,6 +90,89 @@ class RemoteAccess:
             options["AWS_HTTPS"] = "YES" if parts.scheme == "https" else "NO"
             options["AWS_VIRTUAL_HOSTING"] = "FALSE"
         return options
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one read of an asset may touch: source pixels at the level read, and their decoded bytes.
+
+    ``key`` names the config block the limits come from (``sources.<name>``) in messages.
+    """
+
+    max_pixels: int = DEFAULT_MAX_READ_PIXELS
+    max_bytes: int = DEFAULT_MAX_READ_BYTES
+    key: str = "sources.<name>"
+
+
+@dataclass(frozen=True)
+class ReadCost:
+    """What a read would touch: ``width`` × ``height`` pixels of ``bands`` bands at one level."""
+
+    width: int
+    height: int
+    bands: int
+    itemsize: int
+    factor: int  # the level's decimation: 1 is full resolution
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def bytes(self) -> int:
+        return self.pixels * self.bands * self.itemsize
+
+
+def read_cost(
+    src: rasterio.io.DatasetReader, footprint: tuple[float, float, float, float], bands: tuple[int, ...], level: int | None
+) -> ReadCost:
+    """What reading ``footprint`` (west, south, east, north in the file's CRS) at ``level`` touches.
+
+    Only the file's metadata is used. The window is the footprint clipped to the file, counted at
+    the overview's resolution; pixel-interleaved files decode every band of a block.
+    """
+    west, east = sorted(footprint[0::2])
+    south, north = sorted(footprint[1::2])
+    left, right = sorted((src.bounds.left, src.bounds.right))
+    bottom, top = sorted((src.bounds.bottom, src.bounds.top))
+    width_frac = max(0.0, min(east, right) - max(west, left)) / (right - left) if right > left else 1.0
+    height_frac = max(0.0, min(north, top) - max(south, bottom)) / (top - bottom) if top > bottom else 1.0
+    factor = src.overviews(bands[0])[level] if level is not None else 1
+    width = math.ceil(src.width * width_frac / factor)
+    height = math.ceil(src.height * height_frac / factor)
+    interleaved = src.interleaving is not None and src.interleaving.name == "pixel"
+    touched = src.count if interleaved else len(set(bands))
+    itemsize = max(np.dtype(src.dtypes[band - 1]).itemsize for band in bands)
+    return ReadCost(width=width, height=height, bands=touched, itemsize=itemsize, factor=factor)
+
+
+def check_read_cost(label: str, cost: ReadCost, limits: ReadLimits) -> None:
+    """Refuse a read over the limits, naming the asset, what it would touch and the key to raise."""
+    if cost.pixels <= limits.max_pixels and cost.bytes <= limits.max_bytes:
+        return
+    level = "full resolution" if cost.factor == 1 else f"its 1/{cost.factor} overview"
+    what = (
+        f"{cost.pixels:,} source pixels ({cost.width:,} × {cost.height:,} at {level}, {cost.bands} band(s)) "
+        f"≈ {_size(cost.bytes)} decoded"
+    )
+    if cost.pixels > limits.max_pixels:
+        over, key = f"{limits.max_pixels:,} pixels", "max_read_pixels"
+    else:
+        over, key = _size(limits.max_bytes), "max_read_bytes"
+    hint = "add overviews to the file (make it a COG) or " if cost.factor == 1 else ""
+    raise RenderError(
+        f"asset {label}: one read would touch {what}, over the limit of {over}; "
+        f"{hint}raise {limits.key}.{key} in the config"
+    )
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -187,29 +273,36 @@ class LocalRenderer:
 
     concurrency: int = 1  # GDAL reads here are CPU-bound in this process; no read-ahead needed
 
-    def __init__(self, access: RemoteAccess | None = None) -> None:
+    def __init__(self, access: RemoteAccess | None = None, limits: ReadLimits | None = None) -> None:
         self.access = access or RemoteAccess()
+        self.limits = limits or ReadLimits()
 
     def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData:
         path = href_for_gdal(item.href)
         try:
             with rasterio.Env(**self.access.gdal_options()):
-                return self._read(path, grid, style)
+                return self._read(path, public_url(item.href), grid, style)
+        except RenderError as error:
+            raise RenderError(f"item {item.item_id!r}: {error}") from None
         except RasterioError as error:
             raise RenderError(
                 f"item {item.item_id!r}: cannot read asset {public_url(item.href)}: {redact_urls_in_text(str(error))}"
             ) from None
 
-    def _read(self, path: str, grid: Grid, style: Style) -> FrameData:
+    def _read(self, path: str, label: str, grid: Grid, style: Style) -> FrameData:
+        """Read ``path`` (a GDAL path) onto the grid; messages name the asset as ``label``."""
         bands = read_bands(style)
         with rasterio.open(path) as src:
-            check_bands(path, src, style)
+            check_bands(label, src, style)
             if src.crs is None:
-                raise RenderError(f"{path}: the file has no CRS; it cannot be placed on a map")
+                raise RenderError(f"{label}: the file has no CRS; it cannot be placed on a map")
             nodata = style.nodata if style.nodata is not None else src.nodata
-            target, _, _ = calculate_default_transform(grid.crs, src.crs, grid.width, grid.height, *grid.bounds)
+            target, width, height = calculate_default_transform(grid.crs, src.crs, grid.width, grid.height, *grid.bounds)
             native = (abs(src.transform.a), abs(src.transform.e))
             level = overview_level(native, src.overviews(bands[0]), (abs(target.a), abs(target.e)))
+            west, north = target.c, target.f
+            east, south = west + width * target.a, north + height * target.e
+            check_read_cost(label, read_cost(src, (west, south, east, north), bands, level), self.limits)
             downsampling = abs(target.a) > native[0] * (1 + 1e-9) or abs(target.e) > native[1] * (1 + 1e-9)
             if downsampling and style.resampling != "nearest":
                 return _finish(_read_decimated(src, grid, bands, nodata, Resampling[style.resampling]), bands, style)
@@ -236,7 +329,8 @@ def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
         s3_unsigned=source.s3.unsigned, s3_endpoint=source.s3.endpoint, s3_region=source.s3.region,
         user_agent=USER_AGENT,
     )
-    return RendererSetup(LocalRenderer(access), "local")
+    limits = ReadLimits(max_pixels=source.max_read_pixels, max_bytes=source.max_read_bytes, key=f"sources.{source.name}")
+    return RendererSetup(LocalRenderer(access, limits), "local")
 
 
 def _finish(stack: np.ndarray, bands: tuple[int, ...], style: Style) -> FrameData:
