@@ -92,3 +92,66 @@ def test_a_bad_render_fails_its_animation_clearly_and_the_others_build(tmp_path:
     assert "renders.dashboard.rescale [[5, 5]]" in err and "collection 'bad'" in err
     assert "unexpected" not in err
     assert (tmp_path / "output" / "animations" / "good--a").is_dir()
+
+
+# --- validate --offline -------------------------------------------------------------------------
+
+
+def test_validate_offline_reports_bad_renders_of_a_local_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = two_collections(tmp_path, {"rescale": [[5, 5]], "colormap_name": "virdis", "resampling": "bicubic"})
+    assert main(["validate", "--offline", "--config", str(config)]) == 2
+    lines = [line.removeprefix("error: ") for line in capsys.readouterr().err.splitlines()]
+    collection_file = str(tmp_path / "bad" / "bad" / "collection.json")
+    for key, says in (("rescale [[5, 5]]", "is empty"), ("colormap_name 'virdis'", "did you mean viridis"),
+                      ("resampling 'bicubic'", "'nearest'")):
+        prefix = f"{collection_file}: collection 'bad' renders.dashboard.{key}: "
+        assert any(line.startswith(prefix) and says in line for line in lines), (key, lines)
+    assert not any("good" in line for line in lines)
+
+
+def test_validate_offline_passes_a_bad_render_value_the_config_replaces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = two_collections(tmp_path, {"rescale": [[5, 5]]}, style=", style: {rescale: [0, 64]}")
+    assert main(["validate", "--offline", "--config", str(config)]) == 0
+    assert "collection bad: style checked" in capsys.readouterr().out
+
+
+def test_validate_offline_reports_unknown_colormaps_and_resamplings_in_style(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = two_collections(tmp_path, GOOD, style=", style: {colormap: magmma, resampling: cubicspline}")
+    assert main(["validate", "--offline", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: collections[0].style.colormap: unknown colormap 'magmma': did you mean magma" in err
+    assert f"{config}: collections[0].style.resampling: Input should be 'nearest'" in err
+    config.write_text(config.read_text().replace("magmma, resampling: cubicspline", "['#000000', 'white']"))
+    assert main(["validate", "--offline", "--config", str(config)]) == 2
+    assert "collections[0].style.colormap: colormap colour 'white' is not a hex colour" in capsys.readouterr().err
+
+
+def test_validate_offline_reports_other_style_problems_a_missing_collection_and_a_bad_crs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = two_collections(tmp_path, {"colormap": {"water": [0, 0, 255]}})
+    assert main(["validate", "--offline", "--config", str(config)]) == 2
+    assert "renders.dashboard: colormap key 'water' is not a class value" in capsys.readouterr().err
+    config = two_collections(tmp_path / "norescale", {"colormap_name": "magma"})
+    assert main(["validate", "--offline", "--config", str(config)]) == 2
+    assert "add `style: {rescale: [min, max]}` under collections[0]" in capsys.readouterr().err
+    config.write_text(config.read_text().replace("{id: good, source: g}", "{id: nope, source: g}").replace(
+        "render: {size: 64}", "render: {size: 64, crs: 'EPSG:123456'}"))
+    assert main(["validate", "--offline", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: collections[1].id: source 'g': no collection 'nope'" in err
+    assert f"{config}: render.crs: 'EPSG:123456' is not a CRS" in err and "(animations bad--a, nope--a)" in err
+
+
+def test_validate_online_lists_render_problems_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = two_collections(tmp_path, {"rescale": [[0, 1]], "bidx": [0]})
+    assert main(["validate", "--config", str(config)]) == 1
+    assert "collection 'bad' renders.dashboard.bidx [0]: " in capsys.readouterr().err
+
+
+def test_validate_offline_does_not_follow_remote_links_of_a_local_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = two_collections(tmp_path, GOOD)
+    catalog = tmp_path / "bad" / "catalog.json"
+    catalog.write_text(catalog.read_text().replace("./bad/collection.json", "http://127.0.0.1:9/bad/collection.json"))
+    assert main(["validate", "--offline", "--config", str(config)]) == 0
+    assert "collection bad: not checked, its catalog links to remote documents (--offline)" in capsys.readouterr().out

@@ -1,8 +1,10 @@
 """Commands that look before they build: ``validate``, ``list`` (alias ``build --dry-run``), ``clean``.
 
-Owns checking a config without rendering — the schema, the files it references and, unless
-offline, that every source answers — listing the plan with each animation's item and frame
-counts, and removing the cache and output folders safely.
+Owns checking a config without rendering — the schema, the files it references, the styles of
+collections in static catalogs on disk (their STAC ``renders`` checked like ``style:``), each
+animation's ``render.crs`` and, unless offline, that every source answers and its collections'
+styles — listing the plan with each animation's item and frame counts, and removing the cache
+and output folders safely.
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ import logging
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from generator.core.errors import ConfigError, GeneratorError, RegionError
+import requests
+
+from generator.core.errors import ConfigError, GeneratorError, RegionError, StyleError
 from generator.core.paths import is_url
-from generator.core.specs import GeoJsonRef
+from generator.core.specs import CollectionSpec, GeoJsonRef
 from generator.engine.ownership import cache_lock_file, exclusive, output_lock_file, require_ours
 from generator.plan.schedule import plan_animation, source_opener
 from generator.plan.site import SitePlan, load_site, site_folders
+from generator.plan.styles import render_problems, resolve_style
+from generator.sources.catalog import StaticCatalogSource
 from generator.sources.regions import load_region, load_regions
 
 log = logging.getLogger(__name__)
@@ -65,6 +72,84 @@ def _local_sources(site: SitePlan, report: CheckReport) -> None:
             report.lines.append(f"source {name}: remote, not contacted (--offline)")
 
 
+def style_problems(collection: CollectionSpec, renders: dict[str, Any]) -> list[str]:
+    """Every problem of the style a collection's animations would use: each bad ``renders`` value
+    (checked like ``style:``), else what resolving the style refuses (classes, expression, no rescale)."""
+    problems = render_problems(collection.id, renders, collection.style, collection.where)
+    if problems:
+        return problems
+    try:
+        resolve_style(collection.id, renders, collection.style, collection.where)
+    except StyleError as error:
+        return [str(error)]
+    return []
+
+
+class _NoNetwork(requests.adapters.BaseAdapter):
+    """Fetches nothing (``--offline``): what a local catalog links to over HTTP is left unread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: list[str] = []
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self.refused.append(str(request.url))
+        raise requests.ConnectionError("not fetched (--offline)")
+
+    def close(self) -> None:
+        pass
+
+
+def _offline_collections(site: SitePlan, report: CheckReport) -> list[str]:
+    """The styles of collections in static catalogs on disk; one line per problem naming the file."""
+    problems: list[str] = []
+    catalogs: dict[str, tuple[StaticCatalogSource, _NoNetwork]] = {}
+    for collection in site.collections:
+        source = site.sources[collection.source]
+        if source.catalog is None or is_url(source.catalog) or not Path(source.catalog).is_file():
+            continue  # remote (not contacted) or missing (reported by _local_sources)
+        if source.name not in catalogs:
+            adapter, session = _NoNetwork(), requests.Session()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            catalogs[source.name] = (StaticCatalogSource(name=source.name, href=source.catalog, session=session), adapter)
+        catalog, adapter = catalogs[source.name]
+        try:
+            info, _ = catalog.collection(collection.id)
+            document = catalog._get(collection.id).get_self_href() or source.catalog
+        except Exception as error:  # pystac raises many types for unreadable or invalid JSON
+            if adapter.refused:
+                report.lines.append(f"collection {collection.id}: not checked, its catalog links to remote documents (--offline)")
+            elif isinstance(error, GeneratorError):
+                problems.append(f"{site.path}: {collection.where}.id: {error}")
+            else:
+                problems.append(f"{source.catalog}: collection {collection.id!r} cannot be read: {error}")
+            continue
+        found = style_problems(collection, info.renders)
+        problems += [f"{document}: {problem}" for problem in found]
+        if not found:
+            report.lines.append(f"collection {collection.id}: style checked")
+    return problems
+
+
+def _crs_problems(site: SitePlan) -> list[str]:
+    """``render.crs`` of every animation, checked as the build reads it (a region is not needed)."""
+    import shapely
+
+    from generator.render.grid import output_crs
+
+    users: dict[str, list[str]] = {}
+    for spec in site.animations:
+        users.setdefault(spec.render.crs, []).append(spec.id)
+    problems = []
+    for crs, ids in users.items():
+        try:
+            output_crs(crs, shapely.box(0, 0, 1, 1))
+        except ConfigError as error:
+            problems += [f"{site.path}: {problem} (animations {', '.join(ids)})" for problem in error.problems]
+    return problems
+
+
 def validate(config_path: Path, offline: bool) -> CheckReport:
     """Check the config, its local files and (unless ``offline``) that every source answers.
 
@@ -76,10 +161,16 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
     folder = site.info.templates
     if folder is not None and not folder.is_dir():
         raise ConfigError(f"{site.path}: site.templates: folder not found: {folder}")
+    crs_problems = _crs_problems(site)
     if offline:
         _offline_regions(site, report)
         _local_sources(site, report)
+        problems = crs_problems + _offline_collections(site, report)
+        if problems:
+            raise ConfigError(problems)
         return report
+    if crs_problems:
+        raise ConfigError(crs_problems)
     load_regions(site.regions)
     report.lines.append(f"regions: {len(site.regions)} loaded")
     opener = source_opener(site.sources)
@@ -89,6 +180,8 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
             report.lines.append(f"collection {collection.id}: found in source {collection.source} ({info.title})")
         except GeneratorError as error:
             report.problems.append(f"collection {collection.id}: {error}")
+            continue
+        report.problems += style_problems(collection, info.renders)
     return report
 
 

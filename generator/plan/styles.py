@@ -187,7 +187,9 @@ def check_render(
     A bad value of a key the config's ``style:`` replaces is no problem (that is the way to
     work around a broken catalog); such keys are left out of the returned render.
     """
-    replaced = {key for key, style_key in STYLE_KEY_OF.items() if section is not None and getattr(section, style_key)}
+    replaced = {
+        key for key, style_key in STYLE_KEY_OF.items() if section is not None and getattr(section, style_key) is not None
+    }
     try:
         return StacRender.model_validate(render), []
     except ValidationError as error:
