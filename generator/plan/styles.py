@@ -1,8 +1,10 @@
 """Style resolution: the config's ``style:`` over the STAC collection's ``renders`` (VEDA style).
 
 Owns the rules: prefer the render named ``dashboard``, else the first one; ``rescale`` is a list
-of ``[min, max]`` per band (we take the band we read); config keys win key by key. A collection
-with neither a render nor ``style.rescale`` fails with a message saying what to add.
+of ``[min, max]`` per band (we take the first); config keys win key by key. A collection
+with neither a render nor ``style.rescale`` fails with a message saying what to add. The render's
+values are checked by the rules of ``style:`` (``config.StacRender``) before use: each bad value is
+named (collection, ``renders.<name>.<key>``, the value) unless the config's style replaces it.
 
 Also owns what real-world renders carry beyond a rescale: a categorical ``colormap`` dict (a
 discrete palette, see ``categorical.py``), band selection by ``bidx`` or a rio-tiler
