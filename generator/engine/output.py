@@ -169,17 +169,20 @@ def carry_over(record: AnimationRecord, output: Path, staging: Path) -> bool:
     """
     folder = posixpath.dirname(record.files.page)
     if record.output_dir != str(output):
-        log.info("%s: its last record is of another output folder: building it again", record.id)
+        log.info("%s: its last record was made for another output folder, not kept", record.id)
         return False
     if not record.published:
         return False
     target_folder = staging / folder
     shutil.rmtree(target_folder, ignore_errors=True)
-    problem = _stage_verified(record, output, staging)
+    try:
+        problem = _stage_verified(record, output, staging)
+    except OSError as error:  # a file removed or made unreadable while we looked at it
+        problem = f"a file cannot be staged ({error.strerror or error})"
     if problem is None:
         return True
     shutil.rmtree(target_folder, ignore_errors=True)
-    log.warning("%s: published file %s: building it again", record.id, problem)
+    log.warning("%s: its published files cannot be kept: %s", record.id, problem)
     return False
 
 
