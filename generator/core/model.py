@@ -168,6 +168,16 @@ class AnimationFiles:
 
 
 @dataclass(frozen=True)
+class FileDigest:
+    """One published file as a record vouches for it: its path relative to the output folder
+    (POSIX separators), its size in bytes and the SHA-256 of its bytes (hex)."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class AnimationRecord:
     """Everything the site stage needs to know about one animation, built or failed.
 
@@ -200,6 +210,14 @@ class AnimationRecord:
     map_credits: tuple[tuple[str, str], ...] = ()
     # The region's outline as simplified lon/lat rings (EPSG:4326), for the page's locator globe.
     region_outline: tuple[tuple[tuple[float, float], ...], ...] = ()
+    # What looks wrong with a built animation (every frame empty): also in ``notes``; shown on its
+    # card, and ``--strict`` makes it a failure.
+    warnings: tuple[str, ...] = ()
+    # The resolved output folder the files were published in, and each media file as published
+    # (all of them but the pages, which the site stage rewrites): a kept record vouches for
+    # exactly these bytes in exactly that folder. Kept in the cache folder only, never published.
+    output_dir: str | None = None
+    published: tuple[FileDigest, ...] = ()
 
     @property
     def title(self) -> str:

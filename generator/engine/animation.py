@@ -24,7 +24,6 @@ import numpy as np
 from PIL import Image
 
 from generator.core.canonical import canonical
-from generator.core.errors import GeneratorError
 from generator.core.model import (
     AnimationFiles,
     AnimationRecord,
@@ -37,7 +36,8 @@ from generator.core.redaction import public_url
 from generator.core.specs import RenderSpec
 from generator.encode.registry import Animation, Encoder, FrameSink, StreamingEncoder, encoders
 from generator.encode.stills import write_poster, write_thumbnail
-from generator.engine.output import RecordStore, carry_over
+from generator.engine.failures import failure_detail, failure_reason
+from generator.engine.output import RecordStore, carry_over, published_digests
 from generator.engine.progress import Progress
 from generator.overlays.basemap import (
     WEB_MERCATOR,
@@ -53,7 +53,7 @@ from generator.plan.categorical import categorical_palette, legend_entries
 from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
 from generator.plan.site import SitePlan
 from generator.render.cache import FrameCache, animation_fingerprint
-from generator.render.layers import LayerSource, prepare_grid
+from generator.render.layers import LayerSource, empty_frames_warning, prepare_grid
 from generator.render.local import Renderer
 from generator.render.palette import Palette
 from generator.render.registry import make_renderer
@@ -138,23 +138,30 @@ class AnimationBuilder:
             collection, style, frames = planned.collection, planned.style, planned.frames
             fingerprint = self._fingerprint(spec, region, planned)
             previous = self.store.load(spec.slug)
-            folder = posixpath.dirname(files.page)
             if (
                 self.options.use_cache and previous is not None and previous.status == "ok"
                 and previous.fingerprint == fingerprint
-                and carry_over(folder, self.output, self.staging)
+                and carry_over(previous, self.output, self.staging)
             ):
                 self.reused.add(spec.id)
-                return previous  # nothing it is made from changed: its files are linked as they are
+                for warning in previous.warnings:
+                    log.warning("%s: %s", spec.id, warning)
+                return previous  # nothing it is made from changed: its verified files are linked as they are
             record = self._render(spec, region, files, collection, style, frames, base)
-            record = replace(record, fingerprint=fingerprint)
+            record = replace(
+                record, fingerprint=fingerprint, output_dir=str(self.output),
+                published=published_digests(self.staging, record.files),
+            )
             return replace(record, notes=(*planned.notes, *record.notes)) if planned.notes else record
         except Exception as error:  # one failing animation must never stop the others
             shutil.rmtree(self.staging / f"animations/{spec.slug}", ignore_errors=True)
-            message = str(error) if isinstance(error, GeneratorError) else f"unexpected {type(error).__name__}: {error}"
-            log.warning("animation %s failed: %s", spec.id, message, exc_info=log.isEnabledFor(logging.DEBUG))
+            # The log gets the whole message; the page, the manifest and the summary a short reason.
+            log.warning(
+                "animation %s failed: %s", spec.id, failure_detail(error), exc_info=log.isEnabledFor(logging.DEBUG)
+            )
+            reason = failure_reason(error, self.site.base_dir)
             return AnimationRecord(
-                status="failed", error=message, collection=collection, style=style, frames=frames, **base
+                status="failed", error=reason, collection=collection, style=style, frames=frames, **base
             )
 
     def _fingerprint(self, spec: AnimationSpec, region: Region, planned: AnimationPlan) -> str:
@@ -187,7 +194,7 @@ class AnimationBuilder:
             while True:
                 labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
                 files = animation_files(spec.slug, len(kept), spec.render.formats)
-                grid, last, painter = self._encode(
+                grid, last, painter, coverage = self._encode(
                     spec, region, collection, files, style, palette, kept, labels, size, tiles
                 )
                 size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
@@ -197,7 +204,9 @@ class AnimationBuilder:
         write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
         self._encode_from_frames(spec, files, palette, grid)
-        notes = (*painter.notes, *budget.notes)
+        empty = empty_frames_warning(coverage)
+        warnings = (empty,) if empty else ()
+        notes = (*painter.notes, *budget.notes, *warnings)
         if painter.legend_patch is not None and files.legend:
             write_poster(self.staging / files.legend, painter.legend_patch, palette.rgb_bytes(), palette.transparent)
         else:
@@ -213,7 +222,7 @@ class AnimationBuilder:
             status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
             legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
             legend_classes=legend_entries(categories) if categories else (),
-            notes=notes, crs=grid.crs, render=_published_render(spec.render),
+            notes=notes, warnings=warnings, crs=grid.crs, render=_published_render(spec.render),
         )
 
     def renderer_for(self, spec: AnimationSpec) -> tuple[Renderer, str, Executor | None]:
@@ -272,7 +281,7 @@ class AnimationBuilder:
         labels: tuple[str, ...],
         size: int,
         tiles: Path | None,
-    ) -> tuple[Grid, np.ndarray, OverlayPainter]:
+    ) -> tuple[Grid, np.ndarray, OverlayPainter, list[float]]:
         """Render every frame at ``size`` and stream it into the animation files; returns the last.
 
         With a basemap the frames are in Web Mercator, ``palette`` only lends its reserved
@@ -327,7 +336,7 @@ class AnimationBuilder:
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
-        return grid, last, painter
+        return grid, last, painter, source.coverage
 
 
 def _encoders_of(files: AnimationFiles) -> list[Encoder]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import posixpath
 import shutil
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -22,7 +21,7 @@ from generator import __version__
 from generator.core.atomic import write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import AnimationRecord
-from generator.engine.animation import AnimationBuilder, BuildOptions, animation_files
+from generator.engine.animation import AnimationBuilder, BuildOptions
 from generator.engine.output import (
     RecordStore,
     carry_over,
@@ -129,15 +128,18 @@ def _build_claimed(
     try:
         records: list[AnimationRecord] = []
         for spec in specs:
-            folder = posixpath.dirname(animation_files(spec.slug).page)
             if spec.id not in selected:
                 previous = store.load(spec.slug)
-                if previous is not None and carry_over(folder, output, staging):
+                if previous is not None and carry_over(previous, output, staging):
                     records.append(previous)
                     summary.carried += 1
-                else:
+                    continue
+                if previous is None:
                     log.warning("%s: not built (--only) and no earlier build to keep", spec.id)
-                continue
+                    continue
+                # Its published files are gone or changed: build it again rather than drop it.
+                log.warning("%s: not selected (--only), but its published files cannot be kept: building it", spec.id)
+                progress.add_animation()
             progress.start_animation(spec.id)
             hits, misses = cache.hits, cache.misses
             record = builder.build(spec, regions[spec.region.id])
@@ -147,7 +149,7 @@ def _build_claimed(
             summary.per_animation[spec.id] = stats
             if record.status == "failed":
                 previous = store.load(spec.slug)
-                if previous is not None and carry_over(folder, output, staging):
+                if previous is not None and carry_over(previous, output, staging):
                     log.warning("%s: keeping its last good files, marked stale", spec.id)
                     record = replace(previous, status="stale", error=record.error)
             reused = spec.id in builder.reused
@@ -160,6 +162,9 @@ def _build_claimed(
         if options.strict and any(record.status != "ok" for record in records):
             failed = ", ".join(record.id for record in records if record.status != "ok")
             raise BuildFailed(f"--strict: animation(s) failed: {failed}; the published output was left as it was")
+        if options.strict and any(record.warnings for record in records):
+            warned = "; ".join(f"{record.id}: {record.warnings[0]}" for record in records if record.warnings)
+            raise BuildFailed(f"--strict: animation(s) with warnings: {warned}; the published output was left as it was")
         write_site(staging, site.info, records, generator_version=__version__)
         summary.files_unchanged = link_unchanged(staging, output)
         summary.bytes_written = new_bytes(staging)

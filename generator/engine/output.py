@@ -11,9 +11,11 @@ folder between builds.
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import logging
 import os
+import posixpath
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 from generator import __version__
 from generator.core.atomic import write_text_atomic
 from generator.core.errors import ConfigError
-from generator.core.model import AnimationRecord, ItemAsset
+from generator.core.model import AnimationFiles, AnimationRecord, FileDigest, ItemAsset
 from generator.core.records import RecordError, decode, encode
 from generator.core.redaction import public_url, public_url_or_none
 from generator.engine.ownership import require_ours, write_marker
@@ -124,19 +126,90 @@ def new_bytes(staging: Path) -> int:
     return sum(path.stat().st_size for path in staging.rglob("*") if path.is_file() and path.stat().st_nlink == 1)
 
 
-def carry_over(folder: str, output: Path, staging: Path) -> bool:
-    """Link an animation's published folder into staging unchanged; False if it is not there."""
-    source = output / folder
-    if not source.is_dir():
+def media_files(files: AnimationFiles) -> list[str]:
+    """Every file of an animation but its pages: the animation files, stills and frames."""
+    paths = [*files.outputs.values(), files.poster, files.thumbnail, *files.frames]
+    if files.legend is not None:
+        paths.append(files.legend)
+    return list(dict.fromkeys(paths))
+
+
+HASH_CHUNK = 1 << 20
+
+
+def file_digest(root: Path, relative: str) -> FileDigest:
+    """Size and SHA-256 of ``root/relative`` (read in chunks: memory stays flat)."""
+    digest = hashlib.sha256()
+    size = 0
+    with (root / relative).open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return FileDigest(path=relative, size=size, sha256=digest.hexdigest())
+
+
+def published_digests(root: Path, files: AnimationFiles) -> tuple[FileDigest, ...]:
+    """The digest of every media file of an animation built into ``root`` (what its record vouches for)."""
+    return tuple(file_digest(root, relative) for relative in media_files(files))
+
+
+def _inside_animation(record: AnimationRecord, relative: str) -> bool:
+    folder = posixpath.dirname(record.files.page) + "/"
+    normal = posixpath.normpath(relative)
+    return normal == relative and relative.startswith(folder) and not relative.startswith("/")
+
+
+def carry_over(record: AnimationRecord, output: Path, staging: Path) -> bool:
+    """Link the files ``record`` vouches for from the published output into staging, verified.
+
+    False, with nothing staged, unless the record was made for this output folder and every
+    file it lists is there, a regular file, with the size and SHA-256 it lists; the caller then
+    builds the animation again (from the frame cache: cheap). What is hashed is the staged link
+    itself, so the bytes checked are the bytes published.
+    """
+    folder = posixpath.dirname(record.files.page)
+    if record.output_dir != str(output):
+        log.info("%s: its last record was made for another output folder, not kept", record.id)
         return False
-    target = staging / folder
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target, copy_function=_link_or_copy)
-    return True
+    if not record.published:
+        return False
+    target_folder = staging / folder
+    shutil.rmtree(target_folder, ignore_errors=True)
+    try:
+        problem = _stage_verified(record, output, staging)
+    except OSError as error:  # a file removed or made unreadable while we looked at it
+        problem = f"a file cannot be staged ({error.strerror or error})"
+    if problem is None:
+        return True
+    shutil.rmtree(target_folder, ignore_errors=True)
+    log.warning("%s: its published files cannot be kept: %s", record.id, problem)
+    return False
+
+
+def _stage_verified(record: AnimationRecord, output: Path, staging: Path) -> str | None:
+    """Stage the record's files; the first problem found, or None when all are as listed."""
+    for listed in record.published:
+        if not _inside_animation(record, listed.path):
+            return f"{listed.path} is not in the animation's folder"
+        source = output / listed.path
+        if source.is_symlink() or not source.is_file():
+            return f"{listed.path} is missing"
+        if source.stat().st_size != listed.size:
+            return f"{listed.path} has changed (size)"
+        target = staging / listed.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(str(source), str(target))
+        try:
+            staged = file_digest(staging, listed.path)
+        except OSError as error:
+            return f"{listed.path} cannot be read ({error.strerror})"
+        if staged != listed:
+            return f"{listed.path} has changed (content)"
+    return None
 
 
 RECORD_KIND = "eo-timelapse/animation-record"
-RECORD_FORMAT = 1  # bump when the envelope or the meaning of a field changes
+RECORD_FORMAT = 2  # bump when the envelope or the meaning of a field changes
 # The only classes a record may name for a field declared as one of their bases (none today:
 # the resolved Style is one class).
 RECORD_CLASSES: tuple[type, ...] = ()

@@ -89,6 +89,10 @@ class Progress:
             self._drawn = False
         return True
 
+    def add_animation(self) -> None:
+        """One more animation to build than counted at the start."""
+        self.total += 1
+
     def start_animation(self, animation_id: str) -> None:
         self.current = animation_id
         self._draw()

@@ -8,13 +8,20 @@ the generator's version — and the storage: one lossless PNG per
 layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry.
 Overlays are drawn after the cache, so changing the time range (timeline, gap frames) or a
 label never forces COGs to be read again.
+
+An entry is never trusted as it is: each PNG carries, in a text chunk, the SHA-256 of its key,
+shape and pixels (:func:`layer_digest`). An entry whose digest does not match — other pixels
+(a bad disk, a hand edit, another entry copied over it), no digest, an unreadable file, a folder
+or a link in place of the file — is a miss: logged at debug level, rendered again and replaced.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from generator import __version__
 from generator.core.atomic import atomic_stream
@@ -31,7 +39,10 @@ from generator.core.redaction import public_url
 from generator.plan.styles import style_fingerprint
 from generator.sources.regions import Region
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1  # bump when the layout of cached layers changes
+DIGEST_CHUNK = "eo-timelapse-layer-sha256"  # the PNG text chunk holding an entry's digest
 
 
 def _local_stamp(href: str) -> list[int] | None:
@@ -108,6 +119,14 @@ def geometry_digest(wkb: bytes) -> str:
     return hashlib.sha256(wkb).hexdigest()[:32]
 
 
+def layer_digest(key: str, layer: np.ndarray) -> str:
+    """What a cache entry must hash to: its key (an entry copied under another key fails), its
+    shape and its pixels."""
+    digest = hashlib.sha256(f"{key}:{layer.shape[0]}x{layer.shape[1]}:".encode())
+    digest.update(np.ascontiguousarray(layer, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class FrameCache:
     """Data layers on disk; ``root=None`` disables caching. Counts hits and misses."""
@@ -121,23 +140,62 @@ class FrameCache:
         return self.root / "frames" / key[:2] / f"{key}.png"
 
     def get(self, key: str, shape: tuple[int, int]) -> np.ndarray | None:
+        """The layer stored under ``key``, verified; None (a miss) for anything else."""
         if self.root is None:
             return None
         path = self._path(key)
-        try:
-            with Image.open(path) as image:
-                layer = np.asarray(image, dtype=np.uint8)
-        except (OSError, ValueError):
+        problem = self._check(path, key, shape)
+        if isinstance(problem, str):
             self.misses += 1
-            return None
-        if layer.shape != shape:
-            self.misses += 1
+            if problem:
+                log.debug("frame cache: ignoring %s: %s", path, problem)
             return None
         self.hits += 1
-        return layer.copy()
+        return problem
+
+    def _check(self, path: Path, key: str, shape: tuple[int, int]) -> np.ndarray | str:
+        """The verified layer, or why the entry is not one ("" when there is no entry)."""
+        if path.is_symlink():
+            return "a link, not a file"
+        if not path.exists():
+            return ""
+        if not path.is_file():
+            return "not a regular file"
+        try:
+            with Image.open(path) as image:
+                if image.format != "PNG" or image.mode != "L":
+                    return f"a {image.format} image in mode {image.mode}, not a one-band PNG"
+                layer = np.asarray(image, dtype=np.uint8).copy()
+                stored = getattr(image, "text", {}).get(DIGEST_CHUNK)
+        except Exception as error:  # an entry is untrusted input: whatever Pillow raises, it is a miss
+            return f"unreadable ({type(error).__name__}: {error})"
+        if layer.shape != shape:
+            return f"shape {layer.shape}, expected {shape}"
+        if stored is None:
+            return "no digest"
+        if stored != layer_digest(key, layer):
+            return "its pixels do not match its digest"
+        return layer
 
     def put(self, key: str, layer: np.ndarray) -> None:
+        """Store ``layer`` under ``key`` with its digest, replacing whatever is there.
+
+        The cache only saves time: a write that fails is logged and the build goes on.
+        """
         if self.root is None:
             return
-        with atomic_stream(self._path(key)) as stream:
-            Image.fromarray(layer, mode="L").save(stream, format="PNG", compress_level=1)
+        path = self._path(key)
+        info = PngInfo()
+        info.add_text(DIGEST_CHUNK, layer_digest(key, layer))
+        try:
+            # Something else where the entry's folder or the entry goes (the cache folder is ours).
+            if path.parent.is_symlink() or (path.parent.exists() and not path.parent.is_dir()):
+                path.parent.unlink()
+            if path.is_symlink():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
+            with atomic_stream(path) as stream:
+                Image.fromarray(layer, mode="L").save(stream, format="PNG", compress_level=1, pnginfo=info)
+        except OSError as error:
+            log.warning("frame cache: could not store %s: %s", path, error)

@@ -3,7 +3,8 @@
 Owns the per-animation geometry computed once (grid, inside-region mask, border pixels), the
 data layer of each frame (palette indices before overlays) served from the frame cache or
 rendered — in parallel when a pool is given, in order, with bounded look-ahead so memory stays
-flat. The overlays on top are drawn by ``generator.overlays.painter.OverlayPainter``.
+flat — and the share of the region each data frame has data on, so an animation whose every
+frame is empty is flagged (:data:`EMPTY_COVERAGE`). The overlays on top are drawn by ``generator.overlays.painter.OverlayPainter``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -29,6 +30,10 @@ from generator.sources.regions import Region
 log = logging.getLogger(__name__)
 
 POOL_MIN_FRAMES = 8  # below this, starting work in a pool costs more than it saves
+# A data frame with data on less than this share of the region's pixels counts as empty: an
+# animation whose every data frame is empty is almost surely wrong (an item's footprint that
+# lies about where its COG is, an all-nodata COG, a rescale that misses the data).
+EMPTY_COVERAGE = 0.01
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class LayerSource:
     cache: FrameCache
     pool: Executor | None = None
     look_ahead: int = 4
+    # The share of the region's pixels with data, for each data frame served (gap frames have none).
+    coverage: list[float] = field(default_factory=list)
 
     def layers(self, frames: Sequence[FramePlan]) -> Iterator[np.ndarray]:
         grid = self.prepared.grid
@@ -134,4 +141,25 @@ class LayerSource:
         layer = started.result() if isinstance(started, Future) else started
         if store and key is not None:
             self.cache.put(key, layer)
+        if key is not None:
+            self.coverage.append(data_coverage(layer, self.prepared.inside, self.palette.transparent))
         return layer
+
+
+def data_coverage(layer: np.ndarray, inside: np.ndarray, transparent: int) -> float:
+    """The share of the pixels inside the region that hold data (not ``transparent``) in ``layer``."""
+    total = int(np.count_nonzero(inside))
+    if total == 0:
+        return 0.0
+    return int(np.count_nonzero((layer != transparent) & inside)) / total
+
+
+def empty_frames_warning(coverage: Sequence[float]) -> str | None:
+    """The warning for an animation whose every data frame is empty (see :data:`EMPTY_COVERAGE`)."""
+    if not coverage or max(coverage) >= EMPTY_COVERAGE:
+        return None
+    every = "the only data frame has" if len(coverage) == 1 else f"each of the {len(coverage)} data frames has"
+    return (
+        f"{every} data on less than {EMPTY_COVERAGE:.0%} of the region (at most {max(coverage):.1%}): "
+        "check that the items' footprints match their COGs, the assets' nodata value and the style's rescale"
+    )

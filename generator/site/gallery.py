@@ -38,6 +38,7 @@ from generator.site.pages import (  # re-exported: the public helpers of the sit
     open_graph,
 )
 from generator.site.provenance import GENERATOR_NAME, provenance_json, style_entry
+from generator.site.public import public_record
 from generator.site.weblinks import (  # re-exported: the public helpers of the site stage
     COLLECTIONS_DIR,
     FAVICON,
@@ -146,6 +147,7 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "poster": record.files.poster if ok else None,
         "thumbnail": record.files.thumbnail if ok else None,
         "notes": list(record.notes),
+        "warnings": list(record.warnings),  # the notes that say the result looks wrong (also in notes)
         "width": int(record.width),
         "height": int(record.height),
         "style": style_entry(record.style),
@@ -369,8 +371,12 @@ def render_site(
     generator_version: str,
     thumbnail_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> dict[str, str]:
-    """Every text file of the gallery, by path relative to the output folder (no I/O)."""
-    records = list(records)
+    """Every text file of the gallery, by path relative to the output folder (no I/O).
+
+    Errors and notes are published as ``site.public.public_text`` makes them: no secret, no
+    absolute path of the build machine.
+    """
+    records = [public_record(record, site.source_root) for record in records]
     validate_records(records)
     env = make_environment(site.templates)
     sizes = thumbnail_sizes or {}

@@ -144,6 +144,7 @@ class AnimationView:
     frames: tuple[FrameRow, ...]
     output_hrefs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # format name → file
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # the notes that say the result looks wrong: shown on the card too
     collection_href: str = ""
     region_href: str = ""
     provenance_href: str = ""
@@ -338,6 +339,7 @@ def animation_view(
         poster_href=relative_href(record.files.poster, from_page),
         output_hrefs={name: relative_href(path, from_page) for name, path in record.files.outputs.items()},
         notes=record.notes,
+        warnings=record.warnings,
         thumbnail_href=relative_href(record.files.thumbnail, from_page),
         thumbnail_size=thumbnail_size,
         image_alt=_image_alt(collection_title, record.region_title, date_range),
