@@ -23,9 +23,11 @@ from generator.core.dates import parse_interval
 from generator.core.errors import SourceError
 from generator.core.model import FramePlan
 from generator.engine.build import build
+from generator.plan.frames import keep_last, plan_frames
 from generator.plan.site import site_plan
-from generator.sources.catalog import StaticCatalogSource, keep_last, open_source, plan_frames
+from generator.sources.catalog import StaticCatalogSource
 from generator.sources.http import HttpSettings, make_session
+from generator.sources.registry import open_source
 from generator.sources.stac_api import StacApiSource
 from tests.conftest import column_values, write_cog
 from tests.servers.common import unavailable
@@ -136,13 +138,13 @@ def test_interval_and_rolling_window(pgstac: PgStacServer) -> None:
 
 
 def test_collection_document(pgstac: PgStacServer) -> None:
-    info, document = StacApiSource("veda", pgstac.url).collection(COLLECTION_ID)
+    info = StacApiSource("veda", pgstac.url).collection(COLLECTION_ID)
     assert info.title == "NO₂ (monthly), test copy"
     assert info.description.startswith("Monthly tropospheric NO₂")
     assert info.license == "CC0-1.0"
     assert info.providers[0]["name"] == "Test Agency"
     assert info.renders["dashboard"]["colormap_name"] == "rdbu_r"
-    assert document["dashboard:time_density"] == "month"
+    assert info.time_density == "month"
 
 
 def test_unknown_collection_names_the_ones_there(pgstac: PgStacServer) -> None:
