@@ -156,7 +156,7 @@ def test_unknown_collection_names_the_ones_there(pgstac: PgStacServer) -> None:
 
 def test_build_from_a_stac_api(pgstac: PgStacServer, tmp_path: Path) -> None:
     config = tmp_path / "site_config.yml"
-    config.write_text(f"""\
+    text = f"""\
 site: {{title: API}}
 sources: {{api: {{api: "{pgstac.url}", page_size: 2}}}}
 collections:
@@ -164,7 +164,13 @@ collections:
 regions:
   - {{id: square, bbox: [8, 8, 56, 56]}}
 render: {{size: 64, cadence: none}}
-""")
+"""
+    config.write_text(text)
+    (refused,) = build(config, tmp_path / "output").records  # this API's items point at file:// COGs
+    assert refused.status == "failed" and refused.error is not None
+    assert "source 'api': item 'tiny-1' was read over the network" in refused.error
+    assert "allow_local_assets: true" in refused.error
+    config.write_text(text.replace("page_size: 2", "page_size: 2, allow_local_assets: true"))
     result = build(config, tmp_path / "output")
     (record,) = result.records
     assert record.status == "ok", record.error

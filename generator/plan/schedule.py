@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from generator.core.atomic import write_text_atomic
 from generator.core.canonical import canonical_json
 from generator.core.dates import Interval, parse_interval
-from generator.core.errors import SourceError
+from generator.core.errors import SourceError, SourceUnreachable
 from generator.core.model import CollectionInfo, FramePlan, SourceItem, Style
 from generator.core.records import decode, encode
 from generator.core.specs import RenderSpec, SourceSpec
@@ -31,6 +33,8 @@ from generator.plan.styles import resolve_style
 from generator.sources.items import filter_items
 from generator.sources.regions import Region
 from generator.sources.registry import Source, open_source
+
+T = TypeVar("T")
 
 #: The layout of a search cache entry; bump when ``SourceItem`` changes incompatibly.
 SEARCH_FORMAT = 2
@@ -107,7 +111,7 @@ def plan_animation(
     searches = searches or SearchCache(None, 0)
     source_config = canonical_json(source_spec)
     items = filter_items(searches.items(source, source_config, spec.collection.id, interval, region), interval, region.geometry)
-    planned = plan_frames(items, spec.collection.asset, resolved.render_assets)
+    planned = plan_frames(items, spec.collection.asset, resolved.render_assets, source_spec)
     if not planned:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
         raise SourceError(
@@ -120,13 +124,43 @@ def plan_animation(
     )
 
 
+class BuildSource:
+    """A source as one build uses it: once it did not answer, it is not asked again.
+
+    The first ``SourceUnreachable`` (timeout, refused, unknown host, 5xx after retries) is kept;
+    every later call fails at once with the same reason, so a source that never answers costs
+    one animation's waiting, not every animation's.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.name = source.name
+        self.notes = source.notes  # the same list: notes the source adds are seen here
+        self.failure: str | None = None
+
+    def collection(self, collection_id: str) -> CollectionInfo:
+        return self._ask(lambda: self.source.collection(collection_id))
+
+    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[SourceItem]:
+        return self._ask(lambda: self.source.items(collection_id, interval, region))
+
+    def _ask(self, call: Callable[[], T]) -> T:
+        if self.failure is not None:
+            raise SourceUnreachable(f"{self.failure} (the source already failed in this build)")
+        try:
+            return call()
+        except SourceUnreachable as error:
+            self.failure = str(error)
+            raise
+
+
 def source_opener(sources: Mapping[str, SourceSpec]) -> Callable[[str], Source]:
-    """Opens each named source once per build."""
+    """Opens each named source once per build, and remembers a source that did not answer."""
     opened: dict[str, Source] = {}
 
     def source(name: str) -> Source:
         if name not in opened:
-            opened[name] = open_source(sources[name])
+            opened[name] = BuildSource(open_source(sources[name]))
         return opened[name]
 
     return source

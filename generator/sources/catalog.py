@@ -21,7 +21,7 @@ from generator.core.model import CollectionInfo, SourceItem
 from generator.core.paths import is_remote_href
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
-from generator.sources.http import describe_error, make_session, settings_for_source
+from generator.sources.http import describe_error, make_session, settings_for_source, source_error
 from generator.sources.items import filter_items
 from generator.sources.registry import register_source
 from generator.sources.stac_common import collection_info, source_items
@@ -46,7 +46,10 @@ class StaticCatalogSource:
             except FileNotFoundError:
                 raise SourceError(f"source {self.name!r}: catalog not found: {public_url(self.href)}") from None
             except Exception as error:  # pystac raises many types for unreadable or invalid JSON
-                raise SourceError(f"source {self.name!r}: cannot read STAC catalog {public_url(self.href)}: {redact_urls_in_text(str(error))}") from None
+                raise source_error(
+                    f"source {self.name!r}: cannot read STAC catalog {public_url(self.href)}: {redact_urls_in_text(str(error))}",
+                    error,
+                ) from None
             if isinstance(self._catalog, pystac.Collection):
                 self._collections = {self._catalog.id: self._catalog}
             elif isinstance(self._catalog, pystac.Catalog):
@@ -73,7 +76,7 @@ class StaticCatalogSource:
         try:
             items = list(collection.get_items(recursive=True))
         except Exception as error:
-            raise SourceError(f"source {self.name!r}: cannot read the items of {collection_id!r}: {error}") from None
+            raise source_error(f"source {self.name!r}: cannot read the items of {collection_id!r}: {error}", error) from None
         return filter_items(source_items(items, remote=is_remote_href(self.href)), interval, region)
 
 
@@ -91,7 +94,7 @@ class SessionStacIO(pystac.stac_io.DefaultStacIO):
             response = self.session.get(href)
             response.raise_for_status()
         except requests.RequestException as error:
-            raise SourceError(f"cannot read {public_url(href)}: {describe_error(error)}") from None
+            raise source_error(f"cannot read {public_url(href)}: {describe_error(error)}", error) from None
         return response.text
 
 

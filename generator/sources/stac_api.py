@@ -32,7 +32,7 @@ from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo, SourceItem
 from generator.core.redaction import public_url
 from generator.core.specs import SourceSpec
-from generator.sources.http import HttpSettings, describe_error, make_session, settings_for_source
+from generator.sources.http import HttpSettings, describe_error, make_session, settings_for_source, source_error
 from generator.sources.items import filter_items
 from generator.sources.registry import register_source
 from generator.sources.stac_common import collection_info, source_item
@@ -73,11 +73,13 @@ class StacApiSource:
             try:
                 self._client = Client.open(self.url, stac_io=io)
             except APIError as error:
-                raise SourceError(f"source {self.name!r}: cannot open the STAC API {self._where()}: {_api_message(error)}") from None
+                raise source_error(
+                    f"source {self.name!r}: cannot open the STAC API {self._where()}: {_api_message(error)}", error
+                ) from None
             except Exception as error:  # invalid JSON or not a STAC catalog at all
-                raise SourceError(
+                raise source_error(
                     f"source {self.name!r}: {self._where()} is not a readable STAC API ({type(error).__name__}: "
-                    f"{_clean(str(error))})"
+                    f"{_clean(str(error))})", error
                 ) from None
         return self._client
 
@@ -91,9 +93,9 @@ class StacApiSource:
         try:
             found = client.get_collection(collection_id)
         except APIError as error:
-            raise SourceError(
+            raise source_error(
                 f"source {self.name!r}: cannot read collection {collection_id!r} from {self._where()}: "
-                f"{_api_message(error)}"
+                f"{_api_message(error)}", error
             ) from None
         if found is None:
             raise SourceError(
@@ -196,9 +198,9 @@ class StacApiSource:
                                "to come; raise `max_pages` (or narrow `datetime`) to get them all")
                     break
         except APIError as error:
-            raise SourceError(f"{what}: item search at {self._where()} failed: {_api_message(error)}") from None
+            raise source_error(f"{what}: item search at {self._where()} failed: {_api_message(error)}", error) from None
         except (requests.RequestException, ValueError) as error:
-            raise SourceError(f"{what}: item search at {self._where()} failed: {_clean(str(error))}") from None
+            raise source_error(f"{what}: item search at {self._where()} failed: {_clean(str(error))}", error) from None
         return collected
 
     def _warn(self, message: str) -> None:
