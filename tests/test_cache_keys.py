@@ -57,6 +57,7 @@ WHEN_UNSET: dict[str, Any] = {
     "renders": {"dashboard": {"rescale": [[0, 1]]}},
     "doi": "10.0000/x",
     "citation": "Cite us",
+    "time_density": "month",
     "borders": shapely.box(3, 3, 4, 4),
     "width": 3,
     "halo": "#ffffff",

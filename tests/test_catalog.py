@@ -16,10 +16,12 @@ from generator.cli.main import main
 from generator.config import load_config, parse_config
 from generator.core.dates import Interval, parse_duration, parse_interval
 from generator.core.errors import ConfigError, SourceError
-from generator.core.model import FramePlan
-from generator.sources.catalog import StaticCatalogSource, choose_asset_key, keep_last, plan_frames
+from generator.core.model import FramePlan, SourceItem
+from generator.plan.frames import choose_asset_key, keep_last, plan_frames
+from generator.sources.catalog import StaticCatalogSource
 from generator.sources.http import HttpSettings, make_session
-from generator.sources.stac_common import filter_items
+from generator.sources.items import filter_items
+from generator.sources.stac_common import source_item
 from tests.servers.faults import FaultServer, Reply, Request
 from tests.servers.stac_data import (
     COLLECTION_ID,
@@ -33,12 +35,12 @@ REPO = Path(__file__).resolve().parent.parent
 UTC = UTC
 
 
-def _item(item_id: str, assets: dict[str, dict[str, Any]], **properties: Any) -> pystac.Item:
-    return pystac.Item.from_dict({
+def _item(item_id: str, assets: dict[str, dict[str, Any]], **properties: Any) -> SourceItem:
+    return source_item(pystac.Item.from_dict({
         "type": "Feature", "stac_version": "1.0.0", "id": item_id,
         "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]},
         "bbox": [0, 0, 1, 1], "properties": {"datetime": None, **properties}, "links": [], "assets": assets,
-    })
+    }))
 
 
 PREVIEW = {"href": "https://x.org/p.png", "type": "image/png", "roles": ["overview"]}

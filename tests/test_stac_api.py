@@ -23,9 +23,11 @@ from generator.core.dates import parse_interval
 from generator.core.errors import SourceError
 from generator.core.model import FramePlan
 from generator.engine.build import build
+from generator.plan.frames import keep_last, plan_frames
 from generator.plan.site import site_plan
-from generator.sources.catalog import StaticCatalogSource, keep_last, open_source, plan_frames
+from generator.sources.catalog import StaticCatalogSource
 from generator.sources.http import HttpSettings, make_session
+from generator.sources.registry import open_source
 from generator.sources.stac_api import StacApiSource
 from tests.conftest import column_values, write_cog
 from tests.servers.common import unavailable
@@ -136,13 +138,13 @@ def test_interval_and_rolling_window(pgstac: PgStacServer) -> None:
 
 
 def test_collection_document(pgstac: PgStacServer) -> None:
-    info, document = StacApiSource("veda", pgstac.url).collection(COLLECTION_ID)
+    info = StacApiSource("veda", pgstac.url).collection(COLLECTION_ID)
     assert info.title == "NO₂ (monthly), test copy"
     assert info.description.startswith("Monthly tropospheric NO₂")
     assert info.license == "CC0-1.0"
     assert info.providers[0]["name"] == "Test Agency"
     assert info.renders["dashboard"]["colormap_name"] == "rdbu_r"
-    assert document["dashboard:time_density"] == "month"
+    assert info.time_density == "month"
 
 
 def test_unknown_collection_names_the_ones_there(pgstac: PgStacServer) -> None:
@@ -154,7 +156,7 @@ def test_unknown_collection_names_the_ones_there(pgstac: PgStacServer) -> None:
 
 def test_build_from_a_stac_api(pgstac: PgStacServer, tmp_path: Path) -> None:
     config = tmp_path / "site_config.yml"
-    config.write_text(f"""\
+    text = f"""\
 site: {{title: API}}
 sources: {{api: {{api: "{pgstac.url}", page_size: 2}}}}
 collections:
@@ -162,7 +164,13 @@ collections:
 regions:
   - {{id: square, bbox: [8, 8, 56, 56]}}
 render: {{size: 64, cadence: none}}
-""")
+"""
+    config.write_text(text)
+    (refused,) = build(config, tmp_path / "output").records  # this API's items point at file:// COGs
+    assert refused.status == "failed" and refused.error is not None
+    assert "source 'api': item 'tiny-1' was read over the network" in refused.error
+    assert "allow_local_assets: true" in refused.error
+    config.write_text(text.replace("page_size: 2", "page_size: 2, allow_local_assets: true"))
     result = build(config, tmp_path / "output")
     (record,) = result.records
     assert record.status == "ok", record.error

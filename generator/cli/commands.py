@@ -68,6 +68,8 @@ def _local_sources(site: SitePlan, report: CheckReport) -> None:
             if not path.is_file():
                 raise ConfigError(f"{section.where}.catalog: file not found: {path}")
             report.lines.append(f"source {name}: local catalog {path.name} found")
+        elif section.kind not in ("catalog", "api"):
+            report.lines.append(f"source {name}: kind {section.kind}, not opened (--offline)")
         else:
             report.lines.append(f"source {name}: remote, not contacted (--offline)")
 
@@ -176,7 +178,7 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
     opener = source_opener(site.sources)
     for collection in site.collections:
         try:
-            info, _ = opener(collection.source).collection(collection.id)
+            info = opener(collection.source).collection(collection.id)
             report.lines.append(f"collection {collection.id}: found in source {collection.source} ({info.title})")
         except GeneratorError as error:
             report.problems.append(f"collection {collection.id}: {error}")

@@ -52,6 +52,9 @@ _HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP token (RFC 9110)
 class SourceSection(StrictModel):
     catalog: str | None = None
     api: str | None = Field(default=None, pattern=r"^https?://")  # a STAC API root
+    kind: str | None = Field(default=None, min_length=1)  # a source kind registered by a module of your own
+    options: dict[str, Any] | None = None  # that kind's settings (checked against what it registered)
+    allow_local_assets: bool = False  # items read over the network may point at local files
     raster_api: str | None = Field(default=None, pattern=r"^https?://")  # a TiTiler endpoint
     raster_api_max_body_bytes: int = Field(default=16_384, ge=1024)  # region bodies sent to TiTiler are simplified to fit
     headers: dict[str, str] = Field(default_factory=dict)  # sent with every request; values take ${ENV_VAR}
@@ -67,8 +70,15 @@ class SourceSection(StrictModel):
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> SourceSection:
-        if (self.catalog is None) == (self.api is None):
-            raise ValueError("give exactly one of `catalog` (a static STAC catalog) or `api` (a STAC API URL)")
+        if sum(value is not None for value in (self.catalog, self.api, self.kind)) != 1:
+            raise ValueError(
+                "give exactly one of `catalog` (a static STAC catalog), `api` (a STAC API URL) "
+                "or `kind` (a source kind of your own)"
+            )
+        if self.kind in ("catalog", "api"):
+            raise ValueError(f"the built-in kind {self.kind!r} is written `{self.kind}: <where>`, not `kind: {self.kind}`")
+        if self.options is not None and self.kind is None:
+            raise ValueError("`options` go with `kind`: `catalog` and `api` sources take their settings as keys")
         return self
 
     @field_validator("headers")

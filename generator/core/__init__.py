@@ -1,7 +1,7 @@
 """Core: the values and errors every stage shares.
 
-Owns: the plain data model (grids, frame plans, item assets, styles, animation records), the
-exception hierarchy with its exit-code meaning, date/interval parsing, the palette layout
+Owns: the plain data model (grids, sources' items and assets, frame plans, styles, animation
+records), the exception hierarchy with its exit-code meaning, date/interval parsing, the palette layout
 (``colors``), the resolved settings every stage takes (``specs``), config paths and URLs
 (``paths``), the canonical JSON cache keys are computed from (``canonical``), and the rules every
 stage must apply the same way: redaction of URLs and headers, atomic file writes, the JSON codec

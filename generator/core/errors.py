@@ -29,6 +29,13 @@ class SourceError(GeneratorError):
     """A STAC source could not be read, or does not hold what the configuration asks for."""
 
 
+class SourceUnreachable(SourceError):
+    """A source did not answer (timeout, connection refused, unknown host, HTTP 5xx after retries).
+
+    A build remembers it: later animations using the same source fail at once instead of asking again.
+    """
+
+
 class StyleError(GeneratorError):
     """No usable style (rescale, colormap) for a collection."""
 

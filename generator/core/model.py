@@ -15,6 +15,7 @@ from typing import Any, Literal
 from affine import Affine
 
 FrameKind = Literal["data", "gap"]
+Moment = datetime  # for fields named ``datetime``
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,39 @@ class Style:
 
 
 @dataclass(frozen=True)
+class AssetRef:
+    """One asset of a source's item: where the file is and what it is."""
+
+    href: str  # absolute URL or local path (a relative href is resolved by the source)
+    roles: tuple[str, ...] = ()
+    media_type: str | None = None
+    updated: str | None = None  # the asset's own ``updated`` time, when given
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One item of a source, whatever its kind (a STAC item, a dated file…), as the planner needs it.
+
+    ``start``/``end`` are the time range the item covers (both ``datetime`` for an instant);
+    ``footprint`` is a GeoJSON geometry and ``bbox`` (west, south, east, north) its bounds, in
+    lon/lat; neither given: the item is taken for every region. ``href`` is where the item's own
+    document lives, when it has one; ``remote`` is True when that document was read from the
+    network (its assets must then be remote too, unless the source allows local ones).
+    """
+
+    id: str
+    datetime: Moment  # the time step, timezone-aware (UTC)
+    start: Moment
+    end: Moment
+    assets: dict[str, AssetRef] = field(hash=False)
+    footprint: dict[str, Any] | None = field(default=None, hash=False)
+    bbox: tuple[float, ...] | None = None
+    href: str | None = None
+    updated: str | None = None  # the item's ``updated`` time, when given
+    remote: bool = False
+
+
+@dataclass(frozen=True)
 class ItemAsset:
     """One STAC item's data asset, as a frame needs it."""
 
@@ -140,6 +174,7 @@ class CollectionInfo:
     synthetic: bool = False  # the demo catalog marks its collections as synthetic data
     doi: str | None = None  # ``sci:doi`` of the collection, when it has one
     citation: str | None = None  # ``sci:citation``: how the data provider asks to be cited
+    time_density: str | None = None  # how often it has data (``dashboard:time_density``: day, month…)
 
 
 AnimationStatus = Literal["ok", "failed", "stale"]  # stale: this build failed, last good files kept

@@ -9,6 +9,16 @@ def is_url(ref: str) -> bool:
     return ref.startswith(("http://", "https://", "s3://", "file://"))
 
 
+#: Where a remote document may point its assets: the network, never the reader's own disk.
+REMOTE_SCHEMES = ("http", "https", "s3")
+
+
+def is_remote_href(href: str) -> bool:
+    """True for an http(s) or s3 URL; False for ``file://``, a path, or any other scheme."""
+    scheme, sep, _ = href.partition("://")
+    return bool(sep) and scheme.lower() in REMOTE_SCHEMES
+
+
 def resolve_ref(ref: str, base_dir: Path) -> str:
     """A URL stays as it is; a local path is made absolute against the config's folder."""
     if is_url(ref):

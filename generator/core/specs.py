@@ -25,7 +25,6 @@ GapPolicy = Literal["frame", "skip"]
 #: An output format: the name of a registered encoder ("gif", "webp", "mp4", …; see encode.registry).
 OutputFormat = str
 RendererName = Literal["local", "titiler"]
-SourceKind = Literal["catalog", "api"]
 
 
 # --- render settings -------------------------------------------------------------------------
@@ -168,10 +167,15 @@ class S3Spec:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One ``sources.<name>`` block: a static catalog (``catalog``, resolved) or a STAC API (``api``).
+    """One ``sources.<name>`` block, of one source kind (``sources.registry``).
 
-    ``where`` names the block in messages (``"<config path>: sources.<name>"``). Header values are
-    kept as written (``${ENV_VAR}`` is expanded when a session is made).
+    The built-in kinds are a static catalog (``catalog``, resolved) and a STAC API (``api``);
+    another registered kind is named by ``kind`` and gets its settings as ``options`` (an
+    instance of the dataclass it registered; relative paths in it are relative to ``base_dir``,
+    the config's folder). ``kind`` is filled in from ``catalog``/``api`` when not given.
+    ``where`` names the block in messages (``"<config path>: sources.<name>"``). Header values
+    are kept as written (``${ENV_VAR}`` is expanded when a session is made).
+    ``allow_local_assets``: items read from the network may point at local files.
     """
 
     name: str
@@ -187,10 +191,14 @@ class SourceSpec:
     http: HttpSpec = HttpSpec()
     max_read_pixels: int = DEFAULT_MAX_READ_PIXELS  # source pixels one local read of an asset may touch
     max_read_bytes: int = DEFAULT_MAX_READ_BYTES  # decoded bytes one local read of an asset may touch
+    allow_local_assets: bool = False
+    kind: str = ""
+    options: Any = None
+    base_dir: Path | None = None
 
-    @property
-    def kind(self) -> SourceKind:
-        return "catalog" if self.catalog is not None else "api"
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", "catalog" if self.catalog is not None else "api")
 
 
 # --- regions ----------------------------------------------------------------------------------

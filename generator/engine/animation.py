@@ -59,7 +59,7 @@ from generator.render.palette import Palette
 from generator.render.registry import make_renderer
 from generator.site.locator import outline_rings
 from generator.sources.regions import Region
-from generator.sources.stac_common import StacSource
+from generator.sources.registry import Source
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class AnimationBuilder:
         site: SitePlan,
         staging: Path,
         renderer: Renderer | None,
-        sources: Callable[[str], StacSource],
+        sources: Callable[[str], Source],
         options: BuildOptions,
         cache: FrameCache,
         pool: Executor | None,

@@ -7,8 +7,11 @@ other stage sees a config model.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from generator.config import (
     BasemapSection,
@@ -23,6 +26,7 @@ from generator.config import (
     StyleSection,
     resolve_ref,
 )
+from generator.core.errors import ConfigError
 from generator.core.specs import (
     AttributionOverlay,
     BasemapSpec,
@@ -43,6 +47,7 @@ from generator.core.specs import (
     TitleOverlay,
     WebpSpec,
 )
+from generator.sources.registry import source_kind
 
 
 def http_spec(section: HttpSection) -> HttpSpec:
@@ -54,9 +59,10 @@ def http_spec(section: HttpSection) -> HttpSpec:
 
 
 def source_spec(name: str, section: SourceSection, config: LoadedConfig) -> SourceSpec:
+    where = f"{config.path}: sources.{name}"
     return SourceSpec(
         name=name,
-        where=f"{config.path}: sources.{name}",
+        where=where,
         catalog=resolve_ref(section.catalog, config.base_dir) if section.catalog is not None else None,
         api=section.api,
         raster_api=section.raster_api,
@@ -68,7 +74,36 @@ def source_spec(name: str, section: SourceSection, config: LoadedConfig) -> Sour
         http=http_spec(section.http),
         max_read_pixels=section.max_read_pixels,
         max_read_bytes=section.max_read_bytes,
+        allow_local_assets=section.allow_local_assets,
+        kind=section.kind or "",
+        options=source_options(section, where) if section.kind is not None else None,
+        base_dir=config.base_dir if section.kind is not None else None,
     )
+
+
+def source_options(section: SourceSection, where: str) -> Any:
+    """``sources.<name>.options`` validated into the dataclass its kind registered (``ConfigError``)."""
+    assert section.kind is not None
+    kind = source_kind(section.kind, where)
+    given = dict(section.options or {})
+    if kind.options is None:
+        if given:
+            raise ConfigError(f"{where}.options: source kind {kind.name!r} takes no options")
+        return None
+    known = sorted(item.name for item in dataclasses.fields(kind.options) if item.init)
+    problems = [
+        f"{where}.options.{key}: unknown key (allowed keys here: {', '.join(known)})" for key in given if key not in known
+    ]
+    if not problems:
+        try:
+            return TypeAdapter(kind.options).validate_python(given)
+        except ValidationError as error:
+            problems = [
+                f"{where}.options.{'.'.join(str(part) for part in problem['loc'])}: "
+                f"{str(problem['msg']).removeprefix('Value error, ')}"
+                for problem in error.errors()
+            ]
+    raise ConfigError(problems)
 
 
 def geojson_ref(ref: str | dict[str, Any], base_dir: Path) -> GeoJsonRef:

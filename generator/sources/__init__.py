@@ -1,9 +1,10 @@
 """Sources stage: everything read from the network or disk that is not a pixel.
 
-Owns: STAC access (static catalogs and STAC APIs behind one ``StacSource`` protocol, with the
-same item rules for both in ``stac_common``), region geometries and border layers, and the
+Owns: the source kinds (``registry``: the ``Source`` protocol and the kinds by name — static
+catalogs and STAC APIs built in, with the STAC rules both share in ``stac_common``), the rules
+every kind's items follow (``items``), region geometries and border layers, and the
 project's HTTP session (retries, timeouts, ``User-Agent``, secrets kept out of messages). Gets
 source and region specs (``generator.core.specs``) from the plan stage — never a config model;
-hands down collections' info, items and
-regions as plain values.
+hands down collections' info, items (``core.model.SourceItem``) and regions as plain values —
+never a STAC library's objects.
 """

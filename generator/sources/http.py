@@ -16,6 +16,7 @@ Typical use::
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,7 @@ from urllib3.util.retry import Retry
 
 from generator import __version__
 from generator.core.env import expand_env
+from generator.core.errors import SourceError, SourceUnreachable
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
 
@@ -294,7 +296,45 @@ def describe_error(error: BaseException) -> str:
         return f"timed out ({type(error).__name__})"
     if isinstance(error, requests.exceptions.HTTPError) and error.response is not None:
         return f"HTTP {error.response.status_code} {error.response.reason or ''}".strip()
-    return redact_urls_in_text(str(error))
+    return _REQUEST_PATH.sub(_without_query, redact_urls_in_text(str(error)))
+
+
+# urllib3 names the request by its path alone ("Max retries exceeded with url: /search?key=…"):
+# not a URL to ``redact_urls_in_text``, but its query string may hold a key all the same.
+_REQUEST_PATH = re.compile(r"(with url: )(/[^\s'\"()]*)")
+
+
+def _without_query(match: re.Match[str]) -> str:
+    return match.group(1) + match.group(2).split("?", 1)[0].split("#", 1)[0]
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True when ``error`` (or an error it was raised from) says the server did not answer.
+
+    Connection errors, timeouts and HTTP 408 or 5xx (which the session has already retried)
+    count; a 4xx, an oversized or undecodable answer do not: the server answered.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, SourceUnreachable):
+            return True
+        if isinstance(current, ResponseTooLarge):
+            return False
+        if isinstance(current, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return True
+        response = getattr(current, "response", None)
+        status = getattr(current, "status_code", None) or getattr(response, "status_code", None)
+        if isinstance(status, int):
+            return status >= 500 or status == 408
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def source_error(message: str, cause: BaseException) -> SourceError:
+    """``SourceUnreachable(message)`` when ``cause`` says the server did not answer, else ``SourceError``."""
+    return SourceUnreachable(message) if is_unreachable(cause) else SourceError(message)
 
 
 # --- per-source settings -------------------------------------------------------------------

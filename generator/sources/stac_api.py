@@ -29,10 +29,13 @@ from shapely.geometry.base import BaseGeometry
 
 from generator.core.dates import Interval, iso_z
 from generator.core.errors import SourceError
-from generator.core.model import CollectionInfo
+from generator.core.model import CollectionInfo, SourceItem
 from generator.core.redaction import public_url
-from generator.sources.http import HttpSettings, describe_error, make_session
-from generator.sources.stac_common import collection_info, filter_items
+from generator.core.specs import SourceSpec
+from generator.sources.http import HttpSettings, describe_error, make_session, settings_for_source, source_error
+from generator.sources.items import filter_items
+from generator.sources.registry import register_source
+from generator.sources.stac_common import collection_info, source_item
 
 log = logging.getLogger(__name__)
 
@@ -70,27 +73,29 @@ class StacApiSource:
             try:
                 self._client = Client.open(self.url, stac_io=io)
             except APIError as error:
-                raise SourceError(f"source {self.name!r}: cannot open the STAC API {self._where()}: {_api_message(error)}") from None
+                raise source_error(
+                    f"source {self.name!r}: cannot open the STAC API {self._where()}: {_api_message(error)}", error
+                ) from None
             except Exception as error:  # invalid JSON or not a STAC catalog at all
-                raise SourceError(
+                raise source_error(
                     f"source {self.name!r}: {self._where()} is not a readable STAC API ({type(error).__name__}: "
-                    f"{_clean(str(error))})"
+                    f"{_clean(str(error))})", error
                 ) from None
         return self._client
 
     def _where(self) -> str:
         return public_url(self.url)
 
-    # --- StacSource protocol ---------------------------------------------------------------
+    # --- Source protocol -------------------------------------------------------------------
 
-    def collection(self, collection_id: str) -> tuple[CollectionInfo, dict[str, Any]]:
+    def collection(self, collection_id: str) -> CollectionInfo:
         client = self.client()
         try:
             found = client.get_collection(collection_id)
         except APIError as error:
-            raise SourceError(
+            raise source_error(
                 f"source {self.name!r}: cannot read collection {collection_id!r} from {self._where()}: "
-                f"{_api_message(error)}"
+                f"{_api_message(error)}", error
             ) from None
         if found is None:
             raise SourceError(
@@ -98,19 +103,21 @@ class StacApiSource:
                 f"{self._available_collections()}; check the collection id"
             )
         document = found.to_dict(include_self_link=False, transform_hrefs=False)
-        return collection_info(document), document
+        return collection_info(document)
 
-    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[pystac.Item]:
+    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[SourceItem]:
         client = self.client()
         pages = self._search_pages(client, collection_id, interval, region)
-        found: dict[str, pystac.Item] = {}
+        found: dict[str, SourceItem] = {}
         for page in pages:
             for feature in page.get("features") or []:
                 item_id = str(feature.get("id"))
                 if item_id in found:
                     continue
                 try:
-                    found[item_id] = pystac.Item.from_dict(feature, preserve_dict=False)
+                    found[item_id] = source_item(pystac.Item.from_dict(feature, preserve_dict=False), remote=True)
+                except SourceError:
+                    raise
                 except Exception as error:  # one malformed item must not hide the rest
                     log.warning("source %s: skipping unreadable item %s: %s", self.name, item_id, error)
         return filter_items(found.values(), interval, region)
@@ -191,9 +198,9 @@ class StacApiSource:
                                "to come; raise `max_pages` (or narrow `datetime`) to get them all")
                     break
         except APIError as error:
-            raise SourceError(f"{what}: item search at {self._where()} failed: {_api_message(error)}") from None
+            raise source_error(f"{what}: item search at {self._where()} failed: {_api_message(error)}", error) from None
         except (requests.RequestException, ValueError) as error:
-            raise SourceError(f"{what}: item search at {self._where()} failed: {_clean(str(error))}") from None
+            raise source_error(f"{what}: item search at {self._where()} failed: {_clean(str(error))}", error) from None
         return collected
 
     def _warn(self, message: str) -> None:
@@ -211,6 +218,19 @@ class StacApiSource:
         except Exception:  # only a hint for the message: never fail because of it
             return ""
         return f" (collections there include: {', '.join(sorted(ids))})" if ids else ""
+
+
+def open_api(spec: SourceSpec) -> StacApiSource:
+    """The ``api`` kind; raises ``ConfigError`` for an unset header variable."""
+    assert spec.api is not None
+    settings = settings_for_source(spec)
+    return StacApiSource(
+        name=spec.name, url=spec.api, settings=settings, page_size=spec.page_size,
+        max_pages=spec.max_pages, session=make_session(settings),
+    )
+
+
+register_source("api", open_api)
 
 
 def _search_method(client: Client) -> str:

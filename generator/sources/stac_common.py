@@ -1,45 +1,24 @@
-"""The STAC rules every source applies, whatever kind it is.
+"""The STAC rules both STAC source kinds share.
 
-Owns: the ``StacSource`` protocol the build reads through, a collection's display info from its
-JSON document, an item's time step and time range, and which items match a datetime interval
-and a region. Static catalogs (``catalog``) and STAC APIs (``stac_api``) both use these, so a
-source's kind never changes which items an animation gets.
+Owns: a collection's display info from its JSON document, an item's time step and time range,
+and turning a ``pystac.Item`` into our own ``SourceItem`` (absolute asset hrefs, roles, media
+types, ``updated`` times). Static catalogs (``catalog``) and STAC APIs (``stac_api``) both use
+these, so a source's kind never changes which items an animation gets. Nothing above the sources
+stage sees a pystac object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pystac
-import shapely
-from shapely.geometry import box, shape
-from shapely.geometry.base import BaseGeometry
 
-from generator.core.dates import Interval, as_utc, parse_datetime
+from generator.core.dates import as_utc, parse_datetime
 from generator.core.errors import SourceError
-from generator.core.model import CollectionInfo
-
-
-class StacSource(Protocol):
-    """What the build needs from a STAC source."""
-
-    name: str
-    notes: list[str]  # warnings worth showing next to the result (page cap, looping next link)
-
-    def collection(self, collection_id: str) -> tuple[CollectionInfo, dict[str, Any]]:
-        """The collection's display info and its raw JSON document."""
-        ...
-
-    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[pystac.Item]:
-        """Items of the collection in the interval that intersect the region (any order)."""
-        ...
-
-
-def filter_items(items: Iterable[pystac.Item], interval: Interval | None, region: BaseGeometry) -> list[pystac.Item]:
-    """Items in the interval whose footprint meets the region (the rule every source applies)."""
-    return [item for item in items if _in_interval(item, interval) and _intersects(item, region)]
+from generator.core.model import AssetRef, CollectionInfo, SourceItem
+from generator.core.paths import is_remote_href
 
 
 def collection_info(document: dict[str, Any]) -> CollectionInfo:
@@ -56,11 +35,16 @@ def collection_info(document: dict[str, Any]) -> CollectionInfo:
         synthetic="synthetic" in keywords,
         doi=_text(document.get("sci:doi")),
         citation=_text(document.get("sci:citation")),
+        time_density=_time_density(document.get("dashboard:time_density")),
     )
 
 
 def _text(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
+
+
+def _time_density(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def item_datetime(item: pystac.Item) -> datetime:
@@ -82,21 +66,39 @@ def _item_range(item: pystac.Item) -> tuple[datetime, datetime]:
     return moment, moment
 
 
-def _in_interval(item: pystac.Item, interval: Interval | None) -> bool:
-    if interval is None:
-        return True
-    return interval.overlaps(*_item_range(item))
+def _stamp(value: object) -> str | None:
+    return str(value) if value else None
 
 
-def _intersects(item: pystac.Item, region: BaseGeometry) -> bool:
-    if item.geometry:
-        try:
-            footprint = shape(item.geometry)
-        except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException):
-            footprint = None
-        if footprint is not None and footprint.is_valid:
-            return footprint.intersects(region)
-    if item.bbox and len(item.bbox) >= 4:
-        west, south, east, north = item.bbox[0], item.bbox[1], item.bbox[-2], item.bbox[-1]
-        return box(west, south, east, north).intersects(region)
-    return True  # no footprint to judge by: let the reader decide
+def source_item(item: pystac.Item, remote: bool = False) -> SourceItem:
+    """Our record of a STAC item; ``remote``: its document was read over the network.
+
+    Asset hrefs are made absolute against the item's own href. An item whose own href is a URL
+    counts as remote whatever the source is (a local catalog may link to remote items).
+    """
+    start, end = _item_range(item)
+    self_href = item.get_self_href()
+    return SourceItem(
+        id=item.id,
+        datetime=item_datetime(item),
+        start=start,
+        end=end,
+        assets={
+            key: AssetRef(
+                href=asset.get_absolute_href() or asset.href,
+                roles=tuple(str(role) for role in asset.roles or ()),
+                media_type=asset.media_type,
+                updated=_stamp(asset.extra_fields.get("updated")),
+            )
+            for key, asset in item.assets.items()
+        },
+        footprint=dict(item.geometry) if isinstance(item.geometry, dict) and item.geometry else None,
+        bbox=tuple(float(value) for value in item.bbox) if item.bbox else None,
+        href=self_href,
+        updated=_stamp(item.properties.get("updated")),
+        remote=remote or (self_href is not None and is_remote_href(self_href)),
+    )
+
+
+def source_items(items: Iterable[pystac.Item], remote: bool = False) -> list[SourceItem]:
+    return [source_item(item, remote) for item in items]
