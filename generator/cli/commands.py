@@ -117,7 +117,7 @@ def _offline_collections(site: SitePlan, report: CheckReport) -> list[str]:
             catalogs[source.name] = (StaticCatalogSource(name=source.name, href=source.catalog, session=session), adapter)
         catalog, adapter = catalogs[source.name]
         try:
-            info, _ = catalog.collection(collection.id)
+            info = catalog.collection(collection.id)
             document = catalog._get(collection.id).get_self_href() or source.catalog
         except Exception as error:  # pystac raises many types for unreadable or invalid JSON
             if adapter.refused:

@@ -32,8 +32,11 @@ class SourceError(GeneratorError):
 class SourceUnreachable(SourceError):
     """A source did not answer (timeout, connection refused, unknown host, HTTP 5xx after retries).
 
-    A build remembers it: later animations using the same source fail at once instead of asking again.
+    A build remembers it: later animations using the same source fail at once instead of asking again,
+    with the first message and :attr:`REPEATED` after it.
     """
+
+    REPEATED = " (the source already failed in this build)"
 
 
 class StyleError(GeneratorError):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from generator.core.errors import GeneratorError
+from generator.core.errors import GeneratorError, SourceUnreachable
 from generator.site.public import public_text, without_secrets
 
 MAX_REASON = 300  # characters: a card shows a sentence or two, never a traceback
@@ -42,9 +42,12 @@ def failure_detail(error: BaseException) -> str:
 def failure_reason(error: BaseException, source_root: Path | None) -> str:
     """A short reason to publish for ``error`` (see the module docstring)."""
     text = _reason_text(error)
+    # A remembered source failure repeats the first message: shorten that, keep the remark.
+    repeated = isinstance(error, SourceUnreachable) and text.endswith(SourceUnreachable.REPEATED)
+    text = text.removesuffix(SourceUnreachable.REPEATED) if repeated else text
     text = _POOL_DUMP.sub(lambda match: _unreachable(match.group("host"), match.group(0)), text)
     text = "; ".join(line.strip() for line in text.splitlines() if line.strip()) or INTERNAL
-    text = public_text(text, source_root)
+    text = public_text(text, source_root) + (SourceUnreachable.REPEATED if repeated else "")
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1].rstrip() + "…"
 
 

@@ -146,7 +146,7 @@ class BuildSource:
 
     def _ask(self, call: Callable[[], T]) -> T:
         if self.failure is not None:
-            raise SourceUnreachable(f"{self.failure} (the source already failed in this build)")
+            raise SourceUnreachable(self.failure + SourceUnreachable.REPEATED)
         try:
             return call()
         except SourceUnreachable as error:
