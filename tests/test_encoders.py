@@ -277,3 +277,22 @@ def test_mp4_rejects_a_bad_background(tmp_path: Path) -> None:
     with pytest.raises(AnimationError, match="background"):
         write_mp4(tmp_path / "a.mp4", sequence(), [100] * 5, distinct_palette(), 0,
                   background_rgb=(0, 0, 300))
+
+
+def test_webp_lossless_frames_use_the_measured_effort_whatever_the_config_quality(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from generator.encode.registry import Animation
+    from generator.encode.webp import WebpEncoder
+
+    frames = sequence()
+    animation = Animation(WIDTH, HEIGHT, distinct_palette(), TRANSPARENT, (100, 250, 250, 400, 1500))
+    configured, measured = tmp_path / "configured.webp", tmp_path / "measured.webp"
+    WebpEncoder().encode(configured, animation, frames, SimpleNamespace(lossless=True, quality=90))
+    write_webp(measured, frames, animation.durations_ms, distinct_palette(), TRANSPARENT)
+    assert configured.read_bytes() == measured.read_bytes()
+    # Lossy frames take the configured quality.
+    low, high = tmp_path / "low.webp", tmp_path / "high.webp"
+    WebpEncoder().encode(low, animation, frames, SimpleNamespace(lossless=False, quality=5))
+    WebpEncoder().encode(high, animation, frames, SimpleNamespace(lossless=False, quality=95))
+    assert low.stat().st_size < high.stat().st_size

@@ -42,13 +42,15 @@ _VP8X_ANIMATION = 0x02
 _ANMF_DO_NOT_BLEND = 0x02
 
 # libwebp's effort for lossless frames: ``method`` (0-6) and ``quality`` (0-100, the effort in
-# lossless mode), chosen with ``benchmarks/encoders.py`` on the demo's 144 frames (6 animations
-# of 24, about 512 px; palette-index frames with a transparent border). Every setting decodes to
-# the same pixels; what differs is time and size. Before: method 4, quality 90. Measured
-# (time, size vs before): method 3 quality 25 takes 0.55× the time for 1.00× the size; below
-# quality 25 libwebp skips its LZ77 search (0.35× the time but 1.13× the size); methods 1-4 at
-# quality 25 cost the same within noise, method 1-2 files are 1-3 % larger; at quality ≥ 26
-# time goes back to 0.7×. Method 5-6 with quality ≥ 75 take 10-80× longer for 2-5 % less.
+# lossless mode), chosen with ``benchmarks/encoders.py`` (part b) on the demo's 144 frames (6
+# animations of 24, about 512 px, palette-index frames with a transparent border). Every
+# setting tried decodes to the same RGBA; what differs is time and size. Before: method 4,
+# quality 90. Method 3, quality 25: 0.55-0.66× the time (0.66× the CPU time in the benchmark,
+# 0.55× in a single-threaded sweep over half of them), 0.998× the size. The sweep (time,
+# size vs before): at quality < 25, 0.35× but 1.13× the size for every method; at 25, methods
+# 1-4 cost the same within noise, methods 1-2 make files 1-3 % larger; from 26 the time goes
+# back to 0.7×; method 0 is 1.4× larger at any quality; methods 5-6 at quality ≥ 75 take
+# 10-80× longer for 2-5 % less.
 LOSSLESS_METHOD = 3
 LOSSLESS_QUALITY = 25
 #: Lossy frames (``lossless=False``): Pillow's default method; ``quality`` is the user's.
