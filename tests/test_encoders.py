@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from generator.core.errors import AnimationError
-from generator.encode.mp4 import mp4_timing, write_mp4
+from generator.encode.mp4 import YuvTable, mp4_timestamps, write_mp4
 from generator.encode.webp import write_webp
 
 av = pytest.importorskip("av")
@@ -116,21 +117,21 @@ def test_webp_rejects_frames_of_different_sizes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("durations", "tick", "repeats"),
+    ("durations", "timestamps"),
     [
-        ([500, 500, 2000], 500, [1, 1, 4]),
-        ([100, 250, 1500], 50, [2, 5, 30]),
-        ([7, 13], 20, [1, 1]),  # above 50 fps: rounded to 20 ms ticks, at least one each
-        ([0, 40], 40, [1, 1]),
+        ([500, 500, 2000], [(0, 500), (500, 500), (1000, 2000)]),
+        ([100, 250, 1500], [(0, 100), (100, 250), (350, 1500)]),
+        ([7, 13], [(0, 7), (7, 13)]),  # any millisecond duration, no frame-rate cap
+        ([0, 40], [(0, 1), (1, 40)]),  # a 0 ms frame lasts 1 ms: timestamps must increase
     ],
 )
-def test_mp4_timing_uses_the_common_tick(
-    durations: list[int], tick: int, repeats: list[int]
+def test_mp4_timestamps_are_frame_starts_and_durations_in_ms(
+    durations: list[int], timestamps: list[tuple[int, int]]
 ) -> None:
-    assert mp4_timing(durations) == (tick, repeats)
+    assert mp4_timestamps(durations) == timestamps
 
 
-def test_mp4_is_browser_ready_h264_with_even_size_and_expected_length(tmp_path: Path) -> None:
+def test_mp4_is_browser_ready_h264_with_even_size(tmp_path: Path) -> None:
     # 47×63 is odd both ways: padded to 48×64, never stretched.
     frame = np.full((47, 63), 60, dtype=np.uint8)
     frame[:, :32] = TRANSPARENT
@@ -145,14 +146,113 @@ def test_mp4_is_browser_ready_h264_with_even_size_and_expected_length(tmp_path: 
         assert stream.codec_context.name == "h264"
         assert stream.codec_context.pix_fmt == "yuv420p"
         assert (stream.width, stream.height) == (64, 48)
-        assert stream.average_rate == 2  # 500 ms ticks
         decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-    assert len(decoded) == 1 + 1 + 3
+    assert len(decoded) == 3
     picture = decoded[-1].astype(int)
     # Away from the edge, where 4:2:0 chroma and compression blur colours.
     assert np.abs(picture[24, 50] - np.array(palette_rgb(60))).max() <= 16
     assert np.abs(picture[24, 8] - 255).max() <= 16  # transparent → white background
     assert np.abs(picture[47, 10] - 255).max() <= 16  # the padding row is background too
+
+
+@pytest.mark.parametrize(
+    "durations",
+    [[300] * 5 + [1300], [100, 250, 40, 700, 1000, 3000], [7, 13, 20, 1, 999, 5]],
+    ids=["demo-like", "uneven", "short"],
+)
+def test_mp4_has_one_frame_per_frame_with_its_own_duration(tmp_path: Path, durations: list[int]) -> None:
+    frames = [np.full((HEIGHT, WIDTH), 10 + 40 * k, dtype=np.uint8) for k in range(len(durations))]
+    path = tmp_path / "anim.mp4"
+    write_mp4(path, frames, durations, distinct_palette(), None)
+
+    starts = np.cumsum([0, *durations[:-1]]).tolist()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.frames == len(durations)
+        # The file lasts the sum of the durations, the last frame's (the end pause) included.
+        assert stream.duration * stream.time_base == Fraction(sum(durations), 1000)
+        assert container.duration == sum(durations) * 1000  # microseconds
+        decoded = list(container.decode(stream))
+    assert len(decoded) == len(durations)
+    assert [frame.pts * frame.time_base for frame in decoded] == [Fraction(s, 1000) for s in starts]
+    assert [frame.duration * frame.time_base for frame in decoded] == [Fraction(d, 1000) for d in durations]
+    for frame, source in zip(decoded, frames, strict=True):  # each frame shows its own picture
+        shown = frame.to_ndarray(format="rgb24")[HEIGHT // 2, WIDTH // 2].astype(int)
+        assert np.abs(shown - np.array(palette_rgb(int(source[0, 0])))).max() <= 12
+
+
+def bt709_limited_to_rgb(yuv420p: np.ndarray, height: int) -> np.ndarray:
+    """RGB of a decoded yuv420p frame by the BT.709 limited-range formulas (chroma upsampled by
+    repetition): independent of the decoder's own conversion and of PyAV's defaults."""
+    width = yuv420p.shape[1]
+    y = yuv420p[:height].astype(float)
+    chroma = yuv420p[height:].reshape(2, height // 2, width // 2).astype(float)
+    u, v = (np.repeat(np.repeat(plane, 2, axis=0), 2, axis=1) for plane in chroma)
+    luma, cb, cr = (y - 16) / 219, (u - 128) / 224, (v - 128) / 224
+    red = luma + 2 * (1 - 0.2126) * cr
+    blue = luma + 2 * (1 - 0.0722) * cb
+    green = (luma - 0.2126 * red - 0.0722 * blue) / 0.7152
+    return np.clip(np.stack([red, green, blue], axis=-1) * 255, 0, 255)
+
+
+def test_mp4_colours_are_the_palette_colours(tmp_path: Path) -> None:
+    # 16 blocks of 16×16 px, each one palette entry spread over the whole colour cube, with a
+    # transparent block shown as the background colour.
+    entries = [0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255]
+    frame = np.kron(np.array(entries, dtype=np.uint8).reshape(4, 4), np.ones((16, 16), dtype=np.uint8))
+    path = tmp_path / "anim.mp4"
+    write_mp4(path, [frame, frame], [500, 1000], distinct_palette(), 0, background_rgb=(200, 30, 90))
+
+    with av.open(str(path)) as container:
+        decoded = [frame.to_ndarray() for frame in container.decode(video=0)]
+    palette = np.frombuffer(distinct_palette(), dtype=np.uint8).reshape(256, 3).astype(int)
+    for planes in decoded:
+        rgb = bt709_limited_to_rgb(planes, 64)
+        for number, entry in enumerate(entries):
+            row, col = divmod(number, 4)
+            expected = np.array([200, 30, 90]) if entry == 0 else palette[entry]
+            # The middle 8×8 of the block: away from edges, where 4:2:0 chroma mixes
+            # neighbours. What is left is rounding (Y, U, V are whole levels of 219 or 224
+            # steps: ±1 level is ±1.2-2.4 in R, G or B once combined) and x264's quantisation
+            # at crf 20 on a flat block (a level or two): 6 covers both with a margin, and is
+            # far below the gap between neighbouring palette entries here (≥ 17).
+            centre = rgb[row * 16 + 4 : row * 16 + 12, col * 16 + 4 : col * 16 + 12]
+            error = np.abs(centre - expected).max()
+            assert error <= 6, f"entry {entry}: off by {error:.1f}"
+
+
+def test_mp4_planes_match_swscale_conversion_of_the_rgb_frame() -> None:
+    """The palette table gives the planes swscale made from RGB frames before it (±1 level)."""
+    from av import VideoFrame
+
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, size=(47, 63), dtype=np.uint8)  # odd: padded with background
+    frame[10:30, 5:40] = TRANSPARENT
+    palette = distinct_palette()
+    table = YuvTable(palette, TRANSPARENT, (255, 255, 255))
+    ours = table.yuv420p(frame).astype(int)
+
+    lookup = np.frombuffer(palette, dtype=np.uint8).reshape(256, 3).copy()
+    lookup[TRANSPARENT] = 255
+    rgb = np.full((48, 64, 3), 255, dtype=np.uint8)
+    rgb[:47, :63] = lookup[frame]
+    theirs = VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace="ITU709"
+    ).to_ndarray().astype(int)
+    assert ours.shape == theirs.shape == (72, 64)
+    assert np.abs(ours - theirs).max() <= 1
+
+
+def test_mp4_bytes_do_not_depend_on_the_run(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    frames = [rng.integers(0, 256, size=(96, 128), dtype=np.uint8) for _ in range(12)]
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    write_mp4(first, frames, [300] * 11 + [1300], distinct_palette(), TRANSPARENT)
+    write_mp4(second, frames, [300] * 11 + [1300], distinct_palette(), TRANSPARENT)
+    assert first.read_bytes() == second.read_bytes()
+    with av.open(str(first)) as container:  # one x264 thread, whatever the machine has
+        first_packet = next(container.demux(video=0))
+    assert b"threads=1 " in bytes(first_packet)
 
 
 def test_mp4_without_transparency_and_custom_background(tmp_path: Path) -> None:
@@ -177,3 +277,22 @@ def test_mp4_rejects_a_bad_background(tmp_path: Path) -> None:
     with pytest.raises(AnimationError, match="background"):
         write_mp4(tmp_path / "a.mp4", sequence(), [100] * 5, distinct_palette(), 0,
                   background_rgb=(0, 0, 300))
+
+
+def test_webp_lossless_frames_use_the_measured_effort_whatever_the_config_quality(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from generator.encode.registry import Animation
+    from generator.encode.webp import WebpEncoder
+
+    frames = sequence()
+    animation = Animation(WIDTH, HEIGHT, distinct_palette(), TRANSPARENT, (100, 250, 250, 400, 1500))
+    configured, measured = tmp_path / "configured.webp", tmp_path / "measured.webp"
+    WebpEncoder().encode(configured, animation, frames, SimpleNamespace(lossless=True, quality=90))
+    write_webp(measured, frames, animation.durations_ms, distinct_palette(), TRANSPARENT)
+    assert configured.read_bytes() == measured.read_bytes()
+    # Lossy frames take the configured quality.
+    low, high = tmp_path / "low.webp", tmp_path / "high.webp"
+    WebpEncoder().encode(low, animation, frames, SimpleNamespace(lossless=False, quality=5))
+    WebpEncoder().encode(high, animation, frames, SimpleNamespace(lossless=False, quality=95))
+    assert low.stat().st_size < high.stat().st_size

@@ -211,8 +211,8 @@ def _bounding_rect(mask: np.ndarray) -> _Rect | None:
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(mask.any(axis=0))
     top, bottom = int(rows[0]), int(rows[-1])
+    cols = np.flatnonzero(mask[top : bottom + 1].any(axis=0))  # only rows that have any
     left, right = int(cols[0]), int(cols[-1])
     return _Rect(left, top, right - left + 1, bottom - top + 1)
 
@@ -260,16 +260,20 @@ def _plan_image(
     if to_clear is full:
         to_clear = None  # only the disposal matters here, not a bigger rectangle
 
-    changed = full if canvas is None else _bounding_rect(canvas != frame)
+    differs = None if canvas is None else canvas != frame
+    changed = full if differs is None else _bounding_rect(differs)
     # Identical consecutive frames still get an image of their own: one unchanged pixel.
     rect = _union(changed, to_clear) or _Rect(0, 0, 1, 1)
     pixels = frame[rect.slices]
-    if canvas is not None and transparent_index is not None:
+    if differs is not None and transparent_index is not None:
         # Unchanged pixels may be written as the transparent index. That helps LZW when it
         # makes long runs of one code (static areas) and hurts when it sprinkles isolated
         # codes into a smooth field that moved; the count of run breaks tells which.
-        unchanged = canvas[rect.slices] == pixels
-        masked = np.where(unchanged, np.uint8(transparent_index), pixels)
+        # where(differs, pixels, T) in uint8 arithmetic (which wraps): 8× faster than np.where.
+        see_through = np.uint8(transparent_index)
+        masked = pixels - see_through
+        masked *= differs[rect.slices]
+        masked += see_through
         if _run_breaks(masked) <= _run_breaks(pixels):
             pixels = masked
     return _PlannedImage(rect, np.ascontiguousarray(pixels, dtype=np.uint8), disposal)

@@ -41,6 +41,22 @@ _VP8X_ALPHA = 0x10
 _VP8X_ANIMATION = 0x02
 _ANMF_DO_NOT_BLEND = 0x02
 
+# libwebp's effort for lossless frames: ``method`` (0-6) and ``quality`` (0-100, the effort in
+# lossless mode), chosen with ``benchmarks/encoders.py`` (part b) on the demo's 144 frames (6
+# animations of 24, about 512 px, palette-index frames with a transparent border). Every
+# setting tried decodes to the same RGBA; what differs is time and size. Before: method 4,
+# quality 90. Method 3, quality 25: 0.55-0.66× the time (0.66× the CPU time in the benchmark,
+# 0.55× in a single-threaded sweep over half of them), 0.998× the size. The sweep (time,
+# size vs before): at quality < 25, 0.35× but 1.13× the size for every method; at 25, methods
+# 1-4 cost the same within noise, methods 1-2 make files 1-3 % larger; from 26 the time goes
+# back to 0.7×; method 0 is 1.4× larger at any quality; methods 5-6 at quality ≥ 75 take
+# 10-80× longer for 2-5 % less.
+LOSSLESS_METHOD = 3
+LOSSLESS_QUALITY = 25
+#: Lossy frames (``lossless=False``): Pillow's default method; ``quality`` is the user's.
+LOSSY_METHOD = 4
+LOSSY_DEFAULT_QUALITY = 90
+
 
 # --------------------------------------------------------------------------------------------
 # Animated WebP: container blocks (pure)
@@ -99,13 +115,14 @@ def _encode_webp_frame(
     transparent_index: int | None,
     lossless: bool,
     quality: int,
+    method: int,
 ) -> bytes:
     rgba = indices_to_rgba(pixels, palette, transparent_index)
     image = Image.fromarray(rgba if transparent_index is not None else rgba[..., :3].copy())
     buffer = io.BytesIO()
     # exact=False lets libwebp change the (invisible) colour of fully transparent pixels,
     # which compresses better; visible pixels stay exact in lossless mode.
-    image.save(buffer, format="WEBP", lossless=lossless, quality=quality, exact=False)
+    image.save(buffer, format="WEBP", lossless=lossless, quality=quality, method=method, exact=False)
     return _still_webp_bitstream(buffer.getvalue())
 
 
@@ -121,19 +138,23 @@ def write_webp(
     transparent_index: int | None,
     loop: int = 0,
     lossless: bool = True,
-    quality: int = 90,
+    quality: int | None = None,
 ) -> None:
     """Write an animated WebP with exactly one frame per input frame, streamed to disk.
 
     ``loop`` 0 repeats forever. ``lossless=True`` keeps every visible pixel exact (transparent
-    pixels decode with alpha 0); with ``lossless=False``, ``quality`` (0-100) sets the lossy
-    quality, and in lossless mode the compression effort. Durations are in milliseconds.
+    pixels decode with alpha 0); with ``lossless=False``, ``quality`` (0-100, default 90) sets
+    the lossy quality. In lossless mode ``quality`` is libwebp's compression effort; leave it
+    None for the measured ``LOSSLESS_METHOD`` and ``LOSSLESS_QUALITY``. Durations are in
+    milliseconds.
     """
     path = Path(path)
     palette = validated_palette(palette_rgb)
     transparent = validated_transparent_index(transparent_index)
     if isinstance(loop, bool) or not isinstance(loop, int) or not 0 <= loop <= 0xFFFF:
         raise AnimationError(f"The WebP loop count must be between 0 and 65535, got {loop!r}.")
+    if quality is None:
+        quality = LOSSLESS_QUALITY if lossless else LOSSY_DEFAULT_QUALITY
     if not 0 <= quality <= 100:
         raise AnimationError(f"The WebP quality must be between 0 and 100, got {quality!r}.")
     try:
@@ -173,7 +194,8 @@ def _stream_webp(
             )
         # A repeated frame (e.g. a gap in the series) reuses the previous frame's encoding.
         if previous is None or not np.array_equal(previous, pixels):
-            bitstream = _encode_webp_frame(pixels, palette, transparent, lossless, quality)
+            method = LOSSLESS_METHOD if lossless else LOSSY_METHOD
+            bitstream = _encode_webp_frame(pixels, palette, transparent, lossless, quality, method)
             previous = pixels.copy()
         file.write(_anmf_chunk(width, height, duration, bitstream))
     riff_size = file.tell() - 8
@@ -186,7 +208,11 @@ def _stream_webp(
 
 
 class WebpEncoder:
-    """``webp``: options in ``render.webp`` (``lossless``, ``quality``)."""
+    """``webp``: options in ``render.webp`` (``lossless``; ``quality``, which sets lossy frames only).
+
+    Lossless frames always use the measured effort (``LOSSLESS_METHOD``, ``LOSSLESS_QUALITY``):
+    it decodes to the same pixels as any other, so the config's quality has nothing to choose.
+    """
 
     name = "webp"
     suffix = ".webp"
@@ -196,7 +222,8 @@ class WebpEncoder:
     def encode(self, path: Path, animation: Animation, frames: Iterable[np.ndarray], options: Any = None) -> None:
         write_webp(
             path, frames, animation.durations_ms, animation.palette_rgb, animation.transparent, loop=animation.loop,
-            lossless=options.lossless if options else True, quality=options.quality if options else 90,
+            lossless=options.lossless if options else True,
+            quality=options.quality if options and not options.lossless else None,
         )
 
 

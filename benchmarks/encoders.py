@@ -1,0 +1,290 @@
+"""Benchmark of the output formats (a script, not a test): what WebP and MP4 add to a build.
+
+Builds the demo gallery (``site_config.yml``: 6 animations of 24 frames, about 512 px) into a
+temporary folder and measures, as medians of interleaved runs (each contender runs once per
+round, so a slow moment of the machine hits all of them alike):
+
+a. a cold build (cache off, ``jobs=1``) with ``formats: [gif, webp, mp4]`` vs ``[gif]``: whole
+   builds, not the encoders alone, so the ratio is what a user waits for;
+b. WebP frames at the old libwebp settings (method 4, quality 90) vs the chosen ones
+   (``webp.LOSSLESS_METHOD``, ``webp.LOSSLESS_QUALITY``): time, size, and whether every frame
+   decodes to the same RGBA;
+c. MP4 the old way (RGB frame → swscale → yuv420p, one frame per 100 ms tick, so a frame of n
+   ticks is encoded n times; x264 with its own threads and B-frames) vs ``write_mp4``: time,
+   frames encoded, size;
+d. our GIF writer vs Pillow saving the same shared-palette ``P`` frames
+   (``save_all=True, append_images=…, optimize=False``): time and size.
+
+Every line gives CPU time (the process's, every thread included: x264's and libwebp's) and
+wall time; CPU time is the steadier one when other work shares the machine. (b)-(d) run on the
+demo's frames (the index PNGs the build keeps in ``animations/*/frames``).
+Run: ``python benchmarks/encoders.py [rounds] [parts]`` (default 5 rounds of parts ``abcd``;
+about 3 minutes on 2 cores; ``python benchmarks/encoders.py 9 d`` runs only the GIF part).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from generator.encode import webp
+from generator.encode.gif import GifWriter
+from generator.encode.mp4 import write_mp4
+from generator.engine.build import BuildOptions, build
+
+REPO = Path(__file__).resolve().parents[1]
+OLD_WEBP = (4, 90)  # (method, quality) before the measurement
+
+
+@dataclass
+class DemoAnimation:
+    name: str
+    frames: list[np.ndarray]
+    palette: bytes
+    transparent: int | None
+    durations: list[int]
+
+
+def demo_config(folder: Path, formats: str) -> Path:
+    """The demo's config with absolute paths, written in ``folder``, with ``formats``."""
+    text = (REPO / "site_config.yml").read_text(encoding="utf-8")
+    text = text.replace("demo/catalog.json", str(REPO / "demo" / "catalog.json"))
+    text = text.replace("regions/", str(REPO / "regions") + "/")
+    text = text.replace("formats: [gif, webp, mp4]", f"formats: [{formats}]")
+    assert f"formats: [{formats}]" in text
+    path = folder / f"config-{formats.replace(', ', '-')}.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_demo(output: Path) -> list[DemoAnimation]:
+    animations = []
+    for folder in sorted((output / "animations").iterdir()):
+        frames, palette, transparent = [], b"", None
+        for png in sorted((folder / "frames").glob("*.png")):
+            with Image.open(png) as image:
+                frames.append(np.asarray(image))
+                palette = bytes(image.getpalette("RGB") or b"").ljust(768, b"\0")
+                transparent = image.info.get("transparency")
+        durations = [300] * (len(frames) - 1) + [1300]  # the demo's frame_ms and end pause
+        animations.append(DemoAnimation(folder.name, frames, palette, transparent, durations))
+    return animations
+
+
+@dataclass
+class Timing:
+    wall: float  # median seconds
+    cpu: float  # median CPU seconds of the process, every thread (x264's, libwebp's) included
+
+    def versus(self, other: Timing) -> str:
+        return (
+            f"CPU {self.cpu:.2f} s vs {other.cpu:.2f} s: {self.cpu / other.cpu:.2f}×; "
+            f"wall {self.wall:.2f} s vs {other.wall:.2f} s: {self.wall / other.wall:.2f}×"
+        )
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, Timing]:
+    """Median wall and CPU seconds of each contender, running each once per round.
+
+    CPU time is the steadier measure on a shared machine: other processes stretch the wall
+    time of whatever runs while they do.
+    """
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            started, started_cpu = time.perf_counter(), time.process_time()
+            run()
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
+    return {name: Timing(statistics.median(wall[name]), statistics.median(cpu[name])) for name in contenders}
+
+
+# --------------------------------------------------------------------------------------------
+# (a) whole builds
+
+
+def cold_builds(folder: Path, rounds: int) -> None:
+    configs = {"gif": demo_config(folder, "gif"), "all": demo_config(folder, "gif, webp, mp4")}
+    runs = iter(range(10**6))
+
+    def cold(config: Path) -> Callable[[], object]:
+        return lambda: build(
+            config, folder / f"out-{next(runs)}", options=BuildOptions(jobs=1, use_cache=False, cache_dir=folder / "cache")
+        )
+
+    timings = interleaved({name: cold(config) for name, config in configs.items()}, rounds)
+    print("(a) cold demo build (whole builds, cache off, jobs=1), 3 formats vs GIF only")
+    print(f"    {timings['all'].versus(timings['gif'])}")
+
+
+# --------------------------------------------------------------------------------------------
+# (b) WebP
+
+
+def webp_frames(animations: list[DemoAnimation], method: int, quality: int) -> list[bytes]:
+    return [
+        webp._encode_webp_frame(frame, animation.palette, animation.transparent, True, quality, method)
+        for animation in animations
+        for frame in animation.frames
+    ]
+
+
+def decoded_webp(bitstream: bytes, width: int, height: int) -> np.ndarray:
+    still = webp._riff_chunk(b"VP8X", bytes([0x10, 0, 0, 0]) + webp._uint24(width - 1) + webp._uint24(height - 1))
+    data = b"RIFF" + (4 + len(still) + len(bitstream)).to_bytes(4, "little") + b"WEBP" + still + bitstream
+    with Image.open(io.BytesIO(data)) as image:
+        return np.array(image.convert("RGBA"))
+
+
+def webp_settings(animations: list[DemoAnimation], rounds: int) -> None:
+    new = (webp.LOSSLESS_METHOD, webp.LOSSLESS_QUALITY)
+    medians = interleaved(
+        {"old": lambda: webp_frames(animations, *OLD_WEBP), "new": lambda: webp_frames(animations, *new)}, rounds
+    )
+    old_frames, new_frames = webp_frames(animations, *OLD_WEBP), webp_frames(animations, *new)
+    shapes = [frame.shape for animation in animations for frame in animation.frames]
+    same = all(
+        np.array_equal(decoded_webp(a, w, h), decoded_webp(b, w, h))
+        for a, b, (h, w) in zip(old_frames, new_frames, shapes, strict=True)
+    )
+    old_size, new_size = sum(map(len, old_frames)), sum(map(len, new_frames))
+    print(f"(b) WebP lossless frames ({len(shapes)}), method/quality {OLD_WEBP} → {new}")
+    print(f"    {medians['new'].versus(medians['old'])}")
+    print(f"    size {new_size / old_size:.3f}×; same decoded RGBA: {same}")
+
+
+# --------------------------------------------------------------------------------------------
+# (c) MP4
+
+
+def old_mp4(path: Path, animation: DemoAnimation) -> int:
+    """The MP4 as it was written before: returns the number of frames encoded."""
+    import av
+    from av import VideoFrame
+
+    tick = max(math.gcd(*animation.durations), 20)
+    repeats = [max(1, round(duration / tick)) for duration in animation.durations]
+    lookup = np.frombuffer(animation.palette, dtype=np.uint8).reshape(256, 3).copy()
+    if animation.transparent is not None:
+        lookup[animation.transparent] = 255
+    encoded = 0
+    with av.open(str(path), mode="w", format="mp4", container_options={"movflags": "+faststart"}) as container:
+        fps = Fraction(1000, tick)
+        stream = None
+        for frame, count in zip(animation.frames, repeats, strict=True):
+            height, width = frame.shape
+            rgb = np.full((height + height % 2, width + width % 2, 3), 255, dtype=np.uint8)
+            rgb[:height, :width] = lookup[frame]
+            if stream is None:
+                stream = container.add_stream("libx264", rate=fps)
+                stream.width, stream.height = rgb.shape[1], rgb.shape[0]
+                stream.pix_fmt = "yuv420p"
+                stream.time_base = 1 / fps
+                context = stream.codec_context
+                context.gop_size = max(1, round(2 * fps))
+                context.colorspace = context.color_primaries = context.color_trc = 1
+                context.color_range = 1
+                stream.options = {"crf": "20", "preset": "medium"}
+            video_frame = VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace="ITU709")
+            for _ in range(count):
+                video_frame.pts = encoded
+                container.mux(stream.encode(video_frame))
+                encoded += 1
+        assert stream is not None
+        container.mux(stream.encode(None))
+    return encoded
+
+
+def mp4_ways(animations: list[DemoAnimation], folder: Path, rounds: int) -> None:
+    def old() -> int:
+        return sum(old_mp4(folder / f"old-{a.name}.mp4", a) for a in animations)
+
+    def new() -> None:
+        for a in animations:
+            write_mp4(folder / f"new-{a.name}.mp4", a.frames, a.durations, a.palette, a.transparent)
+
+    medians = interleaved({"old": old, "new": new}, rounds)
+    old_count, new_count = old(), sum(len(a.frames) for a in animations)
+    old_size = sum((folder / f"old-{a.name}.mp4").stat().st_size for a in animations)
+    new_size = sum((folder / f"new-{a.name}.mp4").stat().st_size for a in animations)
+    print("(c) MP4, old way (RGB → swscale, 100 ms ticks, x264 threads and B-frames) vs write_mp4")
+    print(f"    {medians['new'].versus(medians['old'])}")
+    print(f"    frames encoded {new_count} vs {old_count}; size {new_size / old_size:.3f}×")
+
+
+# --------------------------------------------------------------------------------------------
+# (d) GIF
+
+
+def ours_gif(animations: list[DemoAnimation], folder: Path) -> int:
+    size = 0
+    for a in animations:
+        path = folder / f"ours-{a.name}.gif"
+        height, width = a.frames[0].shape
+        with GifWriter(path, width, height, a.palette, a.transparent) as gif:
+            for frame, duration in zip(a.frames, a.durations, strict=True):
+                gif.add_frame(frame, duration)
+        size += path.stat().st_size
+    return size
+
+
+def pillow_gif(animations: list[DemoAnimation]) -> int:
+    size = 0
+    for a in animations:
+        images = []
+        for frame in a.frames:
+            height, width = frame.shape
+            image = Image.frombuffer("P", (width, height), frame, "raw", "P", 0, 1)
+            image.putpalette(a.palette)
+            images.append(image)
+        buffer = io.BytesIO()
+        images[0].save(
+            buffer, format="GIF", save_all=True, append_images=images[1:], optimize=False,
+            duration=a.durations, loop=0, transparency=a.transparent, disposal=1,
+        )
+        size += len(buffer.getvalue())
+    return size
+
+
+def gif_writers(animations: list[DemoAnimation], folder: Path, rounds: int) -> None:
+    medians = interleaved({"ours": lambda: ours_gif(animations, folder), "pillow": lambda: pillow_gif(animations)}, rounds * 3)
+    ours_size, pillow_size = ours_gif(animations, folder), pillow_gif(animations)
+    print("(d) GIF: our writer vs Pillow saving the same P frames (save_all, optimize=False)")
+    print(f"    {medians['ours'].versus(medians['pillow'])}")
+    print(f"    size {ours_size / pillow_size:.3f}×")
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    parts = sys.argv[2] if len(sys.argv) > 2 else "abcd"
+    with tempfile.TemporaryDirectory(prefix="bench-encoders-") as temporary:
+        folder = Path(temporary)
+        if "a" in parts:
+            cold_builds(folder, rounds)
+        else:
+            build(demo_config(folder, "gif"), folder / "out-0", options=BuildOptions(jobs=1, use_cache=False, cache_dir=folder / "cache"))
+        animations = load_demo(folder / "out-0")  # the first GIF-only build
+        if "b" in parts:
+            webp_settings(animations, rounds)
+        if "c" in parts:
+            mp4_ways(animations, folder, rounds)
+        if "d" in parts:
+            gif_writers(animations, folder, rounds)
+        frames = sum(len(a.frames) for a in animations)
+        print(f"{len(animations)} animations, {frames} frames; medians of {rounds} interleaved rounds ((d): {rounds * 3})")
+
+
+if __name__ == "__main__":
+    main()
