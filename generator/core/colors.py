@@ -49,8 +49,8 @@ CONTEXT_ENTRIES: Mapping[str, str] = MappingProxyType(
     {"coastline": "context_coastline", "countries": "context_countries"}
 )
 CONTEXT_COLORS: Mapping[str, tuple[int, int, int]] = MappingProxyType({
-    CONTEXT_ENTRIES["coastline"]: (84, 94, 108),
-    CONTEXT_ENTRIES["countries"]: (128, 132, 140),
+    CONTEXT_ENTRIES["coastline"]: (104, 112, 124),
+    CONTEXT_ENTRIES["countries"]: (144, 148, 154),
 })
 
 
