@@ -41,7 +41,8 @@ COLLECTION = CollectionInfo(
     id="no2", title="NO₂ troposphérique", license="CC-BY-4.0", providers=({"name": "NASA GES DISC"},)
 )
 ALL_OFF: dict[str, Any] = {
-    "date": False, "borders": False, "legend": False, "title": False, "attribution": False, "timeline": False,
+    "date": False, "borders": False, "context": [], "legend": False, "title": False, "attribution": False,
+    "timeline": False,
 }
 
 
@@ -88,6 +89,13 @@ CASES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
     "date_top_right": lambda: paint_case({"date": {"position": "top-right"}}),
     "date_bottom_left": lambda: paint_case({"date": True}),
     "borders_halo": lambda: paint_case({"borders": True}, crs="EPSG:2154", layers=_halo_layers()),
+    # Natural Earth coastlines and countries around France, under its border (the default look).
+    # The lines cover ~1.5 % of the frame (≈575 coastline and ≈415 border pixels): the shared
+    # 0.5 % tolerance (≈320 pixels) fails when either layer goes missing or moves, and lets
+    # other PROJ/GEOS versions move a few line pixels by one (as for the region borders).
+    "context": lambda: paint_case(
+        {"borders": True, "context": ["coastline", "countries"]}, crs="EPSG:3035", layers=(BorderLayer(france()),),
+    ),
     "projected_all": lambda: paint_case(
         {"date": True, "borders": True, "legend": True, "title": True, "attribution": True, "timeline": True},
         crs="EPSG:3035", layers=_halo_layers(),

@@ -111,11 +111,14 @@ def test_the_rule_catches_every_kind_of_import(stage: str, code: str, expected: 
 
 
 def test_render_spec_publishes_exactly_what_the_config_section_dumps() -> None:
-    """Pages and provenance show the render settings: the spec gives the same JSON, key for key."""
+    """Pages and provenance show the render settings: the spec gives the same JSON, key for key.
+
+    (``overlays.context`` is given: left out, the spec holds the default it resolves to.)
+    """
     section = RenderSection.model_validate({
         "size": 300, "crs": 3857, "formats": ["gif", "mp4", "webp"], "basemap": "osm", "max_bytes": 4096,
         "overlays": {
-            "date": {"position": "top-right", "size": 12}, "borders": False, "legend": False,
+            "date": {"position": "top-right", "size": 12}, "borders": False, "context": ["coastline"], "legend": False,
             "title": {"text": "T"}, "attribution": {"text": "A", "size": 9}, "timeline": True,
         },
         "webp": {"lossless": False, "quality": 70}, "mp4": {"background": "#000000"},

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageSequence
 from rio_tiler.colormap import cmap
 
+from generator.core.colors import CONTEXT_COLORS
 from generator.engine.build import BuildResult
 from generator.render.palette import RESERVED_COLORS
 
@@ -60,11 +61,15 @@ def test_opaque_pixels_are_colormap_or_reserved_colours(demo_build, manifest):
 
 
 def test_pixels_outside_the_region_are_transparent(demo_build, manifest):
+    context = np.array(list(CONTEXT_COLORS.values()))
     for entry in manifest["animations"]:
         frame = rgba_frames(demo_build.output_dir / entry["gif"])[0]
-        # The grid keeps a 2 % margin around the region: its top rows and right columns lie outside.
-        assert np.all(frame[:4, :, 3] == 0), entry["id"]
-        assert np.all(frame[:, -4:, 3] == 0), entry["id"]
+        # The grid keeps a 2 % margin around the region: its top rows and right columns lie outside,
+        # where only the geographic context (coastlines, countries) is drawn.
+        for outside in (frame[:4, :], frame[:, -4:]):
+            drawn = outside[outside[..., 3] != 0]
+            assert (drawn[:, None, :3] == context[None]).all(axis=2).any(axis=1).all(), entry["id"]
+            assert len(drawn) < outside[..., 3].size / 4, entry["id"]
         # …and inside there is data: plenty of opaque pixels
         assert (frame[..., 3] == 255).mean() > 0.3, entry["id"]
 
@@ -135,9 +140,11 @@ def test_france_shows_the_departements_credited_to_ign(demo_build, manifest):
     for entry in manifest["animations"]:
         page = (demo_build.output_dir / entry["page"]).read_text(encoding="utf-8")
         provenance = json.loads((demo_build.output_dir / entry["provenance"]).read_text(encoding="utf-8"))
+        # Coastlines and countries are drawn around every region (no basemap in the demo).
+        assert '<dt>Geography</dt><dd class="about__credit">Natural Earth</dd>' in page
         if entry["region"] == "france":
-            assert entry["credits"] == {"borders": "IGN, Licence Ouverte"}
-            assert provenance["animation"]["credits"] == {"borders": "IGN, Licence Ouverte"}
+            assert entry["credits"] == {"borders": "IGN, Licence Ouverte", "geography": "Natural Earth"}
+            assert provenance["animation"]["credits"] == entry["credits"]
             assert '<dt>Borders</dt><dd class="about__credit">IGN, Licence Ouverte</dd>' in page
         else:
-            assert entry["credits"] == {} and "IGN" not in page
+            assert entry["credits"] == {"geography": "Natural Earth"} and "IGN" not in page

@@ -52,6 +52,9 @@ def test_the_wheel_ships_templates_and_static_assets(installed_wheel):
     assert (package / "templates" / "static" / "style.css").is_file()
     assert (package / "fonts" / "DejaVuSans.ttf").is_file() and (package / "fonts" / "LICENSE-DejaVu.txt").is_file()
     assert (package / "py.typed").is_file()
+    # Natural Earth for the context layers and the locator globe, with its license and README.
+    for name in ("countries-50m.json.gz", "land-110m.json.gz", "LICENSE-world-atlas.txt", "README.md"):
+        assert (package / "geodata" / name).is_file(), name
 
 
 def test_installed_copy_run_elsewhere_builds_the_same_gallery(installed_wheel, tmp_path):

@@ -662,7 +662,7 @@ def test_locator_svg_draws_globe_graticule_and_region(built: Path) -> None:
     (svg,) = locator.find_all("svg")
     assert svg.attrs["role"] == "img"
     classes = [node.attrs.get("class") for node in svg.iter()]
-    assert {"locator__sphere", "locator__graticule", "locator__region", "locator__rim"} <= set(classes)
+    assert {"locator__sphere", "locator__land", "locator__graticule", "locator__region", "locator__rim"} <= set(classes)
     assert "Where France is on the globe" in svg.all_text()
     region = next(node for node in svg.iter() if node.attrs.get("class") == "locator__region")
     # France is centred: its outline lies around the middle of the 160-unit drawing.

@@ -13,7 +13,7 @@ from generator.config.base import StrictModel
 from generator.core.specs import Cadence, Corner, GapPolicy, RendererName
 
 __all__ = [
-    "BASEMAP_PRESETS", "AttributionOverlay", "BasemapSection", "Cadence", "Corner", "DateOverlay", "FontSize",
+    "BASEMAP_PRESETS", "AttributionOverlay", "BasemapSection", "Cadence", "ContextLayer", "Corner", "DateOverlay", "FontSize",
     "GapPolicy", "LegendOverlay", "Mp4Section", "OutputFormat", "OverlayToggle", "OverlaysSection", "RenderOverrides",
     "RenderSection", "RendererName", "TimelineOverlay", "TitleOverlay", "WebpSection", "basemap_crs_problem",
 ]
@@ -67,15 +67,26 @@ class TimelineOverlay(OverlayToggle):
     thickness: int | None = Field(default=None, ge=1, le=100)  # px; default grows with the frame
 
 
+#: A layer of geographic context (Natural Earth, shipped with the package).
+ContextLayer = Literal["coastline", "countries"]
+
+
 class OverlaysSection(StrictModel):
     """Which overlays are drawn on every frame, where, and how large."""
 
     date: DateOverlay = DateOverlay()
     borders: bool = True
+    # None: coastline and countries without a basemap, nothing with one (its tiles show them).
+    context: list[ContextLayer] | None = None
     legend: LegendOverlay = LegendOverlay()
     title: TitleOverlay = TitleOverlay()
     attribution: AttributionOverlay = AttributionOverlay()
     timeline: TimelineOverlay = TimelineOverlay()
+
+    @field_validator("context")
+    @classmethod
+    def _distinct_layers(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))
 
 
 #: Named basemaps: ``basemap: osm`` (or ``{preset: osm, opacity: 0.7}``) fills these keys.

@@ -47,6 +47,16 @@ DEFAULT_BORDER_RGB = (40, 40, 40)
 DEFAULT_HALO_RGB = (255, 255, 255)
 
 
+#: Reserved entry of each ``overlays.context`` layer.
+CONTEXT_ENTRIES: Mapping[str, str] = MappingProxyType(
+    {"coastline": "context_coastline", "countries": "context_countries"}
+)
+CONTEXT_COLORS: Mapping[str, tuple[int, int, int]] = MappingProxyType({
+    CONTEXT_ENTRIES["coastline"]: (104, 112, 124),
+    CONTEXT_ENTRIES["countries"]: (144, 148, 154),
+})
+
+
 def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
     r, g, bl = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
     return (r, g, bl)
@@ -89,6 +99,11 @@ RESERVED_COLORS: tuple[ReservedColor, ...] = (
     # Timeline bar: the whole time range (track) and the part already shown (bar).
     ReservedColor("timeline_track", (70, 74, 80)),
     ReservedColor("timeline_bar", (250, 250, 250)),
+    # Geographic context under the region's borders (Natural Earth; ``overlays.context``): muted
+    # greys that read over light and dark data and on light and dark pages without competing
+    # with the borders. Two entries: the number of data levels stays odd, so a diverging
+    # colormap keeps a level exactly on its middle stop.
+    *(ReservedColor(entry, rgb) for entry, rgb in CONTEXT_COLORS.items()),
     # The GIF transparency index; its RGB only shows in viewers that ignore transparency.
     ReservedColor("transparent", (0, 0, 0)),
 )

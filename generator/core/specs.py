@@ -81,6 +81,9 @@ class OverlaysSpec:
 
     date: DateOverlay = DateOverlay()
     borders: bool = True
+    #: Natural Earth layers under the borders ("coastline", "countries"); the plan fills
+    #: in the config's default (coastline and countries unless there is a basemap).
+    context: tuple[str, ...] = ()
     legend: LegendOverlay = LegendOverlay()
     title: TitleOverlay = TitleOverlay()
     attribution: AttributionOverlay = AttributionOverlay()

@@ -58,6 +58,7 @@ from generator.render.local import Renderer
 from generator.render.palette import Palette
 from generator.render.registry import make_renderer
 from generator.site.locator import outline_rings
+from generator.sources.geodata import CREDIT as GEODATA_CREDIT
 from generator.sources.regions import Region
 from generator.sources.registry import Source
 
@@ -357,10 +358,13 @@ def _options(encoder: Encoder, render: RenderSpec) -> Any:
 
 
 def map_credits(spec: AnimationSpec, region: Region) -> tuple[tuple[str, str], ...]:
-    """Who to credit for what the frames draw besides the data: border lines and basemap tiles."""
+    """Who to credit for what the frames draw besides the data: border lines, the geographic
+    context (Natural Earth: public domain, credited all the same) and basemap tiles."""
     credits: list[tuple[str, str]] = []
     if spec.render.overlays.borders and region.border_credit:
         credits.append(("Borders", region.border_credit))
+    if spec.render.overlays.context:
+        credits.append(("Geography", GEODATA_CREDIT))
     if spec.render.basemap:
         credits.append(("Basemap", spec.render.basemap.attribution))
     return tuple(credits)

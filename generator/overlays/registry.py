@@ -10,6 +10,7 @@ from __future__ import annotations
 from generator.overlays.base import Overlay
 from generator.overlays.borders import Borders
 from generator.overlays.captions import Attribution, DateLabel, Title
+from generator.overlays.context import Context
 from generator.overlays.legend import Legend
 from generator.overlays.timeline import Timeline
 
@@ -17,6 +18,7 @@ from generator.overlays.timeline import Timeline
 #: rank: boxes are placed by rank, lowest first, and earlier boxes sit closest to their frame
 #: edge. None: the overlay has no box to place.
 OVERLAYS: tuple[tuple[type[Overlay], int | None], ...] = (
+    (Context, None),
     (Borders, None),
     (Timeline, 0),
     (Title, 4),

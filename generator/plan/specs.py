@@ -152,12 +152,23 @@ def collection_spec(section: CollectionSection, index: int) -> CollectionSpec:
     )
 
 
-def overlays_spec(section: OverlaysSection) -> OverlaysSpec:
+#: ``overlays.context`` when the config does not say: the geography a basemap would have shown.
+DEFAULT_CONTEXT = ("coastline", "countries")
+
+
+def overlays_spec(section: OverlaysSection, basemap: bool = False) -> OverlaysSpec:
+    """The overlays of an animation; ``basemap``: whether it has one (no default context then)."""
     date, legend, title = section.date, section.legend, section.title
     attribution, timeline = section.attribution, section.timeline
+    context: tuple[str, ...] = DEFAULT_CONTEXT
+    if section.context is not None:
+        context = tuple(section.context)
+    elif basemap:
+        context = ()
     return OverlaysSpec(
         date=DateOverlay(show=date.show, position=date.position, size=date.size),
         borders=section.borders,
+        context=context,
         legend=LegendOverlay(
             show=legend.show, position=legend.position, orientation=legend.orientation, length=legend.length,
             size=legend.size,
@@ -186,7 +197,7 @@ def render_spec(section: RenderSection) -> RenderSpec:
         loop=section.loop,
         end_pause_ms=section.end_pause_ms,
         date_format=section.date_format,
-        overlays=overlays_spec(section.overlays),
+        overlays=overlays_spec(section.overlays, basemap=section.basemap is not None),
         formats=tuple(section.formats),
         cadence=section.cadence,
         gaps=section.gaps,

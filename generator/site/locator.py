@@ -1,16 +1,22 @@
 """The locator: a small orthographic globe, centred on a region, drawn as inline SVG.
 
-Owns the projection maths and the SVG markup of the globe (sphere, graticule, region outline).
-Pure functions, no data files and no network: the outline comes from the region itself, so a
-page shows where on Earth its animation is without any external map tiles or scripts.
+Owns the projection maths and the SVG markup of the globe (sphere, land, graticule, region
+outline). No network: the land is Natural Earth's 1:110m, shipped with the package
+(``generator.sources.geodata``), and the outline comes from the region itself, so a page shows
+where on Earth its animation is without any external map tiles or scripts.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 
+import numpy as np
+import shapely
 from shapely.geometry.base import BaseGeometry
+
+from generator.sources.geodata import globe_land
 
 Ring = tuple[tuple[float, float], ...]
 
@@ -20,6 +26,12 @@ GRATICULE_STEP = 30  # degrees between graticule lines
 SAMPLE_STEP = 3  # degrees between points along a graticule line
 MIN_VISIBLE = 20.0  # SVG units: a region smaller than this on the globe also gets a marker ring
 MAX_OUTLINE_POINTS = 400  # per region, after simplification: keeps pages small
+#: Land is cut into cells this many degrees wide before projecting: a cell lies wholly on one
+#: side of the horizon or straddles it by little, so pinning its hidden points to the rim
+#: clips it closely, with no spherical clipping.
+LAND_CELL_DEG = 10
+LAND_DENSIFY_DEG = 2.0  # points along cell edges, so they bend with the globe
+LAND_SIMPLIFY = 0.35  # SVG units (the globe is 144 across): finer detail only adds bytes
 
 
 def outline_rings(geometry: BaseGeometry, max_points: int = MAX_OUTLINE_POINTS) -> tuple[Ring, ...]:
@@ -112,8 +124,52 @@ def _region_paths(rings: Sequence[Ring], centre: tuple[float, float]) -> tuple[l
     return paths, points
 
 
+@lru_cache(maxsize=1)
+def _land_cells() -> np.ndarray:
+    """The 1:110m land cut into :data:`LAND_CELL_DEG` cells (lon/lat polygons), densified; made once."""
+    land = np.array(globe_land(), dtype=object)
+    step = LAND_CELL_DEG
+    cells = np.array([
+        shapely.box(west, south, west + step, south + step)
+        for west in range(-180, 180, step) for south in range(-90, 90, step)
+    ], dtype=object)
+    cell_index, land_index = shapely.STRtree(land).query(cells, predicate="intersects")
+    pieces = shapely.get_parts(shapely.intersection(cells[cell_index], land[land_index]))
+    pieces = pieces[(shapely.get_type_id(pieces) == 3) & ~shapely.is_empty(pieces)]  # polygons only
+    return np.asarray(shapely.segmentize(pieces, LAND_DENSIFY_DEG))
+
+
+def land_path(centre: tuple[float, float]) -> str:
+    """SVG path data of the land on the near side of the globe centred on ``centre`` (even-odd fill)."""
+    cells = _land_cells()
+    coords = shapely.get_coordinates(cells)
+    lam, phi = np.radians(coords[:, 0]), np.radians(coords[:, 1])
+    lam0, phi0 = math.radians(centre[0]), math.radians(centre[1])
+    x = np.cos(phi) * np.sin(lam - lam0)
+    y = math.cos(phi0) * np.sin(phi) - math.sin(phi0) * np.cos(phi) * np.cos(lam - lam0)
+    visible = math.sin(phi0) * np.sin(phi) + math.cos(phi0) * np.cos(phi) * np.cos(lam - lam0) >= 0
+    counts = shapely.get_num_coordinates(cells)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    shown = np.add.reduceat(visible, starts) > 0 if len(coords) else np.zeros(0, dtype=bool)
+    norm = np.hypot(x, y)
+    norm[norm == 0] = 1.0
+    x = np.where(visible, x, x / norm)  # hidden points of a cell on the horizon: onto the rim
+    y = np.where(visible, y, y / norm)
+    svg = np.column_stack([SIZE / 2 + RADIUS * x, SIZE / 2 - RADIUS * y])
+    projected = shapely.set_coordinates(cells.copy(), svg)  # the order of get_coordinates
+    near = shapely.make_valid(projected[shown])
+    land = shapely.simplify(shapely.union_all(near), LAND_SIMPLIFY)
+    paths = []
+    for polygon in shapely.get_parts(land):
+        if polygon.geom_type != "Polygon" or polygon.area < 0.5:
+            continue
+        for ring in (polygon.exterior, *polygon.interiors):
+            paths.append(_path([(float(px), float(py)) for px, py in ring.coords[:-1]], closed=True))
+    return "".join(paths)
+
+
 def locator_svg(rings: Sequence[Ring], label: str, element_id: str = "locator") -> str:
-    """Inline SVG of the globe centred on ``rings`` with the region outlined.
+    """Inline SVG of the globe centred on ``rings``: land, graticule and the region outlined.
 
     ``label`` must already be HTML-escaped by the caller's template engine: this returns markup,
     so the caller passes it through ``markupsafe.escape`` (see ``pages.locator_markup``).
@@ -135,6 +191,7 @@ def locator_svg(rings: Sequence[Ring], label: str, element_id: str = "locator") 
             'xmlns="http://www.w3.org/2000/svg">',
             f'<title id="{element_id}-title">{label}</title>',
             f'<circle class="locator__sphere" cx="{centre_px:.1f}" cy="{centre_px:.1f}" r="{RADIUS:.1f}"/>',
+            f'<path class="locator__land" fill-rule="evenodd" d="{land_path(centre)}"/>',
             f'<path class="locator__graticule" d="{"".join(graticule)}"/>',
             *(f'<path class="locator__region" d="{d}"/>' for d in region_paths),
             marker,

@@ -2,8 +2,9 @@
 
 Owns: the source kinds (``registry``: the ``Source`` protocol and the kinds by name — static
 catalogs and STAC APIs built in, with the STAC rules both share in ``stac_common``), the rules
-every kind's items follow (``items``), region geometries and border layers, and the
-project's HTTP session (retries, timeouts, ``User-Agent``, secrets kept out of messages). Gets
+every kind's items follow (``items``), region geometries and border layers, the project's HTTP
+session (retries, timeouts, ``User-Agent``, secrets kept out of messages), and the Natural Earth
+geography shipped with the package (``geodata``: coastlines, country borders, land). Gets
 source and region specs (``generator.core.specs``) from the plan stage — never a config model;
 hands down collections' info, items (``core.model.SourceItem``) and regions as plain values —
 never a STAC library's objects.

@@ -1,0 +1,238 @@
+"""Natural Earth shipped with the package: coastlines, country borders and land, read once.
+
+Owns reading ``generator/geodata/`` (TopoJSON of Natural Earth 4.1.0 via the world-atlas
+package; sources and licenses in its README) and decoding it: quantized, delta-encoded arcs and
+the transform that turns them into lon/lat. In the 1:50m countries topology every edge is one
+arc, so the layers come out exact and each edge once: an arc used by one country is coastline,
+an arc shared by two countries is a land border. The 1:110m land fills the locator globe. The
+topology stitches polygons and arcs across the antimeridian; they come back cut at ±180°, so
+every part stays within −180…180. Files are read once per process (cached); callers ask for
+the lines inside a few lon/lat boxes, so a small region costs little. Everything is lon/lat
+(EPSG:4326), never projected here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import shapely
+from shapely.affinity import translate
+from shapely.geometry.base import BaseGeometry
+
+GEODATA = Path(__file__).resolve().parents[1] / "geodata"
+COUNTRIES_50M = "countries-50m.json.gz"
+LAND_110M = "land-110m.json.gz"
+#: What frames credit for the context layers (Natural Earth asks for no credit, but welcomes it).
+CREDIT = "Natural Earth"
+
+#: Lines this close to a pole are the edge of Antarctica's polygon in lon/lat, not a coast.
+POLE_EDGE = 89.9
+
+#: A lon/lat box: west, south, east, north, with west ≤ east (a box never crosses ±180°).
+Box = tuple[float, float, float, float]
+LineLayer = Literal["coastline", "countries"]
+
+
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """A decoded TopoJSON topology: each arc as lon/lat points, with its bounds."""
+
+    arcs: tuple[np.ndarray, ...]  # (n, 2) float64 lon/lat per arc
+    bounds: np.ndarray  # (arcs, 4): west, south, east, north
+    objects: Mapping[str, Any]
+
+    def ring(self, refs: Sequence[int]) -> np.ndarray:
+        """The points of a ring made of arcs ``refs`` (``~i``: arc ``i`` reversed), joined."""
+        parts = []
+        for position, ref in enumerate(refs):
+            points = self.arcs[ref] if ref >= 0 else self.arcs[~ref][::-1]
+            parts.append(points if position == 0 else points[1:])  # arcs share their end points
+        return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+    def polygons(self, name: str) -> list[shapely.Polygon]:
+        """Every polygon of the object ``name`` (a GeometryCollection of (Multi)Polygons).
+
+        A polygon across the antimeridian (the topology stitches them: Russia, Fiji, Antarctica)
+        comes back cut at ±180° into polygons that each stay within −180…180.
+        """
+        found: list[shapely.Polygon] = []
+        for polygon in _polygon_arcs(self.objects[name]):
+            rings = [self.ring(refs) for refs in polygon]
+            rings = [ring for ring in rings if len(ring) >= 4]
+            if rings:
+                found.extend(_within_world(rings))
+        return found
+
+
+def _crosses(points: np.ndarray) -> bool:
+    return bool(len(points) > 1 and np.any(np.abs(np.diff(points[:, 0])) > 180))
+
+
+def _unwrapped(points: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.unwrap(points[:, 0], period=360), points[:, 1]])
+
+
+def _shifts(west: float, east: float) -> range:
+    """The multiples of 360° by which parts of [west, east] lie outside −180…180."""
+    return range(int(np.floor((west + 180) / 360)), int(np.floor((east + 180) / 360)) + 1)
+
+
+def _within_world(rings: Sequence[np.ndarray]) -> list[shapely.Polygon]:
+    """A polygon (exterior, holes) as polygons within −180…180, cut at the antimeridian."""
+    if not any(_crosses(ring) for ring in rings):
+        polygon = shapely.Polygon(rings[0], rings[1:])
+        return [polygon] if polygon.is_valid else _polygons_of(shapely.make_valid(polygon))
+    exterior = _unwrapped(rings[0])
+    if abs(exterior[-1, 0] - exterior[0, 0]) > 180:  # it goes round a pole: close it over the pole
+        pole = -90.0 if exterior[:, 1].mean() < 0 else 90.0
+        exterior = np.vstack([exterior, [[exterior[-1, 0], pole], [exterior[0, 0], pole]], exterior[:1]])
+    centre = (exterior[:, 0].min() + exterior[:, 0].max()) / 2
+    holes = []
+    for ring in rings[1:]:
+        hole = _unwrapped(ring)
+        hole[:, 0] += 360 * np.round((centre - hole[:, 0].mean()) / 360)
+        holes.append(hole)
+    stitched = shapely.make_valid(shapely.Polygon(exterior, holes))
+    west, _, east, _ = stitched.bounds
+    found: list[shapely.Polygon] = []
+    for turn in _shifts(west, east):
+        shift = 360.0 * turn
+        part = shapely.clip_by_rect(stitched, -180 + shift, -90, 180 + shift, 90)
+        found.extend(_polygons_of(translate(part, xoff=-shift)))
+    return found
+
+
+def _polygons_of(geometry: BaseGeometry) -> list[shapely.Polygon]:
+    return [part for part in shapely.get_parts(geometry) if part.geom_type == "Polygon" and not part.is_empty]
+
+
+def _line_pieces(points: np.ndarray) -> list[np.ndarray]:
+    """An arc as lines within −180…180, cut (not broken) where it crosses the antimeridian."""
+    if not _crosses(points):
+        return [points]
+    line = shapely.LineString(_unwrapped(points))
+    west, _, east, _ = line.bounds
+    pieces = []
+    for turn in _shifts(west, east):
+        shift = 360.0 * turn
+        part = shapely.clip_by_rect(line, -180 + shift, -90, 180 + shift, 90)
+        for piece in shapely.get_parts(shapely.line_merge(part)):
+            if piece.geom_type == "LineString" and not piece.is_empty:
+                pieces.append(shapely.get_coordinates(piece) - (shift, 0))
+    return pieces
+
+
+def decode(topology: Mapping[str, Any]) -> Topology:
+    """Arcs of a (quantized) TopoJSON topology in lon/lat."""
+    transform = topology.get("transform")
+    arcs = []
+    for arc in topology["arcs"]:
+        points = np.asarray(arc, dtype=np.float64).reshape(-1, 2)
+        if transform is not None:
+            points = np.cumsum(points, axis=0) * transform["scale"] + transform["translate"]
+        arcs.append(points)
+    bounds = np.array(
+        [(*arc.min(axis=0), *arc.max(axis=0)) if len(arc) else (np.inf, np.inf, -np.inf, -np.inf) for arc in arcs]
+    ).reshape(-1, 4)
+    return Topology(arcs=tuple(arcs), bounds=bounds, objects=topology["objects"])
+
+
+def _polygon_arcs(value: Mapping[str, Any]) -> Iterator[list[list[int]]]:
+    """The arc lists (one per ring) of every polygon in a TopoJSON geometry."""
+    kind = value.get("type")
+    if kind == "GeometryCollection":
+        for geometry in value.get("geometries", ()):
+            yield from _polygon_arcs(geometry)
+    elif kind == "Polygon":
+        yield value["arcs"]
+    elif kind == "MultiPolygon":
+        yield from value["arcs"]
+
+
+@lru_cache(maxsize=4)
+def read_topology(name: str) -> Topology:
+    """The shipped file ``name`` (gzipped TopoJSON), decoded once per process."""
+    with gzip.open(GEODATA / name, "rt", encoding="utf-8") as file:
+        return decode(json.load(file))
+
+
+@dataclass(frozen=True, eq=False)
+class Lines:
+    """Polylines in lon/lat, each within −180…180, with their bounds."""
+
+    lines: tuple[np.ndarray, ...]
+    bounds: np.ndarray  # (lines, 4)
+
+    @classmethod
+    def of(cls, topology: Topology, arcs: np.ndarray) -> Lines:
+        pieces = tuple(
+            piece for arc in arcs for piece in _line_pieces(topology.arcs[arc])
+            if len(piece) > 1 and np.abs(piece[:, 1]).min() < POLE_EDGE
+        )
+        bounds = np.array([(*piece.min(axis=0), *piece.max(axis=0)) for piece in pieces]).reshape(-1, 4)
+        return cls(pieces, bounds)
+
+
+@dataclass(frozen=True, eq=False)
+class NaturalEarth:
+    """The 1:50m lines: coastline (arcs of one country) and land borders (arcs shared by two)."""
+
+    coastline: Lines
+    countries: Lines
+
+
+@lru_cache(maxsize=1)
+def natural_earth() -> NaturalEarth:
+    """The shipped 1:50m countries as coastline, border and land layers (read once)."""
+    topology = read_topology(COUNTRIES_50M)
+    users: list[set[int]] = [set() for _ in topology.arcs]
+    uses = np.zeros(len(topology.arcs), dtype=np.int64)
+    for number, country in enumerate(topology.objects["countries"]["geometries"]):
+        for polygon in _polygon_arcs(country):
+            for ring in polygon:
+                for ref in ring:
+                    arc = ref if ref >= 0 else ~ref
+                    users[arc].add(number)
+                    uses[arc] += 1
+    owners = np.array([len(countries) for countries in users])
+    return NaturalEarth(
+        coastline=Lines.of(topology, np.flatnonzero((owners == 1) & (uses == 1))),
+        countries=Lines.of(topology, np.flatnonzero(owners >= 2)),
+    )
+
+
+def _touching(bounds: np.ndarray, box: Box) -> np.ndarray:
+    west, south, east, north = box
+    return (bounds[:, 0] <= east) & (bounds[:, 2] >= west) & (bounds[:, 1] <= north) & (bounds[:, 3] >= south)
+
+
+def lines(layer: LineLayer, boxes: Sequence[Box]) -> BaseGeometry:
+    """The ``coastline`` or ``countries`` (land border) lines inside ``boxes``, clipped to them."""
+    data = natural_earth()
+    chosen = data.coastline if layer == "coastline" else data.countries
+    parts: list[shapely.LineString] = []
+    for box in boxes:
+        touching = [chosen.lines[i] for i in np.flatnonzero(_touching(chosen.bounds, box))]
+        if touching:
+            clipped = shapely.clip_by_rect(shapely.MultiLineString(touching), *box)
+            parts.extend(
+                part for part in shapely.get_parts(clipped)
+                if isinstance(part, shapely.LineString) and not part.is_empty
+            )
+    return shapely.MultiLineString(parts)
+
+
+@lru_cache(maxsize=1)
+def globe_land() -> tuple[shapely.Polygon, ...]:
+    """The 1:110m land polygons (for the small locator globe), read once."""
+    return tuple(read_topology(LAND_110M).polygons("land"))
+
+
+__all__ = ["CREDIT", "Box", "LineLayer", "Lines", "NaturalEarth", "Topology", "decode", "globe_land", "lines", "natural_earth", "read_topology"]
