@@ -88,6 +88,8 @@ class StyleSection(StrictModel):
     nodata: float | None = None
     bidx: int | None = Field(default=None, ge=1)
     resampling: Resampling | None = None
+    # Missing values inside the region: a colour, or `transparent` (like outside the region).
+    nodata_color: str | None = Field(default=None, pattern=r"^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})|transparent)$")
 
     @field_validator("rescale")
     @classmethod

@@ -26,6 +26,8 @@ GapPolicy = Literal["frame", "skip"]
 OutputFormat = str
 RendererName = Literal["local", "titiler"]
 SourceKind = Literal["catalog", "api"]
+#: Where the text overlays go: in bands above and below the map, or in boxes on it.
+Layout = Literal["bands", "inset"]
 
 
 # --- render settings -------------------------------------------------------------------------
@@ -130,6 +132,7 @@ class RenderSpec:
     drop_frames: bool = False
     renderer: RendererName = "local"
     basemap: BasemapSpec | None = None
+    layout: Layout = "bands"
 
 
 # --- sources -----------------------------------------------------------------------------------
@@ -242,6 +245,7 @@ class StyleSpec:
     nodata: float | None = None
     bidx: int | None = None
     resampling: str | None = None
+    nodata_color: str | None = None  # "#rrggbb", "transparent"; None: a light grey chosen per colormap
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from generator.core.redaction import public_url
 from generator.plan.styles import style_fingerprint
 from generator.sources.regions import Region
 
-FORMAT_VERSION = 1  # bump when the layout of cached layers changes
+FORMAT_VERSION = 2  # bump when the layout of cached layers changes
 
 
 def _local_stamp(href: str) -> list[int] | None:
