@@ -175,7 +175,7 @@ def test_the_legend_swatch_is_there_only_when_data_is_missing() -> None:
         assert without.legend_patch is not None and not (without.legend_patch == nodata).any()
 
 
-def cloudy_site(folder: Path, *, cloudy: bool, extra: str = "") -> Path:
+def cloudy_site(folder: Path, *, cloudy: bool, extra: str = "", renders: dict[str, Any] | None = None) -> Path:
     """Four months over a 40×40° square region; with ``cloudy``, month 2 has a cloud of nodata."""
     items = []
     for month in range(4):
@@ -184,7 +184,8 @@ def cloudy_site(folder: Path, *, cloudy: bool, extra: str = "") -> Path:
             values[20:40, 20:40] = NODATA  # rows 20–40 from the north: latitudes 44–24, inside
         items.append(FakeItem(id=f"m{month}", datetime=f"2020-{month + 1:02d}-01T00:00:00Z",
                               cog=write_cog(folder / "cogs" / f"m{month}.tif", values)))
-    write_catalog(folder / "catalog", "c", items, renders={"dashboard": {"rescale": [[0, 80]], "colormap_name": "viridis"}})
+    renders = renders or {"dashboard": {"rescale": [[0, 80]], "colormap_name": "viridis"}}
+    write_catalog(folder / "catalog", "c", items, renders=renders)
     config = folder / "site_config.yml"
     config.write_text(
         "site: {title: Clouds}\n"
@@ -246,3 +247,12 @@ def test_without_a_cache_the_survey_does_not_read_cogs_twice(tmp_path: Path) -> 
     config = cloudy_site(tmp_path, cloudy=True)
     (record,) = build(config, tmp_path / "out", renderer=Counting(), options=BuildOptions(jobs=1, use_cache=False)).records
     assert record.status == "ok" and sorted(reads) == ["m0", "m1", "m2", "m3"]
+
+
+def test_categorical_pages_list_no_data_when_frames_lack_it(tmp_path: Path) -> None:
+    classes = {"dashboard": {"colormap": {str(value): [value * 3, 0, 0, 255] for value in range(70)}}}
+    (record,) = build(cloudy_site(tmp_path / "a", cloudy=True, renders=classes), tmp_path / "a-out").records
+    assert record.status == "ok", record.error
+    assert record.legend_classes[-1][0] == "No data" and len(record.legend_classes) == 71
+    (clear,) = build(cloudy_site(tmp_path / "b", cloudy=False, renders=classes), tmp_path / "b-out").records
+    assert all(label != "No data" for label, _ in clear.legend_classes)

@@ -28,6 +28,7 @@ from generator.core.errors import GeneratorError
 from generator.core.model import (
     AnimationFiles,
     AnimationRecord,
+    CategoricalScheme,
     CollectionInfo,
     FramePlan,
     Grid,
@@ -219,7 +220,7 @@ class AnimationBuilder:
             **{**base, "files": files},
             status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
             legend_colors=palette.legend_hex(16), width=width, height=height,
-            legend_classes=legend_entries(categories) if categories else (),
+            legend_classes=_classes(categories, painter) if categories else (),
             notes=notes, crs=grid.crs, render=_published_render(spec.render),
         )
 
@@ -346,6 +347,15 @@ class AnimationBuilder:
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
         return grid, last, painter
+
+
+def _classes(categories: CategoricalScheme, painter: OverlayPainter) -> tuple[tuple[str, str], ...]:
+    """The page's classes, with a "No data" entry when frames lack values inside the region."""
+    entries = tuple(legend_entries(categories))
+    if not painter.nodata_swatch:
+        return entries
+    red, green, blue = (int(value) for value in painter.palette.colors[painter.palette.index("nodata")])
+    return (*entries, ("No data", f"#{red:02x}{green:02x}{blue:02x}"))
 
 
 def _encoders_of(files: AnimationFiles) -> list[Encoder]:

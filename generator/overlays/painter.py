@@ -99,6 +99,8 @@ class OverlayPainter:
     map_origin: tuple[int, int] = (0, 0)
     #: Paint missing values inside the region transparent (``style.nodata_color: transparent``).
     nodata_transparent: bool = False
+    #: Some frame lacks values inside the region, and they are drawn: legends show a swatch.
+    nodata_swatch: bool = False
     _on_map: set[str] = field(default_factory=set)  # overlays that asked for no box: drawn on the map
 
     @classmethod
@@ -129,7 +131,9 @@ class OverlayPainter:
         """
         palette = palette or overlay_palette(style.colormap, border_layers)
         transparent = style.nodata_color == "transparent"
-        painter = cls(palette=palette, grid=grid, layout=layout, nodata_transparent=transparent)
+        painter = cls(
+            palette=palette, grid=grid, layout=layout, nodata_transparent=transparent, nodata_swatch=nodata and not transparent
+        )
         painter._lay_out(OverlayContext(
             settings, grid, style, palette, border_layers=border_layers, collection=collection,
             region_title=region_title, labels=labels, frame_count=max(1, frame_count), title=title,
