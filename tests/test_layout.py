@@ -256,3 +256,17 @@ def test_categorical_pages_list_no_data_when_frames_lack_it(tmp_path: Path) -> N
     assert record.legend_classes[-1][0] == "No data" and len(record.legend_classes) == 71
     (clear,) = build(cloudy_site(tmp_path / "b", cloudy=False, renders=classes), tmp_path / "b-out").records
     assert all(label != "No data" for label, _ in clear.legend_classes)
+
+
+def test_bad_layout_and_nodata_colour_are_config_errors() -> None:
+    from pydantic import ValidationError
+
+    from generator.config import RenderSection, StyleSection
+
+    assert RenderSection().layout == "bands" and RenderSection.model_validate({"layout": "inset"}).layout == "inset"
+    with pytest.raises(ValidationError):
+        RenderSection.model_validate({"layout": "corners"})
+    assert StyleSection.model_validate({"nodata_color": "#abc"}).nodata_color == "#abc"
+    for bad in ("grey", "#12345", "none"):
+        with pytest.raises(ValidationError):
+            StyleSection.model_validate({"nodata_color": bad})

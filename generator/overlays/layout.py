@@ -3,8 +3,8 @@
 Owns placing rectangles (overlay boxes of known size). On the map (:func:`place`), each box is
 anchored at a corner or spans the top or bottom edge; boxes are placed in priority order, and a
 box that would touch one already placed moves away from its edge (up from the bottom, down from
-the top) until it is clear; given a ``cost`` (the data a box would hide), each box takes the
-corner where it costs least, its own corner winning ties. A box that no longer fits inside the
+the top) until it is clear; given a ``cost`` (the data a box would hide), the boxes take the
+corners where together they hide the least, their own corners winning ties. A box that no longer fits inside the
 frame is left out, so overlays never cover one another whatever the frame size. In bands
 (:func:`stack_bands`), boxes go in rows above the map (anchors ``top…``) or below it
 (``bottom…``), at most one box per side in a row, so nothing is ever drawn over the map. Pure
@@ -13,6 +13,8 @@ arithmetic.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -65,16 +67,35 @@ def place(
 ) -> dict[str, Placed]:
     """Positions of the requests that fit, by name; earlier requests sit closer to their edge.
 
-    With ``cost``, each box tries every corner (a spanning bar: both edges) and keeps the
-    cheapest place; its own anchor comes first, so it wins ties.
+    With ``cost``, every way of putting the boxes in corners (a spanning bar: at either edge) is
+    tried, and the one that fits the most boxes at the least total cost wins; among equal ones,
+    the one that moves the fewest boxes from their own anchor.
     """
+    if cost is None:
+        return _place_all(requests, width, height, margin, gap)
+    choices = [_alternatives(request.anchor) for request in requests]
+    if math.prod(len(options) for options in choices) > MAX_ARRANGEMENTS:
+        choices = [(request.anchor,) for request in requests]  # too many boxes to try them all
+    best: tuple[tuple[int, float, int], dict[str, Placed]] | None = None
+    for anchors in itertools.product(*choices):
+        trial = [Request(r.name, r.width, r.height, anchor) for r, anchor in zip(requests, anchors, strict=True)]
+        placed = _place_all(trial, width, height, margin, gap)
+        moved = sum(anchor != request.anchor for request, anchor in zip(requests, anchors, strict=True))
+        score = (len(requests) - len(placed), sum(cost(box) for box in placed.values()), moved)
+        if best is None or score < best[0]:
+            best = (score, placed)
+    assert best is not None
+    return best[1]
+
+
+#: Beyond this many corner arrangements, boxes keep their own anchors.
+MAX_ARRANGEMENTS = 4096
+
+
+def _place_all(requests: Sequence[Request], width: int, height: int, margin: int, gap: int) -> dict[str, Placed]:
     placed: list[Placed] = []
     for request in requests:
-        box = None
-        for anchor in _alternatives(request.anchor) if cost is not None else (request.anchor,):
-            candidate = _place_one(Request(request.name, request.width, request.height, anchor), placed, width, height, margin, gap)
-            if candidate is not None and (box is None or cost is not None and cost(candidate) < cost(box)):
-                box = candidate
+        box = _place_one(request, placed, width, height, margin, gap)
         if box is not None:
             placed.append(box)
     return {box.name: box for box in placed}
