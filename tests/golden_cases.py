@@ -30,7 +30,7 @@ from generator.overlays.basemap import (
 )
 from generator.overlays.painter import OverlayPainter, default_attribution, overlay_palette
 from generator.render.grid import inside_mask, make_grid, project
-from generator.render.palette import to_indices
+from generator.render.palette import nodata_rgb, to_indices, with_reserved
 from generator.sources.regions import BorderLayer
 
 GEO_DIR = Path(__file__).resolve().parent / "data" / "geo"
@@ -101,6 +101,54 @@ CASES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
         crs="EPSG:3035", layers=_halo_layers(),
     ),
 }
+
+
+# Layouts ---------------------------------------------------------------------------------------
+
+#: The regions of the layout goldens: France (about square) and two 5:1 boxes, in plain
+#: longitude/latitude so the boxes keep their aspect exactly.
+LAYOUT_REGIONS: dict[str, tuple[Callable[[], shapely.Geometry], str, str]] = {
+    "france": (france, "EPSG:3035", "France"),
+    "wide": (lambda: shapely.box(0.0, 45.0, 25.0, 50.0), "EPSG:4326", "A strip five times wider than tall"),
+    "tall": (
+        lambda: shapely.box(0.0, 40.0, 5.0, 65.0), "EPSG:4326",
+        "A narrow region five times taller than wide, with a long title that has to wrap",
+    ),
+}
+
+
+def layout_case(layout: str, region: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(palette indices, 256×3 palette) of a finished frame — map, overlays and, with
+    ``bands``, the bands — as the engine composes it: every overlay on (timeline too), a
+    gradient with a cloud of missing values inside the region."""
+    make_outline, crs, title = LAYOUT_REGIONS[region]
+    outline = make_outline()
+    projected = project(outline, crs)
+    grid = make_grid(projected, crs, size)
+    inside = inside_mask(projected, grid)
+    palette = overlay_palette(STYLE.colormap, (BorderLayer(outline, "#101010", 1),))
+    palette = with_reserved(palette, {"nodata": nodata_rgb(None, palette) or (0, 0, 0)})
+    rows, columns = np.mgrid[0 : grid.height, 0 : grid.width]
+    cloud = (rows - 0.4 * grid.height) ** 2 + (columns - 0.45 * grid.width) ** 2 < (0.15 * min(grid.shape)) ** 2
+    values = np.tile(np.linspace(0.0, 1.5e16, grid.width), (grid.height, 1))
+    layer = to_indices(values, inside & ~cloud, STYLE.rescale, palette)
+    layer[inside & (layer == palette.transparent)] = palette.index("nodata")
+    painter = OverlayPainter.create(
+        OverlaysSection.model_validate({"timeline": True}), grid, STYLE,
+        border_layers=(BorderLayer(outline, "#101010", 1),), collection=COLLECTION, region_title=title,
+        labels=["2024-01", "2024-12"], frame_count=12, palette=palette, layout=layout,  # type: ignore[arg-type]
+        coverage=(layer < palette.n_levels).astype(np.uint16), nodata=True,
+    )
+    return painter.compose(layer, 4, "2024-05"), np.asarray(palette.colors)
+
+
+#: Each layout at the extremes it must hold up at: a small frame, and 5:1 and 1:5 regions.
+LAYOUT_CASES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
+    f"{layout}_{region}_{size}": (lambda layout=layout, region=region, size=size: layout_case(layout, region, size))
+    for layout in ("bands", "inset")
+    for region, size in (("france", 200), ("wide", 512), ("tall", 512))
+}
+CASES.update(LAYOUT_CASES)
 
 
 # Basemap ---------------------------------------------------------------------------------------

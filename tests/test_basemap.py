@@ -288,7 +288,7 @@ sources: {{test: {{catalog: catalog/catalog.json}}}}
 collections: [{{id: c, source: test}}]
 regions: [{{id: tri, geometry: {json.dumps(TRIANGLE)}}}]
 {animations}
-render: {{size: 128, frame_ms: 100, overlays: {overlays}, {basemap}}}
+render: {{size: 128, frame_ms: 100, layout: inset, overlays: {overlays}, {basemap}}}
 """
     (folder / "site_config.yml").write_text(config)
     return folder / "site_config.yml"
@@ -335,13 +335,14 @@ def test_a_basemap_build_shows_tiles_around_and_under_nodata_and_exact_data(
     viridis = viridis_levels(128)
     frame = frame_rgb(tmp_path / "out", record.files.frames[-1])
     # The attribution is drawn although the config switches it off: the basemap's is mandatory.
+    # (On the map, `layout: inset`, in the corner where it hides the least data.)
     rows, columns = np.nonzero(np.all(frame[..., :3] == LABEL_BOX_RGB, axis=-1))
-    assert len(rows) > 50 and columns.min() > record.width // 4 and rows.min() > record.height // 2
+    assert len(rows) > 50
     seen = {"data": 0, "nodata": 0, "outside": 0}
     for row in range(4, record.height - 4, 3):
         for column in range(4, record.width - 4, 3):
-            if rows.min() - 2 <= row and columns.min() - 2 <= column:
-                continue  # under the attribution box (bottom-right)
+            if rows.min() - 2 <= row <= rows.max() + 2 and columns.min() - 2 <= column <= columns.max() + 2:
+                continue  # under the attribution box
             x, y, lon, lat = lonlat(grid_west, grid_north, pixel, row, column)
             tile_x, tile_y = (x + HALF) / span, (HALF - y) / span
             near_tile_edge = min(tile_x % 1, 1 - tile_x % 1, tile_y % 1, 1 - tile_y % 1) * 256 < 8

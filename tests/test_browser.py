@@ -264,6 +264,62 @@ def test_player_steps_scrubs_and_plays(context, base_url, manifest):
     assert watch.problems == []
 
 
+PLAYER_SCALE = """() => {
+  const image = document.getElementById("player-image");
+  const box = image.getBoundingClientRect();
+  return {
+    scale: document.getElementById("player").dataset.scale,
+    width: box.width * window.devicePixelRatio,
+    height: box.height * window.devicePixelRatio,
+    column: image.parentNode.clientWidth * window.devicePixelRatio,
+    rendering: getComputedStyle(image).imageRendering,
+  };
+}"""
+
+
+@pytest.mark.parametrize(("viewport", "ratio"), [(DESKTOP, 1), (DESKTOP, 2), (PHONE, 1), (PHONE, 3)])
+def test_player_shows_frames_at_whole_scales_with_crisp_pixels(browser, base_url, manifest, viewport, ratio):
+    """Native size or a whole number of device pixels per frame pixel (pixelated when > 1);
+    a column narrower than the frame shrinks it to fit. Never a non-integer upscale."""
+    entry = next(e for e in manifest["animations"] if e["id"] == "no2-monthly--alps")
+    context = browser.new_context(viewport=viewport, device_scale_factor=ratio, reduced_motion="reduce")
+    try:
+        page = context.new_page()
+        page.goto(animation_url(base_url, entry))
+        shown = page.evaluate(PLAYER_SCALE)
+        if shown["scale"] == "fit":
+            assert shown["column"] < entry["width"], shown
+            assert shown["width"] <= shown["column"] + 1 and shown["rendering"] == "auto", shown
+        else:
+            factor = int(shown["scale"])
+            assert factor >= 1 and factor * entry["width"] <= shown["column"], shown
+            assert abs(shown["width"] - factor * entry["width"]) < 1, shown
+            assert abs(shown["height"] - factor * entry["height"]) < 1, shown
+            assert shown["rendering"] == ("pixelated" if factor > 1 else "auto"), shown
+        if viewport is PHONE and ratio == 1:
+            assert shown["scale"] == "fit"
+        if viewport is DESKTOP:
+            # A 512-px frame in the page's column: native size, or on a 2× screen two device
+            # pixels per frame pixel, crisp.
+            assert shown["scale"] == str(ratio), shown
+        # The player keeps it right when the window changes.
+        page.set_viewport_size({"width": 360, "height": 700})
+        page.wait_for_function("document.getElementById('player').dataset.scale !== undefined")
+        narrow = page.evaluate(PLAYER_SCALE)
+        assert narrow["width"] <= narrow["column"] + 1
+    finally:
+        context.close()
+
+
+def test_the_page_shows_one_legend(context, base_url, manifest):
+    entry = next(e for e in manifest["animations"] if e["id"] == "no2-monthly--france")
+    page = context.new_page()
+    page.goto(animation_url(base_url, entry))
+    legend = page.locator("#legend")
+    assert legend.locator(".legend__image img").count() == 1
+    assert legend.locator(".legend__bar").count() == 0
+
+
 def test_reduced_motion_starts_paused_and_keeps_thumbnails_still(browser, base_url, manifest):
     entry = manifest["animations"][0]
     context = browser.new_context(viewport=DESKTOP, reduced_motion="reduce")

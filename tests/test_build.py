@@ -329,7 +329,8 @@ def test_categorical_collection_builds_with_exact_class_colours_and_a_legend_by_
     result = build(tmp_path / "site_config.yml")
     (record,) = result.records
     assert record.status == "ok", record.error
-    assert record.legend_classes == (("1", "#e6194b"), ("2", "#3cb44b"), ("4", "#0082c8"))
+    # 7 is no class: those pixels have no value, so they get the no-data colour and an entry.
+    assert record.legend_classes == (("1", "#e6194b"), ("2", "#3cb44b"), ("4", "#0082c8"), ("No data", "#c8c8c8"))
     with Image.open(result.output_dir / record.files.gif) as gif:
         rgba = np.array(gif.convert("RGBA"))
     opaque = {tuple(int(c) for c in colour) for colour in np.unique(rgba[rgba[..., 3] == 255][:, :3], axis=0)}

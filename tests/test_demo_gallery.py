@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageSequence
 from rio_tiler.colormap import cmap
 
-from generator.core.colors import CONTEXT_COLORS
+from generator.core.colors import CONTEXT_COLORS, NODATA_GREYS
 from generator.engine.build import BuildResult
 from generator.render.palette import RESERVED_COLORS
 
@@ -48,7 +48,7 @@ def test_gif_frame_count_equals_time_steps(demo_build, manifest):
 
 
 def test_opaque_pixels_are_colormap_or_reserved_colours(demo_build, manifest):
-    reserved = {tuple(color.rgb) for color in RESERVED_COLORS}
+    reserved = {tuple(color.rgb) for color in RESERVED_COLORS} | set(NODATA_GREYS)
     for entry in manifest["animations"]:
         colormap = entry["style"]["colormap"]
         allowed = {tuple(rgba[:3]) for rgba in cmap.get(colormap.lower()).values()} | reserved
@@ -64,9 +64,14 @@ def test_pixels_outside_the_region_are_transparent(demo_build, manifest):
     context = np.array(list(CONTEXT_COLORS.values()))
     for entry in manifest["animations"]:
         frame = rgba_frames(demo_build.output_dir / entry["gif"])[0]
-        # The grid keeps a 2 % margin around the region: its top rows and right columns lie outside,
-        # where only the geographic context (coastlines, countries) is drawn.
-        for outside in (frame[:4, :], frame[:, -4:]):
+        # The map lies between the title band and the bottom band (both opaque); its grid keeps
+        # a 2 % margin around the region: its top rows and right columns lie outside, where only
+        # the geographic context (coastlines, countries) is drawn.
+        rows = np.flatnonzero((frame[..., 3] == 0).any(axis=1))
+        assert rows[0] > 0 and rows[-1] < frame.shape[0] - 1, "bands above and below the map"
+        columns = np.flatnonzero((frame[rows[0] : rows[-1] + 1, :, 3] == 0).any(axis=0))
+        map_area = frame[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+        for outside in (map_area[:4, :], map_area[:, -4:]):
             drawn = outside[outside[..., 3] != 0]
             assert (drawn[:, None, :3] == context[None]).all(axis=2).any(axis=1).all(), entry["id"]
             assert len(drawn) < outside[..., 3].size / 4, entry["id"]

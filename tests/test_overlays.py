@@ -400,7 +400,7 @@ from generator.core.model import CollectionInfo, Style  # noqa: E402
 from generator.overlays.legend import format_ticks  # noqa: E402
 from generator.overlays.painter import OverlayPainter, default_attribution, default_title  # noqa: E402
 from generator.overlays.text import fold_text  # noqa: E402
-from tests.golden_cases import CASES, GOLDEN_DIR, load_golden, to_rgb  # noqa: E402
+from tests.golden_cases import CASES, GOLDEN_DIR, LAYOUT_CASES, load_golden, to_rgb  # noqa: E402
 
 TEXT_OVERLAYS = ("date", "title", "attribution", "legend")
 BOXED_OVERLAYS = (*TEXT_OVERLAYS, "timeline")
@@ -623,6 +623,14 @@ def test_border_layers_use_their_own_colours_and_halo() -> None:
 #: line: ≤ 0.5 % of a 256-px frame (~320 px) absorbs that, while a moved, missing or recoloured
 #: overlay changes thousands of pixels.
 GOLDEN_TOLERANCE = 0.005
+#: The layout goldens (``LAYOUT_CASES``: each layout at 200 px and for 5:1 and 1:5 regions) are
+#: denser in text: glyph pixels are 1–4.3 % of those frames (the 200-px inset frame is the
+#: densest), so a different hinting may touch up to ~1 % of their pixels. 1 % still catches a
+#: layout change: the smallest text box, the 200-px date label (66×20 px, 2.1 % of the bands
+#: frame, 3.4 % of the inset one), moved or lost changes more than that, and a band of another
+#: height shifts the whole map. The 3-px timeline (0.9 %) and the legend's no-data swatch
+#: (~0.2 %) have their own tests (tests/test_layout.py).
+LAYOUT_GOLDEN_TOLERANCE = 0.01
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -634,7 +642,8 @@ def test_golden_frames(name: str) -> None:
     actual = to_rgb(indices, colors)
     assert actual.shape == expected.shape
     differing = np.any(actual != expected, axis=2).mean()
-    assert differing <= GOLDEN_TOLERANCE, f"{name}: {differing:.2%} of pixels differ from the golden"
+    tolerance = LAYOUT_GOLDEN_TOLERANCE if name in LAYOUT_CASES else GOLDEN_TOLERANCE
+    assert differing <= tolerance, f"{name}: {differing:.2%} of pixels differ from the golden"
 
 
 # Configuration ---------------------------------------------------------------------------------

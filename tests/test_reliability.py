@@ -261,9 +261,11 @@ def test_coverage_is_counted_inside_the_region_only():
     inside[:, :5] = True
     layer = np.full((10, 10), 255, dtype=np.uint8)
     layer[:, 5:] = 3  # data only outside the region
-    assert data_coverage(layer, inside, 255) == 0.0
+    levels = 237  # data levels come first; transparent and the no-data colour are reserved after them
+    layer[1, :5] = 240  # missing values inside the region, drawn in the no-data colour
+    assert data_coverage(layer, inside, levels) == 0.0
     layer[0, 0] = 3
-    assert data_coverage(layer, inside, 255) == 0.02
+    assert data_coverage(layer, inside, levels) == 0.02
     assert empty_frames_warning([0.0, 0.0]) is not None
     assert empty_frames_warning([0.0, EMPTY_COVERAGE]) is None  # one frame with data is enough
     assert empty_frames_warning([]) is None  # only gap frames: nothing to judge

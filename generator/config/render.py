@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, PlainValidator, field_validator, model_va
 from pydantic_core import PydanticCustomError
 
 from generator.config.base import StrictModel
-from generator.core.specs import Cadence, Corner, GapPolicy, RendererName
+from generator.core.specs import Cadence, Corner, GapPolicy, Layout, RendererName
 
 __all__ = [
     "BASEMAP_PRESETS", "AttributionOverlay", "BasemapSection", "Cadence", "ContextLayer", "Corner", "DateOverlay", "FontSize",
@@ -211,6 +211,7 @@ class RenderOverrides(StrictModel):
     drop_frames: bool | None = None
     renderer: RendererName | None = None
     basemap: BasemapSection | Literal[False] | None = None  # false: no basemap for this animation
+    layout: Layout | None = None
 
     _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
@@ -239,6 +240,7 @@ class RenderSection(StrictModel):
     drop_frames: bool = False
     renderer: RendererName = "local"
     basemap: BasemapSection | None = None
+    layout: Layout = "bands"  # text in bands above and below the map, or `inset` boxes on it
 
     _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)

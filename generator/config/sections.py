@@ -103,6 +103,8 @@ class StyleSection(StrictModel):
     nodata: float | None = None
     bidx: Band | None = None
     resampling: Resampling | None = None
+    # Missing values inside the region: a colour, or `transparent` (like outside the region).
+    nodata_color: str | None = Field(default=None, pattern=r"^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})|transparent)$")
 
 
 class StacRender(BaseModel):

@@ -45,6 +45,12 @@ DEFAULT_BORDER_COLOR = "#282828"
 DEFAULT_HALO_COLOR = "#ffffff"  # the colour of ``halo: true``
 DEFAULT_BORDER_RGB = (40, 40, 40)
 DEFAULT_HALO_RGB = (255, 255, 255)
+#: The default no-data colour is the first of these greys that no data level comes close to
+#: (``render.palette.nodata_rgb``): light enough to read as "nothing here", dark enough to
+#: stand apart from a white page and from the near-white ends of many colormaps.
+NODATA_GREYS: tuple[tuple[int, int, int], ...] = ((200, 200, 200), (168, 168, 168), (224, 224, 224), (128, 128, 128))
+#: How far (RGB distance) a grey must stay from every data level to be the default.
+NODATA_MIN_DISTANCE = 40.0
 
 
 #: Reserved entry of each ``overlays.context`` layer.
@@ -104,6 +110,9 @@ RESERVED_COLORS: tuple[ReservedColor, ...] = (
     # with the borders. Two entries: the number of data levels stays odd, so a diverging
     # colormap keeps a level exactly on its middle stop.
     *(ReservedColor(entry, rgb) for entry, rgb in CONTEXT_COLORS.items()),
+    # Missing values inside the region (clouds, gaps): ``style.nodata_color``, by default a light
+    # grey picked against the colormap (``render.palette.nodata_rgb``). Outside stays transparent.
+    ReservedColor("nodata", NODATA_GREYS[0]),
     # The GIF transparency index; its RGB only shows in viewers that ignore transparency.
     ReservedColor("transparent", (0, 0, 0)),
 )

@@ -106,6 +106,10 @@ class Style:
     color_ops: tuple[ColorOp, ...] = ()
     categories: CategoricalScheme | None = None
     band_chosen: bool = False
+    #: Missing values inside the region: ``"#rrggbb"``, ``"transparent"``, or None for a light
+    #: grey chosen against the colormap (``render.palette.nodata_rgb``). Only the palette entry's
+    #: colour changes, never a layer's indices.
+    nodata_color: str | None = field(default=None, metadata=LAYER_NEUTRAL)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ GapPolicy = Literal["frame", "skip"]
 #: An output format: the name of a registered encoder ("gif", "webp", "mp4", …; see encode.registry).
 OutputFormat = str
 RendererName = Literal["local", "titiler"]
+#: Where the text overlays go: in bands above and below the map, or in boxes on it.
+Layout = Literal["bands", "inset"]
 
 
 # --- render settings -------------------------------------------------------------------------
@@ -132,6 +134,7 @@ class RenderSpec:
     drop_frames: bool = False
     renderer: RendererName = "local"
     basemap: BasemapSpec | None = None
+    layout: Layout = "bands"
 
 
 # --- sources -----------------------------------------------------------------------------------
@@ -264,6 +267,7 @@ class StyleSpec:
     nodata: float | None = None
     bidx: int | None = None
     resampling: str | None = None
+    nodata_color: str | None = None  # "#rrggbb", "transparent"; None: a light grey chosen per colormap
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from generator.core.canonical import canonical
 from generator.core.model import (
     AnimationFiles,
     AnimationRecord,
+    CategoricalScheme,
     CollectionInfo,
     FramePlan,
     Grid,
@@ -53,9 +54,9 @@ from generator.plan.categorical import categorical_palette, legend_entries
 from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
 from generator.plan.site import SitePlan
 from generator.render.cache import FrameCache, animation_fingerprint
-from generator.render.layers import LayerSource, empty_frames_warning, prepare_grid
+from generator.render.layers import LayerSource, empty_frames_warning, prepare_grid, survey
 from generator.render.local import Renderer
-from generator.render.palette import Palette
+from generator.render.palette import Palette, nodata_rgb, with_reserved
 from generator.render.registry import make_renderer
 from generator.site.locator import outline_rings
 from generator.sources.geodata import CREDIT as GEODATA_CREDIT
@@ -184,6 +185,8 @@ class AnimationBuilder:
         started = time.perf_counter()
         categories = style.categories
         palette = categorical_palette(categories) if categories else overlay_palette(style.colormap, region.border_layers)
+        nodata = nodata_rgb(style.nodata_color, palette)
+        palette = with_reserved(palette, {"nodata": nodata}) if nodata else palette
         (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
         budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
         size, kept = spec.render.size, frames
@@ -192,11 +195,16 @@ class AnimationBuilder:
             tiles = self.cache.root / "tiles" if self.cache.root is not None else None
             if tiles is None and spec.render.basemap:
                 tiles = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="tiles-")))
+            # Layers are read twice (a survey for the overlays, then the frames): with --no-cache,
+            # a cache for this animation only keeps the second read from rendering them again.
+            scratch = None if self.cache.root is not None else FrameCache(
+                Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="layers-")))
+            )
             while True:
                 labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
                 files = animation_files(spec.slug, len(kept), spec.render.formats)
                 grid, last, painter, coverage = self._encode(
-                    spec, region, collection, files, style, palette, kept, labels, size, tiles
+                    spec, region, collection, files, style, palette, kept, labels, size, tiles, scratch
                 )
                 size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
                 if not retry:
@@ -204,7 +212,7 @@ class AnimationBuilder:
         palette = painter.palette  # with a basemap, the palette was made for the last encode's grid
         write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
-        self._encode_from_frames(spec, files, palette, grid)
+        self._encode_from_frames(spec, files, palette, painter.frame_shape)
         empty = empty_frames_warning(coverage)
         warnings = (empty,) if empty else ()
         notes = (*painter.notes, *budget.notes, *warnings)
@@ -214,15 +222,15 @@ class AnimationBuilder:
             files = replace(files, legend=None)
         for note in notes:
             log.warning("%s: %s", spec.id, note)
+        height, width = painter.frame_shape
         log.info(
-            "built %s: %d frames, %d×%d px in %.1f s",
-            spec.id, len(kept), grid.width, grid.height, time.perf_counter() - started,
+            "built %s: %d frames, %d×%d px in %.1f s", spec.id, len(kept), width, height, time.perf_counter() - started
         )
         return AnimationRecord(
             **{**base, "files": files},
             status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
-            legend_colors=palette.legend_hex(16), width=grid.width, height=grid.height,
-            legend_classes=legend_entries(categories) if categories else (),
+            legend_colors=palette.legend_hex(16), width=width, height=height,
+            legend_classes=_classes(categories, painter) if categories else (),
             notes=notes, warnings=warnings, crs=grid.crs, render=_published_render(spec.render),
         )
 
@@ -244,13 +252,15 @@ class AnimationBuilder:
             self._renderers[key] = (setup.renderer, setup.cache_name, pool)
         return self._renderers[key]
 
-    def _encode_from_frames(self, spec: AnimationSpec, files: AnimationFiles, palette: Palette, grid: Grid) -> None:
+    def _encode_from_frames(
+        self, spec: AnimationSpec, files: AnimationFiles, palette: Palette, shape: tuple[int, int]
+    ) -> None:
         """The formats not streamed while painting (WebP, MP4, …), from the exact frame PNGs
         already on disk (no second render).
 
         The encoders run side by side: libwebp and x264 release the GIL while they work.
         """
-        animation = _animation(grid, palette, len(files.frames), spec.render)
+        animation = _animation(shape, palette, len(files.frames), spec.render)
 
         def frames() -> Iterator[np.ndarray]:
             return (_read_indices(self.staging / path) for path in files.frames)
@@ -282,11 +292,16 @@ class AnimationBuilder:
         labels: tuple[str, ...],
         size: int,
         tiles: Path | None,
+        scratch: FrameCache | None,
     ) -> tuple[Grid, np.ndarray, OverlayPainter, list[float]]:
         """Render every frame at ``size`` and stream it into the animation files; returns the last.
 
         With a basemap the frames are in Web Mercator, ``palette`` only lends its reserved
         entries (the painter's palette is the one the files use) and ``tiles`` caches the tiles.
+        The layers are surveyed first (where the data is, whether some is missing), so the
+        overlays are laid out for the whole animation before its first frame is painted; the
+        survey counts as the layers' read (cache hits and misses), the second read is silent,
+        from the cache (``scratch`` without one).
         """
         settings = spec.render.basemap
         prepared = prepare_grid(region, WEB_MERCATOR if settings else spec.render.crs, size)
@@ -309,19 +324,24 @@ class AnimationBuilder:
             # The basemap's attribution is mandatory: drawn even when the overlay is switched off.
             attribution = basemap_attribution(settings, attribution if overlays.attribution else None)
             overlays = replace(overlays, attribution=replace(overlays.attribution, show=True))
-        painter = OverlayPainter.create(
-            overlays, grid, style, border_layers=region.border_layers, collection=collection,
-            region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
-            attribution=attribution,
-        )
-        last: np.ndarray | None = None
-        shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
-        animation = _animation(grid, palette, len(frames), spec.render)
         renderer, renderer_name, pool = self.renderer_for(spec)
         source = LayerSource(
             prepared, style, palette, renderer, renderer_name, self.cache, pool,
-            look_ahead=max(2, 2 * self.options.jobs, renderer.concurrency),
+            look_ahead=max(2, 2 * self.options.jobs, renderer.concurrency), scratch=scratch,
         )
+        surveyed = survey(source.layers(frames), grid.shape, palette.n_levels, palette.index("nodata"))
+        coverage = list(source.coverage)  # measured once, on the survey's read
+        reread = scratch.root if scratch is not None else self.cache.root
+        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[])
+        painter = OverlayPainter.create(
+            overlays, grid, style, border_layers=region.border_layers, collection=collection,
+            region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
+            attribution=attribution, layout=spec.render.layout, coverage=surveyed.coverage,
+            nodata=surveyed.nodata and basemap is None,  # over a basemap, missing data shows the map
+        )
+        last: np.ndarray | None = None
+        shutil.rmtree(self.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
+        animation = _animation(painter.frame_shape, palette, len(frames), spec.render)
         with ExitStack() as scope:
             sinks: list[FrameSink] = [
                 scope.enter_context(
@@ -331,13 +351,22 @@ class AnimationBuilder:
             ]
             for number, (layer, label) in enumerate(zip(source.layers(frames), labels, strict=True)):
                 # The basemap goes under the cached data layer, like the overlays go over it.
-                last = painter.paint(basemap.composite(layer) if basemap else layer, number, label)
+                last = painter.compose(basemap.composite(layer) if basemap else layer, number, label)
                 for sink in sinks:
                     sink.add_frame(last, animation.durations_ms[number])
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
-        return grid, last, painter, source.coverage
+        return grid, last, painter, coverage
+
+
+def _classes(categories: CategoricalScheme, painter: OverlayPainter) -> tuple[tuple[str, str], ...]:
+    """The page's classes, with a "No data" entry when frames lack values inside the region."""
+    entries = tuple(legend_entries(categories))
+    if not painter.nodata_swatch:
+        return entries
+    red, green, blue = (int(value) for value in painter.palette.colors[painter.palette.index("nodata")])
+    return (*entries, ("No data", f"#{red:02x}{green:02x}{blue:02x}"))
 
 
 def _encoders_of(files: AnimationFiles) -> list[Encoder]:
@@ -345,9 +374,9 @@ def _encoders_of(files: AnimationFiles) -> list[Encoder]:
     return [encoder for encoder in encoders() if encoder.name in files.outputs]
 
 
-def _animation(grid: Grid, palette: Palette, frame_count: int, render: RenderSpec) -> Animation:
+def _animation(shape: tuple[int, int], palette: Palette, frame_count: int, render: RenderSpec) -> Animation:
     return Animation(
-        width=grid.width, height=grid.height, palette_rgb=palette.rgb_bytes(), transparent=palette.transparent,
+        width=shape[1], height=shape[0], palette_rgb=palette.rgb_bytes(), transparent=palette.transparent,
         durations_ms=tuple(frame_durations(frame_count, render)), loop=render.loop,
     )
 

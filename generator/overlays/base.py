@@ -4,8 +4,10 @@ the default sizes that grow with the frame.
 An overlay is made per animation (and output size). :meth:`Overlay.prepare` measures it and
 asks the layout for a box (``generator.overlays.layout.Request``; None when it needs none);
 the painter places the boxes of every overlay together, sets :attr:`Overlay.box` on those that
-fit, then calls :meth:`Overlay.paint` on every frame. The overlays and their order are listed in
-``generator.overlays.registry``.
+fit, then calls :meth:`Overlay.paint` on every frame. An overlay with a box paints on the whole
+frame (its box is in frame coordinates); one without a box (borders) paints on the map alone,
+which is the whole frame with ``render.layout: inset`` and the part between the bands with
+``bands``. The overlays and their order are listed in ``generator.overlays.registry``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from generator.core.model import CollectionInfo, Grid, Style
-from generator.core.specs import OverlaysSpec
+from generator.core.specs import Layout, OverlaysSpec
 from generator.overlays.layout import Anchor, Placed, Request
 from generator.overlays.text import MIN_FONT_PX, padding, paste
 from generator.render.palette import Palette
@@ -59,6 +61,12 @@ def timeline_px(width: int, height: int) -> int:
     return max(3, round(min(width, height) / 85))
 
 
+def band_type_side(width: int, height: int) -> int:
+    """The side text is sized for in bands: the map's short side, but at least what keeps the
+    default text legible (or the long side, if shorter), so a 5:1 strip still gets 13-px text."""
+    return min(max(width, height), max(min(width, height), LEGIBLE_FRAME_PX))
+
+
 # The interface -------------------------------------------------------------------------------
 
 
@@ -82,19 +90,40 @@ class OverlayContext:
     frame_count: int = 1
     title: str | None = None
     attribution: str | None = None
+    layout: Layout = "inset"
+    nodata: bool = False  # some frame lacks values inside the region: the legend shows a swatch
 
     @property
     def width(self) -> int:
+        """The width boxes are measured against: the map's, or with bands the frame's (a narrow
+        map gets a frame as wide as its text needs)."""
+        if self.layout == "bands":
+            return max(self.grid.width, band_type_side(self.grid.width, self.grid.height))
         return self.grid.width
 
     @property
     def height(self) -> int:
         return self.grid.height
 
+    def font(self, share: float) -> int:
+        """Default font size of a text that takes ``share`` of the frame's short side."""
+        return font_px(share, *self._type_frame)
+
+    def label_font(self) -> int:
+        """Default font size of the date label."""
+        return label_font_px(*self._type_frame)
+
+    @property
+    def _type_frame(self) -> tuple[int, int]:
+        if self.layout == "bands":
+            side = band_type_side(self.grid.width, self.grid.height)
+            return side, side
+        return self.grid.width, self.grid.height
+
     @property
     def margin(self) -> int:
         """Room between corner boxes and the frame edge (and, halved, between boxes)."""
-        return padding(font_px(SMALL_TEXT_PX_PER_FRAME_PX, self.width, self.height))[2]
+        return padding(self.font(SMALL_TEXT_PX_PER_FRAME_PX))[2]
 
     @property
     def room(self) -> int:

@@ -329,9 +329,12 @@ class Basemap:
     blend: np.ndarray | None  # (n_levels, 256): data level × base index → index; None at opacity 1
 
     def composite(self, layer: np.ndarray) -> np.ndarray:
-        """The data layer (palette indices) over the basemap, as a new array."""
+        """The data layer (palette indices) over the basemap, as a new array.
+
+        The basemap shows wherever the layer has no value, inside the region as outside.
+        """
         transparent = self.palette.transparent
-        empty = layer == transparent
+        empty = (layer == transparent) | (layer == self.palette.index("nodata"))
         frame = np.where(empty, self.base, layer).astype(np.uint8)
         if self.blend is not None:
             under = ~empty & (self.base != transparent)

@@ -17,7 +17,6 @@ from generator.overlays.base import (
     Overlay,
     OverlayContext,
     PatchOverlay,
-    font_px,
     label_font_px,
 )
 from generator.overlays.layout import Anchor, Request
@@ -67,7 +66,8 @@ class _TextBox(PatchOverlay):
     """Wrapped text in the label colours, aligned to the side of its corner."""
 
     def text_request(self, context: OverlayContext, text: str, size: int, position: Anchor) -> Request:
-        lines = wrap(fold_text(text), size, context.room - 2 * padding(size)[0])
+        # In a band a long text may take a third line: it hides nothing there.
+        lines = wrap(fold_text(text), size, context.room - 2 * padding(size)[0], 3 if context.layout == "bands" else 2)
         align: Align = "right" if position.endswith("right") else "left"
         return self.request(coverage_to_indices(boxed_text(lines, size, align), context.palette.label_ramp()), position)
 
@@ -83,7 +83,7 @@ class Title(_TextBox):
         text = text if text is not None else default_title(context.collection, context.region_title)
         if not (options and text and text.strip()):
             return None
-        size = options.size or font_px(TITLE_PX_PER_FRAME_PX, context.width, context.height)
+        size = options.size or context.font(TITLE_PX_PER_FRAME_PX)
         return self.text_request(context, text, size, options.position)
 
 
@@ -98,7 +98,7 @@ class Attribution(_TextBox):
         text = text if text is not None else default_attribution(context.collection)
         if not (options and text and text.strip()):
             return None
-        size = options.size or font_px(SMALL_TEXT_PX_PER_FRAME_PX, context.width, context.height)
+        size = options.size or context.font(SMALL_TEXT_PX_PER_FRAME_PX)
         return self.text_request(context, text, size, options.position)
 
 
@@ -122,7 +122,7 @@ class DateLabel(Overlay):
         if not options:
             return None
         self.palette = context.palette
-        self.font_px = options.size or label_font_px(context.width, context.height)
+        self.font_px = options.size or context.label_font()
         texts = [fold_text(" ".join(label.split())) for label in context.labels] or ["0000-00-00"]
         widest = max(texts, key=lambda text: text_width(text, self.font_px))
         self.align = "right" if options.position.endswith("right") else "left"

@@ -43,6 +43,11 @@ class LegendSpec:
 
     rescale: tuple[float, float]
     units: str | None = None
+    nodata: bool = False  # add a "no data" swatch (the frames have missing values in the region)
+
+
+#: The label of the no-data swatch.
+NODATA_LABEL = "no data"
 
 
 def format_ticks(values: Sequence[float]) -> list[str]:
@@ -131,7 +136,9 @@ def _horizontal(
     # The middle label is centred on the strip: it clears the end labels with a gap either side.
     length = max(length, 2 * max(widths[0], widths[2]) + widths[1] + 4 * gap)
     text_h, (top, _) = line_height(size_px), line_extent(size_px)
-    box_w = max(length + 2, text_width(units, size_px)) + 2 * pad_x
+    # The no-data swatch sits right of the strip, its label right of it.
+    swatch_w = 2 * gap + thickness + 2 + gap + text_width(NODATA_LABEL, size_px) if spec.nodata else 0
+    box_w = max(length + 2 + swatch_w, text_width(units, size_px)) + 2 * pad_x
     strip_y = pad_y + (text_h + gap if units else 0)
     label_y = strip_y + thickness + 2 + tick_len + gap // 2
     box_h = label_y + text_h + pad_y
@@ -139,6 +146,10 @@ def _horizontal(
     if units:
         draw_line(coverage, pad_x, pad_y - top, units, size_px)
     x0 = pad_x + 1  # first strip pixel; the frame is one pixel around it
+    swatch_x = x0 + length + 1 + 2 * gap
+    if spec.nodata:
+        middle = strip_y + (thickness + 2) // 2
+        draw_line(coverage, swatch_x + thickness + 2 + gap, middle - (top + line_extent(size_px)[1]) // 2, NODATA_LABEL, size_px)
     positions = strip_positions(spec, ticks, length)
     lefts = [x0 - 1, x0 + positions[1] - widths[1] // 2, x0 + length + 1 - widths[2]]
     for (_, label), left in zip(ticks, lefts, strict=True):
@@ -149,7 +160,15 @@ def _horizontal(
     out[strip_y + 1 : strip_y + 1 + thickness, x0 : x0 + length] = strip_indices(spec, palette, ticks, length)
     for position in positions:
         out[strip_y + thickness + 2 : strip_y + thickness + 2 + tick_len, x0 + position] = frame
+    if spec.nodata:
+        _swatch(out, palette, swatch_x, strip_y, thickness)
     return out
+
+
+def _swatch(out: np.ndarray, palette: Palette, x: int, y: int, thickness: int) -> None:
+    """The no-data swatch: a square of the no-data colour in the legend's frame colour."""
+    out[y : y + thickness + 2, x : x + thickness + 2] = palette.index("legend_frame")
+    out[y + 1 : y + 1 + thickness, x + 1 : x + 1 + thickness] = palette.index("nodata")
 
 
 def _vertical(
@@ -162,9 +181,13 @@ def _vertical(
     widths = [text_width(label, size_px) for _, label in ticks]
     label_x = pad_x + thickness + 2 + tick_len + gap // 2
     box_w = max(label_x + max(widths) + pad_x, text_width(units, size_px) + 2 * pad_x)
+    box_w = max(box_w, label_x + text_width(NODATA_LABEL, size_px) + pad_x) if spec.nodata else box_w
     strip_y = pad_y + (text_h + gap if units else 0) + text_h // 2 + 1  # room for the top label
-    box_h = strip_y + length + 1 + text_h // 2 + pad_y
+    swatch_y = strip_y + length + 1 + text_h // 2 + gap  # the no-data swatch under the strip
+    box_h = (swatch_y + max(thickness + 2, text_h) if spec.nodata else strip_y + length + 1 + text_h // 2) + pad_y
     coverage = Image.new("L", (box_w, box_h), 0)
+    if spec.nodata:
+        draw_line(coverage, label_x, swatch_y + (thickness + 2) // 2 - text_h // 2 - top, NODATA_LABEL, size_px)
     if units:
         draw_line(coverage, pad_x, pad_y - top, units, size_px)
     bottom = strip_y + length - 1  # row of the lowest value
@@ -180,6 +203,8 @@ def _vertical(
     out[strip_y : strip_y + length, x0 : x0 + thickness] = column[:, np.newaxis]
     for position in positions:
         out[bottom - position, x0 + thickness + 1 : x0 + thickness + 1 + tick_len] = frame
+    if spec.nodata:
+        _swatch(out, palette, x0 - 1, swatch_y, thickness)
     return out
 
 
@@ -195,19 +220,26 @@ class Legend(PatchOverlay):
         options = context.settings.legend
         if not options:
             return None
-        patch = legend_box(options, context.style, context.palette, context.width, context.height, context.room)
+        patch = legend_box(
+            options, context.style, context.palette, context.width, context.height, context.room,
+            size=options.size or context.font(SMALL_TEXT_PX_PER_FRAME_PX), nodata=context.nodata,
+        )
         return self.request(patch, options.position)
 
 
-def legend_box(options: Any, style: Style, palette: Palette, width: int, height: int, room: int) -> np.ndarray:
+def legend_box(
+    options: Any, style: Style, palette: Palette, width: int, height: int, room: int,
+    *, size: int | None = None, nodata: bool = False,
+) -> np.ndarray:
     """The legend patch, its strip shortened if needed so the box fits the frame's width.
 
-    ``options`` are the ``overlays.legend`` settings (``size``, ``orientation``, ``length``).
+    ``options`` are the ``overlays.legend`` settings (``size``, ``orientation``, ``length``);
+    ``nodata`` adds the no-data swatch.
     """
-    size = options.size or font_px(SMALL_TEXT_PX_PER_FRAME_PX, width, height)
+    size = size or options.size or font_px(SMALL_TEXT_PX_PER_FRAME_PX, width, height)
     side = width if options.orientation == "horizontal" else height
     length = max(8, round(options.length * side) - 2 * padding(size)[0] - 2)
-    spec = LegendSpec(rescale=style.rescale, units=style.units)
+    spec = LegendSpec(rescale=style.rescale, units=style.units, nodata=nodata)
     legend = render_legend(spec, palette, length_px=length, size_px=size, orientation=options.orientation)
     overflow = legend.shape[1] - room if options.orientation == "horizontal" else legend.shape[0] - (height - 2)
     if overflow > 0:

@@ -25,7 +25,7 @@ class Timeline(Overlay):
             return None
         self.frame_count = max(1, context.frame_count)
         self.palette = context.palette
-        thickness = options.thickness or timeline_px(context.width, context.height)
+        thickness = options.thickness or timeline_px(*context.grid.shape[::-1])
         return Request(self.name, context.width, thickness, options.position)
 
     def paint(self, frame: np.ndarray, index: int, label: str | None) -> None:

@@ -140,7 +140,7 @@ def style_spec(section: StyleSection) -> StyleSpec:
     colormap = section.colormap if section.colormap is None or isinstance(section.colormap, str) else tuple(section.colormap)
     return StyleSpec(
         rescale=section.rescale, colormap=colormap, units=section.units, nodata=section.nodata,
-        bidx=section.bidx, resampling=section.resampling,
+        bidx=section.bidx, resampling=section.resampling, nodata_color=section.nodata_color,
     )
 
 
@@ -207,4 +207,5 @@ def render_spec(section: RenderSection) -> RenderSpec:
         drop_frames=section.drop_frames,
         renderer=section.renderer,
         basemap=basemap_spec(section.basemap) if section.basemap is not None else None,
+        layout=section.layout,
     )

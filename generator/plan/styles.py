@@ -244,13 +244,14 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
     color_ops = parse_color_formula(render.color_formula, render_where) if render.color_formula else ()
     nodata = render.nodata
     resampling: str = render.resampling or "nearest"
-    units = None
+    units = nodata_color = None
     if section is not None:
         rescale = section.rescale or rescale
         if section.colormap is not None:
             colormap = section.colormap if isinstance(section.colormap, str) else tuple(section.colormap)
             categories = None  # the config's continuous colormap wins over the render's classes
         units = section.units
+        nodata_color = section.nodata_color
         nodata = section.nodata if section.nodata is not None else nodata
         if section.bidx:
             bidx, band_chosen, expression = section.bidx, True, None
@@ -278,6 +279,7 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
         color_ops=color_ops,
         categories=categories,
         band_chosen=band_chosen,
+        nodata_color=nodata_color,
     )
     assets = render.assets or []
     return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)

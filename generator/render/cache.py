@@ -41,7 +41,7 @@ from generator.sources.regions import Region
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when the layout of cached layers changes
+FORMAT_VERSION = 2  # bump when the layout of cached layers changes
 DIGEST_CHUNK = "eo-timelapse-layer-sha256"  # the PNG text chunk holding an entry's digest
 
 

@@ -66,6 +66,7 @@ class Levels:
 
     n_levels: int
     transparent: int
+    nodata: int  # missing values inside the region
 
 
 def data_layer(
@@ -77,15 +78,37 @@ def data_layer(
     renderer: Renderer,
     region: BaseGeometry | None = None,
 ) -> np.ndarray:
-    """One frame's data as palette indices: transparent outside the region and where no data.
+    """One frame's data as palette indices: transparent outside the region, ``levels.nodata``
+    inside it where there is no value.
 
     A top-level function so process pools can run it.
     """
     data = render_frame(frame, grid, style, renderer, region)
     categories = style.categories
     if categories is not None:
-        return categorical_indices(data.values, data.valid & inside, categories, levels)
-    return to_indices(data.values, data.valid & inside, style.rescale, levels)
+        layer = categorical_indices(data.values, data.valid & inside, categories, levels)
+    else:
+        layer = to_indices(data.values, data.valid & inside, style.rescale, levels)
+    layer[inside & (layer == levels.transparent)] = levels.nodata
+    return layer
+
+
+@dataclass(frozen=True)
+class LayerSurvey:
+    """What the overlays need to know of all the data layers before the first frame is painted."""
+
+    nodata: bool  # some frame lacks values somewhere inside the region
+    coverage: np.ndarray  # per pixel, in how many frames it holds a data value (uint16)
+
+
+def survey(layers: Iterator[np.ndarray], shape: tuple[int, int], n_levels: int, nodata: int) -> LayerSurvey:
+    """Count the data pixels of every layer and note whether any has no-data pixels."""
+    coverage = np.zeros(shape, dtype=np.uint16)
+    missing = False
+    for layer in layers:
+        coverage += layer < n_levels
+        missing = missing or bool((layer == nodata).any())
+    return LayerSurvey(nodata=missing, coverage=coverage)
 
 
 @dataclass
@@ -102,6 +125,7 @@ class LayerSource:
     look_ahead: int = 4
     # The share of the region's pixels with data, for each data frame served (gap frames have none).
     coverage: list[float] = field(default_factory=list)
+    scratch: FrameCache | None = None  # layers go here too (a second read without a cache)
 
     def layers(self, frames: Sequence[FramePlan]) -> Iterator[np.ndarray]:
         grid = self.prepared.grid
@@ -126,12 +150,13 @@ class LayerSource:
     ) -> tuple[np.ndarray | Future[np.ndarray], bool]:
         """(the layer or its future, whether it still has to go into the cache)."""
         grid = self.prepared.grid
-        if key is None:
-            return np.full(grid.shape, self.palette.transparent, dtype=np.uint8), False
+        if key is None:  # a gap frame: no data anywhere in the region
+            inside = self.prepared.inside
+            return np.where(inside, self.palette.index("nodata"), self.palette.transparent).astype(np.uint8), False
         cached = self.cache.get(key, grid.shape)
         if cached is not None:
             return cached, False
-        levels = Levels(self.palette.n_levels, self.palette.transparent)
+        levels = Levels(self.palette.n_levels, self.palette.transparent, self.palette.index("nodata"))
         arguments = (frame, grid, self.style, self.prepared.inside, levels, self.renderer, self.prepared.region)
         if pool is None:
             return data_layer(*arguments), True
@@ -141,17 +166,20 @@ class LayerSource:
         layer = started.result() if isinstance(started, Future) else started
         if store and key is not None:
             self.cache.put(key, layer)
+            if self.scratch is not None:
+                self.scratch.put(key, layer)
         if key is not None:
-            self.coverage.append(data_coverage(layer, self.prepared.inside, self.palette.transparent))
+            self.coverage.append(data_coverage(layer, self.prepared.inside, self.palette.n_levels))
         return layer
 
 
-def data_coverage(layer: np.ndarray, inside: np.ndarray, transparent: int) -> float:
-    """The share of the pixels inside the region that hold data (not ``transparent``) in ``layer``."""
+def data_coverage(layer: np.ndarray, inside: np.ndarray, n_levels: int) -> float:
+    """The share of the pixels inside the region that hold a data level in ``layer`` (neither
+    transparent nor the no-data colour: both are reserved entries after the levels)."""
     total = int(np.count_nonzero(inside))
     if total == 0:
         return 0.0
-    return int(np.count_nonzero((layer != transparent) & inside)) / total
+    return int(np.count_nonzero((layer < n_levels) & inside)) / total
 
 
 def empty_frames_warning(coverage: Sequence[float]) -> str | None:

@@ -27,6 +27,8 @@ from generator.core.colors import (
     LABEL_RAMP,
     LABEL_TEXT_RGB,
     MAX_BORDER_LAYERS,
+    NODATA_GREYS,
+    NODATA_MIN_DISTANCE,
     PALETTE_SIZE,
     RESERVED_ALIASES,
     RESERVED_COLORS,
@@ -44,13 +46,18 @@ __all__ = [
     "DEFAULT_BORDER_RGB", "DEFAULT_HALO_RGB", "LABEL_AA_STEPS", "LABEL_BOX_RGB", "LABEL_RAMP",
     "LABEL_TEXT_RGB", "MAX_BORDER_LAYERS", "PALETTE_SIZE", "RESERVED_ALIASES", "RESERVED_COLORS",
     "Palette", "PaletteLevels", "ReservedColor", "border_entry", "build_palette", "colormap_levels",
-    "halo_entry", "n_data_levels", "parse_hex", "to_indices",
+    "halo_entry", "n_data_levels", "nodata_rgb", "parse_hex", "to_indices", "with_reserved",
 ]
 
 
 def n_data_levels() -> int:
-    """How many data levels a palette has with the current reserved entries."""
-    return PALETTE_SIZE - len(RESERVED_COLORS)
+    """How many data levels a palette has with the current reserved entries.
+
+    Always odd (an entry is left unused if need be), so a colormap's middle colour — the white
+    of a diverging ramp — is exactly one level.
+    """
+    free = PALETTE_SIZE - len(RESERVED_COLORS)
+    return free if free % 2 else free - 1
 
 
 def build_palette(
@@ -150,3 +157,30 @@ def to_indices(
     np.clip(scaled, 0, n_levels - 1, out=scaled)
     scaled[~usable] = palette.transparent
     return scaled.astype(np.uint8)
+
+
+def nodata_rgb(color: str | None, palette: Palette) -> tuple[int, int, int] | None:
+    """The colour of missing values inside the region for ``style.nodata_color``; None: transparent.
+
+    ``None`` (the default) picks the first of :data:`NODATA_GREYS` that stays at least
+    :data:`NODATA_MIN_DISTANCE` away from every data level (the grey farthest from them when none
+    does), so no-data never reads as a value of the colormap.
+    """
+    if color == "transparent":
+        return None
+    if color is not None:
+        return parse_hex(color)
+    data = palette.data_colors().astype(np.float64)
+    distances = [float(np.sqrt(((data - np.array(grey)) ** 2).sum(axis=1)).min()) for grey in NODATA_GREYS]
+    for grey, distance in zip(NODATA_GREYS, distances, strict=True):
+        if distance >= NODATA_MIN_DISTANCE:
+            return grey
+    return NODATA_GREYS[int(np.argmax(distances))]
+
+
+def with_reserved(palette: Palette, colours: Mapping[str, tuple[int, int, int]]) -> Palette:
+    """``palette`` with the named reserved entries recoloured (its layout unchanged)."""
+    table = np.array(palette.colors)
+    for name, rgb in colours.items():
+        table[palette.index(name)] = rgb
+    return Palette(colors=table, n_levels=palette.n_levels, reserved=palette.reserved)

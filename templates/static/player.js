@@ -119,6 +119,37 @@
     if (handled) event.preventDefault();
   });
 
+  /* Native size, or a whole number of device pixels per frame pixel with crisp edges when there
+     is room (and the frame still fits the window's height); narrower than the frame: fit the
+     column (a downscale, smooth). data-scale says which: "1", "2"… or "fit". */
+  var frameWidth = parseInt(image.getAttribute("width"), 10) || 0;
+  var frameHeight = parseInt(image.getAttribute("height"), 10) || 0;
+
+  function fit() {
+    var width = frameWidth || image.naturalWidth;
+    var height = frameHeight || image.naturalHeight;
+    if (!width || !height) return;
+    var ratio = window.devicePixelRatio || 1;
+    var room = image.parentNode.clientWidth * ratio;
+    var tall = Math.max(window.innerHeight * 0.9 * ratio, height);
+    var factor = Math.min(Math.floor(room / width), Math.floor(tall / height));
+    if (factor >= 1) {
+      image.style.width = (width * factor / ratio) + "px";
+      image.style.height = (height * factor / ratio) + "px";
+      image.classList.toggle("player__image--pixelated", factor > 1);
+      player.setAttribute("data-scale", String(factor));
+    } else {
+      image.style.width = "";
+      image.style.height = "";
+      image.classList.remove("player__image--pixelated");
+      player.setAttribute("data-scale", "fit");
+    }
+  }
+
+  window.addEventListener("resize", fit);
+  if (!frameWidth) image.addEventListener("load", fit);
+  fit();
+
   controls.hidden = false;
   player.classList.add("player--interactive");
   show(0);
