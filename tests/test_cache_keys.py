@@ -20,6 +20,7 @@ from affine import Affine
 from generator.core.canonical import canonical
 from generator.core.model import (
     LAYER_NEUTRAL_KEY,
+    BandScaling,
     CategoricalScheme,
     Category,
     CollectionInfo,
@@ -63,6 +64,7 @@ WHEN_UNSET: dict[str, Any] = {
     "halo": "#ffffff",
     "attribution": "IGN",
     "nodata_color": "#ff00ff",
+    "item_asset_bands": {"red": (BandScaling(0.0001, 0.0, 0.0),)},
 }
 
 
@@ -123,6 +125,17 @@ def test_only_colours_are_layer_neutral() -> None:
     assert _layer_key(dataclasses.replace(categorical, categories=relabelled)) == _layer_key(categorical)
     recoloured = CategoricalScheme((dataclasses.replace(SCHEME.categories[0], rgb=(0, 255, 0)), SCHEME.categories[1]))
     assert _layer_key(dataclasses.replace(categorical, categories=recoloured)) != _layer_key(categorical)
+
+
+@pytest.mark.parametrize(
+    "bands",
+    [(BandScaling(0.0001, -0.1),), (BandScaling(0.0001, 0.0),), (BandScaling(nodata=0.0),), (BandScaling(), BandScaling(2.0))],
+)
+def test_stac_scale_offset_and_nodata_of_an_item_change_the_layer_key(bands: tuple[BandScaling, ...]) -> None:
+    """What ``raster:bands`` says changes the values read; without it, keys stay as they were."""
+    scaled = FramePlan(FRAME.datetime, tuple(dataclasses.replace(item, bands=bands) for item in FRAME.items))
+    assert layer_key(scaled, GRID, STYLE, "region", 240, "local") != _layer_key(STYLE)
+    assert animation_fingerprint({"size": 512}, REGION, STYLE, COLLECTION, (scaled,), "local") != _fingerprint()
 
 
 @pytest.mark.parametrize(("field", "changed"), _variants(COLLECTION), ids=[name for name, _ in _variants(COLLECTION)])

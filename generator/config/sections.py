@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -105,6 +105,8 @@ class StyleSection(StrictModel):
     resampling: Resampling | None = None
     # Missing values inside the region: a colour, or `transparent` (like outside the region).
     nodata_color: str | None = Field(default=None, pattern=r"^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})|transparent)$")
+    # `raw`: `rescale` is in the file's digital numbers (STAC `raster:bands` scale/offset not applied).
+    scale: Literal["linear", "raw"] | None = None
 
 
 class StacRender(BaseModel):
@@ -126,6 +128,7 @@ class StacRender(BaseModel):
     nodata: float | None = None
     color_formula: str | None = None
     assets: list[str] | None = None
+    unscale: bool | None = None  # TiTiler: apply the file's scale/offset before `rescale`
 
     @field_validator("rescale", mode="before")
     @classmethod

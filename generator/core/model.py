@@ -110,6 +110,27 @@ class Style:
     #: grey chosen against the colormap (``render.palette.nodata_rgb``). Only the palette entry's
     #: colour changes, never a layer's indices.
     nodata_color: str | None = field(default=None, metadata=LAYER_NEUTRAL)
+    #: True: values are made physical with the asset's ``raster:bands`` scale/offset before
+    #: ``rescale`` applies (a config ``rescale``); False: ``rescale`` applies to the file's raw
+    #: values (``style.scale: raw``, or a STAC render's rescale without ``unscale: true``).
+    unscale: bool = False
+
+
+@dataclass(frozen=True)
+class BandScaling:
+    """One band's STAC ``raster:bands`` entry, as far as reading values needs it.
+
+    Physical value = digital number × ``scale`` + ``offset``; ``nodata`` marks missing pixels
+    (used when the style sets none, so it also covers files without a nodata tag).
+    """
+
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = None
+
+    @property
+    def identity(self) -> bool:
+        return self.scale == 1.0 and self.offset == 0.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,8 @@ class AssetRef:
     roles: tuple[str, ...] = ()
     media_type: str | None = None
     updated: str | None = None  # the asset's own ``updated`` time, when given
+    #: The asset's ``raster:bands`` (band 1 first), when the item gives them; empty otherwise.
+    bands: tuple[BandScaling, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +177,12 @@ class ItemAsset:
     href: str  # absolute local path or URL of the COG
     item_href: str | None = None  # where the STAC item itself lives, when known
     updated: str | None = None  # the item's `updated` timestamp, when the catalog gives one (cache key)
+    #: ``raster:bands`` of the asset (else of the collection's ``item_assets``): scale, offset, nodata.
+    bands: tuple[BandScaling, ...] = ()
+
+    def band(self, number: int) -> BandScaling:
+        """Band ``number`` (from 1)'s scaling; identity when STAC does not describe it."""
+        return self.bands[number - 1] if 0 < number <= len(self.bands) else BandScaling()
 
 
 @dataclass(frozen=True)
@@ -179,6 +208,8 @@ class CollectionInfo:
     doi: str | None = None  # ``sci:doi`` of the collection, when it has one
     citation: str | None = None  # ``sci:citation``: how the data provider asks to be cited
     time_density: str | None = None  # how often it has data (``dashboard:time_density``: day, month…)
+    #: ``raster:bands`` of the collection's ``item_assets``, by asset key (used when an item's asset has none).
+    item_asset_bands: dict[str, tuple[BandScaling, ...]] = field(default_factory=dict, hash=False)
 
 
 AnimationStatus = Literal["ok", "failed", "stale"]  # stale: this build failed, last good files kept

@@ -268,6 +268,7 @@ class StyleSpec:
     bidx: int | None = None
     resampling: str | None = None
     nodata_color: str | None = None  # "#rrggbb", "transparent"; None: a light grey chosen per colormap
+    scale: str | None = None  # "linear" or "raw" (rescale in digital numbers, no STAC scale/offset)
 
 
 @dataclass(frozen=True)

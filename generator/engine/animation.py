@@ -54,7 +54,16 @@ from generator.plan.categorical import categorical_palette, legend_entries
 from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
 from generator.plan.site import SitePlan
 from generator.render.cache import FrameCache, animation_fingerprint
-from generator.render.layers import LayerSource, empty_frames_warning, prepare_grid, survey
+from generator.render.layers import (
+    LayerSource,
+    PreparedGrid,
+    empty_frames_warning,
+    prepare_grid,
+    saturated_end,
+    saturation_warning,
+    survey,
+    value_percentiles,
+)
 from generator.render.local import Renderer
 from generator.render.palette import Palette, nodata_rgb, with_reserved
 from generator.render.registry import make_renderer
@@ -203,7 +212,7 @@ class AnimationBuilder:
             while True:
                 labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
                 files = animation_files(spec.slug, len(kept), spec.render.formats)
-                grid, last, painter, coverage = self._encode(
+                grid, last, painter, coverage, saturation = self._encode(
                     spec, region, collection, files, style, palette, kept, labels, size, tiles, scratch
                 )
                 size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
@@ -214,7 +223,7 @@ class AnimationBuilder:
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
         self._encode_from_frames(spec, files, palette, painter.frame_shape)
         empty = empty_frames_warning(coverage)
-        warnings = (empty,) if empty else ()
+        warnings = tuple(warning for warning in (empty, saturation) if warning)
         notes = (*painter.notes, *budget.notes, *warnings)
         if painter.legend_patch is not None and files.legend:
             write_poster(self.staging / files.legend, painter.legend_patch, palette.rgb_bytes(), palette.transparent)
@@ -293,7 +302,7 @@ class AnimationBuilder:
         size: int,
         tiles: Path | None,
         scratch: FrameCache | None,
-    ) -> tuple[Grid, np.ndarray, OverlayPainter, list[float]]:
+    ) -> tuple[Grid, np.ndarray, OverlayPainter, list[float], str | None]:
         """Render every frame at ``size`` and stream it into the animation files; returns the last.
 
         With a basemap the frames are in Web Mercator, ``palette`` only lends its reserved
@@ -331,8 +340,9 @@ class AnimationBuilder:
         )
         surveyed = survey(source.layers(frames), grid.shape, palette.n_levels, palette.index("nodata"))
         coverage = list(source.coverage)  # measured once, on the survey's read
+        saturation = self._saturation(source, frames, style, prepared) if not categories else None
         reread = scratch.root if scratch is not None else self.cache.root
-        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[])
+        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[], ends=[0, 0, 0])
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
@@ -357,7 +367,16 @@ class AnimationBuilder:
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
-        return grid, last, painter, coverage
+        return grid, last, painter, coverage, saturation
+
+    @staticmethod
+    def _saturation(source: LayerSource, frames: Sequence[FramePlan], style: Style, prepared: PreparedGrid) -> str | None:
+        """The warning for data mostly at one end of the rescale, naming the data's percentiles."""
+        end = saturated_end(source.ends)
+        if end is None:
+            return None
+        percentiles = value_percentiles(frames, prepared.grid, style, prepared.inside, source.renderer, prepared.region)
+        return saturation_warning(style, *end, percentiles)
 
 
 def _classes(categories: CategoricalScheme, painter: OverlayPainter) -> tuple[tuple[str, str], ...]:

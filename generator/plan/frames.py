@@ -9,11 +9,11 @@ network may only point at remote assets unless its source allows local ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from generator.core.errors import SourceError
-from generator.core.model import FramePlan, ItemAsset, SourceItem
+from generator.core.model import BandScaling, FramePlan, ItemAsset, SourceItem
 from generator.core.paths import is_remote_href
 from generator.core.redaction import public_url
 from generator.core.specs import SourceSpec
@@ -77,12 +77,15 @@ def plan_frames(
     asset_key: str | None,
     preferred_assets: Iterable[str] = (),
     source: SourceSpec | None = None,
+    item_asset_bands: Mapping[str, tuple[BandScaling, ...]] | None = None,
 ) -> list[FramePlan]:
     """Order items by time and merge items with the same timestamp into one frame.
 
     Within a frame, items keep a stable order (by id) so "first valid pixel wins" is reproducible.
     Items repeated under the same id (e.g. listed twice) are kept once. With ``source``, a data
-    asset that breaks its local-asset rule (``check_asset_is_remote``) is a ``SourceError``.
+    asset that breaks its local-asset rule (``check_asset_is_remote``) is a ``SourceError``. An
+    asset without ``raster:bands`` takes those of the collection's ``item_assets`` under the same
+    key (``item_asset_bands``).
     """
     preferred = tuple(preferred_assets)
     unique: dict[str, SourceItem] = {}
@@ -99,6 +102,7 @@ def plan_frames(
                 item_id=item.id, datetime=item.datetime, href=asset.href, item_href=item.href,
                 # when it changes, cached frames are read again
                 updated=asset.updated or item.updated,
+                bands=asset.bands or (item_asset_bands or {}).get(key, ()),
             )
         )
     return [FramePlan(datetime=moment, items=tuple(assets)) for moment, assets in sorted(by_time.items())]

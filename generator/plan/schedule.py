@@ -111,7 +111,9 @@ def plan_animation(
     searches = searches or SearchCache(None, 0)
     source_config = canonical_json(source_spec)
     items = filter_items(searches.items(source, source_config, spec.collection.id, interval, region), interval, region.geometry)
-    planned = plan_frames(items, spec.collection.asset, resolved.render_assets, source_spec)
+    planned = plan_frames(
+        items, spec.collection.asset, resolved.render_assets, source_spec, collection.item_asset_bands
+    )
     if not planned:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
         raise SourceError(

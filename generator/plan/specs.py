@@ -141,6 +141,7 @@ def style_spec(section: StyleSection) -> StyleSpec:
     return StyleSpec(
         rescale=section.rescale, colormap=colormap, units=section.units, nodata=section.nodata,
         bidx=section.bidx, resampling=section.resampling, nodata_color=section.nodata_color,
+        scale=section.scale,
     )
 
 

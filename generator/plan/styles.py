@@ -12,6 +12,11 @@ discrete palette, see ``categorical.py``), band selection by ``bidx`` or a rio-t
 *before* the colormap, so on one band ``gamma``/``sigmoidal`` are a monotone remapping of the
 rescaled value: we apply exactly that (``value_transform``) and warn once about anything else.
 Multi-band RGB renders are refused with a clear error for now.
+
+Also owns which units ``rescale`` is written in (``Style.unscale``): a config ``rescale`` is in
+physical units (STAC ``raster:bands`` scale/offset applied first, see ``render.local.item_style``),
+unless ``style.scale: raw``; a render's ``rescale`` is in raw values, as TiTiler reads them,
+unless the render sets ``unscale: true``.
 """
 
 from __future__ import annotations
@@ -40,9 +45,9 @@ PREFERRED_RENDER = "dashboard"
 #: The ``style:`` key that replaces each render key: a bad render value it replaces is no problem.
 STYLE_KEY_OF = {
     "rescale": "rescale", "colormap_name": "colormap", "colormap": "colormap", "bidx": "bidx",
-    "expression": "bidx", "resampling": "resampling", "nodata": "nodata",
+    "expression": "bidx", "resampling": "resampling", "nodata": "nodata", "unscale": "scale",
 }
-_BAND_NAME = re.compile(r"\bb(\d+)\b")
+BAND_NAME = re.compile(r"\bb(\d+)\b")
 _warned: set[tuple[str, str]] = set()  # (where, what): each "ignored" warning is logged once
 
 
@@ -71,7 +76,7 @@ def _warn_once(where: str, what: str, message: str) -> None:
 
 def expression_bands(expression: str) -> tuple[int, ...]:
     """The band numbers an expression uses (``b1``, ``b2``…), sorted."""
-    return tuple(sorted({int(number) for number in _BAND_NAME.findall(expression)}))
+    return tuple(sorted({int(number) for number in BAND_NAME.findall(expression)}))
 
 
 def _expression(render: dict[str, Any], where: str) -> str | None:
@@ -245,8 +250,14 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
     nodata = render.nodata
     resampling: str = render.resampling or "nearest"
     units = nodata_color = None
+    # A render's rescale is in the file's raw values, as TiTiler reads them, unless it asks to unscale.
+    unscale = bool(render.unscale)
     if section is not None:
+        if section.rescale:
+            unscale = True  # the config's rescale is in the units STAC documents (raster:bands scale/offset)
         rescale = section.rescale or rescale
+        if section.scale == "raw":
+            unscale = False
         if section.colormap is not None:
             colormap = section.colormap if isinstance(section.colormap, str) else tuple(section.colormap)
             categories = None  # the config's continuous colormap wins over the render's classes
@@ -280,6 +291,7 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
         categories=categories,
         band_chosen=band_chosen,
         nodata_color=nodata_color,
+        unscale=unscale,
     )
     assets = render.assets or []
     return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)

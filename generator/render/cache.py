@@ -61,6 +61,8 @@ def item_fingerprint(item: ItemAsset) -> dict[str, object]:
         "href": public_url(item.href),  # the same asset behind a fresh signature
         "updated": item.updated,
         "file": _local_stamp(item.href),
+        # STAC raster:bands (scale, offset, nodata) change the values read; absent: keys stay as before
+        **({"bands": canonical(item.bands)} if item.bands else {}),
     }
 
 

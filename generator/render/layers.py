@@ -126,6 +126,8 @@ class LayerSource:
     # The share of the region's pixels with data, for each data frame served (gap frames have none).
     coverage: list[float] = field(default_factory=list)
     scratch: FrameCache | None = None  # layers go here too (a second read without a cache)
+    # Pixels inside the region at the first level, at the last level, and with any data level.
+    ends: list[int] = field(default_factory=lambda: [0, 0, 0])
 
     def layers(self, frames: Sequence[FramePlan]) -> Iterator[np.ndarray]:
         grid = self.prepared.grid
@@ -170,6 +172,10 @@ class LayerSource:
                 self.scratch.put(key, layer)
         if key is not None:
             self.coverage.append(data_coverage(layer, self.prepared.inside, self.palette.n_levels))
+            n_levels, inside = self.palette.n_levels, self.prepared.inside
+            self.ends[0] += int(np.count_nonzero((layer == 0) & inside))
+            self.ends[1] += int(np.count_nonzero((layer == n_levels - 1) & inside))
+            self.ends[2] += int(np.count_nonzero((layer < n_levels) & inside))
         return layer
 
 
@@ -180,6 +186,67 @@ def data_coverage(layer: np.ndarray, inside: np.ndarray, n_levels: int) -> float
     if total == 0:
         return 0.0
     return int(np.count_nonzero((layer < n_levels) & inside)) / total
+
+
+#: Share of an animation's data pixels at one end of the rescale above which the build warns.
+SATURATED_SHARE = 0.9
+#: How many frames are read again to measure the data's percentiles for that warning.
+SATURATION_SAMPLE_FRAMES = 3
+
+
+def saturated_end(ends: Sequence[int]) -> tuple[str, float] | None:
+    """("low" or "high", share) when more than ``SATURATED_SHARE`` of the data pixels counted in
+    ``ends`` (``LayerSource.ends``) sit at one end of the colour scale; else None."""
+    low, high, total = ends
+    if total == 0:
+        return None
+    side, count = ("low", low) if low >= high else ("high", high)
+    share = count / total
+    return (side, share) if share > SATURATED_SHARE else None
+
+
+def value_percentiles(
+    frames: Sequence[FramePlan],
+    grid: Grid,
+    style: Style,
+    inside: np.ndarray,
+    renderer: Renderer,
+    region: BaseGeometry | None = None,
+    sample: int = SATURATION_SAMPLE_FRAMES,
+) -> tuple[float, float] | None:
+    """The 2nd and 98th percentiles of the values inside the region, over up to ``sample`` data
+    frames spread through the animation (read again: layers keep palette levels, not values)."""
+    data_frames = [frame for frame in frames if frame.items]
+    if not data_frames:
+        return None
+    picks = sorted({round(i * (len(data_frames) - 1) / max(1, sample - 1)) for i in range(min(sample, len(data_frames)))})
+    values = []
+    for index in picks:
+        data = render_frame(data_frames[index], grid, style, renderer, region)
+        values.append(data.values[data.valid & inside & np.isfinite(data.values)])
+    pooled = np.concatenate(values) if values else np.empty(0)
+    if pooled.size == 0:
+        return None
+    low, high = np.percentile(pooled.astype(np.float64), [2, 98])
+    return float(low), float(high)
+
+
+def saturation_warning(style: Style, side: str, share: float, percentiles: tuple[float, float] | None) -> str:
+    """The build's warning for an animation whose data mostly sit at one end of ``style.rescale``."""
+    low, high = style.rescale
+    units = "raw values (style.scale: raw)" if not style.unscale else "the units STAC documents"
+    seen = (
+        f"the data's 2nd–98th percentiles are {_number(percentiles[0])} to {_number(percentiles[1])}"
+        if percentiles is not None else "the data's percentiles could not be measured"
+    )
+    return (
+        f"{share:.0%} of the data pixels sit at the {side} end of rescale [{_number(low)}, {_number(high)}] "
+        f"(in {units}), so the frames are nearly one colour; {seen}: set style.rescale to cover them"
+    )
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
 
 
 def empty_frames_warning(coverage: Sequence[float]) -> str | None:

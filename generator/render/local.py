@@ -16,16 +16,21 @@ band selection by ``bidx`` or a rio-tiler ``expression``, remote hrefs (``https:
 (``unwrap_antimeridian``), a clear error for multi-band RGB assets, and a cap on what one read
 may cost (``ReadLimits``: source pixels and decoded bytes, from the file's metadata, before GDAL
 reads anything), so a huge file without overviews fails its animation instead of the machine.
+
+STAC ``raster:bands`` (``ItemAsset.bands``) are applied in ``render_frame``, for every renderer
+alike: their ``nodata`` when the style sets none, and with ``Style.unscale`` their scale/offset
+(on the values read, or inside an expression, band by band).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -44,7 +49,7 @@ from generator.core.errors import RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS, SourceSpec
-from generator.plan.styles import expression_bands, value_transform
+from generator.plan.styles import BAND_NAME, expression_bands, value_transform
 from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import USER_AGENT, HttpSettings
 
@@ -370,6 +375,46 @@ def empty_frame(grid: Grid) -> FrameData:
     return FrameData(values=np.full(grid.shape, np.nan, dtype="float32"), valid=np.zeros(grid.shape, dtype=bool))
 
 
+def physical_expression(expression: str, item: ItemAsset) -> str:
+    """``expression`` with each band ``bN`` replaced by its physical value ``(bN*scale+(offset))``."""
+
+    def band(match: re.Match[str]) -> str:
+        scaling = item.band(int(match.group(1)))
+        if scaling.identity:
+            return match.group(0)
+        return f"({match.group(0)}*{scaling.scale!r}+({scaling.offset!r}))"
+
+    return BAND_NAME.sub(band, expression)
+
+
+def item_style(style: Style, item: ItemAsset) -> Style:
+    """The style one item is read with, whatever the renderer.
+
+    STAC ``raster:bands`` ``nodata`` marks missing values when the style sets none (so files
+    without a nodata tag read right); with ``unscale``, an expression works on physical values.
+    """
+    bands = read_bands(style)
+    changes: dict[str, object] = {}
+    if style.nodata is None and item.band(bands[0]).nodata is not None:
+        changes["nodata"] = item.band(bands[0]).nodata
+    if style.unscale and style.expression and not all(item.band(band).identity for band in bands):
+        changes["expression"] = physical_expression(style.expression, item)
+    return replace(style, **changes) if changes else style  # type: ignore[arg-type]
+
+
+def physical_values(data: FrameData, style: Style, item: ItemAsset) -> FrameData:
+    """Values of one item in physical units (``raster:bands`` scale/offset) when the style asks.
+
+    Applied after reading, for every renderer alike (TiTiler returns raw values); an expression
+    was already rewritten by ``item_style``.
+    """
+    scaling = item.band(style.bidx)
+    if not style.unscale or style.expression or scaling.identity:
+        return data
+    values = data.values.astype(np.float64) * scaling.scale + scaling.offset
+    return FrameData(values=np.where(data.valid, values, np.nan).astype("float32"), valid=data.valid)
+
+
 def render_frame(
     frame: FramePlan, grid: Grid, style: Style, renderer: Renderer, region: BaseGeometry | None = None
 ) -> FrameData:
@@ -382,8 +427,10 @@ def render_frame(
         return empty_frame(grid)
     combined: FrameData | None = None
     for item in frame.items:
+        read_style = item_style(style, item)
         # Renderers written before ``region`` existed take three arguments; keep them working.
-        data = renderer.read(item, grid, style) if region is None else renderer.read(item, grid, style, region)
+        data = renderer.read(item, grid, read_style) if region is None else renderer.read(item, grid, read_style, region)
+        data = physical_values(data, read_style, item)
         if combined is None:
             combined = FrameData(values=data.values.copy(), valid=data.valid.copy())
         else:

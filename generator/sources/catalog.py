@@ -9,7 +9,9 @@ region with the rules every source follows (``items``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pystac
 import requests
@@ -35,7 +37,7 @@ class StaticCatalogSource:
     name: str
     href: str
     session: requests.Session | None = None  # used for http(s) hrefs; a default session when None
-    notes: list[str] = field(default_factory=list)  # a static catalog has nothing to warn about yet
+    notes: list[str] = field(default_factory=list)  # warnings for the page (links skipped)
     _catalog: pystac.STACObject | None = field(default=None, init=False, repr=False)
     _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
 
@@ -74,10 +76,53 @@ class StaticCatalogSource:
     def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[SourceItem]:
         collection = self._get(collection_id)
         try:
-            items = list(collection.get_items(recursive=True))
+            items = list(self._walk_items(collection, collection_id))
+        except SourceError:
+            raise
         except Exception as error:
             raise source_error(f"source {self.name!r}: cannot read the items of {collection_id!r}: {error}", error) from None
         return filter_items(source_items(items, remote=is_remote_href(self.href)), interval, region)
+
+    def _walk_items(self, catalog: pystac.Catalog, collection_id: str) -> Iterator[pystac.Item]:
+        """The items under ``catalog`` (children included), like pystac's ``get_items(recursive=True)``.
+
+        Catalogs in the wild copy API habits: a ``rel: item`` link to an API's ``/items`` endpoint
+        (a FeatureCollection), or to something else that is not an Item. Such a link is skipped
+        with a warning instead of failing the whole collection.
+        """
+        for link in catalog.get_links(pystac.RelType.ITEM):
+            target = link.target
+            if isinstance(target, pystac.Item):
+                yield target
+                continue
+            href = link.get_absolute_href() or link.href
+            if isinstance(href, str) and urlsplit(href).path.rstrip("/").endswith("/items"):
+                self._skip(collection_id, href, "an API `/items` endpoint, not an Item")
+                continue
+            try:
+                resolved = link.resolve_stac_object(root=catalog.get_root()).target
+            except pystac.STACError as error:
+                # pystac wraps every failure alike: one to read the file stays an error (as before),
+                # a document that is not a STAC object (a FeatureCollection…) is skipped.
+                if isinstance(error.__cause__, (SourceError, OSError)):
+                    raise
+                resolved = None
+            if not isinstance(resolved, pystac.Item):
+                what = "not a STAC object" if resolved is None else f"a {type(resolved).__name__}"
+                self._skip(collection_id, href, f"{what}, not an Item")
+                continue
+            yield resolved
+        for child in catalog.get_children():
+            yield from self._walk_items(child, collection_id)
+
+    def _skip(self, collection_id: str, href: object, why: str) -> None:
+        message = (
+            f"source {self.name!r}: collection {collection_id!r} links (rel: item) to "
+            f"{public_url(str(href))}, which is {why}; the link is skipped"
+        )
+        log.warning("%s", message)
+        if message not in self.notes:
+            self.notes.append(message)
 
 
 class SessionStacIO(pystac.stac_io.DefaultStacIO):

@@ -9,6 +9,7 @@ stage sees a pystac object.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ import pystac
 
 from generator.core.dates import as_utc, parse_datetime
 from generator.core.errors import SourceError
-from generator.core.model import AssetRef, CollectionInfo, SourceItem
+from generator.core.model import AssetRef, BandScaling, CollectionInfo, SourceItem
 from generator.core.paths import is_remote_href
 
 
@@ -36,7 +37,51 @@ def collection_info(document: dict[str, Any]) -> CollectionInfo:
         doi=_text(document.get("sci:doi")),
         citation=_text(document.get("sci:citation")),
         time_density=_time_density(document.get("dashboard:time_density")),
+        item_asset_bands=_item_asset_bands(document.get("item_assets")),
     )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _nodata(value: object) -> float | None:
+    # The raster extension writes NaN and infinities as strings.
+    if isinstance(value, str) and value.strip().lower() in ("nan", "inf", "+inf", "-inf"):
+        return float(value.strip().lower())
+    return _number(value)
+
+
+def raster_bands(value: object) -> tuple[BandScaling, ...]:
+    """A ``raster:bands`` list as read scalings (scale 1, offset 0, no nodata where a band omits them).
+
+    A scale of 0 or a value that is not a number is ignored (the band reads as its raw values).
+    """
+    if not isinstance(value, list):
+        return ()
+    bands: list[BandScaling] = []
+    for band in value:
+        band = band if isinstance(band, dict) else {}
+        scale = _number(band.get("scale"))
+        offset = _number(band.get("offset"))
+        bands.append(
+            BandScaling(
+                scale=scale if scale else 1.0,
+                offset=offset if offset is not None else 0.0,
+                nodata=_nodata(band.get("nodata")),
+            )
+        )
+    return tuple(bands) if any(band != BandScaling() for band in bands) else ()
+
+
+def _item_asset_bands(value: object) -> dict[str, tuple[BandScaling, ...]]:
+    if not isinstance(value, dict):
+        return {}
+    found = {str(key): raster_bands(asset.get("raster:bands")) for key, asset in value.items() if isinstance(asset, dict)}
+    return {key: bands for key, bands in found.items() if bands}
 
 
 def _text(value: object) -> str | None:
@@ -89,6 +134,7 @@ def source_item(item: pystac.Item, remote: bool = False) -> SourceItem:
                 roles=tuple(str(role) for role in asset.roles or ()),
                 media_type=asset.media_type,
                 updated=_stamp(asset.extra_fields.get("updated")),
+                bands=raster_bands(asset.extra_fields.get("raster:bands")),
             )
             for key, asset in item.assets.items()
         },
