@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from generator.core.model import BandScaling, FramePlan, Grid, ItemAsset, Style
 from generator.core.specs import StyleSpec
 from generator.engine.build import build
 from generator.plan.styles import resolve_style
+from generator.render.grid import inside_mask, make_grid, output_crs, project
 from generator.render.local import LocalRenderer, render_frame
 from generator.render.palette import build_palette, to_indices
 from generator.render.titiler import TitilerRenderer
@@ -142,6 +144,9 @@ def test_a_render_rescale_applies_to_raw_values_unless_it_unscales(untagged: Pat
     assert not raw.unscale and unscaled.unscale
     # The config's rescale is in STAC units even over a render that reads raw values.
     assert resolve_style("s", {"dashboard": {"rescale": [[1000, 4000]]}}, StyleSpec(rescale=(0, 0.3)), "c").style.unscale
+    # Classes of a categorical render are raw values, whatever the config's rescale.
+    classes = {"dashboard": {"colormap": {"1": "#ff0000", "2": "#0000ff"}}}
+    assert not resolve_style("s", classes, StyleSpec(rescale=(0, 3)), "c").style.unscale
     for renderer in renderers(titiler):
         assert np.array_equal(read(renderer, asset(untagged), raw).values[~WEDGE], digital_numbers()[~WEDGE])
         np.testing.assert_allclose(read(renderer, asset(untagged), unscaled).values[~WEDGE], REFLECTANCE[~WEDGE], atol=1e-6)
@@ -270,3 +275,42 @@ def test_item_links_to_an_api_items_endpoint_or_a_non_item_are_skipped(tmp_path:
     assert len(source.notes) == 2
     assert "/items" in source.notes[0] and "API `/items` endpoint" in source.notes[0]
     assert "features.json" in source.notes[1] and "not an Item" in source.notes[1]
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "average", "bilinear"])
+def test_local_and_titiler_give_the_same_levels_on_a_reprojected_grid(
+    untagged: Path, titiler: TitilerRenderer, resampling: str
+) -> None:
+    """Lon/lat output at half the source's resolution: both renderers read, mask and scale alike."""
+    region = shapely.box(*region_bbox())
+    grid_crs = output_crs("auto", region)
+    projected = project(region, grid_crs)
+    grid = make_grid(projected, grid_crs, 32)
+    inside = inside_mask(projected, grid)
+    style = replace(resolve_style("s", {}, StyleSpec(rescale=(0.0, 0.3)), "c").style, resampling=resampling)
+    palette = build_palette("viridis")
+    frame = FramePlan(datetime(2025, 7, 31, tzinfo=UTC), (asset(untagged),))
+    local = render_frame(frame, grid, style, LocalRenderer(), projected)
+    remote = render_frame(frame, grid, style, titiler, projected)
+    assert np.array_equal(local.valid & inside, remote.valid & inside)
+    assert local.valid[inside].all()
+    local_levels = to_indices(local.values, local.valid & inside, style.rescale, palette)
+    remote_levels = to_indices(remote.values, remote.valid & inside, style.rescale, palette)
+    assert (local_levels == remote_levels).mean() >= 0.995
+    assert np.abs(local_levels.astype(int) - remote_levels.astype(int)).max() <= 1
+    # The values are reflectance: the region spans columns 16-47, 0.08-0.235.
+    assert 0.07 <= float(np.nanmin(local.values[inside])) and float(np.nanmax(local.values[inside])) <= 0.245
+
+
+def test_veda_style_renders_read_as_before(untagged: Path, titiler: TitilerRenderer) -> None:
+    """A VEDA collection: a render rescale, items with scale 1 / offset 0. Nothing changes: the
+    values, the style's read and the cache key are those of an item without raster:bands."""
+    renders = {"dashboard": {"rescale": [[1000, 4000]], "colormap_name": "viridis", "nodata": 0}}
+    style = resolve_style("veda", renders, None, "collections[0]").style
+    veda = asset(untagged, raster_bands([{"scale": 1, "offset": 0, "data_type": "uint16"}]))
+    plain = asset(untagged, ())
+    assert veda == plain
+    for renderer in renderers(titiler):
+        data = read(renderer, veda, style)
+        assert np.array_equal(data.values[~WEDGE], digital_numbers()[~WEDGE])
+        assert not data.valid[WEDGE].any()

@@ -274,6 +274,8 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
         resampling = "nearest"
         rescale = rescale or categories.value_range
         color_ops = ()
+        # The classes are the render's values, as TiTiler reads them: raw unless the render unscales.
+        unscale = bool(render.unscale) and (section is None or section.scale != "raw")
     if rescale is None:
         raise StyleError(
             f"collection {collection_id!r} has no `renders` with a rescale in its STAC metadata and no "
