@@ -37,6 +37,7 @@ from generator.sources.catalog import StaticCatalogSource
 from generator.sources.http import HttpSettings, make_session
 from generator.sources.stac_common import collection_info, raster_bands
 
+from .servers.range_http import serve_directory
 from .servers.titiler import TitilerServer
 
 EARTH_SEARCH = Path(__file__).parent / "data" / "stac" / "earth-search"
@@ -314,3 +315,14 @@ def test_veda_style_renders_read_as_before(untagged: Path, titiler: TitilerRende
         data = read(renderer, veda, style)
         assert np.array_equal(data.values[~WEDGE], digital_numbers()[~WEDGE])
         assert not data.valid[WEDGE].any()
+
+
+def test_a_remote_untagged_cog_reads_in_reflectance_over_http(untagged: Path) -> None:
+    """The same file served with range requests on loopback, as Earth Search serves its COGs."""
+    style = resolve_style("sentinel-2-l2a", {}, StyleSpec(rescale=(0.0, 0.3)), "collections[0]").style
+    with serve_directory(untagged.parent) as server:
+        remote = replace(asset(untagged), href=server.href(untagged.name))
+        data = read(LocalRenderer(), remote, style)
+        assert any(request.get("range") for request in server.requests)
+    assert not data.valid[WEDGE].any() and data.valid[~WEDGE].all()
+    np.testing.assert_allclose(data.values[~WEDGE], REFLECTANCE[~WEDGE], atol=1e-6)
