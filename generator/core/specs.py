@@ -136,6 +136,13 @@ class RenderSpec:
     basemap: BasemapSpec | None = None
     layout: Layout = "bands"
 
+    def format_options(self, name: str) -> object | None:
+        """The options of output format ``name`` (the config's ``render.<name>``), None without any.
+
+        A format with options of its own adds its spec field above and its name here.
+        """
+        return {"webp": self.webp, "mp4": self.mp4}.get(name)
+
 
 # --- sources -----------------------------------------------------------------------------------
 

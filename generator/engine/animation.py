@@ -402,7 +402,7 @@ def _animation(shape: tuple[int, int], palette: Palette, frame_count: int, rende
 
 def _options(encoder: Encoder, render: RenderSpec) -> Any:
     """A format's options: the ``render.<format name>`` section, when the config has one."""
-    return getattr(render, encoder.name, None)
+    return render.format_options(encoder.name)
 
 
 def map_credits(spec: AnimationSpec, region: Region) -> tuple[tuple[str, str], ...]:

@@ -169,7 +169,7 @@ class Context(Overlay):
         self.masks: list[tuple[str, np.ndarray, int]] = []
 
     def prepare(self, context: OverlayContext) -> Request | None:
-        layers = tuple(getattr(context.settings, "context", None) or ())
+        layers = tuple(context.settings.context or ())
         if layers:
             self.masks = context_masks(layers, context.grid, context.palette)
         return None  # drawn where the geography is: no box to place

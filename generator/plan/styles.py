@@ -26,7 +26,7 @@ import math
 import re
 import reprlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -194,9 +194,8 @@ def check_render(
     A bad value of a key the config's ``style:`` replaces is no problem (that is the way to
     work around a broken catalog); such keys are left out of the returned render.
     """
-    replaced = {
-        key for key, style_key in STYLE_KEY_OF.items() if section is not None and getattr(section, style_key) is not None
-    }
+    configured = {name for name, value in asdict(section).items() if value is not None} if section is not None else set()
+    replaced = {key for key, style_key in STYLE_KEY_OF.items() if style_key in configured}
     try:
         return StacRender.model_validate(render), []
     except ValidationError as error:
