@@ -237,7 +237,7 @@ def test_a_badly_chosen_rescale_warns_naming_the_percentiles(tmp_path: Path, unt
         (record,) = build(config, tmp_path / "out").records
     assert record.status == "ok"
     (warning,) = [note for note in record.warnings if "rescale" in note]
-    assert "low end of rescale [0, 1000]" in warning
+    assert "low end of rescale [0, 1000] (in physical units" in warning
     # The region holds columns 16-47: reflectance 0.08-0.235, so its 2nd-98th percentiles are about that.
     low, high = (float(number) for number in warning.split("percentiles are ")[1].split(":")[0].split(" to "))
     assert 0.075 <= low <= 0.095 and 0.22 <= high <= 0.24

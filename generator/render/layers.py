@@ -234,7 +234,7 @@ def value_percentiles(
 def saturation_warning(style: Style, side: str, share: float, percentiles: tuple[float, float] | None) -> str:
     """The build's warning for an animation whose data mostly sit at one end of ``style.rescale``."""
     low, high = style.rescale
-    units = "raw values (style.scale: raw)" if not style.unscale else "the units STAC documents"
+    units = "physical units, raster:bands scale/offset applied" if style.unscale else "the file's raw values"
     seen = (
         f"the data's 2nd–98th percentiles are {_number(percentiles[0])} to {_number(percentiles[1])}"
         if percentiles is not None else "the data's percentiles could not be measured"
