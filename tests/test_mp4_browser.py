@@ -52,6 +52,9 @@ COLOUR_AT = """async (seconds) => {
     video.addEventListener("seeked", resolve, { once: true });
     video.currentTime = seconds;
   });
+  // Under load the decoded frame can reach the compositor a little after "seeked": let two
+  // animation frames pass before reading it.
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
   const canvas = document.getElementById("canvas");
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(video, 0, 0, 64, 48);
