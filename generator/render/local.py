@@ -37,7 +37,6 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, reproject
-from rio_tiler.utils import get_vrt_transform
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import RenderError
@@ -350,6 +349,8 @@ def _read_decimated(
     warped VRT's implicit overviews. Reading the same way as TiTiler keeps the two renderers in
     step where kernels (bilinear, cubic, average…) would otherwise weigh pixels differently.
     """
+    from rio_tiler.utils import get_vrt_transform  # deferred: rio-tiler takes ~0.2 s to import
+
     vrt_transform, vrt_width, vrt_height = get_vrt_transform(
         src, grid.bounds, grid.height, grid.width, dst_crs=CRS.from_user_input(grid.crs)
     )
