@@ -23,6 +23,7 @@ from pyproj import CRS, Transformer
 from shapely.affinity import translate
 from shapely.geometry.base import BaseGeometry
 
+from generator.core import buildcache
 from generator.core.colors import CONTEXT_ENTRIES
 from generator.core.model import Grid
 from generator.overlays.base import Overlay, OverlayContext, border_width_px
@@ -152,11 +153,15 @@ def context_masks(layers: Sequence[str], grid: Grid, palette: Palette) -> list[t
     boxes = lonlat_boxes(grid)
     if not boxes:
         return []
-    width = context_width_px(grid)
-    return [
-        (layer, line_mask(to_grid(geodata.lines(layer, boxes), grid), grid, width), palette.index(CONTEXT_ENTRIES[layer]))
-        for layer in LAYERS if layer in layers
-    ]
+    return [(layer, _context_mask(layer, grid), palette.index(CONTEXT_ENTRIES[layer])) for layer in LAYERS if layer in layers]
+
+
+@buildcache.per_build
+def _context_mask(layer: LineLayer, grid: Grid) -> np.ndarray:
+    """One context layer's lines on ``grid``, once per build for each grid."""
+    mask = line_mask(to_grid(geodata.lines(layer, lonlat_boxes(grid)), grid), grid, context_width_px(grid))
+    mask.flags.writeable = False  # shared by the animations of the build
+    return mask
 
 
 class Context(Overlay):

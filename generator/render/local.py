@@ -44,6 +44,7 @@ from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS, SourceSpec
 from generator.plan.styles import expression_bands, value_transform
+from generator.render.datasets import kept_open
 from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import USER_AGENT, HttpSettings
 
@@ -291,7 +292,7 @@ class LocalRenderer:
     def _read(self, path: str, label: str, grid: Grid, style: Style) -> FrameData:
         """Read ``path`` (a GDAL path) onto the grid; messages name the asset as ``label``."""
         bands = read_bands(style)
-        with rasterio.open(path) as src:
+        with kept_open(path, self.access) as src:  # one open per asset and build
             check_bands(label, src, style)
             if src.crs is None:
                 raise RenderError(f"{label}: the file has no CRS; it cannot be placed on a map")
@@ -307,7 +308,7 @@ class LocalRenderer:
                 return _finish(_read_decimated(src, grid, bands, nodata, Resampling[style.resampling]), bands, style)
         open_options = {} if level is None else {"overview_level": level}
         stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
-        with rasterio.open(path, **open_options) as level_src:
+        with kept_open(path, self.access, **open_options) as level_src:
             for layer, band in enumerate(bands):
                 reproject(
                     source=rasterio.band(level_src, band),
