@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rasterio
 import shapely
 from rasterio.transform import from_origin
 
@@ -125,14 +126,14 @@ def test_a_search_is_made_once_per_build(tmp_path, root_ttl):
 
 def test_a_cog_shown_by_several_animations_is_opened_once_per_build(tmp_path, monkeypatch):
     opens: list[str] = []
-    real_open = datasets.rasterio.open
+    real_open = rasterio.open
 
     def counted(path: str, *args: Any, **kwargs: Any) -> Any:
         opens.append(path)
         return real_open(path, *args, **kwargs)
 
     config = two_collection_site(tmp_path, collections=2, regions=2)  # 2 assets, each in 2 animations
-    monkeypatch.setattr(datasets.rasterio, "open", counted)
+    monkeypatch.setattr(rasterio, "open", counted)
     assert main(["build", "--jobs", "1", "--no-cache", "--config", str(config)]) == 0
     assert sorted(Path(path).parent.parent.parent.name for path in opens) == ["cat1", "cat2"]  # not once per region
     assert buildcache.sizes() == 0 and not datasets._open  # closed when the build ended

@@ -119,7 +119,7 @@ def test_help_and_validate_do_not_import_the_raster_stack():
 
 
 # Imported only where they are used: none of them is needed to start, or for a build with nothing to do.
-HEAVY = ("scipy", "rio_tiler", "av", "pystac_client", "generator.overlays.basemap")
+HEAVY = ("scipy", "rio_tiler", "av", "pystac_client", "generator.overlays.basemap", "rasterio", "pyproj")
 
 
 def _imported_after(args: list[str]) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import rasterio.features
 import shapely
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
@@ -101,6 +100,8 @@ def line_mask(
         shape = shapely.buffer(pixel_lines, width_px / 2.0, quad_segs=4)
     else:
         shape = pixel_lines
+    import rasterio.features  # deferred: a build with nothing to draw needs no rasterio
+
     burnt = rasterio.features.rasterize(
         [(shape, 1)],
         out_shape=grid.shape,

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
 from shapely.affinity import translate
 from shapely.geometry.base import BaseGeometry
 
@@ -32,6 +32,9 @@ from generator.overlays.layout import Request
 from generator.render.palette import Palette
 from generator.sources import geodata
 from generator.sources.geodata import Box, LineLayer
+
+if TYPE_CHECKING:
+    from pyproj import Transformer
 
 #: The layers, in drawing order (later ones over earlier ones).
 LAYERS: tuple[LineLayer, ...] = ("countries", "coastline")
@@ -56,6 +59,8 @@ def context_width_px(grid: Grid) -> int:
 
 @lru_cache(maxsize=32)
 def _transformer(source: str, target: str) -> Transformer:
+    from pyproj import Transformer  # deferred: a build with nothing to draw needs no pyproj
+
     return Transformer.from_crs(source, target, always_xy=True)
 
 
@@ -116,6 +121,8 @@ def _inside(grid: Grid, lon: float, lat: float) -> bool:
 
 def _world_period(crs: str) -> float | None:
     """How far apart copies of the world sit along x, for CRSs where the world repeats."""
+    from pyproj import CRS
+
     parsed = CRS.from_user_input(crs)
     if parsed.is_geographic:
         return 360.0

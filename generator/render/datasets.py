@@ -16,12 +16,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import rasterio
-from rasterio.io import DatasetReader
+from typing import TYPE_CHECKING, Any
 
 from generator.core import buildcache
+
+if TYPE_CHECKING:
+    from rasterio.io import DatasetReader
 
 #: Open datasets kept per thread (each holds a file handle and GDAL's block cache for it).
 PER_THREAD = 8
@@ -54,6 +54,8 @@ def kept_open(path: str, settings: Hashable = None, **options: Any) -> Iterator[
         if src is not None:
             mine.move_to_end(key)
     if src is None or src.closed:
+        import rasterio  # deferred: a build with nothing to render reads no file
+
         src = rasterio.open(path, **options)
         with _lock:
             opened += 1

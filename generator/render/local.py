@@ -26,17 +26,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
-import rasterio
 import shapely
-from rasterio.crs import CRS
-from rasterio.enums import ColorInterp, Resampling
-from rasterio.errors import RasterioError
-from rasterio.vrt import WarpedVRT
-from rasterio.warp import calculate_default_transform, reproject
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import RenderError
@@ -47,6 +41,10 @@ from generator.plan.styles import expression_bands, value_transform
 from generator.render.datasets import kept_open
 from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import USER_AGENT, HttpSettings
+
+if TYPE_CHECKING:  # rasterio is imported on the first read: a build with nothing to render needs none
+    import rasterio
+    from rasterio.enums import Resampling
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +226,8 @@ def read_bands(style: Style) -> tuple[int, ...]:
 
 
 def _is_rgb(src: rasterio.io.DatasetReader) -> bool:
+    from rasterio.enums import ColorInterp
+
     interp = tuple(src.colorinterp[:3])
     return src.count >= 3 and interp == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 
@@ -278,6 +278,9 @@ class LocalRenderer:
         self.limits = limits or ReadLimits()
 
     def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData:
+        import rasterio
+        from rasterio.errors import RasterioError
+
         path = href_for_gdal(item.href)
         try:
             with rasterio.Env(**self.access.gdal_options()):
@@ -291,6 +294,10 @@ class LocalRenderer:
 
     def _read(self, path: str, label: str, grid: Grid, style: Style) -> FrameData:
         """Read ``path`` (a GDAL path) onto the grid; messages name the asset as ``label``."""
+        import rasterio
+        from rasterio.enums import Resampling
+        from rasterio.warp import calculate_default_transform, reproject
+
         bands = read_bands(style)
         with kept_open(path, self.access) as src:  # one open per asset and build
             check_bands(label, src, style)
@@ -350,6 +357,8 @@ def _read_decimated(
     warped VRT's implicit overviews. Reading the same way as TiTiler keeps the two renderers in
     step where kernels (bilinear, cubic, average…) would otherwise weigh pixels differently.
     """
+    from rasterio.crs import CRS
+    from rasterio.vrt import WarpedVRT
     from rio_tiler.utils import get_vrt_transform  # deferred: rio-tiler takes ~0.2 s to import
 
     vrt_transform, vrt_width, vrt_height = get_vrt_transform(
