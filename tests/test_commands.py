@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -116,3 +117,32 @@ def test_help_and_validate_do_not_import_the_raster_stack():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# Imported only where they are used: none of them is needed to start, or for a build with nothing to do.
+HEAVY = ("scipy", "rio_tiler", "av", "pystac_client", "generator.overlays.basemap", "rasterio", "pyproj")
+
+
+def _imported_after(args: list[str]) -> list[str]:
+    """The heavy modules imported by ``python -m generator *args``, in a fresh interpreter."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['generator', *{args!r}]\n"
+        "try:\n"
+        "    runpy.run_module('generator', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as end:\n"
+        "    assert not end.code, end.code\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return list(ast.literal_eval(result.stdout.strip().splitlines()[-1]))
+
+
+def test_help_imports_no_heavy_module():
+    assert _imported_after(["--help"]) == []
+
+
+def test_a_warm_build_with_nothing_to_do_imports_no_heavy_module(tmp_path):
+    config = make_site(tmp_path, months=2)
+    assert main(["build", "--config", str(config)]) == 0
+    assert _imported_after(["build", "--config", str(config)]) == []

@@ -357,3 +357,28 @@ regions: [{id: r, bbox: [0, 0, 1, 1]}]
     assert (source.url, source.page_size, source.max_pages) == ("https://stac.example.org/api", 25, 7)
     assert source.settings.headers == {"X-Key": "k"}
     assert config.model.collections[0].last == 12
+
+
+def test_two_animations_of_one_collection_and_region_search_once_per_build(api: FaultServer, tmp_path: Path) -> None:
+    def empty(request: Request) -> Reply:
+        return Reply.json(_page([]))
+
+    api.route("/search", empty)
+    config = tmp_path / "site_config.yml"
+    config.write_text(f"""\
+site: {{title: Twice}}
+sources: {{api: {{api: "{api.url}"}}}}
+collections:
+  - {{id: c, source: api, style: {{rescale: [0, 1]}}}}
+regions:
+  - {{id: square, bbox: [0, 40, 10, 50]}}
+animations:
+  - {{id: big, collection: c, region: square}}
+  - {{id: small, collection: c, region: square, render: {{size: 32}}}}
+render: {{size: 64}}
+""")  # no search cache between builds (search_ttl 0): the two animations still share one search
+    result = build(config, tmp_path / "output")
+    assert sorted(record.id for record in result.records) == ["big", "small"]
+    assert len(api.hits("/search")) == 1
+    build(config, tmp_path / "output")
+    assert len(api.hits("/search")) == 2  # the next build searches again

@@ -12,9 +12,13 @@ the same question). Building a palette from a colormap and mapping values to ind
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
@@ -202,10 +206,28 @@ def parse_hex(color: object) -> tuple[int, int, int]:
 
 def colormap_names() -> list[str]:
     """The colormap names rio-tiler knows (lower case), its own and those it was given."""
-    # Imported here: rio_tiler pulls in its reader stack, which the palette layout does not need.
+    if "rio_tiler.colormap" not in sys.modules:
+        # Importing rio_tiler pulls in its whole reader stack (~0.2 s), which checking a name does
+        # not need: rio-tiler's colormaps are its files, named as the colormaps are.
+        names = _colormap_file_names()
+        if names:
+            return names
     from rio_tiler.colormap import cmap
 
     return list(cmap.list())
+
+
+def _colormap_file_names() -> list[str]:
+    """The colormaps rio-tiler's ``cmap`` lists, read from its folders (not importing it)."""
+    spec = importlib.util.find_spec("rio_tiler")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folders = [Path(spec.submodule_search_locations[0]) / "cmap_data"]
+    if os.environ.get("COLORMAP_DIRECTORY"):
+        folders.append(Path(os.environ["COLORMAP_DIRECTORY"]))
+    return sorted({
+        path.stem for folder in folders for path in folder.glob("**/*") if path.suffix in {".npy", ".json"}
+    })
 
 
 def colormap_problem(name: str) -> str | None:

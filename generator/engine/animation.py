@@ -18,7 +18,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -40,14 +40,6 @@ from generator.encode.stills import write_poster, write_thumbnail
 from generator.engine.failures import failure_detail, failure_reason
 from generator.engine.output import RecordStore, carry_over, published_digests
 from generator.engine.progress import Progress
-from generator.overlays.basemap import (
-    WEB_MERCATOR,
-    Basemap,
-    TileFetcher,
-    basemap_attribution,
-    data_level_colors,
-    load_basemap,
-)
 from generator.overlays.painter import OverlayPainter, default_attribution, overlay_palette
 from generator.plan.animations import AnimationSpec
 from generator.plan.categorical import categorical_palette, legend_entries
@@ -71,6 +63,9 @@ from generator.site.locator import outline_rings
 from generator.sources.geodata import CREDIT as GEODATA_CREDIT
 from generator.sources.regions import Region
 from generator.sources.registry import Source
+
+if TYPE_CHECKING:
+    from generator.overlays.basemap import Basemap
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +308,14 @@ class AnimationBuilder:
         from the cache (``scratch`` without one).
         """
         settings = spec.render.basemap
+        if settings:  # deferred: the basemap code (and scipy) is imported only when a basemap is drawn
+            from generator.overlays.basemap import (
+                WEB_MERCATOR,
+                TileFetcher,
+                basemap_attribution,
+                data_level_colors,
+                load_basemap,
+            )
         prepared = prepare_grid(region, WEB_MERCATOR if settings else spec.render.crs, size)
         grid = prepared.grid
         overlays = spec.render.overlays

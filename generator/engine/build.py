@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator import __version__
+from generator.core import buildcache
 from generator.core.atomic import write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import AnimationRecord
@@ -180,6 +181,7 @@ def _build_claimed(
             threads.shutdown(cancel_futures=True)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        buildcache.clear()  # masks and open COGs shared by this build's animations are not the next build's
     try:
         for record in records:
             if record.status == "ok":

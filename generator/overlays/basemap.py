@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import requests
 from PIL import Image, UnidentifiedImageError
-from scipy.spatial import cKDTree
 
 from generator.core.atomic import write_bytes_atomic
 from generator.core.errors import RenderError
@@ -312,6 +311,8 @@ def basemap_palette(data_colors: np.ndarray, reserved_from: Palette, basemap_col
 
 def _nearest(colors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Index into ``candidates`` of the colour nearest each of ``colors`` (Euclidean RGB)."""
+    from scipy.spatial import cKDTree  # deferred: scipy takes ~0.3 s to import, only basemaps need it
+
     tree = cKDTree(candidates.astype(np.float64))
     _, index = tree.query(colors.reshape(-1, 3).astype(np.float64))
     return np.asarray(index, dtype=np.intp).reshape(colors.shape[:-1])

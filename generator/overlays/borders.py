@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import rasterio.features
 import shapely
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
+from generator.core import buildcache
 from generator.core.model import Grid
 from generator.overlays.base import Overlay, OverlayContext, border_width_px
 from generator.overlays.layout import Request
@@ -100,6 +100,8 @@ def line_mask(
         shape = shapely.buffer(pixel_lines, width_px / 2.0, quad_segs=4)
     else:
         shape = pixel_lines
+    import rasterio.features  # deferred: a build with nothing to draw needs no rasterio
+
     burnt = rasterio.features.rasterize(
         [(shape, 1)],
         out_shape=grid.shape,
@@ -155,11 +157,20 @@ def border_masks(layers: Sequence[BorderLayer], grid: Grid, palette: Palette) ->
     default_width = border_width_px(max(grid.width, grid.height))
     masks: list[tuple[np.ndarray, int]] = []
     for number, layer in enumerate(layers, start=1):
-        lines = project(boundary_lines(layer.geometry), grid.crs)
-        width = layer.width or default_width
-        line = line_mask(lines, grid, width)
-        if layer.halo:
-            halo = line_mask(lines, grid, width + 2 * layer.halo_width) & ~line
+        line, halo = _layer_masks(layer.geometry, grid, layer.width or default_width, layer.halo_width if layer.halo else 0)
+        if halo is not None:
             masks.append((halo, palette.index(halo_entry(number))))
         masks.append((line, palette.index(border_entry(number))))
     return masks
+
+
+@buildcache.per_build
+def _layer_masks(geometry: BaseGeometry, grid: Grid, width: int, halo_width: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A border layer's line mask and halo mask (None: no halo), once per build for each grid."""
+    lines = project(boundary_lines(geometry), grid.crs)
+    line = line_mask(lines, grid, width)
+    halo = line_mask(lines, grid, width + 2 * halo_width) & ~line if halo_width else None
+    for mask in (line, halo):
+        if mask is not None:
+            mask.flags.writeable = False  # shared by the animations of the build
+    return line, halo

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
 from shapely.affinity import translate
 from shapely.geometry.base import BaseGeometry
 
+from generator.core import buildcache
 from generator.core.colors import CONTEXT_ENTRIES
 from generator.core.model import Grid
 from generator.overlays.base import Overlay, OverlayContext, border_width_px
@@ -31,6 +32,9 @@ from generator.overlays.layout import Request
 from generator.render.palette import Palette
 from generator.sources import geodata
 from generator.sources.geodata import Box, LineLayer
+
+if TYPE_CHECKING:
+    from pyproj import Transformer
 
 #: The layers, in drawing order (later ones over earlier ones).
 LAYERS: tuple[LineLayer, ...] = ("countries", "coastline")
@@ -55,6 +59,8 @@ def context_width_px(grid: Grid) -> int:
 
 @lru_cache(maxsize=32)
 def _transformer(source: str, target: str) -> Transformer:
+    from pyproj import Transformer  # deferred: a build with nothing to draw needs no pyproj
+
     return Transformer.from_crs(source, target, always_xy=True)
 
 
@@ -115,6 +121,8 @@ def _inside(grid: Grid, lon: float, lat: float) -> bool:
 
 def _world_period(crs: str) -> float | None:
     """How far apart copies of the world sit along x, for CRSs where the world repeats."""
+    from pyproj import CRS
+
     parsed = CRS.from_user_input(crs)
     if parsed.is_geographic:
         return 360.0
@@ -152,11 +160,15 @@ def context_masks(layers: Sequence[str], grid: Grid, palette: Palette) -> list[t
     boxes = lonlat_boxes(grid)
     if not boxes:
         return []
-    width = context_width_px(grid)
-    return [
-        (layer, line_mask(to_grid(geodata.lines(layer, boxes), grid), grid, width), palette.index(CONTEXT_ENTRIES[layer]))
-        for layer in LAYERS if layer in layers
-    ]
+    return [(layer, _context_mask(layer, grid), palette.index(CONTEXT_ENTRIES[layer])) for layer in LAYERS if layer in layers]
+
+
+@buildcache.per_build
+def _context_mask(layer: LineLayer, grid: Grid) -> np.ndarray:
+    """One context layer's lines on ``grid``, once per build for each grid."""
+    mask = line_mask(to_grid(geodata.lines(layer, lonlat_boxes(grid)), grid), grid, context_width_px(grid))
+    mask.flags.writeable = False  # shared by the animations of the build
+    return mask
 
 
 class Context(Overlay):

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -71,16 +71,26 @@ class SearchCache:
 
     root: Path | None
     ttl: int
+    # Within one build (one SearchCache), a search is made once whatever the TTL: animations of
+    # one collection and region (several styles, say) share it.
+    done: dict[str, list[SourceItem]] = field(default_factory=dict, repr=False)
 
     def items(
         self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region
     ) -> list[SourceItem]:
-        if self.root is None or self.ttl <= 0:
-            return source.items(collection_id, interval, region.geometry)
         bounds = None if interval is None else [str(interval.start), str(interval.end)]
         key = hashlib.sha256(
             json.dumps([source_config, collection_id, bounds, shapely.to_wkb(region.geometry).hex()]).encode()
         ).hexdigest()
+        if key not in self.done:
+            self.done[key] = self._search(key, source, collection_id, interval, region)
+        return list(self.done[key])
+
+    def _search(
+        self, key: str, source: Source, collection_id: str, interval: Interval | None, region: Region
+    ) -> list[SourceItem]:
+        if self.root is None or self.ttl <= 0:
+            return source.items(collection_id, interval, region.geometry)
         path = self.root / "searches" / f"{key}.json"
         try:
             if time.time() - path.stat().st_mtime < self.ttl:

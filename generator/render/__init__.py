@@ -2,7 +2,7 @@
 
 Owns: the output grid of an animation (CRS, size, inside-region mask), reading COGs onto it —
 locally with rasterio/rio-tiler (``local``) or through a TiTiler server (``titiler``), each
-registered by kind in ``registry`` — turning
+registered by kind in ``registry``, COGs kept open for the rest of a build (``datasets``) — turning
 values into palette indices (``palette``), and the frame cache that keeps those data layers
 between builds (``cache``); ``layers`` serves each frame's layer from the cache or renders it,
 in parallel. Gets frame plans, styles and regions from the plan and sources stages; hands

@@ -10,9 +10,6 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from affine import Affine
-from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
-from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import ConfigError
@@ -32,6 +29,9 @@ def output_crs(crs_option: str, region: BaseGeometry) -> str:
         )
     if option.isdigit():
         option = f"EPSG:{option}"
+    from pyproj import CRS  # deferred, like every reader: a build with nothing to render needs none
+    from pyproj.exceptions import CRSError
+
     try:
         crs = CRS.from_user_input(option)
     except CRSError as error:
@@ -44,6 +44,8 @@ def output_crs(crs_option: str, region: BaseGeometry) -> str:
 
 def project(geometry: BaseGeometry, crs: str) -> BaseGeometry:
     """Reproject a lon/lat geometry into ``crs`` (densified first so straight edges bend correctly)."""
+    from pyproj import Transformer
+
     transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     densified = shapely.segmentize(geometry, max_segment_length=0.25)
     projected = shapely.transform(densified, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
@@ -74,6 +76,8 @@ def make_grid(projected_region: BaseGeometry, crs: str, size: int) -> Grid:
 
 def inside_mask(projected_region: BaseGeometry, grid: Grid) -> np.ndarray:
     """Boolean mask of the pixels whose centre lies inside the region."""
+    from rasterio.features import rasterize
+
     mask = rasterize(
         [(projected_region, 1)],
         out_shape=grid.shape,

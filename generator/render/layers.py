@@ -19,6 +19,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from generator.core import buildcache
 from generator.core.model import FramePlan, Grid, Style
 from generator.plan.categorical import categorical_indices
 from generator.render.cache import FrameCache, geometry_digest, layer_key
@@ -47,14 +48,23 @@ class PreparedGrid:
 
 
 def prepare_grid(region: Region, crs_option: str, size: int) -> PreparedGrid:
+    """The region's grid and mask, computed once per build for each (outline, CRS, size): the
+    animations of several collections over one region share them."""
+    return _prepare_grid(region.geometry, crs_option, size)
+
+
+@buildcache.per_build
+def _prepare_grid(geometry: BaseGeometry, crs_option: str, size: int) -> PreparedGrid:
     # A region split at ±180° is made whole first, so `auto` centres on it and the clip has no seam.
-    outline = unwrap_antimeridian(region.geometry)
+    outline = unwrap_antimeridian(geometry)
     crs = output_crs(crs_option, outline)
     projected = project(outline, crs)
     grid = make_grid(projected, crs, size)
+    inside = inside_mask(projected, grid)
+    inside.flags.writeable = False  # shared by the animations of the build
     return PreparedGrid(
         grid=grid,
-        inside=inside_mask(projected, grid),
+        inside=inside,
         region_digest=geometry_digest(shapely.to_wkb(projected, output_dimension=2)),
         region=projected,
     )

@@ -31,18 +31,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
-import rasterio
 import shapely
-from rasterio.crs import CRS
-from rasterio.enums import ColorInterp, Resampling
-from rasterio.errors import RasterioError
-from rasterio.vrt import WarpedVRT
-from rasterio.warp import calculate_default_transform, reproject
-from rio_tiler.utils import get_vrt_transform
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import RenderError
@@ -50,8 +43,13 @@ from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS, SourceSpec
 from generator.plan.styles import BAND_NAME, expression_bands, value_transform
+from generator.render.datasets import kept_open
 from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import USER_AGENT, HttpSettings
+
+if TYPE_CHECKING:  # rasterio is imported on the first read: a build with nothing to render needs none
+    import rasterio
+    from rasterio.enums import Resampling
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +231,8 @@ def read_bands(style: Style) -> tuple[int, ...]:
 
 
 def _is_rgb(src: rasterio.io.DatasetReader) -> bool:
+    from rasterio.enums import ColorInterp
+
     interp = tuple(src.colorinterp[:3])
     return src.count >= 3 and interp == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 
@@ -283,6 +283,9 @@ class LocalRenderer:
         self.limits = limits or ReadLimits()
 
     def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData:
+        import rasterio
+        from rasterio.errors import RasterioError
+
         path = href_for_gdal(item.href)
         try:
             with rasterio.Env(**self.access.gdal_options()):
@@ -296,8 +299,12 @@ class LocalRenderer:
 
     def _read(self, path: str, label: str, grid: Grid, style: Style) -> FrameData:
         """Read ``path`` (a GDAL path) onto the grid; messages name the asset as ``label``."""
+        import rasterio
+        from rasterio.enums import Resampling
+        from rasterio.warp import calculate_default_transform, reproject
+
         bands = read_bands(style)
-        with rasterio.open(path) as src:
+        with kept_open(path, self.access) as src:  # one open per asset and build
             check_bands(label, src, style)
             if src.crs is None:
                 raise RenderError(f"{label}: the file has no CRS; it cannot be placed on a map")
@@ -313,7 +320,7 @@ class LocalRenderer:
                 return _finish(_read_decimated(src, grid, bands, nodata, Resampling[style.resampling]), bands, style)
         open_options = {} if level is None else {"overview_level": level}
         stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
-        with rasterio.open(path, **open_options) as level_src:
+        with kept_open(path, self.access, **open_options) as level_src:
             for layer, band in enumerate(bands):
                 reproject(
                     source=rasterio.band(level_src, band),
@@ -355,6 +362,10 @@ def _read_decimated(
     warped VRT's implicit overviews. Reading the same way as TiTiler keeps the two renderers in
     step where kernels (bilinear, cubic, average…) would otherwise weigh pixels differently.
     """
+    from rasterio.crs import CRS
+    from rasterio.vrt import WarpedVRT
+    from rio_tiler.utils import get_vrt_transform  # deferred: rio-tiler takes ~0.2 s to import
+
     vrt_transform, vrt_width, vrt_height = get_vrt_transform(
         src, grid.bounds, grid.height, grid.width, dst_crs=CRS.from_user_input(grid.crs)
     )

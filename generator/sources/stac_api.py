@@ -15,15 +15,11 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pystac
 import requests
 import shapely
-from pystac_client import Client
-from pystac_client.conformance import ConformanceClasses
-from pystac_client.exceptions import APIError
-from pystac_client.stac_api_io import StacApiIO
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -36,6 +32,10 @@ from generator.sources.http import HttpSettings, describe_error, make_session, s
 from generator.sources.items import filter_items
 from generator.sources.registry import register_source
 from generator.sources.stac_common import collection_info, source_item
+
+if TYPE_CHECKING:  # pystac-client is imported when a STAC API is first opened, not with the module
+    from pystac_client import Client
+    from pystac_client.exceptions import APIError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class StacApiSource:
     # --- opening ---------------------------------------------------------------------------
 
     def client(self) -> Client:
+        from pystac_client import Client
+        from pystac_client.exceptions import APIError
+        from pystac_client.stac_api_io import StacApiIO
+
         if self._client is None:
             io = StacApiIO(max_retries=None)  # retries, timeouts and limits come from our session
             io.session = self.session or make_session(self.settings)
@@ -89,6 +93,8 @@ class StacApiSource:
     # --- Source protocol -------------------------------------------------------------------
 
     def collection(self, collection_id: str) -> CollectionInfo:
+        from pystac_client.exceptions import APIError
+
         client = self.client()
         try:
             found = client.get_collection(collection_id)
@@ -127,6 +133,8 @@ class StacApiSource:
     def _search_pages(
         self, client: Client, collection_id: str, interval: Interval | None, region: BaseGeometry
     ) -> list[dict[str, Any]]:
+        from pystac_client.conformance import ConformanceClasses
+
         datetime = _datetime_parameter(interval)
         if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
             # OGC API Features only: the collection's /items takes bbox and datetime, not intersects.
@@ -148,6 +156,8 @@ class StacApiSource:
     def _items_endpoint_pages(
         self, client: Client, collection_id: str, datetime: str | None, region: BaseGeometry
     ) -> Iterator[dict[str, Any]]:
+        from pystac_client.stac_api_io import StacApiIO
+
         io = client._stac_io
         assert isinstance(io, StacApiIO)
         url = client._collections_href(collection_id).rstrip("/") + "/items"
@@ -159,6 +169,8 @@ class StacApiSource:
     @staticmethod
     def _raise_rejected(pages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Turn a 4xx on the *first* page into ``SearchRejected`` (later pages fail normally)."""
+        from pystac_client.exceptions import APIError
+
         try:
             first = next(pages, None)
         except APIError as error:
@@ -172,6 +184,8 @@ class StacApiSource:
 
     def _collect(self, pages: Iterator[dict[str, Any]], collection_id: str) -> list[dict[str, Any]]:
         """Every page, up to ``max_pages``, stopping (with a warning) when the server loops."""
+        from pystac_client.exceptions import APIError
+
         collected: list[dict[str, Any]] = []
         seen_links: set[str] = set()
         seen_ids: set[str] = set()

@@ -1,0 +1,152 @@
+"""Work the animations of one build share is done once per build: region grids and masks, border
+and context lines, searches (counted, not timed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+
+import generator.overlays.borders as borders
+import generator.overlays.context as context
+import generator.render.datasets as datasets
+import generator.render.layers as layers
+from generator.cli.main import main
+from generator.core import buildcache
+from generator.core.dates import Interval
+from generator.core.model import Grid, SourceItem
+from generator.overlays.painter import overlay_palette
+from generator.plan.schedule import SearchCache
+from generator.sources.regions import Region
+
+from .conftest import FakeItem, column_values, write_catalog, write_cog
+from .test_engine import RENDERS
+
+GRID = Grid(crs="EPSG:4326", transform=from_origin(0.0, 64.0, 1.0, 1.0), width=64, height=64)
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    calls: list[int] = []
+    inner = getattr(module, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def two_collection_site(folder: Path, collections: int = 2, regions: int = 1) -> Path:
+    cog = write_cog(folder / "cogs" / "a.tif", column_values(64))
+    sources, entries = [], []
+    for number in range(1, collections + 1):
+        write_catalog(folder / f"cat{number}", f"c{number}", [FakeItem("i1", "2020-01-01T00:00:00Z", cog)], renders=RENDERS)
+        sources.append(f"s{number}: {{catalog: cat{number}/catalog.json}}")
+        entries.append(f"{{id: c{number}, source: s{number}}}")
+    config = folder / "site_config.yml"
+    config.write_text(
+        "site: {title: Shared}\n"
+        f"sources: {{{', '.join(sources)}}}\n"
+        f"collections: [{', '.join(entries)}]\n"
+        "regions: [{id: a, bbox: [8, 8, 56, 56], borders: {type: LineString, coordinates: [[8, 30], [56, 30]]}}"
+        + "".join(f", {{id: r{number}, bbox: [{8 + number}, 8, 40, 40]}}" for number in range(1, regions))
+        + "]\n"
+        "render: {size: 64}\n"
+    )
+    return config
+
+
+def test_two_collections_over_one_region_share_its_mask_and_border_lines(tmp_path, monkeypatch):
+    masks = counting(monkeypatch, layers, "inside_mask")
+    lines = counting(monkeypatch, borders, "line_mask")
+    assert main(["build", "--no-cache", "--config", str(two_collection_site(tmp_path / "one", 1))]) == 0
+    one = (len(masks), len(lines))
+    masks.clear()
+    lines.clear()
+    assert main(["build", "--no-cache", "--config", str(two_collection_site(tmp_path / "two", 2))]) == 0
+    assert one[0] >= 1 and one[1] >= 1  # the region is masked and its border drawn
+    assert (len(masks), len(lines)) == one  # the second animation computed neither again
+    assert buildcache.sizes() == 0  # and nothing is kept for the next build
+
+
+def test_grid_and_masks_are_made_again_after_a_build_and_are_read_only(monkeypatch):
+    masks = counting(monkeypatch, layers, "inside_mask")
+    region = Region(id="a", title="A", geometry=shapely.box(8, 8, 56, 56))
+    first = layers.prepare_grid(region, "EPSG:4326", 64)
+    assert layers.prepare_grid(region, "EPSG:4326", 64) is first and len(masks) == 1
+    assert not first.inside.flags.writeable
+    layers.prepare_grid(region, "EPSG:4326", 32)  # another size: another grid
+    assert len(masks) == 2
+    buildcache.clear()
+    layers.prepare_grid(region, "EPSG:4326", 64)
+    assert len(masks) == 3
+    buildcache.clear()
+
+
+def test_context_lines_are_rasterized_once_per_grid(monkeypatch):
+    lines = counting(monkeypatch, context, "line_mask")
+    palette = overlay_palette("viridis")
+    first = context.context_masks(["coastline", "countries"], GRID, palette)
+    again = context.context_masks(["coastline", "countries"], GRID, palette)
+    assert len(lines) == 2
+    assert [mask is other for (_, mask, _), (_, other, _) in zip(first, again, strict=True)] == [True, True]
+    buildcache.clear()
+    context.context_masks(["coastline"], GRID, palette)
+    assert len(lines) == 3
+    buildcache.clear()
+
+
+class CountingSource:
+    def __init__(self) -> None:
+        self.searches: list[str] = []
+
+    def items(self, collection_id: str, interval: Interval | None, region: object) -> list[SourceItem]:
+        self.searches.append(collection_id)
+        return []
+
+
+@pytest.mark.parametrize("root_ttl", [(None, 0), ("cache", 3600)])
+def test_a_search_is_made_once_per_build(tmp_path, root_ttl):
+    root, ttl = root_ttl
+    source = CountingSource()
+    region = Region(id="a", title="A", geometry=shapely.box(8, 8, 56, 56))
+    searches = SearchCache(tmp_path / root if root else None, ttl)
+    for _ in range(3):
+        searches.items(source, "s", "c", None, region)  # type: ignore[arg-type]
+    searches.items(source, "s", "d", None, region)  # type: ignore[arg-type]
+    assert source.searches == ["c", "d"]
+    assert SearchCache(None, 0).items(source, "s", "c", None, region) == []  # type: ignore[arg-type]
+    assert source.searches == ["c", "d", "c"]  # another build searches again (TTL 0)
+
+
+def test_a_cog_shown_by_several_animations_is_opened_once_per_build(tmp_path, monkeypatch):
+    opens: list[str] = []
+    real_open = rasterio.open
+
+    def counted(path: str, *args: Any, **kwargs: Any) -> Any:
+        opens.append(path)
+        return real_open(path, *args, **kwargs)
+
+    config = two_collection_site(tmp_path, collections=2, regions=2)  # 2 assets, each in 2 animations
+    monkeypatch.setattr(rasterio, "open", counted)
+    assert main(["build", "--jobs", "1", "--no-cache", "--config", str(config)]) == 0
+    assert sorted(Path(path).parent.parent.parent.name for path in opens) == ["cat1", "cat2"]  # not once per region
+    assert buildcache.sizes() == 0 and not datasets._open  # closed when the build ended
+    assert main(["build", "--jobs", "1", "--no-cache", "--config", str(config)]) == 0
+    assert len(opens) == 4  # the next build opens them again
+
+
+def test_a_rewritten_file_is_opened_again(tmp_path):
+    path = write_cog(tmp_path / "a.tif", column_values(64))
+    with datasets.kept_open(str(path)) as first, datasets.kept_open(str(path)) as again:
+        assert first is again and first.read(1)[0, 0] == column_values(64)[0, 0]
+    write_cog(path, column_values(64) + 5)
+    with datasets.kept_open(str(path)) as changed:
+        assert changed is not first and changed.read(1)[0, 0] == column_values(64)[0, 0] + 5
+    buildcache.clear()
+    assert first.closed and changed.closed
