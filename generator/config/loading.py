@@ -4,7 +4,6 @@ one readable line per problem naming the file and the dotted path of the bad val
 
 from __future__ import annotations
 
-import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from generator.config.sections import (
     SiteSection,
     SourceSection,
 )
-from generator.core.errors import ConfigError
+from generator.core.errors import ConfigError, quote_value
 from generator.core.redaction import REDACTED, redact_urls_in_text
 
 
@@ -91,14 +90,6 @@ def _model_of(annotation: Any) -> Any:
 MAX_EXPANDED_VALUES = 200_000
 
 
-
-def _quote(value: Any) -> str:
-    """``repr`` shortened for a message: one problem must stay one readable line."""
-    short = reprlib.Repr()
-    short.maxstring = short.maxother = 60
-    short.maxlist = short.maxdict = short.maxtuple = 3
-    short.maxlevel = 2
-    return short.repr(value)
 
 
 class _ConfigLoader(yaml.SafeLoader):
@@ -173,7 +164,7 @@ def _describe(error: ErrorDetails) -> str:
     if kind == "value_error":
         return f"{path}: {message}"
     # A header's value is a secret (a token, a key) even when it is the wrong type.
-    got = REDACTED if "headers" in loc else redact_urls_in_text(_quote(error["input"]))
+    got = REDACTED if "headers" in loc else redact_urls_in_text(quote_value(error["input"]))
     return f"{path}: {message} (got {got})"
 
 

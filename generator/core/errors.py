@@ -5,6 +5,9 @@ The CLI maps these to exit codes in one table (see ``generator.cli.main``); libr
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 
 class GeneratorError(Exception):
     """Base class of every error this project raises on purpose."""
@@ -53,3 +56,13 @@ class AnimationError(GeneratorError):
 
 class FolderInUse(ConfigError):
     """Another build holds the output or cache folder (exit code 2: nothing was touched)."""
+
+
+def quote_value(value: Any) -> str:
+    """``repr`` of a bad value, shortened for a message: one problem must stay one readable line,
+    whatever a config or a catalog put there."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60
+    short.maxlist = short.maxdict = short.maxtuple = 3
+    short.maxlevel = 3
+    return short.repr(value)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import reprlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -34,7 +33,7 @@ from pydantic import ValidationError
 
 from generator.config import StacRender
 from generator.core.canonical import canonical
-from generator.core.errors import StyleError
+from generator.core.errors import StyleError, quote_value
 from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
 from generator.core.specs import StyleSpec
 from generator.plan.categorical import parse_categorical
@@ -177,14 +176,6 @@ def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
     return apply
 
 
-def _quote(value: Any) -> str:
-    """``repr`` shortened: a render copied from a catalog may hold anything."""
-    short = reprlib.Repr()
-    short.maxstring = short.maxother = 60
-    short.maxlist = short.maxdict = short.maxtuple = 4
-    short.maxlevel = 3
-    return short.repr(value)
-
 
 def check_render(
     collection_id: str, render_name: str, render: dict[str, Any], section: StyleSpec | None, where: str
@@ -210,7 +201,7 @@ def check_render(
         message = str(detail["msg"]).removeprefix("Value error, ")
         style_key = STYLE_KEY_OF.get(key)
         fix = f" (fix the collection's renders, or set style.{style_key} under {where})" if style_key else ""
-        line = f"collection {collection_id!r} renders.{render_name}.{key} {_quote(render.get(key))}: {message}{fix}"
+        line = f"collection {collection_id!r} renders.{render_name}.{key} {quote_value(render.get(key))}: {message}{fix}"
         if line not in problems:
             problems.append(line)
     usable = StacRender.model_validate({key: value for key, value in render.items() if key not in bad})
