@@ -71,6 +71,13 @@ class LegendOverlay(OverlayToggle):
 
 
 @dataclass(frozen=True)
+class ScaleBarOverlay(OverlayToggle):
+    show: bool = False
+    position: Corner = "bottom-left"
+    size: int | None = None  # label font size in px; None: grows with the frame
+
+
+@dataclass(frozen=True)
 class TimelineOverlay(OverlayToggle):
     show: bool = False
     position: Literal["top", "bottom"] = "bottom"
@@ -90,6 +97,7 @@ class OverlaysSpec:
     title: TitleOverlay = TitleOverlay()
     attribution: AttributionOverlay = AttributionOverlay()
     timeline: TimelineOverlay = TimelineOverlay()
+    scale_bar: ScaleBarOverlay = ScaleBarOverlay()
 
 
 @dataclass(frozen=True)
@@ -268,6 +276,8 @@ class StyleSpec:
     bidx: int | None = None
     resampling: str | None = None
     nodata_color: str | None = None  # "#rrggbb", "transparent"; None: a light grey chosen per colormap
+    scale: str | None = None  # "linear", "log" (core.scales); None: linear
+    ticks: tuple[float, ...] | None = None  # the legend's ticks; None: chosen for the scale
 
 
 @dataclass(frozen=True)

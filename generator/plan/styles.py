@@ -31,6 +31,7 @@ from generator.config import StacRender
 from generator.core.canonical import canonical
 from generator.core.errors import StyleError
 from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
+from generator.core.scales import DEFAULT_SCALE, position, style_problem, value_at
 from generator.core.specs import StyleSpec
 from generator.plan.categorical import parse_categorical
 
@@ -161,13 +162,14 @@ def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
     ops = style.color_ops
     if not ops:
         return None
-    low, high = style.rescale
+    rescale, scale = style.rescale, style.scale
 
     def apply(values: np.ndarray) -> np.ndarray:
-        t = np.clip((values.astype(np.float64) - low) / (high - low), 0.0, 1.0)
+        # t runs along the style's scale (log10 of values with `scale: log`), as the colormap does.
+        t = np.clip(position(values, rescale, scale), 0.0, 1.0)
         for op in ops:
             t = t ** (1.0 / op.args[0]) if op.name == "gamma" else _sigmoidal(t, *op.args)
-        return (low + t * (high - low)).astype(np.float32)
+        return value_at(t, rescale, scale).astype(np.float32)
 
     return apply
 
@@ -245,7 +247,11 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
     nodata = render.nodata
     resampling: str = render.resampling or "nearest"
     units = nodata_color = None
+    scale: Any = DEFAULT_SCALE
+    ticks: tuple[float, ...] | None = None
     if section is not None:
+        scale = section.scale or DEFAULT_SCALE
+        ticks = section.ticks
         rescale = section.rescale or rescale
         if section.colormap is not None:
             colormap = section.colormap if isinstance(section.colormap, str) else tuple(section.colormap)
@@ -268,6 +274,10 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
             f"collection {collection_id!r} has no `renders` with a rescale in its STAC metadata and no "
             f"style.rescale in the config: add `style: {{rescale: [min, max]}}` under {where}"
         )
+    if categories is None:
+        problem = style_problem(rescale, scale, ticks)
+        if problem:
+            raise StyleError(f"collection {collection_id!r}: {problem} (under {where})")
     style = Style(
         rescale=rescale,
         colormap=colormap,
@@ -280,6 +290,8 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
         categories=categories,
         band_chosen=band_chosen,
         nodata_color=nodata_color,
+        scale=scale,
+        ticks=ticks,
     )
     assets = render.assets or []
     return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)
