@@ -3,19 +3,25 @@ legend's ticks, and the checks that name the key to fix."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from affine import Affine
 
 from generator.config import parse_config
 from generator.core.errors import ConfigError, StyleError
-from generator.core.model import ColorOp, Style
+from generator.core.model import AnimationFiles, AnimationRecord, ColorOp, FramePlan, Grid, ItemAsset, Style
 from generator.core.scales import SCALES, Scale
 from generator.overlays.legend import LegendSpec, render_legend, strip_indices, strip_positions, tick_labels
 from generator.plan.specs import style_spec
 from generator.plan.styles import resolve_style, value_transform
+from generator.render.layers import Levels, data_layer
+from generator.render.local import FrameData
 from generator.render.palette import Palette, build_palette, to_indices
+from generator.site.pages import _legend_view
+from generator.site.provenance import style_entry
 
 CONFIG = """\
 site: {title: Test}
@@ -189,3 +195,37 @@ def test_a_log_legend_with_many_ticks_fits_its_length(palette: Palette, orientat
     assert long_side < 140
     grown = render_legend(spec, palette, length_px=40, size_px=13, orientation=orientation)  # type: ignore[arg-type]
     assert (grown.shape[1] if orientation == "horizontal" else grown.shape[0]) > long_side
+
+
+def test_the_page_and_provenance_say_the_scale() -> None:
+    style = Style(rescale=(1e14, 1e17), scale="log")
+    files = AnimationFiles(page="a/index.html", outputs={"gif": "a/a.gif"}, poster="a/p.png", thumbnail="a/t.png")
+    record = AnimationRecord(
+        id="a", slug="a", status="ok", collection_id="c", region_id="r", region_title="R", files=files, style=style
+    )
+    view = _legend_view(record, "a/index.html")
+    assert view is not None and view.scale == "log"
+    entry = style_entry(style)
+    assert entry is not None and entry["scale"] == "log"
+
+
+def test_a_data_layer_uses_the_style_scale(palette: Palette) -> None:
+    grid = Grid("EPSG:3857", Affine(1, 0, 0, 0, -1, 4), 4, 1)
+    values = np.array([[1e14, 1e15, 1e16, 1e17]], dtype=np.float32)
+
+    class Fixed:
+        concurrency = 1
+
+        def read(self, item: ItemAsset, grid: Grid, style: Style, region: object = None) -> FrameData:
+            return FrameData(values=values.copy(), valid=np.ones(values.shape, bool))
+
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    frame = FramePlan(moment, (ItemAsset("i", moment, "x.tif"),))
+    levels = Levels(palette.n_levels, palette.transparent, palette.index("nodata"))
+    inside = np.ones(grid.shape, bool)
+    log = data_layer(frame, grid, Style(rescale=(1e14, 1e17), scale="log"), inside, levels, Fixed())
+    linear = data_layer(frame, grid, Style(rescale=(1e14, 1e17)), inside, levels, Fixed())
+    n = palette.n_levels
+    assert log.tolist() == [[0, n // 3, 2 * n // 3, n - 1]]
+    expected = np.clip(np.floor((values.astype(np.float64) - 1e14) / (1e17 - 1e14) * n), 0, n - 1)
+    assert linear.tolist() == expected.astype(int).tolist()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from generator.core.colors import DEFAULT_BORDER_COLOR
+from generator.core.scales import Scale
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
@@ -276,7 +277,7 @@ class StyleSpec:
     bidx: int | None = None
     resampling: str | None = None
     nodata_color: str | None = None  # "#rrggbb", "transparent"; None: a light grey chosen per colormap
-    scale: str | None = None  # "linear", "log" (core.scales); None: linear
+    scale: Scale | None = None  # "linear", "log" (core.scales); None: linear
     ticks: tuple[float, ...] | None = None  # the legend's ticks; None: chosen for the scale
 
 

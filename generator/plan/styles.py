@@ -31,7 +31,7 @@ from generator.config import StacRender
 from generator.core.canonical import canonical
 from generator.core.errors import StyleError
 from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
-from generator.core.scales import DEFAULT_SCALE, position, style_problem, value_at
+from generator.core.scales import DEFAULT_SCALE, Scale, position, style_problem, value_at
 from generator.core.specs import StyleSpec
 from generator.plan.categorical import parse_categorical
 
@@ -247,7 +247,7 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
     nodata = render.nodata
     resampling: str = render.resampling or "nearest"
     units = nodata_color = None
-    scale: Any = DEFAULT_SCALE
+    scale: Scale = DEFAULT_SCALE
     ticks: tuple[float, ...] | None = None
     if section is not None:
         scale = section.scale or DEFAULT_SCALE
