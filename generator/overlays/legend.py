@@ -242,8 +242,7 @@ def _horizontal(
     extents = [(0.0, w) if f <= 0 else (w, 0.0) if f >= 1 else (w / 2, w / 2) for f, w in zip(fractions, widths, strict=True)]
     length = _capped(length, _needed_length(fractions, extents, 2 * gap), max_length)
     text_h, (top, _) = line_height(size_px), line_extent(size_px)
-    # The no-data swatch sits right of the strip, its label right of it.
-    swatch_w = 2 * gap + thickness + 2 + gap + text_width(NODATA_LABEL, size_px) if spec.nodata else 0
+    swatch_w = _swatch_width(spec, size_px)
     box_w = max(length + 2 + swatch_w, text_width(units, size_px)) + 2 * pad_x
     strip_y = pad_y + (text_h + gap if units else 0)
     label_y = strip_y + thickness + 2 + tick_len + gap // 2
@@ -261,7 +260,7 @@ def _horizontal(
         min(max(x0 + position_px - width // 2, x0 - 1), x0 + length + 1 - width)
         for position_px, width in zip(positions, widths, strict=True)
     ]
-    shown = _shown([(left, left + width - 1) for left, width in zip(lefts, widths, strict=True)], max(1, gap // 2))
+    shown = _shown([(left, left + width - 1) for left, width in zip(lefts, widths, strict=True)], gap)
     for (_, label), left, show in zip(ticks, lefts, shown, strict=True):
         if show:
             draw_line(coverage, left, label_y - top, label, size_px)
@@ -274,6 +273,14 @@ def _horizontal(
     if spec.nodata:
         _swatch(out, palette, swatch_x, strip_y, thickness)
     return out
+
+
+def _swatch_width(spec: LegendSpec, size_px: int) -> int:
+    """What the no-data swatch adds right of a horizontal strip (it and its label; 0 without)."""
+    if not spec.nodata:
+        return 0
+    thickness, _, gap = _sizes(size_px)
+    return 2 * gap + thickness + 2 + gap + text_width(NODATA_LABEL, size_px)
 
 
 def _swatch(out: np.ndarray, palette: Palette, x: int, y: int, thickness: int) -> None:
@@ -360,8 +367,9 @@ def legend_box(
     legend = render_legend(spec, palette, length_px=length, size_px=size, orientation=options.orientation)
     overflow = legend.shape[1] - room if options.orientation == "horizontal" else legend.shape[0] - (height - 2)
     if overflow > 0:
-        strip = legend.shape[1] - 2 * padding(size)[0] - 2 if options.orientation == "horizontal" else length
-        shorter = max(8, min(length, strip) - overflow)
+        # The strip as drawn (grown for its labels) gives up the overflow; its labels thin out.
+        drawn = legend.shape[1] - 2 * padding(size)[0] - 2 - _swatch_width(spec, size)
+        shorter = max(8, (drawn if options.orientation == "horizontal" else length) - overflow)
         legend = render_legend(
             spec, palette, length_px=shorter, size_px=size, orientation=options.orientation, max_length_px=shorter,
         )
