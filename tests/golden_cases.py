@@ -18,6 +18,7 @@ from shapely.geometry import shape
 
 from generator.config import BasemapSection, OverlaysSection
 from generator.core.model import CollectionInfo, Style
+from generator.core.scales import value_at
 from generator.overlays.basemap import (
     WEB_MERCATOR,
     basemap_attribution,
@@ -37,6 +38,8 @@ GEO_DIR = Path(__file__).resolve().parent / "data" / "geo"
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SIZE = 256
 STYLE = Style(rescale=(0.0, 1.5e16), colormap="viridis", units="molecules/cm²")
+#: NO₂ columns read on a log scale: ticks at powers of ten.
+LOG_STYLE = Style(rescale=(1e14, 1e17), colormap="viridis", units="molecules/cm²", scale="log")
 COLLECTION = CollectionInfo(
     id="no2", title="NO₂ troposphérique", license="CC-BY-4.0", providers=({"name": "NASA GES DISC"},)
 )
@@ -56,19 +59,22 @@ def departements() -> shapely.Geometry:
 
 
 def paint_case(
-    overlays: dict[str, Any], crs: str = "EPSG:3035", layers: tuple[BorderLayer, ...] = (), frame_index: int = 4
+    overlays: dict[str, Any], crs: str = "EPSG:3035", layers: tuple[BorderLayer, ...] = (), frame_index: int = 4,
+    style: Style = STYLE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(palette indices, 256×3 palette) of one frame with ``overlays`` on top of ALL_OFF."""
+    """(palette indices, 256×3 palette) of one frame with ``overlays`` on top of ALL_OFF: a
+    gradient from the low to the high end of ``style``'s rescale, evenly along its scale."""
     outline = france()
     projected = project(outline, crs)
     grid = make_grid(projected, crs, SIZE)
     settings = OverlaysSection.model_validate({**ALL_OFF, **overlays})
     painter = OverlayPainter.create(
-        settings, grid, STYLE, border_layers=layers, collection=COLLECTION, region_title="France",
+        settings, grid, style, border_layers=layers, collection=COLLECTION, region_title="France",
         labels=["2024-01", "2024-12"], frame_count=12,
     )
-    values = np.tile(np.linspace(0.0, 1.5e16, grid.width), (grid.height, 1))
-    indices = to_indices(values, inside_mask(projected, grid), STYLE.rescale, painter.palette)
+    ramp = np.linspace(0.0, 1.0, grid.width)
+    values = np.tile(value_at(ramp, style.rescale, style.scale), (grid.height, 1))
+    indices = to_indices(values, inside_mask(projected, grid), style.rescale, painter.palette, style.scale)
     painter.paint(indices, frame_index, "2024-05")
     return indices, np.asarray(painter.palette.colors)
 
@@ -95,6 +101,14 @@ CASES: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
     # other PROJ/GEOS versions move a few line pixels by one (as for the region borders).
     "context": lambda: paint_case(
         {"borders": True, "context": ["coastline", "countries"]}, crs="EPSG:3035", layers=(BorderLayer(france()),),
+    ),
+    # A log legend (ticks at 1e14…1e17 over a gradient even in log10) and the scale bar in the
+    # other bottom corner, on an equal-area grid. The shared 0.5 % tolerance holds: the bar's
+    # length comes from a geodesic measurement stable far below a pixel, so only glyph hinting
+    # may differ, while a tick, a label or the bar moved by one pixel, or a bar of another round
+    # length, changes more pixels than that.
+    "log_legend_scale_bar": lambda: paint_case(
+        {"legend": True, "scale_bar": True}, crs="EPSG:3035", style=LOG_STYLE,
     ),
     "projected_all": lambda: paint_case(
         {"date": True, "borders": True, "legend": True, "title": True, "attribution": True, "timeline": True},

@@ -65,6 +65,7 @@ WHEN_UNSET: dict[str, Any] = {
     "attribution": "IGN",
     "nodata_color": "#ff00ff",
     "item_asset_bands": {"red": (BandScaling(0.0001, 0.0, 0.0),)},
+    "ticks": (0.5,),
 }
 
 
@@ -119,7 +120,7 @@ def test_every_style_field_changes_the_keys(field: str, changed: Style) -> None:
 
 def test_only_colours_are_layer_neutral() -> None:
     neutral = {item.name for item in dataclasses.fields(Style) if item.metadata.get(LAYER_NEUTRAL_KEY)}
-    assert neutral == {"colormap", "units", "nodata_color"}
+    assert neutral == {"colormap", "units", "nodata_color", "ticks"}
     categorical = Style(rescale=(1.0, 2.0), categories=SCHEME)
     relabelled = CategoricalScheme(tuple(dataclasses.replace(c, label=c.label.upper()) for c in SCHEME.categories))
     assert _layer_key(dataclasses.replace(categorical, categories=relabelled)) == _layer_key(categorical)

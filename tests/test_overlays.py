@@ -708,7 +708,7 @@ def test_every_registered_overlay_has_its_settings_and_a_rank_when_boxed() -> No
     from generator.overlays.registry import OVERLAY_NAMES, OVERLAYS
 
     settings = OverlaysSection()
-    assert OVERLAY_NAMES == ("context", "borders", "timeline", "title", "attribution", "legend", "date")
+    assert OVERLAY_NAMES == ("context", "borders", "timeline", "title", "attribution", "legend", "date", "scale_bar")
     assert all(hasattr(settings, name) for name in OVERLAY_NAMES)
     ranks = [rank for _, rank in OVERLAYS if rank is not None]
     assert len(ranks) == len(set(ranks))  # the layout order is total

@@ -261,7 +261,7 @@ def test_manifest_entry_of_ok_record_has_expected_values() -> None:
     assert entry["title"] == "Nitrogen dioxide — France"
     assert entry["page"] == "animations/no2-france/index.html"
     assert entry["gif"] == "animations/no2-france/no2-france.gif"
-    assert entry["style"] == {"rescale": [0.0, 0.00015], "colormap": "viridis", "units": "mol/m²"}
+    assert entry["style"] == {"rescale": [0.0, 0.00015], "scale": "linear", "colormap": "viridis", "units": "mol/m²"}
     assert entry["frame_count"] == 3
     assert (entry["width"], entry["height"]) == (320, 240)
     # 02:30 at UTC+2 is 00:30 UTC
@@ -287,6 +287,7 @@ def test_manifest_lists_a_custom_colormap_as_a_list() -> None:
     record = replace(ok_record(), style=Style(rescale=(-2, 2), colormap=("#0000ff", "#ff0000")))
     assert site.manifest_entry(record)["style"] == {
         "rescale": [-2.0, 2.0],
+        "scale": "linear",
         "colormap": ["#0000ff", "#ff0000"],
         "units": None,
     }

@@ -15,7 +15,7 @@ from generator.core.specs import Cadence, Corner, GapPolicy, Layout, RendererNam
 __all__ = [
     "BASEMAP_PRESETS", "AttributionOverlay", "BasemapSection", "Cadence", "ContextLayer", "Corner", "DateOverlay", "FontSize",
     "GapPolicy", "LegendOverlay", "Mp4Section", "OutputFormat", "OverlayToggle", "OverlaysSection", "RenderOverrides",
-    "RenderSection", "RendererName", "TimelineOverlay", "TitleOverlay", "WebpSection", "basemap_crs_problem",
+    "RenderSection", "RendererName", "ScaleBarOverlay", "TimelineOverlay", "TitleOverlay", "WebpSection", "basemap_crs_problem",
 ]
 FontSize = Field(default=None, ge=6, le=200)
 
@@ -61,6 +61,19 @@ class LegendOverlay(OverlayToggle):
     size: int | None = FontSize
 
 
+class ScaleBarOverlay(OverlayToggle):
+    """Off unless asked for: ``true``, or a mapping (``{position: top-right}`` shows it too)."""
+
+    show: bool = False
+    position: Corner = "bottom-left"
+    size: int | None = FontSize  # font size of the label in px; default grows with the frame
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping_shows(cls, value: Any) -> Any:
+        return {**value, "show": True} if isinstance(value, dict) and value and "show" not in value else value
+
+
 class TimelineOverlay(OverlayToggle):
     show: bool = False
     position: Literal["top", "bottom"] = "bottom"
@@ -82,6 +95,7 @@ class OverlaysSection(StrictModel):
     title: TitleOverlay = TitleOverlay()
     attribution: AttributionOverlay = AttributionOverlay()
     timeline: TimelineOverlay = TimelineOverlay()
+    scale_bar: ScaleBarOverlay = ScaleBarOverlay(show=False)
 
     @field_validator("context")
     @classmethod

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,6 +16,7 @@ from generator.config.render import RenderOverrides
 from generator.core.colors import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
 from generator.core.dates import parse_interval
 from generator.core.env import ENV_REF
+from generator.core.scales import StyleScale, mapping_scale, style_problem, ticks_problem
 from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS
 
 
@@ -105,8 +106,31 @@ class StyleSection(StrictModel):
     resampling: Resampling | None = None
     # Missing values inside the region: a colour, or `transparent` (like outside the region).
     nodata_color: str | None = Field(default=None, pattern=r"^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})|transparent)$")
-    # `raw`: `rescale` is in the file's digital numbers (STAC `raster:bands` scale/offset not applied).
-    scale: Literal["linear", "raw"] | None = None
+    # How values are spread over the colormap between the rescale bounds: `linear` (default),
+    # `log` (log10; both bounds above 0), or `raw`: linear, with `rescale` in the file's digital
+    # numbers (STAC `raster:bands` scale/offset not applied). A closed choice, see core.scales.
+    scale: StyleScale | None = None
+    ticks: list[float] | None = Field(default=None, min_length=1, max_length=20)  # the legend's ticks
+
+    @field_validator("ticks")
+    @classmethod
+    def _ordered_ticks(cls, value: list[float] | None) -> list[float] | None:
+        problem = None if value is None else ticks_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _scale_fits_rescale(self) -> StyleSection:
+        # Without a rescale here, the STAC render's is checked when the style is resolved.
+        problem = None if self.rescale is None else style_problem(self.rescale, mapping_scale(self.scale), self.tuple_ticks)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def tuple_ticks(self) -> tuple[float, ...] | None:
+        return None if self.ticks is None else tuple(self.ticks)
 
 
 class StacRender(BaseModel):

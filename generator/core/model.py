@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from affine import Affine
 
+from generator.core.scales import DEFAULT_SCALE, Scale
+
 FrameKind = Literal["data", "gap"]
 Moment = datetime  # for fields named ``datetime``
 
@@ -93,7 +95,9 @@ class Style:
     ``expression`` (rio-tiler syntax, bands ``b1``, ``b2``…) replaces ``bidx`` when set.
     ``color_ops`` remap the rescaled values (``plan.styles.value_transform``). ``categories`` is
     set for a categorical colormap; the palette then comes from it. ``band_chosen`` is True when
-    the config or the STAC render names the band(s) explicitly.
+    the config or the STAC render names the band(s) explicitly. ``scale`` is how values are
+    spread between the bounds (``core.scales``: ``linear`` or ``log``); ``ticks`` the legend's
+    ticks as configured (None: chosen for the scale, ``overlays.legend``).
     """
 
     rescale: tuple[float, float]
@@ -110,6 +114,9 @@ class Style:
     #: grey chosen against the colormap (``render.palette.nodata_rgb``). Only the palette entry's
     #: colour changes, never a layer's indices.
     nodata_color: str | None = field(default=None, metadata=LAYER_NEUTRAL)
+    scale: Scale = DEFAULT_SCALE
+    ticks: tuple[float, ...] | None = field(default=None, metadata=LAYER_NEUTRAL)
+
     #: True: values are made physical with the asset's ``raster:bands`` scale/offset before
     #: ``rescale`` applies (a config ``rescale``); False: ``rescale`` applies to the file's raw
     #: values (``style.scale: raw``, or a STAC render's rescale without ``unscale: true``).

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from generator.core.colors import DEFAULT_BORDER_COLOR
+from generator.core.scales import StyleScale
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 Cadence = Literal["auto", "none", "daily", "weekly", "monthly", "yearly"]
@@ -71,6 +72,13 @@ class LegendOverlay(OverlayToggle):
 
 
 @dataclass(frozen=True)
+class ScaleBarOverlay(OverlayToggle):
+    show: bool = False
+    position: Corner = "bottom-left"
+    size: int | None = None  # label font size in px; None: grows with the frame
+
+
+@dataclass(frozen=True)
 class TimelineOverlay(OverlayToggle):
     show: bool = False
     position: Literal["top", "bottom"] = "bottom"
@@ -90,6 +98,7 @@ class OverlaysSpec:
     title: TitleOverlay = TitleOverlay()
     attribution: AttributionOverlay = AttributionOverlay()
     timeline: TimelineOverlay = TimelineOverlay()
+    scale_bar: ScaleBarOverlay = ScaleBarOverlay()
 
 
 @dataclass(frozen=True)
@@ -275,7 +284,8 @@ class StyleSpec:
     bidx: int | None = None
     resampling: str | None = None
     nodata_color: str | None = None  # "#rrggbb", "transparent"; None: a light grey chosen per colormap
-    scale: str | None = None  # "linear" or "raw" (rescale in digital numbers, no STAC scale/offset)
+    scale: StyleScale | None = None  # "linear", "log" or "raw" (core.scales); None: linear
+    ticks: tuple[float, ...] | None = None  # the legend's ticks; None: chosen for the scale
 
 
 @dataclass(frozen=True)

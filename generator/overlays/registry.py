@@ -12,6 +12,7 @@ from generator.overlays.borders import Borders
 from generator.overlays.captions import Attribution, DateLabel, Title
 from generator.overlays.context import Context
 from generator.overlays.legend import Legend
+from generator.overlays.scale_bar import ScaleBar
 from generator.overlays.timeline import Timeline
 
 #: Every overlay, in drawing order (later ones are drawn over earlier ones), with its layout
@@ -25,6 +26,7 @@ OVERLAYS: tuple[tuple[type[Overlay], int | None], ...] = (
     (Attribution, 2),
     (Legend, 3),
     (DateLabel, 1),
+    (ScaleBar, 5),
 )
 
 #: Every overlay's name, in drawing order.

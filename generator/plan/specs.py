@@ -41,6 +41,7 @@ from generator.core.specs import (
     RegionSpec,
     RenderSpec,
     S3Spec,
+    ScaleBarOverlay,
     SourceSpec,
     StyleSpec,
     TimelineOverlay,
@@ -141,7 +142,7 @@ def style_spec(section: StyleSection) -> StyleSpec:
     return StyleSpec(
         rescale=section.rescale, colormap=colormap, units=section.units, nodata=section.nodata,
         bidx=section.bidx, resampling=section.resampling, nodata_color=section.nodata_color,
-        scale=section.scale,
+        scale=section.scale, ticks=tuple(section.ticks) if section.ticks is not None else None,
     )
 
 
@@ -179,6 +180,9 @@ def overlays_spec(section: OverlaysSection, basemap: bool = False) -> OverlaysSp
             show=attribution.show, text=attribution.text, position=attribution.position, size=attribution.size
         ),
         timeline=TimelineOverlay(show=timeline.show, position=timeline.position, thickness=timeline.thickness),
+        scale_bar=ScaleBarOverlay(
+            show=section.scale_bar.show, position=section.scale_bar.position, size=section.scale_bar.size
+        ),
     )
 
 

@@ -35,6 +35,7 @@ from generator.config import StacRender
 from generator.core.canonical import canonical
 from generator.core.errors import StyleError, quote_value
 from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
+from generator.core.scales import DEFAULT_SCALE, Scale, mapping_scale, position, style_problem, value_at
 from generator.core.specs import StyleSpec
 from generator.plan.categorical import parse_categorical
 
@@ -165,13 +166,14 @@ def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
     ops = style.color_ops
     if not ops:
         return None
-    low, high = style.rescale
+    rescale, scale = style.rescale, style.scale
 
     def apply(values: np.ndarray) -> np.ndarray:
-        t = np.clip((values.astype(np.float64) - low) / (high - low), 0.0, 1.0)
+        # t runs along the style's scale (log10 of values with `scale: log`), as the colormap does.
+        t = np.clip(position(values, rescale, scale), 0.0, 1.0)
         for op in ops:
             t = t ** (1.0 / op.args[0]) if op.name == "gamma" else _sigmoidal(t, *op.args)
-        return (low + t * (high - low)).astype(np.float32)
+        return value_at(t, rescale, scale).astype(np.float32)
 
     return apply
 
@@ -242,9 +244,13 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
     units = nodata_color = None
     # A render's rescale is in the file's raw values, as TiTiler reads them, unless it asks to unscale.
     unscale = bool(render.unscale)
+    scale: Scale = DEFAULT_SCALE
+    ticks: tuple[float, ...] | None = None
     if section is not None:
         if section.rescale:
             unscale = True  # the config's rescale is in the units STAC documents (raster:bands scale/offset)
+        scale = mapping_scale(section.scale)
+        ticks = section.ticks
         rescale = section.rescale or rescale
         if section.scale == "raw":
             unscale = False
@@ -271,6 +277,10 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
             f"collection {collection_id!r} has no `renders` with a rescale in its STAC metadata and no "
             f"style.rescale in the config: add `style: {{rescale: [min, max]}}` under {where}"
         )
+    if categories is None:
+        problem = style_problem(rescale, scale, ticks)
+        if problem:
+            raise StyleError(f"collection {collection_id!r}: {problem} (under {where})")
     style = Style(
         rescale=rescale,
         colormap=colormap,
@@ -284,6 +294,8 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
         band_chosen=band_chosen,
         nodata_color=nodata_color,
         unscale=unscale,
+        scale=scale,
+        ticks=ticks,
     )
     assets = render.assets or []
     return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)

@@ -98,7 +98,7 @@ def data_layer(
     if categories is not None:
         layer = categorical_indices(data.values, data.valid & inside, categories, levels)
     else:
-        layer = to_indices(data.values, data.valid & inside, style.rescale, levels)
+        layer = to_indices(data.values, data.valid & inside, style.rescale, levels, style.scale)
     layer[inside & (layer == levels.transparent)] = levels.nodata
     return layer
 

@@ -41,6 +41,7 @@ from generator.core.colors import (
     parse_hex,
 )
 from generator.core.errors import StyleError
+from generator.core.scales import DEFAULT_SCALE, bounds_problem, position
 
 __all__ = [
     "DEFAULT_BORDER_RGB", "DEFAULT_HALO_RGB", "LABEL_AA_STEPS", "LABEL_BOX_RGB", "LABEL_RAMP",
@@ -126,12 +127,15 @@ def to_indices(
     valid: np.ndarray,
     rescale: tuple[float, float],
     palette: PaletteLevels,
+    scale: str = DEFAULT_SCALE,
 ) -> np.ndarray:
     """Map data values to palette indices (uint8, same shape as ``values``).
 
     level = floor((v − lo) / (hi − lo) · n_levels), clipped to the data levels, so values
     below ``lo`` get the first colour and values above ``hi`` the last. ``lo > hi`` reverses
     the colormap. NaN, ±inf and pixels where ``valid`` is False get the transparent index.
+    With ``scale="log"`` the same holds for log10 of values and bounds (both bounds must be
+    above 0; values ≤ 0 are below the range), see ``core.scales``.
     """
     lo, hi = (float(bound) for bound in rescale)
     if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -140,6 +144,9 @@ def to_indices(
         raise StyleError(
             f"rescale {tuple(rescale)!r} has equal bounds; give a range like [min, max]"
         )
+    problem = bounds_problem((lo, hi), scale)
+    if problem:
+        raise StyleError(f"style.scale: {problem}")
     values = np.asarray(values)
     valid = np.asarray(valid, dtype=bool)
     if valid.shape != values.shape:
@@ -148,10 +155,8 @@ def to_indices(
     n_levels = palette.n_levels
     # float64 in place: exact enough that level boundaries fall where the formula says, and a
     # 1024² frame costs one 8 MB temporary.
-    scaled = values.astype(np.float64, copy=True)
-    usable = valid & np.isfinite(scaled)
-    scaled -= lo
-    scaled /= hi - lo
+    usable = valid & np.isfinite(values)
+    scaled = position(values, (lo, hi), scale)
     scaled *= n_levels
     np.floor(scaled, out=scaled)
     np.clip(scaled, 0, n_levels - 1, out=scaled)

@@ -71,6 +71,7 @@ class LegendView:
     colormap: str
     image_href: str | None = None  # the legend exactly as drawn on the frames
     classes: tuple[tuple[str, str], ...] = ()  # categorical styles: (label, "#rrggbb")
+    scale: str = "linear"  # style.scale: how values are spread between low and high
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ def _legend_view(record: AnimationRecord, from_page: str) -> LegendView | None:
         colormap=colormap_label(record.style.colormap),
         image_href=relative_href(record.files.legend, from_page) if has_image else None,
         classes=tuple((label, colour) for label, colour in record.legend_classes if HEX_COLOUR.fullmatch(colour)),
+        scale=record.style.scale,
     )
 
 

@@ -25,7 +25,7 @@ def style_entry(style: Style | None) -> dict[str, Any] | None:
         return None
     colormap = style.colormap if isinstance(style.colormap, str) else list(style.colormap)
     low, high = style.rescale
-    return {"rescale": [float(low), float(high)], "colormap": colormap, "units": style.units}
+    return {"rescale": [float(low), float(high)], "scale": style.scale, "colormap": colormap, "units": style.units}
 
 
 def published_href(href: str | None, source_root: Path | None) -> str | None:
