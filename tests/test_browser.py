@@ -172,7 +172,8 @@ LOAD_ALL_IMAGES = """async () => {
 }"""
 
 LINKS = """() => Array.from(document.querySelectorAll("a[href], link[href], script[src]"))
-  .map((element) => element.href || element.src)"""
+  .map((element) => element.getAttribute("href") || element.getAttribute("src"))
+  .map((value) => new URL(value, document.baseURI).href)"""
 
 
 # --------------------------------------------------------------------------- tests

@@ -30,6 +30,7 @@ from generator.core.model import (
     CategoricalScheme,
     CollectionInfo,
     FramePlan,
+    FrameStats,
     Grid,
     Style,
 )
@@ -122,6 +123,7 @@ class AnimationBuilder:
         self.store = store
         self.output = output
         self.reused: set[str] = set()  # animations carried over unchanged from the last build
+        self.frame_stats: tuple[FrameStats | None, ...] = ()  # of the last animation encoded
         self.searches = SearchCache(cache.root, site.cache.search_ttl)  # --no-cache: no search cache either
 
     def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
@@ -232,6 +234,7 @@ class AnimationBuilder:
             legend_colors=palette.legend_hex(16), width=width, height=height,
             legend_classes=_classes(categories, painter) if categories else (),
             notes=notes, warnings=warnings, crs=grid.crs, render=_published_render(spec.render),
+            frame_stats=self.frame_stats,
         )
 
     def renderer_for(self, spec: AnimationSpec) -> tuple[Renderer, str, Executor | None]:
@@ -332,7 +335,7 @@ class AnimationBuilder:
         surveyed = survey(source.layers(frames), grid.shape, palette.n_levels, palette.index("nodata"))
         coverage = list(source.coverage)  # measured once, on the survey's read
         reread = scratch.root if scratch is not None else self.cache.root
-        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[])
+        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[], stats=[])
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
@@ -357,6 +360,7 @@ class AnimationBuilder:
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
+        self.frame_stats = tuple(source.stats) if style.categories is None else ()
         return grid, last, painter, coverage
 
 
