@@ -10,16 +10,19 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from shapely.geometry import box
 
-from generator.core.model import FrameStats
+from generator.core.model import ColorOp, FramePlan, FrameStats, Grid, ItemAsset, Style
 from generator.engine.build import build
 from generator.render.cache import STATS_CHUNK, FrameCache
 from generator.render.grid import inside_mask, make_grid, project
+from generator.render.layers import Levels, layer_and_stats
+from generator.render.local import FrameData
 from generator.render.stats import frame_stats
 from generator.site.charts import nice_ticks
 
@@ -174,3 +177,36 @@ def test_chart_ticks_cover_the_range_with_round_steps():
     assert nice_ticks(0.3, 9.7) == [0, 2.5, 5, 7.5, 10]
     ticks = nice_ticks(-1.2e16, 3.3e16)
     assert ticks[0] <= -1.2e16 and ticks[-1] >= 3.3e16 and len(ticks) <= 7
+
+
+class _FixedRenderer:
+    """Gives the same values for every item: a known field with a nodata corner."""
+
+    concurrency = 1
+
+    def __init__(self, values: np.ndarray, valid: np.ndarray) -> None:
+        self.data = FrameData(values=values, valid=valid)
+
+    def read(self, item: ItemAsset, grid: Grid, style: Style, region: object = None) -> FrameData:
+        return FrameData(values=self.data.values.copy(), valid=self.data.valid.copy())
+
+
+def test_stats_are_of_the_values_as_read_not_clamped_or_reshaped_by_the_colour_formula():
+    from affine import Affine
+
+    values = np.linspace(-50.0, 150.0, 20 * 30, dtype="float32").reshape(20, 30)  # beyond the rescale both ways
+    valid = np.ones(values.shape, dtype=bool)
+    valid[:5, :5] = False
+    inside = np.zeros(values.shape, dtype=bool)
+    inside[2:18, 3:27] = True
+    grid = Grid(crs="EPSG:4326", transform=Affine(1, 0, 0, 0, -1, 20), width=30, height=20)
+    frame = FramePlan(datetime=datetime(2020, 1, 1, tzinfo=UTC), items=(ItemAsset("i", datetime(2020, 1, 1, tzinfo=UTC), "x.tif"),))
+    levels = Levels(n_levels=249, transparent=255, nodata=254)
+    renderer = _FixedRenderer(values, valid)
+    plain = Style(rescale=(0.0, 100.0))
+    shaped = Style(rescale=(0.0, 100.0), color_ops=(ColorOp("gamma", (2.5,)),))
+    layer_plain, stats_plain = layer_and_stats(frame, grid, plain, inside, levels, renderer)
+    layer_shaped, stats_shaped = layer_and_stats(frame, grid, shaped, inside, levels, renderer)
+    assert not np.array_equal(layer_plain, layer_shaped)  # the formula changes the colours…
+    assert stats_plain == stats_shaped == frame_stats(values, valid, inside)  # …never the numbers
+    assert stats_plain is not None and stats_plain.p10 is not None and stats_plain.p10 < 0 < 100 < stats_plain.p90
