@@ -123,7 +123,6 @@ class AnimationBuilder:
         self.store = store
         self.output = output
         self.reused: set[str] = set()  # animations carried over unchanged from the last build
-        self.frame_stats: tuple[FrameStats | None, ...] = ()  # of the last animation encoded
         self.searches = SearchCache(cache.root, site.cache.search_ttl)  # --no-cache: no search cache either
 
     def build(self, spec: AnimationSpec, region: Region) -> AnimationRecord:
@@ -205,7 +204,7 @@ class AnimationBuilder:
             while True:
                 labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
                 files = animation_files(spec.slug, len(kept), spec.render.formats)
-                grid, last, painter, coverage = self._encode(
+                grid, last, painter, coverage, stats = self._encode(
                     spec, region, collection, files, style, palette, kept, labels, size, tiles, scratch
                 )
                 size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
@@ -234,7 +233,7 @@ class AnimationBuilder:
             legend_colors=palette.legend_hex(16), width=width, height=height,
             legend_classes=_classes(categories, painter) if categories else (),
             notes=notes, warnings=warnings, crs=grid.crs, render=_published_render(spec.render),
-            frame_stats=self.frame_stats,
+            frame_stats=stats,
         )
 
     def renderer_for(self, spec: AnimationSpec) -> tuple[Renderer, str, Executor | None]:
@@ -296,8 +295,9 @@ class AnimationBuilder:
         size: int,
         tiles: Path | None,
         scratch: FrameCache | None,
-    ) -> tuple[Grid, np.ndarray, OverlayPainter, list[float]]:
-        """Render every frame at ``size`` and stream it into the animation files; returns the last.
+    ) -> tuple[Grid, np.ndarray, OverlayPainter, list[float], tuple[FrameStats | None, ...]]:
+        """Render every frame at ``size`` and stream it into the animation files; returns the last
+        (and each frame's statistics: none for categorical styles).
 
         With a basemap the frames are in Web Mercator, ``palette`` only lends its reserved
         entries (the painter's palette is the one the files use) and ``tiles`` caches the tiles.
@@ -360,8 +360,7 @@ class AnimationBuilder:
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
-        self.frame_stats = tuple(source.stats) if style.categories is None else ()
-        return grid, last, painter, coverage
+        return grid, last, painter, coverage, tuple(source.stats) if style.categories is None else ()
 
 
 def _classes(categories: CategoricalScheme, painter: OverlayPainter) -> tuple[tuple[str, str], ...]:
