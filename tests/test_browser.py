@@ -13,6 +13,7 @@ import http.server
 import io
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -172,7 +173,8 @@ LOAD_ALL_IMAGES = """async () => {
 }"""
 
 LINKS = """() => Array.from(document.querySelectorAll("a[href], link[href], script[src]"))
-  .map((element) => element.href || element.src)"""
+  .map((element) => element.getAttribute("href") || element.getAttribute("src"))
+  .map((value) => new URL(value, document.baseURI).href)"""
 
 
 # --------------------------------------------------------------------------- tests
@@ -462,3 +464,77 @@ def test_screenshots_at_phone_and_desktop_widths(browser, base_url, manifest):
             assert image.width in (PHONE["width"], DESKTOP["width"])
     readme_copy(ARTIFACTS / "index-desktop-full.png")
     assert README_SCREENSHOT.stat().st_size < README_SCREENSHOT_MAX_BYTES
+
+
+# --------------------------------------------------------------------------- statistics chart
+
+CHART_STATE = """() => {
+  const chart = document.getElementById("stats-chart");
+  const cursor = document.getElementById("stats-chart-cursor");
+  const x0 = parseFloat(chart.dataset.x0), step = parseFloat(chart.dataset.step);
+  const current = Array.from(chart.querySelectorAll(".stats-chart__point--current")).map((a) => a.dataset.index);
+  return {cursor: parseFloat(cursor.getAttribute("x1")), x0, step, current,
+          row: Array.from(document.querySelectorAll(".stats__row--current")).map((row) => row.dataset.index)};
+}"""
+
+
+def _stats_entry(manifest: dict) -> dict:
+    return next(entry for entry in manifest["animations"] if entry["stats"] and entry["status"] == "ok")
+
+
+def test_the_chart_marker_follows_the_player_and_a_point_seeks_it(browser, base_url, manifest):
+    entry = _stats_entry(manifest)
+    context = browser.new_context(viewport=DESKTOP, reduced_motion="reduce")  # starts paused
+    try:
+        page = context.new_page()
+        watch = PageWatch(page, image_swaps=True)
+        page.goto(animation_url(base_url, entry))
+        player = page.locator("#player")
+        assert player.get_attribute("data-playing") == "false"
+        state = page.evaluate(CHART_STATE)
+        assert state["cursor"] == pytest.approx(state["x0"]) and state["current"] == ["0"] and state["row"] == ["0"]
+        for k in (1, 2, 3):
+            page.click("#player-next")  # step to frame k: the marker is at k
+            state = page.evaluate(CHART_STATE)
+            assert state["cursor"] == pytest.approx(state["x0"] + k * state["step"])
+            assert state["current"] == [str(k)] and state["row"] == [str(k)]
+        # Clicking a point seeks the player to its frame (and does not scroll to the table's row).
+        target = len(entry["frames"]) - 2
+        page.locator(f'.stats-chart__point[data-index="{target}"]').click()
+        assert player.get_attribute("data-index") == str(target)
+        assert page.locator("#player-image").get_attribute("src").endswith(f"frames/{target + 1:04d}.png")
+        assert page.evaluate(CHART_STATE)["current"] == [str(target)]
+        # The points are links: reachable with the keyboard, Enter seeks too.
+        point = page.locator('.stats-chart__point[data-index="1"]')
+        point.focus()
+        page.keyboard.press("Enter")
+        assert player.get_attribute("data-index") == "1"
+        # The table is collapsed for the eye but stays in the accessibility tree; the button opens it.
+        numbers = page.locator("#stats-numbers")
+        assert "stats__numbers--collapsed" in numbers.get_attribute("class")
+        assert page.get_by_role("table", name=re.compile("Statistics per frame")).count() == 1
+        page.click("#stats-toggle")
+        assert numbers.is_visible() and page.locator(".stats__row").first.is_visible()
+        assert page.locator("#stats-toggle").get_attribute("aria-expanded") == "true"
+        assert watch.problems == []
+    finally:
+        context.close()
+
+
+def test_without_javascript_the_chart_and_the_table_show(browser, base_url, manifest):
+    entry = _stats_entry(manifest)
+    context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(animation_url(base_url, entry))
+        chart = page.locator("#stats-chart")
+        assert chart.is_visible() and chart.bounding_box()["height"] > 100
+        assert page.locator("#stats-chart title").first.text_content().startswith("Mean over")
+        assert page.locator("#stats-chart .stats-chart__mean").count() >= 1
+        rows = page.locator(".stats__row")
+        assert rows.count() == len(entry["frames"]) and rows.first.is_visible()
+        assert not page.locator("#stats-toggle").is_visible()
+        link = page.locator('a[href="stats.csv"]')
+        assert link.is_visible() and page.request.get(link.evaluate("(a) => a.href")).ok
+    finally:
+        context.close()

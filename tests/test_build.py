@@ -204,7 +204,7 @@ def test_a_missing_month_becomes_a_labelled_gap_frame(tmp_path):
     assert record.frame_labels[2] == "2021-03 (no data)"
     assert len(gif_frames(result.output_dir / record.files.gif)) == 5
     entry = json.loads((result.output_dir / "manifest.json").read_text())["animations"][0]
-    assert entry["frames"][2] == {"datetime": "2021-03-01T00:00:00Z", "items": [], "kind": "gap", "label": "2021-03 (no data)"}
+    assert entry["frames"][2] == {"datetime": "2021-03-01T00:00:00Z", "items": [], "kind": "gap", "label": "2021-03 (no data)", "stats": None}
 
 
 def test_gaps_skip_keeps_only_data_frames(tmp_path):

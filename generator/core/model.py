@@ -219,6 +219,23 @@ class CollectionInfo:
     item_asset_bands: dict[str, tuple[BandScaling, ...]] = field(default_factory=dict, hash=False)
 
 
+@dataclass(frozen=True)
+class FrameStats:
+    """The numbers behind one data frame: statistics of its values over the region.
+
+    Computed from the values read for the frame (physical units, as the style's ``rescale`` is,
+    before any colour formula), over the valid pixels whose centre lies inside the region.
+    ``valid_fraction`` is their share of the region's pixels; the other numbers are None when
+    the frame has no valid pixel there. Percentiles interpolate linearly (numpy's default).
+    """
+
+    valid_fraction: float
+    mean: float | None = None
+    median: float | None = None
+    p10: float | None = None
+    p90: float | None = None
+
+
 AnimationStatus = Literal["ok", "failed", "stale"]  # stale: this build failed, last good files kept
 MEDIA_STATUSES = ("ok", "stale")  # the statuses whose animation files exist in the output
 
@@ -295,6 +312,9 @@ class AnimationRecord:
     # exactly these bytes in exactly that folder. Kept in the cache folder only, never published.
     output_dir: str | None = None
     published: tuple[FileDigest, ...] = ()
+    # Per frame of ``frames``: the statistics of its values over the region (``FrameStats``);
+    # None for a gap frame. Empty when the style is categorical (class codes have no mean).
+    frame_stats: tuple[FrameStats | None, ...] = ()
 
     @property
     def title(self) -> str:

@@ -30,6 +30,7 @@ from generator.core.model import (
     CategoricalScheme,
     CollectionInfo,
     FramePlan,
+    FrameStats,
     Grid,
     Style,
 )
@@ -207,7 +208,7 @@ class AnimationBuilder:
             while True:
                 labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
                 files = animation_files(spec.slug, len(kept), spec.render.formats)
-                grid, last, painter, coverage, saturation = self._encode(
+                grid, last, painter, coverage, saturation, stats = self._encode(
                     spec, region, collection, files, style, palette, kept, labels, size, tiles, scratch
                 )
                 size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
@@ -236,6 +237,7 @@ class AnimationBuilder:
             legend_colors=palette.legend_hex(16), width=width, height=height,
             legend_classes=_classes(categories, painter) if categories else (),
             notes=notes, warnings=warnings, crs=grid.crs, render=_published_render(spec.render),
+            frame_stats=stats,
         )
 
     def renderer_for(self, spec: AnimationSpec) -> tuple[Renderer, str, Executor | None]:
@@ -297,8 +299,10 @@ class AnimationBuilder:
         size: int,
         tiles: Path | None,
         scratch: FrameCache | None,
-    ) -> tuple[Grid, np.ndarray, OverlayPainter, list[float], str | None]:
-        """Render every frame at ``size`` and stream it into the animation files; returns the last.
+    ) -> tuple[Grid, np.ndarray, OverlayPainter, list[float], str | None, tuple[FrameStats | None, ...]]:
+        """Render every frame at ``size`` and stream it into the animation files; returns the last
+        (with the layers' coverage, a saturation warning, and each frame's statistics: none for
+        categorical styles).
 
         With a basemap the frames are in Web Mercator, ``palette`` only lends its reserved
         entries (the painter's palette is the one the files use) and ``tiles`` caches the tiles.
@@ -345,7 +349,7 @@ class AnimationBuilder:
         coverage = list(source.coverage)  # measured once, on the survey's read
         saturation = self._saturation(source, frames, style, prepared) if not categories else None
         reread = scratch.root if scratch is not None else self.cache.root
-        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[], ends=[0, 0, 0])
+        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[], ends=[0, 0, 0], stats=[])
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
@@ -370,7 +374,8 @@ class AnimationBuilder:
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
-        return grid, last, painter, coverage, saturation
+        stats = tuple(source.stats) if style.categories is None else ()
+        return grid, last, painter, coverage, saturation, stats
 
     @staticmethod
     def _saturation(source: LayerSource, frames: Sequence[FramePlan], style: Style, prepared: PreparedGrid) -> str | None:

@@ -6,11 +6,13 @@ and mtime for local files, the output grid, the region, every field of the resol
 layer-neutral (``plan.styles.style_fingerprint``), the number of data levels, the renderer and
 the generator's version — and the storage: one lossless PNG per
 layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry.
+The frame's statistics (``render.stats``) travel in the same PNG, as JSON in a text chunk, so a
+frame taken from the cache has the numbers of the values it was mapped from without a read.
 Overlays are drawn after the cache, so changing the time range (timeline, gap frames) or a
 label never forces COGs to be read again.
 
 An entry is never trusted as it is: each PNG carries, in a text chunk, the SHA-256 of its key,
-shape and pixels (:func:`layer_digest`). An entry whose digest does not match — other pixels
+shape, statistics and pixels (:func:`layer_digest`). An entry whose digest does not match — other pixels
 (a bad disk, a hand edit, another entry copied over it), no digest, an unreadable file, a folder
 or a link in place of the file — is a miss: logged at debug level, rendered again and replaced.
 """
@@ -34,15 +36,17 @@ from PIL.PngImagePlugin import PngInfo
 from generator import __version__
 from generator.core.atomic import atomic_stream
 from generator.core.canonical import canonical
-from generator.core.model import CollectionInfo, FramePlan, Grid, ItemAsset, Style
+from generator.core.model import CollectionInfo, FramePlan, FrameStats, Grid, ItemAsset, Style
+from generator.core.records import RecordError, decode, encode
 from generator.core.redaction import public_url
 from generator.plan.styles import style_fingerprint
 from generator.sources.regions import Region
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # bump when the layout of cached layers changes
+FORMAT_VERSION = 3  # bump when the layout of cached layers changes
 DIGEST_CHUNK = "eo-timelapse-layer-sha256"  # the PNG text chunk holding an entry's digest
+STATS_CHUNK = "eo-timelapse-layer-stats"  # the PNG text chunk holding the frame's statistics (JSON)
 
 
 def _local_stamp(href: str) -> list[int] | None:
@@ -121,12 +125,31 @@ def geometry_digest(wkb: bytes) -> str:
     return hashlib.sha256(wkb).hexdigest()[:32]
 
 
-def layer_digest(key: str, layer: np.ndarray) -> str:
+def layer_digest(key: str, layer: np.ndarray, stats: str = "") -> str:
     """What a cache entry must hash to: its key (an entry copied under another key fails), its
-    shape and its pixels."""
-    digest = hashlib.sha256(f"{key}:{layer.shape[0]}x{layer.shape[1]}:".encode())
+    shape, its statistics (the text of :data:`STATS_CHUNK`) and its pixels."""
+    digest = hashlib.sha256(f"{key}:{layer.shape[0]}x{layer.shape[1]}:{len(stats)}:{stats}:".encode())
     digest.update(np.ascontiguousarray(layer, dtype=np.uint8).tobytes())
     return digest.hexdigest()
+
+
+def stats_text(stats: FrameStats | None) -> str:
+    """The statistics as the cache stores them: JSON (floats round-trip exactly), ``null`` for none."""
+    return json.dumps(None if stats is None else encode(stats, FrameStats), sort_keys=True)
+
+
+def parse_stats(text: str) -> FrameStats | None:
+    """The statistics stored by :func:`stats_text`; raises ``ValueError`` for anything else."""
+    document = json.loads(text)
+    return None if document is None else decode(FrameStats, document)
+
+
+@dataclass(frozen=True)
+class CachedLayer:
+    """A verified cache entry: the data layer and the statistics of the values it was mapped from."""
+
+    layer: np.ndarray
+    stats: FrameStats | None
 
 
 @dataclass
@@ -143,6 +166,11 @@ class FrameCache:
 
     def get(self, key: str, shape: tuple[int, int]) -> np.ndarray | None:
         """The layer stored under ``key``, verified; None (a miss) for anything else."""
+        entry = self.get_entry(key, shape)
+        return None if entry is None else entry.layer
+
+    def get_entry(self, key: str, shape: tuple[int, int]) -> CachedLayer | None:
+        """The layer and statistics stored under ``key``, verified; None (a miss) for anything else."""
         if self.root is None:
             return None
         path = self._path(key)
@@ -155,7 +183,7 @@ class FrameCache:
         self.hits += 1
         return problem
 
-    def _check(self, path: Path, key: str, shape: tuple[int, int]) -> np.ndarray | str:
+    def _check(self, path: Path, key: str, shape: tuple[int, int]) -> CachedLayer | str:
         """The verified layer, or why the entry is not one ("" when there is no entry)."""
         if path.is_symlink():
             return "a link, not a file"
@@ -168,19 +196,26 @@ class FrameCache:
                 if image.format != "PNG" or image.mode != "L":
                     return f"a {image.format} image in mode {image.mode}, not a one-band PNG"
                 layer = np.asarray(image, dtype=np.uint8).copy()
-                stored = getattr(image, "text", {}).get(DIGEST_CHUNK)
+                text = getattr(image, "text", {})
+                stored = text.get(DIGEST_CHUNK)
+                stats = text.get(STATS_CHUNK)
         except Exception as error:  # an entry is untrusted input: whatever Pillow raises, it is a miss
             return f"unreadable ({type(error).__name__}: {error})"
         if layer.shape != shape:
             return f"shape {layer.shape}, expected {shape}"
         if stored is None:
             return "no digest"
-        if stored != layer_digest(key, layer):
-            return "its pixels do not match its digest"
-        return layer
+        if stats is None:
+            return "no statistics"
+        if stored != layer_digest(key, layer, stats):
+            return "its pixels or statistics do not match its digest"
+        try:
+            return CachedLayer(layer, parse_stats(stats))
+        except (ValueError, RecordError) as error:
+            return f"unreadable statistics ({error})"
 
-    def put(self, key: str, layer: np.ndarray) -> None:
-        """Store ``layer`` under ``key`` with its digest, replacing whatever is there.
+    def put(self, key: str, layer: np.ndarray, stats: FrameStats | None = None) -> None:
+        """Store ``layer`` and its ``stats`` under ``key`` with their digest, replacing whatever is there.
 
         The cache only saves time: a write that fails is logged and the build goes on.
         """
@@ -188,7 +223,9 @@ class FrameCache:
             return
         path = self._path(key)
         info = PngInfo()
-        info.add_text(DIGEST_CHUNK, layer_digest(key, layer))
+        stored_stats = stats_text(stats)
+        info.add_text(STATS_CHUNK, stored_stats)
+        info.add_text(DIGEST_CHUNK, layer_digest(key, layer, stored_stats))
         try:
             # Something else where the entry's folder or the entry goes (the cache folder is ours).
             if path.parent.is_symlink() or (path.parent.exists() and not path.parent.is_dir()):

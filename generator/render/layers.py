@@ -3,7 +3,8 @@
 Owns the per-animation geometry computed once (grid, inside-region mask, border pixels), the
 data layer of each frame (palette indices before overlays) served from the frame cache or
 rendered — in parallel when a pool is given, in order, with bounded look-ahead so memory stays
-flat — and the share of the region each data frame has data on, so an animation whose every
+flat — with the statistics of each frame's values over the region (``render.stats``, kept
+beside the layer in the cache), and the share of the region each data frame has data on, so an animation whose every
 frame is empty is flagged (:data:`EMPTY_COVERAGE`). The overlays on top are drawn by ``generator.overlays.painter.OverlayPainter``.
 """
 
@@ -20,12 +21,13 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from generator.core import buildcache
-from generator.core.model import FramePlan, Grid, Style
+from generator.core.model import FramePlan, FrameStats, Grid, Style
 from generator.plan.categorical import categorical_indices
 from generator.render.cache import FrameCache, geometry_digest, layer_key
 from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import Renderer, render_frame, unwrap_antimeridian
+from generator.render.local import Renderer, apply_formula, render_frame, unwrap_antimeridian
 from generator.render.palette import Palette, to_indices
+from generator.render.stats import frame_stats
 from generator.sources.regions import Region
 
 log = logging.getLogger(__name__)
@@ -93,14 +95,33 @@ def data_layer(
 
     A top-level function so process pools can run it.
     """
-    data = render_frame(frame, grid, style, renderer, region)
+    return layer_and_stats(frame, grid, style, inside, levels, renderer, region)[0]
+
+
+def layer_and_stats(
+    frame: FramePlan,
+    grid: Grid,
+    style: Style,
+    inside: np.ndarray,
+    levels: Levels,
+    renderer: Renderer,
+    region: BaseGeometry | None = None,
+) -> tuple[np.ndarray, FrameStats | None]:
+    """:func:`data_layer` and the statistics of the values it maps, from one read.
+
+    The statistics are taken from the values as read (before any colour formula) over the
+    valid pixels inside the region; a categorical style has none (class codes have no mean).
+    """
+    data = render_frame(frame, grid, style, renderer, region, formula=False)
     categories = style.categories
+    stats = frame_stats(data.values, data.valid, inside) if categories is None else None
+    data = apply_formula(data, style)
     if categories is not None:
         layer = categorical_indices(data.values, data.valid & inside, categories, levels)
     else:
         layer = to_indices(data.values, data.valid & inside, style.rescale, levels, style.scale)
     layer[inside & (layer == levels.transparent)] = levels.nodata
-    return layer
+    return layer, stats
 
 
 @dataclass(frozen=True)
@@ -121,6 +142,9 @@ def survey(layers: Iterator[np.ndarray], shape: tuple[int, int], n_levels: int, 
     return LayerSurvey(nodata=missing, coverage=coverage)
 
 
+Served = tuple[np.ndarray, FrameStats | None]  # a frame's data layer and its statistics
+
+
 @dataclass
 class LayerSource:
     """Yields the data layers of an animation's frames in order: cache first, then render."""
@@ -135,6 +159,8 @@ class LayerSource:
     look_ahead: int = 4
     # The share of the region's pixels with data, for each data frame served (gap frames have none).
     coverage: list[float] = field(default_factory=list)
+    # The statistics of each frame served, in order (None for gap frames and categorical styles).
+    stats: list[FrameStats | None] = field(default_factory=list)
     scratch: FrameCache | None = None  # layers go here too (a second read without a cache)
     # Pixels inside the region at the first level, at the last level, and with any data level.
     ends: list[int] = field(default_factory=lambda: [0, 0, 0])
@@ -149,7 +175,7 @@ class LayerSource:
         ]
         to_render = sum(1 for key in keys if key is not None)
         pool = self.pool if self.pool is not None and to_render >= POOL_MIN_FRAMES else None
-        pending: deque[tuple[str | None, np.ndarray | Future[np.ndarray], bool]] = deque()
+        pending: deque[tuple[str | None, Served | Future[Served], bool]] = deque()
         for frame, key in zip(frames, keys, strict=True):
             pending.append((key, *self._start(frame, key, pool)))
             if len(pending) > self.look_ahead:
@@ -159,33 +185,34 @@ class LayerSource:
 
     def _start(
         self, frame: FramePlan, key: str | None, pool: Executor | None
-    ) -> tuple[np.ndarray | Future[np.ndarray], bool]:
-        """(the layer or its future, whether it still has to go into the cache)."""
+    ) -> tuple[Served | Future[Served], bool]:
+        """((the layer, its statistics) or their future, whether they still have to go into the cache)."""
         grid = self.prepared.grid
         if key is None:  # a gap frame: no data anywhere in the region
             inside = self.prepared.inside
-            return np.where(inside, self.palette.index("nodata"), self.palette.transparent).astype(np.uint8), False
-        cached = self.cache.get(key, grid.shape)
+            return (np.where(inside, self.palette.index("nodata"), self.palette.transparent).astype(np.uint8), None), False
+        cached = self.cache.get_entry(key, grid.shape)
         if cached is not None:
-            return cached, False
+            return (cached.layer, cached.stats), False
         levels = Levels(self.palette.n_levels, self.palette.transparent, self.palette.index("nodata"))
         arguments = (frame, grid, self.style, self.prepared.inside, levels, self.renderer, self.prepared.region)
         if pool is None:
-            return data_layer(*arguments), True
-        return pool.submit(data_layer, *arguments), True
+            return layer_and_stats(*arguments), True
+        return pool.submit(layer_and_stats, *arguments), True
 
-    def _finish(self, key: str | None, started: np.ndarray | Future[np.ndarray], store: bool) -> np.ndarray:
-        layer = started.result() if isinstance(started, Future) else started
+    def _finish(self, key: str | None, started: Served | Future[Served], store: bool) -> np.ndarray:
+        layer, stats = started.result() if isinstance(started, Future) else started
         if store and key is not None:
-            self.cache.put(key, layer)
+            self.cache.put(key, layer, stats)
             if self.scratch is not None:
-                self.scratch.put(key, layer)
+                self.scratch.put(key, layer, stats)
         if key is not None:
             self.coverage.append(data_coverage(layer, self.prepared.inside, self.palette.n_levels))
             n_levels, inside = self.palette.n_levels, self.prepared.inside
             self.ends[0] += int(np.count_nonzero((layer == 0) & inside))
             self.ends[1] += int(np.count_nonzero((layer == n_levels - 1) & inside))
             self.ends[2] += int(np.count_nonzero((layer < n_levels) & inside))
+        self.stats.append(stats)
         return layer
 
 

@@ -427,12 +427,19 @@ def physical_values(data: FrameData, style: Style, item: ItemAsset) -> FrameData
 
 
 def render_frame(
-    frame: FramePlan, grid: Grid, style: Style, renderer: Renderer, region: BaseGeometry | None = None
+    frame: FramePlan,
+    grid: Grid,
+    style: Style,
+    renderer: Renderer,
+    region: BaseGeometry | None = None,
+    formula: bool = True,
 ) -> FrameData:
     """Combine the frame's items on the grid: each pixel comes from the first item valid there.
 
     A style's colour formula (see ``generator.plan.styles.value_transform``) is applied here, once, so every
-    renderer gets it the same way. ``region``: the projected outline, passed to the renderer.
+    renderer gets it the same way; ``formula=False`` leaves it out (the values as read, for
+    statistics: apply it afterwards with :func:`apply_formula`). ``region``: the projected
+    outline, passed to the renderer.
     """
     if not frame.items:
         return empty_frame(grid)
@@ -451,10 +458,15 @@ def render_frame(
         if combined.valid.all():
             break
     assert combined is not None
+    return apply_formula(combined, style) if formula else combined
+
+
+def apply_formula(data: FrameData, style: Style) -> FrameData:
+    """``data`` with the style's colour formula applied (unchanged without one)."""
     transform = value_transform(style)
-    if transform is not None:
-        combined = FrameData(values=np.where(combined.valid, transform(combined.values), np.nan).astype("float32"), valid=combined.valid)
-    return combined
+    if transform is None:
+        return data
+    return FrameData(values=np.where(data.valid, transform(data.values), np.nan).astype("float32"), valid=data.valid)
 
 
 def render_frames(

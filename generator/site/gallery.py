@@ -25,6 +25,7 @@ from generator.core.atomic import write_bytes_atomic, write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, SiteInfo
 from generator.encode.registry import encoders
+from generator.site.charts import has_stats, manifest_stats, stats_at, stats_csv, stats_path
 from generator.site.pages import (  # re-exported: the public helpers of the site stage
     AnimationView,
     FrameRow,
@@ -125,7 +126,7 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
     """
     ok = record.status in MEDIA_STATUSES
     frames = [
-        frame_entry(frame, label_at(record.frame_labels, index))
+        frame_entry(frame, label_at(record.frame_labels, index), stats_at(record, index) if ok else None)
         for index, frame in enumerate(record.frames)
     ]
     date_range = [frames[0]["datetime"], frames[-1]["datetime"]] if frames else None
@@ -154,6 +155,7 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "date_range": date_range,
         "frame_count": len(frames),
         "frames": frames,
+        "stats": manifest_stats(record),  # stats.csv and the units of each frame's "stats"
     }
     # One key per output format (every registered one), null when the animation has no such file.
     for name in dict.fromkeys([*(encoder.name for encoder in encoders()), *record.files.outputs]):
@@ -384,6 +386,8 @@ def render_site(
     for record in records:
         files[record.files.page] = render_animation_page(env, site, record, generator_version=generator_version)
         files[provenance_path(record)] = provenance_json(record, generator_version, site.source_root)
+        if has_stats(record):
+            files[stats_path(record)] = stats_csv(record)
     for kind, keys in (
         ("collection", dict.fromkeys(r.collection_id for r in records)),
         ("region", dict.fromkeys(r.region_id for r in records)),

@@ -20,9 +20,10 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from generator.core.model import MEDIA_STATUSES, AnimationRecord, FramePlan, SiteInfo
+from generator.core.model import MEDIA_STATUSES, AnimationRecord, FramePlan, FrameStats, SiteInfo
 from generator.core.redaction import public_url_or_none
 from generator.encode.registry import REQUIRED_FORMAT, encoders
+from generator.site.charts import StatsRow, has_stats, stats_chart, stats_entry, stats_path, stats_rows
 from generator.site.locator import locator_svg
 from generator.site.markup import render_markdown
 from generator.site.weblinks import (  # noqa: F401 - also re-exported for the site stage
@@ -155,6 +156,11 @@ class AnimationView:
     frame_ms: int = DEFAULT_FRAME_MS
     downloads: tuple[DownloadView, ...] = ()
     search_text: str = ""
+    # The numbers behind the picture: the chart (inline SVG), its table and stats.csv.
+    stats_chart: Markup | None = None
+    stats_rows: tuple[StatsRow, ...] = ()
+    stats_href: str | None = None
+    stats_units: str | None = None
 
     @property
     def webp_href(self) -> str | None:
@@ -360,7 +366,20 @@ def animation_view(
         frame_ms=_frame_ms(record),
         downloads=_downloads(record, from_page),
         search_text=search.lower(),
+        **_stats_view(record, from_page),
     )
+
+
+def _stats_view(record: AnimationRecord, from_page: str) -> dict[str, Any]:
+    """The statistics part of an animation page: only on the page itself (cards need none)."""
+    if from_page != record.files.page or not has_stats(record):
+        return {}
+    return {
+        "stats_chart": stats_chart(record),
+        "stats_rows": stats_rows(record),
+        "stats_href": relative_href(stats_path(record), from_page),
+        "stats_units": record.style.units if record.style else None,
+    }
 
 
 # The pages of one region (its animations and its listing) share one globe: draw it once.
@@ -411,10 +430,11 @@ def open_graph(
     )
 
 
-def frame_entry(frame: FramePlan, label: str | None) -> dict[str, Any]:
+def frame_entry(frame: FramePlan, label: str | None, stats: FrameStats | None = None) -> dict[str, Any]:
     return {
         "datetime": iso_utc(frame.datetime),
         "items": [item.item_id for item in frame.items],
         "kind": frame.kind,
         "label": label,
+        "stats": stats_entry(stats),  # null: a gap frame, or no statistics (categorical style)
     }

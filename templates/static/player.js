@@ -54,7 +54,58 @@
     dateOutput.textContent = frame.label;
     counter.textContent = (index + 1) + " / " + frames.length;
     player.setAttribute("data-index", String(index));
+    markChart(index);
     preload(index + 1);
+  }
+
+  /* The statistics chart under the player: its cursor and current point follow the frame shown,
+     and a point (a link to its frame's row) seeks the player instead of scrolling. */
+  var chart = document.getElementById("stats-chart");
+  var cursor = document.getElementById("stats-chart-cursor");
+  var points = chart ? chart.querySelectorAll(".stats-chart__point") : [];
+  var statsRows = document.querySelectorAll(".stats__row");
+
+  function markChart(position) {
+    if (!chart) return;
+    var x = parseFloat(chart.getAttribute("data-x0")) + position * parseFloat(chart.getAttribute("data-step"));
+    if (cursor) {
+      cursor.setAttribute("x1", String(x));
+      cursor.setAttribute("x2", String(x));
+    }
+    chart.setAttribute("data-index", String(position));
+    Array.prototype.forEach.call(points, function (point) {
+      var current = point.getAttribute("data-index") === String(position);
+      point.classList.toggle("stats-chart__point--current", current);
+      if (current) point.setAttribute("aria-current", "true");
+      else point.removeAttribute("aria-current");
+    });
+    Array.prototype.forEach.call(statsRows, function (row) {
+      row.classList.toggle("stats__row--current", row.getAttribute("data-index") === String(position));
+    });
+  }
+
+  Array.prototype.forEach.call(points, function (point) {
+    point.addEventListener("click", function (event) {
+      event.preventDefault();
+      setPlaying(false);
+      show(parseInt(point.getAttribute("data-index"), 10));
+    });
+  });
+
+  /* The table of numbers stays in the page for screen readers; sighted readers open it. */
+  var statsToggle = document.getElementById("stats-toggle");
+  var statsNumbers = document.getElementById("stats-numbers");
+  if (statsToggle && statsNumbers) {
+    var setOpen = function (open) {
+      statsNumbers.classList.toggle("stats__numbers--collapsed", !open);
+      statsToggle.setAttribute("aria-expanded", open ? "true" : "false");
+      statsToggle.textContent = open ? "Hide the table" : "Show the table";
+    };
+    statsToggle.addEventListener("click", function () {
+      setOpen(statsToggle.getAttribute("aria-expanded") !== "true");
+    });
+    statsToggle.hidden = false;
+    setOpen(false);
   }
 
   function delay() {
