@@ -596,6 +596,51 @@ def test_text_the_font_lacks_is_folded_not_boxed() -> None:
     assert fold_text("© OpenStreetMap · 2024") == "© OpenStreetMap · 2024"
 
 
+MONO = Path(__file__).resolve().parent / "data" / "fonts" / "DejaVuSansMono.ttf"
+
+
+def test_render_font_is_used_for_every_text_and_only_inside_its_block() -> None:
+    from generator.overlays.text import DEFAULT_FONT, font, text_width, using_font
+
+    proportional = text_width("Illicit 1111", 20)
+    with using_font(MONO):
+        assert font(20).path == str(MONO)
+        monospaced = text_width("Illicit 1111", 20)
+    assert font(20).path == str(DEFAULT_FONT) and text_width("Illicit 1111", 20) == proportional
+    assert monospaced > proportional * 1.15  # narrow letters take a whole cell in a monospaced face
+
+
+def test_a_painter_draws_its_text_with_the_configured_font() -> None:
+    settings = OverlaysSection.model_validate({**{k: False for k in ALL_ON}, "title": True})
+    grid = square_grid()
+    style = Style(rescale=(0.0, 1.0), colormap="viridis")
+    frames = {}
+    for name, chosen in (("default", None), ("mono", MONO)):
+        painter = OverlayPainter.create(settings, grid, style, title="Illicit 1111", font=chosen, layout="bands")
+        frames[name] = painter.compose(np.zeros(grid.shape, dtype=np.uint8), 0, "2024-01")
+    assert frames["default"].shape == frames["mono"].shape  # the band height follows the size, not the face
+    assert not np.array_equal(frames["default"], frames["mono"])
+
+
+def test_a_missing_or_unusable_font_is_a_clear_error(tmp_path: Path) -> None:
+    from generator.core.errors import RenderError
+    from generator.overlays.text import font, using_font
+
+    config = tmp_path / "site_config.yml"
+    config.write_text(
+        "site: {title: t}\nsources: {s: {catalog: c.json}}\ncollections: [{id: c, source: s}]\n"
+        "regions: [{id: r, bbox: [0, 0, 1, 1]}]\nrender: {font: fonts/missing.ttf}\n"
+    )
+    from generator.plan.site import load_site
+
+    with pytest.raises(ConfigError, match=r"render.font: font file not found: .*fonts/missing.ttf"):
+        load_site(config)
+    not_a_font = tmp_path / "notes.ttf"
+    not_a_font.write_text("not a font")
+    with using_font(not_a_font), pytest.raises(RenderError, match="render.font: cannot use .*notes.ttf"):
+        font(12)
+
+
 def test_border_layers_use_their_own_colours_and_halo() -> None:
     from generator.sources.regions import BorderLayer
 

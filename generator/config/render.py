@@ -226,6 +226,7 @@ class RenderOverrides(StrictModel):
     renderer: RendererName | None = None
     basemap: BasemapSection | Literal[False] | None = None  # false: no basemap for this animation
     layout: Layout | None = None
+    font: str | None = Field(default=None, min_length=1)
 
     _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)
@@ -255,6 +256,8 @@ class RenderSection(StrictModel):
     renderer: RendererName = "local"
     basemap: BasemapSection | None = None
     layout: Layout = "bands"  # text in bands above and below the map, or `inset` boxes on it
+    # A TrueType/OpenType file for every text on the frames (relative to the config); none: DejaVu Sans.
+    font: str | None = Field(default=None, min_length=1)
 
     _formats = field_validator("formats")(_gif_first)
     _text_crs = field_validator("crs", mode="before")(lambda v: str(v) if isinstance(v, int) else v)

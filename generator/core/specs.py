@@ -144,6 +144,7 @@ class RenderSpec:
     renderer: RendererName = "local"
     basemap: BasemapSpec | None = None
     layout: Layout = "bands"
+    font: Path | None = None  # render.font, resolved; None: the bundled DejaVu Sans
 
     def format_options(self, name: str) -> object | None:
         """The options of output format ``name`` (the config's ``render.<name>``), None without any.

@@ -353,7 +353,7 @@ class AnimationBuilder:
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
-            attribution=attribution, layout=spec.render.layout, coverage=surveyed.coverage,
+            attribution=attribution, layout=spec.render.layout, coverage=surveyed.coverage, font=spec.render.font,
             nodata=surveyed.nodata and basemap is None,  # over a basemap, missing data shows the map
         )
         last: np.ndarray | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from generator.overlays.captions import Corner, default_attribution, default_tit
 from generator.overlays.layout import Placed, Request, place, stack_bands
 from generator.overlays.legend import Legend
 from generator.overlays.registry import OVERLAY_NAMES, OVERLAYS
+from generator.overlays.text import using_font
 from generator.render.palette import (
     Palette,
     border_entry,
@@ -102,6 +104,8 @@ class OverlayPainter:
     #: Some frame lacks values inside the region, and they are drawn: legends show a swatch.
     nodata_swatch: bool = False
     _on_map: set[str] = field(default_factory=set)  # overlays that asked for no box: drawn on the map
+    #: The TrueType/OpenType font of every text (``render.font``); None: the bundled DejaVu Sans.
+    font: Path | None = None
 
     @classmethod
     def create(
@@ -121,6 +125,7 @@ class OverlayPainter:
         layout: Layout = "inset",
         coverage: np.ndarray | None = None,
         nodata: bool = False,
+        font: Path | None = None,
     ) -> OverlayPainter:
         """Prepare the overlays of an animation on ``grid``.
 
@@ -132,13 +137,15 @@ class OverlayPainter:
         palette = palette or overlay_palette(style.colormap, border_layers)
         transparent = style.nodata_color == "transparent"
         painter = cls(
-            palette=palette, grid=grid, layout=layout, nodata_transparent=transparent, nodata_swatch=nodata and not transparent
+            palette=palette, grid=grid, layout=layout, nodata_transparent=transparent,
+            nodata_swatch=nodata and not transparent, font=font,
         )
-        painter._lay_out(OverlayContext(
-            settings, grid, style, palette, border_layers=border_layers, collection=collection,
-            region_title=region_title, labels=labels, frame_count=max(1, frame_count), title=title,
-            attribution=attribution, layout=layout, nodata=nodata and not transparent,
-        ), coverage)
+        with using_font(font):
+            painter._lay_out(OverlayContext(
+                settings, grid, style, palette, border_layers=border_layers, collection=collection,
+                region_title=region_title, labels=labels, frame_count=max(1, frame_count), title=title,
+                attribution=attribution, layout=layout, nodata=nodata and not transparent,
+            ), coverage)
         return painter
 
     @property
@@ -210,9 +217,10 @@ class OverlayPainter:
             raise ValueError(f"frame shape {indices.shape} differs from the painter's frame {self.frame_shape}")
         x, y = self.map_origin
         on_map = indices[y : y + self.grid.height, x : x + self.grid.width]
-        for overlay in self.overlays:
-            if only is None or overlay.name in only:
-                overlay.paint(on_map if overlay.name in self._on_map else indices, frame_index, label)
+        with using_font(self.font):  # a date label is drawn when its frame comes
+            for overlay in self.overlays:
+                if only is None or overlay.name in only:
+                    overlay.paint(on_map if overlay.name in self._on_map else indices, frame_index, label)
         return indices
 
 

@@ -11,7 +11,9 @@ reading the font.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,26 +41,50 @@ ELLIPSIS = "..."
 DEFAULT_FONT = Path(__file__).resolve().parent.parent / "fonts" / "DejaVuSans.ttf"
 
 
-@lru_cache(maxsize=64)
-def font(size_px: int) -> ImageFont.FreeTypeFont:
-    """The overlay font at ``size_px`` (pixels per em)."""
+# The font of the animation being drawn: set by the painter around its drawing (``using_font``),
+# so every text helper below measures and draws with it without taking it as an argument.
+_FONT: ContextVar[Path] = ContextVar("overlay_font", default=DEFAULT_FONT)
+
+
+@contextmanager
+def using_font(path: Path | None) -> Iterator[None]:
+    """Draw overlay text with the TrueType/OpenType font at ``path`` in this block (None: DejaVu Sans)."""
+    token = _FONT.set(path or DEFAULT_FONT)
     try:
-        return ImageFont.truetype(str(DEFAULT_FONT), max(1, size_px))
+        yield
+    finally:
+        _FONT.reset(token)
+
+
+def font(size_px: int) -> ImageFont.FreeTypeFont:
+    """The overlay font in use at ``size_px`` (pixels per em)."""
+    return load_font(_FONT.get(), size_px)
+
+
+@lru_cache(maxsize=64)
+def load_font(path: Path, size_px: int) -> ImageFont.FreeTypeFont:
+    """The font file at ``path`` at ``size_px``; a ``RenderError`` naming ``render.font`` if unusable."""
+    try:
+        return ImageFont.truetype(str(path), max(1, size_px))
     except ImportError:
         raise RenderError(
             "Pillow was built without FreeType, so overlay text cannot be drawn; "
             "install a Pillow wheel from PyPI"
         ) from None
     except OSError as error:
-        raise RenderError(f"cannot read the overlay font {DEFAULT_FONT}: {error}") from None
+        raise RenderError(f"render.font: cannot use {path} as a TrueType/OpenType font ({error})") from None
 
 
-@lru_cache(maxsize=1024)
 def has_glyph(char: str) -> bool:
-    """Whether the overlay font draws ``char`` (rather than its 'missing glyph' box)."""
+    """Whether the overlay font in use draws ``char`` (rather than its 'missing glyph' box)."""
+    return _has_glyph(_FONT.get(), char)
+
+
+@lru_cache(maxsize=4096)
+def _has_glyph(path: Path, char: str) -> bool:
     if char.isascii():
         return True
-    probe = font(32)
+    probe = load_font(path, 32)
     missing = probe.getmask("\uffff")
     mask = probe.getmask(char)
     return not (mask.size == missing.size and bytes(mask) == bytes(missing))

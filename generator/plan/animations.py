@@ -8,6 +8,7 @@ No I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from generator.config import LoadedConfig, RenderOverrides
 from generator.core.errors import ConfigError
@@ -78,9 +79,12 @@ def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list
                 slug=slug,
                 collection=collections[collection_id],
                 region=regions[region_id],
-                render=render_spec(model.render.merged(overrides)),
+                render=render_spec(model.render.merged(overrides), config.base_dir),
             )
         )
+    for font in sorted({str(spec.render.font) for spec in specs if spec.render.font is not None}):
+        if not Path(font).is_file():
+            problems.append(f"render.font: font file not found: {font} (a .ttf or .otf file, relative to the config)")
     for spec in specs:
         source = model.sources[spec.collection.source]
         if spec.render.renderer == "titiler" and source.raster_api is None:

@@ -193,8 +193,9 @@ def basemap_spec(section: BasemapSection) -> BasemapSpec:
     )
 
 
-def render_spec(section: RenderSection) -> RenderSpec:
-    """The effective render settings of an animation (``RenderSection.merged`` already applied)."""
+def render_spec(section: RenderSection, base_dir: Path | None = None) -> RenderSpec:
+    """The effective render settings of an animation (``RenderSection.merged`` already applied);
+    ``render.font`` is resolved against ``base_dir`` (the config's folder)."""
     return RenderSpec(
         size=section.size,
         crs=section.crs,
@@ -213,4 +214,5 @@ def render_spec(section: RenderSection) -> RenderSpec:
         renderer=section.renderer,
         basemap=basemap_spec(section.basemap) if section.basemap is not None else None,
         layout=section.layout,
+        font=(base_dir or Path()) / section.font if section.font else None,
     )
