@@ -14,6 +14,7 @@ import requests
 from generator import __version__
 from generator.config import expand_env, parse_config
 from generator.core.errors import ConfigError
+from generator.plan.specs import source_spec
 from generator.sources.http import (
     HttpSettings,
     ResponseTooLarge,
@@ -213,7 +214,7 @@ regions: [{id: r, bbox: [0, 0, 1, 1]}]
         tmp_path / "site_config.yml",
     )
     section = config.model.sources["api"]
-    settings = settings_for_source(section, "sources.api")
+    settings = settings_for_source(source_spec("api", section, config), "sources.api")
     assert settings.headers == {"Authorization": "Bearer s3cr3t", "X-Cost": "$5"}
     assert (settings.read_timeout, settings.retries, settings.retry_after_max) == (5, 1, 10)
     assert (settings.max_per_host, settings.max_body_bytes) == (2, 4096)

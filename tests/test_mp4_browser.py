@@ -9,21 +9,17 @@ skipping it.
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
-import io
-import re
-import threading
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 
 from generator.encode.mp4 import write_mp4
 
+from .servers.range_http import serve_directory
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, unavailable
 
 pytestmark = pytest.mark.slow
@@ -62,35 +58,6 @@ COLOUR_AT = """async (seconds) => {
 }"""
 
 
-class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files with their media types, and single byte ranges: a browser seeks in a video
-    only when the server answers ``Range`` requests (a whole-file answer leaves it unseekable)."""
-
-    def send_head(self) -> io.BytesIO | BinaryIO | None:
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        path = Path(self.translate_path(self.path))
-        if match is None or not path.is_file():
-            return super().send_head()
-        data = path.read_bytes()
-        start = int(match.group(1))
-        end = min(int(match.group(2) or len(data) - 1), len(data) - 1)
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(str(path)))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        self.send_header("Content-Length", str(end + 1 - start))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        return io.BytesIO(data[start : end + 1])
-
-    def end_headers(self) -> None:
-        if self.headers.get("Range") is None:
-            self.send_header("Accept-Ranges", "bytes")
-        super().end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
 @pytest.fixture()
 def served_mp4(tmp_path: Path) -> Iterator[str]:
     palette = bytearray(768)
@@ -100,13 +67,9 @@ def served_mp4(tmp_path: Path) -> Iterator[str]:
     write_mp4(tmp_path / "anim.mp4", frames, DURATIONS_MS, bytes(palette), None)
     (tmp_path / "index.html").write_text(PAGE, encoding="utf-8")
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(tmp_path)))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    server.shutdown()
-    server.server_close()
+    # A browser seeks in a video only when the server answers Range requests: the tests' range server does.
+    with serve_directory(tmp_path) as server:
+        yield f"{server.url}/index.html"
 
 
 async def duration_and_colours(url: str) -> tuple[float, list[list[int]]]:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -347,18 +347,9 @@ def settings_for_source(section: SourceSpec, where: str | None = None) -> HttpSe
     ``"site_config.yml: sources.veda"``).
     """
     where = section.where if where is None else where
-    http = section.http
     headers = {name: expand_env(value, f"{where}.headers.{name}") for name, value in section.headers.items()}
-    return HttpSettings(
-        connect_timeout=http.connect_timeout,
-        read_timeout=http.read_timeout,
-        retries=http.retries,
-        retry_after_max=http.retry_after_max,
-        max_per_host=http.max_per_host,
-        max_body_bytes=http.max_body_bytes,
-        total_timeout=http.total_timeout,
-        headers=headers,
-    )
+    # Every field of the spec carries over by name, so a new http setting can't be left behind.
+    return HttpSettings(**asdict(section.http), headers=headers)
 
 
 # --- cached downloads ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ makes it ignore ``Range`` and always send the whole file, like a naive server.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import threading
 from collections.abc import Iterator
@@ -85,7 +86,7 @@ def _handler(server: RangeServer) -> type[BaseHTTPRequestHandler]:
             else:
                 chunk = data
                 self.send_response(200)
-            self.send_header("Content-Type", "image/tiff")
+            self.send_header("Content-Type", mimetypes.guess_type(path.name)[0] or "application/octet-stream")
             self.send_header("Content-Length", str(len(chunk)))
             if server.ranges:
                 self.send_header("Accept-Ranges", "bytes")
