@@ -280,8 +280,8 @@ def test_worker_processes_exit_when_the_build_is_killed(tmp_path):
     # waits until killed with SIGKILL, which leaves it no chance to shut the pool down.
     script = (
         "import sys, time\n"
-        "from generator.engine.build import _make_pool\n"
-        "pool = _make_pool(2)\n"
+        "from generator.engine.executors import ExecutorRequest, open_executor\n"
+        "pool = open_executor(ExecutorRequest(jobs=2)).executor\n"
         "list(pool.map(abs, range(8)))\n"
         "print('ready', flush=True)\n"
         "time.sleep(600)\n"

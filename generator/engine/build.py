@@ -9,11 +9,8 @@ beside the output and swapped in only when the build completes.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import shutil
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +20,7 @@ from generator.core.atomic import write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import AnimationRecord
 from generator.engine.animation import AnimationBuilder, BuildOptions
+from generator.engine.executors import ExecutorRequest, open_executor
 from generator.engine.output import (
     RecordStore,
     carry_over,
@@ -35,7 +33,6 @@ from generator.engine.output import (
 )
 from generator.engine.ownership import claim_build_folders
 from generator.engine.progress import AnimationStats, BuildSummary, Progress
-from generator.engine.workers import exit_with_build
 from generator.plan.schedule import source_opener
 from generator.plan.site import SitePlan, load_site
 from generator.render.cache import FrameCache
@@ -58,17 +55,6 @@ class BuildResult:
     @property
     def failed(self) -> list[AnimationRecord]:
         return [record for record in self.records if record.status != "ok"]
-
-
-def _make_pool(jobs: int) -> Executor | None:
-    """Processes for CPU-bound local rendering (forkserver: safe with threads in the parent)."""
-    if jobs <= 1:
-        return None
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["generator.render.layers", "generator.engine.workers"])
-    return ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=exit_with_build, initargs=(os.getpid(),)
-    )
 
 
 REPORT = "build-report.json"
@@ -122,7 +108,8 @@ def _build_claimed(
     source = source_opener(site.sources)
     cache = FrameCache(cache_dir if options.use_cache else None)
     store = RecordStore(cache_dir / "state")
-    pool = _make_pool(options.jobs)
+    tasks = open_executor(ExecutorRequest(jobs=options.jobs))
+    pool = tasks.executor
     summary = BuildSummary(generator_version=__version__)
     progress = Progress(len(selected), cache_hits=lambda: cache.hits)
     builder = AnimationBuilder(site, staging, renderer, source, options, cache, pool, progress, store, output)
@@ -179,8 +166,7 @@ def _build_claimed(
         progress.close()
         for threads in builder.thread_pools:
             threads.shutdown(cancel_futures=True)
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        tasks.close()
         buildcache.clear()  # masks and open COGs shared by this build's animations are not the next build's
     try:
         for record in records:

@@ -1,0 +1,78 @@
+"""Where the build's tasks run: the executor registry (``local`` processes; other kinds plug in).
+
+Owns the contract between the engine and whatever runs its work. A task is a top-level
+function of picklable arguments whose result is returned small (a layer, file bytes, figures)
+or written to the frame cache; a task never writes into the staging or output folder — the
+build's own process does, so a gallery can be built by workers that share no disk with it.
+An executor is a :class:`concurrent.futures.Executor` (a process pool locally; a cluster
+client's executor adapts to the same interface) with the number of tasks it runs at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from generator.engine.workers import exit_with_build
+
+
+@dataclass(frozen=True)
+class ExecutorRequest:
+    """What the build asks of an executor: its kind, ``--jobs`` and, for a cluster, its address."""
+
+    kind: str = "local"
+    jobs: int = 1
+    scheduler: str | None = None
+
+
+@dataclass
+class TaskPool:
+    """An open executor: ``executor`` None runs every task inline, in the build's process."""
+
+    executor: Executor | None
+    slots: int  # how many tasks run at once (bounds the work kept in flight)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+
+
+ExecutorFactory = Callable[[ExecutorRequest], TaskPool]
+
+_FACTORIES: dict[str, ExecutorFactory] = {}
+
+
+def register_executor(kind: str, factory: ExecutorFactory) -> None:
+    """Make ``kind`` usable as ``executor.kind``; a later registration of a kind replaces it."""
+    _FACTORIES[kind] = factory
+
+
+def executor_kinds() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def open_executor(request: ExecutorRequest) -> TaskPool:
+    """The executor ``request`` names; the caller closes it when the build ends."""
+    try:
+        factory = _FACTORIES[request.kind]
+    except KeyError:
+        raise ValueError(f"unknown executor kind {request.kind!r}; known: {', '.join(executor_kinds())}") from None
+    return factory(request)
+
+
+def local_pool(request: ExecutorRequest) -> TaskPool:
+    """Processes for CPU-bound work (forkserver: safe with threads in the parent); none for one job."""
+    if request.jobs <= 1:
+        return TaskPool(executor=None, slots=1)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["generator.render.layers", "generator.engine.workers"])
+    pool = ProcessPoolExecutor(
+        max_workers=request.jobs, mp_context=context, initializer=exit_with_build, initargs=(os.getpid(),)
+    )
+    return TaskPool(executor=pool, slots=request.jobs)
+
+
+register_executor("local", local_pool)
