@@ -203,6 +203,8 @@ class CollectionSection(StrictModel):
     datetime: str | None = None  # an interval, or a rolling window such as P24M/..
     last: int | None = Field(default=None, ge=1)  # keep only the newest N time steps
     style: StyleSection | None = None
+    # a time step with data on less of the region than this share is a gap (plan.coverage)
+    min_coverage: float = Field(default=0.0, ge=0.0, le=1.0)
 
     _text_datetime = field_validator("datetime", mode="before")(_to_text)
 

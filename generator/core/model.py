@@ -173,6 +173,9 @@ class SourceItem:
     href: str | None = None
     updated: str | None = None  # the item's ``updated`` time, when given
     remote: bool = False
+    #: The satellite (STAC ``platform``, else ``constellation``), lower case, when the item says:
+    #: items of one platform on one solar day are one acquisition (``plan.acquisitions``).
+    platform: str | None = None
 
 
 @dataclass(frozen=True)

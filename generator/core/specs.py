@@ -300,6 +300,7 @@ class CollectionSpec:
     datetime: str | None = None  # an interval, or a rolling window such as P24M/..
     last: int | None = None
     style: StyleSpec | None = None
+    min_coverage: float = 0.0  # a time step with data on less of the region is a gap (plan.coverage)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from generator.engine.progress import Progress
 from generator.overlays.painter import OverlayPainter, default_attribution, overlay_palette
 from generator.plan.animations import AnimationSpec
 from generator.plan.categorical import categorical_palette, legend_entries
+from generator.plan.coverage import apply_min_coverage
 from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation
 from generator.plan.site import SitePlan
 from generator.render.cache import FrameCache, animation_fingerprint
@@ -174,7 +175,7 @@ class AnimationBuilder:
     def _fingerprint(self, spec: AnimationSpec, region: Region, planned: AnimationPlan) -> str:
         return animation_fingerprint(
             spec.render, region, planned.style, planned.collection,
-            planned.frames, self.renderer_for(spec)[1],
+            planned.frames, self.renderer_for(spec)[1], spec.collection,
         )
 
     def _render(
@@ -195,6 +196,7 @@ class AnimationBuilder:
         (self.staging / files.gif).parent.mkdir(parents=True, exist_ok=True)
         budget = SizeBudget(spec.render.max_bytes, spec.render.drop_frames)
         size, kept = spec.render.size, frames
+        thin: tuple[str, ...] = ()  # notes of min_coverage
         with ExitStack() as scope:
             # Basemap tiles are kept in the cache folder between builds; with --no-cache, for this animation only.
             tiles = self.cache.root / "tiles" if self.cache.root is not None else None
@@ -211,6 +213,11 @@ class AnimationBuilder:
                 grid, last, painter, coverage, saturation, stats = self._encode(
                     spec, region, collection, files, style, palette, kept, labels, size, tiles, scratch
                 )
+                # min_coverage: thin steps become gaps (or go), then encode again from the cached layers.
+                checked = apply_min_coverage(kept, coverage, spec.collection.min_coverage, spec.render.gaps, spec.render.date_format)
+                if checked.note is not None:
+                    kept, thin = checked.frames, (*thin, checked.note)
+                    continue
                 size, kept, retry = budget.next_attempt((self.staging / files.gif).stat().st_size, size, kept)
                 if not retry:
                     break
@@ -220,7 +227,7 @@ class AnimationBuilder:
         self._encode_from_frames(spec, files, palette, painter.frame_shape)
         empty = empty_frames_warning(coverage)
         warnings = tuple(warning for warning in (empty, saturation) if warning)
-        notes = (*painter.notes, *budget.notes, *warnings)
+        notes = (*thin, *painter.notes, *budget.notes, *warnings)
         if painter.legend_patch is not None and files.legend:
             write_poster(self.staging / files.legend, painter.legend_patch, palette.rgb_bytes(), palette.transparent)
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -26,8 +26,9 @@ from generator.core.errors import SourceError, SourceUnreachable
 from generator.core.model import CollectionInfo, FramePlan, SourceItem, Style
 from generator.core.records import decode, encode
 from generator.core.specs import RenderSpec, SourceSpec
+from generator.plan.acquisitions import group_acquisitions, region_longitude
 from generator.plan.animations import AnimationSpec
-from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period
+from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period, parse_cadence_setting
 from generator.plan.frames import keep_last, plan_frames
 from generator.plan.styles import resolve_style
 from generator.sources.items import filter_items
@@ -37,11 +38,21 @@ from generator.sources.registry import Source, open_source
 T = TypeVar("T")
 
 #: The layout of a search cache entry; bump when ``SourceItem`` changes incompatibly.
-SEARCH_FORMAT = 2
+SEARCH_FORMAT = 3
 
 
-def time_steps(frames: list[FramePlan], time_density: str | None, render: RenderSpec) -> list[FramePlan]:
-    """Merge frames of one cadence period and, unless ``gaps: skip``, add "no data" gap frames."""
+def time_steps(
+    frames: list[FramePlan],
+    time_density: str | None,
+    render: RenderSpec,
+    items: Sequence[SourceItem] = (),
+    longitude: float = 0.0,
+) -> list[FramePlan]:
+    """Group each acquisition's items into one frame (``plan.acquisitions``; not with
+    ``cadence: none``), merge frames of one cadence period and, unless ``gaps: skip``, add
+    "no data" gap frames. ``items`` give the frames' platforms, ``longitude`` the solar day."""
+    if parse_cadence_setting(render.cadence) != "none":
+        frames = group_acquisitions(frames, items, longitude)
     cadence = detect_cadence([frame.datetime for frame in frames], time_density=time_density, override=render.cadence)
     merged = merge_same_period(frames, cadence)
     return fill_gaps(merged, cadence) if render.gaps == "frame" else merged
@@ -130,7 +141,8 @@ def plan_animation(
             f"collection {spec.collection.id!r} has no items over region {region.id!r}{window}; "
             "check `datetime` and the region"
         )
-    frames = tuple(keep_last(time_steps(planned, collection.time_density, spec.render), spec.collection.last))
+    steps = time_steps(planned, collection.time_density, spec.render, items, region_longitude(region.geometry))
+    frames = tuple(keep_last(steps, spec.collection.last))
     return AnimationPlan(
         collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:])
     )

@@ -151,6 +151,7 @@ def collection_spec(section: CollectionSection, index: int) -> CollectionSpec:
         id=section.id, source=section.source, where=f"collections[{index}]", asset=section.asset,
         datetime=section.datetime, last=section.last,
         style=style_spec(section.style) if section.style is not None else None,
+        min_coverage=section.min_coverage,
     )
 
 

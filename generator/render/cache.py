@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from generator.core.canonical import canonical
 from generator.core.model import CollectionInfo, FramePlan, FrameStats, Grid, ItemAsset, Style
 from generator.core.records import RecordError, decode, encode
 from generator.core.redaction import public_url
+from generator.core.specs import CollectionSpec
 from generator.plan.styles import style_fingerprint
 from generator.sources.regions import Region
 
@@ -92,12 +93,15 @@ def animation_fingerprint(
     collection: CollectionInfo,
     frames: Sequence[FramePlan],
     renderer: str,
+    collection_spec: CollectionSpec | None = None,
 ) -> str:
     """Everything an animation's files are made from; equal fingerprints mean equal files.
 
     The render settings, region (geometries by digest), style and collection go in whole, every
     field of their dataclasses (``core.canonical``), so a field added to any of them is never
-    left out; frames by their time, kind and items' fingerprints.
+    left out; frames by their time, kind and items' fingerprints. ``collection_spec`` (the
+    config's ``collections[]`` entry) goes in whole too but for its place in the list: settings
+    applied after the plan, such as ``min_coverage``, change the files.
     """
     document = {
         "format": FORMAT_VERSION,
@@ -112,6 +116,8 @@ def animation_fingerprint(
             for frame in frames
         ],
     }
+    if collection_spec is not None:
+        document["collection_spec"] = canonical(replace(collection_spec, where=""))
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 

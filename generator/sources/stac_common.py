@@ -143,7 +143,17 @@ def source_item(item: pystac.Item, remote: bool = False) -> SourceItem:
         href=self_href,
         updated=_stamp(item.properties.get("updated")),
         remote=remote or (self_href is not None and is_remote_href(self_href)),
+        platform=_platform(item.properties),
     )
+
+
+def _platform(properties: dict[str, Any]) -> str | None:
+    """The item's satellite: ``platform``, else ``constellation``, lower case (None when neither)."""
+    for key in ("platform", "constellation"):
+        value = properties.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip().lower()
+    return None
 
 
 def source_items(items: Iterable[pystac.Item], remote: bool = False) -> list[SourceItem]:
