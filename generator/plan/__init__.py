@@ -4,8 +4,8 @@ Owns: turning the config into resolved, immutable specs (``site``: ``load_site``
 ``specs``: one conversion per config section) — the only stage besides ``config`` that imports
 it — expanding the config into animations (ids, slugs, render settings, ``--only``), the
 styles (colour ramps, rescaling, categorical classes), the frames a source's items make (which
-asset is the data, ``frames``), the time steps of each animation (cadence detection, gap
-frames, frame labels) and the search window of each source. Gets the loaded config from
+asset is the data, ``frames``), the time steps of each animation (one frame per acquisition, cadence detection, gap
+frames, ``min_coverage``, frame labels) and the search window of each source. Gets the loaded config from
 ``generator.config`` and the items (``SourceItem`` records) from ``generator.sources``; hands the engine one
 ``AnimationPlan`` per animation.
 """
