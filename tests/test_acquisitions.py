@@ -244,3 +244,28 @@ def test_min_coverage_in_a_build(tmp_path: Path, gaps: str) -> None:
         assert labels == ["2020-01", "2020-03", "2020-04"] and "left out" in note
     assert len(list((thinned.output_dir / record.files.page).parent.glob("frames/*.png"))) == len(frames)
     assert "(min_coverage)" in (thinned.output_dir / record.files.page).read_text()
+
+
+def test_tiles_of_each_pass_make_one_mosaicked_frame_in_a_build(tmp_path: Path) -> None:
+    full = column_values(64)
+    items = []
+    for month in (1, 2, 3):
+        for number, (start, stop) in enumerate(((0, 24), (24, 44), (44, 64))):
+            tile = np.full((64, 64), NODATA, dtype="float32")
+            tile[:, start:stop] = full[:, start:stop]
+            name = f"m{month}-t{number}"
+            items.append(FakeItem(
+                id=name, datetime=f"2020-{month:02d}-01T10:00:{5 * number:02d}Z",
+                cog=write_cog(tmp_path / "cogs" / f"{name}.tif", tile), properties={"platform": "landsat-8"},
+            ))
+    write_catalog(tmp_path / "catalog", "c", items, renders=RENDERS)
+    config = tmp_path / "site_config.yml"
+    config.write_text(
+        "site: {title: Tiles}\nsources: {s: {catalog: catalog/catalog.json}}\ncollections: [{id: c, source: s}]\n"
+        "regions:\n  - {id: a, bbox: [8, 8, 56, 56]}\nrender: {size: 64, crs: 'EPSG:4326'}\n"
+    )
+    frames, _ = manifest_frames(build(config, tmp_path / "output").output_dir)
+    assert [frame["items"] for frame in frames] == [[f"m{month}-t{n}" for n in range(3)] for month in (1, 2, 3)]
+    for frame in frames:
+        stats = frame["stats"]
+        assert isinstance(stats, dict) and stats["valid_fraction"] == pytest.approx(1.0)  # no tile missing
