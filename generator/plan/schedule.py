@@ -27,6 +27,7 @@ from generator.core.model import CollectionInfo, FramePlan, SourceItem, Style
 from generator.core.records import decode, encode
 from generator.core.specs import RenderSpec, SourceSpec
 from generator.plan.animations import AnimationSpec
+from generator.plan.assets import choose_assets
 from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period
 from generator.plan.frames import keep_last, plan_frames
 from generator.plan.styles import resolve_style
@@ -60,6 +61,7 @@ class AnimationPlan:
     style: Style
     frames: tuple[FramePlan, ...]
     notes: tuple[str, ...] = ()  # what the source warned about (page cap, looping next link)
+    assets: tuple[str, ...] = ()  # the asset key(s) the frames are read from
 
 
 @dataclass(frozen=True)
@@ -113,26 +115,38 @@ def plan_animation(
     searches: SearchCache | None = None,
 ) -> AnimationPlan:
     """Query the source for an animation's items and turn them into its time steps."""
-    collection = source.collection(spec.collection.id)
+    collection = source.collection(spec.collection.stac_id)
     resolved = resolve_style(collection.id, collection.renders, spec.collection.style, spec.collection.where)
     interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
     source_notes = source.notes
     seen_notes = len(source_notes)
     searches = searches or SearchCache(None, 0)
     source_config = canonical_json(source_spec)
-    items = filter_items(searches.items(source, source_config, spec.collection.id, interval, region), interval, region.geometry)
-    planned = plan_frames(
-        items, spec.collection.asset, resolved.render_assets, source_spec, collection.item_asset_bands
-    )
-    if not planned:
+    found = searches.items(source, source_config, spec.collection.stac_id, interval, region)
+    items = filter_items(found, interval, region.geometry)
+    if not items:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
         raise SourceError(
-            f"collection {spec.collection.id!r} has no items over region {region.id!r}{window}; "
+            f"collection {spec.collection.stac_id!r} has no items over region {region.id!r}{window}; "
             "check `datetime` and the region"
         )
+    assets = animation_assets(spec, collection, resolved.render_assets, items[0])
+    # One key is read per frame; several keys (true colour) are read together by the RGB renderer.
+    planned = plan_frames(items, assets[0], (), source_spec, collection.item_asset_bands)
     frames = tuple(keep_last(time_steps(planned, collection.time_density, spec.render), spec.collection.last))
     return AnimationPlan(
-        collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:])
+        collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:]),
+        assets=assets,
+    )
+
+
+def animation_assets(
+    spec: AnimationSpec, collection: CollectionInfo, render_assets: tuple[str, ...], first: SourceItem
+) -> tuple[str, ...]:
+    """The asset key(s) an animation reads, chosen on the first item found (``plan.assets``)."""
+    return choose_assets(
+        spec.collection.asset, render_assets, first.assets,
+        collection=collection.id, where=spec.collection.where, found_in=f"its first item {first.id!r}",
     )
 
 
