@@ -191,13 +191,19 @@ def test_validate_reports_an_unknown_colormap_offline(tmp_path: Path, cogs: dict
 # --- one STAC collection, several configured collections ----------------------------------------
 
 
-def test_stac_collection_feeds_two_collections_built_side_by_side(tmp_path: Path, cogs: dict[str, Path]) -> None:
+def test_stac_collection_feeds_two_collections_built_side_by_side(
+    tmp_path: Path, cogs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     write_s2_catalog(tmp_path / "catalog", cogs)
     config = write_config(
         tmp_path,
         f"  - {{id: s2-red, stac_collection: sentinel-2-l2a, source: s2, asset: red, {RAW}}}\n"
         f"  - {{id: s2-nir, stac_collection: sentinel-2-l2a, source: s2, asset: nir, {RAW}}}\n",
     )
+    assert main(["validate", "--offline", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "collection s2-red: asset red (checked against its item_assets)" in out
+    assert "collection s2-nir: asset nir (checked against its item_assets)" in out
     result = build(config, tmp_path / "out")
     records = {record.collection_id: record for record in result.records}
     assert set(records) == {"s2-red", "s2-nir"} and all(r.status == "ok" for r in records.values())
@@ -219,6 +225,16 @@ def test_stac_collection_feeds_two_collections_built_side_by_side(tmp_path: Path
     page = (tmp_path / "out" / records["s2-nir"].files.page).read_text()
     assert "<dt>Asset</dt>" in page and "<code>nir</code> (NIR 1 (band 8) - 10m)" in page
     assert "<dt>STAC collection</dt><dd><code>sentinel-2-l2a</code></dd>" in page
+
+
+def test_a_duplicate_collection_id_points_at_stac_collection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(
+        tmp_path,
+        "  - {id: sentinel-2-l2a, source: s2, asset: red}\n  - {id: sentinel-2-l2a, source: s2, asset: nir}\n",
+    )
+    assert main(["validate", "--offline", "--config", str(config)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "collections[1].id: duplicate collection id 'sentinel-2-l2a'" in line and "same `stac_collection`" in line
 
 
 class CountingSource(StaticCatalogSource):
