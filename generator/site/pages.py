@@ -328,7 +328,7 @@ def animation_view(
     if thumbnail_size is None and record.width > 0 and record.height > 0:
         thumbnail_size = (int(record.width), int(record.height))
     ok = record.status in MEDIA_STATUSES
-    search = " ".join([collection_title, record.collection_id, record.region_title, record.region_id, date_range or ""])
+    search = " ".join([collection_title, record.collection_id, record.region_title, record.region_id, date_range or "", *record.assets])
     doi = collection.doi if collection else None
     return AnimationView(
         id=record.id,
