@@ -2,9 +2,10 @@
 
 Owns checking a config without rendering — the schema, the files it references, the styles of
 collections in static catalogs on disk (their STAC ``renders`` checked like ``style:``), each
-animation's ``render.crs`` and, unless offline, that every source answers and its collections'
-styles — listing the plan with each animation's item and frame counts, and removing the cache
-and output folders safely.
+animation's ``render.crs``, the asset each collection reads (``plan.assets``: against its
+``item_assets`` offline, against the first item found online) and, unless offline, that every
+source answers and its collections' styles — listing the plan with each animation's item and
+frame counts and asset, and removing the cache and output folders safely.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """An animation's schedule: from the config and its source to the time steps it will show.
 
 Owns querying the source for an animation's items (through the search cache, which keeps them
-as JSON records), the style they are drawn with, the cadence (merging items of one period,
+as JSON records), the asset read from them (``plan.assets``, on the first item found), the style
+they are drawn with, the cadence (merging items of one period,
 adding "no data" gap frames) and the date label of each frame. Reads metadata only — never a
 pixel — so `list` and `validate` can use it cheaply.
 """
@@ -74,7 +75,8 @@ class SearchCache:
     root: Path | None
     ttl: int
     # Within one build (one SearchCache), a search is made once whatever the TTL: animations of
-    # one collection and region (several styles, say) share it.
+    # one collection and region (several styles, say, or several entries of one STAC collection
+    # through `stac_collection`) share it.
     done: dict[str, list[SourceItem]] = field(default_factory=dict, repr=False)
 
     def items(
