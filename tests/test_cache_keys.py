@@ -20,6 +20,7 @@ from affine import Affine
 from generator.core.canonical import canonical
 from generator.core.model import (
     LAYER_NEUTRAL_KEY,
+    AssetDescription,
     BandScaling,
     CategoricalScheme,
     Category,
@@ -66,6 +67,7 @@ WHEN_UNSET: dict[str, Any] = {
     "nodata_color": "#ff00ff",
     "item_asset_bands": {"red": (BandScaling(0.0001, 0.0, 0.0),)},
     "ticks": (0.5,),
+    "item_assets": {"red": AssetDescription("Red", ("data",))},
 }
 
 

@@ -32,7 +32,7 @@ def test_validate_online_reports_a_source_that_does_not_hold_the_collection(tmp_
 def test_list_and_dry_run_show_the_plan_without_building(tmp_path, capsys):
     config = make_site(tmp_path, months=3)
     assert main(["list", "--config", str(config)]) == 0
-    line = "c--a: 3 items → 3 frames (0 gaps), 2020-01 – 2020-03, 64 px, gif"
+    line = "c--a: 3 items → 3 frames (0 gaps), 2020-01 – 2020-03, asset cog_default, 64 px, gif"
     assert line in capsys.readouterr().out
     assert main(["build", "--dry-run", "--config", str(config)]) == 0
     assert line in capsys.readouterr().out

@@ -18,6 +18,7 @@ import pytest
 import requests
 from shapely.geometry import box
 
+from generator.cli.main import main
 from generator.config import parse_config
 from generator.core.dates import parse_interval
 from generator.core.errors import SourceError
@@ -177,6 +178,27 @@ render: {{size: 64, cadence: none}}
     assert [f.items[0].item_id for f in record.frames] == [f"tiny-{m}" for m in range(1, LOCAL_MONTHS)]
     manifest = json.loads((tmp_path / "output" / "manifest.json").read_text())
     assert manifest["animations"][0]["status"] == "ok"
+
+
+def test_validate_checks_the_asset_on_the_apis_first_item(
+    pgstac: PgStacServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "site_config.yml"
+    config.write_text(f"""\
+site: {{title: API}}
+sources: {{api: {{api: "{pgstac.url}"}}}}
+collections:
+  - {{id: no2, stac_collection: {COLLECTION_ID}, source: api, datetime: "2001"}}
+  - {{id: no2-lwir, stac_collection: {COLLECTION_ID}, source: api, datetime: "2001", asset: lwir11}}
+regions:
+  - {{id: r, bbox: {list(REGION_BBOX)}}}
+""")
+    assert main(["validate", "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert "collection no2: asset cog_default (checked against its first item" in captured.out  # the render's asset
+    (line,) = [line for line in captured.err.splitlines() if "lwir11" in line]
+    assert f"{config}: collections[1].asset: collection '{COLLECTION_ID}' has no asset 'lwir11' in its first item" in line
+    assert "(its data assets: cog_default)" in line  # never the rendered_preview
 
 
 # --- a scripted STAC API for what pgstac never does --------------------------------------

@@ -2,30 +2,38 @@
 
 Owns checking a config without rendering — the schema, the files it references, the styles of
 collections in static catalogs on disk (their STAC ``renders`` checked like ``style:``), each
-animation's ``render.crs`` and, unless offline, that every source answers and its collections'
-styles — listing the plan with each animation's item and frame counts, and removing the cache
-and output folders safely.
+animation's ``render.crs``, the asset each collection reads (``plan.assets``: against its
+``item_assets`` offline, against the first item found online) and, unless offline, that every
+source answers and its collections' styles — listing the plan with each animation's item and
+frame counts and asset, and removing the cache and output folders safely.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from generator.core.canonical import canonical_json
+from generator.core.dates import parse_interval
 from generator.core.errors import ConfigError, GeneratorError, RegionError, StyleError
+from generator.core.model import CollectionInfo, SourceItem
 from generator.core.paths import is_url
 from generator.core.specs import CollectionSpec, GeoJsonRef
 from generator.engine.ownership import cache_lock_file, exclusive, output_lock_file, require_ours
-from generator.plan.schedule import plan_animation, source_opener
+from generator.plan.assets import DescribedAsset, asset_problem
+from generator.plan.schedule import SearchCache, plan_animation, source_opener
 from generator.plan.site import SitePlan, load_site, site_folders
-from generator.plan.styles import render_problems, resolve_style
+from generator.plan.styles import pick_render, render_problems, resolve_style
 from generator.sources.catalog import StaticCatalogSource
-from generator.sources.regions import load_region, load_regions
+from generator.sources.items import filter_items
+from generator.sources.regions import Region, load_region, load_regions
+from generator.sources.registry import Source
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,7 @@ class CheckReport:
 
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    config_problems: list[str] = field(default_factory=list)  # the config must change: exit 2
 
 
 def _is_remote(ref: object) -> bool:
@@ -117,8 +126,8 @@ def _offline_collections(site: SitePlan, report: CheckReport) -> list[str]:
             catalogs[source.name] = (StaticCatalogSource(name=source.name, href=source.catalog, session=session), adapter)
         catalog, adapter = catalogs[source.name]
         try:
-            info = catalog.collection(collection.id)
-            document = catalog._get(collection.id).get_self_href() or source.catalog
+            info = catalog.collection(collection.stac_id)
+            document = catalog._get(collection.stac_id).get_self_href() or source.catalog
         except Exception as error:  # pystac raises many types for unreadable or invalid JSON
             if adapter.refused:
                 report.lines.append(f"collection {collection.id}: not checked, its catalog links to remote documents (--offline)")
@@ -129,9 +138,43 @@ def _offline_collections(site: SitePlan, report: CheckReport) -> list[str]:
             continue
         found = style_problems(collection, info.renders)
         problems += [f"{document}: {problem}" for problem in found]
+        for animation, spec in _restyled(site, collection):
+            problems += [f"{document}: animation {animation}: {problem}" for problem in style_problems(spec, info.renders)]
         if not found:
             report.lines.append(f"collection {collection.id}: style checked")
+        line, problem = asset_check(collection, info, None)
+        if problem:
+            problems.append(f"{site.path}: {problem}")
+        else:
+            report.lines.append(line)
     return problems
+
+
+def _restyled(site: SitePlan, collection: CollectionSpec) -> list[tuple[str, CollectionSpec]]:
+    """(animation id, its collection) for the animations whose ``style:`` changes ``collection``'s."""
+    return [
+        (spec.id, spec.collection) for spec in site.animations
+        if spec.collection.id == collection.id and spec.collection != collection
+    ]
+
+
+def asset_check(collection: CollectionSpec, info: CollectionInfo, first: SourceItem | None) -> tuple[str, str | None]:
+    """(a line saying which asset is read, or the problem) for a collection: checked on the first
+    item found when there is one (it wins: the build reads the items), else on ``item_assets``."""
+    if first is not None:
+        assets: Mapping[str, DescribedAsset] = first.assets
+        found_in = f"its first item {first.id!r}"
+    elif info.item_assets:
+        assets, found_in = info.item_assets, "its item_assets"
+    else:
+        return f"collection {collection.id}: asset not checked (its STAC collection has no item_assets)", None
+    picked = pick_render(info.renders) if isinstance(info.renders, dict) else None
+    render_assets = picked[1].get("assets") if picked else None
+    keys, problem = asset_problem(
+        collection.asset, [str(key) for key in render_assets] if isinstance(render_assets, list) else [],
+        assets, collection=info.id, where=collection.where, found_in=found_in,
+    )
+    return f"collection {collection.id}: asset {', '.join(keys)} (checked against {found_in})", problem
 
 
 def _crs_problems(site: SitePlan) -> list[str]:
@@ -173,18 +216,47 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
         return report
     if crs_problems:
         raise ConfigError(crs_problems)
-    load_regions(site.regions)
+    regions = load_regions(site.regions)
     report.lines.append(f"regions: {len(site.regions)} loaded")
     opener = source_opener(site.sources)
+    searches = SearchCache(None, 0)
     for collection in site.collections:
         try:
-            info = opener(collection.source).collection(collection.id)
+            info = opener(collection.source).collection(collection.stac_id)
             report.lines.append(f"collection {collection.id}: found in source {collection.source} ({info.title})")
         except GeneratorError as error:
             report.problems.append(f"collection {collection.id}: {error}")
             continue
         report.problems += style_problems(collection, info.renders)
+        for animation, spec in _restyled(site, collection):
+            report.problems += [f"animation {animation}: {problem}" for problem in style_problems(spec, info.renders)]
+        try:
+            first = _first_item(site, collection, regions, opener, searches)
+        except GeneratorError as error:
+            report.problems.append(f"collection {collection.id}: {error}")
+            continue
+        line, problem = asset_check(collection, info, first)
+        if problem:
+            report.config_problems.append(f"{site.path}: {problem}")
+        else:
+            report.lines.append(line)
     return report
+
+
+def _first_item(
+    site: SitePlan, collection: CollectionSpec, regions: Mapping[str, Region], opener: Callable[[str], Source],
+    searches: SearchCache,
+) -> SourceItem | None:
+    """The first item the first animation of ``collection`` finds (None: no animation, or no item)."""
+    spec = next((spec for spec in site.animations if spec.collection.id == collection.id), None)
+    if spec is None:
+        return None
+    region = regions[spec.region.id]
+    interval = parse_interval(collection.datetime) if collection.datetime else None
+    source = site.sources[collection.source]
+    found = searches.items(opener(collection.source), canonical_json(source), collection.stac_id, interval, region)
+    items = filter_items(found, interval, region.geometry)
+    return items[0] if items else None
 
 
 def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:
@@ -194,10 +266,15 @@ def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:
     specs = site.select(only)
     regions = load_regions(site.regions)
     opener = source_opener(site.sources)
+    searches = SearchCache(None, 0)  # animations of one search (one STAC collection and region) share it
+    config_problems: list[str] = []  # e.g. which asset to read: the config must say (exit 2)
     for spec in specs:
         try:
             source = spec.collection.source
-            plan = plan_animation(spec, regions[spec.region.id], opener(source), site.sources[source])
+            plan = plan_animation(spec, regions[spec.region.id], opener(source), site.sources[source], searches)
+        except ConfigError as error:
+            config_problems += [f"{site.path}: {spec.id}: {problem}" for problem in error.problems]
+            continue
         except GeneratorError as error:
             report.problems.append(f"{spec.id}: {error}")
             continue
@@ -207,8 +284,9 @@ def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:
         last = plan.frames[-1].datetime.strftime(spec.render.date_format)
         report.lines.append(
             f"{spec.id}: {items} items → {len(plan.frames)} frames ({gaps} gaps), {first} – {last}, "
-            f"{spec.render.size} px, {', '.join(spec.render.formats)}"
+            f"asset {', '.join(plan.assets)}, {spec.render.size} px, {', '.join(spec.render.formats)}"
         )
+    report.config_problems += config_problems
     return report
 
 

@@ -115,7 +115,10 @@ def _run_check(args: argparse.Namespace) -> int:
         report = commands.clean(args.config, args.output, args.cache_dir)
     else:
         report = commands.list_plan(args.config, args.only)
-    return _print_report(report.lines, report.problems)
+    code = _print_report(report.lines, report.problems)
+    if report.config_problems:  # printed like any config error, exit 2
+        raise ConfigError(report.config_problems)
+    return code
 
 
 def _run_build(args: argparse.Namespace) -> int:

@@ -62,6 +62,7 @@ from generator.config.sections import (
     SourceSection,
     StacRender,
     StyleSection,
+    merged_style,
 )
 from generator.core.colors import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
 from generator.core.env import expand_env
@@ -111,6 +112,7 @@ __all__ = [
     "dotted_path",
     "is_url",
     "load_config",
+    "merged_style",
     "parse_config",
     "rescale_problem",
     "resolve_ref",

@@ -182,7 +182,10 @@ def _unique(items: list[Any], what: str, section: str) -> list[str]:
 
 
 def _cross_check(config: SiteConfig) -> list[str]:
-    problems = _unique(config.collections, "collection", "collections")
+    problems = [
+        f"{problem} (to show one STAC collection twice, give each entry its own `id` and the same `stac_collection`)"
+        for problem in _unique(config.collections, "collection", "collections")
+    ]
     problems += _unique(config.regions, "region", "regions")
     source_names = sorted(config.sources)
     for index, collection in enumerate(config.collections):

@@ -199,7 +199,8 @@ def _to_text(value: Any) -> Any:
 class CollectionSection(StrictModel):
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
-    asset: str | None = None
+    # The asset to read: a key of the items' assets (a list of three keys is true colour).
+    asset: str | list[str] | None = None
     datetime: str | None = None  # an interval, or a rolling window such as P24M/..
     last: int | None = Field(default=None, ge=1)  # keep only the newest N time steps
     style: StyleSection | None = None
@@ -215,6 +216,9 @@ class CollectionSection(StrictModel):
             parse_interval(value)
         return value
 
+    # The collection's id at its source, when it differs from `id`: several entries can then use
+    # one STAC collection (different assets or styles) under ids of their own.
+    stac_collection: str | None = Field(default=None, min_length=1)
 
 
 
@@ -284,6 +288,16 @@ class AnimationSection(StrictModel):
     collection: str
     region: str
     render: RenderOverrides | None = None
+    style: StyleSection | None = None  # style keys of this animation, over its collection's
+
+
+def merged_style(collection: StyleSection | None, animation: StyleSection | None) -> StyleSection | None:
+    """An animation's ``style:`` over its collection's, key by key, validated as one style
+    (raises ``pydantic.ValidationError``)."""
+    if animation is None:
+        return collection
+    base = collection.model_dump(exclude_none=True) if collection is not None else {}
+    return StyleSection.model_validate({**base, **animation.model_dump(exclude_none=True)})
 
 
 class CacheSection(StrictModel):

@@ -150,6 +150,16 @@ class AssetRef:
     updated: str | None = None  # the asset's own ``updated`` time, when given
     #: The asset's ``raster:bands`` (band 1 first), when the item gives them; empty otherwise.
     bands: tuple[BandScaling, ...] = ()
+    title: str | None = None  # the asset's ``title`` (named in messages listing assets to choose from)
+
+
+@dataclass(frozen=True)
+class AssetDescription:
+    """One entry of a collection's ``item_assets``: what its items' asset under that key is."""
+
+    title: str | None = None
+    roles: tuple[str, ...] = ()
+    media_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +230,8 @@ class CollectionInfo:
     time_density: str | None = None  # how often it has data (``dashboard:time_density``: day, month…)
     #: ``raster:bands`` of the collection's ``item_assets``, by asset key (used when an item's asset has none).
     item_asset_bands: dict[str, tuple[BandScaling, ...]] = field(default_factory=dict, hash=False)
+    #: The collection's ``item_assets`` (title, roles, media type by key): the assets its items have.
+    item_assets: dict[str, AssetDescription] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -318,6 +330,8 @@ class AnimationRecord:
     # Per frame of ``frames``: the statistics of its values over the region (``FrameStats``);
     # None for a gap frame. Empty when the style is categorical (class codes have no mean).
     frame_stats: tuple[FrameStats | None, ...] = ()
+    # The asset key(s) the frames were read from (``collections[].asset``, else the one chosen).
+    assets: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:

@@ -296,11 +296,17 @@ class CollectionSpec:
     id: str
     source: str
     where: str
-    asset: str | None = None
+    asset: str | tuple[str, ...] | None = None  # one key, or several (true colour)
     datetime: str | None = None  # an interval, or a rolling window such as P24M/..
     last: int | None = None
     style: StyleSpec | None = None
+    stac_collection: str | None = None  # the STAC collection's id, when it differs from ``id``
     min_coverage: float = 0.0  # a time step with data on less of the region is a gap (plan.coverage)
+
+    @property
+    def stac_id(self) -> str:
+        """The collection's id at its source (``stac_collection``, else ``id``)."""
+        return self.stac_collection or self.id
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,7 @@ class AnimationBuilder:
             source = spec.collection.source
             planned = plan_animation(spec, region, self.sources(source), self.site.sources[source], self.searches)
             collection, style, frames = planned.collection, planned.style, planned.frames
+            base["assets"] = planned.assets
             fingerprint = self._fingerprint(spec, region, planned)
             previous = self.store.load(spec.slug)
             if (

@@ -1,20 +1,23 @@
 """The build plan: which animations exist, their ids, safe folder names and render settings.
 
 Owns: expanding ``animations:`` (default: every collection × every region), merging each
-animation's ``render:`` overrides onto the defaults, unique ids, path-safe slugs and ``--only``.
+animation's ``render:`` overrides onto the defaults and its ``style:`` over its collection's
+(key by key, validated as one style), unique ids, path-safe slugs and ``--only``.
 No I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from generator.config import LoadedConfig, RenderOverrides
+from pydantic import ValidationError
+
+from generator.config import LoadedConfig, RenderOverrides, dotted_path, merged_style
 from generator.core.errors import ConfigError
 from generator.core.slugs import animation_slug
 from generator.core.specs import CollectionSpec, RegionSpec, RenderSpec
-from generator.plan.specs import collection_spec, region_spec, render_spec
+from generator.plan.specs import collection_spec, region_spec, render_spec, style_spec
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,27 @@ class AnimationSpec:
     collection: CollectionSpec
     region: RegionSpec
     render: RenderSpec
+
+
+def animation_collection(config: LoadedConfig, collection: CollectionSpec, index: int) -> tuple[CollectionSpec, list[str]]:
+    """The collection as ``animations[index]`` uses it: its ``style:`` merged over the collection's
+    key by key, and one line per problem of the merged style."""
+    model = config.model
+    assert model.animations is not None
+    override = model.animations[index].style
+    if override is None:
+        return collection, []
+    section = next(entry for entry in model.collections if entry.id == collection.id)
+    try:
+        merged = merged_style(section.style, override)
+    except ValidationError as error:
+        return collection, [
+            f"animations[{index}].style{'.' + dotted_path(tuple(problem['loc'])) if problem['loc'] else ''}: "
+            f"{str(problem['msg']).removeprefix('Value error, ')} (merged over {collection.where}.style)"
+            for problem in error.errors()
+        ]
+    assert merged is not None
+    return replace(collection, style=style_spec(merged)), []
 
 
 def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list[AnimationSpec]:
@@ -73,11 +97,15 @@ def plan_animations(config: LoadedConfig, only: list[str] | None = None) -> list
             continue
         ids[animation_id] = slug
         slugs[slug] = animation_id
+        collection = collections[collection_id]
+        if index is not None:
+            collection, style_problems = animation_collection(config, collection, index)
+            problems += style_problems
         specs.append(
             AnimationSpec(
                 id=animation_id,
                 slug=slug,
-                collection=collections[collection_id],
+                collection=collection,
                 region=regions[region_id],
                 render=render_spec(model.render.merged(overrides), config.base_dir),
             )

@@ -1,7 +1,8 @@
 """An animation's schedule: from the config and its source to the time steps it will show.
 
 Owns querying the source for an animation's items (through the search cache, which keeps them
-as JSON records), the style they are drawn with, the cadence (merging items of one period,
+as JSON records), the asset read from them (``plan.assets``, on the first item found), the style
+they are drawn with, the cadence (merging items of one period,
 adding "no data" gap frames) and the date label of each frame. Reads metadata only — never a
 pixel — so `list` and `validate` can use it cheaply.
 """
@@ -28,6 +29,7 @@ from generator.core.records import decode, encode
 from generator.core.specs import RenderSpec, SourceSpec
 from generator.plan.acquisitions import group_acquisitions, region_longitude
 from generator.plan.animations import AnimationSpec
+from generator.plan.assets import choose_assets
 from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period, parse_cadence_setting
 from generator.plan.frames import keep_last, plan_frames
 from generator.plan.styles import resolve_style
@@ -71,6 +73,7 @@ class AnimationPlan:
     style: Style
     frames: tuple[FramePlan, ...]
     notes: tuple[str, ...] = ()  # what the source warned about (page cap, looping next link)
+    assets: tuple[str, ...] = ()  # the asset key(s) the frames are read from
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ class SearchCache:
     root: Path | None
     ttl: int
     # Within one build (one SearchCache), a search is made once whatever the TTL: animations of
-    # one collection and region (several styles, say) share it.
+    # one collection and region (several styles, say, or several entries of one STAC collection
+    # through `stac_collection`) share it.
     done: dict[str, list[SourceItem]] = field(default_factory=dict, repr=False)
 
     def items(
@@ -124,27 +128,39 @@ def plan_animation(
     searches: SearchCache | None = None,
 ) -> AnimationPlan:
     """Query the source for an animation's items and turn them into its time steps."""
-    collection = source.collection(spec.collection.id)
+    collection = source.collection(spec.collection.stac_id)
     resolved = resolve_style(collection.id, collection.renders, spec.collection.style, spec.collection.where)
     interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
     source_notes = source.notes
     seen_notes = len(source_notes)
     searches = searches or SearchCache(None, 0)
     source_config = canonical_json(source_spec)
-    items = filter_items(searches.items(source, source_config, spec.collection.id, interval, region), interval, region.geometry)
-    planned = plan_frames(
-        items, spec.collection.asset, resolved.render_assets, source_spec, collection.item_asset_bands
-    )
-    if not planned:
+    found = searches.items(source, source_config, spec.collection.stac_id, interval, region)
+    items = filter_items(found, interval, region.geometry)
+    if not items:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
         raise SourceError(
-            f"collection {spec.collection.id!r} has no items over region {region.id!r}{window}; "
+            f"collection {spec.collection.stac_id!r} has no items over region {region.id!r}{window}; "
             "check `datetime` and the region"
         )
+    assets = animation_assets(spec, collection, resolved.render_assets, items[0])
+    # One key is read per frame; several keys (true colour) are read together by the RGB renderer.
+    planned = plan_frames(items, assets[0], (), source_spec, collection.item_asset_bands)
     steps = time_steps(planned, collection.time_density, spec.render, items, region_longitude(region.geometry))
     frames = tuple(keep_last(steps, spec.collection.last))
     return AnimationPlan(
-        collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:])
+        collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:]),
+        assets=assets,
+    )
+
+
+def animation_assets(
+    spec: AnimationSpec, collection: CollectionInfo, render_assets: tuple[str, ...], first: SourceItem
+) -> tuple[str, ...]:
+    """The asset key(s) an animation reads, chosen on the first item found (``plan.assets``)."""
+    return choose_assets(
+        spec.collection.asset, render_assets, first.assets,
+        collection=collection.id, where=spec.collection.where, found_in=f"its first item {first.id!r}",
     )
 
 

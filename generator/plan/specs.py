@@ -147,11 +147,13 @@ def style_spec(section: StyleSection) -> StyleSpec:
 
 
 def collection_spec(section: CollectionSection, index: int) -> CollectionSpec:
+    asset = section.asset if section.asset is None or isinstance(section.asset, str) else tuple(section.asset)
     return CollectionSpec(
-        id=section.id, source=section.source, where=f"collections[{index}]", asset=section.asset,
+        id=section.id, source=section.source, where=f"collections[{index}]", asset=asset,
         datetime=section.datetime, last=section.last,
         style=style_spec(section.style) if section.style is not None else None,
         min_coverage=section.min_coverage,
+        stac_collection=section.stac_collection,
     )
 
 

@@ -139,6 +139,8 @@ def manifest_entry(record: AnimationRecord) -> dict[str, Any]:
         "error": None if record.status == "ok" else (record.error or "unknown error"),
         "collection": record.collection_id,
         "collection_title": collection.title if collection else None,
+        "stac_collection": collection.id if collection else None,
+        "assets": list(record.assets),  # the asset key(s) the frames were read from
         "synthetic": bool(collection and collection.synthetic),
         "region": record.region_id,
         "region_title": record.region_title,

@@ -161,6 +161,10 @@ class AnimationView:
     stats_rows: tuple[StatsRow, ...] = ()
     stats_href: str | None = None
     stats_units: str | None = None
+    # The asset(s) the frames were read from, as (key, title from the collection's item_assets),
+    # and the STAC collection's id when the config names the collection otherwise.
+    assets: tuple[tuple[str, str | None], ...] = ()
+    stac_collection_id: str | None = None
 
     @property
     def webp_href(self) -> str | None:
@@ -324,7 +328,7 @@ def animation_view(
     if thumbnail_size is None and record.width > 0 and record.height > 0:
         thumbnail_size = (int(record.width), int(record.height))
     ok = record.status in MEDIA_STATUSES
-    search = " ".join([collection_title, record.collection_id, record.region_title, record.region_id, date_range or ""])
+    search = " ".join([collection_title, record.collection_id, record.region_title, record.region_id, date_range or "", *record.assets])
     doi = collection.doi if collection else None
     return AnimationView(
         id=record.id,
@@ -367,7 +371,17 @@ def animation_view(
         downloads=_downloads(record, from_page),
         search_text=search.lower(),
         **_stats_view(record, from_page),
+        **_asset_view(record),
     )
+
+
+def _asset_view(record: AnimationRecord) -> dict[str, Any]:
+    """The asset key(s) read (titled from the collection's ``item_assets``) and the STAC collection."""
+    collection = record.collection
+    described = collection.item_assets if collection else {}
+    assets = tuple((key, described[key].title if key in described else None) for key in record.assets)
+    stac_id = collection.id if collection and collection.id != record.collection_id else None
+    return {"assets": assets, "stac_collection_id": stac_id}
 
 
 def _stats_view(record: AnimationRecord, from_page: str) -> dict[str, Any]:

@@ -76,6 +76,8 @@ def provenance_document(
             "status": record.status,
             "error": record.error if record.status != "ok" else None,
             "collection": record.collection_id,
+            "stac_collection": record.collection.id if record.collection else None,
+            "assets": list(record.assets),
             "region": record.region_id,
             "region_title": record.region_title,
             "credits": {what.lower(): credit for what, credit in record.map_credits},

@@ -18,7 +18,7 @@ import pystac
 
 from generator.core.dates import as_utc, parse_datetime
 from generator.core.errors import SourceError
-from generator.core.model import AssetRef, BandScaling, CollectionInfo, SourceItem
+from generator.core.model import AssetDescription, AssetRef, BandScaling, CollectionInfo, SourceItem
 from generator.core.paths import is_remote_href
 
 
@@ -38,6 +38,7 @@ def collection_info(document: dict[str, Any]) -> CollectionInfo:
         citation=_text(document.get("sci:citation")),
         time_density=_time_density(document.get("dashboard:time_density")),
         item_asset_bands=_item_asset_bands(document.get("item_assets")),
+        item_assets=_item_assets(document.get("item_assets")),
     )
 
 
@@ -82,6 +83,25 @@ def _item_asset_bands(value: object) -> dict[str, tuple[BandScaling, ...]]:
         return {}
     found = {str(key): raster_bands(asset.get("raster:bands")) for key, asset in value.items() if isinstance(asset, dict)}
     return {key: bands for key, bands in found.items() if bands}
+
+
+def _item_assets(value: object) -> dict[str, AssetDescription]:
+    """A collection's ``item_assets`` as descriptions by key (entries that are not objects skipped)."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(key): AssetDescription(
+            title=_text(asset.get("title")),
+            roles=tuple(role for role in _list(asset.get("roles")) if isinstance(role, str)),
+            media_type=_text(asset.get("type")),
+        )
+        for key, asset in value.items()
+        if isinstance(asset, dict)
+    }
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
 
 
 def _text(value: object) -> str | None:
@@ -135,6 +155,7 @@ def source_item(item: pystac.Item, remote: bool = False) -> SourceItem:
                 media_type=asset.media_type,
                 updated=_stamp(asset.extra_fields.get("updated")),
                 bands=raster_bands(asset.extra_fields.get("raster:bands")),
+                title=asset.title,
             )
             for key, asset in item.assets.items()
         },
