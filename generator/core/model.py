@@ -173,6 +173,9 @@ class SourceItem:
     href: str | None = None
     updated: str | None = None  # the item's ``updated`` time, when given
     remote: bool = False
+    #: The item's STAC ``properties`` (JSON values): what ``collections[].query`` is evaluated on
+    #: and ``composite: least-cloudy`` ranks by (``eo:cloud_cover``).
+    properties: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

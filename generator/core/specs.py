@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from generator.core.colors import DEFAULT_BORDER_COLOR
+from generator.core.query import Composite, ItemQuery, ItemSearch
 from generator.core.scales import StyleScale
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
@@ -300,6 +301,14 @@ class CollectionSpec:
     datetime: str | None = None  # an interval, or a rolling window such as P24M/..
     last: int | None = None
     style: StyleSpec | None = None
+    query: ItemQuery | None = None  # the query extension's conditions on item properties
+    filter: str | None = None  # a CQL2 JSON expression, as canonical JSON text (STAC APIs only)
+    composite: Composite | None = None  # how a step's items are ranked; None: least-cloudy or newest
+
+    @property
+    def search(self) -> ItemSearch:
+        """What the source is asked besides time and place (``query``, ``filter``)."""
+        return ItemSearch(query=self.query, filter=self.filter)
 
 
 @dataclass(frozen=True)

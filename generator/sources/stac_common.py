@@ -143,6 +143,7 @@ def source_item(item: pystac.Item, remote: bool = False) -> SourceItem:
         href=self_href,
         updated=_stamp(item.properties.get("updated")),
         remote=remote or (self_href is not None and is_remote_href(self_href)),
+        properties=dict(item.properties),
     )
 
 
