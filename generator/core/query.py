@@ -25,6 +25,9 @@ from typing import Any, Literal, get_args
 QueryOperator = Literal["eq", "neq", "lt", "lte", "gt", "gte", "startsWith", "endsWith", "contains", "in"]
 QUERY_OPERATORS: tuple[str, ...] = get_args(QueryOperator)
 _ORDERING = ("lt", "lte", "gt", "gte")
+#: The operators every server with the query extension takes (stac-fastapi's pgstac backend
+#: refuses the others); conditions with other operators are only checked here.
+PORTABLE_OPERATORS: tuple[str, ...] = ("eq", "neq", *_ORDERING)
 _TEXT = ("startsWith", "endsWith", "contains")
 
 #: ``collections[].composite``: how the items of one time step are ranked (the first valid pixel wins).
@@ -106,6 +109,10 @@ class ItemQuery:
             value = list(condition.value) if isinstance(condition.value, tuple) else condition.value
             document.setdefault(condition.property, {})[condition.operator] = value
         return document
+
+    def portable(self) -> ItemQuery:
+        """The conditions every query-extension server understands (``PORTABLE_OPERATORS``)."""
+        return ItemQuery(tuple(c for c in self.conditions if c.operator in PORTABLE_OPERATORS))
 
     def __bool__(self) -> bool:
         return bool(self.conditions)

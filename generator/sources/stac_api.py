@@ -6,7 +6,8 @@ convex hull when the outline is large), ``bbox`` when the API rejects ``intersec
 collection's ``/items`` endpoint when the API has no item search. Every ``next`` link is followed
 up to ``max_pages``; a next link seen before, or a page that brings no new item, means the server
 is looping: we warn, stop and keep what was found. ``collections[].query`` is sent when the
-landing page's ``conformsTo`` declares the query extension, a CQL2 ``filter`` when it declares
+landing page's ``conformsTo`` declares the query extension (its conditions with the operators
+every such server takes: ``core.query.PORTABLE_OPERATORS``), a CQL2 ``filter`` when it declares
 the filter extension (else the filter is a ``SourceError``). Items are de-duplicated by id, kept
 in the order the API listed them, and filtered locally with the same rules as static catalogs
 (the query included), so both kinds of source give the same plan.
@@ -29,7 +30,7 @@ from shapely.geometry.base import BaseGeometry
 from generator.core.dates import Interval, iso_z
 from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo, SourceItem
-from generator.core.query import ItemSearch
+from generator.core.query import PORTABLE_OPERATORS, ItemSearch
 from generator.core.redaction import public_url
 from generator.core.specs import SourceSpec
 from generator.sources.http import HttpSettings, describe_error, make_session, settings_for_source, source_error
@@ -175,11 +176,13 @@ class StacApiSource:
 
         parameters: dict[str, Any] = {}
         if search.query:
-            if item_search and client.conforms_to(ConformanceClasses.QUERY):
-                parameters["query"] = search.query.as_json()
+            portable = search.query.portable()
+            if portable and item_search and client.conforms_to(ConformanceClasses.QUERY):
+                parameters["query"] = portable.as_json()
             else:
-                log.info("source %s: the API does not declare the query extension; "
-                         "collection %r's query is applied to the items here", self.name, collection_id)
+                log.info("source %s: collection %r's query is applied to the items here (the API does not "
+                         "declare the query extension, or no condition uses %s)",
+                         self.name, collection_id, "/".join(PORTABLE_OPERATORS))
         if search.filter is not None:
             if not (item_search and client.conforms_to(ConformanceClasses.FILTER)):
                 raise SourceError(
