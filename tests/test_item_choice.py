@@ -285,3 +285,24 @@ def test_page_and_provenance_list_items_in_rank_order(scenes_catalog: Path, tmp_
     page = (tmp_path / "output" / record.files.page).read_text()
     listed = re.findall(r"<li>(?:<a [^>]*>)?<code>([^<]+)</code>", page.split('class="item-ids"', 1)[1])
     assert listed[: len(order)] == order
+
+
+def test_the_search_cache_keeps_queries_apart(scenes_catalog: Path, tmp_path: Path) -> None:
+    from generator.plan.schedule import SearchCache
+
+    calls: list[object] = []
+
+    class Counting(StaticCatalogSource):
+        def items(self, collection_id: str, interval: Any, region: Any, search: ItemSearch | None = None) -> list[SourceItem]:
+            calls.append(search)
+            return super().items(collection_id, interval, region, search)
+
+    source = Counting("local", str(scenes_catalog))
+    region = load_regions(site_for(tmp_path, scenes_catalog).regions)["square"]
+    clear = ItemSearch(query=parse_query({"eo:cloud_cover": {"lt": 10}}, "scenes"))
+    for _ in range(2):  # a second build within the TTL reads the cache
+        cache = SearchCache(tmp_path / "cache", 3600)
+        assert [item.id for item in cache.items(source, "s", "scenes", None, region)] == ["clear", "cloudy", "late"]
+        assert [item.id for item in cache.items(source, "s", "scenes", None, region, clear)] == ["clear"]
+        assert cache.items(source, "s", "scenes", None, region, clear)[0].properties["eo:cloud_cover"] == 1.0
+    assert calls == [None, clear]
