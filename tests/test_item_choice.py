@@ -24,7 +24,7 @@ from generator.core.errors import ConfigError, SourceError
 from generator.core.model import FramePlan, ItemAsset, SourceItem, Style
 from generator.core.query import QUERY_OPERATORS, ItemSearch, parse_query, query_problems
 from generator.engine.build import build
-from generator.plan.composite import listings, rank_items
+from generator.plan.composite import cloud_cover, listings, rank_items
 from generator.plan.schedule import AnimationPlan, plan_animation, source_opener
 from generator.plan.site import SitePlan, load_site
 from generator.render.cache import animation_fingerprint, layer_key
@@ -225,7 +225,7 @@ def test_default_is_least_cloudy_with_cloud_cover_else_newest(scenes_catalog: Pa
                    datetime(2021, 3, day, tzinfo=UTC), {}, properties={"eo:cloud_cover": cover} if item_id != "late" else {})
         for item_id, day, cover, _, _ in SCENES
     ]
-    assets = [ItemAsset(item.id, item.datetime, f"{item.id}.tif") for item in items]
+    assets = [ItemAsset(item.id, item.datetime, f"{item.id}.tif", cloud_cover=cloud_cover(item)) for item in items]
     assert [a.item_id for a in rank_items(assets, None, listings(items))] == ["late", "clear", "cloudy"]
     # Asked for least-cloudy anyway: items without a cloud cover come last.
     assert [a.item_id for a in rank_items(assets, "least-cloudy", listings(items))] == ["clear", "cloudy", "late"]
@@ -282,6 +282,8 @@ def test_page_and_provenance_list_items_in_rank_order(scenes_catalog: Path, tmp_
     provenance = json.loads((folder / "provenance.json").read_text())
     (frame,) = [entry for entry in provenance["frames"] if entry["kind"] == "data"]
     assert [item["id"] for item in frame["items"]] == order
+    covers = {item_id: cover for item_id, _, cover, _, _ in SCENES}
+    assert [item["eo:cloud_cover"] for item in frame["items"]] == [covers[item_id] for item_id in order]
     page = (tmp_path / "output" / record.files.page).read_text()
     listed = re.findall(r"<li>(?:<a [^>]*>)?<code>([^<]+)</code>", page.split('class="item-ids"', 1)[1])
     assert listed[: len(order)] == order

@@ -12,69 +12,57 @@ steps (``plan.cadence`` does that, this module only orders each step's items).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from generator.core.model import FramePlan, ItemAsset, SourceItem
 from generator.core.query import CLOUD_COVER, Composite
 
 
-@dataclass(frozen=True)
-class Listing:
-    """What ranking needs to know of an item besides its asset: where the source listed it, and
-    its cloud cover (None when the item does not give a number)."""
-
-    position: int
-    cloud_cover: float | None = None
-
-
-def listings(items: Iterable[SourceItem]) -> dict[str, Listing]:
-    """Each item's ``Listing`` by id, ``items`` in the order the source listed them (the first
-    listing of an id counts)."""
-    found: dict[str, Listing] = {}
+def listings(items: Iterable[SourceItem]) -> dict[str, int]:
+    """Where the source listed each item, by id (``items`` in the source's order; the first
+    listing of an id counts): what ``stac-order`` ranks by."""
+    found: dict[str, int] = {}
     for item in items:
-        if item.id not in found:
-            found[item.id] = Listing(len(found), cloud_cover(item))
+        found.setdefault(item.id, len(found))
     return found
 
 
 def cloud_cover(item: SourceItem) -> float | None:
+    """The item's ``eo:cloud_cover`` when it is a number (None otherwise)."""
     value = item.properties.get(CLOUD_COVER)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
         return None
     return float(value)
 
 
-def step_composite(items: Sequence[ItemAsset], composite: Composite | None, known: Mapping[str, Listing]) -> Composite:
+def step_composite(items: Sequence[ItemAsset], composite: Composite | None) -> Composite:
     """The composite a step is ranked by: the configured one, else ``least-cloudy`` when every
     item carries a cloud cover, else ``newest``."""
     if composite is not None:
         return composite
-    covers = [known[item.item_id].cloud_cover if item.item_id in known else None for item in items]
-    return "least-cloudy" if covers and all(cover is not None for cover in covers) else "newest"
+    return "least-cloudy" if items and all(item.cloud_cover is not None for item in items) else "newest"
 
 
 def rank_items(
-    items: Sequence[ItemAsset], composite: Composite | None, known: Mapping[str, Listing]
+    items: Sequence[ItemAsset], composite: Composite | None, listed: Mapping[str, int]
 ) -> tuple[ItemAsset, ...]:
     """One step's items, first-ranked first (the item whose valid pixels show where they overlap).
 
-    ``least-cloudy`` puts items without a cloud cover after those with one. An item missing
-    from ``known`` counts as listed last, without a cloud cover.
+    ``least-cloudy`` puts items without a cloud cover after those with one; ``stac-order``
+    follows ``listed`` (``listings``), where an item missing counts as listed last.
     """
-    mode = step_composite(items, composite, known)
-    last = Listing(len(known))
+    mode = step_composite(items, composite)
 
     def newest(item: ItemAsset) -> tuple[float, str]:
         return (-item.datetime.timestamp(), item.item_id)
 
     def key(item: ItemAsset) -> tuple[object, ...]:
-        listing = known.get(item.item_id, last)
         if mode == "stac-order":
-            return (listing.position, item.item_id)
+            return (listed.get(item.item_id, len(listed)), item.item_id)
         if mode == "oldest":
             return (item.datetime.timestamp(), item.item_id)
         if mode == "least-cloudy":
-            cover = listing.cloud_cover
+            cover = item.cloud_cover
             return (cover is None, cover if cover is not None else 0.0, *newest(item))
         return newest(item)
 
@@ -82,12 +70,12 @@ def rank_items(
 
 
 def rank_frames(
-    frames: Iterable[FramePlan], composite: Composite | None, known: Mapping[str, Listing]
+    frames: Iterable[FramePlan], composite: Composite | None, listed: Mapping[str, int]
 ) -> list[FramePlan]:
     """Every frame with its items ranked (``rank_items``); gap frames unchanged."""
     ranked = []
     for frame in frames:
         if len(frame.items) > 1:
-            frame = replace(frame, items=rank_items(frame.items, composite, known))
+            frame = replace(frame, items=rank_items(frame.items, composite, listed))
         ranked.append(frame)
     return ranked
