@@ -4,9 +4,9 @@ Owns the ranking of one step's items. Renderers keep, for each pixel, the first 
 there, and the page and provenance list a frame's items in the same order, so the rank is the
 composite: ``least-cloudy`` (lowest ``eo:cloud_cover`` first), ``newest``, ``oldest`` or
 ``stac-order`` (the order the catalog or API listed them). Without a setting a step is ranked
-``least-cloudy`` when every item in it carries ``eo:cloud_cover``, else ``newest``. Ties go to
-the newer item, then to the item id, so a rank never depends on how items were grouped into
-steps (``plan.cadence`` does that, this module only orders each step's items).
+``least-cloudy`` when every item in it carries ``eo:cloud_cover``, else ``newest``. Equal cloud
+covers go to the newer item, equal times to the item id, so a rank never depends on how items
+were grouped into steps (``plan.cadence`` does that; this module only orders each step's items).
 """
 
 from __future__ import annotations
