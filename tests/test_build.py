@@ -227,7 +227,7 @@ def test_scenes_in_one_month_make_one_frame_when_the_cadence_is_monthly(tmp_path
     )
     (record,) = build(config).records
     assert [[item.item_id for item in frame.items] for frame in record.frames] == [
-        ["m-2021-01-05", "m-2021-01-20"],
+        ["m-2021-01-20", "m-2021-01-05"],  # no eo:cloud_cover: the newest scene is ranked first
         ["m-2021-02-05"],
     ]
 

@@ -194,6 +194,14 @@ def _cross_check(config: SiteConfig) -> list[str]:
                 f"collections[{index}].source: unknown source {collection.source!r} "
                 f"(defined sources: {', '.join(source_names)})"
             )
+    for index, collection in enumerate(config.collections):
+        source = config.sources.get(collection.source)
+        if collection.filter is not None and source is not None and source.api is None:
+            problems.append(
+                f"collections[{index}].filter: collection {collection.id!r} reads source {collection.source!r}, "
+                "which is not a STAC API; a CQL2 `filter` is evaluated by STAC APIs that declare the filter "
+                "extension only — use `query` (evaluated here for any source)"
+            )
     for index, animation in enumerate(config.animations or []):
         merged = config.render.merged(animation.render)
         problem = basemap_crs_problem(merged.crs, merged.basemap)

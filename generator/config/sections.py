@@ -9,13 +9,14 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from generator.config.base import _HEX, HEX_COLOR_PATTERN, Band, Colormap, Resampling, Rescale, StrictModel
 from generator.config.render import RenderOverrides
 from generator.core.colors import DEFAULT_BORDER_COLOR, DEFAULT_HALO_COLOR, MAX_BORDER_LAYERS
 from generator.core.dates import parse_interval
 from generator.core.env import ENV_REF
+from generator.core.query import Composite, query_problems
 from generator.core.scales import StyleScale, mapping_scale, style_problem, ticks_problem
 from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS
 
@@ -208,6 +209,12 @@ class CollectionSection(StrictModel):
     min_coverage: float = Field(default=0.0, ge=0.0, le=1.0)
 
     _text_datetime = field_validator("datetime", mode="before")(_to_text)
+    # Which items: the STAC API query extension ({eo:cloud_cover: {lt: 20}}; sent to APIs that
+    # declare it, evaluated here otherwise), a CQL2 JSON `filter` (STAC APIs declaring the filter
+    # extension only), and how the items of one step are ranked (the first valid pixel wins).
+    query: dict[str, Any] | None = None
+    filter: dict[str, Any] | None = None
+    composite: Composite | None = None
 
     @field_validator("datetime")
     @classmethod
@@ -219,6 +226,23 @@ class CollectionSection(StrictModel):
     # The collection's id at its source, when it differs from `id`: several entries can then use
     # one STAC collection (different assets or styles) under ids of their own.
     stac_collection: str | None = Field(default=None, min_length=1)
+    @field_validator("query")
+    @classmethod
+    def _known_operators(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        problems = [] if value is None else query_problems(value, str(info.data.get("id", "?")))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("filter")
+    @classmethod
+    def _cql2_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value.get("op"), str):
+            raise ValueError(
+                "must be a CQL2 JSON expression with an `op`, e.g. {op: '<', args: [{property: eo:cloud_cover}, 20]}"
+            )
+        return value
+
 
 
 

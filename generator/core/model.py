@@ -186,6 +186,9 @@ class SourceItem:
     #: The satellite (STAC ``platform``, else ``constellation``), lower case, when the item says:
     #: items of one platform on one solar day are one acquisition (``plan.acquisitions``).
     platform: str | None = None
+    #: The item's STAC ``properties`` (JSON values): what ``collections[].query`` is evaluated on
+    #: and ``composite: least-cloudy`` ranks by (``eo:cloud_cover``).
+    properties: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,9 @@ class ItemAsset:
     updated: str | None = None  # the item's `updated` timestamp, when the catalog gives one (cache key)
     #: ``raster:bands`` of the asset (else of the collection's ``item_assets``): scale, offset, nodata.
     bands: tuple[BandScaling, ...] = ()
+    #: The item's ``eo:cloud_cover`` (percent) when it gives a number: ``composite: least-cloudy``
+    #: ranks by it, and ``provenance.json`` shows it. Never part of a cache key (no pixel changes).
+    cloud_cover: float | None = None
 
     def band(self, number: int) -> BandScaling:
         """Band ``number`` (from 1)'s scaling; identity when STAC does not describe it."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from generator.core.colors import DEFAULT_BORDER_COLOR
+from generator.core.query import Composite, ItemQuery, ItemSearch
 from generator.core.scales import StyleScale
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
@@ -302,11 +303,19 @@ class CollectionSpec:
     style: StyleSpec | None = None
     stac_collection: str | None = None  # the STAC collection's id, when it differs from ``id``
     min_coverage: float = 0.0  # a time step with data on less of the region is a gap (plan.coverage)
+    query: ItemQuery | None = None  # the query extension's conditions on item properties
+    filter: str | None = None  # a CQL2 JSON expression, as canonical JSON text (STAC APIs only)
+    composite: Composite | None = None  # how a step's items are ranked; None: least-cloudy or newest
 
     @property
     def stac_id(self) -> str:
         """The collection's id at its source (``stac_collection``, else ``id``)."""
         return self.stac_collection or self.id
+
+    @property
+    def search(self) -> ItemSearch:
+        """What the source is asked besides time and place (``query``, ``filter``)."""
+        return ItemSearch(query=self.query, filter=self.filter)
 
 
 @dataclass(frozen=True)

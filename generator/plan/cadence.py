@@ -242,7 +242,8 @@ def merge_same_period(frames: Sequence[FramePlan], cadence: Cadence | None) -> l
     """Combine frames whose datetimes fall in the same ``cadence`` period into one frame.
 
     The merged frame takes the earliest datetime and the items of all its frames, earlier
-    frames' items first (the renderer keeps the first valid pixel, so the earliest scene wins).
+    frames' items first; ``plan.composite`` then ranks them (the renderer keeps the first valid
+    pixel, so the first-ranked item wins where they overlap).
     With no cadence the frames are returned unchanged.
     """
     if cadence is None:

@@ -17,6 +17,7 @@ from generator.core.model import BandScaling, FramePlan, ItemAsset, SourceItem
 from generator.core.paths import is_remote_href
 from generator.core.redaction import public_url
 from generator.core.specs import SourceSpec
+from generator.plan.composite import cloud_cover
 
 COG_MEDIA_TYPES = ("image/tiff; application=geotiff; profile=cloud-optimized", "image/vnd.stac.geotiff; cloud-optimized=true")
 _COG_TYPES = frozenset(media_type.replace(" ", "") for media_type in COG_MEDIA_TYPES)
@@ -103,6 +104,7 @@ def plan_frames(
                 # when it changes, cached frames are read again
                 updated=asset.updated or item.updated,
                 bands=asset.bands or (item_asset_bands or {}).get(key, ()),
+                cloud_cover=cloud_cover(item),
             )
         )
     return [FramePlan(datetime=moment, items=tuple(assets)) for moment, assets in sorted(by_time.items())]

@@ -1,15 +1,17 @@
 """An animation's schedule: from the config and its source to the time steps it will show.
 
 Owns querying the source for an animation's items (through the search cache, which keeps them
-as JSON records), the asset read from them (``plan.assets``, on the first item found), the style
-they are drawn with, the cadence (merging items of one period,
-adding "no data" gap frames) and the date label of each frame. Reads metadata only — never a
+as JSON records; ``collections[].query`` and ``filter`` go with the search), the asset read from
+them (``plan.assets``, on the first item found), the style they are drawn with, the cadence (merging
+items of one acquisition or period, adding "no data" gap frames), the rank of each step's items
+(``plan.composite``) and the date label of each frame. Reads metadata only — never a
 pixel — so `list` and `validate` can use it cheaply.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,12 +27,14 @@ from generator.core.canonical import canonical_json
 from generator.core.dates import Interval, parse_interval
 from generator.core.errors import SourceError, SourceUnreachable
 from generator.core.model import CollectionInfo, FramePlan, SourceItem, Style
+from generator.core.query import ItemSearch
 from generator.core.records import decode, encode
 from generator.core.specs import RenderSpec, SourceSpec
 from generator.plan.acquisitions import group_acquisitions, region_longitude
 from generator.plan.animations import AnimationSpec
 from generator.plan.assets import choose_assets
 from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period, parse_cadence_setting
+from generator.plan.composite import listings, rank_frames
 from generator.plan.frames import keep_last, plan_frames
 from generator.plan.styles import resolve_style
 from generator.sources.items import filter_items
@@ -40,7 +44,7 @@ from generator.sources.registry import Source, open_source
 T = TypeVar("T")
 
 #: The layout of a search cache entry; bump when ``SourceItem`` changes incompatibly.
-SEARCH_FORMAT = 3
+SEARCH_FORMAT = 4
 
 
 def time_steps(
@@ -91,21 +95,24 @@ class SearchCache:
     done: dict[str, list[SourceItem]] = field(default_factory=dict, repr=False)
 
     def items(
-        self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region
+        self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
+        search: ItemSearch | None = None,
     ) -> list[SourceItem]:
         bounds = None if interval is None else [str(interval.start), str(interval.end)]
-        key = hashlib.sha256(
-            json.dumps([source_config, collection_id, bounds, shapely.to_wkb(region.geometry).hex()]).encode()
-        ).hexdigest()
+        parts: list[object] = [source_config, collection_id, bounds, shapely.to_wkb(region.geometry).hex()]
+        if search:
+            parts.append(canonical_json(search))  # keys of searches without query or filter stay as they were
+        key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
         if key not in self.done:
-            self.done[key] = self._search(key, source, collection_id, interval, region)
+            self.done[key] = self._search(key, source, collection_id, interval, region, search)
         return list(self.done[key])
 
     def _search(
-        self, key: str, source: Source, collection_id: str, interval: Interval | None, region: Region
+        self, key: str, source: Source, collection_id: str, interval: Interval | None, region: Region,
+        search: ItemSearch | None,
     ) -> list[SourceItem]:
         if self.root is None or self.ttl <= 0:
-            return source.items(collection_id, interval, region.geometry)
+            return search_items(source, collection_id, interval, region.geometry, search)
         path = self.root / "searches" / f"{key}.json"
         try:
             if time.time() - path.stat().st_mtime < self.ttl:
@@ -114,7 +121,7 @@ class SearchCache:
                     return [decode(SourceItem, item) for item in entry["items"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no usable entry: search
-        items = source.items(collection_id, interval, region.geometry)
+        items = search_items(source, collection_id, interval, region.geometry, search)
         entry = {"format": SEARCH_FORMAT, "items": [encode(item, SourceItem) for item in items]}
         write_text_atomic(path, json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
         return items
@@ -135,18 +142,21 @@ def plan_animation(
     seen_notes = len(source_notes)
     searches = searches or SearchCache(None, 0)
     source_config = canonical_json(source_spec)
-    found = searches.items(source, source_config, spec.collection.stac_id, interval, region)
-    items = filter_items(found, interval, region.geometry)
+    search = spec.collection.search
+    found = searches.items(source, source_config, spec.collection.stac_id, interval, region, search)
+    items = filter_items(found, interval, region.geometry, search.query)
     if not items:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
+        chosen = " matching its `query`/`filter`" if search else ""
         raise SourceError(
-            f"collection {spec.collection.stac_id!r} has no items over region {region.id!r}{window}; "
-            "check `datetime` and the region"
+            f"collection {spec.collection.stac_id!r} has no items over region {region.id!r}{window}{chosen}; "
+            f"check `datetime`{', `query`, `filter`' if search else ''} and the region"
         )
     assets = animation_assets(spec, collection, resolved.render_assets, items[0])
     # One key is read per frame; several keys (true colour) are read together by the RGB renderer.
     planned = plan_frames(items, assets[0], (), source_spec, collection.item_asset_bands)
     steps = time_steps(planned, collection.time_density, spec.render, items, region_longitude(region.geometry))
+    steps = rank_frames(steps, spec.collection.composite, listings(items))
     frames = tuple(keep_last(steps, spec.collection.last))
     return AnimationPlan(
         collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:]),
@@ -181,8 +191,10 @@ class BuildSource:
     def collection(self, collection_id: str) -> CollectionInfo:
         return self._ask(lambda: self.source.collection(collection_id))
 
-    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[SourceItem]:
-        return self._ask(lambda: self.source.items(collection_id, interval, region))
+    def items(
+        self, collection_id: str, interval: Interval | None, region: BaseGeometry, search: ItemSearch | None = None
+    ) -> list[SourceItem]:
+        return self._ask(lambda: search_items(self.source, collection_id, interval, region, search))
 
     def _ask(self, call: Callable[[], T]) -> T:
         if self.failure is not None:
@@ -192,6 +204,34 @@ class BuildSource:
         except SourceUnreachable as error:
             self.failure = str(error)
             raise
+
+
+def search_items(
+    source: Source, collection_id: str, interval: Interval | None, region: BaseGeometry, search: ItemSearch | None
+) -> list[SourceItem]:
+    """``source.items``, with ``search`` only when it holds a query or filter.
+
+    A source kind of your own whose ``items`` takes no ``search`` still gets a query right (the
+    planner evaluates it on the items); a CQL2 filter it cannot take is a ``SourceError``.
+    """
+    if not search:
+        return source.items(collection_id, interval, region)
+    if _takes_search(source):
+        return source.items(collection_id, interval, region, search)
+    if search.filter is not None:
+        raise SourceError(
+            f"source {source.name!r}: collection {collection_id!r} sets `filter` (CQL2), which this source's kind "
+            "does not take; use `query`"
+        )
+    return source.items(collection_id, interval, region)
+
+
+def _takes_search(source: Source) -> bool:
+    try:
+        parameters = inspect.signature(source.items).parameters
+    except (TypeError, ValueError):
+        return False
+    return "search" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 def source_opener(sources: Mapping[str, SourceSpec]) -> Callable[[str], Source]:

@@ -26,7 +26,9 @@ from generator.config import (
     StyleSection,
     resolve_ref,
 )
+from generator.core.canonical import canonical_json
 from generator.core.errors import ConfigError
+from generator.core.query import parse_query
 from generator.core.specs import (
     AttributionOverlay,
     BasemapSpec,
@@ -154,6 +156,9 @@ def collection_spec(section: CollectionSection, index: int) -> CollectionSpec:
         style=style_spec(section.style) if section.style is not None else None,
         min_coverage=section.min_coverage,
         stac_collection=section.stac_collection,
+        query=parse_query(section.query, section.id) if section.query else None,
+        filter=canonical_json(section.filter) if section.filter is not None else None,
+        composite=section.composite,
     )
 
 

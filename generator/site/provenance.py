@@ -50,6 +50,7 @@ def _item_entry(item: ItemAsset, source_root: Path | None) -> dict[str, Any]:
         "datetime": iso_utc(item.datetime),
         "asset_href": published_href(item.href, source_root),
         "item_href": published_href(item.item_href, source_root),
+        **({"eo:cloud_cover": item.cloud_cover} if item.cloud_cover is not None else {}),
     }
 
 

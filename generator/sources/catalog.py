@@ -2,8 +2,9 @@
 
 Owns reading a ``catalog.json`` (or a single collection document) with pystac, over the
 project's HTTP session when remote, and handing its collections' info and items on as our own
-records (``stac_common.source_item``), filtered by the configured datetime interval and the
-region with the rules every source follows (``items``).
+records (``stac_common.source_item``), filtered by the configured datetime interval, the
+region and ``collections[].query`` with the rules every source follows (``items``), in the
+order the catalog links them (``composite: stac-order``). A CQL2 ``filter`` is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from generator.core.dates import Interval
 from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo, SourceItem
 from generator.core.paths import is_remote_href
+from generator.core.query import ItemSearch
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
 from generator.sources.http import describe_error, make_session, settings_for_source, source_error
@@ -73,7 +75,14 @@ class StaticCatalogSource:
         document = self._get(collection_id).to_dict(include_self_link=False, transform_hrefs=False)
         return collection_info(document)
 
-    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[SourceItem]:
+    def items(
+        self, collection_id: str, interval: Interval | None, region: BaseGeometry, search: ItemSearch | None = None
+    ) -> list[SourceItem]:
+        if search is not None and search.filter is not None:
+            raise SourceError(
+                f"source {self.name!r}: collection {collection_id!r} sets `filter` (CQL2), which only a STAC API "
+                "declaring the filter extension evaluates; a static catalog takes `query` instead"
+            )
         collection = self._get(collection_id)
         try:
             items = list(self._walk_items(collection, collection_id))
@@ -81,7 +90,8 @@ class StaticCatalogSource:
             raise
         except Exception as error:
             raise source_error(f"source {self.name!r}: cannot read the items of {collection_id!r}: {error}", error) from None
-        return filter_items(source_items(items, remote=is_remote_href(self.href)), interval, region)
+        query = search.query if search is not None else None
+        return filter_items(source_items(items, remote=is_remote_href(self.href)), interval, region, query)
 
     def _walk_items(self, catalog: pystac.Catalog, collection_id: str) -> Iterator[pystac.Item]:
         """The items under ``catalog`` (children included), like pystac's ``get_items(recursive=True)``.

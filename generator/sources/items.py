@@ -1,10 +1,11 @@
 """The rules every source kind's items follow, whatever read them.
 
-Owns which items match a datetime interval and a region: an item's time range overlaps the
-interval, and its footprint (else its bbox; neither: any region) meets the region. Sources that
-can narrow their reads with these rules (static catalogs, STAC APIs) apply them; the planner
+Owns which items match a datetime interval, a region and a query: an item's time range overlaps
+the interval, its footprint (else its bbox; neither: any region) meets the region, and its
+properties meet every condition of ``collections[].query`` (``core.query``). Sources that can
+narrow their reads with these rules (static catalogs, STAC APIs) apply them; the planner
 applies them again to whatever a source hands back, so a source kind never changes which items
-an animation gets.
+an animation gets (an API that applied the query already gives the same items).
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from shapely.geometry.base import BaseGeometry
 
 from generator.core.dates import Interval
 from generator.core.model import SourceItem
+from generator.core.query import ItemQuery
 
 
-def filter_items(items: Iterable[SourceItem], interval: Interval | None, region: BaseGeometry) -> list[SourceItem]:
-    """Items in the interval whose footprint meets the region (the rule every source applies)."""
-    return [item for item in items if in_interval(item, interval) and intersects(item, region)]
+def filter_items(
+    items: Iterable[SourceItem], interval: Interval | None, region: BaseGeometry, query: ItemQuery | None = None
+) -> list[SourceItem]:
+    """Items in the interval whose footprint meets the region and whose properties meet ``query``
+    (the rule every source applies), in the order given."""
+    return [
+        item for item in items
+        if in_interval(item, interval) and intersects(item, region) and (not query or query.matches(item.properties))
+    ]
 
 
 def in_interval(item: SourceItem, interval: Interval | None) -> bool:

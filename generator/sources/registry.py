@@ -19,6 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from generator.core.dates import Interval
 from generator.core.errors import ConfigError
 from generator.core.model import CollectionInfo, SourceItem
+from generator.core.query import ItemSearch
 from generator.core.specs import SourceSpec
 
 #: Modules that register the built-in kinds (``catalog``, ``api``).
@@ -35,10 +36,15 @@ class Source(Protocol):
         """The collection's info (title, license, renders, time density…); ``SourceError`` if absent."""
         ...
 
-    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[SourceItem]:
-        """Items of the collection, in any order: at least those in the interval that meet the region.
+    def items(
+        self, collection_id: str, interval: Interval | None, region: BaseGeometry, search: ItemSearch | None = None
+    ) -> list[SourceItem]:
+        """Items of the collection: at least those in the interval that meet the region (and ``search``).
 
-        A superset is fine: the planner keeps the items that match (``sources.items.filter_items``).
+        A superset is fine: the planner keeps the items that match (``sources.items.filter_items``),
+        in the order the source lists them (``composite: stac-order``). ``search`` (query, CQL2
+        filter) is passed only when the collection sets one; a kind whose ``items`` takes no
+        ``search`` still works with ``query`` (the planner evaluates it), not with ``filter``.
         """
         ...
 

@@ -5,8 +5,12 @@ document, and searching a (collection, region, interval): ``intersects`` with th
 convex hull when the outline is large), ``bbox`` when the API rejects ``intersects``, and the
 collection's ``/items`` endpoint when the API has no item search. Every ``next`` link is followed
 up to ``max_pages``; a next link seen before, or a page that brings no new item, means the server
-is looping: we warn, stop and keep what was found. Items are de-duplicated by id and filtered
-locally with the same rules as static catalogs, so both kinds of source give the same plan.
+is looping: we warn, stop and keep what was found. ``collections[].query`` is sent when the
+landing page's ``conformsTo`` declares the query extension (its conditions with the operators
+every such server takes: ``core.query.PORTABLE_OPERATORS``), a CQL2 ``filter`` when it declares
+the filter extension (else the filter is a ``SourceError``). Items are de-duplicated by id, kept
+in the order the API listed them, and filtered locally with the same rules as static catalogs
+(the query included), so both kinds of source give the same plan.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from shapely.geometry.base import BaseGeometry
 from generator.core.dates import Interval, iso_z
 from generator.core.errors import SourceError
 from generator.core.model import CollectionInfo, SourceItem
+from generator.core.query import PORTABLE_OPERATORS, ItemSearch
 from generator.core.redaction import public_url
 from generator.core.specs import SourceSpec
 from generator.sources.http import HttpSettings, describe_error, make_session, settings_for_source, source_error
@@ -111,9 +116,12 @@ class StacApiSource:
         document = found.to_dict(include_self_link=False, transform_hrefs=False)
         return collection_info(document)
 
-    def items(self, collection_id: str, interval: Interval | None, region: BaseGeometry) -> list[SourceItem]:
+    def items(
+        self, collection_id: str, interval: Interval | None, region: BaseGeometry, search: ItemSearch | None = None
+    ) -> list[SourceItem]:
         client = self.client()
-        pages = self._search_pages(client, collection_id, interval, region)
+        search = search or ItemSearch()
+        pages = self._search_pages(client, collection_id, interval, region, search)
         found: dict[str, SourceItem] = {}
         for page in pages:
             for feature in page.get("features") or []:
@@ -126,32 +134,65 @@ class StacApiSource:
                     raise
                 except Exception as error:  # one malformed item must not hide the rest
                     log.warning("source %s: skipping unreadable item %s: %s", self.name, item_id, error)
-        return filter_items(found.values(), interval, region)
+        return filter_items(found.values(), interval, region, search.query)
 
     # --- searching -------------------------------------------------------------------------
 
     def _search_pages(
-        self, client: Client, collection_id: str, interval: Interval | None, region: BaseGeometry
+        self, client: Client, collection_id: str, interval: Interval | None, region: BaseGeometry, search: ItemSearch
     ) -> list[dict[str, Any]]:
         from pystac_client.conformance import ConformanceClasses
 
         datetime = _datetime_parameter(interval)
-        if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
+        item_search = client.conforms_to(ConformanceClasses.ITEM_SEARCH)
+        extensions = self._extension_parameters(client, collection_id, search, item_search)
+        if not item_search:
             # OGC API Features only: the collection's /items takes bbox and datetime, not intersects.
             return self._collect(self._items_endpoint_pages(client, collection_id, datetime, region), collection_id)
         method = _search_method(client)
         try:
-            search = client.search(
+            found = client.search(
                 method=method, collections=[collection_id], intersects=_search_geometry(region),
-                datetime=datetime, limit=self.page_size,
+                datetime=datetime, limit=self.page_size, **extensions,
             )
-            return self._collect(self._raise_rejected(search.pages_as_dicts()), collection_id)
+            return self._collect(self._raise_rejected(found.pages_as_dicts()), collection_id)
         except SearchRejected as rejected:
             log.info("source %s: the API rejected `intersects` (%s); searching by bbox", self.name, rejected)
-        search = client.search(
+        found = client.search(
             method=method, collections=[collection_id], bbox=_bbox(region), datetime=datetime, limit=self.page_size,
+            **extensions,
         )
-        return self._collect(search.pages_as_dicts(), collection_id)
+        return self._collect(found.pages_as_dicts(), collection_id)
+
+    def _extension_parameters(
+        self, client: Client, collection_id: str, search: ItemSearch, item_search: bool
+    ) -> dict[str, Any]:
+        """``query`` and ``filter`` search parameters, each sent only to an API that declares it.
+
+        A query the API does not declare is applied to the items here (``filter_items``), so the
+        frames are the same; a CQL2 filter it does not declare is a ``SourceError``.
+        """
+        from pystac_client.conformance import ConformanceClasses
+
+        parameters: dict[str, Any] = {}
+        if search.query:
+            portable = search.query.portable()
+            if portable and item_search and client.conforms_to(ConformanceClasses.QUERY):
+                parameters["query"] = portable.as_json()
+            else:
+                log.info("source %s: collection %r's query is applied to the items here (the API does not "
+                         "declare the query extension, or no condition uses %s)",
+                         self.name, collection_id, "/".join(PORTABLE_OPERATORS))
+        if search.filter is not None:
+            if not (item_search and client.conforms_to(ConformanceClasses.FILTER)):
+                raise SourceError(
+                    f"source {self.name!r}: collection {collection_id!r} sets `filter` (CQL2), but the STAC API at "
+                    f"{self._where()} does not declare item search with the filter extension (conformance class "
+                    "https://api.stacspec.org/v1.0.0/item-search#filter); use `query`, which works with any source"
+                )
+            parameters["filter"] = search.filter_json()
+            parameters["filter_lang"] = "cql2-json"
+        return parameters
 
     def _items_endpoint_pages(
         self, client: Client, collection_id: str, datetime: str | None, region: BaseGeometry

@@ -165,6 +165,7 @@ def source_item(item: pystac.Item, remote: bool = False) -> SourceItem:
         updated=_stamp(item.properties.get("updated")),
         remote=remote or (self_href is not None and is_remote_href(self_href)),
         platform=_platform(item.properties),
+        properties=dict(item.properties),
     )
 
 
