@@ -222,7 +222,8 @@ def test_min_coverage_in_a_build(tmp_path: Path, gaps: str) -> None:
     plain = build(config, tmp_path / "output")
     frames, notes = manifest_frames(plain.output_dir)
     assert [frame["kind"] for frame in frames] == ["data"] * 4
-    assert frames[2]["items"] == ["mar-a", "mar-b"]  # both March acquisitions, earliest first
+    # both March acquisitions, newest first (the default composite for items without eo:cloud_cover)
+    assert frames[2]["items"] == ["mar-b", "mar-a"]
     march = frames[2]["stats"]
     assert isinstance(march, dict) and march["valid_fraction"] == pytest.approx(1.0)  # mosaicked: no hole
     feb = frames[1]["stats"]
@@ -265,7 +266,8 @@ def test_tiles_of_each_pass_make_one_mosaicked_frame_in_a_build(tmp_path: Path) 
         "regions:\n  - {id: a, bbox: [8, 8, 56, 56]}\nrender: {size: 64, crs: 'EPSG:4326'}\n"
     )
     frames, _ = manifest_frames(build(config, tmp_path / "output").output_dir)
-    assert [frame["items"] for frame in frames] == [[f"m{month}-t{n}" for n in range(3)] for month in (1, 2, 3)]
+    # one frame per pass, its tiles newest first (the default composite without eo:cloud_cover)
+    assert [frame["items"] for frame in frames] == [[f"m{month}-t{n}" for n in (2, 1, 0)] for month in (1, 2, 3)]
     for frame in frames:
         stats = frame["stats"]
         assert isinstance(stats, dict) and stats["valid_fraction"] == pytest.approx(1.0)  # no tile missing
