@@ -17,6 +17,7 @@ from typing import TextIO
 from generator import __version__
 from generator.cli import ci
 from generator.core.errors import ConfigError, GeneratorError
+from generator.core.redaction import RedactingFilter
 
 EXIT_OK = 0
 EXIT_ANIMATIONS_FAILED = 1
@@ -91,6 +92,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     elif args.quiet:
         level = logging.ERROR
     handler = _CurrentStderrHandler()
+    handler.addFilter(RedactingFilter())  # no URL secret in any line, whoever logged it
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if level == logging.DEBUG else "%(message)s"))
     root = logging.getLogger("generator")
     root.handlers[:] = [handler]
