@@ -153,6 +153,7 @@ collections:
 regions:
   - {{id: square, bbox: [8, 8, 56, 56]}}
 render: {{size: 64, frame_ms: 200}}
+cache: {{search_ttl: 3600}}
 """)
         result = subprocess.run(
             [sys.executable, "-m", "generator", "build", "--config", str(tmp_path / "site_config.yml"), "--verbose",
@@ -175,6 +176,9 @@ render: {{size: 64, frame_ms: 200}}
         leaked = [path for path in written if secret.encode() in path.read_bytes()]
         assert not leaked, (secret, leaked)
     assert "127.0.0.1" in result.stderr  # the messages still name the assets' hosts
+    # Searches were kept for the sources whose hrefs carry no secret, not for the pre-signed one.
+    searches = [path.read_text() for path in (tmp_path / "cache" / "searches").glob("*.json")]
+    assert len(searches) == 2 and not any("expired-0" in text for text in searches)
 
 
 def test_log_lines_are_redacted_whoever_writes_them(caplog: pytest.LogCaptureFixture) -> None:

@@ -16,6 +16,7 @@ they expire. What a signed href may show of itself is decided by ``core.redactio
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,15 @@ def forget_tokens() -> None:
     """Drop every cached token of this process."""
     with _tokens_lock:
         _tokens.clear()
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker starts with a free lock (its parent's may have been held mid-fetch)."""
+    global _tokens_lock
+    _tokens_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @dataclass(frozen=True)
