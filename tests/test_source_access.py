@@ -32,6 +32,7 @@ from .servers.guarded import guard
 from .servers.range_http import RangeServer, serve_directory
 from .servers.s3 import S3Server
 from .servers.sas_tokens import token_server
+from .servers.titiler import TitilerServer
 
 STYLE = Style(rescale=(0, 64))
 BLOB = "landsateuwest/landsat-c2/level-2/columns.tif"  # ACCOUNT/CONTAINER/blob, emulator style
@@ -171,6 +172,18 @@ def test_an_expired_presigned_href_is_signed_afresh_and_other_queries_kept() -> 
         versioned = signer.sign("https://acct.blob.core.windows.net/c/a.tif?versionid=7")
         assert versioned.startswith("https://acct.blob.core.windows.net/c/a.tif?versionid=7&st=")
         assert signer.sign("https://example.org/a.tif") == "https://example.org/a.tif"
+
+
+def test_titiler_gets_signed_hrefs(
+    files: RangeServer, cog_dir: Path, setting: tuple[Grid, np.ndarray], loopback_titiler: TitilerServer
+) -> None:
+    grid, inside = setting
+    with token_server() as tokens, guard(files.url, tokens=tokens.accepted) as store:
+        spec = source(sign="planetary-computer", sign_url=tokens.sign_url, raster_api=loopback_titiler.url)
+        renderer = make_renderer("titiler", spec).renderer
+        data = renderer.read(item(store.href(BLOB)), grid, STYLE)
+        assert store.requests and not store.refused() and tokens.issued() == 1
+    assert np.array_equal(data.values[inside], expected(cog_dir, grid)[inside])
 
 
 def test_unsigned_blob_reads_hint_at_sign(files: RangeServer, setting: tuple[Grid, np.ndarray]) -> None:
