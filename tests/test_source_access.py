@@ -246,8 +246,9 @@ def test_requester_pays_buckets(
         assert np.array_equal(data.values[inside], expected(cog_dir, grid)[inside])
         assert s3.requests and not s3.refused()
         plain = LocalRenderer(RemoteAccess(s3_endpoint=s3.url, s3_region="us-east-1"))
-        with pytest.raises(RenderError, match=r"s3\.requester_pays: true"):
+        with pytest.raises(RenderError, match=r"s3\.requester_pays: true") as caught:
             plain.read(item("s3://payer-bucket/c/unpaid.tif"), grid, STYLE)
+        assert "s3.unsigned: true" in str(caught.value)  # both S3 settings are named
 
 
 # --- config -----------------------------------------------------------------------------------
