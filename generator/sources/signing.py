@@ -9,7 +9,7 @@ same way. Other hrefs are left as they are.
 
 Signing happens when an asset is read, never when a build is planned: plans and caches hold
 unsigned hrefs only, and a token is never older than its read. An :class:`HrefSigner` is plain
-settings (picklable, for worker processes); the tokens are cached per process, per token
+settings (it travels to worker processes as it is); the tokens are cached per process, per token
 endpoint, storage account and container, until :attr:`HrefSigner.refresh_margin` seconds before
 they expire. What a signed href may show of itself is decided by ``core.redaction``.
 """
@@ -84,7 +84,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 @dataclass(frozen=True)
 class HrefSigner:
-    """Signs the asset hrefs of one source; settings only, so it pickles into worker processes.
+    """Signs the asset hrefs of one source; settings only, so it travels to worker processes.
 
     ``http``: how the token endpoint is reached (the source's HTTP settings and headers).
     ``where``: the config block, for messages (``sources.<name>``).
