@@ -12,7 +12,9 @@ pixel wins.
 Also owns what real-world assets need on the read side: sources in any CRS (GDAL warps them),
 band selection by ``bidx`` or a rio-tiler ``expression``, remote hrefs (``https://`` through
 ``/vsicurl/``, ``s3://`` through ``/vsis3/``) with GDAL options set per read inside a
-``rasterio.Env`` (never in the process environment), regions crossing the antimeridian
+``rasterio.Env`` (never in the process environment: the source's headers, requester-pays S3),
+hrefs signed just before they are read (``sources.signing``), a hint naming the missing
+setting when a read is refused (``render.access``), regions crossing the antimeridian
 (``unwrap_antimeridian``), a clear error for multi-band RGB assets, and a cap on what one read
 may cost (``ReadLimits``: source pixels and decoded bytes, from the file's metadata, before GDAL
 reads anything), so a huge file without overviews fails its animation instead of the machine.
