@@ -104,6 +104,13 @@ def test_headers_from_the_environment_reach_cog_reads(
         assert renderer.read(item(store.href("columns.tif")), setting[0], STYLE).valid.any()
 
 
+def test_a_header_value_with_a_line_break_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORE_KEY", "k\r\nX-Injected: 1")
+    with pytest.raises(ConfigError, match=r"sources\.pc\.headers\.X-Api-Key: .*line break") as caught:
+        make_renderer("local", source(headers={"X-Api-Key": "${STORE_KEY}"}))
+    assert "Injected" not in str(caught.value)
+
+
 def test_a_refused_read_says_which_setting_is_missing(files: RangeServer, setting: tuple[Grid, np.ndarray]) -> None:
     with guard(files.url, require_headers={"X-Api-Key": "k-123"}) as store:
         renderer = make_renderer("local", source()).renderer

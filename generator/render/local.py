@@ -40,7 +40,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from generator.core.errors import RenderError
+from generator.core.errors import ConfigError, RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS, SourceSpec
@@ -361,6 +361,9 @@ class LocalRenderer:
 @register_renderer("local")
 def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
     """Local reads are CPU-bound: they run in the build's process pool."""
+    for name, value in settings.headers.items():
+        if "\r" in value or "\n" in value:  # GDAL takes a line break as the start of another header
+            raise ConfigError(f"{source.where}.headers.{name}: the value (from the environment?) has a line break")
     access = RemoteAccess(
         s3_unsigned=source.s3.unsigned, s3_endpoint=source.s3.endpoint, s3_region=source.s3.region,
         user_agent=USER_AGENT, headers=tuple(settings.headers.items()), s3_requester_pays=source.s3.requester_pays,
