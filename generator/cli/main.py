@@ -17,6 +17,7 @@ from typing import TextIO
 from generator import __version__
 from generator.cli import ci
 from generator.core.errors import ConfigError, GeneratorError
+from generator.core.redaction import RedactingFilter, redact_text
 
 EXIT_OK = 0
 EXIT_ANIMATIONS_FAILED = 1
@@ -91,6 +92,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     elif args.quiet:
         level = logging.ERROR
     handler = _CurrentStderrHandler()
+    handler.addFilter(RedactingFilter())  # no URL secret in any line, whoever logged it
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if level == logging.DEBUG else "%(message)s"))
     root = logging.getLogger("generator")
     root.handlers[:] = [handler]
@@ -100,9 +102,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 def _print_report(lines: list[str], problems: list[str]) -> int:
     for line in lines:
-        print(line)
+        print(redact_text(line))
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {redact_text(problem)}", file=sys.stderr)
     return EXIT_ANIMATIONS_FAILED if problems else EXIT_OK
 
 
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except GeneratorError as error:
         if args.debug:
             raise
-        for line in str(error).splitlines():
+        for line in redact_text(str(error)).splitlines():
             print(f"error: {line}", file=sys.stderr)
         if isinstance(error, ConfigError):
             for line in ci.config_error_annotations(error.problems, str(getattr(args, "config", ""))):

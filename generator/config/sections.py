@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -46,6 +46,15 @@ class S3Section(StrictModel):
     unsigned: bool = False  # public buckets: send no credentials (GDAL's AWS_NO_SIGN_REQUEST)
     endpoint: str | None = Field(default=None, pattern=r"^https?://")  # an S3-compatible server
     region: str | None = None
+    # Requester-pays buckets: GDAL sends AWS_REQUEST_PAYER=requester; credentials come from the
+    # environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …), never from the config.
+    requester_pays: bool = False
+
+    @model_validator(mode="after")
+    def _pays_with_credentials(self) -> S3Section:
+        if self.requester_pays and self.unsigned:
+            raise ValueError("`requester_pays` needs signed requests (the requester is billed): drop `unsigned: true`")
+        return self
 
 
 _HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP token (RFC 9110)
@@ -69,6 +78,15 @@ class SourceSection(StrictModel):
     # their animation. Raise them for huge files without overviews.
     max_read_pixels: int = Field(default=DEFAULT_MAX_READ_PIXELS, ge=1)
     max_read_bytes: int = Field(default=DEFAULT_MAX_READ_BYTES, ge=1)
+    # Asset hrefs signed at read time with short-lived tokens (Planetary Computer SAS tokens).
+    sign: Literal["planetary-computer"] | None = None
+    sign_url: str | None = Field(default=None, pattern=r"^https?://")  # the token endpoint; default: Planetary Computer's
+
+    @model_validator(mode="after")
+    def _sign_url_with_sign(self) -> SourceSection:
+        if self.sign_url is not None and self.sign is None:
+            raise ValueError("`sign_url` goes with `sign: planetary-computer`")
+        return self
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> SourceSection:

@@ -187,6 +187,7 @@ class S3Spec:
     unsigned: bool = False
     endpoint: str | None = None
     region: str | None = None
+    requester_pays: bool = False
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,8 @@ class SourceSpec:
     kind: str = ""
     options: Any = None
     base_dir: Path | None = None
+    sign: str | None = None  # "planetary-computer": asset hrefs signed at read time
+    sign_url: str | None = None  # the token endpoint (None: the signer's default)
 
     def __post_init__(self) -> None:
         if not self.kind:

@@ -29,6 +29,7 @@ from generator.core.errors import SourceError, SourceUnreachable
 from generator.core.model import CollectionInfo, FramePlan, SourceItem, Style
 from generator.core.query import ItemSearch
 from generator.core.records import decode, encode
+from generator.core.redaction import redact_text
 from generator.core.specs import RenderSpec, SourceSpec
 from generator.plan.acquisitions import group_acquisitions, region_longitude
 from generator.plan.animations import AnimationSpec
@@ -84,7 +85,9 @@ class AnimationPlan:
 class SearchCache:
     """Search results kept for ``cache.search_ttl`` seconds (0: always search again).
 
-    An entry holds the source's ``SourceItem`` records as canonical JSON (``core.records``).
+    An entry holds the source's ``SourceItem`` records as canonical JSON (``core.records``);
+    results whose hrefs carry a query string or ``user:password@`` (pre-signed URLs) are not
+    kept, so no secret is written to the cache folder (``core.redaction``).
     """
 
     root: Path | None
@@ -123,7 +126,9 @@ class SearchCache:
             pass  # no usable entry: search
         items = search_items(source, collection_id, interval, region.geometry, search)
         entry = {"format": SEARCH_FORMAT, "items": [encode(item, SourceItem) for item in items]}
-        write_text_atomic(path, json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+        text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if redact_text(text) == text:  # hrefs with a signature or a password are never cached
+            write_text_atomic(path, text)
         return items
 
 

@@ -71,7 +71,10 @@ def source_spec(name: str, section: SourceSection, config: LoadedConfig) -> Sour
         raster_api=section.raster_api,
         raster_api_max_body_bytes=section.raster_api_max_body_bytes,
         headers=dict(section.headers),
-        s3=S3Spec(unsigned=section.s3.unsigned, endpoint=section.s3.endpoint, region=section.s3.region),
+        s3=S3Spec(
+            unsigned=section.s3.unsigned, endpoint=section.s3.endpoint, region=section.s3.region,
+            requester_pays=section.s3.requester_pays,
+        ),
         page_size=section.page_size,
         max_pages=section.max_pages,
         http=http_spec(section.http),
@@ -81,6 +84,8 @@ def source_spec(name: str, section: SourceSection, config: LoadedConfig) -> Sour
         kind=section.kind or "",
         options=source_options(section, where) if section.kind is not None else None,
         base_dir=config.base_dir if section.kind is not None else None,
+        sign=section.sign,
+        sign_url=section.sign_url,
     )
 
 

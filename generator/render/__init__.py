@@ -2,7 +2,8 @@
 
 Owns: the output grid of an animation (CRS, size, inside-region mask), reading COGs onto it —
 locally with rasterio/rio-tiler (``local``) or through a TiTiler server (``titiler``), each
-registered by kind in ``registry``, COGs kept open for the rest of a build (``datasets``) — turning
+registered by kind in ``registry``, COGs kept open for the rest of a build (``datasets``), the
+hint for a refused read (``access``) — turning
 values into palette indices (``palette``), the statistics of each frame's values over the region
 (``stats``), and the frame cache that keeps those data layers
 between builds (``cache``); ``layers`` serves each frame's layer from the cache or renders it,

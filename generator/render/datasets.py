@@ -62,8 +62,17 @@ def kept_open(path: str, settings: Hashable = None, **options: Any) -> Iterator[
             mine[key] = src
             evicted = [mine.popitem(last=False)[1] for _ in range(max(0, len(mine) - PER_THREAD))]
         for old in evicted:
-            old.close()
+            _close(old)
     yield src
+
+
+def _close(src: DatasetReader) -> None:
+    """Close inside a ``rasterio.Env``: GDAL's messages then go to Python logging, not to stderr
+    (with ``CPL_DEBUG`` on, GDAL names the file it closes: a signed URL, token and all)."""
+    import rasterio
+
+    with rasterio.Env():
+        src.close()
 
 
 def close_all() -> None:
@@ -72,7 +81,7 @@ def close_all() -> None:
         datasets = [src for mine in _open.values() for src in mine.values()]
         _open.clear()
     for src in datasets:
-        src.close()
+        _close(src)
 
 
 buildcache.on_clear(close_all)

@@ -12,7 +12,9 @@ pixel wins.
 Also owns what real-world assets need on the read side: sources in any CRS (GDAL warps them),
 band selection by ``bidx`` or a rio-tiler ``expression``, remote hrefs (``https://`` through
 ``/vsicurl/``, ``s3://`` through ``/vsis3/``) with GDAL options set per read inside a
-``rasterio.Env`` (never in the process environment), regions crossing the antimeridian
+``rasterio.Env`` (never in the process environment: the source's headers, requester-pays S3),
+hrefs signed just before they are read (``sources.signing``), a hint naming the missing
+setting when a read is refused (``render.access``), regions crossing the antimeridian
 (``unwrap_antimeridian``), a clear error for multi-band RGB assets, and a cap on what one read
 may cost (``ReadLimits``: source pixels and decoded bytes, from the file's metadata, before GDAL
 reads anything), so a huge file without overviews fails its animation instead of the machine.
@@ -30,7 +32,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
@@ -38,14 +40,16 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from generator.core.errors import RenderError
+from generator.core.errors import ConfigError, RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS, SourceSpec
 from generator.plan.styles import BAND_NAME, expression_bands, value_transform
+from generator.render.access import AccessSettings, denied_hint, refused
 from generator.render.datasets import kept_open
 from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import USER_AGENT, HttpSettings
+from generator.sources.signing import HrefSigner, source_signer
 
 if TYPE_CHECKING:  # rasterio is imported on the first read: a build with nothing to render needs none
     import rasterio
@@ -72,17 +76,25 @@ class RemoteAccess:
 
     ``s3_endpoint`` is an S3-compatible server (``http://host:port`` or ``https://…``); it is
     addressed path-style (``AWS_VIRTUAL_HOSTING=FALSE``), as such servers usually need.
+    ``headers`` (the source's, ``${ENV_VAR}`` expanded) go with every HTTP request GDAL makes
+    (``GDAL_HTTP_HEADERS``); ``s3_requester_pays`` sends ``AWS_REQUEST_PAYER=requester``.
     """
 
     s3_unsigned: bool = False
     s3_endpoint: str | None = None
     s3_region: str | None = None
     user_agent: str | None = None
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    s3_requester_pays: bool = False
 
     def gdal_options(self) -> dict[str, str]:
         options = dict(GDAL_READ_OPTIONS)
         if self.user_agent:
             options["GDAL_HTTP_USERAGENT"] = self.user_agent
+        if self.headers:
+            options["GDAL_HTTP_HEADERS"] = "\r\n".join(f"{name}: {value}" for name, value in self.headers)
+        if self.s3_requester_pays:
+            options["AWS_REQUEST_PAYER"] = "requester"
         if self.s3_unsigned:
             options["AWS_NO_SIGN_REQUEST"] = "YES"
         if self.s3_region:
@@ -272,30 +284,42 @@ def evaluate_expression(expression: str, bands: tuple[int, ...], stack: np.ndarr
 class LocalRenderer:
     """Reads COGs with rasterio/GDAL, local or remote (``/vsicurl/``, ``/vsis3/``).
 
-    ``access`` sets how remote assets are reached (unsigned S3, an S3-compatible endpoint); the
-    options live only inside the ``rasterio.Env`` of each read.
+    ``access`` sets how remote assets are reached (headers, unsigned or requester-pays S3, an
+    S3-compatible endpoint); the options live only inside the ``rasterio.Env`` of each read.
+    ``signer`` signs each href just before it is read (``sources.<name>.sign``).
     """
 
     concurrency: int = 1  # GDAL reads here are CPU-bound in this process; no read-ahead needed
 
-    def __init__(self, access: RemoteAccess | None = None, limits: ReadLimits | None = None) -> None:
+    def __init__(
+        self, access: RemoteAccess | None = None, limits: ReadLimits | None = None, signer: HrefSigner | None = None
+    ) -> None:
         self.access = access or RemoteAccess()
         self.limits = limits or ReadLimits()
+        self.signer = signer
 
     def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData:
         import rasterio
         from rasterio.errors import RasterioError
 
-        path = href_for_gdal(item.href)
+        label = public_url(item.href)
         try:
+            href = item.href if self.signer is None else self.signer.sign(item.href)
             with rasterio.Env(**self.access.gdal_options()):
-                return self._read(path, public_url(item.href), grid, style)
+                return self._read(href_for_gdal(href), label, grid, style)
         except RenderError as error:
             raise RenderError(f"item {item.item_id!r}: {error}") from None
         except RasterioError as error:
-            raise RenderError(
-                f"item {item.item_id!r}: cannot read asset {public_url(item.href)}: {redact_urls_in_text(str(error))}"
-            ) from None
+            message = redact_urls_in_text(str(error))
+            hint = f"; {denied_hint(item.href, self.access_settings())}" if refused(str(error)) else ""
+            raise RenderError(f"item {item.item_id!r}: cannot read asset {label}: {message}{hint}") from None
+
+    def access_settings(self) -> AccessSettings:
+        """What this renderer reads with, for the hint on a refused read."""
+        return AccessSettings(
+            key=self.limits.key, headers=bool(self.access.headers), signed=self.signer is not None,
+            s3_unsigned=self.access.s3_unsigned, s3_requester_pays=self.access.s3_requester_pays,
+        )
 
     def _read(self, path: str, label: str, grid: Grid, style: Style) -> FrameData:
         """Read ``path`` (a GDAL path) onto the grid; messages name the asset as ``label``."""
@@ -337,12 +361,16 @@ class LocalRenderer:
 @register_renderer("local")
 def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
     """Local reads are CPU-bound: they run in the build's process pool."""
+    for name, value in settings.headers.items():
+        if "\r" in value or "\n" in value:  # GDAL takes a line break as the start of another header
+            raise ConfigError(f"{source.where}.headers.{name}: the value (from the environment?) has a line break")
     access = RemoteAccess(
         s3_unsigned=source.s3.unsigned, s3_endpoint=source.s3.endpoint, s3_region=source.s3.region,
-        user_agent=USER_AGENT,
+        user_agent=USER_AGENT, headers=tuple(settings.headers.items()), s3_requester_pays=source.s3.requester_pays,
     )
     limits = ReadLimits(max_pixels=source.max_read_pixels, max_bytes=source.max_read_bytes, key=f"sources.{source.name}")
-    return RendererSetup(LocalRenderer(access, limits), "local")
+    return RendererSetup(LocalRenderer(access, limits, source_signer(source, settings)), "local")
+
 
 
 def _finish(stack: np.ndarray, bands: tuple[int, ...], style: Style) -> FrameData:

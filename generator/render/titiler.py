@@ -19,6 +19,7 @@ region is applied downstream by every renderer alike (``generator.render.layers.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -40,6 +41,7 @@ from generator.core.specs import SourceSpec
 from generator.render.local import FrameData
 from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import HttpSettings, make_session
+from generator.sources.signing import HrefSigner, source_signer
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +148,10 @@ class TitilerRenderer:
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | tuple[float, float] | None = None,
         http_settings: HttpSettings | None = None,
+        signer: HrefSigner | None = None,
     ) -> None:
         self.http_settings = http_settings
+        self.signer = signer  # signs each href just before it is sent (``sources.<name>.sign``)
         if session is None:
             session = make_session(http_settings)
         self.raster_api = raster_api.rstrip("/")
@@ -202,10 +206,11 @@ class TitilerRenderer:
     def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData:
         body = self.body_for(grid, region)
         url = f"{self.raster_api}/cog/feature"
+        signed = item if self.signer is None else dataclasses.replace(item, href=self.signer.sign(item.href))
         try:
             response = self.session.post(
                 url,
-                params=self.params(item, grid, style),
+                params=self.params(signed, grid, style),
                 data=body.data,
                 headers={"Content-Type": "application/json"},
                 timeout=self.timeout,  # None, as when omitted: the session's own default
@@ -232,6 +237,7 @@ def titiler_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetu
     renderer = TitilerRenderer(
         source.raster_api, make_session(settings), http_settings=settings,
         max_body_bytes=source.raster_api_max_body_bytes, concurrency=source.http.max_per_host,
+        signer=source_signer(source, settings),
     )
     return RendererSetup(renderer, f"titiler:{public_url(source.raster_api)}", threads=source.http.max_per_host)
 

@@ -14,38 +14,27 @@ from dataclasses import replace
 from pathlib import Path
 
 from generator.core.model import AnimationRecord
-from generator.core.redaction import public_url
+from generator.core.redaction import redact_text
 from generator.site.provenance import published_href
 
 _VSI_PREFIX = re.compile(r"/vsi[a-z0-9]+/(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 _FILE_URL = re.compile(r"\bfile://(?=/)")
-_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-_TRAILING = ".,;:!)"  # sentence punctuation after a URL is not part of it
 # An absolute POSIX path: a slash not inside a word, a URL or another path, up to a blank,
 # quote, bracket, comma, colon or question mark (a path's own dots are kept; a final one is not).
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~/:%-])/[^\s'\"<>()\[\]{},;:?]+")
-_QUERY = re.compile(r"(?<=[\w/.-])\?[^\s'\"<>()]+")
 
 
 def public_text(text: str, source_root: Path | None) -> str:
     """``text`` with no secret and no absolute local path in it (see the module docstring)."""
     text = _VSI_PREFIX.sub("", text)
     text = _FILE_URL.sub("", text)
-    text = _URL.sub(_public_url, text)
-    text = _ABSOLUTE_PATH.sub(lambda match: _relative(match.group(0), source_root), text)
-    return _QUERY.sub("", text)
+    text = redact_text(text)
+    return _ABSOLUTE_PATH.sub(lambda match: _relative(match.group(0), source_root), text)
 
 
 def without_secrets(text: str) -> str:
-    """``text`` for the build log: local paths kept, but every URL public and no query string left
-    on a bare path either (``… with url: /catalog.json?token=…``, as requests writes it)."""
-    return _QUERY.sub("", _URL.sub(_public_url, text))
-
-
-def _public_url(match: re.Match[str]) -> str:
-    url = match.group(0)
-    kept = url.rstrip(_TRAILING)
-    return public_url(kept) + url[len(kept):]
+    """``text`` for the build log: local paths kept, secrets removed (``core.redaction.redact_text``)."""
+    return redact_text(text)
 
 
 def _relative(path: str, source_root: Path | None) -> str:

@@ -67,7 +67,7 @@ class StaticCatalogSource:
         if collection_id not in collections:
             available = ", ".join(sorted(collections)) or "none"
             raise SourceError(
-                f"source {self.name!r}: no collection {collection_id!r} in {self.href} (collections there: {available})"
+                f"source {self.name!r}: no collection {collection_id!r} in {public_url(self.href)} (collections there: {available})"
             )
         return collections[collection_id]
 

@@ -16,7 +16,6 @@ Typical use::
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -33,7 +32,7 @@ from urllib3.util.retry import Retry
 from generator import __version__
 from generator.core.env import expand_env
 from generator.core.errors import SourceError, SourceUnreachable
-from generator.core.redaction import public_url, redact_urls_in_text
+from generator.core.redaction import public_url, redact_text
 from generator.core.specs import SourceSpec
 
 USER_AGENT = f"eo-timelapse-generator/{__version__}"
@@ -296,16 +295,9 @@ def describe_error(error: BaseException) -> str:
         return f"timed out ({type(error).__name__})"
     if isinstance(error, requests.exceptions.HTTPError) and error.response is not None:
         return f"HTTP {error.response.status_code} {error.response.reason or ''}".strip()
-    return _REQUEST_PATH.sub(_without_query, redact_urls_in_text(str(error)))
-
-
-# urllib3 names the request by its path alone ("Max retries exceeded with url: /search?key=…"):
-# not a URL to ``redact_urls_in_text``, but its query string may hold a key all the same.
-_REQUEST_PATH = re.compile(r"(with url: )(/[^\s'\"()]*)")
-
-
-def _without_query(match: re.Match[str]) -> str:
-    return match.group(1) + match.group(2).split("?", 1)[0].split("#", 1)[0]
+    # urllib3 names the request by its path alone ("Max retries exceeded with url: /search?key=…"):
+    # ``redact_text`` drops a query string on a bare path too.
+    return redact_text(str(error))
 
 
 def is_unreachable(error: BaseException) -> bool:
