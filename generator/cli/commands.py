@@ -23,7 +23,7 @@ from generator.core.specs import CollectionSpec, GeoJsonRef
 from generator.engine.ownership import cache_lock_file, exclusive, output_lock_file, require_ours
 from generator.plan.schedule import plan_animation, source_opener
 from generator.plan.site import SitePlan, load_site, site_folders
-from generator.plan.styles import render_problems, resolve_style
+from generator.plan.styles import asset_band_count, render_problems, resolve_style
 from generator.sources.catalog import StaticCatalogSource
 from generator.sources.regions import load_region, load_regions
 
@@ -74,14 +74,15 @@ def _local_sources(site: SitePlan, report: CheckReport) -> None:
             report.lines.append(f"source {name}: remote, not contacted (--offline)")
 
 
-def style_problems(collection: CollectionSpec, renders: dict[str, Any]) -> list[str]:
+def style_problems(collection: CollectionSpec, renders: dict[str, Any], band_count: int | None = None) -> list[str]:
     """Every problem of the style a collection's animations would use: each bad ``renders`` value
-    (checked like ``style:``), else what resolving the style refuses (classes, expression, no rescale)."""
+    (checked like ``style:``), else what resolving the style refuses (classes, expression, no rescale,
+    a colormap on a multi-band asset when ``band_count`` — from the collection's item_assets — says so)."""
     problems = render_problems(collection.id, renders, collection.style, collection.where)
     if problems:
         return problems
     try:
-        resolve_style(collection.id, renders, collection.style, collection.where)
+        resolve_style(collection.id, renders, collection.style, collection.where, collection.asset, band_count)
     except StyleError as error:
         return [str(error)]
     return []
@@ -127,7 +128,7 @@ def _offline_collections(site: SitePlan, report: CheckReport) -> list[str]:
             else:
                 problems.append(f"{source.catalog}: collection {collection.id!r} cannot be read: {error}")
             continue
-        found = style_problems(collection, info.renders)
+        found = style_problems(collection, info.renders, asset_band_count(info, collection.asset))
         problems += [f"{document}: {problem}" for problem in found]
         if not found:
             report.lines.append(f"collection {collection.id}: style checked")
@@ -183,7 +184,7 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
         except GeneratorError as error:
             report.problems.append(f"collection {collection.id}: {error}")
             continue
-        report.problems += style_problems(collection, info.renders)
+        report.problems += style_problems(collection, info.renders, asset_band_count(info, collection.asset))
     return report
 
 

@@ -29,7 +29,7 @@ from generator.core.specs import RenderSpec, SourceSpec
 from generator.plan.animations import AnimationSpec
 from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period
 from generator.plan.frames import keep_last, plan_frames
-from generator.plan.styles import resolve_style
+from generator.plan.styles import asset_band_count, render_assets, resolve_style
 from generator.sources.items import filter_items
 from generator.sources.regions import Region
 from generator.sources.registry import Source, open_source
@@ -114,7 +114,6 @@ def plan_animation(
 ) -> AnimationPlan:
     """Query the source for an animation's items and turn them into its time steps."""
     collection = source.collection(spec.collection.id)
-    resolved = resolve_style(collection.id, collection.renders, spec.collection.style, spec.collection.where)
     interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
     source_notes = source.notes
     seen_notes = len(source_notes)
@@ -122,7 +121,7 @@ def plan_animation(
     source_config = canonical_json(source_spec)
     items = filter_items(searches.items(source, source_config, spec.collection.id, interval, region), interval, region.geometry)
     planned = plan_frames(
-        items, spec.collection.asset, resolved.render_assets, source_spec, collection.item_asset_bands
+        items, spec.collection.asset, render_assets(collection.renders), source_spec, collection.item_asset_bands
     )
     if not planned:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
@@ -130,6 +129,12 @@ def plan_animation(
             f"collection {spec.collection.id!r} has no items over region {region.id!r}{window}; "
             "check `datetime` and the region"
         )
+    # The data asset's bands, as the collection's item_assets (else the first item) describe them.
+    band_count = asset_band_count(collection, spec.collection.asset) or len(planned[0].items[0].bands) or None
+    resolved = resolve_style(
+        collection.id, collection.renders, spec.collection.style, spec.collection.where,
+        spec.collection.asset, band_count,
+    )
     frames = tuple(keep_last(time_steps(planned, collection.time_density, spec.render), spec.collection.last))
     return AnimationPlan(
         collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:])
