@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from rasterio.transform import from_origin
 
 from generator.cli.main import main
 from generator.core.errors import StyleError
-from generator.core.model import TrueColor
+from generator.core.model import ChannelAsset, ItemAsset, Style, TrueColor
+from generator.core.records import decode, encode
 from generator.core.specs import StyleSpec
 from generator.engine.build import BuildOptions, build
 from generator.plan.styles import resolve_style
@@ -112,14 +114,15 @@ def write_rgb_catalog(root: Path, *, colormap: bool = False) -> Path:
     return root / "catalog.json"
 
 
-def write_config(folder: Path, collection: str) -> Path:
+def write_config(folder: Path, collection: str, titiler: str | None = None) -> Path:
     path = folder / "site_config.yml"
+    api, renderer = (f", raster_api: '{titiler}'", ", renderer: titiler") if titiler else ("", "")
     path.write_text(
         "site: {title: RGB}\n"
-        f"sources: {{s: {{catalog: {folder / 'catalog' / 'catalog.json'}}}}}\n"
+        f"sources: {{s: {{catalog: {folder / 'catalog' / 'catalog.json'}{api}}}}}\n"
         f"collections:\n  - {{id: rgb, source: s, {collection}}}\n"
         "regions:\n  - {id: all, bbox: [0, 0, 64, 64]}\n"
-        f"render: {{size: 64, crs: 'EPSG:4326', formats: [gif], {QUIET}}}\n"
+        f"render: {{size: 64, crs: 'EPSG:4326', formats: [gif], {QUIET}{renderer}}}\n"
     )
     return path
 
@@ -148,10 +151,11 @@ def frames_rgb(output: Path, paths: tuple[str, ...]) -> list[np.ndarray]:
     return [np.asarray(Image.open(output / path).convert("RGB")).astype(np.int64) for path in paths]
 
 
-def run(catalog: Path, folder: Path, collection: str) -> tuple[Any, list[np.ndarray]]:
+def run(catalog: Path, folder: Path, collection: str, titiler: str | None = None) -> tuple[Any, list[np.ndarray]]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "catalog").symlink_to(catalog / "catalog", target_is_directory=True)
-    result = build(write_config(folder, collection), folder / "out", options=BuildOptions(jobs=1, cache_dir=folder / "cache"))
+    config = write_config(folder, collection, titiler)
+    result = build(config, folder / "out", options=BuildOptions(jobs=1, cache_dir=folder / "cache"))
     (record,) = result.records
     assert record.status == "ok", record.error
     return result, frames_rgb(result.output_dir, record.files.frames)
@@ -179,6 +183,15 @@ def test_a_three_band_visual_asset_renders_the_expected_colours(catalog: Path, t
     assert max(errors) < 16, errors
     page = (result.output_dir / record.files.page).read_text()
     assert "True colour (red, green, blue = band 1, band 2, band 3)" in page
+    (entry,) = json.loads((result.output_dir / "manifest.json").read_text())["animations"]
+    assert entry["style"]["truecolor"]["bands"] == [1, 2, 3] and entry["style"]["colormap"] is None
+
+
+def test_true_colour_settings_and_three_assets_survive_the_kept_record() -> None:
+    style = Style(rescale=(0, 0.3), truecolor=TrueColor(rescale=((0, 0.3), (0, 0.2), (0, 0.1)), gamma=1.5, assets=("r", "g", "b")))
+    item = ItemAsset("i", datetime(2021, 1, 1, tzinfo=UTC), "r.tif", channels=(ChannelAsset("r", "r.tif"), ChannelAsset("g", "g.tif")))
+    assert decode(Style, json.loads(json.dumps(encode(style, Style)))) == style
+    assert decode(ItemAsset, json.loads(json.dumps(encode(item, ItemAsset)))) == item
 
 
 def test_three_assets_with_their_own_scale_offset_give_the_visual_picture(catalog: Path, tmp_path: Path) -> None:
@@ -188,6 +201,13 @@ def test_three_assets_with_their_own_scale_offset_give_the_visual_picture(catalo
     (record,) = result.records
     assert record.frames[0].items[0].channels[2].key == "blue"
     assert "red, green, blue = red, green, blue" in (result.output_dir / record.files.page).read_text()
+
+
+def test_titiler_renders_true_colour_channel_by_channel(catalog: Path, tmp_path: Path, loopback_titiler: Any) -> None:
+    """TiTiler is asked for each channel as one band (raw values; scale/offset applied after)."""
+    _, local = run(catalog, tmp_path / "local", "asset: visual")
+    _, remote = run(catalog, tmp_path / "titiler", "asset: [red, green, blue], style: {rescale: [0, 0.3]}", loopback_titiler.url)
+    assert all(np.array_equal(a, b) for a, b in zip(local, remote, strict=True))
 
 
 def test_one_palette_for_the_whole_animation(catalog: Path, tmp_path: Path) -> None:
