@@ -18,6 +18,7 @@ import pytest
 import rasterio
 import shapely
 from PIL import Image, ImageSequence
+from pyproj import Transformer
 from rasterio.shutil import copy as copy_dataset
 from rasterio.transform import from_origin
 
@@ -28,9 +29,10 @@ from generator.core.records import decode, encode
 from generator.core.specs import StyleSpec
 from generator.engine.build import BuildOptions, build
 from generator.plan.styles import resolve_style
-from generator.render.grid import inside_mask, make_grid
-from generator.render.palette import build_palette
+from generator.render.grid import inside_mask, make_grid, project
+from generator.render.palette import LABEL_BOX_RGB, build_palette
 from generator.render.truecolor import CUBE_BITS, PaletteMapper, palette_colors, to_rgb, truecolor_palette
+from tests.servers.tiles import serve_tiles
 
 SIZE = 64
 DATES = ["2021-01-01T00:00:00Z", "2021-02-01T00:00:00Z", "2021-03-01T00:00:00Z", "2021-04-01T00:00:00Z"]
@@ -65,7 +67,7 @@ def write_tif(path: Path, bands: np.ndarray, dtype: str, nodata: float | None = 
     return path
 
 
-def write_rgb_catalog(root: Path, *, colormap: bool = False) -> Path:
+def write_rgb_catalog(root: Path, *, colormap: bool = False, item_assets: bool = True) -> Path:
     """One collection with, per item, a 3-band uint8 ``visual`` asset and the same picture as three
     single-band float assets (``red``, ``green``, ``blue``) in reflectance 0–0.3 via their scale/offset."""
     collection_dir = root / "rgb"
@@ -102,6 +104,8 @@ def write_rgb_catalog(root: Path, *, colormap: bool = False) -> Path:
         "item_assets": {"visual": {"roles": ["visual"], "raster:bands": [{"data_type": "uint8"}] * 3}},
         "links": [{"rel": "root", "href": "../catalog.json", "type": "application/json"}, *links],
     }
+    if not item_assets:
+        del collection["item_assets"]
     if colormap:
         collection["renders"] = {"dashboard": {"rescale": [[0, 255]], "colormap_name": "viridis"}}
     collection_dir.mkdir(parents=True, exist_ok=True)
@@ -208,6 +212,35 @@ def test_titiler_renders_true_colour_channel_by_channel(catalog: Path, tmp_path:
     _, local = run(catalog, tmp_path / "local", "asset: visual")
     _, remote = run(catalog, tmp_path / "titiler", "asset: [red, green, blue], style: {rescale: [0, 0.3]}", loopback_titiler.url)
     assert all(np.array_equal(a, b) for a, b in zip(local, remote, strict=True))
+
+
+def test_true_colour_over_a_basemap(catalog: Path, tmp_path: Path) -> None:
+    """Under a basemap the palette shares its entries with the tiles: the data keeps its colours."""
+    folder = tmp_path / "basemap"
+    folder.mkdir()
+    (folder / "catalog").symlink_to(catalog / "catalog", target_is_directory=True)
+    with serve_tiles() as server:
+        config = write_config(folder, "asset: visual")
+        config.write_text(config.read_text().replace(
+            "crs: 'EPSG:4326',", f"layout: inset, basemap: {{url: '{server.template()}', attribution: Tiles}},"
+        ))
+        result = build(config, folder / "out", options=BuildOptions(jobs=1, cache_dir=folder / "cache"))
+    (record,) = result.records
+    assert record.status == "ok", record.error
+    region = project(shapely.box(0, 0, SIZE, SIZE), "EPSG:3857")
+    grid = make_grid(region, "EPSG:3857", SIZE)
+    inside = inside_mask(region, grid)
+    frame = frames_rgb(result.output_dir, record.files.frames[:1])[0]
+    box = np.all(frame == LABEL_BOX_RGB, axis=-1)  # the basemap's attribution, always drawn
+    rows, cols = np.nonzero(inside & ~box)
+    x, y = grid.transform * (cols + 0.5, rows + 0.5)
+    lon, lat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True).transform(x, y)
+    source = np.moveaxis(field(0), 0, -1)[np.clip(np.floor(SIZE - lat), 0, SIZE - 1).astype(int),
+                                          np.clip(np.floor(lon), 0, SIZE - 1).astype(int)]
+    errors = np.sqrt(((frame[rows, cols] - source.astype(np.int64)) ** 2).sum(axis=1))
+    # 128 data entries under a basemap instead of 235: √(235 / 128) ≈ 1.35 times the ~10 of the
+    # test above, plus nearest-pixel edges on the Mercator grid.
+    assert np.median(errors) < 24, np.median(errors)
 
 
 def test_one_palette_for_the_whole_animation(catalog: Path, tmp_path: Path) -> None:
@@ -331,3 +364,14 @@ def test_style_checks_of_true_colour() -> None:
     ).style
     assert style.truecolor == TrueColor(bands=(1, 1, 1), rescale=((0, 1), (0, 2), (0, 3)), saturation=1.2, assets=("r", "g", "b"))
     assert style.unscale  # a config rescale is in physical units
+
+
+def test_without_item_assets_the_first_item_says_and_the_frame_cache_never_hides_it(tmp_path: Path) -> None:
+    write_rgb_catalog(tmp_path / "catalog", colormap=True, item_assets=False)
+    options = BuildOptions(jobs=1, cache_dir=tmp_path / "cache")
+    (picked,) = build(write_config(tmp_path, "asset: visual, style: {bidx: 1}"), tmp_path / "out", options=options).records
+    assert picked.status == "ok", picked.error
+    result = build(write_config(tmp_path, "asset: visual"), tmp_path / "out", options=options)
+    (record,) = result.records
+    assert record.status == "stale" and result.summary.frames_cached == 0  # failed; last good files kept
+    assert record.error is not None and "asset 'visual' has 3 bands but the style maps one band" in record.error
