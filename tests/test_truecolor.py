@@ -165,8 +165,14 @@ def run(catalog: Path, folder: Path, collection: str, titiler: str | None = None
     return result, frames_rgb(result.output_dir, record.files.frames)
 
 
-def test_a_three_band_visual_asset_renders_the_expected_colours(catalog: Path, tmp_path: Path) -> None:
-    result, frames = run(catalog, tmp_path / "visual", "asset: visual")
+@pytest.fixture(scope="module")
+def visual(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[np.ndarray]]:
+    """The build of the 3-band ``visual`` asset, shared by the tests that only look at it."""
+    return run(catalog, tmp_path_factory.mktemp("visual"), "asset: visual")
+
+
+def test_a_three_band_visual_asset_renders_the_expected_colours(visual: tuple[Any, list[np.ndarray]]) -> None:
+    result, frames = visual
     (record,) = result.records
     assert record.style is not None and record.style.truecolor is not None
     assert record.legend_colors == () and record.files.legend is None  # no colour bar for true colour
@@ -198,18 +204,21 @@ def test_true_colour_settings_and_three_assets_survive_the_kept_record() -> None
     assert decode(ItemAsset, json.loads(json.dumps(encode(item, ItemAsset)))) == item
 
 
-def test_three_assets_with_their_own_scale_offset_give_the_visual_picture(catalog: Path, tmp_path: Path) -> None:
-    _, visual = run(catalog, tmp_path / "visual", "asset: visual")
+def test_three_assets_with_their_own_scale_offset_give_the_visual_picture(
+    catalog: Path, tmp_path: Path, visual: tuple[Any, list[np.ndarray]]
+) -> None:
     result, three = run(catalog, tmp_path / "three", "asset: [red, green, blue], style: {rescale: [0, 0.3]}")
-    assert all(np.array_equal(a, b) for a, b in zip(visual, three, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(visual[1], three, strict=True))
     (record,) = result.records
     assert record.frames[0].items[0].channels[2].key == "blue"
     assert "red, green, blue = red, green, blue" in (result.output_dir / record.files.page).read_text()
 
 
-def test_titiler_renders_true_colour_channel_by_channel(catalog: Path, tmp_path: Path, loopback_titiler: Any) -> None:
+def test_titiler_renders_true_colour_channel_by_channel(
+    catalog: Path, tmp_path: Path, loopback_titiler: Any, visual: tuple[Any, list[np.ndarray]]
+) -> None:
     """TiTiler is asked for each channel as one band (raw values; scale/offset applied after)."""
-    _, local = run(catalog, tmp_path / "local", "asset: visual")
+    local = visual[1]
     _, remote = run(catalog, tmp_path / "titiler", "asset: [red, green, blue], style: {rescale: [0, 0.3]}", loopback_titiler.url)
     assert all(np.array_equal(a, b) for a, b in zip(local, remote, strict=True))
 
@@ -243,8 +252,8 @@ def test_true_colour_over_a_basemap(catalog: Path, tmp_path: Path) -> None:
     assert np.median(errors) < 24, np.median(errors)
 
 
-def test_one_palette_for_the_whole_animation(catalog: Path, tmp_path: Path) -> None:
-    result, _ = run(catalog, tmp_path / "visual", "asset: visual")
+def test_one_palette_for_the_whole_animation(visual: tuple[Any, list[np.ndarray]]) -> None:
+    result, _ = visual
     (record,) = result.records
     with Image.open(result.output_dir / record.files.gif) as gif:
         frames = [frame.copy() for frame in ImageSequence.Iterator(gif)]
