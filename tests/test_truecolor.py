@@ -23,7 +23,8 @@ from rasterio.shutil import copy as copy_dataset
 from rasterio.transform import from_origin
 
 from generator.cli.main import main
-from generator.core.errors import StyleError
+from generator.config import parse_config
+from generator.core.errors import ConfigError, StyleError
 from generator.core.model import ChannelAsset, ItemAsset, Style, TrueColor
 from generator.core.records import decode, encode
 from generator.core.specs import StyleSpec
@@ -384,3 +385,28 @@ def test_without_item_assets_the_first_item_says_and_the_frame_cache_never_hides
     (record,) = result.records
     assert record.status == "stale" and result.summary.frames_cached == 0  # failed; last good files kept
     assert record.error is not None and "asset 'visual' has 3 bands but the style maps one band" in record.error
+
+
+@pytest.mark.parametrize(
+    ("collection", "says"),
+    [
+        ("asset: [a, b]", "collections[0].asset: a list of assets renders true colour and names three different assets"),
+        ("asset: [a, a, b]", "three different assets"),
+        ("asset: [a, b, c], style: {colormap: magma}", "renders true colour, which takes no style.colormap"),
+        ("asset: [a, b, c], style: {bidx: 2}", "reads band 1 of each asset: drop style.bidx"),
+        ("style: {rescale: [[0, 1], [0, 1]]}", "style.rescale: give [min, max], or one [min, max] per channel"),
+        ("style: {rescale: [[0, 1], [0, 1], [0, 1]], colormap: magma}", "a rescale per channel"),
+        ("style: {bidx: [1, 2, 3], colormap: magma}", "bidx with three bands renders true colour, which takes no colormap"),
+        ("style: {bidx: [1, 2]}", "style.bidx"),
+        ("style: {gamma: 0}", "style.gamma: Input should be greater than 0"),
+        ("style: {saturation: -1}", "style.saturation: Input should be greater than or equal to 0"),
+    ],
+)
+def test_true_colour_config_errors_name_the_key(collection: str, says: str) -> None:
+    text = (
+        "site: {title: T}\nsources: {s: {catalog: c.json}}\n"
+        f"collections:\n  - {{id: c, source: s, {collection}}}\nregions: [{{id: r, bbox: [0, 0, 1, 1]}}]\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, Path("site.yml"))
+    assert says in str(raised.value)

@@ -118,6 +118,15 @@ class StyleSection(StrictModel):
     gamma: float | None = Field(default=None, gt=0, le=10)
     saturation: float | None = Field(default=None, ge=0, le=10)
 
+    @field_validator("rescale", mode="before")
+    @classmethod
+    def _three_channels(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(part, list) for part in value) and len(value) != 3:
+            raise ValueError(
+                f"give [min, max], or one [min, max] per channel for true colour: [[r0, r1], [g0, g1], [b0, b1]]; got {value!r}"
+            )
+        return value
+
     @field_validator("ticks")
     @classmethod
     def _ordered_ticks(cls, value: list[float] | None) -> list[float] | None:
