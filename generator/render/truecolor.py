@@ -138,13 +138,13 @@ def palette_colors(layers: Iterable[np.ndarray], count: int) -> np.ndarray:
     return padded
 
 
-def _kmeans(start: np.ndarray, colors: np.ndarray, weights: np.ndarray, rounds: int = 0) -> np.ndarray:
+def _kmeans(start: np.ndarray, colors: np.ndarray, weights: np.ndarray, rounds: int = KMEANS_ROUNDS) -> np.ndarray:
     """``start`` moved by Lloyd's k-means towards the weighted ``colors`` (a deterministic refinement)."""
     from scipy.spatial import cKDTree  # deferred: scipy takes ~0.3 s to import, only true colour needs it
 
     points = colors.astype(np.float64)
     centres = start.astype(np.float64)
-    for _ in range(rounds or KMEANS_ROUNDS):
+    for _ in range(rounds):
         _, nearest = cKDTree(centres).query(points)
         totals = np.bincount(nearest, weights, minlength=len(centres))
         used = totals > 0
