@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -178,6 +179,7 @@ class PaletteMapper:
         self.nodata = palette.index("nodata")
         self.inside = inside
         self.table = np.full(1 << (3 * CUBE_BITS), -1, dtype=np.int16)
+        self.tree: Any = None  # a scipy cKDTree of the data levels, made on the first lookup
 
     def __call__(self, layer: np.ndarray) -> np.ndarray:
         shift = 8 - CUBE_BITS
@@ -191,18 +193,16 @@ class PaletteMapper:
         out[data] = self.table[codes[data]].astype(np.uint8)
         return out
 
-    def _nearest(self, codes: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    def _nearest(self, codes: np.ndarray) -> np.ndarray:
+        from scipy.spatial import cKDTree  # deferred, as in _kmeans
+
+        if self.tree is None:
+            self.tree = cKDTree(self.levels)
         half = (1 << (8 - CUBE_BITS)) / 2 - 0.5  # a cell's centre, from its lowest value
         mask = (1 << CUBE_BITS) - 1
-        found = np.empty(codes.size, dtype=np.int16)
-        for start in range(0, codes.size, chunk):
-            part = codes[start : start + chunk]
-            centres = np.stack(
-                [(part >> (2 * CUBE_BITS)) & mask, (part >> CUBE_BITS) & mask, part & mask], axis=1
-            ).astype(np.float64) * (1 << (8 - CUBE_BITS)) + half
-            distances = ((centres[:, None, :] - self.levels[None, :, :]) ** 2).sum(axis=2)
-            found[start : start + chunk] = np.argmin(distances, axis=1)
-        return found
+        cells = np.stack([(codes >> (2 * CUBE_BITS)) & mask, (codes >> CUBE_BITS) & mask, codes & mask], axis=1)
+        _, found = self.tree.query(cells.astype(np.float64) * (1 << (8 - CUBE_BITS)) + half)
+        return np.asarray(found, dtype=np.int16)
 
 
 __all__ = [
