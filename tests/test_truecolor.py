@@ -410,3 +410,14 @@ def test_true_colour_config_errors_name_the_key(collection: str, says: str) -> N
     with pytest.raises(ConfigError) as raised:
         parse_config(text, Path("site.yml"))
     assert says in str(raised.value)
+
+
+def test_a_true_colour_render_gives_its_gamma_and_saturation(caplog: pytest.LogCaptureFixture) -> None:
+    render = {"dashboard": {"bidx": [1, 2, 3], "rescale": [[0, 3000], [0, 3000], [0, 2500]],
+                            "color_formula": "Gamma RGB 3.2 Saturation 0.8 Sigmoidal RGB 25 0.35"}}
+    with caplog.at_level("WARNING"):
+        style = resolve_style("s2", render, None, "collections[0]").style
+    assert style.truecolor == TrueColor(rescale=((0, 3000), (0, 3000), (0, 2500)), gamma=3.2, saturation=0.8)
+    assert "Sigmoidal RGB 25 0.35" in caplog.text  # warned about, not applied
+    tuned = resolve_style("s2", render, StyleSpec(gamma=1.0), "collections[0]").style
+    assert tuned.truecolor is not None and (tuned.truecolor.gamma, tuned.truecolor.saturation) == (1.0, 0.8)

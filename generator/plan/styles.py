@@ -446,8 +446,44 @@ def truecolor_of(
         rescale = (render.rescale,) * 3
     else:
         rescale = (TRUECOLOR_RESCALE,) * 3
-    gamma = section.gamma if section is not None and section.gamma is not None else 1.0
-    saturation = section.saturation if section is not None and section.saturation is not None else 1.0
+    render_gamma, render_saturation = _rgb_formula(render.color_formula, f"collection {collection_id!r} renders.{picked[0]}" if picked else where)
+    gamma = section.gamma if section is not None and section.gamma is not None else render_gamma
+    saturation = section.saturation if section is not None and section.saturation is not None else render_saturation
     return TrueColor(
         bands=bands, rescale=(rescale[0], rescale[1], rescale[2]), gamma=gamma, saturation=saturation, assets=assets
     )
+
+
+def _rgb_formula(formula: str | None, where: str) -> tuple[float, float]:
+    """(gamma, saturation) of a true-colour render's rio-color ``color_formula``; warn once for the rest.
+
+    ``gamma`` counts when it applies to all of r, g and b; ``saturation`` is applied the way
+    ``style.saturation`` is (around the Rec. 709 grey, close to rio-color's chroma scaling).
+    """
+    gamma, saturation, ignored = 1.0, 1.0, []
+    tokens = (formula or "").replace(",", " ").split()
+    index = 0
+    while index < len(tokens):
+        name = tokens[index].lower()
+        try:
+            if name == "gamma" and set(tokens[index + 1].lower()) >= set("rgb"):
+                value = float(tokens[index + 2])
+                if value > 0:
+                    gamma, index = value, index + 3
+                    continue
+            elif name == "saturation":
+                value = float(tokens[index + 1])
+                if value >= 0:
+                    saturation, index = value, index + 2
+                    continue
+        except (IndexError, ValueError):
+            pass
+        ignored.append(tokens[index])
+        index += 1
+    if ignored:
+        _warn_once(
+            where, "rgb color_formula",
+            f"`color_formula` {formula!r}: only `gamma RGB <value>` and `saturation <value>` apply to true colour; "
+            f"the rest ({' '.join(ignored)}) is ignored",
+        )
+    return gamma, saturation
