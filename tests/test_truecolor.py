@@ -367,8 +367,12 @@ def test_style_checks_of_true_colour() -> None:
         resolve_style("c", {}, StyleSpec(rescale=(0, 1)), "collections[0]", "pair", 2)
     with pytest.raises(StyleError, match="gamma and style.saturation are for true colour"):
         resolve_style("c", {}, StyleSpec(rescale=(0, 1), colormap="magma", gamma=2.0), "collections[0]", "one", 1)
-    with pytest.raises(StyleError, match="asks for band 4"):
+    with pytest.raises(StyleError, match=r"true colour reads bands \[4, 2, 1\] but asset 'visual' has 3 band"):
         resolve_style("c", {}, StyleSpec(rgb_bidx=(4, 2, 1)), "collections[0]", "visual", 3)
+    with pytest.raises(StyleError, match="has 1 band"):  # a rescale per channel on a one-band asset
+        resolve_style("c", {}, StyleSpec(band_rescale=((0, 1),) * 3), "collections[0]", "one", 1)
+    per_channel = resolve_style("c", {}, StyleSpec(band_rescale=((0, 1),) * 3), "collections[0]", "visual").style
+    assert per_channel.truecolor is not None and per_channel.truecolor.bands == (1, 2, 3)
     style = resolve_style(
         "c", {}, StyleSpec(band_rescale=((0, 1), (0, 2), (0, 3)), saturation=1.2), "collections[0]", ("r", "g", "b")
     ).style

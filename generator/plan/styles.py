@@ -426,12 +426,14 @@ def truecolor_of(
                 + f" (under {where})"
             )
         bands = (1, 2, 3)
+    elif section is not None and section.band_rescale:
+        bands = (1, 2, 3)  # a rescale per channel asks for true colour
     if bands is None:
         return None
     if band_count is not None and not assets and max(bands) > band_count:
         raise StyleError(
-            f"collection {collection_id!r}: bidx {list(bands)} asks for band {max(bands)} but {label} has "
-            f"{band_count} band(s) (under {where})"
+            f"collection {collection_id!r}: true colour reads bands {list(bands)} but {label} has "
+            f"{band_count} band(s): give three assets (`asset: [red, green, blue]`) or bands that exist (under {where})"
         )
     if section is not None and section.scale == "log":
         raise StyleError(f"collection {collection_id!r}: true colour is rescaled linearly: drop style.scale: log (under {where})")
