@@ -1,7 +1,8 @@
 """An animation's frames from a source's items: which asset is the data, and one frame per time.
 
 Owns the choice of each item's data asset (the configured key, else the asset the collection's
-renders name, else role ``data``, else a COG — never a preview picture), merging items that
+renders name, else role ``data``, else a COG — never a preview picture; three configured keys
+give each item three assets for true colour, ``ItemAsset.channels``), merging items that
 share a timestamp into one frame, and ``collections[].last``. Works on ``core.model.SourceItem``
 records, so every source kind gets the same rules — including that an item read over the
 network may only point at remote assets unless its source allows local ones.
