@@ -425,3 +425,13 @@ def test_a_true_colour_render_gives_its_gamma_and_saturation(caplog: pytest.LogC
     assert "Sigmoidal RGB 25 0.35" in caplog.text  # warned about, not applied
     tuned = resolve_style("s2", render, StyleSpec(gamma=1.0), "collections[0]").style
     assert tuned.truecolor is not None and (tuned.truecolor.gamma, tuned.truecolor.saturation) == (1.0, 0.8)
+
+
+def test_validate_online_asks_the_first_item_when_item_assets_are_silent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_rgb_catalog(tmp_path / "catalog", colormap=True, item_assets=False)
+    assert main(["validate", "--offline", "--config", str(write_config(tmp_path, "asset: visual"))]) == 0  # cannot know
+    assert main(["validate", "--config", str(write_config(tmp_path, "asset: visual"))]) == 1
+    assert "collection rgb: collection 'rgb': asset 'visual' has 3 bands but the style maps one band" in capsys.readouterr().err
+    assert main(["validate", "--config", str(write_config(tmp_path, "asset: visual, style: {bidx: 3}"))]) == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from generator.plan.schedule import plan_animation, source_opener
 from generator.plan.site import SitePlan, load_site, site_folders
 from generator.plan.styles import asset_band_count, render_problems, resolve_style
 from generator.sources.catalog import StaticCatalogSource
-from generator.sources.regions import load_region, load_regions
+from generator.sources.regions import Region, load_region, load_regions
+from generator.sources.registry import Source
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,7 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
         return report
     if crs_problems:
         raise ConfigError(crs_problems)
-    load_regions(site.regions)
+    regions = load_regions(site.regions)
     report.lines.append(f"regions: {len(site.regions)} loaded")
     opener = source_opener(site.sources)
     for collection in site.collections:
@@ -184,8 +186,32 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
         except GeneratorError as error:
             report.problems.append(f"collection {collection.id}: {error}")
             continue
-        report.problems += style_problems(collection, info.renders, asset_band_count(info, collection.asset))
+        band_count = asset_band_count(info, collection.asset)
+        found = style_problems(collection, info.renders, band_count)
+        if not found and band_count is None:
+            found = first_item_problems(site, regions, opener, collection)
+        report.problems += found
     return report
+
+
+def first_item_problems(
+    site: SitePlan, regions: dict[str, Region], opener: Callable[[str], Source], collection: CollectionSpec
+) -> list[str]:
+    """What the style refuses once the first item says how many bands the asset has (a colormap on
+    a multi-band asset without ``bidx``), when the collection's ``item_assets`` do not say: the
+    collection's first animation is planned (item metadata only, as ``list`` does)."""
+    if isinstance(collection.asset, tuple) or (collection.style is not None and (collection.style.bidx or collection.style.rgb_bidx)):
+        return []  # the band choice is explicit: nothing an item could change
+    spec = next((spec for spec in site.animations if spec.collection.where == collection.where), None)
+    if spec is None:
+        return []
+    try:
+        plan_animation(spec, regions[spec.region.id], opener(collection.source), site.sources[collection.source])
+    except StyleError as error:
+        return [f"collection {collection.id}: {error}"]
+    except GeneratorError:
+        return []  # no items, or a source that stopped answering: `list` and the build say so
+    return []
 
 
 def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:
