@@ -24,12 +24,14 @@ from generator.core.model import (
     BandScaling,
     CategoricalScheme,
     Category,
+    ChannelAsset,
     CollectionInfo,
     ColorOp,
     FramePlan,
     Grid,
     ItemAsset,
     Style,
+    TrueColor,
 )
 from generator.render.cache import animation_fingerprint, layer_key
 from generator.sources.regions import BorderLayer, Region
@@ -68,6 +70,7 @@ WHEN_UNSET: dict[str, Any] = {
     "item_asset_bands": {"red": (BandScaling(0.0001, 0.0, 0.0),)},
     "ticks": (0.5,),
     "item_assets": {"red": AssetDescription("Red", ("data",))},
+    "truecolor": TrueColor(),
 }
 
 
@@ -164,3 +167,43 @@ def test_canonical_form_refuses_unknown_types_instead_of_guessing() -> None:
     with pytest.raises(TypeError, match="object"):
         canonical({"x": object()})
     assert canonical((1, (2.0, "a"), {"k": None})) == [1, [2.0, "a"], {"k": None}]
+
+
+TRUECOLOR = Style(rescale=(0.0, 255.0), truecolor=TrueColor())
+
+
+@pytest.mark.parametrize(
+    ("what", "changed"),
+    [
+        ("bidx", dataclasses.replace(TRUECOLOR.truecolor, bands=(3, 2, 1))),  # type: ignore[type-var]
+        ("rescale", dataclasses.replace(TRUECOLOR.truecolor, rescale=((0.0, 200.0),) * 3)),  # type: ignore[type-var]
+        ("gamma", dataclasses.replace(TRUECOLOR.truecolor, gamma=1.5)),  # type: ignore[type-var]
+        ("saturation", dataclasses.replace(TRUECOLOR.truecolor, saturation=1.3)),  # type: ignore[type-var]
+        ("assets", dataclasses.replace(TRUECOLOR.truecolor, assets=("red", "green", "blue"))),  # type: ignore[type-var]
+    ],
+)
+def test_every_true_colour_setting_changes_both_keys(what: str, changed: TrueColor) -> None:
+    """Band choice, rescale, gamma, saturation and the assets change pixels: a cached layer never hides them."""
+    style = dataclasses.replace(TRUECOLOR, truecolor=changed)
+    assert _layer_key(style) != _layer_key(TRUECOLOR)
+    assert _fingerprint(style) != _fingerprint(TRUECOLOR)
+
+
+def test_band_choice_of_a_colormap_style_changes_the_layer_key() -> None:
+    one = Style(rescale=(0.0, 1.0), bidx=1, band_chosen=True)
+    assert _layer_key(dataclasses.replace(one, bidx=2)) != _layer_key(one)
+    assert _layer_key(dataclasses.replace(one, band_chosen=False)) != _layer_key(one)
+
+
+def _three(hrefs: tuple[str, str, str]) -> FramePlan:
+    channels = tuple(ChannelAsset(key, href) for key, href in zip(("red", "green", "blue"), hrefs, strict=True))
+    item = ItemAsset("a", FRAME.datetime, hrefs[0], channels=channels)
+    return FramePlan(FRAME.datetime, (item,))
+
+
+def test_each_of_the_three_assets_is_in_the_layer_key() -> None:
+    base = ("https://example.org/r.tif", "https://example.org/g.tif", "https://example.org/b.tif")
+    key = layer_key(_three(base), GRID, TRUECOLOR, "region", 0, "local")
+    for channel in range(3):
+        other = tuple(href.replace(".tif", "2.tif") if n == channel else href for n, href in enumerate(base))
+        assert layer_key(_three(other), GRID, TRUECOLOR, "region", 0, "local") != key  # type: ignore[arg-type]

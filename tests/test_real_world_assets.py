@@ -242,14 +242,15 @@ def test_color_formula_gamma_is_applied_exactly_and_the_rest_warned_once(
     np.testing.assert_allclose(data.values, expected, rtol=1e-5)
 
 
-def test_multiband_rgb_is_a_clear_error(tmp_path: Path) -> None:
+def test_multiband_rgb_through_a_colormap_is_a_clear_error(tmp_path: Path) -> None:
     rgb = np.stack([np.full((16, 16), value, dtype="uint8") for value in (200, 100, 50)])
     path = write_raster(tmp_path / "rgb.tif", rgb, "EPSG:4326", Affine(1, 0, 0, 0, -1, 16), nodata=None,
                         dtype="uint8", photometric="RGB")
-    with pytest.raises(RenderError, match="multi-band RGB assets are not supported yet"):
+    with pytest.raises(RenderError, match="multi-band RGB image mapped through a colormap: pick one band"):
         LocalRenderer().read(item(path), GRID16, Style(rescale=(0, 255)))
-    with pytest.raises(StyleError, match="multi-band RGB assets are not supported yet"):
-        resolve_style("c", {"r": {"bidx": [1, 2, 3], "rescale": [[0, 255]]}}, None, "collections[0]")
+    # A render's three bands are a true-colour render.
+    rendered = resolve_style("c", {"r": {"bidx": [1, 2, 3], "rescale": [[0, 255]]}}, None, "collections[0]").style
+    assert rendered.truecolor is not None and rendered.truecolor.bands == (1, 2, 3)
     # Naming one band explicitly maps that band.
     red = resolve_style("c", {"r": {"bidx": [1], "rescale": [[0, 255]]}}, None, "collections[0]").style
     assert (LocalRenderer().read(item(path), GRID16, red).values == 200).all()

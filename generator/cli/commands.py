@@ -29,7 +29,7 @@ from generator.engine.ownership import cache_lock_file, exclusive, output_lock_f
 from generator.plan.assets import DescribedAsset, asset_problem
 from generator.plan.schedule import SearchCache, plan_animation, source_opener
 from generator.plan.site import SitePlan, load_site, site_folders
-from generator.plan.styles import pick_render, render_problems, resolve_style
+from generator.plan.styles import asset_band_count, pick_render, render_problems, resolve_style
 from generator.sources.catalog import StaticCatalogSource
 from generator.sources.items import filter_items
 from generator.sources.regions import Region, load_region, load_regions
@@ -83,14 +83,15 @@ def _local_sources(site: SitePlan, report: CheckReport) -> None:
             report.lines.append(f"source {name}: remote, not contacted (--offline)")
 
 
-def style_problems(collection: CollectionSpec, renders: dict[str, Any]) -> list[str]:
+def style_problems(collection: CollectionSpec, renders: dict[str, Any], band_count: int | None = None) -> list[str]:
     """Every problem of the style a collection's animations would use: each bad ``renders`` value
-    (checked like ``style:``), else what resolving the style refuses (classes, expression, no rescale)."""
+    (checked like ``style:``), else what resolving the style refuses (classes, expression, no rescale,
+    a colormap on a multi-band asset when ``band_count`` — from the collection's item_assets — says so)."""
     problems = render_problems(collection.id, renders, collection.style, collection.where)
     if problems:
         return problems
     try:
-        resolve_style(collection.id, renders, collection.style, collection.where)
+        resolve_style(collection.id, renders, collection.style, collection.where, collection.asset, band_count)
     except StyleError as error:
         return [str(error)]
     return []
@@ -136,7 +137,7 @@ def _offline_collections(site: SitePlan, report: CheckReport) -> list[str]:
             else:
                 problems.append(f"{source.catalog}: collection {collection.id!r} cannot be read: {error}")
             continue
-        found = style_problems(collection, info.renders)
+        found = style_problems(collection, info.renders, asset_band_count(info, collection.asset))
         problems += [f"{document}: {problem}" for problem in found]
         for animation, spec in _restyled(site, collection):
             problems += [f"{document}: animation {animation}: {problem}" for problem in style_problems(spec, info.renders)]
@@ -227,9 +228,11 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
         except GeneratorError as error:
             report.problems.append(f"collection {collection.id}: {error}")
             continue
-        report.problems += style_problems(collection, info.renders)
+        band_count = asset_band_count(info, collection.asset)
+        found = style_problems(collection, info.renders, band_count)
+        report.problems += found
         for animation, spec in _restyled(site, collection):
-            report.problems += [f"animation {animation}: {problem}" for problem in style_problems(spec, info.renders)]
+            report.problems += [f"animation {animation}: {problem}" for problem in style_problems(spec, info.renders, band_count)]
         try:
             first = _first_item(site, collection, regions, opener, searches)
         except GeneratorError as error:
@@ -240,6 +243,8 @@ def validate(config_path: Path, offline: bool) -> CheckReport:
             report.config_problems.append(f"{site.path}: {problem}")
         else:
             report.lines.append(line)
+            if not found and band_count is None:
+                report.problems += first_item_problems(site, regions, opener, collection, searches)
     return report
 
 
@@ -257,6 +262,27 @@ def _first_item(
     found = searches.items(opener(collection.source), canonical_json(source), collection.stac_id, interval, region)
     items = filter_items(found, interval, region.geometry)
     return items[0] if items else None
+
+
+def first_item_problems(
+    site: SitePlan, regions: Mapping[str, Region], opener: Callable[[str], Source], collection: CollectionSpec,
+    searches: SearchCache,
+) -> list[str]:
+    """What the style refuses once the first item says how many bands the asset has (a colormap on
+    a multi-band asset without ``bidx``), when the collection's ``item_assets`` do not say: the
+    collection's first animation is planned (item metadata only, as ``list`` does)."""
+    if isinstance(collection.asset, tuple) or (collection.style is not None and (collection.style.bidx or collection.style.rgb_bidx)):
+        return []  # the band choice is explicit: nothing an item could change
+    spec = next((spec for spec in site.animations if spec.collection.where == collection.where), None)
+    if spec is None:
+        return []
+    try:
+        plan_animation(spec, regions[spec.region.id], opener(collection.source), site.sources[collection.source], searches)
+    except StyleError as error:
+        return [f"collection {collection.id}: {error}"]
+    except GeneratorError:
+        return []  # no items, or a source that stopped answering: `list` and the build say so
+    return []
 
 
 def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:

@@ -117,11 +117,13 @@ class SourceSection(StrictModel):
 
 
 class StyleSection(StrictModel):
-    rescale: Rescale | None = None
+    # `[low, high]`, or for true colour one `[low, high]` per channel: `[[r0, r1], [g0, g1], [b0, b1]]`.
+    rescale: Rescale | tuple[Rescale, Rescale, Rescale] | None = None
     colormap: Colormap | None = None
     units: str | None = None
     nodata: float | None = None
-    bidx: Band | None = None
+    # One band mapped through the colormap, or three (`[1, 2, 3]`: red, green, blue) for true colour.
+    bidx: Band | tuple[Band, Band, Band] | None = None
     resampling: Resampling | None = None
     # Missing values inside the region: a colour, or `transparent` (like outside the region).
     nodata_color: str | None = Field(default=None, pattern=r"^(?:#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})|transparent)$")
@@ -130,6 +132,19 @@ class StyleSection(StrictModel):
     # numbers (STAC `raster:bands` scale/offset not applied). A closed choice, see core.scales.
     scale: StyleScale | None = None
     ticks: list[float] | None = Field(default=None, min_length=1, max_length=20)  # the legend's ticks
+    # True colour only: brighten (> 1) or darken (< 1) each rescaled channel; push colours away
+    # from (> 1) or towards (< 1, 0 = grey) their grey.
+    gamma: float | None = Field(default=None, gt=0, le=10)
+    saturation: float | None = Field(default=None, ge=0, le=10)
+
+    @field_validator("rescale", mode="before")
+    @classmethod
+    def _three_channels(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(isinstance(part, list) for part in value) and len(value) != 3:
+            raise ValueError(
+                f"give [min, max], or one [min, max] per channel for true colour: [[r0, r1], [g0, g1], [b0, b1]]; got {value!r}"
+            )
+        return value
 
     @field_validator("ticks")
     @classmethod
@@ -141,8 +156,18 @@ class StyleSection(StrictModel):
 
     @model_validator(mode="after")
     def _scale_fits_rescale(self) -> StyleSection:
+        if self.band_rescale is not None:
+            if self.colormap is not None or isinstance(self.bidx, int):
+                raise ValueError(
+                    "a rescale per channel ([[r0, r1], [g0, g1], [b0, b1]]) is for true colour; "
+                    "a colormap maps one band: give one [min, max]"
+                )
+            return self
+        if isinstance(self.bidx, tuple) and self.colormap is not None:
+            raise ValueError("bidx with three bands renders true colour, which takes no colormap: drop one of them")
         # Without a rescale here, the STAC render's is checked when the style is resolved.
-        problem = None if self.rescale is None else style_problem(self.rescale, mapping_scale(self.scale), self.tuple_ticks)
+        rescale = self.rescale
+        problem = None if rescale is None else style_problem(rescale, mapping_scale(self.scale), self.tuple_ticks)  # type: ignore[arg-type]
         if problem:
             raise ValueError(problem)
         return self
@@ -150,6 +175,13 @@ class StyleSection(StrictModel):
     @property
     def tuple_ticks(self) -> tuple[float, ...] | None:
         return None if self.ticks is None else tuple(self.ticks)
+
+    @property
+    def band_rescale(self) -> tuple[tuple[float, float], ...] | None:
+        """The rescale per channel (true colour), or None for one shared ``[min, max]``."""
+        if self.rescale is None or not isinstance(self.rescale[0], tuple):
+            return None
+        return tuple((float(low), float(high)) for low, high in self.rescale)
 
 
 class StacRender(BaseModel):
@@ -172,6 +204,8 @@ class StacRender(BaseModel):
     color_formula: str | None = None
     assets: list[str] | None = None
     unscale: bool | None = None  # TiTiler: apply the file's scale/offset before `rescale`
+    rgb_bidx: tuple[Band, Band, Band] | None = None  # `bidx: [r, g, b]`: a true-colour render
+    rgb_rescale: tuple[Rescale, Rescale, Rescale] | None = None  # its `rescale`, one per band
 
     @field_validator("rescale", mode="before")
     @classmethod
@@ -201,11 +235,23 @@ class StacRender(BaseModel):
         if isinstance(value, list):
             if len(value) != 1:
                 raise ValueError(
-                    "asks for a multi-band (RGB) image; multi-band RGB assets are not supported yet: pick one "
+                    "must be one band, or three (red, green, blue) for a true-colour image: pick one "
                     "band with style.bidx, or combine bands with an `expression`"
                 )
             return value[0]
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rgb_render(cls, data: Any) -> Any:
+        # `bidx: [1, 2, 3]` (and one rescale per band) is TiTiler's true-colour render.
+        if isinstance(data, dict) and isinstance(data.get("bidx"), list) and len(data["bidx"]) == 3:
+            data = {**data, "rgb_bidx": data["bidx"]}
+            del data["bidx"]
+            rescale = data.get("rescale")
+            if isinstance(rescale, list) and len(rescale) == 3 and all(isinstance(pair, list) for pair in rescale):
+                data["rgb_rescale"] = rescale
+        return data
 
 
 def _to_text(value: Any) -> Any:
@@ -218,7 +264,7 @@ def _to_text(value: Any) -> Any:
 class CollectionSection(StrictModel):
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
-    # The asset to read: a key of the items' assets (a list of three keys is true colour).
+    # The data asset's key, or three keys `[red, green, blue]` of single-band assets for true colour.
     asset: str | list[str] | None = None
     datetime: str | None = None  # an interval, or a rolling window such as P24M/..
     last: int | None = Field(default=None, ge=1)  # keep only the newest N time steps
@@ -233,6 +279,26 @@ class CollectionSection(StrictModel):
     query: dict[str, Any] | None = None
     filter: dict[str, Any] | None = None
     composite: Composite | None = None
+
+    @field_validator("asset")
+    @classmethod
+    def _three_assets(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and (len(value) != 3 or len(set(value)) != 3 or not all(value)):
+            raise ValueError(
+                f"a list of assets renders true colour and names three different assets "
+                f"[red, green, blue], got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _truecolor_style(self) -> CollectionSection:
+        style = self.style
+        if isinstance(self.asset, list) and style is not None:
+            if style.colormap is not None:
+                raise ValueError("`asset: [red, green, blue]` renders true colour, which takes no style.colormap")
+            if style.bidx is not None:
+                raise ValueError("`asset: [red, green, blue]` reads band 1 of each asset: drop style.bidx")
+        return self
 
     @field_validator("datetime")
     @classmethod

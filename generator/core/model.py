@@ -87,6 +87,31 @@ class CategoricalScheme:
 
 
 @dataclass(frozen=True)
+class TrueColor:
+    """How a true-colour style makes red, green and blue (``render.truecolor``).
+
+    ``bands``: the band of each channel — in the one multi-band asset, or band 1 of each of the
+    three assets named by ``assets`` (the config's ``asset: [red, green, blue]``; the frame's items
+    then carry those assets as ``ItemAsset.channels``). ``rescale``: ``[low, high]`` per channel,
+    in the same units as ``Style.rescale``. ``gamma`` brightens (> 1) or darkens (< 1) each rescaled
+    channel (t ** (1 / gamma)); ``saturation`` scales the colour away from (> 1) or towards (< 1)
+    its grey. Every field changes pixels, so all are in the frame-cache key.
+    """
+
+    bands: tuple[int, int, int] = (1, 2, 3)
+    rescale: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] = ((0.0, 255.0),) * 3
+    gamma: float = 1.0
+    saturation: float = 1.0
+    assets: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """What a page says instead of a colour bar: which asset or band is red, green and blue."""
+        names = self.assets if self.assets else tuple(f"band {band}" for band in self.bands)
+        return f"true colour (red, green, blue = {', '.join(names)})"
+
+
+@dataclass(frozen=True)
 class Style:
     """How data values become colours, fully resolved (the plan stage fills it, see ``plan.styles``).
 
@@ -121,6 +146,8 @@ class Style:
     #: ``rescale`` applies (a config ``rescale``); False: ``rescale`` applies to the file's raw
     #: values (``style.scale: raw``, or a STAC render's rescale without ``unscale: true``).
     unscale: bool = False
+    #: Set for a true-colour style: three channels rendered as RGB, no colormap (``TrueColor``).
+    truecolor: TrueColor | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +219,22 @@ class SourceItem:
 
 
 @dataclass(frozen=True)
+class ChannelAsset:
+    """One of the three assets of a true-colour frame (``asset: [red, green, blue]``)."""
+
+    key: str
+    href: str
+    updated: str | None = None
+    bands: tuple[BandScaling, ...] = ()
+
+
+@dataclass(frozen=True)
 class ItemAsset:
-    """One STAC item's data asset, as a frame needs it."""
+    """One STAC item's data asset, as a frame needs it.
+
+    With ``asset: [red, green, blue]``, ``channels`` holds the three assets (``href`` and
+    ``bands`` are then the red one's, so pages and lists still name a file).
+    """
 
     item_id: str
     datetime: datetime  # timezone-aware, UTC
@@ -205,6 +246,7 @@ class ItemAsset:
     #: The item's ``eo:cloud_cover`` (percent) when it gives a number: ``composite: least-cloudy``
     #: ranks by it, and ``provenance.json`` shows it. Never part of a cache key (no pixel changes).
     cloud_cover: float | None = None
+    channels: tuple[ChannelAsset, ...] = ()
 
     def band(self, number: int) -> BandScaling:
         """Band ``number`` (from 1)'s scaling; identity when STAC does not describe it."""

@@ -291,6 +291,10 @@ class StyleSpec:
     nodata_color: str | None = None  # "#rrggbb", "transparent"; None: a light grey chosen per colormap
     scale: StyleScale | None = None  # "linear", "log" or "raw" (core.scales); None: linear
     ticks: tuple[float, ...] | None = None  # the legend's ticks; None: chosen for the scale
+    band_rescale: tuple[tuple[float, float], ...] | None = None  # true colour: [low, high] per channel
+    rgb_bidx: tuple[int, int, int] | None = None  # `bidx: [r, g, b]`: true colour from one asset
+    gamma: float | None = None  # true colour only
+    saturation: float | None = None  # true colour only
 
 
 @dataclass(frozen=True)
@@ -300,7 +304,7 @@ class CollectionSpec:
     id: str
     source: str
     where: str
-    asset: str | tuple[str, ...] | None = None  # one key, or several (true colour)
+    asset: str | tuple[str, ...] | None = None  # three keys: true colour from three assets
     datetime: str | None = None  # an interval, or a rolling window such as P24M/..
     last: int | None = None
     style: StyleSpec | None = None

@@ -61,6 +61,7 @@ from generator.render.layers import (
 from generator.render.local import Renderer
 from generator.render.palette import Palette, nodata_rgb, with_reserved
 from generator.render.registry import make_renderer
+from generator.render.truecolor import PaletteMapper, palette_colors, truecolor_palette
 from generator.site.locator import outline_rings
 from generator.sources.geodata import CREDIT as GEODATA_CREDIT
 from generator.sources.regions import Region
@@ -242,7 +243,7 @@ class AnimationBuilder:
         return AnimationRecord(
             **{**base, "files": files},
             status="ok", collection=collection, style=style, frames=kept, frame_labels=labels,
-            legend_colors=palette.legend_hex(16), width=width, height=height,
+            legend_colors=palette.legend_hex(16) if style.truecolor is None else (), width=width, height=height,
             legend_classes=_classes(categories, painter) if categories else (),
             notes=notes, warnings=warnings, crs=grid.crs, render=_published_render(spec.render),
             frame_stats=stats,
@@ -322,6 +323,7 @@ class AnimationBuilder:
         settings = spec.render.basemap
         if settings:  # deferred: the basemap code (and scipy) is imported only when a basemap is drawn
             from generator.overlays.basemap import (
+                BASEMAP_DATA_LEVELS,
                 WEB_MERCATOR,
                 TileFetcher,
                 basemap_attribution,
@@ -332,15 +334,29 @@ class AnimationBuilder:
         grid = prepared.grid
         overlays = spec.render.overlays
         categories = style.categories
-        if categories:
-            # The frame legend is a continuous colour bar; classes are listed on the page instead.
+        if categories or style.truecolor:
+            # The frame legend is a continuous colour bar; classes are listed on the page instead
+            # (true colour has no scale: the page names the channels).
             overlays = replace(overlays, legend=replace(overlays.legend, show=False))
         basemap: Basemap | None = None
         data_credit = overlays.attribution.text if overlays.attribution.text is not None else default_attribution(collection)
         borders_credit = f"Borders: {region.border_credit}" if overlays.borders and region.border_credit else None
         attribution = " · ".join(part for part in (data_credit, borders_credit) if part) or None
+        renderer, renderer_name, pool = self.renderer_for(spec)
+        source = LayerSource(
+            prepared, style, palette, renderer, renderer_name, self.cache, pool,
+            look_ahead=max(2, 2 * self.options.jobs, renderer.concurrency), scratch=scratch,
+        )
+        reread = scratch.root if scratch is not None else self.cache.root
+        colors = None
+        if style.truecolor is not None:  # the palette pass: every frame's colours, read (and cached) once
+            colors = palette_colors(
+                source.layers([frame for frame in frames if frame.items]), BASEMAP_DATA_LEVELS if settings else palette.n_levels
+            )
+            palette = palette if settings else truecolor_palette(colors, palette, style.nodata_color)
+            source = replace(source, cache=FrameCache(reread), scratch=None)
         if settings:
-            data_colors = palette.data_colors() if categories else data_level_colors(style.colormap)
+            data_colors = colors if colors is not None else palette.data_colors() if categories else data_level_colors(style.colormap)
             assert tiles is not None  # _render gives a folder whenever there is a basemap
             fetcher = TileFetcher(settings.url, tiles)
             basemap = load_basemap(settings, grid, prepared.inside, data_colors, palette, fetcher)
@@ -348,15 +364,11 @@ class AnimationBuilder:
             # The basemap's attribution is mandatory: drawn even when the overlay is switched off.
             attribution = basemap_attribution(settings, attribution if overlays.attribution else None)
             overlays = replace(overlays, attribution=replace(overlays.attribution, show=True))
-        renderer, renderer_name, pool = self.renderer_for(spec)
-        source = LayerSource(
-            prepared, style, palette, renderer, renderer_name, self.cache, pool,
-            look_ahead=max(2, 2 * self.options.jobs, renderer.concurrency), scratch=scratch,
-        )
+        mapping = PaletteMapper(palette, prepared.inside) if style.truecolor is not None else None
+        source = replace(source, palette=palette, mapping=mapping)
         surveyed = survey(source.layers(frames), grid.shape, palette.n_levels, palette.index("nodata"))
         coverage = list(source.coverage)  # measured once, on the survey's read
-        saturation = self._saturation(source, frames, style, prepared) if not categories else None
-        reread = scratch.root if scratch is not None else self.cache.root
+        saturation = self._saturation(source, frames, style, prepared) if not (categories or style.truecolor) else None
         source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[], ends=[0, 0, 0], stats=[])
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
@@ -382,7 +394,7 @@ class AnimationBuilder:
                 self.progress.frame_done()
                 write_poster(self.staging / files.frames[number], last, palette.rgb_bytes(), palette.transparent)
         assert last is not None
-        stats = tuple(source.stats) if style.categories is None else ()
+        stats = tuple(source.stats) if style.categories is None and style.truecolor is None else ()
         return grid, last, painter, coverage, saturation, stats
 
     @staticmethod

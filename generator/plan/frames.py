@@ -1,7 +1,8 @@
 """An animation's frames from a source's items: which asset is the data, and one frame per time.
 
 Owns the choice of each item's data asset (the configured key, else the asset the collection's
-renders name, else role ``data``, else a COG — never a preview picture), merging items that
+renders name, else role ``data``, else a COG — never a preview picture; three configured keys
+give each item three assets for true colour, ``ItemAsset.channels``), merging items that
 share a timestamp into one frame, and ``collections[].last``. Works on ``core.model.SourceItem``
 records, so every source kind gets the same rules — including that an item read over the
 network may only point at remote assets unless its source allows local ones.
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from generator.core.errors import SourceError
-from generator.core.model import BandScaling, FramePlan, ItemAsset, SourceItem
+from generator.core.model import BandScaling, ChannelAsset, FramePlan, ItemAsset, SourceItem
 from generator.core.paths import is_remote_href
 from generator.core.redaction import public_url
 from generator.core.specs import SourceSpec
@@ -75,7 +76,7 @@ def check_asset_is_remote(item: SourceItem, key: str, source: SourceSpec) -> Non
 
 def plan_frames(
     items: Iterable[SourceItem],
-    asset_key: str | None,
+    asset_key: str | tuple[str, ...] | None,
     preferred_assets: Iterable[str] = (),
     source: SourceSpec | None = None,
     item_asset_bands: Mapping[str, tuple[BandScaling, ...]] | None = None,
@@ -94,17 +95,25 @@ def plan_frames(
         unique.setdefault(item.id, item)
     by_time: dict[datetime, list[ItemAsset]] = {}
     for item in sorted(unique.values(), key=lambda it: (it.datetime, it.id)):
-        key = choose_asset_key(item, asset_key, preferred)
-        if source is not None:
-            check_asset_is_remote(item, key, source)
-        asset = item.assets[key]
+        keys = asset_key if isinstance(asset_key, tuple) else (choose_asset_key(item, asset_key, preferred),)
+        channels = []
+        for key in keys:
+            key = choose_asset_key(item, key)
+            if source is not None:
+                check_asset_is_remote(item, key, source)
+            asset = item.assets[key]
+            channels.append(ChannelAsset(
+                key=key, href=asset.href,
+                updated=asset.updated or item.updated,  # when it changes, cached frames are read again
+                bands=asset.bands or (item_asset_bands or {}).get(key, ()),
+            ))
+        first = channels[0]
         by_time.setdefault(item.datetime, []).append(
             ItemAsset(
-                item_id=item.id, datetime=item.datetime, href=asset.href, item_href=item.href,
-                # when it changes, cached frames are read again
-                updated=asset.updated or item.updated,
-                bands=asset.bands or (item_asset_bands or {}).get(key, ()),
-                cloud_cover=cloud_cover(item),
+                item_id=item.id, datetime=item.datetime, href=first.href, item_href=item.href,
+                updated=first.updated, bands=first.bands, cloud_cover=cloud_cover(item),
+                # three assets (`asset: [red, green, blue]`): a true-colour frame reads each
+                channels=tuple(channels) if isinstance(asset_key, tuple) else (),
             )
         )
     return [FramePlan(datetime=moment, items=tuple(assets)) for moment, assets in sorted(by_time.items())]

@@ -37,7 +37,7 @@ from generator.plan.assets import choose_assets
 from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period, parse_cadence_setting
 from generator.plan.composite import listings, rank_frames
 from generator.plan.frames import keep_last, plan_frames
-from generator.plan.styles import resolve_style
+from generator.plan.styles import asset_band_count, render_assets, resolve_style
 from generator.sources.items import filter_items
 from generator.sources.regions import Region
 from generator.sources.registry import Source, open_source
@@ -141,7 +141,6 @@ def plan_animation(
 ) -> AnimationPlan:
     """Query the source for an animation's items and turn them into its time steps."""
     collection = source.collection(spec.collection.stac_id)
-    resolved = resolve_style(collection.id, collection.renders, spec.collection.style, spec.collection.where)
     interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
     source_notes = source.notes
     seen_notes = len(source_notes)
@@ -152,14 +151,20 @@ def plan_animation(
     items = filter_items(found, interval, region.geometry, search.query)
     if not items:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
-        chosen = " matching its `query`/`filter`" if search else ""
+        matching = " matching its `query`/`filter`" if search else ""
         raise SourceError(
-            f"collection {spec.collection.stac_id!r} has no items over region {region.id!r}{window}{chosen}; "
+            f"collection {spec.collection.stac_id!r} has no items over region {region.id!r}{window}{matching}; "
             f"check `datetime`{', `query`, `filter`' if search else ''} and the region"
         )
-    assets = animation_assets(spec, collection, resolved.render_assets, items[0])
-    # One key is read per frame; several keys (true colour) are read together by the RGB renderer.
-    planned = plan_frames(items, assets[0], (), source_spec, collection.item_asset_bands)
+    assets = animation_assets(spec, collection, render_assets(collection.renders), items[0])
+    # One key is read per frame; three keys (true colour) are read together, one per channel.
+    chosen: str | tuple[str, ...] = assets if len(assets) > 1 else assets[0]
+    planned = plan_frames(items, chosen, (), source_spec, collection.item_asset_bands)
+    # The data asset's bands, as the collection's item_assets (else the first item) describe them.
+    band_count = asset_band_count(collection, chosen) or len(planned[0].items[0].bands) or None
+    resolved = resolve_style(
+        collection.id, collection.renders, spec.collection.style, spec.collection.where, chosen, band_count
+    )
     steps = time_steps(planned, collection.time_density, spec.render, items, region_longitude(region.geometry))
     steps = rank_frames(steps, spec.collection.composite, listings(items))
     frames = tuple(keep_last(steps, spec.collection.last))

@@ -146,17 +146,22 @@ def region_spec(section: RegionSection, index: int, config: LoadedConfig) -> Reg
 
 def style_spec(section: StyleSection) -> StyleSpec:
     colormap = section.colormap if section.colormap is None or isinstance(section.colormap, str) else tuple(section.colormap)
+    band_rescale = section.band_rescale
+    rgb_bidx = section.bidx if isinstance(section.bidx, tuple) else None
     return StyleSpec(
-        rescale=section.rescale, colormap=colormap, units=section.units, nodata=section.nodata,
-        bidx=section.bidx, resampling=section.resampling, nodata_color=section.nodata_color,
+        rescale=None if band_rescale else section.rescale,  # type: ignore[arg-type]
+        colormap=colormap, units=section.units, nodata=section.nodata,
+        bidx=None if rgb_bidx else section.bidx,  # type: ignore[arg-type]
+        resampling=section.resampling, nodata_color=section.nodata_color,
         scale=section.scale, ticks=tuple(section.ticks) if section.ticks is not None else None,
+        band_rescale=band_rescale, rgb_bidx=rgb_bidx, gamma=section.gamma, saturation=section.saturation,
     )
 
 
 def collection_spec(section: CollectionSection, index: int) -> CollectionSpec:
-    asset = section.asset if section.asset is None or isinstance(section.asset, str) else tuple(section.asset)
     return CollectionSpec(
-        id=section.id, source=section.source, where=f"collections[{index}]", asset=asset,
+        id=section.id, source=section.source, where=f"collections[{index}]",
+        asset=tuple(section.asset) if isinstance(section.asset, list) else section.asset,
         datetime=section.datetime, last=section.last,
         style=style_spec(section.style) if section.style is not None else None,
         min_coverage=section.min_coverage,

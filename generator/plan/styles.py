@@ -11,7 +11,9 @@ discrete palette, see ``categorical.py``), band selection by ``bidx`` or a rio-t
 ``expression``, and ``color_formula``. TiTiler applies a colour formula to the rescaled band
 *before* the colormap, so on one band ``gamma``/``sigmoidal`` are a monotone remapping of the
 rescaled value: we apply exactly that (``value_transform``) and warn once about anything else.
-Multi-band RGB renders are refused with a clear error for now.
+Multi-band assets: a true-colour style (``TrueColor``) when the config's ``asset`` names three
+assets, ``bidx`` names three bands (config or render), or the asset has three or more bands and no
+colormap is set; a colormap on a multi-band asset without ``bidx`` is refused (``truecolor_of``).
 
 Also owns which units ``rescale`` is written in (``Style.unscale``): a config ``rescale`` is in
 physical units (STAC ``raster:bands`` scale/offset applied first, see ``render.local.item_style``),
@@ -25,7 +27,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -34,7 +36,7 @@ from pydantic import ValidationError
 from generator.config import StacRender
 from generator.core.canonical import canonical
 from generator.core.errors import StyleError, quote_value
-from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, ColorOp, Style
+from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, CollectionInfo, ColorOp, Style, TrueColor
 from generator.core.scales import DEFAULT_SCALE, Scale, mapping_scale, position, style_problem, value_at
 from generator.core.specs import StyleSpec
 from generator.plan.categorical import parse_categorical
@@ -58,6 +60,21 @@ class ResolvedStyle:
     style: Style
     render_assets: tuple[str, ...] = ()
     render_name: str | None = None
+    colormap_set: bool = False  # the config or the render names a colormap (else viridis by default)
+    rescale_set: bool = True  # the config or the render gives a rescale (else true colour's default)
+
+
+def asset_band_count(collection: CollectionInfo, asset: str | tuple[str, ...] | None) -> int | None:
+    """How many bands the configured asset has per the collection's ``item_assets`` (None: unknown)."""
+    bands = collection.item_asset_bands.get(asset) if isinstance(asset, str) else None
+    return len(bands) if bands else None
+
+
+def render_assets(renders: Any) -> tuple[str, ...]:
+    """The asset keys the render an animation would use names (none without renders)."""
+    picked = pick_render(renders) if isinstance(renders, dict) else None
+    assets = picked[1].get("assets") if picked else None
+    return tuple(str(key) for key in assets) if isinstance(assets, list) else ()
 
 
 def pick_render(renders: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -218,8 +235,45 @@ def render_problems(collection_id: str, renders: Any, section: StyleSpec | None,
     return check_render(collection_id, picked[0], picked[1], section, where)[1]
 
 
-def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpec | None, where: str) -> ResolvedStyle:
-    """Merge ``style:`` (``where`` names it in messages) over the collection's renders."""
+def resolve_style(
+    collection_id: str,
+    renders: dict[str, Any],
+    section: StyleSpec | None,
+    where: str,
+    asset: str | tuple[str, ...] | None = None,
+    band_count: int | None = None,
+) -> ResolvedStyle:
+    """Merge ``style:`` (``where`` names it in messages) over the collection's renders.
+
+    ``asset`` is the collection's configured ``asset`` (three keys: true colour) and
+    ``band_count`` how many bands its data asset has, when the catalog says (``raster:bands``
+    of the collection's ``item_assets`` or of an item): a multi-band asset styled without a
+    colormap renders true colour; with a colormap but no ``bidx`` it is an error (see ``truecolor``).
+    """
+    resolved = _resolve_style(collection_id, renders, section, where)
+    rgb = truecolor_of(collection_id, renders, section, where, asset, band_count, resolved)
+    if rgb is None:
+        if not resolved.rescale_set:
+            raise StyleError(
+                f"collection {collection_id!r} has no `renders` with a rescale in its STAC metadata and no "
+                f"style.rescale in the config: add `style: {{rescale: [min, max]}}` under {where}"
+            )
+        tuned = section is not None and (section.gamma is not None or section.saturation is not None)
+        if tuned and (resolved.colormap_set or resolved.style.band_chosen or (band_count or 3) < 3):
+            raise StyleError(
+                f"collection {collection_id!r}: style.gamma and style.saturation are for true colour "
+                f"(three bands as red, green, blue), not a colormap: drop them (under {where})"
+            )
+        return resolved
+    style = replace(
+        resolved.style, truecolor=rgb, rescale=rgb.rescale[0], bidx=rgb.bands[0], band_chosen=True,
+        expression=None, color_ops=(), categories=None,
+        unscale=resolved.style.unscale if resolved.rescale_set else False,
+    )
+    return replace(resolved, style=style)
+
+
+def _resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpec | None, where: str) -> ResolvedStyle:
     picked = pick_render(renders) if isinstance(renders, dict) else None
     render_name, raw = picked if picked else (None, {})
     render_where = f"collection {collection_id!r} renders.{render_name}"
@@ -247,7 +301,7 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
     scale: Scale = DEFAULT_SCALE
     ticks: tuple[float, ...] | None = None
     if section is not None:
-        if section.rescale:
+        if section.rescale or section.band_rescale:
             unscale = True  # the config's rescale is in the units STAC documents (raster:bands scale/offset)
         scale = mapping_scale(section.scale)
         ticks = section.ticks
@@ -272,6 +326,9 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
         color_ops = ()
         # The classes are the render's values, as TiTiler reads them: raw unless the render unscales.
         unscale = bool(render.unscale) and (section is None or section.scale != "raw")
+    rescale_set = rescale is not None or bool(section is not None and section.band_rescale)
+    if rescale is None and maybe_truecolor(render, section):
+        rescale = TRUECOLOR_RESCALE  # true colour if the asset has three bands (else refused by truecolor_of)
     if rescale is None:
         raise StyleError(
             f"collection {collection_id!r} has no `renders` with a rescale in its STAC metadata and no "
@@ -298,7 +355,14 @@ def resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSpe
         ticks=ticks,
     )
     assets = render.assets or []
-    return ResolvedStyle(style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name)
+    colormap_set = (
+        render.colormap_name is not None or render.colormap is not None
+        or (section is not None and section.colormap is not None)
+    )
+    return ResolvedStyle(
+        style=style, render_assets=tuple(str(a) for a in assets), render_name=render_name,
+        colormap_set=colormap_set, rescale_set=rescale_set,
+    )
 
 
 def style_fingerprint(style: Style) -> Any:
@@ -308,3 +372,120 @@ def style_fingerprint(style: Style) -> Any:
     ``LAYER_NEUTRAL`` (colormap, units, class labels: they change colours, not palette indices).
     """
     return canonical(style, omit=LAYER_NEUTRAL_KEY)
+
+
+#: The rescale of a true-colour style that gives none: a uint8 image (e.g. a ``visual`` asset) as is.
+TRUECOLOR_RESCALE = (0.0, 255.0)
+
+
+def maybe_truecolor(render: StacRender, section: StyleSpec | None) -> bool:
+    """Whether the style may still turn out true colour: no colormap and no single band chosen."""
+    if section is not None and (section.band_rescale or section.rgb_bidx):
+        return True
+    if render.rgb_bidx is not None and not (section is not None and (section.bidx or section.colormap)):
+        return True
+    configured = section is not None and (section.colormap is not None or section.bidx is not None)
+    return not (configured or render.colormap_name is not None or render.colormap is not None
+                or render.bidx is not None or render.expression is not None)
+
+
+def truecolor_of(
+    collection_id: str,
+    renders: dict[str, Any],
+    section: StyleSpec | None,
+    where: str,
+    asset: str | tuple[str, ...] | None,
+    band_count: int | None,
+    resolved: ResolvedStyle,
+) -> TrueColor | None:
+    """The true-colour settings of a style, or None when it maps one band through a colormap.
+
+    True colour: ``asset: [red, green, blue]`` (band 1 of each); ``bidx: [r, g, b]`` in the config
+    (or in the render, unless the config picks one band or a colormap); or an asset of three or
+    more bands (``band_count``) styled without a colormap or band choice (bands 1, 2, 3). A
+    colormap (or no band choice) on an asset of two or more bands is a :class:`StyleError`.
+    """
+    picked = pick_render(renders) if isinstance(renders, dict) else None
+    render = check_render(collection_id, picked[0], picked[1], section, where)[0] if picked else StacRender()
+    label = f"asset {asset!r}" if isinstance(asset, str) else "the data asset"
+    bands: tuple[int, int, int] | None = None
+    assets: tuple[str, ...] = ()
+    if isinstance(asset, tuple):
+        bands, assets = (1, 1, 1), asset
+    elif section is not None and section.rgb_bidx:
+        bands = section.rgb_bidx
+    elif render.rgb_bidx is not None and maybe_truecolor(render, section):
+        bands = render.rgb_bidx
+    elif band_count is not None and band_count >= 2 and not resolved.style.band_chosen:
+        if resolved.colormap_set or band_count < 3:
+            raise StyleError(
+                f"collection {collection_id!r}: {label} has {band_count} bands but the style maps one band "
+                f"through a colormap: set style.bidx (1 to {band_count}) to pick the band"
+                + (", or drop the colormap to render true colour (bands 1, 2, 3 as red, green, blue)"
+                   if band_count >= 3 else "")
+                + f" (under {where})"
+            )
+        bands = (1, 2, 3)
+    elif section is not None and section.band_rescale:
+        bands = (1, 2, 3)  # a rescale per channel asks for true colour
+    if bands is None:
+        return None
+    if band_count is not None and not assets and max(bands) > band_count:
+        raise StyleError(
+            f"collection {collection_id!r}: true colour reads bands {list(bands)} but {label} has "
+            f"{band_count} band(s): give three assets (`asset: [red, green, blue]`) or bands that exist (under {where})"
+        )
+    if section is not None and section.scale == "log":
+        raise StyleError(f"collection {collection_id!r}: true colour is rescaled linearly: drop style.scale: log (under {where})")
+    rescale: tuple[tuple[float, float], ...]
+    if section is not None and section.band_rescale:
+        rescale = section.band_rescale
+    elif section is not None and section.rescale:
+        rescale = (section.rescale,) * 3
+    elif render.rgb_rescale is not None:
+        rescale = tuple((float(low), float(high)) for low, high in render.rgb_rescale)
+    elif render.rescale is not None:
+        rescale = (render.rescale,) * 3
+    else:
+        rescale = (TRUECOLOR_RESCALE,) * 3
+    render_gamma, render_saturation = _rgb_formula(render.color_formula, f"collection {collection_id!r} renders.{picked[0]}" if picked else where)
+    gamma = section.gamma if section is not None and section.gamma is not None else render_gamma
+    saturation = section.saturation if section is not None and section.saturation is not None else render_saturation
+    return TrueColor(
+        bands=bands, rescale=(rescale[0], rescale[1], rescale[2]), gamma=gamma, saturation=saturation, assets=assets
+    )
+
+
+def _rgb_formula(formula: str | None, where: str) -> tuple[float, float]:
+    """(gamma, saturation) of a true-colour render's rio-color ``color_formula``; warn once for the rest.
+
+    ``gamma`` counts when it applies to all of r, g and b; ``saturation`` is applied the way
+    ``style.saturation`` is (around the Rec. 709 grey, close to rio-color's chroma scaling).
+    """
+    gamma, saturation, ignored = 1.0, 1.0, []
+    tokens = (formula or "").replace(",", " ").split()
+    index = 0
+    while index < len(tokens):
+        name = tokens[index].lower()
+        try:
+            if name == "gamma" and set(tokens[index + 1].lower()) >= set("rgb"):
+                value = float(tokens[index + 2])
+                if value > 0:
+                    gamma, index = value, index + 3
+                    continue
+            elif name == "saturation":
+                value = float(tokens[index + 1])
+                if value >= 0:
+                    saturation, index = value, index + 2
+                    continue
+        except (IndexError, ValueError):
+            pass
+        ignored.append(tokens[index])
+        index += 1
+    if ignored:
+        _warn_once(
+            where, "rgb color_formula",
+            f"`color_formula` {formula!r}: only `gamma RGB <value>` and `saturation <value>` apply to true colour; "
+            f"the rest ({' '.join(ignored)}) is ignored",
+        )
+    return gamma, saturation

@@ -4,7 +4,8 @@ Owns: the output grid of an animation (CRS, size, inside-region mask), reading C
 locally with rasterio/rio-tiler (``local``) or through a TiTiler server (``titiler``), each
 registered by kind in ``registry``, COGs kept open for the rest of a build (``datasets``), the
 hint for a refused read (``access``) — turning
-values into palette indices (``palette``), the statistics of each frame's values over the region
+values into palette indices (``palette``), true colour — three channels as RGB on one palette
+per animation (``truecolor``), the statistics of each frame's values over the region
 (``stats``), and the frame cache that keeps those data layers
 between builds (``cache``); ``layers`` serves each frame's layer from the cache or renders it,
 in parallel. Gets frame plans, styles and regions from the plan and sources stages; hands

@@ -1,4 +1,4 @@
-"""The frame cache: data layers (palette indices before overlays) stored by content address.
+"""The frame cache: data layers (palette indices before overlays; RGBA for true colour) stored by content address.
 
 Owns the cache key — everything that changes a data layer's pixels: each item's asset href
 (as ``core.redaction.public_url`` shows it: no signature), its ``updated`` time when the catalog gives one, size
@@ -36,7 +36,7 @@ from PIL.PngImagePlugin import PngInfo
 from generator import __version__
 from generator.core.atomic import atomic_stream
 from generator.core.canonical import canonical
-from generator.core.model import CollectionInfo, FramePlan, FrameStats, Grid, ItemAsset, Style
+from generator.core.model import ChannelAsset, CollectionInfo, FramePlan, FrameStats, Grid, ItemAsset, Style
 from generator.core.records import RecordError, decode, encode
 from generator.core.redaction import public_url
 from generator.core.specs import CollectionSpec
@@ -68,6 +68,18 @@ def item_fingerprint(item: ItemAsset) -> dict[str, object]:
         "file": _local_stamp(item.href),
         # STAC raster:bands (scale, offset, nodata) change the values read; absent: keys stay as before
         **({"bands": canonical(item.bands)} if item.bands else {}),
+        # true colour from three assets: each one's file, as above
+        **({"channels": [_channel_fingerprint(channel) for channel in item.channels]} if item.channels else {}),
+    }
+
+
+def _channel_fingerprint(channel: ChannelAsset) -> dict[str, object]:
+    return {
+        "key": channel.key,
+        "href": public_url(channel.href),
+        "updated": channel.updated,
+        "file": _local_stamp(channel.href),
+        "bands": canonical(channel.bands),
     }
 
 
@@ -199,15 +211,15 @@ class FrameCache:
             return "not a regular file"
         try:
             with Image.open(path) as image:
-                if image.format != "PNG" or image.mode != "L":
-                    return f"a {image.format} image in mode {image.mode}, not a one-band PNG"
+                if image.format != "PNG" or image.mode not in ("L", "RGBA"):
+                    return f"a {image.format} image in mode {image.mode}, not a one-band or RGBA PNG"
                 layer = np.asarray(image, dtype=np.uint8).copy()
                 text = getattr(image, "text", {})
                 stored = text.get(DIGEST_CHUNK)
                 stats = text.get(STATS_CHUNK)
         except Exception as error:  # an entry is untrusted input: whatever Pillow raises, it is a miss
             return f"unreadable ({type(error).__name__}: {error})"
-        if layer.shape != shape:
+        if layer.shape[:2] != shape:
             return f"shape {layer.shape}, expected {shape}"
         if stored is None:
             return "no digest"
@@ -241,6 +253,6 @@ class FrameCache:
             elif path.is_dir():
                 shutil.rmtree(path)
             with atomic_stream(path) as stream:
-                Image.fromarray(layer, mode="L").save(stream, format="PNG", compress_level=1, pnginfo=info)
+                Image.fromarray(layer, mode="RGBA" if layer.ndim == 3 else "L").save(stream, format="PNG", compress_level=1, pnginfo=info)
         except OSError as error:
             log.warning("frame cache: could not store %s: %s", path, error)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
@@ -28,6 +28,7 @@ from generator.render.grid import inside_mask, make_grid, output_crs, project
 from generator.render.local import Renderer, apply_formula, render_frame, unwrap_antimeridian
 from generator.render.palette import Palette, to_indices
 from generator.render.stats import frame_stats
+from generator.render.truecolor import read_rgba
 from generator.sources.regions import Region
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ def layer_and_stats(
     The statistics are taken from the values as read (before any colour formula) over the
     valid pixels inside the region; a categorical style has none (class codes have no mean).
     """
+    if style.truecolor is not None:  # an RGBA layer, mapped to the animation's palette later
+        return read_rgba(frame, grid, style, renderer, region), None
     data = render_frame(frame, grid, style, renderer, region, formula=False)
     categories = style.categories
     stats = frame_stats(data.values, data.valid, inside) if categories is None else None
@@ -164,11 +167,14 @@ class LayerSource:
     scratch: FrameCache | None = None  # layers go here too (a second read without a cache)
     # Pixels inside the region at the first level, at the last level, and with any data level.
     ends: list[int] = field(default_factory=lambda: [0, 0, 0])
+    # True colour: RGBA layers (as cached) → palette indices (``render.truecolor.PaletteMapper``).
+    mapping: Callable[[np.ndarray], np.ndarray] | None = None
 
     def layers(self, frames: Sequence[FramePlan]) -> Iterator[np.ndarray]:
         grid = self.prepared.grid
+        levels = self.palette.n_levels if self.style.truecolor is None else 0  # RGBA layers: no levels yet
         keys = [
-            layer_key(frame, grid, self.style, self.prepared.region_digest, self.palette.n_levels, self.renderer_name)
+            layer_key(frame, grid, self.style, self.prepared.region_digest, levels, self.renderer_name)
             if frame.items
             else None
             for frame in frames
@@ -206,7 +212,9 @@ class LayerSource:
             self.cache.put(key, layer, stats)
             if self.scratch is not None:
                 self.scratch.put(key, layer, stats)
-        if key is not None:
+        if self.mapping is not None and key is not None:
+            layer = self.mapping(layer)
+        if key is not None and layer.ndim == 2:
             self.coverage.append(data_coverage(layer, self.prepared.inside, self.palette.n_levels))
             n_levels, inside = self.palette.n_levels, self.prepared.inside
             self.ends[0] += int(np.count_nonzero((layer == 0) & inside))

@@ -15,7 +15,7 @@ band selection by ``bidx`` or a rio-tiler ``expression``, remote hrefs (``https:
 ``rasterio.Env`` (never in the process environment: the source's headers, requester-pays S3),
 hrefs signed just before they are read (``sources.signing``), a hint naming the missing
 setting when a read is refused (``render.access``), regions crossing the antimeridian
-(``unwrap_antimeridian``), a clear error for multi-band RGB assets, and a cap on what one read
+(``unwrap_antimeridian``), a clear error for an RGB asset read through a colormap, and a cap on what one read
 may cost (``ReadLimits``: source pixels and decoded bytes, from the file's metadata, before GDAL
 reads anything), so a huge file without overviews fails its animation instead of the machine.
 
@@ -253,8 +253,8 @@ def check_bands(path: str, src: rasterio.io.DatasetReader, style: Style) -> None
     """Refuse reads that cannot make a one-band frame, with what to change."""
     if _is_rgb(src) and not style.band_chosen:
         raise RenderError(
-            f"{path}: a multi-band RGB image; multi-band RGB assets are not supported yet: pick one band "
-            "with style.bidx (or a render `bidx`/`expression`) to map it through a colormap"
+            f"{path}: a multi-band RGB image mapped through a colormap: pick one band with style.bidx, or "
+            "render it in true colour with style.bidx: [1, 2, 3] (and no colormap)"
         )
     for band in read_bands(style):
         if band > src.count:

@@ -73,6 +73,7 @@ class LegendView:
     image_href: str | None = None  # the legend exactly as drawn on the frames
     classes: tuple[tuple[str, str], ...] = ()  # categorical styles: (label, "#rrggbb")
     scale: str = "linear"  # style.scale: how values are spread between low and high
+    truecolor: str | None = None  # a true-colour style: which assets or bands are red, green, blue
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,23 @@ def _legend_view(record: AnimationRecord, from_page: str) -> LegendView | None:
     if record.style is None:
         return None
     low, high = record.style.rescale
+    rgb = record.style.truecolor
+    if rgb is not None and len(set(rgb.rescale)) > 1:  # one rescale per channel: "red / green / blue"
+        lows, highs = zip(*rgb.rescale, strict=True)
+        return replace_bounds(_legend_view_of(record, from_page, low, high), lows, highs)
+    return _legend_view_of(record, from_page, low, high)
+
+
+def replace_bounds(view: LegendView, lows: Sequence[float], highs: Sequence[float]) -> LegendView:
+    """``view`` with one bound per true-colour channel, written "red / green / blue"."""
+    return dataclasses.replace(
+        view, low=" / ".join(format_number(value) for value in lows),
+        high=" / ".join(format_number(value) for value in highs),
+    )
+
+
+def _legend_view_of(record: AnimationRecord, from_page: str, low: float, high: float) -> LegendView:
+    assert record.style is not None
     has_image = record.status in MEDIA_STATUSES and record.files.legend
     return LegendView(
         gradient=legend_gradient(record.legend_colors),
@@ -246,6 +264,7 @@ def _legend_view(record: AnimationRecord, from_page: str) -> LegendView | None:
         image_href=relative_href(record.files.legend, from_page) if has_image else None,
         classes=tuple((label, colour) for label, colour in record.legend_classes if HEX_COLOUR.fullmatch(colour)),
         scale=record.style.scale,
+        truecolor=record.style.truecolor.label if record.style.truecolor is not None else None,
     )
 
 

@@ -25,7 +25,14 @@ def style_entry(style: Style | None) -> dict[str, Any] | None:
         return None
     colormap = style.colormap if isinstance(style.colormap, str) else list(style.colormap)
     low, high = style.rescale
-    return {"rescale": [float(low), float(high)], "scale": style.scale, "colormap": colormap, "units": style.units}
+    entry: dict[str, Any] = {"rescale": [float(low), float(high)], "scale": style.scale, "colormap": colormap, "units": style.units}
+    rgb = style.truecolor
+    if rgb is not None:  # true colour: no colormap; the channels, their rescale, gamma and saturation
+        entry.update(colormap=None, truecolor={
+            "bands": list(rgb.bands), "assets": list(rgb.assets), "rescale": [list(pair) for pair in rgb.rescale],
+            "gamma": rgb.gamma, "saturation": rgb.saturation,
+        })
+    return entry
 
 
 def published_href(href: str | None, source_root: Path | None) -> str | None:

@@ -75,7 +75,8 @@ def raster_bands(value: object) -> tuple[BandScaling, ...]:
                 nodata=_nodata(band.get("nodata")),
             )
         )
-    return tuple(bands) if any(band != BandScaling() for band in bands) else ()
+    # Several bands are kept even when plain: how many there are decides true colour vs one band.
+    return tuple(bands) if len(bands) > 1 or any(band != BandScaling() for band in bands) else ()
 
 
 def _item_asset_bands(value: object) -> dict[str, tuple[BandScaling, ...]]:
