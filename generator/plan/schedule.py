@@ -45,7 +45,7 @@ from generator.sources.registry import Source, open_source
 T = TypeVar("T")
 
 #: The layout of a search cache entry; bump when ``SourceItem`` changes incompatibly.
-SEARCH_FORMAT = 4
+SEARCH_FORMAT = 5
 
 
 def time_steps(
