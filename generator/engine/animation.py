@@ -348,8 +348,8 @@ class AnimationBuilder:
         surveyed = survey(source.layers(frames), grid.shape, palette.n_levels, palette.index("nodata"))
         coverage = list(source.coverage)  # measured once, on the survey's read
         saturation = self._saturation(source, frames, style, prepared) if not categories else None
-        reread = scratch.root if scratch is not None else self.cache.root
-        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[], ends=[0, 0, 0], stats=[])
+        reread = (scratch if scratch is not None else self.cache).again()
+        source = replace(source, cache=reread, scratch=None, coverage=[], ends=[0, 0, 0], stats=[])
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
@@ -475,6 +475,7 @@ class BuildOptions:
     """
 
     jobs: int = 1
-    cache_dir: Path | None = None  # None: `.cache/` beside the config
+    cache_dir: Path | str | None = None  # None: `.cache/` beside the config; a str may be a URL (s3://…)
     use_cache: bool = True
     strict: bool = False
+    scheduler: str | None = None  # a Dask scheduler's address: the tasks run on its workers
