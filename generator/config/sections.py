@@ -306,9 +306,9 @@ class ExecutorSection(StrictModel):
     @model_validator(mode="after")
     def _kind_and_address(self) -> ExecutorSection:
         if self.kind not in ("local", "dask"):
-            raise ValueError(f"executor.kind {self.kind!r} is unknown: use local (the default) or dask")
+            raise ValueError(f"kind {self.kind!r} is unknown: use local (the default) or dask")
         if self.kind == "dask" and self.scheduler is None:
-            raise ValueError("executor.kind dask needs executor.scheduler, the scheduler's address, e.g. tcp://10.0.0.5:8786")
+            raise ValueError("kind dask needs scheduler: the Dask scheduler's address, e.g. tcp://10.0.0.5:8786")
         if self.kind == "local" and self.scheduler is not None:
-            raise ValueError("executor.scheduler is only used with executor.kind: dask; set kind: dask or remove it")
+            raise ValueError("scheduler is only used with kind: dask; set kind: dask or remove scheduler")
         return self

@@ -3,7 +3,7 @@
 Owns connecting to a scheduler (``executor: {kind: dask, scheduler: tcp://host:8786}`` or
 ``build --scheduler``), checking it answers and has workers before the build touches anything
 (a :class:`SchedulerUnreachable` otherwise: one line, exit 2), and the executor the engine's
-tasks go to — ``distributed``'s ``concurrent.futures`` adapter, with as many slots as the
+tasks go to — ``concurrent.futures`` futures of the cluster's tasks, with as many slots as the
 workers have threads. A worker that dies mid-build has its tasks run again on another one (the
 scheduler does that); a task that raises (a data problem) fails its animation, as locally.
 When the build ends, the workers drop what they kept open for it (``core.buildcache``) and the
@@ -17,8 +17,11 @@ version, since they run its functions.
 from __future__ import annotations
 
 import logging
+import uuid
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from functools import partial
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from generator.core import buildcache
@@ -42,20 +45,27 @@ class SchedulerUnreachable(ConfigError):
 
 
 class ClusterExecutor(Executor):
-    """A cluster client's executor; ``shutdown`` also cleans the workers up and disconnects."""
+    """Tasks on a cluster client, as ``concurrent.futures`` futures; ``shutdown`` also cleans the
+    workers up and disconnects. Each task is named after its function (``layer_and_stats-…``),
+    so the cluster's dashboard and task stream say what runs."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
-        # pure=False: every submit is its own task (no hashing of the arguments to name it)
-        self._executor = client.get_executor(pure=False)
+        self._pending: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        future: Future[T] = self._executor.submit(fn, *args, **kwargs)
-        return future
+        key = f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"
+        remote = self.client.submit(portable_call, fn, args, kwargs, key=key, pure=False)
+        self._pending.add(remote)
+        local: Future[T] = Future()
+        local.set_running_or_notify_cancel()
+        remote.add_done_callback(partial(_relay, local))
+        return local
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         try:
-            self._executor.shutdown(wait=wait and not cancel_futures)
+            if cancel_futures:
+                self.client.cancel(list(self._pending))
             # Open COGs and per-build caches on the workers are this build's, not the next one's.
             self.client.run(buildcache.clear)
         except Exception as error:  # noqa: BLE001 - a cluster going away at the end costs nothing
@@ -64,13 +74,44 @@ class ClusterExecutor(Executor):
             self.client.close()
 
 
+def _relay(local: Future[Any], remote: Any) -> None:
+    """A finished cluster future's outcome, passed on to the engine's future."""
+    try:
+        local.set_result(remote.result())
+    except BaseException as error:  # the task's own exception (or the cancellation), as the engine expects it
+        local.set_exception(error)
+
+
+def portable_call(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    """``fn(*args, **kwargs)`` on a worker, its exception made fit to travel back to the build.
+
+    An exception crosses to the client pickled with its causes; some libraries' exceptions
+    (rasterio's) cannot be rebuilt there, and the client would get a bare ``Exception`` instead of,
+    say, our ``RenderError`` — an internal error rather than the animation's data problem. Such
+    causes are dropped: our messages already say what they said.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:  # re-raised below, as itself
+        failure = error
+    try:
+        from distributed.protocol import pickle
+        from tblib import pickling_support
+
+        pickling_support.install(failure)  # as the worker does before sending it: causes and tracebacks go too
+        pickle.loads(pickle.dumps(failure))
+    except Exception:  # noqa: BLE001 - anything but a clean round trip
+        failure.__cause__ = failure.__context__ = None
+    raise failure
+
+
 def cluster_slots(client: Client) -> int:
     """How many tasks the cluster runs at once: its workers' threads."""
     workers: dict[str, Any] = client.scheduler_info(n_workers=-1)["workers"]
     return max(1, sum(int(worker.get("nthreads", 1)) for worker in workers.values()))
 
 
-def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> Client:
+def connect(address: str, timeout: float) -> Client:
     """A client of the scheduler at ``address`` with at least one worker; else ``SchedulerUnreachable``."""
     try:
         from distributed import Client
@@ -100,7 +141,7 @@ def dask_pool(request: ExecutorRequest) -> TaskPool:
     """The ``dask`` executor kind: ``request.scheduler`` is the address; ``jobs`` is not used."""
     if not request.scheduler:
         raise SchedulerUnreachable("executor dask: no scheduler address; set executor.scheduler or give --scheduler")
-    client = connect(request.scheduler)
+    client = connect(request.scheduler, CONNECT_TIMEOUT_S)
     slots = cluster_slots(client)
     log.info("dask: %s, %d worker thread(s)", request.scheduler, slots)
     return TaskPool(executor=ClusterExecutor(client), slots=slots)
