@@ -189,16 +189,16 @@ def test_the_config_executor_section_builds_on_the_cluster(tmp_path, client):
 def test_dask_command_line_workers_with_the_frame_cache_on_s3(tmp_path, loopback_s3: S3Server):
     config = two_region_site(tmp_path)
     prefix = f"cache-{uuid.uuid4().hex[:8]}"
+    url = f"s3://{loopback_s3.bucket}/{prefix}"
+    local = build(config, tmp_path / "local", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-local"))
     config.write_text(
         config.read_text()
-        + f"cache: {{storage_options: {{endpoint_url: '{loopback_s3.endpoint}', key: test, secret: test}}}}\n"
+        + f"cache: {{dir: '{url}', storage_options: {{endpoint_url: '{loopback_s3.endpoint}', key: test, secret: test}}}}\n"
     )
-    local = build(config, tmp_path / "local", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-local"))
-    url = f"s3://{loopback_s3.bucket}/{prefix}"
     with dask_processes(workers=2) as processes, Client(processes.address, set_as_default=False) as client:
         client.get_task_stream()
         since = time.time()
-        command = ["build", "--config", str(config), "--scheduler", processes.address, "--cache-dir", url]
+        command = ["build", "--config", str(config), "--scheduler", processes.address]
         assert main([*command, "--output", str(tmp_path / "dask")]) == 0
         ran = layer_tasks(client, since)
         assert len(ran) == 2 * MONTHS and len({task["worker"] for task in ran}) == 2
@@ -209,7 +209,7 @@ def test_dask_command_line_workers_with_the_frame_cache_on_s3(tmp_path, loopback
         assert sorted(path.name for path in (tmp_path / ".cache" / "state" / "records").iterdir()) == ["c--a.json", "c--b.json"]
         # Another output folder, the same shared cache: every layer comes from S3, nothing is read again.
         since = time.time()
-        assert main([*command, "--output", str(tmp_path / "again")]) == 0
+        assert main([*command, "--cache-dir", url, "--output", str(tmp_path / "again")]) == 0
         assert layer_tasks(client, since) == []
         assert files(tmp_path / "again") == files(local.output_dir)
 

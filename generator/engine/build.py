@@ -1,7 +1,9 @@
 """Orchestration: config → plan → catalog → frames → overlays → animation files → site.
 
 Owns the order of the stages over all animations (each one is built by ``animation``), what
-happens to the ones not built this time (``--only``, stale after a failure), the worker pool,
+happens to the ones not built this time (``--only``, stale after a failure), the worker pool
+(``executors``: local processes, or a Dask cluster — reached, like a cache URL, before anything
+is touched), where the cache is (a local folder; with a URL, the frames there and the rest local),
 the summary and the output folder's integrity: everything is written to a staging folder
 beside the output and swapped in only when the build completes.
 """

@@ -5,7 +5,9 @@ Owns the cache key — everything that changes a data layer's pixels: each item'
 and mtime for local files, the output grid, the region, every field of the resolved style but those marked
 layer-neutral (``plan.styles.style_fingerprint``), the number of data levels, the renderer and
 the generator's version — and the storage: one lossless PNG per
-layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry.
+layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry;
+or, when ``cache.dir`` is a URL, the same PNGs in shared storage (``render.remote_cache``),
+read and checked the same way.
 The frame's statistics (``render.stats``) travel in the same PNG, as JSON in a text chunk, so a
 frame taken from the cache has the numbers of the values it was mapped from without a read.
 Overlays are drawn after the cache, so changing the time range (timeline, gap frames) or a
