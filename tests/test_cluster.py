@@ -248,3 +248,27 @@ def test_the_frame_cache_on_a_filesystem_url_writes_whole_entries_only(tmp_path)
     path.write_bytes(path.read_bytes()[:100])
     reader = FrameCache(tmp_path / "state", store)
     assert reader.get(key, (64, 64)) is None and reader.misses == 1
+
+
+def test_a_cache_url_keeps_the_frames_there_and_the_state_beside_the_config(tmp_path):
+    from generator.plan.site import load_site
+
+    config = make_site(tmp_path, months=2)
+    base = config.read_text()
+    config.write_text(base + "cache: {dir: 's3://bucket/prefix/', storage_options: {anon: true}}\n")
+    cache = load_site(config).cache
+    assert (cache.url, cache.dir, dict(cache.storage_options)) == ("s3://bucket/prefix", tmp_path / ".cache", {"anon": True})
+    config.write_text(base + f"cache: {{dir: 'file://{tmp_path / 'shared'}'}}\n")  # a mounted folder is a path
+    cache = load_site(config).cache
+    assert (cache.url, cache.dir) == (None, tmp_path / "shared")
+
+
+def test_a_cache_url_that_cannot_be_used_is_exit_2_with_nothing_touched(tmp_path, loopback_s3: S3Server, capsys):
+    config = make_site(tmp_path, months=2)
+    config.write_text(
+        config.read_text() + f"cache: {{storage_options: {{endpoint_url: '{loopback_s3.endpoint}', key: test, secret: test}}}}\n"
+    )
+    assert main(["build", "--config", str(config), "--cache-dir", "s3://no-such-bucket/cache"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cache.dir s3://no-such-bucket/cache: cannot be used" in err[0]
+    assert not (tmp_path / "output").exists() and not (tmp_path / ".cache").exists()
