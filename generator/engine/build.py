@@ -71,7 +71,8 @@ class BuildFailed(GeneratorError):
 
 def cache_folder(site: SitePlan, override: Path | str | None) -> Path:
     """The build's local cache folder: ``--cache-dir`` (a path), else ``cache.dir`` of the config
-    (relative to the config file); with a URL for either, ``.cache/`` beside the config."""
+    (relative to the config file). With a ``--cache-dir`` URL, the config's folder; with a
+    ``cache.dir`` URL, ``.cache/`` beside the config (``plan.site.cache_spec``)."""
     local = override if isinstance(override, Path) else None
     if isinstance(override, str) and storage_url(override) is None:
         local = Path(override.removeprefix("file://")).expanduser()

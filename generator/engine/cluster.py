@@ -85,23 +85,17 @@ def _relay(local: Future[Any], remote: Any) -> None:
 def portable_call(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     """``fn(*args, **kwargs)`` on a worker, its exception made fit to travel back to the build.
 
-    An exception crosses to the client pickled with its causes; some libraries' exceptions
-    (rasterio's) cannot be rebuilt there, and the client would get a bare ``Exception`` instead of,
-    say, our ``RenderError`` — an internal error rather than the animation's data problem. Such
-    causes are dropped: our messages already say what they said.
+    An exception crosses to the client serialised with the exceptions it was raised from; some
+    libraries' exceptions (rasterio's) cannot be rebuilt there, and the client would get a bare
+    ``Exception`` instead of, say, our ``RenderError`` — an internal error rather than the
+    animation's data problem. So the chain is dropped: our messages already say what the causes
+    said, and the traceback (as text in the worker's log) still shows where it happened.
     """
     try:
         return fn(*args, **kwargs)
     except Exception as error:  # re-raised below, as itself
         failure = error
-    try:
-        from distributed.protocol import pickle
-        from tblib import pickling_support
-
-        pickling_support.install(failure)  # as the worker does before sending it: causes and tracebacks go too
-        pickle.loads(pickle.dumps(failure))
-    except Exception:  # noqa: BLE001 - anything but a clean round trip
-        failure.__cause__ = failure.__context__ = None
+    failure.__cause__ = failure.__context__ = None
     raise failure
 
 
