@@ -272,3 +272,16 @@ def test_a_cache_url_that_cannot_be_used_is_exit_2_with_nothing_touched(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cache.dir s3://no-such-bucket/cache: cannot be used" in err[0]
     assert not (tmp_path / "output").exists() and not (tmp_path / ".cache").exists()
+
+
+def test_clean_removes_the_local_state_and_leaves_the_frames_of_a_cache_url(tmp_path, capsys):
+    config = make_site(tmp_path, months=2)
+    config.write_text(config.read_text() + f"cache: {{dir: 'local://{tmp_path / 'shared'}'}}\n")
+    assert main(["build", "--config", str(config)]) == 0
+    assert len(list((tmp_path / "shared" / "frames").rglob("*.png"))) == 2
+    assert (tmp_path / ".cache" / "state").is_dir()
+    assert main(["clean", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert not (tmp_path / ".cache").exists() and not (tmp_path / "output").exists()
+    assert len(list((tmp_path / "shared" / "frames").rglob("*.png"))) == 2
+    assert f"frames in local://{tmp_path / 'shared'} left in place" in out

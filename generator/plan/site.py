@@ -68,15 +68,15 @@ class SiteFolders:
     """The folders a config names (resolved), for commands that need nothing else."""
 
     output: Path  # the default output folder: ``output/`` beside the config
-    cache: Path  # ``cache.dir``
+    cache: Path  # ``cache.dir`` (the local folder: `.cache/` beside the config when it is a URL)
+    cache_url: str | None = None  # ``cache.dir`` given as a URL: where the frames are
 
 
 def site_folders(config_path: Path) -> SiteFolders:
     """The folders of a valid config, without expanding its animations or resolving the rest."""
     config = load_config(config_path)
-    return SiteFolders(
-        output=config.base_dir / "output", cache=cache_spec(config.model.cache, config.base_dir).dir
-    )
+    cache = cache_spec(config.model.cache, config.base_dir)
+    return SiteFolders(output=config.base_dir / "output", cache=cache.dir, cache_url=cache.url)
 
 
 #: The build's own state (records, searches, tiles, the lock) when ``cache.dir`` is a URL.
