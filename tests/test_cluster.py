@@ -285,3 +285,10 @@ def test_clean_removes_the_local_state_and_leaves_the_frames_of_a_cache_url(tmp_
     assert not (tmp_path / ".cache").exists() and not (tmp_path / "output").exists()
     assert len(list((tmp_path / "shared" / "frames").rglob("*.png"))) == 2
     assert f"frames in local://{tmp_path / 'shared'} left in place" in out
+
+
+def test_a_scheduler_option_without_a_scheme_is_exit_2(tmp_path, capsys):
+    config = make_site(tmp_path, months=2)
+    assert main(["build", "--config", str(config), "--scheduler", "10.0.0.5:8786"]) == 2
+    assert "--scheduler 10.0.0.5:8786: give a Dask scheduler address such as tcp://" in capsys.readouterr().err
+    assert not (tmp_path / "output").exists()
