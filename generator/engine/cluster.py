@@ -101,8 +101,8 @@ def portable_call(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str,
 
 def cluster_slots(client: Client) -> int:
     """How many tasks the cluster runs at once: its workers' threads."""
-    workers: dict[str, Any] = client.scheduler_info(n_workers=-1)["workers"]
-    return max(1, sum(int(worker.get("nthreads", 1)) for worker in workers.values()))
+    threads: dict[str, int] = client.nthreads()
+    return max(1, sum(threads.values()))
 
 
 def connect(address: str, timeout: float) -> Client:

@@ -34,7 +34,7 @@ def _workers(address: str) -> int:
     from distributed import Client
 
     with Client(address, timeout=5, set_as_default=False) as client:
-        return len(client.scheduler_info(n_workers=-1)["workers"])
+        return len(client.nthreads())
 
 
 @contextmanager
