@@ -46,11 +46,11 @@ def dask_processes(workers: int = 2, env: Mapping[str, str] | None = None) -> It
     child_env = {**os.environ, **(env or {})}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": child_env}
     processes = [
-        subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet)  # type: ignore[call-overload]
+        subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet)
     ]
     try:
         for _ in range(workers):
-            processes.append(subprocess.Popen(  # type: ignore[call-overload]
+            processes.append(subprocess.Popen(
                 [*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard", "--no-nanny"],
                 **quiet,
             ))
