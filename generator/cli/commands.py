@@ -338,6 +338,8 @@ def clean(config_path: Path, output_dir: Path | None, cache_dir: Path | None) ->
         if output.is_dir():
             shutil.rmtree(output)
             report.lines.append(f"removed output {output}")
+    if folders.cache_url and cache_dir is None:
+        report.lines.append(f"frames in {folders.cache_url} left in place (shared storage: expire them with its own tools)")
     if not report.lines:
         report.lines.append("nothing to clean")
     return report

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -51,7 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         help="frames rendered in parallel (default: the number of CPUs)",
     )
     build.add_argument("--strict", action="store_true", help="any failed animation fails the build; output left as it was")
-    build.add_argument("--cache-dir", type=Path, default=None, help="frame cache folder (default: .cache/ beside the config)")
+    build.add_argument(
+        "--cache-dir", default=None, metavar="DIR_OR_URL",
+        help="frame cache folder or URL, e.g. s3://bucket/prefix (default: .cache/ beside the config)",
+    )
+    build.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="build on a Dask cluster: its scheduler's address, e.g. tcp://10.0.0.5:8786 (needs the [dask] extra)",
+    )
     build.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
     build.add_argument("--dry-run", action="store_true", help="only list the plan (same as the `list` command)")
     validate = commands.add_parser("validate", help="check the config and its sources without rendering")
@@ -133,7 +141,12 @@ def _run_build(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give at least 1")
-    options = BuildOptions(jobs=args.jobs, cache_dir=args.cache_dir, use_cache=not args.no_cache, strict=args.strict)
+    if args.scheduler is not None and not re.match(r"^(tcp|tls|ws|wss|ucx)://\S+$", args.scheduler):
+        raise ConfigError(f"--scheduler {args.scheduler}: give a Dask scheduler address such as tcp://10.0.0.5:8786")
+    cache_dir = args.cache_dir if args.cache_dir is None or "://" in args.cache_dir else Path(args.cache_dir)
+    options = BuildOptions(
+        jobs=args.jobs, cache_dir=cache_dir, use_cache=not args.no_cache, strict=args.strict, scheduler=args.scheduler
+    )
     result = build(args.config, args.output, args.only, options=options)
     log = logging.getLogger("generator")
     log.info("%s", result.summary.line())

@@ -18,6 +18,7 @@ from generator.config.sections import (
     AnimationSection,
     CacheSection,
     CollectionSection,
+    ExecutorSection,
     RegionSection,
     SiteSection,
     SourceSection,
@@ -34,6 +35,7 @@ class SiteConfig(StrictModel):
     animations: list[AnimationSection] | None = None
     render: RenderSection = RenderSection()
     cache: CacheSection = CacheSection()
+    executor: ExecutorSection = ExecutorSection()
 
 
 @dataclass(frozen=True)

@@ -413,3 +413,26 @@ class CacheSection(StrictModel):
 
     dir: str = ".cache"
     search_ttl: int = Field(default=0, ge=0)  # seconds; 0 = always search again
+    # fsspec options for a cache.dir URL (e.g. {endpoint_url: http://minio:9000} for s3://)
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
+#: The address forms a Dask scheduler listens on.
+SCHEDULER_ADDRESS = r"^(tcp|tls|ws|wss|ucx)://\S+$"
+
+
+class ExecutorSection(StrictModel):
+    """Where the build's tasks run: ``local`` processes (``--jobs``) or a Dask cluster's workers."""
+
+    kind: str = "local"
+    scheduler: str | None = Field(default=None, pattern=SCHEDULER_ADDRESS)  # e.g. tcp://10.0.0.5:8786
+
+    @model_validator(mode="after")
+    def _kind_and_address(self) -> ExecutorSection:
+        if self.kind not in ("local", "dask"):
+            raise ValueError(f"kind {self.kind!r} is unknown: use local (the default) or dask")
+        if self.kind == "dask" and self.scheduler is None:
+            raise ValueError("kind dask needs scheduler: the Dask scheduler's address, e.g. tcp://10.0.0.5:8786")
+        if self.kind == "local" and self.scheduler is not None:
+            raise ValueError("scheduler is only used with kind: dask; set kind: dask or remove scheduler")
+        return self

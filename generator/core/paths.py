@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -25,3 +26,23 @@ def resolve_ref(ref: str, base_dir: Path) -> str:
         return ref
     path = Path(ref).expanduser()
     return str(path if path.is_absolute() else (base_dir / path).resolve())
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def storage_url(ref: str) -> str | None:
+    """The fsspec URL ``ref`` names (``s3://bucket/prefix``, ``gs://…``); None for a local path.
+
+    A ``file://`` URL is a local path (a mounted shared folder): None.
+    """
+    match = _SCHEME.match(ref)
+    if match is None or match.group(1).lower() == "file":
+        return None
+    return ref.rstrip("/")
+
+
+def local_folder(ref: str, base_dir: Path) -> Path:
+    """A local folder the config names (a path or a ``file://`` URL), absolute against ``base_dir``."""
+    path = Path(ref.removeprefix("file://")).expanduser()
+    return path if path.is_absolute() else (base_dir / path).resolve()

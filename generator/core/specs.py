@@ -331,3 +331,15 @@ class CacheSpec:
 
     dir: Path
     search_ttl: int = 0
+    # ``cache.dir`` given as a URL (s3://, gs://, …): the frames live there, shared by the
+    # workers; ``dir`` is then a local `.cache/` beside the config for the build's own state.
+    url: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)  # fsspec options for ``url``
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """``executor:``: where the build's tasks run (``local`` processes, or a ``dask`` scheduler's workers)."""
+
+    kind: str = "local"
+    scheduler: str | None = None

@@ -347,14 +347,13 @@ class AnimationBuilder:
             prepared, style, palette, renderer, renderer_name, self.cache, pool,
             look_ahead=max(2, 2 * self.options.jobs, renderer.concurrency), scratch=scratch,
         )
-        reread = scratch.root if scratch is not None else self.cache.root
         colors = None
         if style.truecolor is not None:  # the palette pass: every frame's colours, read (and cached) once
             colors = palette_colors(
                 source.layers([frame for frame in frames if frame.items]), BASEMAP_DATA_LEVELS if settings else palette.n_levels
             )
             palette = palette if settings else truecolor_palette(colors, palette, style.nodata_color)
-            source = replace(source, cache=FrameCache(reread), scratch=None)
+            source = replace(source, cache=(scratch if scratch is not None else self.cache).again(), scratch=None)
         if settings:
             data_colors = colors if colors is not None else palette.data_colors() if categories else data_level_colors(style.colormap)
             assert tiles is not None  # _render gives a folder whenever there is a basemap
@@ -369,7 +368,8 @@ class AnimationBuilder:
         surveyed = survey(source.layers(frames), grid.shape, palette.n_levels, palette.index("nodata"))
         coverage = list(source.coverage)  # measured once, on the survey's read
         saturation = self._saturation(source, frames, style, prepared) if not (categories or style.truecolor) else None
-        source = replace(source, cache=FrameCache(reread), scratch=None, coverage=[], ends=[0, 0, 0], stats=[])
+        reread = (scratch if scratch is not None else self.cache).again()
+        source = replace(source, cache=reread, scratch=None, coverage=[], ends=[0, 0, 0], stats=[])
         painter = OverlayPainter.create(
             overlays, grid, style, border_layers=region.border_layers, collection=collection,
             region_title=region.title, labels=labels, frame_count=len(frames), palette=palette,
@@ -495,6 +495,7 @@ class BuildOptions:
     """
 
     jobs: int = 1
-    cache_dir: Path | None = None  # None: `.cache/` beside the config
+    cache_dir: Path | str | None = None  # None: `.cache/` beside the config; a str may be a URL (s3://…)
     use_cache: bool = True
     strict: bool = False
+    scheduler: str | None = None  # a Dask scheduler's address: the tasks run on its workers

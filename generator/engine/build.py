@@ -1,7 +1,9 @@
 """Orchestration: config → plan → catalog → frames → overlays → animation files → site.
 
 Owns the order of the stages over all animations (each one is built by ``animation``), what
-happens to the ones not built this time (``--only``, stale after a failure), the worker pool,
+happens to the ones not built this time (``--only``, stale after a failure), the worker pool
+(``executors``: local processes, or a Dask cluster — reached, like a cache URL, before anything
+is touched), where the cache is (a local folder; with a URL, the frames there and the rest local),
 the summary and the output folder's integrity: everything is written to a staging folder
 beside the output and swapped in only when the build completes.
 """
@@ -17,10 +19,12 @@ from pathlib import Path
 from generator import __version__
 from generator.core import buildcache
 from generator.core.atomic import write_text_atomic
-from generator.core.errors import GeneratorError
+from generator.core.errors import ConfigError, GeneratorError
 from generator.core.model import AnimationRecord
+from generator.core.paths import storage_url
+from generator.engine import cluster  # noqa: F401 - registers the "dask" executor (distributed imported on use)
 from generator.engine.animation import AnimationBuilder, BuildOptions
-from generator.engine.executors import ExecutorRequest, open_executor
+from generator.engine.executors import ExecutorRequest, TaskPool, open_executor
 from generator.engine.output import (
     RecordStore,
     carry_over,
@@ -37,6 +41,7 @@ from generator.plan.schedule import source_opener
 from generator.plan.site import SitePlan, load_site
 from generator.render.cache import FrameCache
 from generator.render.local import Renderer
+from generator.render.remote_cache import RemoteStore
 from generator.site.gallery import write_site
 from generator.sources.regions import load_regions
 
@@ -64,9 +69,45 @@ class BuildFailed(GeneratorError):
     """``--strict``: an animation failed, so the build stops and the published output stays."""
 
 
-def cache_folder(site: SitePlan, override: Path | None) -> Path:
-    """``--cache-dir``, else ``cache.dir`` of the config (relative to the config file)."""
-    return (override or site.cache.dir).resolve()
+def cache_folder(site: SitePlan, override: Path | str | None) -> Path:
+    """The build's local cache folder: ``--cache-dir`` (a path), else ``cache.dir`` of the config
+    (relative to the config file). With a ``--cache-dir`` URL, the config's folder; with a
+    ``cache.dir`` URL, ``.cache/`` beside the config (``plan.site.cache_spec``)."""
+    local = override if isinstance(override, Path) else None
+    if isinstance(override, str) and storage_url(override) is None:
+        local = Path(override.removeprefix("file://")).expanduser()
+    return (local or site.cache.dir).resolve()
+
+
+def frame_store(site: SitePlan, override: Path | str | None) -> RemoteStore | None:
+    """Where the frames live when that is a URL (``--cache-dir`` first, then ``cache.dir``)."""
+    url = storage_url(override) if isinstance(override, str) else None
+    if override is None:
+        url = site.cache.url
+    return RemoteStore(url, site.cache.storage_options) if url else None
+
+
+def check_store(store: RemoteStore) -> None:
+    """A cache URL that cannot be reached is a config problem, said before anything is touched."""
+    try:
+        store.check()
+    except ImportError as error:
+        raise ConfigError(
+            f"cache.dir {store.url}: no filesystem for it is installed ({error}); "
+            "install it with pip install 'eo-timelapse-generator[dask]' (s3fs) or the fsspec package for that scheme"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - whatever the storage says, it is unusable
+        raise ConfigError(
+            f"cache.dir {store.url}: cannot be used ({type(error).__name__}: {error}); "
+            "check the URL, cache.storage_options and the credentials, or use a local --cache-dir"
+        ) from None
+
+
+def executor_request(site: SitePlan, options: BuildOptions) -> ExecutorRequest:
+    """``--scheduler`` (a Dask cluster), else the config's ``executor``, with ``--jobs``."""
+    if options.scheduler:
+        return ExecutorRequest(kind="dask", jobs=options.jobs, scheduler=options.scheduler)
+    return ExecutorRequest(kind=site.executor.kind, jobs=options.jobs, scheduler=site.executor.scheduler)
 
 
 def build(
@@ -85,9 +126,17 @@ def build(
     site = load_site(config_path)
     output = (output_dir or site.output).resolve()
     cache_dir = cache_folder(site, options.cache_dir)
+    store = frame_store(site, options.cache_dir) if options.use_cache else None
     check_output_dir(output, (site.base_dir,))
-    with claim_build_folders(output, cache_dir):
-        return _build_claimed(site, output, cache_dir, only, renderer, options, started)
+    if store is not None:
+        check_store(store)
+    # A cluster that cannot be reached stops the build before the output or the cache is touched.
+    tasks = open_executor(executor_request(site, options))
+    try:
+        with claim_build_folders(output, cache_dir):
+            return _build_claimed(site, output, cache_dir, only, renderer, options, started, tasks, store)
+    finally:
+        tasks.close()
 
 
 def _build_claimed(
@@ -98,6 +147,8 @@ def _build_claimed(
     renderer: Renderer | None,
     options: BuildOptions,
     started: float,
+    tasks: TaskPool,
+    frames_at: RemoteStore | None = None,
 ) -> BuildResult:
     """:func:`build` once it holds the output and cache folders: no other build can touch them."""
     specs = site.animations
@@ -106,10 +157,10 @@ def _build_claimed(
     remove_leftovers(output)
     staging = new_staging(output)
     source = source_opener(site.sources)
-    cache = FrameCache(cache_dir if options.use_cache else None)
+    cache = FrameCache(cache_dir if options.use_cache else None, frames_at)
     store = RecordStore(cache_dir / "state")
-    tasks = open_executor(ExecutorRequest(jobs=options.jobs))
     pool = tasks.executor
+    options = replace(options, jobs=tasks.slots)  # the work kept in flight follows the executor's width
     summary = BuildSummary(generator_version=__version__)
     progress = Progress(len(selected), cache_hits=lambda: cache.hits)
     builder = AnimationBuilder(site, staging, renderer, source, options, cache, pool, progress, store, output)
@@ -166,7 +217,6 @@ def _build_claimed(
         progress.close()
         for threads in builder.thread_pools:
             threads.shutdown(cancel_futures=True)
-        tasks.close()
         buildcache.clear()  # masks and open COGs shared by this build's animations are not the next build's
     try:
         for record in records:

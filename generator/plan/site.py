@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.config import LoadedConfig, load_config, resolve_ref
+from generator.config import CacheSection, LoadedConfig, load_config, resolve_ref
 from generator.core.errors import ConfigError
 from generator.core.model import SiteInfo
-from generator.core.specs import CacheSpec, CollectionSpec, RegionSpec, SourceSpec
+from generator.core.paths import local_folder, storage_url
+from generator.core.specs import CacheSpec, CollectionSpec, ExecutorSpec, RegionSpec, SourceSpec
 from generator.plan.animations import AnimationSpec, plan_animations
 from generator.plan.specs import collection_spec, region_spec, source_spec
 
@@ -32,6 +33,7 @@ class SitePlan:
     regions: tuple[RegionSpec, ...]
     animations: tuple[AnimationSpec, ...]  # every animation, in config order
     cache: CacheSpec
+    executor: ExecutorSpec = ExecutorSpec()
 
     @property
     def base_dir(self) -> Path:
@@ -66,15 +68,26 @@ class SiteFolders:
     """The folders a config names (resolved), for commands that need nothing else."""
 
     output: Path  # the default output folder: ``output/`` beside the config
-    cache: Path  # ``cache.dir``
+    cache: Path  # ``cache.dir`` (the local folder: `.cache/` beside the config when it is a URL)
+    cache_url: str | None = None  # ``cache.dir`` given as a URL: where the frames are
 
 
 def site_folders(config_path: Path) -> SiteFolders:
     """The folders of a valid config, without expanding its animations or resolving the rest."""
     config = load_config(config_path)
-    return SiteFolders(
-        output=config.base_dir / "output", cache=Path(resolve_ref(config.model.cache.dir, config.base_dir))
-    )
+    cache = cache_spec(config.model.cache, config.base_dir)
+    return SiteFolders(output=config.base_dir / "output", cache=cache.dir, cache_url=cache.url)
+
+
+#: The build's own state (records, searches, tiles, the lock) when ``cache.dir`` is a URL.
+LOCAL_STATE_DIR = ".cache"
+
+
+def cache_spec(section: CacheSection, base_dir: Path) -> CacheSpec:
+    """``cache:`` resolved: a local folder, or a URL for the frames with the state kept locally."""
+    url = storage_url(section.dir)
+    folder = local_folder(LOCAL_STATE_DIR if url else section.dir, base_dir)
+    return CacheSpec(dir=folder, search_ttl=section.search_ttl, url=url, storage_options=dict(section.storage_options))
 
 
 def site_plan(config: LoadedConfig) -> SitePlan:
@@ -93,5 +106,6 @@ def site_plan(config: LoadedConfig) -> SitePlan:
         collections=tuple(collection_spec(collection, index) for index, collection in enumerate(model.collections)),
         regions=tuple(region_spec(region, index, config) for index, region in enumerate(model.regions)),
         animations=tuple(plan_animations(config)),
-        cache=CacheSpec(dir=Path(resolve_ref(model.cache.dir, config.base_dir)), search_ttl=model.cache.search_ttl),
+        cache=cache_spec(model.cache, config.base_dir),
+        executor=ExecutorSpec(kind=model.executor.kind, scheduler=model.executor.scheduler),
     )

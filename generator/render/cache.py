@@ -5,7 +5,9 @@ Owns the cache key — everything that changes a data layer's pixels: each item'
 and mtime for local files, the output grid, the region, every field of the resolved style but those marked
 layer-neutral (``plan.styles.style_fingerprint``), the number of data levels, the renderer and
 the generator's version — and the storage: one lossless PNG per
-layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry.
+layer under ``<cache>/frames/``, written atomically so a killed build never leaves a torn entry;
+or, when ``cache.dir`` is a URL, the same PNGs in shared storage (``render.remote_cache``),
+read and checked the same way.
 The frame's statistics (``render.stats``) travel in the same PNG, as JSON in a text chunk, so a
 frame taken from the cache has the numbers of the values it was mapped from without a read.
 Overlays are drawn after the cache, so changing the time range (timeline, gap frames) or a
@@ -20,6 +22,7 @@ or a link in place of the file — is a miss: logged at debug level, rendered ag
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -41,6 +44,7 @@ from generator.core.records import RecordError, decode, encode
 from generator.core.redaction import public_url
 from generator.core.specs import CollectionSpec
 from generator.plan.styles import style_fingerprint
+from generator.render.remote_cache import RemoteStore
 from generator.sources.regions import Region
 
 log = logging.getLogger(__name__)
@@ -172,11 +176,21 @@ class CachedLayer:
 
 @dataclass
 class FrameCache:
-    """Data layers on disk; ``root=None`` disables caching. Counts hits and misses."""
+    """Data layers on disk; ``root=None`` disables caching. Counts hits and misses.
+
+    With a ``store`` (``cache.dir`` given as a URL) the layers live there, shared by every
+    machine of a cluster, and ``root`` is the build's local folder for the rest (records,
+    searches, tiles); without one they are files under ``root/frames``.
+    """
 
     root: Path | None
+    store: RemoteStore | None = None
     hits: int = field(default=0, init=False)
     misses: int = field(default=0, init=False)
+
+    def again(self) -> FrameCache:
+        """The same storage with its counters at zero (a second, silent read of the layers)."""
+        return FrameCache(self.root, self.store)
 
     def _path(self, key: str) -> Path:
         assert self.root is not None
@@ -191,15 +205,26 @@ class FrameCache:
         """The layer and statistics stored under ``key``, verified; None (a miss) for anything else."""
         if self.root is None:
             return None
-        path = self._path(key)
-        problem = self._check(path, key, shape)
+        where: object = self.store.location(key) if self.store is not None else self._path(key)
+        problem = self._check_stored(key, shape) if self.store is not None else self._check(self._path(key), key, shape)
         if isinstance(problem, str):
             self.misses += 1
             if problem:
-                log.debug("frame cache: ignoring %s: %s", path, problem)
+                log.debug("frame cache: ignoring %s: %s", where, problem)
             return None
         self.hits += 1
         return problem
+
+    def _check_stored(self, key: str, shape: tuple[int, int]) -> CachedLayer | str:
+        """:meth:`_check` for an entry in the shared store; a store that cannot be read is a miss."""
+        assert self.store is not None
+        try:
+            data = self.store.read(key)
+        except Exception as error:  # the cache only saves time: whatever the storage raises, render again
+            return f"unreadable ({type(error).__name__}: {error})"
+        if data is None:
+            return ""
+        return self._verify(io.BytesIO(data), key, shape)
 
     def _check(self, path: Path, key: str, shape: tuple[int, int]) -> CachedLayer | str:
         """The verified layer, or why the entry is not one ("" when there is no entry)."""
@@ -209,8 +234,13 @@ class FrameCache:
             return ""
         if not path.is_file():
             return "not a regular file"
+        return self._verify(path, key, shape)
+
+    @staticmethod
+    def _verify(entry: Path | io.BytesIO, key: str, shape: tuple[int, int]) -> CachedLayer | str:
+        """The layer and statistics of an entry's PNG, checked against its digest."""
         try:
-            with Image.open(path) as image:
+            with Image.open(entry) as image:
                 if image.format != "PNG" or image.mode not in ("L", "RGBA"):
                     return f"a {image.format} image in mode {image.mode}, not a one-band or RGBA PNG"
                 layer = np.asarray(image, dtype=np.uint8).copy()
@@ -239,11 +269,19 @@ class FrameCache:
         """
         if self.root is None:
             return
-        path = self._path(key)
         info = PngInfo()
         stored_stats = stats_text(stats)
         info.add_text(STATS_CHUNK, stored_stats)
         info.add_text(DIGEST_CHUNK, layer_digest(key, layer, stored_stats))
+        if self.store is not None:
+            buffer = io.BytesIO()
+            Image.fromarray(layer, mode="L").save(buffer, format="PNG", compress_level=1, pnginfo=info)
+            try:
+                self.store.write(key, buffer.getvalue())
+            except Exception as error:  # noqa: BLE001 - any storage failure only costs a render next time
+                log.warning("frame cache: could not store %s: %s", self.store.location(key), error)
+            return
+        path = self._path(key)
         try:
             # Something else where the entry's folder or the entry goes (the cache folder is ours).
             if path.parent.is_symlink() or (path.parent.exists() and not path.parent.is_dir()):
