@@ -54,13 +54,15 @@ def _reason_text(error: BaseException) -> str:
     if isinstance(error, GeneratorError):
         return str(error)
     # requests is not imported for this: an exception of its own means it is loaded already.
-    requests = sys.modules.get("requests")
-    for cause in _chain(error) if requests is not None else ():
-        if isinstance(cause, requests.exceptions.HTTPError) and cause.response is not None:
-            response = cause.response
-            return f"{response.url} answered HTTP {response.status_code} {response.reason or ''}".strip()
-        if isinstance(cause, requests.exceptions.RequestException):
-            return str(cause)
+    if "requests" in sys.modules:
+        import requests
+
+        for cause in _chain(error):
+            if isinstance(cause, requests.exceptions.HTTPError) and cause.response is not None:
+                response = cause.response
+                return f"{response.url} answered HTTP {response.status_code} {response.reason or ''}".strip()
+            if isinstance(cause, requests.exceptions.RequestException):
+                return str(cause)
     if isinstance(error, FileNotFoundError) and error.filename:
         return f"file not found: {error.filename}"
     if isinstance(error, OSError) and error.strerror:
