@@ -9,8 +9,9 @@ n  one animation (France, 24 monthly frames, the 96 départements' borders, the 
    one ``POST /cog/feature`` PNG per item (rescale + colormap on the server) with 10 threads,
    each département's border rasterized and dilated with scipy, the date drawn with Pillow and
    Pillow's GIF writer given the RGB frames (it quantizes each one). The notebook's CPU time
-   includes the TiTiler server's (it is measured from the server process before and after);
-   the borders are dilated once for the animation, not per frame (the kinder reading).
+   includes the TiTiler server's (it is measured from the server process before and after).
+   The notebook draws the borders on every frame (each département rasterized and dilated per
+   frame); the ratio against a kinder version that makes the border mask once is printed too.
 i  CPU time of ``python -c "import generator.engine.build"`` (absolute: goal ≤ 0.3 s).
 r  warm rebuild, nothing changed, vs the cold build, on ``benchmarks/engine.py``'s gallery
    (576 frames): whole processes (``python -m generator build``; the cold one runs once) and
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -116,8 +118,12 @@ def demo_no2_items() -> list[tuple[str, str]]:
     return items
 
 
-def notebook_animation(server: str, output: Path) -> None:
-    """The notebook's pipeline (imports included: it runs in a fresh process)."""
+def notebook_animation(server: str, output: Path, borders_once: bool) -> None:
+    """The notebook's pipeline (imports included: it runs in a fresh process).
+
+    The borders are drawn on each frame (each département rasterized and dilated per frame), or
+    with ``borders_once`` made once for the animation and reused.
+    """
     import requests
     import shapely
     from PIL import Image, ImageDraw
@@ -148,13 +154,20 @@ def notebook_animation(server: str, output: Path) -> None:
         images = list(pool.map(fetch, [href for href, _ in items]))
     assert images[0].size == (width, height), images[0].size
     transform = from_bounds(west, south, east, north, width, height)
-    borders = np.zeros((height, width), dtype=bool)
-    for feature in json.loads(DEPARTEMENTS.read_text())["features"]:
-        line = shapely.geometry.shape(feature["geometry"]).boundary
-        drawn = rasterize([line], out_shape=(height, width), transform=transform, dtype="uint8").astype(bool)
-        borders |= binary_dilation(drawn, iterations=1)
+    departements = [shapely.geometry.shape(feature["geometry"]) for feature in json.loads(DEPARTEMENTS.read_text())["features"]]
+
+    def border_mask() -> np.ndarray:
+        """Each département's outline rasterized and thickened by one pixel, as the notebook does."""
+        borders = np.zeros((height, width), dtype=bool)
+        for departement in departements:
+            drawn = rasterize([departement.boundary], out_shape=(height, width), transform=transform, dtype="uint8")
+            borders |= binary_dilation(drawn.astype(bool), iterations=1)
+        return borders
+
+    once = border_mask() if borders_once else None
     frames = []
     for image, (_, date) in zip(images, items, strict=True):
+        borders = once if once is not None else border_mask()
         rgba = np.array(image)
         rgba[borders] = (40, 40, 40, 255)
         frame = Image.new("RGB", (width, height), "white")
@@ -206,25 +219,32 @@ def notebook_row(folder: Path, rounds: int) -> Row:
         number = next(runs)
         run_python(
             "-m", "generator", "build", "-q", "--config", str(config), "--only", "no2-monthly--france",
-            "--output", str(folder / f"ours-{number}"), "--no-cache",
+            "--output", str(folder / f"ours-{number}"), "--no-cache", "--jobs", "1",
         )
         assert (folder / f"ours-{number}" / "animations" / "no2-monthly--france" / "no2-monthly--france.gif").exists()
 
     with start_titiler() as server:
         extra = server_cpu(titiler_pid())
 
-        def notebook() -> None:
-            number = next(runs)
-            run_python(__file__, "--notebook", server.url, str(folder / f"notebook-{number}.gif"))
+        def notebook(borders: str) -> Callable[[], None]:
+            def run() -> None:
+                number = next(runs)
+                run_python(__file__, "--notebook", server.url, str(folder / f"notebook-{number}.gif"), borders)
 
-        run_python(__file__, "--notebook", server.url, str(folder / "warm-up.gif"))  # the server's imports
-        timings = interleaved({"ours": ours, "notebook": notebook}, rounds, extra)
+            return run
+
+        run_python(__file__, "--notebook", server.url, str(folder / "warm-up.gif"), "once")  # the server's imports
+        timings = interleaved(
+            {"ours": ours, "notebook": notebook("per-frame"), "notebook-once": notebook("once")}, rounds, extra
+        )
     speedup = timings["notebook"].cpu / timings["ours"].cpu
+    kinder = timings["notebook-once"].cpu / timings["ours"].cpu
     return Row(
         "one animation vs the notebook's way", speedup, "≥ 10×", speedup >= 10,
         f"{speedup:.1f}× less CPU, {timings['notebook'].wall / timings['ours'].wall:.1f}× less wall time "
         f"(notebook {timings['notebook'].cpu:.2f} s CPU incl. TiTiler / {timings['notebook'].wall:.2f} s wall; "
-        f"ours {timings['ours'].cpu:.2f} s / {timings['ours'].wall:.2f} s)",
+        f"ours {timings['ours'].cpu:.2f} s / {timings['ours'].wall:.2f} s); {kinder:.1f}× less CPU "
+        f"than the notebook drawing its borders once ({timings['notebook-once'].cpu:.2f} s)",
     )
 
 
@@ -259,12 +279,12 @@ def warm_rows(folder: Path, rounds: int) -> list[Row]:
 
     config = write_site(folder / "engine", 4, 48)
     cli = ["-m", "generator", "build", "-q", "--config", str(config), "--output", str(folder / "cli-out"),
-           "--cache-dir", str(folder / "cli-cache")]
+           "--cache-dir", str(folder / "cli-cache"), "--jobs", "1"]
     cold = interleaved({"cold": lambda: run_python(*cli)}, 1)["cold"]
     warm = interleaved({"warm": lambda: run_python(*cli)}, rounds)["warm"]
     whole = warm.cpu / cold.cpu
 
-    options = BuildOptions(cache_dir=folder / "cache")
+    options = BuildOptions(jobs=1, cache_dir=folder / "cache")
     in_cold = interleaved({"cold": lambda: build(config, folder / "out", options=options)}, 1)["cold"]
     in_warm = interleaved({"warm": lambda: build(config, folder / "out", options=options)}, rounds)["warm"]
     inside = in_warm.cpu / in_cold.cpu
@@ -477,7 +497,7 @@ def renderers_row(folder: Path, rounds: int) -> Row:
 
 def main() -> None:
     if sys.argv[1:2] == ["--notebook"]:
-        notebook_animation(sys.argv[2], Path(sys.argv[3]))
+        notebook_animation(sys.argv[2], Path(sys.argv[3]), borders_once=sys.argv[4:5] == ["once"])
         return
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     parts = sys.argv[2] if len(sys.argv) > 2 else "nirfdtw"
@@ -496,7 +516,11 @@ def main() -> None:
         }
         for part in parts:
             started = time.perf_counter()
-            new = steps[part]()
+            try:
+                new = steps[part]()
+            except Exception:  # one broken part does not lose the others' numbers
+                traceback.print_exc()
+                continue
             for row in new:
                 print(f"{row.name:<48} {'met' if row.met else 'MISSED':<6} goal {row.goal:<14} {row.detail}", flush=True)
             print(f"  ({part}: {time.perf_counter() - started:.0f} s)", flush=True)
