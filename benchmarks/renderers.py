@@ -27,7 +27,7 @@ from generator.render.local import LocalRenderer, render_frames  # noqa: E402
 from generator.render.titiler import TitilerRenderer  # noqa: E402
 from generator.sources.http import HttpSettings, make_session  # noqa: E402
 from generator.sources.regions import region_outline  # noqa: E402
-from tests.conftest import SHARED_GEO, write_cog  # noqa: E402
+from tests.conftest import TEST_GEO, write_cog  # noqa: E402
 from tests.servers.titiler import start_titiler  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="TiTiler requests in flight (per-host bound)")
     args = parser.parse_args()
 
-    region = region_outline(json.loads((SHARED_GEO / "france-metropole.geojson").read_text()), "France")
+    region = region_outline(json.loads((TEST_GEO / "france-metropole.geojson").read_text()), "France")
     crs = output_crs("auto", region)
     projected = project(region, crs)
     grid = make_grid(projected, crs, args.size)

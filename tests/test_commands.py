@@ -146,3 +146,11 @@ def test_a_warm_build_with_nothing_to_do_imports_no_heavy_module(tmp_path):
     config = make_site(tmp_path, months=2)
     assert main(["build", "--config", str(config)]) == 0
     assert _imported_after(["build", "--config", str(config)]) == []
+
+
+def test_importing_the_build_engine_loads_no_page_or_raster_library():
+    """Templates and Markdown (jinja2, markdown-it) load when pages are written; readers when frames are read."""
+    wanted = ("jinja2", "markdown_it", *HEAVY)
+    code = f"import sys, generator.engine.build; print([m for m in {wanted!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -296,3 +296,29 @@ def test_webp_lossless_frames_use_the_measured_effort_whatever_the_config_qualit
     WebpEncoder().encode(low, animation, frames, SimpleNamespace(lossless=False, quality=5))
     WebpEncoder().encode(high, animation, frames, SimpleNamespace(lossless=False, quality=95))
     assert low.stat().st_size < high.stat().st_size
+
+
+def test_webp_frames_after_the_first_cover_only_what_changed(tmp_path: Path) -> None:
+    """Later frames hold the changed rectangle, its corner moved to even coordinates (WebP stores
+    offsets halved); the decoded frames are still exactly the input."""
+    first = np.full((HEIGHT, WIDTH), 9, dtype=np.uint8)
+    second = first.copy()
+    second[5:9, 7:11] = TRANSPARENT  # odd corner: rows 5-8, columns 7-10
+    frames = [first, second, second.copy()]
+    path = tmp_path / "anim.webp"
+    write_webp(path, frames, [100, 100, 100], distinct_palette(), TRANSPARENT)
+
+    data, position, rects = path.read_bytes(), 12, []
+    while position < len(data):
+        fourcc, size = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "little")
+        if fourcc == b"ANMF":
+            header = data[position + 8 : position + 20]
+            x, y = 2 * int.from_bytes(header[0:3], "little"), 2 * int.from_bytes(header[3:6], "little")
+            width, height = int.from_bytes(header[6:9], "little") + 1, int.from_bytes(header[9:12], "little") + 1
+            rects.append((x, y, width, height))
+        position += 8 + size + size % 2
+    assert rects == [(0, 0, WIDTH, HEIGHT), (6, 4, 5, 5), (6, 4, 5, 5)]
+    with Image.open(path) as image:
+        for number, frame in enumerate(frames):
+            image.seek(number)
+            np.testing.assert_array_equal(np.array(image.convert("RGBA"))[..., 3], intended_rgba(frame, TRANSPARENT)[..., 3])

@@ -133,3 +133,33 @@ def test_averaging_kernels_also_read_the_overview_when_downsampling(analytic_cog
     for resampling in ("bilinear", "average"):
         data = LocalRenderer().read(item(analytic_cog), grid_at(2.0), Style(rescale=(0, 64), resampling=resampling))
         assert data.values[data.valid].min() >= 500, resampling
+
+
+@pytest.mark.parametrize("resampling", ["bilinear", "average", "cubic"])
+def test_downsampling_kernels_read_the_warped_vrt_as_a_masked_read_would(tmp_path, resampling):
+    """The warped VRT (rio-tiler's way) is read once and its nodata tested here: values and
+    missing pixels equal a masked read (GDAL's nodata mask band, which warps every block again)."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    from rio_tiler.utils import get_vrt_transform
+
+    rows, cols = np.mgrid[0:128, 0:128]
+    data = (np.sin(cols / 7) * np.cos(rows / 5) * 50 + 50).astype("float32")
+    data[40:70, 30:90] = NODATA  # a hole wider than the kernels
+    path = write_cog(tmp_path / "field.tif", data, res=0.5)
+    grid = grid_at(1.3)
+    ours = LocalRenderer().read(item(path), grid, Style(rescale=(0, 100), resampling=resampling))
+    kernel = Resampling[resampling]
+    with rasterio.open(path) as src:
+        transform, width, height = get_vrt_transform(src, grid.bounds, grid.height, grid.width, dst_crs=CRS.from_user_input(grid.crs))
+        with WarpedVRT(
+            src, crs=grid.crs, transform=transform, width=width, height=height, resampling=kernel,
+            src_nodata=NODATA, nodata=NODATA,
+        ) as vrt:
+            masked = vrt.read(1, out_shape=grid.shape, resampling=kernel, masked=True)
+    valid = ~np.ma.getmaskarray(masked)
+    assert not valid.all() and valid.any()
+    assert np.array_equal(ours.valid, valid)
+    assert np.array_equal(ours.values[valid], masked.data[valid].astype("float32"))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -269,3 +272,19 @@ def test_reserved_colours_can_be_overridden_without_moving_anything(viridis: Pal
     assert custom.index("border") == custom.index("border_1")  # the older name still works
     with pytest.raises(ValueError, match="glow"):
         build_palette("viridis", {"glow": (1, 2, 3)})
+
+
+def test_named_colormaps_are_read_without_importing_rio_tiler():
+    """rio-tiler's colormap tables are read from its files; the levels equal those rio-tiler gives."""
+    code = (
+        "import sys, json\n"
+        "from generator.render.palette import colormap_levels\n"
+        "names = ['viridis', 'rdbu_r', 'magma', 'cfastie']\n"
+        "ours = {name: colormap_levels(name, 250).tolist() for name in names}\n"
+        "imported = 'rio_tiler' in sys.modules\n"
+        "import rio_tiler.colormap\n"
+        "theirs = {name: colormap_levels(name, 250).tolist() for name in names}\n"
+        "print(json.dumps([imported, ours == theirs]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == [False, True]

@@ -11,14 +11,13 @@ The GIF container is assembled here, block by block, so that:
 * by default only the rectangle that changed since the previous frame is written (see
   ``GifWriter``), with disposal methods chosen so the decoded frames are exactly the input.
 
-Only the LZW compression of each frame's pixels is delegated to Pillow (see
+Only the LZW compression of each frame's pixels is delegated to Pillow's GIF encoder (see
 ``_lzw_image_data``), because a pure-Python LZW encoder is far too slow.
 """
 
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ _EXTENSION_INTRODUCER = 0x21
 _IMAGE_SEPARATOR = 0x2C
 _TRAILER = 0x3B
 _GRAPHIC_CONTROL_LABEL = 0xF9
+_LZW_BITS = 8  # LZW minimum code size for a 256-entry colour table
 _APPLICATION_LABEL = 0xFF
 
 
@@ -117,66 +117,21 @@ def _delay_centiseconds(duration_ms: int) -> int:
 # LZW compression through Pillow
 
 
-def _lzw_image_data(pixels: np.ndarray, palette: bytes) -> bytes:
+def _lzw_image_data(pixels: np.ndarray) -> bytes:
     """Return the table-based image data (LZW minimum code size, sub-blocks, terminator).
 
-    Pillow compresses the pixels as a single-frame GIF in memory; we keep only the image data.
-    ``optimize=False`` and ``interlace=False`` matter: the first stops Pillow from dropping
-    unused palette entries (which renumbers indices), the second keeps rows in order because
-    our image descriptor says "not interlaced". The colour table Pillow wrote is checked
-    against ours, so a future Pillow that remaps indices fails loudly instead of silently
-    changing colours.
+    Pillow's GIF encoder (the one its GIF writer runs) compresses the indices as they are: it
+    takes no palette, so no colour can be remapped. It is called directly through
+    ``Image.tobytes("gif", rawmode, bits, interlace)``, which returns the data sub-blocks;
+    the minimum code size (8: 256 colours) and the terminator are written here, as Pillow's
+    writer does. Not interlaced, as our image descriptor says.
     """
     height, width = pixels.shape
     image = Image.frombuffer("P", (width, height), np.ascontiguousarray(pixels), "raw", "P", 0, 1)
-    image.putpalette(palette, "RGB")
-    buffer = io.BytesIO()
-    image.save(buffer, format="GIF", optimize=False, interlace=False)
-    return _extract_image_data(buffer.getvalue(), width, height, palette)
-
-
-def _extract_image_data(gif: bytes, width: int, height: int, palette: bytes) -> bytes:
-    view = memoryview(gif)
-    if bytes(view[:3]) != b"GIF":
-        raise AnimationError("Pillow did not produce a GIF stream while compressing a frame.")
-    screen_packed = view[10]
-    position = 13
-    if screen_packed & 0x80:
-        table_size = 3 * (2 << (screen_packed & 0x07))
-        if bytes(view[position : position + table_size]) != palette:
-            raise AnimationError(
-                "Pillow rewrote the palette while compressing a frame, which would change "
-                "colours; this Pillow version is not supported by the GIF writer."
-            )
-        position += table_size
-    while position < len(view):
-        introducer = view[position]
-        if introducer == _EXTENSION_INTRODUCER:
-            position = _skip_sub_blocks(view, position + 2)
-        elif introducer == _IMAGE_SEPARATOR:
-            got_width, got_height, packed = struct.unpack_from("<HHB", view, position + 5)
-            if (got_width, got_height) != (width, height) or packed & 0xC0:
-                raise AnimationError(
-                    "Pillow compressed a frame with an unexpected layout (size, local colour "
-                    "table or interlacing); this Pillow version is not supported."
-                )
-            data_start = position + 10
-            data_end = _skip_sub_blocks(view, data_start + 1)  # +1: LZW minimum code size byte
-            return bytes(view[data_start:data_end])
-        else:
-            break
-    raise AnimationError("Pillow's GIF output held no image data while compressing a frame.")
-
-
-def _skip_sub_blocks(view: memoryview, position: int) -> int:
-    """Return the offset just past a chain of data sub-blocks starting at ``position``."""
-    while True:
-        if position >= len(view):
-            raise AnimationError("Truncated GIF data while compressing a frame.")
-        size = view[position]
-        position += 1 + size
-        if size == 0:
-            return position
+    sub_blocks = image.tobytes("gif", "P", _LZW_BITS, 0)
+    if not sub_blocks:
+        raise AnimationError("Pillow's GIF encoder returned unexpected data while compressing a frame.")
+    return bytes([_LZW_BITS]) + sub_blocks + b"\0"
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,7 +395,7 @@ class GifWriter:
         block = (
             _graphic_control_extension(delay_cs, disposal, self._transparent_index)
             + _image_descriptor(rect.left, rect.top, rect.width, rect.height)
-            + _lzw_image_data(pixels, self._palette)
+            + _lzw_image_data(pixels)
         )
         self._write(block)
 

@@ -9,8 +9,11 @@ WebP. Pillow's multi-frame WebP writer (libwebp's animation encoder) merges iden
 consecutive frames into one longer frame, and needs every frame in memory. So the animated
 container (RIFF ``VP8X`` + ``ANIM`` + one ``ANMF`` per frame) is written here, and Pillow only
 encodes each frame as a still WebP whose bitstream chunks (``VP8L``, or ``ALPH`` + ``VP8``) are
-copied into the frame. Every frame covers the whole canvas with blending off, so each decoded
-frame is exactly that frame, whatever came before it.
+copied into the frame. The first frame covers the whole canvas; each later one only the rectangle
+that changed since the previous frame (its corner moved to even coordinates, as WebP requires),
+with blending off and no disposal: the rectangle replaces those canvas pixels, alpha included, and
+the rest already shows this frame, so each decoded frame is exactly that frame. A frame equal to
+the previous one repeats its rectangle and bitstream (the same pixels drawn again).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,15 +48,15 @@ _ANMF_DO_NOT_BLEND = 0x02
 # libwebp's effort for lossless frames: ``method`` (0-6) and ``quality`` (0-100, the effort in
 # lossless mode), chosen with ``benchmarks/encoders.py`` (part b) on the demo's 144 frames (6
 # animations of 24, about 512 px, palette-index frames with a transparent border). Every
-# setting tried decodes to the same RGBA; what differs is time and size. Before: method 4,
-# quality 90. Method 3, quality 25: 0.55-0.66× the time (0.66× the CPU time in the benchmark,
-# 0.55× in a single-threaded sweep over half of them), 0.998× the size. The sweep (time,
-# size vs before): at quality < 25, 0.35× but 1.13× the size for every method; at 25, methods
-# 1-4 cost the same within noise, methods 1-2 make files 1-3 % larger; from 26 the time goes
-# back to 0.7×; method 0 is 1.4× larger at any quality; methods 5-6 at quality ≥ 75 take
-# 10-80× longer for 2-5 % less.
-LOSSLESS_METHOD = 3
-LOSSLESS_QUALITY = 25
+# setting decodes to the same RGBA; what differs is time and size. Whole frames (before), the
+# sweep against method 3, quality 25 (time, size): quality < 25, 0.65× but 1.14× the size for
+# every method; method 0, 1.6× the size; 4 and 50+, slower for ≤ 1 % less. Changed rectangles
+# only (now; about 75 % of the pixels): method 3 quality 25, 0.67× and 0.87× the size; method
+# 2 quality 10, 0.42× and 1.00×; method 3 quality 10, 0.45× and 0.99×; quality 0, no faster;
+# method 0, 1.24× the size. Writing unchanged pixels as transparent and blending made files
+# 10 % smaller again but took 1.2× longer, so it is not done.
+LOSSLESS_METHOD = 2
+LOSSLESS_QUALITY = 10
 #: Lossy frames (``lossless=False``): Pillow's default method; ``quality`` is the user's.
 LOSSY_METHOD = 4
 LOSSY_DEFAULT_QUALITY = 90
@@ -79,11 +83,38 @@ def _webp_header_chunks(width: int, height: int, has_alpha: bool, loop: int) -> 
     return _riff_chunk(b"VP8X", vp8x) + _riff_chunk(b"ANIM", anim)
 
 
-def _anmf_chunk(width: int, height: int, duration_ms: int, bitstream: bytes) -> bytes:
-    """A whole-canvas frame at (0, 0) that replaces the canvas (no blending, no disposal)."""
+@dataclass(frozen=True)
+class _Rect:
+    """A frame's rectangle on the canvas; ``left`` and ``top`` are even (WebP stores them halved)."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return (slice(self.top, self.top + self.height), slice(self.left, self.left + self.width))
+
+
+def _changed_rect(previous: np.ndarray, frame: np.ndarray) -> _Rect | None:
+    """The smallest rectangle with an even corner holding every pixel that changed; None if none did."""
+    differs = previous != frame
+    rows = np.flatnonzero(differs.any(axis=1))
+    if rows.size == 0:
+        return None
+    top, bottom = int(rows[0]) & ~1, int(rows[-1]) + 1
+    cols = np.flatnonzero(differs[top:bottom].any(axis=0))
+    left, right = int(cols[0]) & ~1, int(cols[-1]) + 1
+    return _Rect(left, top, right - left, bottom - top)
+
+
+def _anmf_chunk(rect: _Rect, duration_ms: int, bitstream: bytes) -> bytes:
+    """A frame drawn at ``rect`` that replaces those canvas pixels (no blending, no disposal)."""
+    width, height = rect.width, rect.height
     header = (
-        _uint24(0)
-        + _uint24(0)
+        _uint24(rect.left // 2)
+        + _uint24(rect.top // 2)
         + _uint24(width - 1)
         + _uint24(height - 1)
         + _uint24(duration_ms)
@@ -178,7 +209,8 @@ def _stream_webp(
 ) -> None:
     file.write(b"RIFF\0\0\0\0WEBP")  # the RIFF size is patched in once the frames are written
     previous: np.ndarray | None = None
-    bitstream = b""
+    bitstream, rect = b"", _Rect(0, 0, 1, 1)
+    method = LOSSLESS_METHOD if lossless else LOSSY_METHOD
     for pixels, duration in frames_with_durations(frames, durations_ms):
         height, width = pixels.shape
         if previous is None:
@@ -192,12 +224,14 @@ def _stream_webp(
             raise AnimationError(
                 f"A WebP frame lasts at most {_WEBP_MAX_DURATION_MS} ms, got {duration} ms."
             )
-        # A repeated frame (e.g. a gap in the series) reuses the previous frame's encoding.
-        if previous is None or not np.array_equal(previous, pixels):
-            method = LOSSLESS_METHOD if lossless else LOSSY_METHOD
-            bitstream = _encode_webp_frame(pixels, palette, transparent, lossless, quality, method)
+        # A repeated frame (e.g. a gap in the series) reuses the previous frame's rectangle and encoding.
+        changed = _Rect(0, 0, width, height) if previous is None else _changed_rect(previous, pixels)
+        if changed is not None:
+            rect = changed
+            part = np.ascontiguousarray(pixels[rect.slices])
+            bitstream = _encode_webp_frame(part, palette, transparent, lossless, quality, method)
             previous = pixels.copy()
-        file.write(_anmf_chunk(width, height, duration, bitstream))
+        file.write(_anmf_chunk(rect, duration, bitstream))
     riff_size = file.tell() - 8
     file.seek(4)
     file.write(struct.pack("<I", riff_size))

@@ -10,10 +10,9 @@ relative or removes them). The full message, with the exception's class, goes to
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-
-import requests
 
 from generator.core.errors import GeneratorError, SourceUnreachable
 from generator.site.public import public_text, without_secrets
@@ -54,12 +53,16 @@ def failure_reason(error: BaseException, source_root: Path | None) -> str:
 def _reason_text(error: BaseException) -> str:
     if isinstance(error, GeneratorError):
         return str(error)
-    for cause in _chain(error):
-        if isinstance(cause, requests.exceptions.HTTPError) and cause.response is not None:
-            response = cause.response
-            return f"{response.url} answered HTTP {response.status_code} {response.reason or ''}".strip()
-        if isinstance(cause, requests.exceptions.RequestException):
-            return str(cause)
+    # requests is not imported for this: an exception of its own means it is loaded already.
+    if "requests" in sys.modules:
+        import requests
+
+        for cause in _chain(error):
+            if isinstance(cause, requests.exceptions.HTTPError) and cause.response is not None:
+                response = cause.response
+                return f"{response.url} answered HTTP {response.status_code} {response.reason or ''}".strip()
+            if isinstance(cause, requests.exceptions.RequestException):
+                return str(cause)
     if isinstance(error, FileNotFoundError) and error.filename:
         return f"file not found: {error.filename}"
     if isinstance(error, OSError) and error.strerror:

@@ -400,13 +400,18 @@ def _read_decimated(
     options: dict[str, object] = dict(
         crs=grid.crs, transform=vrt_transform, width=vrt_width, height=vrt_height, resampling=resampling,
     )
-    if nodata is not None:
-        options.update(src_nodata=nodata, nodata=nodata)
-    else:
+    if nodata is None:
         options.update(add_alpha=True)
+        with WarpedVRT(src, **options) as vrt:
+            data = vrt.read(list(bands), out_shape=(len(bands), *grid.shape), resampling=resampling, masked=True)
+        return np.ma.filled(data.astype("float32"), np.nan)
+    options.update(src_nodata=nodata, nodata=nodata)
     with WarpedVRT(src, **options) as vrt:
-        data = vrt.read(list(bands), out_shape=(len(bands), *grid.shape), resampling=resampling, masked=True)
-    return np.ma.filled(data.astype("float32"), np.nan)
+        # Not ``masked=True``: GDAL would warp every block twice, once more for the nodata mask;
+        # the mask is the same test done here (an output pixel equal to nodata is missing).
+        values = vrt.read(list(bands), out_shape=(len(bands), *grid.shape), resampling=resampling).astype("float32")
+    values[np.isnan(values) if math.isnan(nodata) else values == np.float32(nodata)] = np.nan
+    return values
 
 
 def empty_frame(grid: Grid) -> FrameData:

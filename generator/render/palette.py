@@ -14,7 +14,11 @@ Pure numpy; no file I/O.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -94,19 +98,35 @@ def colormap_levels(colormap: str | Sequence[str], n_levels: int) -> np.ndarray:
 
 
 def _named_colormap_levels(name: str, n_levels: int) -> np.ndarray:
-    # Imported here: importing rio_tiler pulls in its whole reader stack (~0.4 s), which
-    # callers that only need a palette's layout should not pay for.
-    from rio_tiler.colormap import cmap
-
     problem = colormap_problem(name)
     if problem is not None:
         raise StyleError(problem)
-    table = cast(dict[int, tuple[int, int, int, int]], cmap.get(name.strip().lower()))  # 0–255 → RGBA
-    entries = np.array([table[k][:3] for k in sorted(table)], dtype=np.uint8)
+    entries = _colormap_table(name.strip().lower())[:, :3]
     # Resample by index, never by distinct colour: a colormap may repeat colours (rio-tiler's
     # viridis has 254 distinct colours in 256 entries) and deduping would shift every level.
     positions = np.rint(np.arange(n_levels) * (len(entries) - 1) / (n_levels - 1)).astype(int)
     return entries[positions]
+
+
+def _colormap_table(name: str) -> np.ndarray:
+    """rio-tiler's colormap ``name`` as rows of RGBA (uint8), in its index order.
+
+    rio-tiler's own colormaps are ``.npy`` tables in its package, read here directly: importing
+    ``rio_tiler.colormap`` pulls in its whole reader stack (about 0.5 s of CPU), which a palette
+    does not need. Other colormaps (JSON files, a ``COLORMAP_DIRECTORY``) go through rio-tiler.
+    """
+    if "rio_tiler.colormap" not in sys.modules and not os.environ.get("COLORMAP_DIRECTORY"):
+        spec = importlib.util.find_spec("rio_tiler")
+        if spec is not None and spec.submodule_search_locations:
+            path = Path(list(spec.submodule_search_locations)[0]) / "cmap_data" / f"{name}.npy"
+            if path.is_file():
+                table = np.load(path)
+                if table.shape == (256, 4) and table.dtype == np.uint8:
+                    return cast(np.ndarray, table)
+    from rio_tiler.colormap import cmap
+
+    mapping = cast(dict[int, tuple[int, int, int, int]], cmap.get(name))  # index → RGBA
+    return np.array([mapping[k] for k in sorted(mapping)], dtype=np.uint8)
 
 
 def _custom_colormap_levels(colors: Sequence[str], n_levels: int) -> np.ndarray:

@@ -15,10 +15,9 @@ import json
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jinja2
 from PIL import Image
 
 from generator.core.atomic import write_bytes_atomic, write_text_atomic
@@ -70,6 +69,9 @@ __all__ = [
     "validate_records", "write_site",
 ]
 
+if TYPE_CHECKING:  # jinja2 is imported when pages are rendered, not when a build starts
+    import jinja2
+
 
 # --------------------------------------------------------------------------- templates
 
@@ -97,6 +99,8 @@ def make_environment(extra_dir: Path | None = None) -> jinja2.Environment:
 
     Autoescaping is always on because most of the text we show comes from STAC catalogs.
     """
+    import jinja2
+
     loaders: list[jinja2.BaseLoader] = []
     if extra_dir is not None:
         if not extra_dir.is_dir():
@@ -186,6 +190,8 @@ def manifest_json(manifest: Mapping[str, Any]) -> str:
 
 
 def _render(env: jinja2.Environment, template_name: str, context: Mapping[str, Any]) -> str:
+    import jinja2
+
     try:
         text = env.get_template(template_name).render(**context)
     except jinja2.TemplateError as error:

@@ -9,10 +9,13 @@ stays plain text. External links get ``rel="noopener noreferrer nofollow"``.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -32,6 +35,8 @@ def is_allowed_link(url: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _renderer() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # imported when text is first rendered, not when a build starts
+
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.disable("image")
     md.validateLink = is_allowed_link  # type: ignore[method-assign]  # refused links render as their literal source text
