@@ -254,7 +254,10 @@ def _add_h264_stream(
     # shifted durations, so frames of uneven length would not keep their own durations and the
     # file would end early (on the demo's frames they saved 3-10 %; the files are still smaller
     # than the repeated-frame ones before).
-    stream.options = {"crf": str(crf), "preset": "medium", "threads": "1", "bf": "0"}
+    # Preset veryfast: on the demo's 144 frames 0.52× the CPU of `medium` for 1.04× the size and
+    # 0.17 dB less PSNR (36.24 vs 36.41 dB against the palette frames) — the flat colours and
+    # still backgrounds of maps leave the slower presets' motion search little to find.
+    stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "bf": "0"}
     return stream
 
 
