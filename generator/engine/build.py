@@ -22,7 +22,7 @@ from generator.core.atomic import write_text_atomic
 from generator.core.errors import GeneratorError
 from generator.core.model import AnimationRecord
 from generator.engine.animation import AnimationBuilder, BuildOptions
-from generator.engine.executors import ExecutorRequest, open_executor
+from generator.engine.executors import ExecutorRequest, TaskPool, open_executor
 from generator.engine.graph import Lane, Pipeline, Scheduler
 from generator.engine.output import (
     RecordStore,
@@ -91,7 +91,11 @@ def build(
     cache_dir = cache_folder(site, options.cache_dir)
     check_output_dir(output, (site.base_dir,))
     with claim_build_folders(output, cache_dir):
-        return _build_claimed(site, output, cache_dir, only, renderer, options, started)
+        tasks = open_executor(ExecutorRequest(jobs=options.jobs))  # its workers start while the build plans
+        try:
+            return _build_claimed(site, output, cache_dir, only, renderer, options, started, tasks)
+        finally:
+            tasks.close()
 
 
 def _build_claimed(
@@ -102,6 +106,7 @@ def _build_claimed(
     renderer: Renderer | None,
     options: BuildOptions,
     started: float,
+    tasks: TaskPool,
 ) -> BuildResult:
     """:func:`build` once it holds the output and cache folders: no other build can touch them."""
     specs = site.animations
@@ -112,7 +117,6 @@ def _build_claimed(
     source = source_opener(site.sources)
     cache = FrameCache(cache_dir if options.use_cache else None)
     store = RecordStore(cache_dir / "state")
-    tasks = open_executor(ExecutorRequest(jobs=options.jobs))
     # ≈ 2 tasks per slot in flight (a 1000-px layer is 1 MB); one more animation than slots, so
     # one animation's barrier (the survey before painting) never leaves a slot idle.
     pool = Lane(tasks.executor, 2 * tasks.slots if tasks.executor is not None else 1)
@@ -187,7 +191,6 @@ def _build_claimed(
         progress.close()
         for threads in builder.thread_pools:
             threads.shutdown(cancel_futures=True)
-        tasks.close()
         buildcache.clear()  # masks and open COGs shared by this build's animations are not the next build's
     try:
         for record in records:
