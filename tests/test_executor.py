@@ -143,7 +143,7 @@ def summing(name: str, count: int, events: list[str], function: Callable[[int], 
         results: dict[int, int] = {}
         try:
             yield Batch((Task(function, (value,)) for value in range(count)), results.__setitem__)
-        except ValueError as error:
+        except (ValueError, RuntimeError) as error:
             return f"{name} failed: {error}"
         return f"{name}: {sum(results[value] for value in range(count))}"
 
@@ -195,3 +195,21 @@ def test_an_interrupt_in_a_task_stops_the_build():
     with pytest.raises(KeyboardInterrupt):
         Scheduler[str, str](Lane(None, 1), animations=1).run([("only", pipeline)], lambda key, result: None)
     assert closed == ["closed"]  # the pipeline's clean-up ran (temporary folders, open files)
+
+
+class RefusingExecutor(Executor):
+    """A pool that can take no more work (as a process pool after a worker was killed)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        raise RuntimeError("the pool is broken")
+
+
+def test_a_pool_that_refuses_work_fails_the_pipelines_not_the_scheduler():
+    events: list[str] = []
+    done: list[str] = []
+    scheduler: Scheduler[str, str] = Scheduler(Lane(RefusingExecutor(), limit=2), animations=2)
+    scheduler.run(
+        [("one", summing("one", 3, events)), ("two", summing("two", 3, events))],
+        lambda key, result: done.append(result),
+    )
+    assert done == ["one failed: the pool is broken", "two failed: the pool is broken"]

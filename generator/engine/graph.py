@@ -178,7 +178,13 @@ class Scheduler(Generic[Key, Result]):
             running.next = None
             position, running.pulled = running.pulled, running.pulled + 1
             executor = lane.executor
-            future = executor.submit(task.function, *task.arguments) if executor else _inline(task.function, task.arguments)
+            try:
+                future = executor.submit(task.function, *task.arguments) if executor else _inline(
+                    task.function, task.arguments
+                )
+            except Exception as error:  # a broken pool, arguments it cannot send: this pipeline fails
+                running.fail(position, error)
+                return
             self._futures[future] = (running, position, lane)
             self._load[id(lane)] = self._load.get(id(lane), 0) + 1
             running.running += 1
