@@ -7,14 +7,19 @@ temporary folder, then measures inside the process, without import time:
 - a rebuild after one item was added to one collection vs cold,
 - ``jobs=2`` vs ``jobs=1`` (cache off, so both render every frame),
 - the growth of peak RSS above an idle baseline for a 50-frame and a 500-frame animation
-  (each in a fresh process; goal: 500 frames within 2× of 50).
+  (each in a fresh process; goal: 500 frames within 2× of 50),
+- the cold build of the demo gallery (``site_config.yml``, cache empty) with ``--jobs 2`` vs
+  ``--jobs 1`` (goal: ≥ 1.7×) as ``python -m generator build`` runs it: runs alternate
+  between the two and the medians are compared.
 
-Prints a table and the same numbers as JSON. Run: ``python benchmarks/engine.py``.
+Prints a table and the same numbers as JSON. Run: ``python benchmarks/engine.py``, or
+``python benchmarks/engine.py --demo [RUNS]`` for the demo row alone.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -145,7 +150,38 @@ def peak_rss_growth_kib(months: int, folder: Path) -> int:
     return int(result.stdout.strip().splitlines()[-1])
 
 
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "site_config.yml"
+
+
+def demo_cold_builds(runs: int, folder: Path) -> dict[int, list[float]]:
+    """Seconds of ``python -m generator build`` of the demo, cache empty, ``--jobs 1`` and ``2`` alternating."""
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for run in range(runs):
+        for jobs in (1, 2) if run % 2 == 0 else (2, 1):
+            target = folder / f"demo-{jobs}-{run}"
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "generator", "build", "--config", str(DEMO_CONFIG), "--jobs", str(jobs),
+                 "--output", str(target / "out"), "--cache-dir", str(target / "cache"), "-q"],
+                check=True,
+            )
+            times[jobs].append(time.perf_counter() - started)
+    return times
+
+
+def demo_row(runs: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as temporary:
+        times = demo_cold_builds(runs, Path(temporary))
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    print(f"{'demo cold, jobs=1':28} {one:8.2f} s   (median of {runs}, runs alternating)")
+    print(f"{'demo cold, jobs=2':28} {two:8.2f} s   {one / two:6.2f}× faster (goal ≥ 1.7×)")
+    return {"demo_jobs1_s": round(one, 3), "demo_jobs2_s": round(two, 3), "demo_jobs2_speedup": round(one / two, 2)}
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--demo"]:
+        print(json.dumps(demo_row(int(sys.argv[2]) if len(sys.argv) > 2 else 5), sort_keys=True))
+        return
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         config = write_site(root, COLLECTIONS, MONTHS)
@@ -180,6 +216,7 @@ def main() -> None:
     print(f"{'jobs=2 (no cache)':28} {parallel:8.2f} s   {serial / parallel:6.2f}× faster")
     print(f"{'peak RSS growth, 50 frames':28} {rss_50 / 1024:8.1f} MiB")
     print(f"{'peak RSS growth, 500 frames':28} {rss_500 / 1024:8.1f} MiB   {rss_500 / max(rss_50, 1):6.2f}× (goal ≤ 2×)")
+    results.update(demo_row(3))
     print(json.dumps(results, sort_keys=True))
 
 

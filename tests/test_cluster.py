@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -74,7 +75,7 @@ def files(output: Path) -> dict[str, bytes]:
 
 def layer_tasks(client: Client, since: float) -> list[dict]:
     """The layer reads the cluster ran since ``since`` (one record per task that finished or failed)."""
-    return [task for task in client.get_task_stream(start=since) if "layer_and_stats" in str(task["key"])]
+    return [task for task in client.get_task_stream(start=since) if "read_layer" in str(task["key"])]
 
 
 def two_region_site(folder: Path) -> Path:
@@ -102,7 +103,7 @@ def test_a_worker_killed_mid_build_has_its_tasks_run_elsewhere(tmp_path, client)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
             for worker, keys in client.processing().items():
-                if any("layer_and_stats" in str(key) for key in keys):
+                if any("read_layer" in str(key) for key in keys):
                     pid = client.run(os.getpid, workers=[worker])[worker]
                     killed.update(worker=worker, pid=pid, keys=[str(key) for key in keys])
                     os.kill(pid, signal.SIGKILL)
@@ -210,7 +211,9 @@ def test_dask_command_line_workers_with_the_frame_cache_on_s3(tmp_path, loopback
         # Another output folder, the same shared cache: every layer comes from S3, nothing is read again.
         since = time.time()
         assert main([*command, "--cache-dir", url, "--output", str(tmp_path / "again")]) == 0
-        assert layer_tasks(client, since) == []
+        report = json.loads((tmp_path / "again" / "build-report.json").read_text())
+        assert (report["frames_rendered"], report["frames_cached"]) == (0, 2 * MONTHS)
+        assert len(layer_tasks(client, since)) == 2 * MONTHS  # each task found its layer in the store
         assert files(tmp_path / "again") == files(local.output_dir)
 
 

@@ -157,6 +157,10 @@ class Palette:
         object.__setattr__(self, "colors", colors)
         object.__setattr__(self, "reserved", MappingProxyType(dict(self.reserved)))
 
+    def __reduce__(self) -> tuple[type[Palette], tuple[np.ndarray, int, dict[str, int]]]:
+        """Picklable (a mapping proxy is not), for the build's tasks in other processes."""
+        return (Palette, (self.colors, self.n_levels, dict(self.reserved)))
+
     @property
     def transparent(self) -> int:
         return self.index("transparent")

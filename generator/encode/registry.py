@@ -7,10 +7,13 @@ page's download links. Options of a format, when it has any, are the config's ``
 section (``render.webp``, ``render.mp4``); the engine hands that section to the encoder as
 ``options`` (None when the config has no such section).
 
-Encoders that also have ``open`` (a :class:`StreamingEncoder`, like the GIF writer) are fed each
-frame as it is painted; the others get every finished frame in :meth:`Encoder.encode`, once
-the size budget is settled. Adding a format is a module with an encoder and a ``register()``
-call (for a built-in format: its module name in :data:`BUILTIN_FORMATS`).
+The build calls :meth:`Encoder.encode` of each format as a task of its own, side by side, once
+the frames are painted (the GIF first while the size budget may still shrink them): a built-in
+encoder may run in a worker process, so it must be picklable and write nothing but ``path``;
+a format registered at run time runs in the build's process. Encoders that also have ``open``
+(a :class:`StreamingEncoder`, like the GIF writer) can take frames one at a time as well.
+Adding a format is a module with an encoder and a ``register()`` call (for a built-in format:
+its module name in :data:`BUILTIN_FORMATS`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ PNG, or RGB without a transparent index), so the player's frames keep the exact 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from generator.encode.indexed import (
     validated_transparent_index,
 )
 
-__all__ = ["poster_image", "thumbnail_image", "thumbnail_size", "write_poster", "write_thumbnail"]
+__all__ = ["poster_image", "poster_png", "thumbnail_image", "thumbnail_size", "write_poster", "write_thumbnail"]
 
 
 def poster_image(
@@ -82,6 +83,13 @@ def write_poster(
     """Write a frame as a palette PNG (PLTE + tRNS), colours exactly as in the GIF."""
     image = poster_image(indices, palette_rgb, transparent_index)
     _save_png(Path(path), image)
+
+
+def poster_png(indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None) -> bytes:
+    """The bytes :func:`write_poster` writes, for a process that does not write the file itself."""
+    buffer = io.BytesIO()
+    poster_image(indices, palette_rgb, transparent_index).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def write_thumbnail(

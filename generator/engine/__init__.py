@@ -1,7 +1,7 @@
 """Engine stage: running a build.
 
 Owns: the build of every animation (plan → data layers → overlays → encoders → records),
-parallelism, the output folder's life cycle (staging, atomic swap, carry-over of stale
+parallelism (the build as a graph of picklable tasks on one executor: ``graph``, ``tasks``), the output folder's life cycle (staging, atomic swap, carry-over of stale
 animations and their records, verified against the files they vouch for), the short reason a
 failed animation is published with (``failures``) and progress reporting with
 ``build-report.json``. Gets options

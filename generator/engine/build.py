@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from generator import __version__
@@ -25,6 +27,7 @@ from generator.core.paths import storage_url
 from generator.engine import cluster  # noqa: F401 - registers the "dask" executor (distributed imported on use)
 from generator.engine.animation import AnimationBuilder, BuildOptions
 from generator.engine.executors import ExecutorRequest, TaskPool, open_executor
+from generator.engine.graph import Lane, Pipeline, Scheduler
 from generator.engine.output import (
     RecordStore,
     carry_over,
@@ -37,6 +40,7 @@ from generator.engine.output import (
 )
 from generator.engine.ownership import claim_build_folders
 from generator.engine.progress import AnimationStats, BuildSummary, Progress
+from generator.plan.animations import AnimationSpec
 from generator.plan.schedule import source_opener
 from generator.plan.site import SitePlan, load_site
 from generator.render.cache import FrameCache
@@ -130,7 +134,8 @@ def build(
     check_output_dir(output, (site.base_dir,))
     if store is not None:
         check_store(store)
-    # A cluster that cannot be reached stops the build before the output or the cache is touched.
+    # A cluster that cannot be reached stops the build before the output or the cache is touched;
+    # a local pool's workers start while the build plans.
     tasks = open_executor(executor_request(site, options))
     try:
         with claim_build_folders(output, cache_dir):
@@ -159,18 +164,27 @@ def _build_claimed(
     source = source_opener(site.sources)
     cache = FrameCache(cache_dir if options.use_cache else None, frames_at)
     store = RecordStore(cache_dir / "state")
-    pool = tasks.executor
     options = replace(options, jobs=tasks.slots)  # the work kept in flight follows the executor's width
+    # ≈ 2 tasks per slot in flight (a 1000-px layer is 1 MB); one more animation than slots, so
+    # one animation's barrier (the survey before painting) never leaves a slot idle.
+    pool = Lane(tasks.executor, 2 * tasks.slots if tasks.executor is not None else 1)
+    scheduler: Scheduler[tuple[AnimationSpec, AnimationStats], AnimationRecord] = Scheduler(
+        pool, animations=tasks.slots + 1 if tasks.executor is not None else 1
+    )
     summary = BuildSummary(generator_version=__version__)
-    progress = Progress(len(selected), cache_hits=lambda: cache.hits)
+    progress = Progress(
+        len(selected), cache_hits=lambda: sum(stats.cached for stats in summary.per_animation.values())
+    )
     builder = AnimationBuilder(site, staging, renderer, source, options, cache, pool, progress, store, output)
-    try:
-        records: list[AnimationRecord] = []
+    built: dict[str, AnimationRecord] = {}
+
+    def starts() -> Iterator[tuple[tuple[AnimationSpec, AnimationStats], Callable[[], Pipeline[AnimationRecord]]]]:
+        """The animations to build, in config order (the others are carried over on the way)."""
         for spec in specs:
             if spec.id not in selected:
                 previous = store.load(spec.slug)
                 if previous is not None and carry_over(previous, output, staging):
-                    records.append(previous)
+                    built[spec.id] = previous
                     summary.carried += 1
                     continue
                 if previous is None:
@@ -179,24 +193,32 @@ def _build_claimed(
                 # Its published files are gone or changed: build it again rather than drop it.
                 log.warning("%s: not selected (--only), but its published files cannot be kept: building it", spec.id)
                 progress.add_animation()
-            progress.start_animation(spec.id)
-            hits, misses = cache.hits, cache.misses
-            record = builder.build(spec, regions[spec.region.id])
-            stats = AnimationStats(rendered=cache.misses - misses, cached=cache.hits - hits)
-            if cache.root is None and record.status == "ok":
-                stats.rendered = sum(1 for frame in record.frames if frame.items)
-            summary.per_animation[spec.id] = stats
-            if record.status == "failed":
-                previous = store.load(spec.slug)
-                if previous is not None and carry_over(previous, output, staging):
-                    log.warning("%s: keeping its last good files, marked stale", spec.id)
-                    record = replace(previous, status="stale", error=record.error)
-            reused = spec.id in builder.reused
-            if reused:
-                stats.cached = len(record.frames)
-            _count(summary, record, stats, reused)
-            records.append(record)
-            progress.end_animation()
+            stats = summary.per_animation[spec.id] = AnimationStats()
+            yield (spec, stats), partial(_started, spec, stats)
+
+    def _started(spec: AnimationSpec, stats: AnimationStats) -> Pipeline[AnimationRecord]:
+        progress.start_animation(spec.id)
+        return builder.pipeline(spec, regions[spec.region.id], stats)
+
+    def done(key: tuple[AnimationSpec, AnimationStats], record: AnimationRecord) -> None:
+        spec, stats = key
+        if cache.root is None and record.status == "ok":
+            stats.rendered = sum(1 for frame in record.frames if frame.items)
+        if record.status == "failed":
+            previous = store.load(spec.slug)
+            if previous is not None and carry_over(previous, output, staging):
+                log.warning("%s: keeping its last good files, marked stale", spec.id)
+                record = replace(previous, status="stale", error=record.error)
+        reused = spec.id in builder.reused
+        if reused:
+            stats.cached = len(record.frames)
+        _count(summary, record, stats, reused)
+        built[spec.id] = record
+        progress.end_animation()
+
+    try:
+        scheduler.run(starts(), done)
+        records: list[AnimationRecord] = [built[spec.id] for spec in specs if spec.id in built]
         progress.close()
         if options.strict and any(record.status != "ok" for record in records):
             failed = ", ".join(record.id for record in records if record.status != "ok")

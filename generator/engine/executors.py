@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -68,11 +69,24 @@ def local_pool(request: ExecutorRequest) -> TaskPool:
     if request.jobs <= 1:
         return TaskPool(executor=None, slots=1)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["generator.render.layers", "generator.engine.workers"])
+    # Workers start with the task functions and the built-in encoders imported (once, in the fork server).
+    context.set_forkserver_preload([
+        "generator.engine.tasks", "generator.encode.gif", "generator.encode.webp", "generator.encode.mp4", "av",
+        "generator.engine.workers",
+    ])
     pool = ProcessPoolExecutor(
         max_workers=request.jobs, mp_context=context, initializer=exit_with_build, initargs=(os.getpid(),)
     )
+    # The fork server and the workers start (a second or so of imports) while the build plans.
+    threading.Thread(target=_warm_up, args=(pool,), name="pool-warm-up", daemon=True).start()
     return TaskPool(executor=pool, slots=request.jobs)
+
+
+def _warm_up(pool: Executor) -> None:
+    try:
+        pool.submit(int)
+    except RuntimeError:  # the build ended first (the pool is shut down or broken): nothing to warm
+        pass
 
 
 register_executor("local", local_pool)

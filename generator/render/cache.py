@@ -188,10 +188,6 @@ class FrameCache:
     hits: int = field(default=0, init=False)
     misses: int = field(default=0, init=False)
 
-    def again(self) -> FrameCache:
-        """The same storage with its counters at zero (a second, silent read of the layers)."""
-        return FrameCache(self.root, self.store)
-
     def _path(self, key: str) -> Path:
         assert self.root is not None
         return self.root / "frames" / key[:2] / f"{key}.png"
@@ -275,7 +271,9 @@ class FrameCache:
         info.add_text(DIGEST_CHUNK, layer_digest(key, layer, stored_stats))
         if self.store is not None:
             buffer = io.BytesIO()
-            Image.fromarray(layer, mode="L").save(buffer, format="PNG", compress_level=1, pnginfo=info)
+            Image.fromarray(layer, mode="RGBA" if layer.ndim == 3 else "L").save(
+                buffer, format="PNG", compress_level=1, pnginfo=info
+            )
             try:
                 self.store.write(key, buffer.getvalue())
             except Exception as error:  # noqa: BLE001 - any storage failure only costs a render next time

@@ -1,20 +1,18 @@
 """Frame production for one animation: its grid, the data layers, and the overlays on top.
 
 Owns the per-animation geometry computed once (grid, inside-region mask, border pixels), the
-data layer of each frame (palette indices before overlays) served from the frame cache or
-rendered — in parallel when a pool is given, in order, with bounded look-ahead so memory stays
-flat — with the statistics of each frame's values over the region (``render.stats``, kept
-beside the layer in the cache), and the share of the region each data frame has data on, so an animation whose every
-frame is empty is flagged (:data:`EMPTY_COVERAGE`). The overlays on top are drawn by ``generator.overlays.painter.OverlayPainter``.
+data layer of each frame (palette indices before overlays, an RGBA image for true colour; the
+engine runs it as a task and
+keeps it in the frame cache) with the statistics of each frame's values over the region
+(``render.stats``, kept beside the layer in the cache), and the share of the region each data
+frame has data on, so an animation whose every frame is empty is flagged (:data:`EMPTY_COVERAGE`). The overlays on top are drawn by ``generator.overlays.painter.OverlayPainter``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -23,17 +21,16 @@ from shapely.geometry.base import BaseGeometry
 from generator.core import buildcache
 from generator.core.model import FramePlan, FrameStats, Grid, Style
 from generator.plan.categorical import categorical_indices
-from generator.render.cache import FrameCache, geometry_digest, layer_key
+from generator.render.cache import geometry_digest
 from generator.render.grid import inside_mask, make_grid, output_crs, project
 from generator.render.local import Renderer, apply_formula, render_frame, unwrap_antimeridian
-from generator.render.palette import Palette, to_indices
+from generator.render.palette import to_indices
 from generator.render.stats import frame_stats
 from generator.render.truecolor import read_rgba
 from generator.sources.regions import Region
 
 log = logging.getLogger(__name__)
 
-POOL_MIN_FRAMES = 8  # below this, starting work in a pool costs more than it saves
 # A data frame with data on less than this share of the region's pixels counts as empty: an
 # animation whose every data frame is empty is almost surely wrong (an item's footprint that
 # lies about where its COG is, an all-nodata COG, a rescale that misses the data).
@@ -112,8 +109,10 @@ def layer_and_stats(
 
     The statistics are taken from the values as read (before any colour formula) over the
     valid pixels inside the region; a categorical style has none (class codes have no mean).
+    A true-colour style's layer is an RGBA image without statistics, mapped to the animation's
+    palette once that is known (``render.truecolor.PaletteMapper``).
     """
-    if style.truecolor is not None:  # an RGBA layer, mapped to the animation's palette later
+    if style.truecolor is not None:
         return read_rgba(frame, grid, style, renderer, region), None
     data = render_frame(frame, grid, style, renderer, region, formula=False)
     categories = style.categories
@@ -125,103 +124,6 @@ def layer_and_stats(
         layer = to_indices(data.values, data.valid & inside, style.rescale, levels, style.scale)
     layer[inside & (layer == levels.transparent)] = levels.nodata
     return layer, stats
-
-
-@dataclass(frozen=True)
-class LayerSurvey:
-    """What the overlays need to know of all the data layers before the first frame is painted."""
-
-    nodata: bool  # some frame lacks values somewhere inside the region
-    coverage: np.ndarray  # per pixel, in how many frames it holds a data value (uint16)
-
-
-def survey(layers: Iterator[np.ndarray], shape: tuple[int, int], n_levels: int, nodata: int) -> LayerSurvey:
-    """Count the data pixels of every layer and note whether any has no-data pixels."""
-    coverage = np.zeros(shape, dtype=np.uint16)
-    missing = False
-    for layer in layers:
-        coverage += layer < n_levels
-        missing = missing or bool((layer == nodata).any())
-    return LayerSurvey(nodata=missing, coverage=coverage)
-
-
-Served = tuple[np.ndarray, FrameStats | None]  # a frame's data layer and its statistics
-
-
-@dataclass
-class LayerSource:
-    """Yields the data layers of an animation's frames in order: cache first, then render."""
-
-    prepared: PreparedGrid
-    style: Style
-    palette: Palette
-    renderer: Renderer
-    renderer_name: str
-    cache: FrameCache
-    pool: Executor | None = None
-    look_ahead: int = 4
-    # The share of the region's pixels with data, for each data frame served (gap frames have none).
-    coverage: list[float] = field(default_factory=list)
-    # The statistics of each frame served, in order (None for gap frames and categorical styles).
-    stats: list[FrameStats | None] = field(default_factory=list)
-    scratch: FrameCache | None = None  # layers go here too (a second read without a cache)
-    # Pixels inside the region at the first level, at the last level, and with any data level.
-    ends: list[int] = field(default_factory=lambda: [0, 0, 0])
-    # True colour: RGBA layers (as cached) → palette indices (``render.truecolor.PaletteMapper``).
-    mapping: Callable[[np.ndarray], np.ndarray] | None = None
-
-    def layers(self, frames: Sequence[FramePlan]) -> Iterator[np.ndarray]:
-        grid = self.prepared.grid
-        levels = self.palette.n_levels if self.style.truecolor is None else 0  # RGBA layers: no levels yet
-        keys = [
-            layer_key(frame, grid, self.style, self.prepared.region_digest, levels, self.renderer_name)
-            if frame.items
-            else None
-            for frame in frames
-        ]
-        to_render = sum(1 for key in keys if key is not None)
-        pool = self.pool if self.pool is not None and to_render >= POOL_MIN_FRAMES else None
-        pending: deque[tuple[str | None, Served | Future[Served], bool]] = deque()
-        for frame, key in zip(frames, keys, strict=True):
-            pending.append((key, *self._start(frame, key, pool)))
-            if len(pending) > self.look_ahead:
-                yield self._finish(*pending.popleft())
-        while pending:
-            yield self._finish(*pending.popleft())
-
-    def _start(
-        self, frame: FramePlan, key: str | None, pool: Executor | None
-    ) -> tuple[Served | Future[Served], bool]:
-        """((the layer, its statistics) or their future, whether they still have to go into the cache)."""
-        grid = self.prepared.grid
-        if key is None:  # a gap frame: no data anywhere in the region
-            inside = self.prepared.inside
-            return (np.where(inside, self.palette.index("nodata"), self.palette.transparent).astype(np.uint8), None), False
-        cached = self.cache.get_entry(key, grid.shape)
-        if cached is not None:
-            return (cached.layer, cached.stats), False
-        levels = Levels(self.palette.n_levels, self.palette.transparent, self.palette.index("nodata"))
-        arguments = (frame, grid, self.style, self.prepared.inside, levels, self.renderer, self.prepared.region)
-        if pool is None:
-            return layer_and_stats(*arguments), True
-        return pool.submit(layer_and_stats, *arguments), True
-
-    def _finish(self, key: str | None, started: Served | Future[Served], store: bool) -> np.ndarray:
-        layer, stats = started.result() if isinstance(started, Future) else started
-        if store and key is not None:
-            self.cache.put(key, layer, stats)
-            if self.scratch is not None:
-                self.scratch.put(key, layer, stats)
-        if self.mapping is not None and key is not None:
-            layer = self.mapping(layer)
-        if key is not None and layer.ndim == 2:
-            self.coverage.append(data_coverage(layer, self.prepared.inside, self.palette.n_levels))
-            n_levels, inside = self.palette.n_levels, self.prepared.inside
-            self.ends[0] += int(np.count_nonzero((layer == 0) & inside))
-            self.ends[1] += int(np.count_nonzero((layer == n_levels - 1) & inside))
-            self.ends[2] += int(np.count_nonzero((layer < n_levels) & inside))
-        self.stats.append(stats)
-        return layer
 
 
 def data_coverage(layer: np.ndarray, inside: np.ndarray, n_levels: int) -> float:
@@ -241,7 +143,7 @@ SATURATION_SAMPLE_FRAMES = 3
 
 def saturated_end(ends: Sequence[int]) -> tuple[str, float] | None:
     """("low" or "high", share) when more than ``SATURATED_SHARE`` of the data pixels counted in
-    ``ends`` (``LayerSource.ends``) sit at one end of the colour scale; else None."""
+    ``ends`` (``LayerTally.ends`` of the engine) sit at one end of the colour scale; else None."""
     low, high, total = ends
     if total == 0:
         return None

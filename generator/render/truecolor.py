@@ -18,7 +18,7 @@ lookup table on an RGB cube of :data:`CUBE_BITS` bits per channel, filled lazily
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -120,7 +120,12 @@ def palette_colors(layers: Iterable[np.ndarray], count: int) -> np.ndarray:
     counts. Exact when the frames have ``count`` colours or fewer; the table is padded with its
     last colour (a repeated entry is never the nearest of anything new).
     """
-    samples = [sample_colors(layer) for layer in layers]
+    return sampled_palette_colors([sample_colors(layer) for layer in layers], count)
+
+
+def sampled_palette_colors(samples: Sequence[np.ndarray], count: int) -> np.ndarray:
+    """:func:`palette_colors` from each layer's :func:`sample_colors`, in frame order (a build
+    samples each layer as it arrives and keeps only the samples)."""
     pooled = np.concatenate(samples) if samples else np.zeros((0, 3), dtype=np.uint8)
     if len(pooled) == 0:
         pooled = np.zeros((1, 3), dtype=np.uint8)
@@ -181,6 +186,14 @@ class PaletteMapper:
         self.table = np.full(1 << (3 * CUBE_BITS), -1, dtype=np.int16)
         self.tree: Any = None  # a scipy cKDTree of the data levels, made on the first lookup
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to a worker without the lookups made so far (512 KB; it fills its own table)."""
+        return {**self.__dict__, "table": None, "tree": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.table = np.full(1 << (3 * CUBE_BITS), -1, dtype=np.int16)
+
     def __call__(self, layer: np.ndarray) -> np.ndarray:
         shift = 8 - CUBE_BITS
         cells = layer[..., :3].astype(np.int32) >> shift
@@ -207,5 +220,5 @@ class PaletteMapper:
 
 __all__ = [
     "CUBE_BITS", "PaletteMapper", "channel_frame", "channel_style",
-    "palette_colors", "read_rgba", "sample_colors", "to_rgb", "truecolor_palette",
+    "palette_colors", "read_rgba", "sample_colors", "sampled_palette_colors", "to_rgb", "truecolor_palette",
 ]

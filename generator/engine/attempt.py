@@ -1,0 +1,245 @@
+"""One attempt at an animation's frames and files at one size (the size budget may ask for more).
+
+Owns the steps of an attempt as a pipeline (``engine.graph``): for true colour, a palette pass
+first (each layer read or rendered and its colours sampled, tasks; then the animation's one
+palette); the data layers are read or rendered (tasks) and surveyed as they come; the time
+steps below ``collections[].min_coverage`` are found (the attempt ends there, to be made again
+with them as gaps); the overlays are laid out for the whole animation (in the build's
+process); the frames are painted in chunks (tasks) and their PNGs written; then the encoders
+run (tasks), the GIF alone while the size budget may still shrink the frames.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import shutil
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator.core.model import AnimationFiles, CollectionInfo, FramePlan, FrameStats, Grid, Style
+from generator.encode.registry import REQUIRED_FORMAT, Encoder
+from generator.engine.files import encoders_of
+from generator.engine.graph import Batch, Lane, Task
+from generator.engine.progress import AnimationStats, Progress
+from generator.engine.survey import LayerTally
+from generator.engine.tasks import LayerJob, LayerRead, PaintJob, layer_colors, paint_frames, read_layer
+from generator.overlays.painter import OverlayPainter, default_attribution
+from generator.plan.animations import AnimationSpec
+from generator.plan.coverage import CoverageCheck, apply_min_coverage
+from generator.render.cache import FrameCache, layer_key
+from generator.render.layers import Levels, prepare_grid, saturated_end, saturation_warning, value_percentiles
+from generator.render.local import Renderer
+from generator.render.palette import Palette
+from generator.render.truecolor import PaletteMapper, sampled_palette_colors, truecolor_palette
+from generator.sources.regions import Region
+
+if TYPE_CHECKING:
+    from generator.overlays.basemap import Basemap
+
+#: At most this many frames are painted by one task (fewer when that keeps every slot busy).
+PAINT_CHUNK = 8
+
+Steps = Generator[Batch, None, Any]
+#: Encodes the given formats of an attempt from its frame PNGs: (files, painter, encoders, PNGs).
+EncodeFiles = Callable[[AnimationFiles, OverlayPainter, Sequence[Encoder], list[bytes]], Steps]
+
+
+@dataclass
+class Attempt:
+    """One encode of an animation at one size: what the record and the stills are made from."""
+
+    grid: Grid
+    painter: OverlayPainter
+    coverage: list[float]
+    saturation: str | None
+    stats: tuple[FrameStats | None, ...]
+    pictures: list[bytes]  # the frame PNGs, in order
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """What every attempt of the build shares: where files go, the frame cache, the progress."""
+
+    staging: Path
+    cache: FrameCache
+    progress: Progress
+    in_flight: int  # tasks kept in flight in the build's pool
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one attempt makes: an animation's frames at ``size`` into ``files``."""
+
+    spec: AnimationSpec
+    region: Region
+    collection: CollectionInfo
+    style: Style
+    palette: Palette
+    frames: tuple[FramePlan, ...]
+    labels: tuple[str, ...]
+    files: AnimationFiles
+    size: int
+
+
+def run_attempt(
+    work: Workspace,
+    target: Target,
+    reader: tuple[Renderer, str, Lane],
+    tiles: Path | None,
+    scratch: FrameCache | None,
+    counts: AnimationStats,
+    every_format: bool,
+    encode: EncodeFiles,
+) -> Generator[Batch, None, Attempt | CoverageCheck]:
+    """Render every frame at ``target.size`` into the staging folder with its files (all of them
+    with ``every_format``, else the GIF alone); returns what the record is made from — or, when
+    some time steps cover less of the region than ``collections[].min_coverage``, the frames
+    to make again instead (nothing painted yet; their layers are in the cache).
+
+    With a basemap the frames are in Web Mercator, ``target.palette`` only lends its reserved
+    entries (the painter's palette is the one the files use) and ``tiles`` caches the tiles.
+    The layers are surveyed first (where the data is, whether some is missing), so the overlays
+    are laid out for the whole animation before its first frame is painted; the first read of
+    the layers (the survey, or a true-colour animation's palette pass) counts as their read
+    (cache hits and misses), the later ones read them again from the cache (``scratch``
+    without one).
+    """
+    spec, region, style, frames, files = target.spec, target.region, target.style, target.frames, target.files
+    settings = spec.render.basemap
+    if settings:  # deferred: the basemap code (and scipy) is imported only when a basemap is drawn
+        from generator.overlays.basemap import (
+            BASEMAP_DATA_LEVELS,
+            WEB_MERCATOR,
+            TileFetcher,
+            basemap_attribution,
+            data_level_colors,
+            load_basemap,
+        )
+    prepared = prepare_grid(region, WEB_MERCATOR if settings else spec.render.crs, target.size)
+    grid = prepared.grid
+    overlays = spec.render.overlays
+    categories, truecolor = style.categories, style.truecolor is not None
+    if categories or truecolor:
+        # The frame legend is a continuous colour bar; classes are listed on the page instead
+        # (true colour has no scale: the page names the channels).
+        overlays = replace(overlays, legend=replace(overlays.legend, show=False))
+    palette = target.palette
+    basemap: Basemap | None = None
+    collection = target.collection
+    data_credit = overlays.attribution.text if overlays.attribution.text is not None else default_attribution(collection)
+    borders_credit = f"Borders: {region.border_credit}" if overlays.borders and region.border_credit else None
+    attribution = " · ".join(part for part in (data_credit, borders_credit) if part) or None
+    renderer, renderer_name, lane = reader
+    look_up = work.cache.root is not None
+    store = work.cache if look_up else scratch
+    assert store is not None  # without a cache, the animation gives a scratch one
+
+    def layer_jobs(levels: Levels, mapping: PaletteMapper | None = None) -> list[LayerJob]:
+        key_levels = 0 if truecolor else levels.n_levels  # RGBA layers are cached before any palette
+        return [
+            LayerJob(
+                layer_key(frame, grid, style, prepared.region_digest, key_levels, renderer_name) if frame.items else None,
+                frame, grid, style, prepared.inside, levels, renderer, prepared.region, mapping,
+            )
+            for frame in frames
+        ]
+
+    def count(read: LayerRead) -> None:
+        if look_up:
+            if read.cached:
+                counts.cached += 1
+            else:
+                counts.rendered += 1
+
+    colors = None
+    if truecolor:  # the palette pass: every data frame's colours, its layer read (and cached) once
+        jobs = layer_jobs(Levels(palette.n_levels, palette.transparent, palette.index("nodata")))
+        data = [number for number, job in enumerate(jobs) if job.key is not None]
+        samples: dict[int, Any] = {}
+
+        def sampled(position: int, read: LayerRead) -> None:
+            samples[data[position]] = read.layer
+            count(read)
+
+        yield Batch((Task(layer_colors, (jobs[number], store, True), lane) for number in data), sampled)
+        colors = sampled_palette_colors(
+            [samples[number] for number in sorted(samples)], BASEMAP_DATA_LEVELS if settings else palette.n_levels
+        )
+        palette = palette if settings else truecolor_palette(colors, palette, style.nodata_color)
+    if settings:
+        data_colors = colors if colors is not None else palette.data_colors() if categories else data_level_colors(style.colormap)
+        assert tiles is not None  # the animation gives a folder whenever there is a basemap
+        fetcher = TileFetcher(settings.url, tiles)
+        basemap = load_basemap(settings, grid, prepared.inside, data_colors, palette, fetcher)
+        palette = basemap.palette
+        # The basemap's attribution is mandatory: drawn even when the overlay is switched off.
+        attribution = basemap_attribution(settings, attribution if overlays.attribution else None)
+        overlays = replace(overlays, attribution=replace(overlays.attribution, show=True))
+    levels = Levels(palette.n_levels, palette.transparent, palette.index("nodata"))
+    jobs = layer_jobs(levels, PaletteMapper(palette, prepared.inside) if truecolor else None)
+    tally = LayerTally(prepared.inside, palette.n_levels, levels.nodata, len(frames))
+    data = [number for number, job in enumerate(jobs) if job.key is not None]
+    for _ in range(len(frames) - len(data)):
+        tally.add_gap()
+
+    def surveyed(position: int, read: LayerRead) -> None:
+        tally.add(data[position], read.layer, read.stats)
+        if not truecolor:  # a true-colour layer was counted by the palette pass
+            count(read)
+
+    # The store is looked up even without a cache: the scratch one holds this animation's layers
+    # from the palette pass or an earlier attempt.
+    yield Batch((Task(read_layer, (jobs[number], store, True), lane) for number in data), surveyed)
+    # min_coverage: thin steps become gaps (or go); the animation makes the attempt again with them.
+    checked = apply_min_coverage(
+        frames, tally.coverage, spec.collection.min_coverage, spec.render.gaps, spec.render.date_format
+    )
+    if checked.note is not None:
+        return checked
+    saturation = None
+    end = saturated_end(tally.ends) if not (categories or truecolor) else None
+    if end is not None:  # the data mostly at one end of the rescale: measure their percentiles
+        found: list[tuple[float, float] | None] = []
+        yield Batch(
+            [Task(value_percentiles, (frames, grid, style, prepared.inside, renderer, prepared.region), lane)],
+            lambda _, percentiles: found.append(percentiles),
+        )
+        saturation = saturation_warning(style, *end, found[0])
+    painter = OverlayPainter.create(
+        overlays, grid, style, border_layers=region.border_layers, collection=collection,
+        region_title=region.title, labels=target.labels, frame_count=len(frames), palette=palette,
+        attribution=attribution, layout=spec.render.layout, coverage=tally.coverage_map, font=spec.render.font,
+        nodata=tally.missing and basemap is None,  # over a basemap, missing data shows the map
+    )
+    pictures = yield from _paint(work, files, PaintJob(painter, basemap, store), jobs, target.labels)
+    chosen = encoders_of(files) if every_format else [e for e in encoders_of(files) if e.name == REQUIRED_FORMAT]
+    yield from encode(files, painter, chosen, pictures)
+    stats = tuple(tally.stats) if categories is None and not truecolor else ()
+    return Attempt(grid, painter, tally.coverage, saturation, stats, pictures)
+
+
+def _paint(
+    work: Workspace, files: AnimationFiles, job: PaintJob, layers: list[LayerJob], labels: tuple[str, ...]
+) -> Generator[Batch, None, list[bytes]]:
+    """Paint the frames in chunks, one task each, writing their PNGs as they come."""
+    shutil.rmtree(work.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
+    (work.staging / posixpath.dirname(files.frames[0])).mkdir(parents=True)
+    count = len(layers)
+    size = max(1, min(PAINT_CHUNK, math.ceil(count / work.in_flight)))
+    chunks = [range(start, min(start + size, count)) for start in range(0, count, size)]
+    pictures = [b""] * count
+
+    def painted(position: int, result: list[bytes]) -> None:
+        for number, picture in zip(chunks[position], result, strict=True):
+            (work.staging / files.frames[number]).write_bytes(picture)
+            pictures[number] = picture
+            work.progress.frame_done()
+
+    yield Batch(
+        (Task(paint_frames, (job, [(number, layers[number], labels[number]) for number in chunk])) for chunk in chunks),
+        painted,
+    )
+    return pictures

@@ -1,0 +1,190 @@
+"""The build's task graph: every animation a pipeline of tasks, all run by one executor.
+
+Owns the scheduling of the build's work. An animation is a *pipeline*: a generator that runs
+in the build's process (planning, writing files) and yields a :class:`Batch` of tasks whenever
+it needs work done; it resumes once every task of the batch is finished. Several pipelines are
+in flight at once, started in config order, and their tasks share the executor's slots, so the
+frames of one animation, the overlays of another and the encoders of a third run side by side.
+The work in flight is bounded per :class:`Lane` (≈ 2 tasks per slot): tasks are pulled from a
+batch only when there is room, so memory stays flat however long an animation is.
+
+The results of a batch's tasks are handed to its ``take`` in the build's process, in whatever
+order they finish: whatever ``take`` keeps is stored by the task's position, so the files are
+the same for any number of jobs. A task that raises fails its pipeline only: the exception
+(of the first failing task in batch order) is thrown into the generator at the point it waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+Key = TypeVar("Key")
+Result = TypeVar("Result")
+
+
+@dataclass(eq=False)
+class Lane:
+    """Where tasks run and how many may be in flight there; ``executor`` None runs them inline."""
+
+    executor: Executor | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class Task:
+    """A top-level function and its (picklable) arguments; ``lane`` None: the build's pool."""
+
+    function: Callable[..., Any]
+    arguments: tuple[Any, ...]
+    lane: Lane | None = None
+
+
+@dataclass
+class Batch:
+    """Tasks a pipeline waits for; ``take(position, result)`` receives each result as it comes."""
+
+    tasks: Iterable[Task]
+    take: Callable[[int, Any], None] = lambda position, result: None
+
+
+Pipeline = Generator[Batch, None, Result]
+
+
+@dataclass(eq=False)
+class _Running(Generic[Key, Result]):
+    key: Key
+    pipeline: Pipeline[Result]
+    tasks: Iterator[Task] = field(default_factory=lambda: iter(()))
+    take: Callable[[int, Any], None] = lambda position, result: None
+    next: Task | None = None  # pulled from the batch, waiting for room in its lane
+    pulled: int = 0
+    running: int = 0
+    exhausted: bool = True
+    error: tuple[int, Exception] | None = None
+
+    def fail(self, position: int, error: Exception) -> None:
+        if self.error is None or position < self.error[0]:
+            self.error = (position, error)
+
+    @property
+    def waiting(self) -> bool:
+        """Its batch is finished (or failed and drained): the pipeline goes on."""
+        return self.running == 0 and (self.exhausted or self.error is not None)
+
+
+def _inline(function: Callable[..., Any], arguments: tuple[Any, ...]) -> Future[Any]:
+    future: Future[Any] = Future()
+    try:
+        future.set_result(function(*arguments))
+    except Exception as error:  # a task's failure is its pipeline's; Ctrl-C and exits go through
+        future.set_exception(error)
+    return future
+
+
+class Scheduler(Generic[Key, Result]):
+    """Runs pipelines, at most ``animations`` at once, their tasks in ``pool`` (see the module)."""
+
+    def __init__(self, pool: Lane, animations: int):
+        self.pool = pool
+        self.animations = max(1, animations)
+        self._load: dict[int, int] = {}
+        self._futures: dict[Future[Any], tuple[_Running[Key, Result], int, Lane]] = {}
+
+    def run(
+        self,
+        starts: Iterable[tuple[Key, Callable[[], Pipeline[Result]]]],
+        done: Callable[[Key, Result], None],
+    ) -> None:
+        """Start each pipeline in turn as others end; ``done(key, result)`` when one returns."""
+        queue = iter(starts)
+        active: list[_Running[Key, Result]] = []
+        more = True
+        try:
+            while True:
+                while more and len(active) < self.animations:
+                    started = next(queue, None)
+                    if started is None:
+                        more = False
+                        break
+                    running = _Running[Key, Result](started[0], started[1]())
+                    active.append(running)
+                    self._advance(running, active, done)
+                for running in list(active):
+                    self._fill(running)
+                    if running.waiting:
+                        self._advance(running, active, done)
+                if not self._futures:
+                    if not active and not more:
+                        return
+                    continue
+                finished, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda item: self._futures[item][1]):
+                    running, position, lane = self._futures.pop(future)
+                    self._load[id(lane)] -= 1
+                    running.running -= 1
+                    error = future.exception()
+                    if error is not None:
+                        if not isinstance(error, Exception):
+                            raise error
+                        running.fail(position, error)
+                    elif running.error is None:
+                        try:
+                            running.take(position, future.result())
+                        except Exception as failure:
+                            running.fail(position, failure)
+                    if running.waiting:
+                        self._advance(running, active, done)
+        finally:
+            for future in self._futures:
+                future.cancel()
+            for running in active:
+                running.pipeline.close()
+
+    def _advance(
+        self, running: _Running[Key, Result], active: list[_Running[Key, Result]], done: Callable[[Key, Result], None]
+    ) -> None:
+        """Resume the pipeline until it yields a batch with tasks to run, or returns."""
+        while running.waiting:
+            error, running.error = running.error, None
+            try:
+                batch = running.pipeline.send(None) if error is None else running.pipeline.throw(error[1])
+            except StopIteration as finished:
+                active.remove(running)
+                done(running.key, finished.value)
+                return
+            running.tasks, running.take = iter(batch.tasks), batch.take
+            running.pulled, running.exhausted, running.next = 0, False, None
+            self._fill(running)
+
+    def _fill(self, running: _Running[Key, Result]) -> None:
+        """Submit the pipeline's next tasks while their lane has room."""
+        while not running.exhausted and running.error is None:
+            if running.next is None:
+                try:
+                    running.next = next(running.tasks, None)
+                except Exception as error:  # making a task's arguments failed: the pipeline fails
+                    running.fail(running.pulled, error)
+                    return
+                if running.next is None:
+                    running.exhausted = True
+                    return
+            task = running.next
+            lane = task.lane or self.pool
+            if self._load.get(id(lane), 0) >= lane.limit:
+                return  # it waits for room in its lane
+            running.next = None
+            position, running.pulled = running.pulled, running.pulled + 1
+            executor = lane.executor
+            try:
+                future = executor.submit(task.function, *task.arguments) if executor else _inline(
+                    task.function, task.arguments
+                )
+            except Exception as error:  # a broken pool, arguments it cannot send: this pipeline fails
+                running.fail(position, error)
+                return
+            self._futures[future] = (running, position, lane)
+            self._load[id(lane)] = self._load.get(id(lane), 0) + 1
+            running.running += 1

@@ -1,0 +1,57 @@
+"""The survey of an animation's data layers, taken before its first frame is painted.
+
+Owns what is measured on every layer as it arrives, in whatever order the tasks finish: where
+the data is (the overlays are laid out where they hide least), whether some is missing (the
+legend's no-data swatch), each data frame's share of the region with data (empty animations
+are flagged), each frame's statistics, and the pixels at either end of the colour scale (the
+saturation warning). Everything is kept by frame number, so the result does not depend on the
+order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from generator.core.model import FrameStats
+from generator.render.layers import data_coverage
+
+
+@dataclass
+class LayerTally:
+    """Counts over the layers of one attempt's ``frame_count`` frames."""
+
+    inside: np.ndarray  # the region's pixels
+    n_levels: int
+    nodata: int  # the palette index of missing values inside the region
+    frame_count: int
+    coverage_map: np.ndarray = field(init=False)  # per pixel, in how many frames it holds data (uint16)
+    missing: bool = False  # some frame lacks values somewhere inside the region
+    shares: dict[int, float] = field(default_factory=dict)  # data frame number → share of the region with data
+    stats: list[FrameStats | None] = field(init=False)  # by frame number (None: gap frames, categorical styles)
+    ends: list[int] = field(default_factory=lambda: [0, 0, 0])  # pixels at the first level, the last, any
+
+    def __post_init__(self) -> None:
+        self.coverage_map = np.zeros(self.inside.shape, dtype=np.uint16)
+        self.stats = [None] * self.frame_count
+
+    def add_gap(self) -> None:
+        """A frame without data: every pixel inside the region is missing."""
+        self.missing = self.missing or bool(self.inside.any())
+
+    def add(self, number: int, layer: np.ndarray, stats: FrameStats | None) -> None:
+        data = layer < self.n_levels
+        self.coverage_map += data
+        self.missing = self.missing or bool((layer == self.nodata).any())
+        self.shares[number] = data_coverage(layer, self.inside, self.n_levels)
+        self.stats[number] = stats
+        inside = self.inside
+        self.ends[0] += int(np.count_nonzero((layer == 0) & inside))
+        self.ends[1] += int(np.count_nonzero((layer == self.n_levels - 1) & inside))
+        self.ends[2] += int(np.count_nonzero(data & inside))
+
+    @property
+    def coverage(self) -> list[float]:
+        """The data frames' shares of the region with data, in frame order."""
+        return [self.shares[number] for number in sorted(self.shares)]

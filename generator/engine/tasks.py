@@ -1,0 +1,139 @@
+"""The build's tasks: top-level functions of picklable arguments, run wherever the executor runs them.
+
+Owns the work an animation hands to the executor (see ``engine.graph``): a frame's data layer
+(:func:`read_layer`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
+and each output file (:func:`encode_file`). A task uses nothing but its arguments (and
+per-process memo caches); it returns its result small — a layer, PNG or file bytes — or writes
+it to the frame cache, and never writes into the staging or output folder: the build's own
+process does, so workers need no disk shared with it.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+from shapely.geometry.base import BaseGeometry
+
+from generator.core.model import FramePlan, FrameStats, Grid, Style
+from generator.encode.registry import Animation, Encoder
+from generator.encode.stills import poster_png
+from generator.overlays.painter import OverlayPainter
+from generator.render.cache import FrameCache
+from generator.render.layers import Levels, layer_and_stats
+from generator.render.local import Renderer
+from generator.render.truecolor import PaletteMapper, sample_colors
+
+if TYPE_CHECKING:
+    from generator.overlays.basemap import Basemap
+
+
+@dataclass(frozen=True)
+class LayerJob:
+    """One frame's data layer: its frame-cache key (None: a gap frame, no data) and how to make it.
+
+    A true-colour layer is an RGBA image (as the cache keeps it) until ``mapping`` turns it into
+    the animation's palette indices; ``mapping`` is None until that palette is known.
+    """
+
+    key: str | None
+    frame: FramePlan
+    grid: Grid
+    style: Style
+    inside: np.ndarray
+    levels: Levels
+    renderer: Renderer
+    region: BaseGeometry | None = None
+    mapping: PaletteMapper | None = None
+
+    def gap(self) -> np.ndarray:
+        """A frame without data: no-data inside the region, transparent outside it."""
+        return np.where(self.inside, self.levels.nodata, self.levels.transparent).astype(np.uint8)
+
+    def render(self) -> tuple[np.ndarray, FrameStats | None]:
+        return layer_and_stats(self.frame, self.grid, self.style, self.inside, self.levels, self.renderer, self.region)
+
+    def mapped(self, layer: np.ndarray) -> np.ndarray:
+        """The layer as palette indices (a true-colour layer through ``mapping``)."""
+        return self.mapping(layer) if self.mapping is not None else layer
+
+
+@dataclass(frozen=True)
+class LayerRead:
+    """What :func:`read_layer` found: the layer, its statistics, and whether the cache had it."""
+
+    layer: np.ndarray
+    stats: FrameStats | None
+    cached: bool
+
+
+def read_layer(job: LayerJob, cache: FrameCache, look_up: bool) -> LayerRead:
+    """The frame's layer from ``cache`` (when ``look_up``), else rendered and stored in it;
+    returned as palette indices (the cache keeps a true-colour layer as RGBA)."""
+    assert job.key is not None, "gap frames are no task"
+    store = copy.copy(cache)  # inline, the build's own cache object keeps its counts
+    entry = store.get_entry(job.key, job.grid.shape) if look_up else None
+    if entry is not None:
+        return LayerRead(job.mapped(entry.layer), entry.stats, cached=True)
+    layer, stats = job.render()
+    store.put(job.key, layer, stats)
+    return LayerRead(job.mapped(layer), stats, cached=False)
+
+
+def layer_colors(job: LayerJob, cache: FrameCache, look_up: bool) -> LayerRead:
+    """A true-colour frame's colours for the animation's palette (``render.truecolor.sample_colors``
+    of its RGBA layer, read or rendered as by :func:`read_layer`, which stores it in ``cache``)."""
+    read = read_layer(replace(job, mapping=None), cache, look_up)
+    return LayerRead(sample_colors(read.layer), None, read.cached)
+
+
+@dataclass(frozen=True)
+class PaintJob:
+    """What every frame of one attempt shares: the overlays, the basemap and the layers' cache."""
+
+    painter: OverlayPainter
+    basemap: Basemap | None
+    cache: FrameCache  # the layers were stored here by :func:`read_layer`
+
+
+def paint_frames(job: PaintJob, frames: Sequence[tuple[int, LayerJob, str]]) -> list[bytes]:
+    """Finished frames (number, layer, date label) as palette PNG files' bytes.
+
+    The layers come from the cache; one missing there (a cache write that failed) is rendered.
+    """
+    store = copy.copy(job.cache)
+    palette = job.painter.palette
+    pictures = []
+    for number, layer_job, label in frames:
+        layer = _layer(layer_job, store)
+        frame = job.painter.compose(job.basemap.composite(layer) if job.basemap else layer, number, label)
+        pictures.append(poster_png(frame, palette.rgb_bytes(), palette.transparent))
+    return pictures
+
+
+def _layer(job: LayerJob, store: FrameCache) -> np.ndarray:
+    if job.key is None:
+        return job.gap()
+    entry = store.get_entry(job.key, job.grid.shape)
+    return job.mapped(entry.layer if entry is not None else job.render()[0])
+
+
+def frame_indices(picture: bytes) -> np.ndarray:
+    """The palette indices of a frame PNG made by :func:`paint_frames`."""
+    with Image.open(io.BytesIO(picture)) as image:
+        return np.asarray(image)
+
+
+def encode_file(encoder: Encoder, animation: Animation, pictures: Sequence[bytes], options: Any) -> bytes:
+    """The bytes of one output file, encoded from the animation's frame PNGs."""
+    with tempfile.TemporaryDirectory(prefix="encode-") as folder:
+        path = Path(folder) / f"animation{encoder.suffix}"
+        encoder.encode(path, animation, (frame_indices(picture) for picture in pictures), options)
+        return path.read_bytes()

@@ -1,0 +1,244 @@
+"""The build's task graph: pipelines in flight together, bounded work, picklable tasks, same bytes for any --jobs."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from collections.abc import Callable, Generator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.core.model import Grid, ItemAsset, Style
+from generator.engine import executors
+from generator.engine.build import BuildOptions, build
+from generator.engine.graph import Batch, Lane, Scheduler, Task
+from generator.render.local import FrameData, LocalRenderer
+
+from .test_engine import make_site, snapshot
+
+THREE_REGIONS = (
+    "  - {id: a, bbox: [8, 8, 56, 56]}\n"
+    "  - {id: b, bbox: [0, 0, 40, 26]}\n"
+    "  - {id: c, bbox: [20, 10, 50, 60]}\n"
+)
+
+
+def every_format_site(folder: Path, months: int = 5) -> Path:
+    config = make_site(folder, months=months, regions=THREE_REGIONS)
+    config.write_text(config.read_text().replace("render: {size: 64}", "render: {size: 64, formats: [gif, webp, mp4]}"))
+    return config
+
+
+def contents(output: Path) -> dict[str, bytes]:
+    return {name: data for name, (_, _, data) in snapshot(output).items()}
+
+
+class PicklingExecutor(Executor):
+    """Runs each task in this process, but only after a pickle round trip of it and its arguments
+    (as a process pool or a cluster would send it); records what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        function, arguments, keywords = pickle.loads(pickle.dumps((fn, args, kwargs)))
+        self.sent.append(function.__qualname__)
+        future: Future[Any] = Future()
+        try:
+            result = function(*arguments, **keywords)
+            future.set_result(pickle.loads(pickle.dumps(result)))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
+@pytest.fixture
+def pickling(monkeypatch: pytest.MonkeyPatch) -> PicklingExecutor:
+    """The ``local`` executor kind replaced by a :class:`PicklingExecutor` with two slots."""
+    executor = PicklingExecutor()
+    monkeypatch.setitem(executors._FACTORIES, "local", lambda request: executors.TaskPool(executor, slots=2))
+    return executor
+
+
+def test_every_task_and_its_arguments_survive_pickling(tmp_path, pickling):
+    config = every_format_site(tmp_path)
+    result = build(config, tmp_path / "sent", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-sent"))
+    assert [record.status for record in result.records] == ["ok", "ok", "ok"]
+    assert {"read_layer", "paint_frames", "encode_file"} <= set(pickling.sent)
+    assert pickling.sent.count("encode_file") == 3 * 3  # every format of every animation is a task
+    inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
+    assert contents(result.output_dir) == contents(inline.output_dir)
+
+
+class NarrowFails:
+    """The local renderer, failing on grids less than 64 px high (region ``b`` only)."""
+
+    concurrency = 1
+
+    def read(self, item: ItemAsset, grid: Grid, style: Style, region: object = None) -> FrameData:
+        if grid.height < 64:
+            raise ValueError(f"cannot read {item.item_id} on this grid")
+        return LocalRenderer().read(item, grid, style, region)
+
+
+def test_a_failing_task_fails_only_its_animation(tmp_path, pickling):
+    config = every_format_site(tmp_path, months=3)
+    result = build(config, renderer=NarrowFails(), options=BuildOptions(jobs=2, use_cache=False))
+    assert [(record.id, record.status) for record in result.records] == [
+        ("c--a", "ok"), ("c--b", "failed"), ("c--c", "ok")
+    ]
+    assert not list((result.output_dir / "animations" / "c--b").glob("c--b.*"))  # its page only, no files
+    assert (result.output_dir / "animations" / "c--c" / "c--c.mp4").stat().st_size > 0
+
+
+def test_jobs_2_equals_jobs_1_for_several_animations_in_every_format(tmp_path):
+    config = every_format_site(tmp_path, months=6)
+    serial = build(config, tmp_path / "serial", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-1"))
+    parallel = build(config, tmp_path / "parallel", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-2"))
+    assert len(parallel.records) == 3 and not parallel.failed
+    assert parallel.summary.frames_rendered == serial.summary.frames_rendered == 18
+    assert contents(serial.output_dir) == contents(parallel.output_dir)
+
+
+# ------------------------------------------------------------------------------ the scheduler
+
+
+def square(value: int) -> int:
+    time.sleep(0.002)
+    return value * value
+
+
+def broken(value: int) -> int:
+    raise ValueError(f"no {value}")
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """Threads that count the tasks submitted and not yet finished."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future: Future[Any]) -> None:
+        with self.lock:
+            self.running -= 1
+
+
+def summing(name: str, count: int, events: list[str], function: Callable[[int], int] = square) -> Callable[[], Generator[Batch, None, str]]:
+    def pipeline() -> Generator[Batch, None, str]:
+        events.append(f"start {name}")
+        results: dict[int, int] = {}
+        try:
+            yield Batch((Task(function, (value,)) for value in range(count)), results.__setitem__)
+        except (ValueError, RuntimeError) as error:
+            return f"{name} failed: {error}"
+        return f"{name}: {sum(results[value] for value in range(count))}"
+
+    return pipeline
+
+
+def test_pipelines_share_a_bounded_pool_and_a_failure_stays_in_its_own():
+    events: list[str] = []
+    done: list[str] = []
+    with CountingExecutor() as executor:
+        scheduler: Scheduler[str, str] = Scheduler(Lane(executor, limit=3), animations=2)
+        starts = [
+            ("one", summing("one", 20, events)),
+            ("two", summing("two", 5, events, broken)),
+            ("three", summing("three", 10, events)),
+        ]
+        scheduler.run(starts, lambda key, result: (events.append(f"done {key}"), done.append(result)))
+    assert executor.most <= 3  # never more tasks in flight than the lane allows
+    assert sorted(done) == ["one: 2470", "three: 285", "two failed: no 0"]
+    assert events[:2] == ["start one", "start two"]  # two at once, in order; the third when one ends
+    assert events.index("start three") > min(events.index("done one"), events.index("done two"))
+
+
+def test_inline_runs_one_task_at_a_time_in_order():
+    order: list[int] = []
+
+    def pipeline() -> Generator[Batch, None, list[int]]:
+        yield Batch((Task(square, (value,)) for value in range(6)), lambda position, result: order.append(position))
+        return order
+
+    results: list[list[int]] = []
+    Scheduler[str, list[int]](Lane(None, 1), animations=1).run([("only", pipeline)], lambda key, result: results.append(result))
+    assert results == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_an_interrupt_in_a_task_stops_the_build():
+    def interrupted(value: int) -> int:
+        raise KeyboardInterrupt
+
+    closed: list[str] = []
+
+    def pipeline() -> Generator[Batch, None, str]:
+        try:
+            yield Batch([Task(interrupted, (1,))])
+        finally:
+            closed.append("closed")
+        return "never"
+
+    with pytest.raises(KeyboardInterrupt):
+        Scheduler[str, str](Lane(None, 1), animations=1).run([("only", pipeline)], lambda key, result: None)
+    assert closed == ["closed"]  # the pipeline's clean-up ran (temporary folders, open files)
+
+
+class RefusingExecutor(Executor):
+    """A pool that can take no more work (as a process pool after a worker was killed)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        raise RuntimeError("the pool is broken")
+
+
+def test_a_pool_that_refuses_work_fails_the_pipelines_not_the_scheduler():
+    events: list[str] = []
+    done: list[str] = []
+    scheduler: Scheduler[str, str] = Scheduler(Lane(RefusingExecutor(), limit=2), animations=2)
+    scheduler.run(
+        [("one", summing("one", 3, events)), ("two", summing("two", 3, events))],
+        lambda key, result: done.append(result),
+    )
+    assert done == ["one failed: the pool is broken", "two failed: the pool is broken"]
+
+
+def test_true_colour_through_pickled_tasks_equals_inline(tmp_path, pickling):
+    from .test_truecolor import write_config, write_rgb_catalog
+
+    write_rgb_catalog(tmp_path / "catalog")
+    config = write_config(tmp_path, "asset: visual")
+    sent = build(config, tmp_path / "sent", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-sent"))
+    assert [record.status for record in sent.records] == ["ok"]
+    # the palette pass (each layer's colours) and the mapped reads are tasks, once per data frame each
+    frames = len(sent.records[0].frames)
+    assert (pickling.sent.count("layer_colors"), pickling.sent.count("read_layer")) == (frames, frames)
+    inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
+    assert contents(sent.output_dir) == contents(inline.output_dir)
+
+
+@pytest.mark.parametrize("gaps", ["frame", "skip"])
+def test_min_coverage_through_pickled_tasks_equals_inline(tmp_path, pickling, gaps):
+    from .test_acquisitions import coverage_site
+
+    config = coverage_site(tmp_path, ", min_coverage: 0.5")
+    config.write_text(config.read_text().replace("GAPS", gaps))
+    sent = build(config, tmp_path / "sent", options=BuildOptions(jobs=2, use_cache=False))
+    (record,) = sent.records
+    assert record.status == "ok" and any("(min_coverage)" in note for note in record.notes)
+    kinds = [frame.kind for frame in record.frames]
+    assert kinds == (["data", "gap", "data", "data"] if gaps == "frame" else ["data"] * 3)
+    inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, use_cache=False))
+    assert contents(sent.output_dir) == contents(inline.output_dir)
