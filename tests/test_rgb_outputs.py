@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import shapely
 from affine import Affine
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from generator.config import BasemapSection, OverlaysSection
 from generator.core.errors import AnimationError
@@ -25,6 +25,7 @@ from generator.encode.mp4 import RgbaYuv, YuvTable, write_mp4
 from generator.encode.registry import Animation, get, takes_rgb
 from generator.encode.stills import poster_image, thumbnail_image, write_poster
 from generator.encode.webp import write_webp
+from generator.engine.build import BuildOptions, build
 from generator.overlays.basemap import make_basemap
 from generator.overlays.painter import OverlayPainter, overlay_palette
 from generator.render.palette import Palette, border_entry
@@ -33,6 +34,7 @@ from generator.render.truecolor import PaletteMapper, palette_colors, truecolor_
 from generator.sources.regions import BorderLayer
 
 from .test_encoders import bt709_limited_to_rgb
+from .test_truecolor import QUIET, expected_colours, write_rgb_catalog
 
 av = pytest.importorskip("av")
 
@@ -277,3 +279,75 @@ def test_an_encoder_gets_the_format_options_with_rgb_frames(tmp_path: Path) -> N
     shown = decoded_rgb(path, SIZE)[0]
     # Transparent corners take the configured background (flat: x264 keeps it within a few levels).
     assert np.abs(shown[:4, :4] - np.array([200, 30, 90])).max() <= 6
+
+
+# --------------------------------------------------------------------------------------------
+# A build
+
+
+def test_a_true_colour_build_keeps_exact_colours_in_webp_mp4_and_frame_pngs(tmp_path: Path) -> None:
+    """The GIF stays on one palette; the frame PNGs, the WebP and the poster show each pixel's own
+    colour (the source field, thousands of colours); the MP4 is closer to them than the GIF."""
+    write_rgb_catalog(tmp_path / "catalog")
+    config = tmp_path / "site_config.yml"
+    config.write_text(
+        "site: {title: RGB}\n"
+        f"sources: {{s: {{catalog: {tmp_path / 'catalog' / 'catalog.json'}}}}}\n"
+        "collections:\n  - {id: rgb, source: s, asset: visual}\n"
+        "regions:\n  - {id: all, bbox: [0, 0, 64, 64]}\n"
+        f"render: {{size: 64, crs: 'EPSG:4326', formats: [gif, webp, mp4], {QUIET}}}\n"
+    )
+    result = build(config, tmp_path / "out", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache"))
+    (record,) = result.records
+    assert record.status == "ok", record.error
+    out = result.output_dir
+
+    with Image.open(out / record.files.gif) as gif:
+        table = {tuple(gif.getpalette()[i : i + 3]) for i in range(0, 768, 3)}  # type: ignore[index]
+        gif_frames = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
+    # The GIF: every frame on its one palette.
+    assert all(set(map(tuple, frame.reshape(-1, 3).tolist())) <= table for frame in gif_frames)
+
+    pngs = []
+    for number, path in enumerate(record.files.frames):
+        with Image.open(out / path) as image:
+            assert image.mode == "RGBA"
+            png = np.asarray(image)
+        expected, inside = expected_colours(number)
+        np.testing.assert_array_equal(png[inside, :3], expected[inside])  # exactly the source colours
+        assert len(np.unique(png[inside, :3], axis=0)) > 1000
+        pngs.append(png)
+    with Image.open(out / record.files.outputs["webp"]) as webp:
+        for number, png in enumerate(pngs):
+            webp.seek(number)
+            shown = np.asarray(webp.convert("RGBA"))
+            visible = png[..., 3] > 0
+            np.testing.assert_array_equal(shown[visible], png[visible])
+    with Image.open(out / record.files.poster) as poster:
+        np.testing.assert_array_equal(np.asarray(poster.convert("RGBA")), pngs[-1])
+
+    height = pngs[0].shape[0]
+    for number, shown in enumerate(decoded_rgb(out / record.files.outputs["mp4"], height + height % 2)):
+        expected, inside = expected_colours(number)
+        crop = shown[: expected.shape[0], : expected.shape[1]]
+        smooth = away_from_edges(expected, inside)
+        assert smooth.sum() > 0.8 * inside.sum()
+        # The GIF's palette error (≈ 12 levels mean, see test_truecolor: 30-34 dB here) is what full
+        # colour removes; the MP4 keeps x264's and 4:2:0's (39-40 dB here, see the gradient test).
+        assert psnr(crop[smooth], expected[smooth]) > psnr(gif_frames[number][smooth], expected[smooth]) + 3
+
+
+def away_from_edges(colours: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The pixels inside whose 3×3 neighbourhood is inside too and holds no step of more than 16
+    levels (the field's red wraps from 252 to 0). yuv420p shares one U, V among 2×2 pixels, so
+    next to such an edge (or to the background outside the region) any MP4 mixes colours."""
+    height, width = inside.shape
+    padded = np.pad(colours.astype(np.int64), ((1, 1), (1, 1), (0, 0)), mode="edge")
+    region = np.pad(inside, 1, constant_values=False)
+    keep = inside.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            near = padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+            keep &= region[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+            keep &= np.abs(near - colours).max(axis=2) <= 16
+    return keep
