@@ -3,8 +3,8 @@
 Owns the work an animation hands to the executor (see ``engine.graph``): a frame's data layer
 (:func:`read_layer`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
 and each output file (:func:`encode_file`); a true-colour frame also in full colour
-(``render.rgbframe``: the data in its own colours, for WebP, MP4 and the frame PNGs). A task uses nothing but its arguments (and
-per-process memo caches); it returns its result small — a layer, PNG or file bytes — or writes
+(``render.rgbframe``: the data in its own colours, for WebP, MP4 and the frame PNGs).
+A task uses nothing but its arguments (and per-process memo caches); it returns its result small — a layer, PNG or file bytes — or writes
 it to the frame cache, and never writes into the staging or output folder: the build's own
 process does, so workers need no disk shared with it.
 """
