@@ -240,7 +240,8 @@ def test_true_colour_over_a_basemap(catalog: Path, tmp_path: Path) -> None:
     region = project(shapely.box(0, 0, SIZE, SIZE), "EPSG:3857")
     grid = make_grid(region, "EPSG:3857", SIZE)
     inside = inside_mask(region, grid)
-    frame = frames_rgb(result.output_dir, record.files.frames[:1])[0]
+    with Image.open(result.output_dir / record.files.gif) as gif:
+        frame = np.asarray(gif.convert("RGB")).astype(np.int64)  # the palette frame
     box = np.all(frame == LABEL_BOX_RGB, axis=-1)  # the basemap's attribution, always drawn
     rows, cols = np.nonzero(inside & ~box)
     x, y = grid.transform * (cols + 0.5, rows + 0.5)
@@ -251,6 +252,10 @@ def test_true_colour_over_a_basemap(catalog: Path, tmp_path: Path) -> None:
     # 128 data entries under a basemap instead of 235: √(235 / 128) ≈ 1.35 times the ~10 of the
     # test above, plus nearest-pixel edges on the Mercator grid.
     assert np.median(errors) < 24, np.median(errors)
+    # The frame PNG is full colour: the data's own colours (but for those same edges).
+    full = frames_rgb(result.output_dir, record.files.frames[:1])[0]
+    exact = np.all(full[rows, cols] == source, axis=1)
+    assert exact.mean() > 0.9, exact.mean()
 
 
 def test_one_palette_for_the_whole_animation(visual: tuple[Any, list[np.ndarray]]) -> None:
