@@ -240,7 +240,8 @@ def test_true_colour_over_a_basemap(catalog: Path, tmp_path: Path) -> None:
     region = project(shapely.box(0, 0, SIZE, SIZE), "EPSG:3857")
     grid = make_grid(region, "EPSG:3857", SIZE)
     inside = inside_mask(region, grid)
-    frame = frames_rgb(result.output_dir, record.files.frames[:1])[0]
+    with Image.open(result.output_dir / record.files.gif) as gif:
+        frame = np.asarray(gif.convert("RGB")).astype(np.int64)  # the palette frame
     box = np.all(frame == LABEL_BOX_RGB, axis=-1)  # the basemap's attribution, always drawn
     rows, cols = np.nonzero(inside & ~box)
     x, y = grid.transform * (cols + 0.5, rows + 0.5)
@@ -251,26 +252,29 @@ def test_true_colour_over_a_basemap(catalog: Path, tmp_path: Path) -> None:
     # 128 data entries under a basemap instead of 235: √(235 / 128) ≈ 1.35 times the ~10 of the
     # test above, plus nearest-pixel edges on the Mercator grid.
     assert np.median(errors) < 24, np.median(errors)
+    # The frame PNG is full colour: the data's own colours (but for those same edges).
+    full = frames_rgb(result.output_dir, record.files.frames[:1])[0]
+    exact = np.all(full[rows, cols] == source, axis=1)
+    assert exact.mean() > 0.9, exact.mean()
 
 
 def test_one_palette_for_the_whole_animation(visual: tuple[Any, list[np.ndarray]]) -> None:
     result, _ = visual
     (record,) = result.records
     with Image.open(result.output_dir / record.files.gif) as gif:
-        frames = [frame.copy() for frame in ImageSequence.Iterator(gif)]
+        table = {tuple(gif.getpalette()[i : i + 3]) for i in range(0, 768, 3)}  # type: ignore[index]
+        frames = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(gif)]
     assert len(frames) == len(DATES)
-    palettes = {bytes(Image.open(result.output_dir / path).getpalette() or []) for path in record.files.frames}
-    assert len(palettes) == 1  # every frame PNG uses the same table
-    # The same source colour gets the same index in every frame (the frames share most colours,
-    # at shifted columns: red = 4·column + 16·frame), so nothing flickers.
-    index_of: dict[tuple[int, ...], set[int]] = {}
-    for number, path in enumerate(record.files.frames):
-        indices = np.asarray(Image.open(result.output_dir / path))
+    # Every frame shows only colours of the GIF's one (global) palette.
+    assert all(set(map(tuple, frame.reshape(-1, 3).tolist())) <= table for frame in frames)
+    # The same source colour shows the same palette colour in every frame (the frames share most
+    # colours, at shifted columns: red = 4·column + 16·frame), so nothing flickers.
+    shown_as: dict[tuple[int, ...], set[tuple[int, ...]]] = {}
+    for number, frame in enumerate(frames):
         expected, inside = expected_colours(number)
-        for colour, index in zip(map(tuple, expected[inside]), indices[inside], strict=True):
-            index_of.setdefault(colour, set()).add(int(index))
-    shared = [colour for colour, found in index_of.items() if len(found) > 0]
-    assert len(shared) > 1000 and all(len(index_of[colour]) == 1 for colour in shared)
+        for colour, shown in zip(map(tuple, expected[inside]), map(tuple, frame[inside]), strict=True):
+            shown_as.setdefault(colour, set()).add(shown)
+    assert len(shown_as) > 1000 and all(len(found) == 1 for found in shown_as.values())
 
 
 def test_gamma_saturation_bidx_and_assets_render_again(catalog: Path, tmp_path: Path) -> None:

@@ -5,6 +5,9 @@ transparent index. These helpers validate such inputs with messages a user can a
 them into RGBA where a format needs colours (thumbnails, WebP, MP4). The streaming writers
 (WebP, MP4) also share the pairing of frames with durations and the rule that a failed write
 leaves no partial file.
+
+Encoders that take full-colour frames (``registry.takes_rgb``: WebP, MP4) check them here too: a
+full-colour frame is a ``(rows, columns, 4)`` ``uint8`` RGBA array (:func:`validated_rgba`).
 """
 
 from __future__ import annotations
@@ -90,11 +93,33 @@ def indices_to_rgba(
     return lookup[pixels]
 
 
+def validated_rgba(pixels: np.ndarray, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A full-colour frame: a non-empty ``(rows, columns, 4)`` ``uint8`` RGBA array."""
+    if not isinstance(pixels, np.ndarray):
+        raise AnimationError(f"A full-colour frame must be a numpy RGBA array, got {type(pixels).__name__}.")
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 4 or 0 in pixels.shape:
+        raise AnimationError(
+            f"A full-colour frame must be a (rows, columns, 4) uint8 RGBA array, got {pixels.dtype} "
+            f"of shape {pixels.shape}; palette-index frames go to an animation without rgb."
+        )
+    if expected_shape is not None and pixels.shape[:2] != expected_shape:
+        raise AnimationError(
+            f"Every frame of an animation must have the same size: expected "
+            f"{expected_shape[0]} rows × {expected_shape[1]} columns, got "
+            f"{pixels.shape[0]} × {pixels.shape[1]}."
+        )
+    return pixels
+
+
 def frames_with_durations(
-    frames: Iterable[np.ndarray], durations_ms: Sequence[int]
+    frames: Iterable[np.ndarray], durations_ms: Sequence[int], rgb: bool = False
 ) -> Iterator[tuple[np.ndarray, int]]:
-    """Pair frames with durations lazily, checking sizes and counts as they go."""
+    """Pair frames with durations lazily, checking sizes and counts as they go.
+
+    ``rgb``: the frames are full-colour RGBA (:func:`validated_rgba`), not palette indices.
+    """
     durations = [validated_duration(value) for value in durations_ms]
+    validated = validated_rgba if rgb else validated_indices
     shape: tuple[int, int] | None = None
     count = 0
     for count, frame in enumerate(frames, start=1):
@@ -103,8 +128,8 @@ def frames_with_durations(
                 f"More frames than durations: {len(durations)} durations were given; "
                 "pass one duration per frame."
             )
-        pixels = validated_indices(frame, shape)
-        shape = pixels.shape
+        pixels = validated(frame, shape)
+        shape = (pixels.shape[0], pixels.shape[1])
         yield pixels, durations[count - 1]
     if count == 0:
         raise AnimationError("No frames were given; an animation needs at least one frame.")

@@ -12,7 +12,9 @@ ends.
 Colour. The stream is tagged BT.709, limited range, which is what browsers assume. The Y, U and
 V of the 256 palette entries are computed once per animation (:class:`YuvTable`); each frame's
 ``yuv420p`` planes are then table look-ups, U and V subsampled as swscale does (no RGB frame, no
-colour conversion per frame).
+colour conversion per frame). Full-colour frames (``rgb=True``: ``Animation.rgb``, true-colour
+animations) are converted per pixel (:class:`RgbaYuv`) by the same formulas and rounding, so a
+colour gets the same Y, U and V whichever way it arrives.
 
 Timing. One encoded frame per animation frame, in a millisecond time base: each frame starts at
 the sum of the durations before it and its packet carries its own duration, so the file's
@@ -116,6 +118,35 @@ class YuvTable:
         return out.reshape(even_h * 3 // 2, even_w)
 
 
+class RgbaYuv:
+    """The BT.709 limited-range ``yuv420p`` planes of full-colour RGBA frames, pixel by pixel.
+
+    The formulas, rounding and chroma subsampling of :class:`YuvTable`: a frame of palette
+    colours gives exactly the planes of its palette-index twin. Pixels of alpha 0 and the
+    padding to even sizes take the background colour.
+    """
+
+    def __init__(self, background_rgb: tuple[int, int, int]) -> None:
+        self.background = np.array(background_rgb, dtype=np.float64)
+
+    def yuv420p(self, rgba: np.ndarray) -> np.ndarray:
+        """The frame as PyAV's ``yuv420p`` array: Y, then U, then V, ``(3 × H / 2, W)``."""
+        height, width = rgba.shape[:2]
+        even_h, even_w = height + height % 2, width + width % 2
+        rgb = np.empty((even_h, even_w, 3), dtype=np.float64)
+        rgb[...] = self.background
+        rgb[:height, :width] = np.where(rgba[..., 3:] > 0, rgba[..., :3], self.background)
+        y, u, v = _bt709_limited(rgb.reshape(-1, 3))
+        out = np.empty(even_h * even_w * 3 // 2, dtype=np.uint8)
+        out[: even_h * even_w] = np.round(y).astype(np.uint8)
+        quarter = (even_h // 2) * (even_w // 2)
+        start = even_h * even_w
+        for plane, values in enumerate((u, v)):
+            full = np.round(values * _CHROMA_SCALE).astype(np.uint16).reshape(even_h, even_w)
+            out[start + plane * quarter : start + (plane + 1) * quarter] = _subsampled(full).reshape(-1)
+        return out.reshape(even_h * 3 // 2, even_w)
+
+
 def _subsampled(full: np.ndarray) -> np.ndarray:
     """Chroma at half width and height, the way swscale subsamples RGB to yuv420p.
 
@@ -179,16 +210,19 @@ def write_mp4(
     transparent_index: int | None,
     background_rgb: tuple[int, int, int] = (255, 255, 255),
     crf: int = 20,
+    rgb: bool = False,
 ) -> None:
     """Write an H.264 MP4 (yuv420p, faststart) that browsers play in a ``<video>`` element.
 
     Transparent pixels become ``background_rgb``; odd sizes are padded by one background pixel.
     Timing follows ``mp4_timestamps``. ``crf`` is x264's constant quality (lower is better).
+    ``rgb``: the frames are full-colour RGBA (alpha 0: the background), converted per pixel.
     """
     path = Path(path)
     palette = validated_palette(palette_rgb)
     transparent = validated_transparent_index(transparent_index)
-    table = YuvTable(palette, transparent, _validated_background(background_rgb))
+    background = _validated_background(background_rgb)
+    table: YuvTable | RgbaYuv = RgbaYuv(background) if rgb else YuvTable(palette, transparent, background)
     timestamps = mp4_timestamps(durations_ms)
     av = _import_av()
     try:
@@ -199,7 +233,7 @@ def write_mp4(
     except (OSError, av.FFmpegError) as error:
         raise AnimationError(f"Cannot create the MP4 file {path}: {error}") from error
     with no_partial_file(path, (av.FFmpegError,)), container:
-        _stream_mp4(container, frames, durations_ms, timestamps, table, crf)
+        _stream_mp4(container, frames, durations_ms, timestamps, table, crf, rgb)
 
 
 def _stream_mp4(
@@ -207,8 +241,9 @@ def _stream_mp4(
     frames: Iterable[np.ndarray],
     durations_ms: Sequence[int],
     timestamps: list[tuple[int, int]],
-    table: YuvTable,
+    table: YuvTable | RgbaYuv,
     crf: int,
+    rgb: bool = False,
 ) -> None:
     from av import VideoFrame
 
@@ -221,7 +256,7 @@ def _stream_mp4(
             packet.duration = duration_at[packet.pts]
         container.mux(packets)
 
-    for number, (pixels, _duration) in enumerate(frames_with_durations(frames, durations_ms)):
+    for number, (pixels, _duration) in enumerate(frames_with_durations(frames, durations_ms, rgb)):
         planes = table.yuv420p(pixels)
         if stream is None:
             stream = _add_h264_stream(container, planes.shape[1], planes.shape[0] * 2 // 3, timestamps, crf)
@@ -277,11 +312,12 @@ class Mp4Encoder:
     suffix = ".mp4"
     media_type = "video/mp4"
     label = "MP4"
+    takes_rgb = True  # true-colour animations: RGB → yuv420p per pixel, not through the palette
 
     def encode(self, path: Path, animation: Animation, frames: Iterable[np.ndarray], options: Any = None) -> None:
         write_mp4(
             path, frames, animation.durations_ms, animation.palette_rgb, animation.transparent,
-            background_rgb=hex_rgb(options.background) if options else (255, 255, 255),
+            background_rgb=hex_rgb(options.background) if options else (255, 255, 255), rgb=animation.rgb,
         )
 
 

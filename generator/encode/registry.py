@@ -38,7 +38,15 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @dataclass(frozen=True)
 class Animation:
-    """What an encoder knows of an animation besides its frames."""
+    """What an encoder knows of an animation besides its frames.
+
+    ``rgb`` False: the frames are palette indices (2-D ``uint8``) into ``palette_rgb``. True
+    (only ever given to an encoder that :func:`takes_rgb`): they are full colour, ``(height,
+    width, 4)`` ``uint8`` RGBA with alpha 0 where transparent and 255 elsewhere (true-colour
+    animations: data pixels keep their exact colour, see ``generator.render.rgbframe``); the
+    palette still names the overlay colours, and ``transparent`` still says whether the
+    animation has transparent pixels.
+    """
 
     width: int
     height: int
@@ -46,6 +54,13 @@ class Animation:
     transparent: int | None  # the palette index shown transparent, if any
     durations_ms: tuple[int, ...]  # one per frame; the last one includes the end pause
     loop: int = 0  # 0: repeat forever
+    rgb: bool = False  # the frames are RGBA, not palette indices
+
+
+def takes_rgb(encoder: Encoder) -> bool:
+    """Whether ``encoder`` accepts full-colour frames (``Animation.rgb``): it says so with a
+    ``takes_rgb = True`` attribute. The others (the GIF) always get palette indices."""
+    return getattr(encoder, "takes_rgb", False) is True
 
 
 class FrameSink(Protocol):

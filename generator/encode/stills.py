@@ -1,7 +1,9 @@
 """The still outputs of an animation: its poster (a chosen frame as PNG) and its thumbnail.
 
 The animated formats have their own modules: ``gif`` (the exact, streaming GIF writer), ``webp``
-and ``mp4``.
+and ``mp4``. Each still takes a palette-index frame (written as a palette PNG) or, for a
+true-colour animation, a full-colour RGBA frame (``indexed.validated_rgba``; written as an RGBA
+PNG, or RGB without a transparent index), so the player's frames keep the exact colours too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from generator.encode.indexed import (
     indices_to_rgba,
     validated_indices,
     validated_palette,
+    validated_rgba,
     validated_transparent_index,
 )
 
@@ -27,7 +30,10 @@ __all__ = ["poster_image", "poster_png", "thumbnail_image", "thumbnail_size", "w
 def poster_image(
     indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None
 ) -> Image.Image:
-    """A palette ('P') image that keeps indices and colours exactly."""
+    """A palette ('P') image that keeps indices and colours exactly; from an RGBA frame, an
+    RGBA image (RGB when there is no transparent index) of exactly its colours."""
+    if isinstance(indices, np.ndarray) and indices.ndim == 3:
+        return _rgba_image(indices, transparent_index)
     pixels = validated_indices(indices)
     palette = validated_palette(palette_rgb)
     transparent = validated_transparent_index(transparent_index)
@@ -58,11 +64,13 @@ def thumbnail_image(
     Pillow resizes RGBA with premultiplied alpha, so transparent pixels' (meaningless) colours
     do not bleed into the edges of the map.
     """
-    rgba = indices_to_rgba(indices, palette_rgb, transparent_index)
-    height, width = rgba.shape[:2]
-    image = Image.fromarray(rgba)
-    if transparent_index is None:
-        image = image.convert("RGB")
+    if isinstance(indices, np.ndarray) and indices.ndim == 3:
+        image = _rgba_image(indices, transparent_index)
+    else:
+        image = Image.fromarray(indices_to_rgba(indices, palette_rgb, transparent_index))
+        if transparent_index is None:
+            image = image.convert("RGB")
+    width, height = image.size
     size = thumbnail_size(width, height, max_px)
     if size != (width, height):
         image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -94,6 +102,14 @@ def write_thumbnail(
     """Write a PNG preview whose longer side is at most ``max_px`` (never enlarged)."""
     image = thumbnail_image(indices, palette_rgb, transparent_index, max_px)
     _save_png(Path(path), image)
+
+
+def _rgba_image(rgba: np.ndarray, transparent_index: int | None) -> Image.Image:
+    """A full-colour frame as an RGBA image; RGB (alpha dropped) without a transparent index."""
+    pixels = validated_rgba(rgba)
+    if validated_transparent_index(transparent_index) is None:
+        return Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
+    return Image.fromarray(pixels)
 
 
 def _save_png(path: Path, image: Image.Image) -> None:

@@ -14,6 +14,11 @@ that changed since the previous frame (its corner moved to even coordinates, as 
 with blending off and no disposal: the rectangle replaces those canvas pixels, alpha included, and
 the rest already shows this frame, so each decoded frame is exactly that frame. A frame equal to
 the previous one repeats its rectangle and bitstream (the same pixels drawn again).
+
+Full colour. With ``rgb=True`` (``Animation.rgb``, true-colour animations) the frames are RGBA
+arrays (``indexed.validated_rgba``) and are encoded as they are, by the same scheme: lossless
+frames decode to exactly those colours (a pixel of alpha 0 decodes transparent, whatever its
+colour).
 """
 
 from __future__ import annotations
@@ -98,8 +103,13 @@ class _Rect:
 
 
 def _changed_rect(previous: np.ndarray, frame: np.ndarray) -> _Rect | None:
-    """The smallest rectangle with an even corner holding every pixel that changed; None if none did."""
+    """The smallest rectangle with an even corner holding every pixel that changed; None if none did.
+
+    Frames are palette indices (rows × columns) or RGBA (rows × columns × 4).
+    """
     differs = previous != frame
+    if differs.ndim == 3:
+        differs = differs.any(axis=2)
     rows = np.flatnonzero(differs.any(axis=1))
     if rows.size == 0:
         return None
@@ -148,7 +158,7 @@ def _encode_webp_frame(
     quality: int,
     method: int,
 ) -> bytes:
-    rgba = indices_to_rgba(pixels, palette, transparent_index)
+    rgba = pixels if pixels.ndim == 3 else indices_to_rgba(pixels, palette, transparent_index)
     image = Image.fromarray(rgba if transparent_index is not None else rgba[..., :3].copy())
     buffer = io.BytesIO()
     # exact=False lets libwebp change the (invisible) colour of fully transparent pixels,
@@ -170,6 +180,7 @@ def write_webp(
     loop: int = 0,
     lossless: bool = True,
     quality: int | None = None,
+    rgb: bool = False,
 ) -> None:
     """Write an animated WebP with exactly one frame per input frame, streamed to disk.
 
@@ -177,7 +188,8 @@ def write_webp(
     pixels decode with alpha 0); with ``lossless=False``, ``quality`` (0-100, default 90) sets
     the lossy quality. In lossless mode ``quality`` is libwebp's compression effort; leave it
     None for the measured ``LOSSLESS_METHOD`` and ``LOSSLESS_QUALITY``. Durations are in
-    milliseconds.
+    milliseconds. ``rgb``: the frames are full-colour RGBA, written as they are (the palette is
+    then not used; ``transparent_index`` None drops their alpha).
     """
     path = Path(path)
     palette = validated_palette(palette_rgb)
@@ -194,7 +206,7 @@ def write_webp(
     except OSError as error:
         raise AnimationError(f"Cannot create the WebP file {path}: {error}") from error
     with no_partial_file(path), file:
-        _stream_webp(file, frames, durations_ms, palette, transparent, loop, lossless, quality)
+        _stream_webp(file, frames, durations_ms, palette, transparent, loop, lossless, quality, rgb)
 
 
 def _stream_webp(
@@ -206,13 +218,14 @@ def _stream_webp(
     loop: int,
     lossless: bool,
     quality: int,
+    rgb: bool = False,
 ) -> None:
     file.write(b"RIFF\0\0\0\0WEBP")  # the RIFF size is patched in once the frames are written
     previous: np.ndarray | None = None
     bitstream, rect = b"", _Rect(0, 0, 1, 1)
     method = LOSSLESS_METHOD if lossless else LOSSY_METHOD
-    for pixels, duration in frames_with_durations(frames, durations_ms):
-        height, width = pixels.shape
+    for pixels, duration in frames_with_durations(frames, durations_ms, rgb):
+        height, width = pixels.shape[:2]
         if previous is None:
             if width > WEBP_MAX_DIMENSION or height > WEBP_MAX_DIMENSION:
                 raise AnimationError(
@@ -252,12 +265,13 @@ class WebpEncoder:
     suffix = ".webp"
     media_type = "image/webp"
     label = "WebP"
+    takes_rgb = True  # true-colour animations keep their exact colours
 
     def encode(self, path: Path, animation: Animation, frames: Iterable[np.ndarray], options: Any = None) -> None:
         write_webp(
             path, frames, animation.durations_ms, animation.palette_rgb, animation.transparent, loop=animation.loop,
             lossless=options.lossless if options else True,
-            quality=options.quality if options and not options.lossless else None,
+            quality=options.quality if options and not options.lossless else None, rgb=animation.rgb,
         )
 
 

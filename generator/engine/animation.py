@@ -29,7 +29,7 @@ from generator.core.model import (
     FramePlan,
     Style,
 )
-from generator.encode.registry import BUILTIN_FORMATS, REQUIRED_FORMAT, Encoder
+from generator.encode.registry import BUILTIN_FORMATS, REQUIRED_FORMAT, Encoder, takes_rgb
 from generator.encode.stills import write_poster, write_thumbnail
 from generator.engine.attempt import Attempt, Target, Workspace, run_attempt
 from generator.engine.budget import SizeBudget
@@ -214,8 +214,8 @@ class AnimationBuilder:
         palette = painter.palette  # with a basemap, the palette was made for the last encode's grid
         if not every_format:  # the size budget is settled: the other formats, from the same frames
             others = [encoder for encoder in encoders_of(files) if encoder.name != REQUIRED_FORMAT]
-            yield from self._encode_files(spec, files, painter, others, attempt.pictures)
-        last = frame_indices(attempt.pictures[-1])
+            yield from self._encode_files(spec, files, painter, others, attempt.pictures, attempt.full)
+        last = frame_indices((attempt.full or attempt.pictures)[-1])  # true colour: the stills in full colour
         write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
         empty = empty_frames_warning(attempt.coverage)
@@ -261,23 +261,23 @@ class AnimationBuilder:
 
     def _encode_files(
         self, spec: AnimationSpec, files: AnimationFiles, painter: OverlayPainter, chosen: Sequence[Encoder],
-        pictures: list[bytes],
+        pictures: list[bytes], full: list[bytes],
     ) -> Steps:
-        """Encode ``chosen`` formats from the frame PNGs, side by side, each a task."""
+        """Encode ``chosen`` formats from the frame PNGs, side by side, each a task; with ``full``
+        (true colour), the formats that take full-colour frames get those."""
         animation = encoder_animation(painter.frame_shape, painter.palette, len(pictures), spec.render)
-        frames = tuple(pictures)
+        frames, coloured = tuple(pictures), tuple(full)
+
+        def task(encoder: Encoder) -> Task:
+            rgb = bool(coloured) and takes_rgb(encoder)
+            given = (replace(animation, rgb=True), coloured) if rgb else (animation, frames)
+            return Task(encode_file, (encoder, *given, format_options(encoder, spec.render)),
+                        self.encoders if builtin(encoder) else self.inline)
 
         def written(position: int, data: bytes) -> None:
             (self.staging / files.outputs[chosen[position].name]).write_bytes(data)
 
-        yield Batch(
-            (
-                Task(encode_file, (encoder, animation, frames, format_options(encoder, spec.render)),
-                     self.encoders if builtin(encoder) else self.inline)
-                for encoder in chosen
-            ),
-            written,
-        )
+        yield Batch((task(encoder) for encoder in chosen), written)
 
 
 @dataclass(frozen=True)

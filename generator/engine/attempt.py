@@ -6,7 +6,10 @@ palette); the data layers are read or rendered (tasks) and surveyed as they come
 steps below ``collections[].min_coverage`` are found (the attempt ends there, to be made again
 with them as gaps); the overlays are laid out for the whole animation (in the build's
 process); the frames are painted in chunks (tasks) and their PNGs written; then the encoders
-run (tasks), the GIF alone while the size budget may still shrink the frames.
+run (tasks), the GIF alone while the size budget may still shrink the frames. A true-colour
+animation's frames are painted in full colour too: those are its frame PNGs, and what the
+formats that take them (``encode.registry.takes_rgb``: WebP, MP4) encode; the GIF keeps the
+palette frames.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 import posixpath
 import shutil
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +28,7 @@ from generator.engine.files import encoders_of
 from generator.engine.graph import Batch, Lane, Task
 from generator.engine.progress import AnimationStats, Progress
 from generator.engine.survey import LayerTally
-from generator.engine.tasks import LayerJob, LayerRead, PaintJob, layer_colors, paint_frames, read_layer
+from generator.engine.tasks import LayerJob, LayerRead, Painted, PaintJob, layer_colors, paint_frames, read_layer
 from generator.overlays.painter import OverlayPainter, default_attribution
 from generator.plan.animations import AnimationSpec
 from generator.plan.coverage import CoverageCheck, apply_min_coverage
@@ -43,8 +46,9 @@ if TYPE_CHECKING:
 PAINT_CHUNK = 8
 
 Steps = Generator[Batch, None, Any]
-#: Encodes the given formats of an attempt from its frame PNGs: (files, painter, encoders, PNGs).
-EncodeFiles = Callable[[AnimationFiles, OverlayPainter, Sequence[Encoder], list[bytes]], Steps]
+#: Encodes the given formats of an attempt from its frame PNGs: (files, painter, encoders, palette
+#: PNGs, full-colour PNGs — none unless true colour).
+EncodeFiles = Callable[[AnimationFiles, OverlayPainter, Sequence[Encoder], list[bytes], list[bytes]], Steps]
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Attempt:
     saturation: str | None
     stats: tuple[FrameStats | None, ...]
     pictures: list[bytes]  # the frame PNGs, in order
+    full: list[bytes] = field(default_factory=list)  # true colour: the full-colour frame PNGs, in order
 
 
 @dataclass(frozen=True)
@@ -214,32 +219,37 @@ def run_attempt(
         attribution=attribution, layout=spec.render.layout, coverage=tally.coverage_map, font=spec.render.font,
         nodata=tally.missing and basemap is None,  # over a basemap, missing data shows the map
     )
-    pictures = yield from _paint(work, files, PaintJob(painter, basemap, store), jobs, target.labels)
+    paint = PaintJob(painter, basemap, store, truecolor, settings.opacity if settings else 1.0)
+    pictures, full = yield from _paint(work, files, paint, jobs, target.labels)
     chosen = encoders_of(files) if every_format else [e for e in encoders_of(files) if e.name == REQUIRED_FORMAT]
-    yield from encode(files, painter, chosen, pictures)
+    yield from encode(files, painter, chosen, pictures, full)
     stats = tuple(tally.stats) if categories is None and not truecolor else ()
-    return Attempt(grid, painter, tally.coverage, saturation, stats, pictures)
+    return Attempt(grid, painter, tally.coverage, saturation, stats, pictures, full)
 
 
 def _paint(
     work: Workspace, files: AnimationFiles, job: PaintJob, layers: list[LayerJob], labels: tuple[str, ...]
-) -> Generator[Batch, None, list[bytes]]:
-    """Paint the frames in chunks, one task each, writing their PNGs as they come."""
+) -> Generator[Batch, None, tuple[list[bytes], list[bytes]]]:
+    """Paint the frames in chunks, one task each, writing their PNGs as they come (the full-colour
+    ones for true colour); returns the palette PNGs and the full-colour ones (none without)."""
     shutil.rmtree(work.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
     (work.staging / posixpath.dirname(files.frames[0])).mkdir(parents=True)
     count = len(layers)
     size = max(1, min(PAINT_CHUNK, math.ceil(count / work.in_flight)))
     chunks = [range(start, min(start + size, count)) for start in range(0, count, size)]
     pictures = [b""] * count
+    full = [b""] * count if job.truecolor else []
 
-    def painted(position: int, result: list[bytes]) -> None:
-        for number, picture in zip(chunks[position], result, strict=True):
-            (work.staging / files.frames[number]).write_bytes(picture)
+    def painted(position: int, result: list[Painted]) -> None:
+        for number, (picture, coloured) in zip(chunks[position], result, strict=True):
+            (work.staging / files.frames[number]).write_bytes(coloured or picture)
             pictures[number] = picture
+            if coloured is not None:
+                full[number] = coloured
             work.progress.frame_done()
 
     yield Batch(
         (Task(paint_frames, (job, [(number, layers[number], labels[number]) for number in chunk])) for chunk in chunks),
         painted,
     )
-    return pictures
+    return pictures, full

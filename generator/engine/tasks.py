@@ -2,8 +2,9 @@
 
 Owns the work an animation hands to the executor (see ``engine.graph``): a frame's data layer
 (:func:`read_layer`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
-and each output file (:func:`encode_file`). A task uses nothing but its arguments (and
-per-process memo caches); it returns its result small — a layer, PNG or file bytes — or writes
+and each output file (:func:`encode_file`); a true-colour frame also in full colour
+(``render.rgbframe``: the data in its own colours, for WebP, MP4 and the frame PNGs).
+A task uses nothing but its arguments (and per-process memo caches); it returns its result small — a layer, PNG or file bytes — or writes
 it to the frame cache, and never writes into the staging or output folder: the build's own
 process does, so workers need no disk shared with it.
 """
@@ -29,6 +30,7 @@ from generator.overlays.painter import OverlayPainter
 from generator.render.cache import FrameCache
 from generator.render.layers import Levels, layer_and_stats
 from generator.render.local import Renderer
+from generator.render.rgbframe import palette_rgba, rgb_frame
 from generator.render.truecolor import PaletteMapper, sample_colors
 
 if TYPE_CHECKING:
@@ -101,34 +103,51 @@ class PaintJob:
     painter: OverlayPainter
     basemap: Basemap | None
     cache: FrameCache  # the layers were stored here by :func:`read_layer`
+    truecolor: bool = False  # also paint each frame in full colour (its RGBA layer's own colours)
+    opacity: float = 1.0  # the basemap's ``opacity``: full-colour data is blended with it
 
 
-def paint_frames(job: PaintJob, frames: Sequence[tuple[int, LayerJob, str]]) -> list[bytes]:
-    """Finished frames (number, layer, date label) as palette PNG files' bytes.
+#: A painted frame: its palette PNG, and for true colour its full-colour (RGBA) PNG.
+Painted = tuple[bytes, bytes | None]
+
+
+def paint_frames(job: PaintJob, frames: Sequence[tuple[int, LayerJob, str]]) -> list[Painted]:
+    """Finished frames (number, layer, date label) as palette PNG files' bytes, each with its
+    full-colour twin for a true-colour animation (``render.rgbframe.rgb_frame``).
 
     The layers come from the cache; one missing there (a cache write that failed) is rendered.
     """
     store = copy.copy(job.cache)
     palette = job.painter.palette
-    pictures = []
+    under = None
+    if job.truecolor and job.basemap is not None and job.opacity < 1.0:
+        under = palette_rgba(job.basemap.base, palette)
+    pictures: list[Painted] = []
     for number, layer_job, label in frames:
-        layer = _layer(layer_job, store)
+        raw = _layer(layer_job, store)  # RGBA for true colour: mapped below, kept for the full colour
+        layer = layer_job.mapped(raw) if layer_job.key is not None else raw
         frame = job.painter.compose(job.basemap.composite(layer) if job.basemap else layer, number, label)
-        pictures.append(poster_png(frame, palette.rgb_bytes(), palette.transparent))
+        full = None
+        if job.truecolor:
+            rgba = raw if layer_job.key is not None else np.zeros((*layer_job.grid.shape, 4), dtype=np.uint8)
+            coloured = rgb_frame(frame, palette, rgba, job.painter.map_origin, layer_job.inside, under, job.opacity)
+            full = poster_png(coloured, palette.rgb_bytes(), palette.transparent)
+        pictures.append((poster_png(frame, palette.rgb_bytes(), palette.transparent), full))
     return pictures
 
 
 def _layer(job: LayerJob, store: FrameCache) -> np.ndarray:
+    """The frame's layer as the cache keeps it (RGBA for true colour); a gap's palette frame."""
     if job.key is None:
         return job.gap()
     entry = store.get_entry(job.key, job.grid.shape)
-    return job.mapped(entry.layer if entry is not None else job.render()[0])
+    return entry.layer if entry is not None else job.render()[0]
 
 
 def frame_indices(picture: bytes) -> np.ndarray:
-    """The palette indices of a frame PNG made by :func:`paint_frames`."""
+    """The palette indices of a frame PNG made by :func:`paint_frames` (RGBA for a full-colour one)."""
     with Image.open(io.BytesIO(picture)) as image:
-        return np.asarray(image)
+        return np.asarray(image.convert("RGBA") if image.mode == "RGB" else image)
 
 
 def encode_file(encoder: Encoder, animation: Animation, pictures: Sequence[bytes], options: Any) -> bytes:

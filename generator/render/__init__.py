@@ -5,7 +5,7 @@ locally with rasterio/rio-tiler (``local``) or through a TiTiler server (``titil
 registered by kind in ``registry``, COGs kept open for the rest of a build (``datasets``), the
 hint for a refused read (``access``) — turning
 values into palette indices (``palette``), true colour — three channels as RGB on one palette
-per animation (``truecolor``), the statistics of each frame's values over the region
+per animation (``truecolor``) and a painted frame back in the data's own colours (``rgbframe``), the statistics of each frame's values over the region
 (``stats``), and the frame cache that keeps those data layers
 between builds (``cache``); ``layers`` serves each frame's layer from the cache or renders it,
 in parallel. Gets frame plans, styles and regions from the plan and sources stages; hands

@@ -1,7 +1,9 @@
 """Palettes: one exact 256-colour table per animation, and data values → palette indices.
 
 Frames are never RGB. Data values map straight to palette indices and the GIF carries one
-global palette, so every colour on screen is exactly a colormap entry (no quantization).
+global palette, so every colour on screen is exactly a colormap entry (no quantization). (True
+colour is the exception: its palette is made from its colours, ``truecolor``, and its outputs
+other than the GIF are painted back in full colour, ``rgbframe``.)
 
 Layout of a palette: data levels occupy indices ``[0, n_levels)``, low to high; the reserved
 entries listed in :data:`RESERVED_COLORS` follow, in that order (the layout and the
