@@ -48,12 +48,13 @@ from generator.plan.styles import BAND_NAME, expression_bands, value_transform
 from generator.render.access import AccessSettings, denied_hint, refused
 from generator.render.datasets import kept_open
 from generator.render.registry import RendererSetup, register_renderer
-from generator.sources.http import USER_AGENT, HttpSettings
 from generator.sources.signing import HrefSigner, source_signer
 
 if TYPE_CHECKING:  # rasterio is imported on the first read: a build with nothing to render needs none
     import rasterio
     from rasterio.enums import Resampling
+
+    from generator.sources.http import HttpSettings  # requests loads with the first renderer made
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +362,8 @@ class LocalRenderer:
 @register_renderer("local")
 def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
     """Local reads are CPU-bound: they run in the build's process pool."""
+    from generator.sources.http import USER_AGENT
+
     for name, value in settings.headers.items():
         if "\r" in value or "\n" in value:  # GDAL takes a line break as the start of another header
             raise ConfigError(f"{source.where}.headers.{name}: the value (from the environment?) has a line break")
