@@ -98,6 +98,8 @@ class SearchCache:
     # one collection and region (several styles, say, or several entries of one STAC collection
     # through `stac_collection`) share it.
     done: dict[str, list[SourceItem]] = field(default_factory=dict, repr=False)
+    # The files of static catalogs checked this build (size, mtime): one stat per file and build.
+    checked: dict[str, tuple[int, int] | None] = field(default_factory=dict, repr=False)
 
     def items(
         self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
@@ -122,7 +124,7 @@ class SearchCache:
         try:
             fresh = time.time() - path.stat().st_mtime < self.ttl
             entry = json.loads(path.read_text(encoding="utf-8"))
-            if entry["format"] == SEARCH_FORMAT and (fresh or _unchanged(entry.get("files"))):
+            if entry["format"] == SEARCH_FORMAT and (fresh or self._unchanged(entry.get("files"))):
                 return [decode(SourceItem, item) for item in entry["items"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no usable entry: search
@@ -141,10 +143,30 @@ class SearchCache:
             write_text_atomic(path, text)
         return items
 
+    def _unchanged(self, files: object) -> bool:
+        """Whether every file of a kept walk still has its size and mtime (a static catalog's result
+        depends on nothing else: a new item or child changes the file that links it)."""
+        if not isinstance(files, list) or not files:
+            return False
+        for name, size, mtime_ns in files:
+            if name not in self.checked:
+                self.checked[name] = _state(name)
+            if self.checked[name] != (size, mtime_ns):
+                return False
+        return True
+
 
 #: A file changed this recently (nanoseconds) may change again within its mtime's granularity
 #: without the mtime moving, so a walk that read one is not kept.
 RACY_NS = 2_000_000_000
+
+
+def _state(name: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(name)
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns)
 
 
 def _file_states(source: Source, collection_id: str, started: int) -> list[list[object]] | None:
@@ -164,21 +186,6 @@ def _file_states(source: Source, collection_id: str, started: int) -> list[list[
             return None
         states.append([name, stat.st_size, stat.st_mtime_ns])
     return states
-
-
-def _unchanged(files: object) -> bool:
-    """Whether every file of a kept walk still has its size and mtime (a static catalog's result
-    depends on nothing else: a new item or child changes the file that links it)."""
-    if not isinstance(files, list) or not files:
-        return False
-    for name, size, mtime_ns in files:
-        try:
-            stat = os.stat(name)
-        except OSError:
-            return False
-        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
-            return False
-    return True
 
 
 def plan_animation(
