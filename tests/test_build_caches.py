@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import rasterio
 import shapely
@@ -196,3 +197,28 @@ def test_a_static_catalog_on_disk_is_walked_again_only_when_one_of_its_files_cha
         CountingCatalog("s", str(catalog)), "s", "c", None, region
     )]
     assert dates == [1, 2, 4]
+
+
+def test_the_warp_geometry_of_a_grid_is_worked_out_once_per_build_for_files_of_one_layout(tmp_path, monkeypatch):
+    import rasterio.warp
+    import rio_tiler.utils
+    from affine import Affine
+
+    from generator.core.model import ItemAsset, Style
+    from generator.render.local import LocalRenderer
+
+    grid_into_source = counting(monkeypatch, rasterio.warp, "calculate_default_transform")
+    vrt_transforms = counting(monkeypatch, rio_tiler.utils, "get_vrt_transform")
+    paths = [write_cog(tmp_path / f"f{n}.tif", column_values(64) + n) for n in range(3)]
+    grid = Grid(crs="EPSG:3857", transform=Affine(200_000.0, 0, 0, 0, -200_000.0, 7_000_000.0), width=30, height=30)
+    style = Style(rescale=(0, 70), resampling="bilinear")  # downsampling: the warped VRT read
+    buildcache.clear()
+    first = [LocalRenderer().read(ItemAsset(path.stem, None, str(path)), grid, style) for path in paths]  # type: ignore[arg-type]
+    assert (len(grid_into_source), len(vrt_transforms)) == (1, 1)
+    buildcache.clear()
+    again = [LocalRenderer().read(ItemAsset(path.stem, None, str(path)), grid, style) for path in paths]  # type: ignore[arg-type]
+    assert (len(grid_into_source), len(vrt_transforms)) == (2, 2)  # worked out again in the next build
+    for one, other in zip(first, again, strict=True):
+        assert one.valid.any() and np.array_equal(one.values, other.values, equal_nan=True)
+    assert not np.array_equal(first[0].values, first[1].values, equal_nan=True)  # each frame is its own file
+    buildcache.clear()
