@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import rasterio
 import shapely
@@ -150,3 +151,74 @@ def test_a_rewritten_file_is_opened_again(tmp_path):
         assert changed is not first and changed.read(1)[0, 0] == column_values(64)[0, 0] + 5
     buildcache.clear()
     assert first.closed and changed.closed
+
+
+def _age(folder: Path, seconds: float) -> None:
+    """Every file under ``folder`` last modified ``seconds`` ago (older than the racy window)."""
+    import os
+    import time
+
+    for path in folder.rglob("*.json"):
+        os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
+def test_a_static_catalog_on_disk_is_walked_again_only_when_one_of_its_files_changed(tmp_path):
+    from generator.sources.catalog import StaticCatalogSource
+
+    walks: list[str] = []
+
+    class CountingCatalog(StaticCatalogSource):
+        def items(self, collection_id: str, *args: Any, **kwargs: Any) -> list[SourceItem]:
+            walks.append(collection_id)
+            return super().items(collection_id, *args, **kwargs)
+
+    def month(number: int) -> FakeItem:
+        return FakeItem(f"m{number}", f"2024-0{number}-01T00:00:00Z", "https://cogs.invalid/a.tif")
+
+    catalog = write_catalog(tmp_path / "cat", "c", [month(1), month(2)])
+    _age(tmp_path / "cat", 60)
+    region = Region(id="a", title="A", geometry=shapely.box(8, 8, 56, 56))
+
+    def one_build() -> list[str]:  # a build: its own search cache and source, the same cache folder
+        searches = SearchCache(tmp_path / "cache", 0)
+        return [item.id for item in searches.items(CountingCatalog("s", str(catalog)), "s", "c", None, region)]
+
+    assert one_build() == ["m1", "m2"]
+    assert one_build() == ["m1", "m2"] and walks == ["c"]  # TTL 0, yet no file changed: not walked
+    write_catalog(tmp_path / "cat", "c", [month(1), month(2), month(3)])  # a new item: collection.json changes
+    _age(tmp_path / "cat", 30)
+    assert one_build() == ["m1", "m2", "m3"] and walks == ["c", "c"]
+    assert one_build() == ["m1", "m2", "m3"] and walks == ["c", "c"]
+    (tmp_path / "cat" / "c" / "m3" / "m3.json").write_text(
+        (tmp_path / "cat" / "c" / "m3" / "m3.json").read_text().replace("2024-03-01", "2024-04-01")
+    )  # an item's date edited in place, just now: walked again, and not kept (its mtime may not move again)
+    assert [one_build(), one_build()] == [["m1", "m2", "m3"]] * 2 and walks == ["c"] * 4
+    dates = [item.datetime.month for item in SearchCache(tmp_path / "cache", 0).items(
+        CountingCatalog("s", str(catalog)), "s", "c", None, region
+    )]
+    assert dates == [1, 2, 4]
+
+
+def test_the_warp_geometry_of_a_grid_is_worked_out_once_per_build_for_files_of_one_layout(tmp_path, monkeypatch):
+    import rasterio.warp
+    import rio_tiler.utils
+    from affine import Affine
+
+    from generator.core.model import ItemAsset, Style
+    from generator.render.local import LocalRenderer
+
+    grid_into_source = counting(monkeypatch, rasterio.warp, "calculate_default_transform")
+    vrt_transforms = counting(monkeypatch, rio_tiler.utils, "get_vrt_transform")
+    paths = [write_cog(tmp_path / f"f{n}.tif", column_values(64) + n) for n in range(3)]
+    grid = Grid(crs="EPSG:3857", transform=Affine(200_000.0, 0, 0, 0, -200_000.0, 7_000_000.0), width=30, height=30)
+    style = Style(rescale=(0, 70), resampling="bilinear")  # downsampling: the warped VRT read
+    buildcache.clear()
+    first = [LocalRenderer().read(ItemAsset(path.stem, None, str(path)), grid, style) for path in paths]  # type: ignore[arg-type]
+    assert (len(grid_into_source), len(vrt_transforms)) == (1, 1)
+    buildcache.clear()
+    again = [LocalRenderer().read(ItemAsset(path.stem, None, str(path)), grid, style) for path in paths]  # type: ignore[arg-type]
+    assert (len(grid_into_source), len(vrt_transforms)) == (2, 2)  # worked out again in the next build
+    for one, other in zip(first, again, strict=True):
+        assert one.valid.any() and np.array_equal(one.values, other.values, equal_nan=True)
+    assert not np.array_equal(first[0].values, first[1].values, equal_nan=True)  # each frame is its own file
+    buildcache.clear()

@@ -142,6 +142,25 @@ def test_help_imports_no_heavy_module():
     assert _imported_after(["--help"]) == []
 
 
+# Loaded with what needs them: the config models (pydantic) when a config is read, requests when a
+# source, region or renderer is opened, affine with the first grid.
+DEFERRED = ("pydantic", "generator.config", "yaml", "requests", "affine")
+
+
+def test_help_reads_no_config_and_opens_no_connection():
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['generator', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('generator', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as end:\n"
+        "    assert not end.code, end.code\n"
+        f"print([m for m in {DEFERRED!r} if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_a_warm_build_with_nothing_to_do_imports_no_heavy_module(tmp_path):
     config = make_site(tmp_path, months=2)
     assert main(["build", "--config", str(config)]) == 0
@@ -149,8 +168,9 @@ def test_a_warm_build_with_nothing_to_do_imports_no_heavy_module(tmp_path):
 
 
 def test_importing_the_build_engine_loads_no_page_or_raster_library():
-    """Templates and Markdown (jinja2, markdown-it) load when pages are written; readers when frames are read."""
-    wanted = ("jinja2", "markdown_it", *HEAVY)
+    """Templates and Markdown (jinja2, markdown-it) load when pages are written; readers when frames are
+    read; the config models when a config is read; requests when a source is opened."""
+    wanted = ("jinja2", "markdown_it", *HEAVY, *DEFERRED)
     code = f"import sys, generator.engine.build; print([m for m in {wanted!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -286,3 +286,22 @@ def test_nothing_in_the_generator_can_unpickle() -> None:
         if re.search(r"pickle|\bdill\b|\bshelve\b|\bmarshal\b", path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_the_compiled_codecs_agree_with_the_step_by_step_ones() -> None:
+    """``encode``/``decode`` run a function made once per type hint; the step-by-step walk of the hints
+    is the reference (and says where a problem is)."""
+    from generator.core import records
+
+    for value, cls in [(rich_record(), AnimationRecord), (rich_record(style_class=PluginStyle), AnimationRecord),
+                       (Outer(None, (), (0, ""), {}, "y"), Outer)]:
+        document = encode(value, cls)
+        assert document == records._encode_slow(value, cls)
+        decoded = decode(cls, json.loads(json.dumps(document)), (PluginStyle,))
+        assert decoded == records._decode(json.loads(json.dumps(document)), cls, {"PluginStyle": PluginStyle}, cls.__name__)
+    document = encode(rich_record(), AnimationRecord)
+    document["frames"][0]["items"][0]["extra"] = 1
+    with pytest.raises(RecordError, match=r"AnimationRecord\.frames\[0\]\.items\[0\]: missing fields \[\], unknown fields \['extra'\]"):
+        decode(AnimationRecord, document)
+    with pytest.raises(TypeError, match="str where int is declared"):
+        encode(replace(rich_record(), width="5"), AnimationRecord)

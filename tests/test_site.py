@@ -925,3 +925,25 @@ def test_user_templates_and_css_override_ours(tmp_path: Path) -> None:
 def test_missing_template_folder_is_an_actionable_error(tmp_path: Path) -> None:
     with pytest.raises(GeneratorError, match="site.templates"):
         site.write_site(tmp_path, replace(SITE, templates=tmp_path / "nope"), [ok_record()], generator_version=VERSION)
+
+
+def test_a_template_is_compiled_once_per_process_until_its_text_changes(tmp_path, monkeypatch):
+    import jinja2
+
+    compiled: list[str | None] = []
+    real_compile = jinja2.Environment.compile
+
+    def counted(self, source, name=None, filename=None, raw=False, defer_init=False):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return real_compile(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counted)
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "mine.html").write_text("one {{ value }}")
+    first = site.make_environment(folder).get_template("mine.html").render(value=1)
+    again = site.make_environment(folder).get_template("mine.html").render(value=2)  # a later build's environment
+    assert (first, again) == ("one 1", "one 2") and compiled == ["mine.html"]
+    (folder / "mine.html").write_text("two {{ value }}")
+    assert site.make_environment(folder).get_template("mine.html").render(value=3) == "two 3"
+    assert compiled == ["mine.html", "mine.html"]

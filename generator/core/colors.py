@@ -12,6 +12,7 @@ the same question). Building a palette from a colormap and mapping values to ind
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.util
 import os
 import re
@@ -223,15 +224,21 @@ def colormap_names() -> list[str]:
 
 def _colormap_file_names() -> list[str]:
     """The colormaps rio-tiler's ``cmap`` lists, read from its folders (not importing it)."""
+    return list(_colormap_files_in(os.environ.get("COLORMAP_DIRECTORY") or None))
+
+
+@functools.cache
+def _colormap_files_in(extra_folder: str | None) -> tuple[str, ...]:
+    """Listed once per process and ``COLORMAP_DIRECTORY``, as rio-tiler reads its folders once."""
     spec = importlib.util.find_spec("rio_tiler")
     if spec is None or not spec.submodule_search_locations:
-        return []
+        return ()
     folders = [Path(spec.submodule_search_locations[0]) / "cmap_data"]
-    if os.environ.get("COLORMAP_DIRECTORY"):
-        folders.append(Path(os.environ["COLORMAP_DIRECTORY"]))
-    return sorted({
+    if extra_folder:
+        folders.append(Path(extra_folder))
+    return tuple(sorted({
         path.stem for folder in folders for path in folder.glob("**/*") if path.suffix in {".npy", ".json"}
-    })
+    }))
 
 
 def colormap_problem(name: str) -> str | None:

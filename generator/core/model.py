@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
-
-from affine import Affine
+from typing import TYPE_CHECKING, Any, Literal
 
 from generator.core.scales import DEFAULT_SCALE, Scale
+
+if TYPE_CHECKING:  # the grid's transform is made (and affine loaded) where frames are planned
+    from affine import Affine
 
 FrameKind = Literal["data", "gap"]
 Moment = datetime  # for fields named ``datetime``

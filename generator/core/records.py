@@ -24,7 +24,7 @@ import functools
 import numbers
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar, Union
 
@@ -52,11 +52,19 @@ def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
 
 def encode(value: Any, hint: Any = Any) -> Any:
     """``value`` (of type ``hint``) as JSON-ready lists, dicts and scalars."""
+    try:
+        return _encoder(hint)(value)
+    except TypeError:
+        return _encode_slow(value, hint)  # raises the error with its message
+
+
+def _encode_slow(value: Any, hint: Any) -> Any:
+    """``encode`` step by step: the reference the compiled encoders follow, and their error messages."""
     origin = typing.get_origin(hint)
     if hint is Any:
         return _encode_any(value)
     if origin in (Union, types.UnionType):
-        return encode(value, _union_member(value, typing.get_args(hint)))
+        return _encode_slow(value, _union_member(value, typing.get_args(hint)))
     if value is None:
         if hint is type(None):
             return None
@@ -65,7 +73,7 @@ def encode(value: Any, hint: Any = Any) -> Any:
         if not isinstance(value, hint):
             raise TypeError(f"{type(value).__name__} where {hint.__name__} is declared")
         cls = type(value)
-        document = {item.name: encode(getattr(value, item.name), _hints(cls)[item.name]) for item in _fields(cls)}
+        document = {item.name: _encode_slow(getattr(value, item.name), _hints(cls)[item.name]) for item in _fields(cls)}
         if cls is not hint:
             document = {CLASS_KEY: cls.__name__, **document}
         return document
@@ -73,13 +81,13 @@ def encode(value: Any, hint: Any = Any) -> Any:
         args = typing.get_args(hint)
         items = list(value)
         if len(args) == 2 and args[1] is Ellipsis:
-            return [encode(item, args[0]) for item in items]
+            return [_encode_slow(item, args[0]) for item in items]
         if len(items) != len(args):
             raise TypeError(f"{len(items)} values where {hint!r} is declared")
-        return [encode(item, arg) for item, arg in zip(items, args, strict=True)]
+        return [_encode_slow(item, arg) for item, arg in zip(items, args, strict=True)]
     if origin is dict:
         key_hint, value_hint = typing.get_args(hint)
-        return {_check_key(key): encode(item, value_hint) for key, item in value.items()}
+        return {_check_key(key): _encode_slow(item, value_hint) for key, item in value.items()}
     if origin is Literal:
         if value not in typing.get_args(hint):
             raise TypeError(f"{value!r} is not one of {typing.get_args(hint)}")
@@ -153,7 +161,10 @@ def _encode_any(value: Any) -> Any:
 def decode(cls: type[T], data: Any, classes: Iterable[type] = ()) -> T:
     """An instance of the dataclass ``cls`` from ``encode``'s output; raises ``RecordError``."""
     allowed = {allowed_class.__name__: allowed_class for allowed_class in classes}
-    value = _decode(data, cls, allowed, cls.__name__)
+    try:
+        value = _decoder(typing.cast(Any, cls))(data, allowed)
+    except (_Mismatch, RecordError):
+        value = _decode(data, cls, allowed, cls.__name__)  # raises the error with where it is
     return typing.cast(T, value)
 
 
@@ -245,3 +256,270 @@ def _decode_any(data: Any, where: str) -> Any:
     if isinstance(data, list):
         return [_decode_any(item, f"{where}[{n}]") for n, item in enumerate(data)]
     raise RecordError(f"{where}: {type(data).__name__} is not JSON")
+
+
+# --------------------------------------------------------------------------- compiled codecs
+#
+# One function per type hint, made once (the steps of ``_encode_slow`` and ``_decode`` decided
+# ahead): a record of a few thousand values is encoded or decoded without asking ``typing`` about
+# every value. On any problem the step-by-step codec runs instead and raises its error.
+
+Encoder = Callable[[Any], Any]
+Decoder = Callable[[Any, Mapping[str, type]], Any]
+
+
+class _Mismatch(Exception):
+    """A value a compiled decoder cannot take (``_decode`` then says where and why)."""
+
+
+@functools.cache
+def _fitter(hint: Any) -> Callable[[Any], bool]:
+    """``_fits(value, hint)`` as a function of ``value``."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return lambda value: True
+    if hint is type(None):
+        return lambda value: value is None
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        return lambda value: value in choices
+    if origin in (Union, types.UnionType):
+        members = tuple(_fitter(member) for member in typing.get_args(hint))
+        return lambda value: any(fits(value) for fits in members)
+    if origin is not None:
+        return lambda value: isinstance(value, origin)
+    if hint is float:
+        return lambda value: type(value) is float or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+    if hint is int:
+        return lambda value: type(value) is int or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
+    if isinstance(hint, type):
+        return lambda value: isinstance(value, hint)
+    return lambda value: False
+
+
+@functools.cache
+def _encoder(hint: Any) -> Encoder:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return _encode_any
+    if origin in (Union, types.UnionType):
+        members = tuple((_fitter(member), member) for member in typing.get_args(hint))
+
+        def encode_union(value: Any) -> Any:
+            for fits, member in members:
+                if fits(value):
+                    return _encoder(member)(value)
+            raise TypeError("fits no member")
+
+        return encode_union
+    if hint is type(None):
+        return _encode_none
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        declared = hint
+
+        def encode_dataclass(value: Any) -> Any:
+            if value is None or not isinstance(value, declared):
+                raise TypeError("not the declared class")
+            cls = type(value)
+            document = {name: encode_field(getattr(value, name)) for name, encode_field in _encoders_of(cls)}
+            if cls is not declared:
+                document = {CLASS_KEY: cls.__name__, **document}
+            return document
+
+        return encode_dataclass
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            encode_item = _encoder(args[0])
+
+            def encode_items(value: Any) -> Any:
+                if value is None:
+                    raise TypeError("None")
+                return [encode_item(item) for item in value]
+
+            return encode_items
+        encoders = tuple(_encoder(arg) for arg in args)
+
+        def encode_fixed(value: Any) -> Any:
+            if value is None:
+                raise TypeError("None")
+            items = list(value)
+            if len(items) != len(encoders):
+                raise TypeError("length")
+            return [encode_item(item) for item, encode_item in zip(items, encoders, strict=True)]
+
+        return encode_fixed
+    if origin is dict:
+        encode_value = _encoder(typing.get_args(hint)[1])
+
+        def encode_dict(value: Any) -> Any:
+            if value is None:
+                raise TypeError("None")
+            return {_check_key(key): encode_value(item) for key, item in value.items()}
+
+        return encode_dict
+    if origin is Literal:
+        choices = typing.get_args(hint)
+
+        def encode_literal(value: Any) -> Any:
+            if value is None or value not in choices:
+                raise TypeError("not a choice")
+            return value
+
+        return encode_literal
+    if hint is datetime:
+
+        def encode_datetime(value: Any) -> Any:
+            if not isinstance(value, datetime):
+                raise TypeError("not a datetime")
+            return value.isoformat()
+
+        return encode_datetime
+    if hint in _SCALARS:
+        scalar: type = hint
+
+        def encode_scalar(value: Any) -> Any:
+            if type(value) is scalar:
+                return value
+            if value is None:
+                raise TypeError("None")
+            return _encode_scalar(value, scalar)
+
+        return encode_scalar
+    raise TypeError(f"cannot encode a field declared as {hint!r}")
+
+
+def _encode_none(value: Any) -> Any:
+    if value is not None:
+        raise TypeError("not None")
+    return None
+
+
+@functools.cache
+def _encoders_of(cls: type) -> tuple[tuple[str, Encoder], ...]:
+    hints = _hints(cls)
+    return tuple((item.name, _encoder(hints[item.name])) for item in _fields(cls))
+
+
+@functools.cache
+def _decoder(hint: Any) -> Decoder:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return lambda data, allowed: _decode_any(data, "")
+    if origin in (Union, types.UnionType):
+        members = typing.get_args(hint)
+        takes_none = type(None) in members
+        decoders = tuple(_decoder(member) for member in members if member is not type(None))
+
+        def decode_union(data: Any, allowed: Mapping[str, type]) -> Any:
+            if data is None and takes_none:
+                return None
+            for decode_member in decoders:
+                try:
+                    return decode_member(data, allowed)
+                except (_Mismatch, RecordError):
+                    continue
+            raise _Mismatch
+
+        return decode_union
+    if hint is type(None):
+
+        def decode_none(data: Any, allowed: Mapping[str, type]) -> Any:
+            if data is not None:
+                raise _Mismatch
+            return None
+
+        return decode_none
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        declared = hint
+
+        def decode_dataclass(data: Any, allowed: Mapping[str, type]) -> Any:
+            if not isinstance(data, dict):
+                raise _Mismatch
+            cls = declared
+            if CLASS_KEY in data:
+                name = data[CLASS_KEY]
+                found = allowed.get(name) if isinstance(name, str) else None
+                if found is None or not issubclass(found, declared):
+                    raise _Mismatch
+                cls = found
+                data = {key: value for key, value in data.items() if key != CLASS_KEY}
+            names, decoders = _decoders_of(cls)
+            if data.keys() != names:
+                raise _Mismatch
+            values = {name: decode_field(data[name], allowed) for name, decode_field in decoders}
+            try:
+                return cls(**values)
+            except (TypeError, ValueError):
+                raise _Mismatch from None
+
+        return decode_dataclass
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            decode_item = _decoder(args[0])
+
+            def decode_items(data: Any, allowed: Mapping[str, type]) -> Any:
+                if not isinstance(data, list):
+                    raise _Mismatch
+                return tuple([decode_item(item, allowed) for item in data])
+
+            return decode_items
+        decoders = tuple(_decoder(arg) for arg in args)
+
+        def decode_fixed(data: Any, allowed: Mapping[str, type]) -> Any:
+            if not isinstance(data, list) or len(data) != len(decoders):
+                raise _Mismatch
+            return tuple([decode_item(item, allowed) for item, decode_item in zip(data, decoders, strict=True)])
+
+        return decode_fixed
+    if origin is dict:
+        decode_value = _decoder(typing.get_args(hint)[1])
+
+        def decode_dict(data: Any, allowed: Mapping[str, type]) -> Any:
+            if not isinstance(data, dict):
+                raise _Mismatch
+            return {key: decode_value(item, allowed) for key, item in data.items()}
+
+        return decode_dict
+    if origin is Literal:
+        choices = typing.get_args(hint)
+
+        def decode_literal(data: Any, allowed: Mapping[str, type]) -> Any:
+            if not any(data == choice and type(data) is type(choice) for choice in choices):
+                raise _Mismatch
+            return data
+
+        return decode_literal
+    if hint is datetime:
+
+        def decode_datetime(data: Any, allowed: Mapping[str, type]) -> Any:
+            if not isinstance(data, str):
+                raise _Mismatch
+            try:
+                return datetime.fromisoformat(data)
+            except ValueError:
+                raise _Mismatch from None
+
+        return decode_datetime
+    if hint in _SCALARS:
+        fits = _fitter(hint)
+
+        def decode_scalar(data: Any, allowed: Mapping[str, type]) -> Any:
+            if not fits(data):
+                raise _Mismatch
+            return data
+
+        return decode_scalar
+
+    def decode_nothing(data: Any, allowed: Mapping[str, type]) -> Any:
+        raise _Mismatch
+
+    return decode_nothing
+
+
+@functools.cache
+def _decoders_of(cls: type) -> tuple[frozenset[str], tuple[tuple[str, Decoder], ...]]:
+    hints = _hints(cls)
+    names = [item.name for item in _fields(cls)]
+    return frozenset(names), tuple((name, _decoder(hints[name])) for name in names)

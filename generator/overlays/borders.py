@@ -8,10 +8,10 @@ Pure — geometries in, boolean masks out. Lines are rasterized once per animati
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
-from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from generator.core import buildcache
@@ -21,6 +21,9 @@ from generator.overlays.layout import Request
 from generator.render.grid import project
 from generator.render.palette import Palette, border_entry, halo_entry
 from generator.sources.regions import POLYGONAL, BorderLayer
+
+if TYPE_CHECKING:
+    from affine import Affine
 
 _LINEAL = ("LineString", "MultiLineString", "LinearRing")
 #: Lines are simplified to this tolerance (in output pixels) before burning.
@@ -101,6 +104,7 @@ def line_mask(
     else:
         shape = pixel_lines
     import rasterio.features  # deferred: a build with nothing to draw needs no rasterio
+    from affine import Affine
 
     burnt = rasterio.features.rasterize(
         [(shape, 1)],

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from generator.config import LoadedConfig, RenderOverrides, dotted_path, merged_style
 from generator.core.errors import ConfigError
 from generator.core.slugs import animation_slug
 from generator.core.specs import CollectionSpec, RegionSpec, RenderSpec
 from generator.plan.specs import collection_spec, region_spec, render_spec, style_spec
+
+if TYPE_CHECKING:  # the config models load with a config
+    from generator.config import LoadedConfig, RenderOverrides
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ def animation_collection(config: LoadedConfig, collection: CollectionSpec, index
     if override is None:
         return collection, []
     section = next(entry for entry in model.collections if entry.id == collection.id)
+    from pydantic import ValidationError
+
+    from generator.config import dotted_path, merged_style
+
     try:
         merged = merged_style(section.style, override)
     except ValidationError as error:

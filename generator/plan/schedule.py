@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,7 +84,8 @@ class AnimationPlan:
 
 @dataclass(frozen=True)
 class SearchCache:
-    """Search results kept for ``cache.search_ttl`` seconds (0: always search again).
+    """Search results kept for ``cache.search_ttl`` seconds (0: always search again) — and, for a
+    static catalog on disk, for as long as the files its walk read keep their size and mtime.
 
     An entry holds the source's ``SourceItem`` records as canonical JSON (``core.records``);
     results whose hrefs carry a query string or ``user:password@`` (pre-signed URLs) are not
@@ -96,6 +98,8 @@ class SearchCache:
     # one collection and region (several styles, say, or several entries of one STAC collection
     # through `stac_collection`) share it.
     done: dict[str, list[SourceItem]] = field(default_factory=dict, repr=False)
+    # The files of static catalogs checked this build (size, mtime): one stat per file and build.
+    checked: dict[str, tuple[int, int] | None] = field(default_factory=dict, repr=False)
 
     def items(
         self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
@@ -114,22 +118,74 @@ class SearchCache:
         self, key: str, source: Source, collection_id: str, interval: Interval | None, region: Region,
         search: ItemSearch | None,
     ) -> list[SourceItem]:
-        if self.root is None or self.ttl <= 0:
+        if self.root is None:
             return search_items(source, collection_id, interval, region.geometry, search)
         path = self.root / "searches" / f"{key}.json"
         try:
-            if time.time() - path.stat().st_mtime < self.ttl:
-                entry = json.loads(path.read_text(encoding="utf-8"))
-                if entry["format"] == SEARCH_FORMAT:
-                    return [decode(SourceItem, item) for item in entry["items"]]
+            fresh = time.time() - path.stat().st_mtime < self.ttl
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            if entry["format"] == SEARCH_FORMAT and (fresh or self._unchanged(entry.get("files"))):
+                return [decode(SourceItem, item) for item in entry["items"]]
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no usable entry: search
+        started, notes = time.time_ns(), len(getattr(source, "notes", ()))
         items = search_items(source, collection_id, interval, region.geometry, search)
+        # A result that warned about something is searched again, so that its notes are seen again.
+        unwarned = len(getattr(source, "notes", ())) == notes
+        files = _file_states(source, collection_id, started) if unwarned else None
+        if self.ttl <= 0 and files is None:
+            return items
         entry = {"format": SEARCH_FORMAT, "items": [encode(item, SourceItem) for item in items]}
+        if files is not None:
+            entry["files"] = files
         text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         if redact_text(text) == text:  # hrefs with a signature or a password are never cached
             write_text_atomic(path, text)
         return items
+
+    def _unchanged(self, files: object) -> bool:
+        """Whether every file of a kept walk still has its size and mtime (a static catalog's result
+        depends on nothing else: a new item or child changes the file that links it)."""
+        if not isinstance(files, list) or not files:
+            return False
+        for name, size, mtime_ns in files:
+            if name not in self.checked:
+                self.checked[name] = _state(name)
+            if self.checked[name] != (size, mtime_ns):
+                return False
+        return True
+
+
+#: A file changed this recently (nanoseconds) may change again within its mtime's granularity
+#: without the mtime moving, so a walk that read one is not kept.
+RACY_NS = 2_000_000_000
+
+
+def _state(name: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(name)
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+def _file_states(source: Source, collection_id: str, started: int) -> list[list[object]] | None:
+    """``[path, size, mtime_ns]`` of every local file the search read (``Source.local_files``), or
+    None: a source that does not name them, or a file changed while (or just before) it was read."""
+    local_files = getattr(source, "local_files", None)
+    paths = local_files(collection_id) if local_files is not None else None
+    if not paths:
+        return None
+    states: list[list[object]] = []
+    for name in paths:
+        try:
+            stat = os.stat(name)
+        except OSError:
+            return None
+        if stat.st_mtime_ns >= started - RACY_NS:
+            return None
+        states.append([name, stat.st_size, stat.st_mtime_ns])
+    return states
 
 
 def plan_animation(
@@ -197,6 +253,11 @@ class BuildSource:
         self.name = source.name
         self.notes = source.notes  # the same list: notes the source adds are seen here
         self.failure: str | None = None
+
+    def local_files(self, collection_id: str) -> tuple[str, ...] | None:
+        """The source's ``local_files`` (a static catalog on disk), if it has any."""
+        local_files = getattr(self.source, "local_files", None)
+        return local_files(collection_id) if local_files is not None else None
 
     def collection(self, collection_id: str) -> CollectionInfo:
         return self._ask(lambda: self.source.collection(collection_id))

@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from generator.config import CacheSection, LoadedConfig, load_config, resolve_ref
 from generator.core.errors import ConfigError
 from generator.core.model import SiteInfo
-from generator.core.paths import local_folder, storage_url
+from generator.core.paths import local_folder, resolve_ref, storage_url
 from generator.core.specs import CacheSpec, CollectionSpec, ExecutorSpec, RegionSpec, SourceSpec
 from generator.plan.animations import AnimationSpec, plan_animations
 from generator.plan.specs import collection_spec, region_spec, source_spec
+
+if TYPE_CHECKING:  # the config models load with a config
+    from generator.config import CacheSection, LoadedConfig
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class SitePlan:
 
 def load_site(config_path: Path) -> SitePlan:
     """Read, validate and resolve ``site_config.yml``; raises ``ConfigError`` listing every problem."""
+    from generator.config import load_config
+
     return site_plan(load_config(config_path))
 
 
@@ -74,6 +79,8 @@ class SiteFolders:
 
 def site_folders(config_path: Path) -> SiteFolders:
     """The folders of a valid config, without expanding its animations or resolving the rest."""
+    from generator.config import load_config
+
     config = load_config(config_path)
     cache = cache_spec(config.model.cache, config.base_dir)
     return SiteFolders(output=config.base_dir / "output", cache=cache.dir, cache_url=cache.url)

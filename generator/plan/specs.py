@@ -9,25 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter, ValidationError
-
-from generator.config import (
-    BasemapSection,
-    BorderLayerSection,
-    CollectionSection,
-    HttpSection,
-    LoadedConfig,
-    OverlaysSection,
-    RegionSection,
-    RenderSection,
-    SourceSection,
-    StyleSection,
-    resolve_ref,
-)
 from generator.core.canonical import canonical_json
 from generator.core.errors import ConfigError
+from generator.core.paths import resolve_ref
 from generator.core.query import parse_query
 from generator.core.specs import (
     AttributionOverlay,
@@ -51,6 +37,20 @@ from generator.core.specs import (
     WebpSpec,
 )
 from generator.sources.registry import source_kind
+
+if TYPE_CHECKING:  # the config models load with a config (pydantic is not needed to import this)
+    from generator.config import (
+        BasemapSection,
+        BorderLayerSection,
+        CollectionSection,
+        HttpSection,
+        LoadedConfig,
+        OverlaysSection,
+        RegionSection,
+        RenderSection,
+        SourceSection,
+        StyleSection,
+    )
 
 
 def http_spec(section: HttpSection) -> HttpSpec:
@@ -103,6 +103,8 @@ def source_options(section: SourceSection, where: str) -> Any:
         f"{where}.options.{key}: unknown key (allowed keys here: {', '.join(known)})" for key in given if key not in known
     ]
     if not problems:
+        from pydantic import TypeAdapter, ValidationError
+
         try:
             return TypeAdapter(kind.options).validate_python(given)
         except ValidationError as error:

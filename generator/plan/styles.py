@@ -28,18 +28,19 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from generator.config import StacRender
 from generator.core.canonical import canonical
 from generator.core.errors import StyleError, quote_value
 from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, CollectionInfo, ColorOp, Style, TrueColor
 from generator.core.scales import DEFAULT_SCALE, Scale, mapping_scale, position, style_problem, value_at
 from generator.core.specs import StyleSpec
 from generator.plan.categorical import parse_categorical
+
+if TYPE_CHECKING:  # the config models load with the first style resolved
+    from generator.config import StacRender
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,10 @@ def check_render(
     """
     configured = {name for name, value in asdict(section).items() if value is not None} if section is not None else set()
     replaced = {key for key, style_key in STYLE_KEY_OF.items() if style_key in configured}
+    from pydantic import ValidationError
+
+    from generator.config import StacRender
+
     try:
         return StacRender.model_validate(render), []
     except ValidationError as error:
@@ -277,6 +282,8 @@ def _resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSp
     picked = pick_render(renders) if isinstance(renders, dict) else None
     render_name, raw = picked if picked else (None, {})
     render_where = f"collection {collection_id!r} renders.{render_name}"
+    from generator.config import StacRender
+
     render = StacRender()
     if picked is not None:
         render, problems = check_render(collection_id, picked[0], raw, section, where)
@@ -405,6 +412,8 @@ def truecolor_of(
     more bands (``band_count``) styled without a colormap or band choice (bands 1, 2, 3). A
     colormap (or no band choice) on an asset of two or more bands is a :class:`StyleError`.
     """
+    from generator.config import StacRender
+
     picked = pick_render(renders) if isinstance(renders, dict) else None
     render = check_render(collection_id, picked[0], picked[1], section, where)[0] if picked else StacRender()
     label = f"asset {asset!r}" if isinstance(asset, str) else "the data asset"

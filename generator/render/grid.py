@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import ConfigError
@@ -70,6 +69,8 @@ def make_grid(projected_region: BaseGeometry, crs: str, size: int) -> Grid:
     # Centre the region in the rounded pixel grid.
     west -= (width * pixel - (east - west)) / 2
     north += (height * pixel - (north - south)) / 2
+    from affine import Affine  # loaded with the first grid (a build with nothing to render needs none)
+
     transform = Affine(pixel, 0.0, west, 0.0, -pixel, north)
     return Grid(crs=crs, transform=transform, width=width, height=height)
 

@@ -40,6 +40,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from generator.core import buildcache
 from generator.core.errors import ConfigError, RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
@@ -48,12 +49,14 @@ from generator.plan.styles import BAND_NAME, expression_bands, value_transform
 from generator.render.access import AccessSettings, denied_hint, refused
 from generator.render.datasets import kept_open
 from generator.render.registry import RendererSetup, register_renderer
-from generator.sources.http import USER_AGENT, HttpSettings
 from generator.sources.signing import HrefSigner, source_signer
 
 if TYPE_CHECKING:  # rasterio is imported on the first read: a build with nothing to render needs none
     import rasterio
+    from affine import Affine
     from rasterio.enums import Resampling
+
+    from generator.sources.http import HttpSettings  # requests loads with the first renderer made
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +328,7 @@ class LocalRenderer:
         """Read ``path`` (a GDAL path) onto the grid; messages name the asset as ``label``."""
         import rasterio
         from rasterio.enums import Resampling
-        from rasterio.warp import calculate_default_transform, reproject
+        from rasterio.warp import reproject
 
         bands = read_bands(style)
         with kept_open(path, self.access) as src:  # one open per asset and build
@@ -333,7 +336,7 @@ class LocalRenderer:
             if src.crs is None:
                 raise RenderError(f"{label}: the file has no CRS; it cannot be placed on a map")
             nodata = style.nodata if style.nodata is not None else src.nodata
-            target, width, height = calculate_default_transform(grid.crs, src.crs, grid.width, grid.height, *grid.bounds)
+            target, width, height = grid_in_source_crs(grid, src.crs)
             native = (abs(src.transform.a), abs(src.transform.e))
             level = overview_level(native, src.overviews(bands[0]), (abs(target.a), abs(target.e)))
             west, north = target.c, target.f
@@ -361,6 +364,8 @@ class LocalRenderer:
 @register_renderer("local")
 def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
     """Local reads are CPU-bound: they run in the build's process pool."""
+    from generator.sources.http import USER_AGENT
+
     for name, value in settings.headers.items():
         if "\r" in value or "\n" in value:  # GDAL takes a line break as the start of another header
             raise ConfigError(f"{source.where}.headers.{name}: the value (from the environment?) has a line break")
@@ -390,13 +395,9 @@ def _read_decimated(
     warped VRT's implicit overviews. Reading the same way as TiTiler keeps the two renderers in
     step where kernels (bilinear, cubic, average…) would otherwise weigh pixels differently.
     """
-    from rasterio.crs import CRS
     from rasterio.vrt import WarpedVRT
-    from rio_tiler.utils import get_vrt_transform  # deferred: rio-tiler takes ~0.2 s to import
 
-    vrt_transform, vrt_width, vrt_height = get_vrt_transform(
-        src, grid.bounds, grid.height, grid.width, dst_crs=CRS.from_user_input(grid.crs)
-    )
+    vrt_transform, vrt_width, vrt_height = _vrt_transform(_SourceLayout(src), grid)
     options: dict[str, object] = dict(
         crs=grid.crs, transform=vrt_transform, width=vrt_width, height=vrt_height, resampling=resampling,
     )
@@ -412,6 +413,42 @@ def _read_decimated(
         values = vrt.read(list(bands), out_shape=(len(bands), *grid.shape), resampling=resampling).astype("float32")
     values[np.isnan(values) if math.isnan(nodata) else values == np.float32(nodata)] = np.nan
     return values
+
+
+@buildcache.per_build
+def grid_in_source_crs(grid: Grid, crs: rasterio.crs.CRS) -> tuple[Affine, int, int]:
+    """The grid's footprint at its resolution in ``crs`` (``calculate_default_transform``): the
+    same for every frame of a grid whose files share a CRS, so worked out once per build."""
+    from rasterio.warp import calculate_default_transform
+
+    transform, width, height = calculate_default_transform(grid.crs, crs, grid.width, grid.height, *grid.bounds)
+    return transform, int(width), int(height)
+
+
+class _SourceLayout:
+    """A dataset as far as rio-tiler's ``get_vrt_transform`` looks at it (CRS, size, transform,
+    blocks): files of one layout get one warped-VRT transform per grid and build."""
+
+    def __init__(self, src: rasterio.io.DatasetReader) -> None:
+        self.src: rasterio.io.DatasetReader | None = src
+        self.key = (src.crs, src.width, src.height, src.transform, tuple(src.block_shapes))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SourceLayout) and self.key == other.key
+
+
+@buildcache.per_build
+def _vrt_transform(layout: _SourceLayout, grid: Grid) -> tuple[Affine, int, int]:
+    from rasterio.crs import CRS
+    from rio_tiler.utils import get_vrt_transform  # deferred: rio-tiler takes ~0.2 s to import
+
+    assert layout.src is not None
+    found = get_vrt_transform(layout.src, grid.bounds, grid.height, grid.width, dst_crs=CRS.from_user_input(grid.crs))
+    layout.src = None  # the cache keeps the layout, not the dataset
+    return found
 
 
 def empty_frame(grid: Grid) -> FrameData:

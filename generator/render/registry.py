@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from generator.core.errors import ConfigError
 from generator.core.specs import SourceSpec
-from generator.sources.http import HttpSettings, settings_for_source
 
 if TYPE_CHECKING:  # the renderer modules import this one to register themselves
     from generator.render.local import Renderer
+    from generator.sources.http import HttpSettings  # requests loads with the first renderer made
 
 #: Modules that register a renderer, imported on the first lookup (they pull in heavy readers).
 RENDERER_MODULES = ("generator.render.local", "generator.render.titiler")
@@ -34,7 +34,7 @@ class RendererSetup:
     threads: int | None = None  # None: run in the build's process pool; else a thread pool this wide
 
 
-RendererFactory = Callable[[SourceSpec, HttpSettings], RendererSetup]
+RendererFactory = Callable[[SourceSpec, "HttpSettings"], RendererSetup]
 _factories: dict[str, RendererFactory] = {}
 
 
@@ -58,6 +58,8 @@ def renderer_kinds() -> tuple[str, ...]:
 def make_renderer(kind: str, source: SourceSpec) -> RendererSetup:
     """The renderer of ``kind`` for ``source``; its HTTP settings (headers expanded) come from the source."""
     _load()
+    from generator.sources.http import settings_for_source
+
     if kind not in _factories:
         raise ConfigError(f"unknown renderer {kind!r} (known: {', '.join(sorted(_factories))})")
     return _factories[kind](source, settings_for_source(source))

@@ -11,10 +11,13 @@ animation's media files at the paths named in its record. What the pages show is
 
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -112,12 +115,48 @@ def make_environment(extra_dir: Path | None = None) -> jinja2.Environment:
     loaders.append(jinja2.FileSystemLoader(str(templates_dir())))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        bytecode_cache=compiled_templates(),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+
+
+@functools.cache
+def compiled_templates() -> jinja2.BytecodeCache:
+    """The templates compiled in this process, by file and source checksum: a rebuild (``serve``
+    watching, a second build in one process) does not compile an unchanged template again.
+
+    A memo of a pure function of the template's text (jinja2 checks the checksum), like a
+    bytecode cache on disk but in memory; every environment it serves is made with the same
+    options (``make_environment``), which the compiled code depends on.
+    """
+    import jinja2
+
+    class CompiledTemplates(jinja2.BytecodeCache):
+        MAX_TEMPLATES = 256
+
+        def __init__(self) -> None:
+            self.codes: dict[str, tuple[str, CodeType]] = {}
+            self.lock = threading.Lock()
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            with self.lock:
+                found = self.codes.get(bucket.key)
+            if found is not None and found[0] == bucket.checksum:
+                bucket.code = found[1]
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            if bucket.code is None:
+                return
+            with self.lock:
+                if len(self.codes) >= self.MAX_TEMPLATES:
+                    self.codes.clear()
+                self.codes[bucket.key] = (bucket.checksum, bucket.code)
+
+    return CompiledTemplates()
 
 
 # --------------------------------------------------------------------------- manifest

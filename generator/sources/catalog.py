@@ -42,6 +42,7 @@ class StaticCatalogSource:
     notes: list[str] = field(default_factory=list)  # warnings for the page (links skipped)
     _catalog: pystac.STACObject | None = field(default=None, init=False, repr=False)
     _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
+    _walked: dict[str, tuple[str, ...] | None] = field(default_factory=dict, init=False, repr=False)
 
     def _open(self) -> dict[str, pystac.Collection]:
         if self._collections is None:
@@ -84,22 +85,34 @@ class StaticCatalogSource:
                 "declaring the filter extension evaluates; a static catalog takes `query` instead"
             )
         collection = self._get(collection_id)
+        catalogs: list[pystac.Catalog] = []
         try:
-            items = list(self._walk_items(collection, collection_id))
+            items = list(self._walk_items(collection, collection_id, catalogs))
         except SourceError:
             raise
         except Exception as error:
             raise source_error(f"source {self.name!r}: cannot read the items of {collection_id!r}: {error}", error) from None
+        self._walked[collection_id] = _local_files(collection, catalogs, items)
         query = search.query if search is not None else None
         return filter_items(source_items(items, remote=is_remote_href(self.href)), interval, region, query)
 
-    def _walk_items(self, catalog: pystac.Catalog, collection_id: str) -> Iterator[pystac.Item]:
+    def local_files(self, collection_id: str) -> tuple[str, ...] | None:
+        """The files the last ``items`` of ``collection_id`` read, when all are local: the root,
+        the catalogs down to the collection, its children and items. Its items depend on nothing
+        else (a new item or child changes the file that links it), so the planner's search cache
+        may keep them while these files keep their size and mtime. None for a remote catalog."""
+        return self._walked.get(collection_id)
+
+    def _walk_items(
+        self, catalog: pystac.Catalog, collection_id: str, catalogs: list[pystac.Catalog]
+    ) -> Iterator[pystac.Item]:
         """The items under ``catalog`` (children included), like pystac's ``get_items(recursive=True)``.
 
         Catalogs in the wild copy API habits: a ``rel: item`` link to an API's ``/items`` endpoint
         (a FeatureCollection), or to something else that is not an Item. Such a link is skipped
-        with a warning instead of failing the whole collection.
+        with a warning instead of failing the whole collection. ``catalogs`` gets each catalog walked.
         """
+        catalogs.append(catalog)
         for link in catalog.get_links(pystac.RelType.ITEM):
             target = link.target
             if isinstance(target, pystac.Item):
@@ -123,7 +136,7 @@ class StaticCatalogSource:
                 continue
             yield resolved
         for child in catalog.get_children():
-            yield from self._walk_items(child, collection_id)
+            yield from self._walk_items(child, collection_id, catalogs)
 
     def _skip(self, collection_id: str, href: object, why: str) -> None:
         message = (
@@ -133,6 +146,24 @@ class StaticCatalogSource:
         log.warning("%s", message)
         if message not in self.notes:
             self.notes.append(message)
+
+
+def _local_files(
+    collection: pystac.Catalog, catalogs: list[pystac.Catalog], items: list[pystac.Item]
+) -> tuple[str, ...] | None:
+    """The local files behind a walk (see ``StaticCatalogSource.local_files``); None if any is remote."""
+    ancestors: list[pystac.Catalog] = []
+    parent = collection.get_parent()
+    while parent is not None and parent not in ancestors:
+        ancestors.append(parent)
+        parent = parent.get_parent()
+    files: list[str] = []
+    for stac_object in (*ancestors, *catalogs, *items):
+        href = stac_object.get_self_href()
+        if href is None or ("://" in href and not href.startswith("file://")):
+            return None
+        files.append(href.removeprefix("file://"))
+    return tuple(dict.fromkeys(files))
 
 
 class SessionStacIO(pystac.stac_io.DefaultStacIO):

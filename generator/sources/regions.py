@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 import shapely
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
@@ -24,7 +23,6 @@ from generator.core.errors import RegionError
 from generator.core.paths import is_url
 from generator.core.redaction import public_url
 from generator.core.specs import GeoJsonRef, RegionSpec
-from generator.sources.http import describe_error, fetch_text_cached
 
 POLYGONAL = ("Polygon", "MultiPolygon")  # the geometry types that outline an area
 _LINEAR = ("LineString", "MultiLineString")
@@ -70,6 +68,18 @@ class Region:
         return " · ".join(credits) or None
 
 
+def _fetch(location: str, where: str) -> str:
+    """One retried, size-limited fetch per URL and process (requests loads with the first one)."""
+    import requests
+
+    from generator.sources.http import describe_error, fetch_text_cached
+
+    try:
+        return fetch_text_cached(location)
+    except requests.RequestException as error:
+        raise RegionError(f"{where}: cannot read GeoJSON {public_url(location)}: {describe_error(error)}") from None
+
+
 def _read_geojson(ref: GeoJsonRef, where: str) -> dict[str, Any]:
     if ref.inline is not None:
         return dict(ref.inline)
@@ -77,14 +87,13 @@ def _read_geojson(ref: GeoJsonRef, where: str) -> dict[str, Any]:
     assert location is not None  # a ref is inline or has a location
     try:
         if is_url(location) and not location.startswith("file://"):
-            text = fetch_text_cached(location)  # one retried, size-limited fetch per URL and process
+            text = _fetch(location, where)
         else:
             text = Path(location.removeprefix("file://")).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RegionError(f"{where}: GeoJSON file not found: {public_url(location)}") from None
-    except (OSError, requests.RequestException) as error:
-        detail = describe_error(error) if isinstance(error, requests.RequestException) else str(error)
-        raise RegionError(f"{where}: cannot read GeoJSON {public_url(location)}: {detail}") from None
+    except OSError as error:
+        raise RegionError(f"{where}: cannot read GeoJSON {public_url(location)}: {error}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:

@@ -21,14 +21,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import requests
 
 from generator.core.errors import SourceError
 from generator.core.redaction import public_url
 from generator.core.specs import SourceSpec
-from generator.sources.http import HttpSettings, describe_error, make_session, source_error
+
+if TYPE_CHECKING:  # requests loads with the first token fetched
+    from generator.sources.http import HttpSettings
 
 #: Planetary Computer's public SAS token endpoint (no key needed; a subscription key in
 #: ``sources.<name>.headers`` raises its rate limits).
@@ -91,7 +92,7 @@ class HrefSigner:
     """
 
     sign_url: str = PLANETARY_COMPUTER_SIGN_URL
-    http: HttpSettings = field(default_factory=HttpSettings, repr=False, compare=False)
+    http: HttpSettings = field(default_factory=lambda: _http_settings(), repr=False, compare=False)
     where: str = "sources.<name>"
     refresh_margin: float = 300.0  # seconds before expiry a cached token is renewed
 
@@ -125,6 +126,10 @@ class HrefSigner:
         global fetched
         url = f"{self.sign_url.rstrip('/')}/{account}/{container}"
         shown = public_url(url)
+        import requests
+
+        from generator.sources.http import describe_error, make_session, source_error
+
         try:
             with make_session(self.http) as session:
                 response = session.get(url)
@@ -144,6 +149,12 @@ class HrefSigner:
             raise SourceError(f"{self.where}.sign: {shown} answered without a `token`; check {self.where}.sign_url")
         fetched += 1
         return _Token(value=value.lstrip("?"), expires=_expiry(answer.get("msft:expiry")))
+
+
+def _http_settings() -> HttpSettings:
+    from generator.sources.http import HttpSettings
+
+    return HttpSettings()
 
 
 def _expiry(text: object) -> float:
