@@ -50,6 +50,9 @@ from generator.sources.regions import Region
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3  # bump when the layout of cached layers changes
+# Bump when the same frames make other files (an encoder's settings, full-colour true-colour
+# outputs): an animation built before is then made again rather than carried over.
+OUTPUTS_VERSION = 2
 DIGEST_CHUNK = "eo-timelapse-layer-sha256"  # the PNG text chunk holding an entry's digest
 STATS_CHUNK = "eo-timelapse-layer-stats"  # the PNG text chunk holding the frame's statistics (JSON)
 
@@ -91,6 +94,7 @@ def layer_key(frame: FramePlan, grid: Grid, style: Style, region_digest: str, n_
     """The content address of one frame's data layer."""
     document = {
         "format": FORMAT_VERSION,
+        "outputs": OUTPUTS_VERSION,
         "generator": __version__,
         "renderer": renderer,
         "items": [item_fingerprint(item) for item in frame.items],
@@ -121,6 +125,7 @@ def animation_fingerprint(
     """
     document = {
         "format": FORMAT_VERSION,
+        "outputs": OUTPUTS_VERSION,
         "generator": __version__,
         "renderer": renderer,
         "render": canonical(render, default=_geometry_digest),
