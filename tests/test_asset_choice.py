@@ -108,9 +108,14 @@ def test_several_data_assets_without_asset_is_a_config_error_listing_them(
         # Every candidate is named with its title, and preview pictures are not candidates.
         assert "red (Red" in line and "nir (NIR" in line and "aot (Aerosol optical thickness (AOT))" in line
         assert "visual" not in line.replace("visual-jp2", "") and "thumbnail" not in line
-    # Built anyway, the animation fails with the same reason instead of showing aerosol thickness.
-    (record,) = build(config, tmp_path / "out").records
+    # Built anyway, the animation fails with the same reason instead of showing aerosol thickness,
+    # and the build's exit code says the config needs fixing.
+    result = build(config, tmp_path / "out")
+    (record,) = result.records
     assert record.status == "failed" and "data assets" in (record.error or "")
+    assert result.config_failures == [record.id]
+    assert main(["build", "--config", str(config), "--output", str(tmp_path / "out2"), "--jobs", "1"]) == 2
+    assert "the config needs fixing for: sentinel-2-l2a--box" in capsys.readouterr().err
 
 
 def test_one_data_asset_is_used_and_named(tmp_path: Path, cogs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

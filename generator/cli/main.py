@@ -155,6 +155,9 @@ def _run_build(args: argparse.Namespace) -> int:
         log.error("failed: %s: %s", record.id, record.error)
     for line in ci.report_to_github(result.records, result.summary.line(), str(args.config)):
         print(line, flush=True)
+    if result.config_failures:  # the others are built; what failed needs the config fixed
+        log.error("the config needs fixing for: %s (exit code %d)", ", ".join(result.config_failures), EXIT_USAGE)
+        return EXIT_USAGE
     return EXIT_ANIMATIONS_FAILED if result.failed else EXIT_OK
 
 

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from generator.core.errors import ConfigError, StyleError
 from generator.core.model import (
     AnimationFiles,
     AnimationRecord,
@@ -110,6 +111,9 @@ class AnimationBuilder:
         self.store = store
         self.output = output
         self.reused: set[str] = set()  # animations carried over unchanged from the last build
+        # Animations whose plan found the config wrong (an asset to choose, a style that cannot
+        # be): they fail like the others, and the build's exit code says "fix the config".
+        self.config_failures: set[str] = set()
         self.searches = SearchCache(cache.root, site.cache.search_ttl)  # --no-cache: no search cache either
 
     def pipeline(
@@ -127,7 +131,11 @@ class AnimationBuilder:
         frames: tuple[FramePlan, ...] = ()
         try:
             source = spec.collection.source
-            planned = plan_animation(spec, region, self.sources(source), self.site.sources[source], self.searches)
+            try:
+                planned = plan_animation(spec, region, self.sources(source), self.site.sources[source], self.searches)
+            except (ConfigError, StyleError):
+                self.config_failures.add(spec.id)
+                raise
             collection, style, frames = planned.collection, planned.style, planned.frames
             base["assets"] = planned.assets
             fingerprint = self._fingerprint(spec, region, planned)

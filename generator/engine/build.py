@@ -60,6 +60,8 @@ class BuildResult:
     records: list[AnimationRecord] = field(default_factory=list)
     seconds: float = 0.0
     summary: BuildSummary = field(default_factory=BuildSummary)
+    # Failed because the config is wrong for what the source serves (found while planning).
+    config_failures: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[AnimationRecord]:
@@ -247,7 +249,10 @@ def _build_claimed(
     except OSError as error:
         # The gallery is published; only the next build's shortcuts are lost (it re-renders).
         log.warning("could not save the animation records in %s: %s", cache_dir, error)
-    return BuildResult(output_dir=output, records=records, seconds=summary.seconds, summary=summary)
+    return BuildResult(
+        output_dir=output, records=records, seconds=summary.seconds, summary=summary,
+        config_failures=sorted(builder.config_failures),
+    )
 
 
 def _count(summary: BuildSummary, record: AnimationRecord, stats: AnimationStats, reused: bool) -> None:
