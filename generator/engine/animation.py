@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from generator.core.errors import ConfigError, StyleError
+from generator.core.errors import ConfigError
 from generator.core.model import (
     AnimationFiles,
     AnimationRecord,
@@ -111,8 +111,8 @@ class AnimationBuilder:
         self.store = store
         self.output = output
         self.reused: set[str] = set()  # animations carried over unchanged from the last build
-        # Animations whose plan found the config wrong (an asset to choose, a style that cannot
-        # be): they fail like the others, and the build's exit code says "fix the config".
+        # Animations whose plan found the config wrong (an asset to choose, an unknown asset): they
+        # fail like the others, and the build's exit code says "fix the config".
         self.config_failures: set[str] = set()
         self.searches = SearchCache(cache.root, site.cache.search_ttl)  # --no-cache: no search cache either
 
@@ -133,7 +133,7 @@ class AnimationBuilder:
             source = spec.collection.source
             try:
                 planned = plan_animation(spec, region, self.sources(source), self.site.sources[source], self.searches)
-            except (ConfigError, StyleError):
+            except ConfigError:  # not StyleError: a collection's own renders may be what is wrong
                 self.config_failures.add(spec.id)
                 raise
             collection, style, frames = planned.collection, planned.style, planned.frames
