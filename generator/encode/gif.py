@@ -30,6 +30,7 @@ from PIL import Image
 
 from generator.core.errors import AnimationError
 from generator.encode.indexed import (
+    CanvasRect,
     validated_duration,
     validated_indices,
     validated_palette,
@@ -139,29 +140,15 @@ def _lzw_image_data(pixels: np.ndarray) -> bytes:
 
 
 @dataclass(frozen=True)
-class _Rect:
-    """Where a frame's pixels sit on the canvas (the image descriptor's rectangle)."""
-
-    left: int
-    top: int
-    width: int
-    height: int
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return (slice(self.top, self.top + self.height), slice(self.left, self.left + self.width))
-
-
-@dataclass(frozen=True)
 class _PlannedImage:
     """One GIF image block: the pixels to write, where, and how to dispose of them."""
 
-    rect: _Rect
+    rect: CanvasRect
     pixels: np.ndarray
     disposal: int
 
 
-def _bounding_rect(mask: np.ndarray) -> _Rect | None:
+def _bounding_rect(mask: np.ndarray) -> CanvasRect | None:
     """The smallest rectangle holding every True pixel of ``mask``; None when there is none."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
@@ -169,16 +156,16 @@ def _bounding_rect(mask: np.ndarray) -> _Rect | None:
     top, bottom = int(rows[0]), int(rows[-1])
     cols = np.flatnonzero(mask[top : bottom + 1].any(axis=0))  # only rows that have any
     left, right = int(cols[0]), int(cols[-1])
-    return _Rect(left, top, right - left + 1, bottom - top + 1)
+    return CanvasRect(left, top, right - left + 1, bottom - top + 1)
 
 
-def _union(first: _Rect | None, second: _Rect | None) -> _Rect | None:
+def _union(first: CanvasRect | None, second: CanvasRect | None) -> CanvasRect | None:
     if first is None or second is None:
         return first or second
     left, top = min(first.left, second.left), min(first.top, second.top)
     right = max(first.left + first.width, second.left + second.width)
     bottom = max(first.top + first.height, second.top + second.height)
-    return _Rect(left, top, right - left, bottom - top)
+    return CanvasRect(left, top, right - left, bottom - top)
 
 
 def _plan_image(
@@ -202,8 +189,8 @@ def _plan_image(
     "restore to background" (which clears its own rectangle to transparent) and its rectangle
     is grown to cover them. Otherwise it is "leave in place" and the canvas stays ``frame``.
     """
-    full = _Rect(0, 0, frame.shape[1], frame.shape[0])
-    to_clear: _Rect | None = None
+    full = CanvasRect(0, 0, frame.shape[1], frame.shape[0])
+    to_clear: CanvasRect | None = None
     if transparent_index is not None:
         if following is None:
             # Restoring after the last frame does not change what is shown, and it clears the
@@ -218,7 +205,7 @@ def _plan_image(
     differs = None if canvas is None else canvas != frame
     changed = full if differs is None else _bounding_rect(differs)
     # Identical consecutive frames still get an image of their own: one unchanged pixel.
-    rect = _union(changed, to_clear) or _Rect(0, 0, 1, 1)
+    rect = _union(changed, to_clear) or CanvasRect(0, 0, 1, 1)
     pixels = frame[rect.slices]
     if differs is not None and transparent_index is not None:
         # Unchanged pixels may be written as the transparent index. That helps LZW when it
@@ -307,7 +294,7 @@ class GifWriter:
         pixels = validated_indices(indices, (self.height, self.width))
         delay_cs = _delay_centiseconds(duration_ms)
         if not self.optimize:
-            full_canvas = _Rect(0, 0, self.width, self.height)
+            full_canvas = CanvasRect(0, 0, self.width, self.height)
             self._write_image(pixels, full_canvas, delay_cs, DISPOSAL_RESTORE_BACKGROUND)
         else:
             spare = self._write_pending(following=pixels)
@@ -380,7 +367,7 @@ class GifWriter:
             frame[planned.rect.slices] = self._transparent_index
         return spare
 
-    def _write_image(self, pixels: np.ndarray, rect: _Rect, delay_cs: int, disposal: int) -> None:
+    def _write_image(self, pixels: np.ndarray, rect: CanvasRect, delay_cs: int, disposal: int) -> None:
         """Write one image block; ``pixels`` covers ``rect``, which may be a sub-rectangle."""
         if pixels.shape != (rect.height, rect.width):
             raise AnimationError(

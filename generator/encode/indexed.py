@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,21 @@ from generator.core.errors import AnimationError
 
 PALETTE_ENTRIES = 256
 PALETTE_BYTES = PALETTE_ENTRIES * 3
+
+
+@dataclass(frozen=True)
+class CanvasRect:
+    """Where a frame's changed pixels sit on the animation's canvas (GIF's image descriptor, a
+    WebP ANMF frame: there ``left`` and ``top`` are even, as WebP stores them halved)."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return (slice(self.top, self.top + self.height), slice(self.left, self.left + self.width))
 
 
 def validated_palette(palette_rgb: bytes) -> bytes:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,6 +34,7 @@ from PIL import Image
 
 from generator.core.errors import AnimationError
 from generator.encode.indexed import (
+    CanvasRect,
     frames_with_durations,
     indices_to_rgba,
     no_partial_file,
@@ -88,21 +88,7 @@ def _webp_header_chunks(width: int, height: int, has_alpha: bool, loop: int) -> 
     return _riff_chunk(b"VP8X", vp8x) + _riff_chunk(b"ANIM", anim)
 
 
-@dataclass(frozen=True)
-class _Rect:
-    """A frame's rectangle on the canvas; ``left`` and ``top`` are even (WebP stores them halved)."""
-
-    left: int
-    top: int
-    width: int
-    height: int
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return (slice(self.top, self.top + self.height), slice(self.left, self.left + self.width))
-
-
-def _changed_rect(previous: np.ndarray, frame: np.ndarray) -> _Rect | None:
+def _changed_rect(previous: np.ndarray, frame: np.ndarray) -> CanvasRect | None:
     """The smallest rectangle with an even corner holding every pixel that changed; None if none did.
 
     Frames are palette indices (rows × columns) or RGBA (rows × columns × 4).
@@ -116,10 +102,10 @@ def _changed_rect(previous: np.ndarray, frame: np.ndarray) -> _Rect | None:
     top, bottom = int(rows[0]) & ~1, int(rows[-1]) + 1
     cols = np.flatnonzero(differs[top:bottom].any(axis=0))
     left, right = int(cols[0]) & ~1, int(cols[-1]) + 1
-    return _Rect(left, top, right - left, bottom - top)
+    return CanvasRect(left, top, right - left, bottom - top)
 
 
-def _anmf_chunk(rect: _Rect, duration_ms: int, bitstream: bytes) -> bytes:
+def _anmf_chunk(rect: CanvasRect, duration_ms: int, bitstream: bytes) -> bytes:
     """A frame drawn at ``rect`` that replaces those canvas pixels (no blending, no disposal)."""
     width, height = rect.width, rect.height
     header = (
@@ -222,7 +208,7 @@ def _stream_webp(
 ) -> None:
     file.write(b"RIFF\0\0\0\0WEBP")  # the RIFF size is patched in once the frames are written
     previous: np.ndarray | None = None
-    bitstream, rect = b"", _Rect(0, 0, 1, 1)
+    bitstream, rect = b"", CanvasRect(0, 0, 1, 1)
     method = LOSSLESS_METHOD if lossless else LOSSY_METHOD
     for pixels, duration in frames_with_durations(frames, durations_ms, rgb):
         height, width = pixels.shape[:2]
@@ -238,7 +224,7 @@ def _stream_webp(
                 f"A WebP frame lasts at most {_WEBP_MAX_DURATION_MS} ms, got {duration} ms."
             )
         # A repeated frame (e.g. a gap in the series) reuses the previous frame's rectangle and encoding.
-        changed = _Rect(0, 0, width, height) if previous is None else _changed_rect(previous, pixels)
+        changed = CanvasRect(0, 0, width, height) if previous is None else _changed_rect(previous, pixels)
         if changed is not None:
             rect = changed
             part = np.ascontiguousarray(pixels[rect.slices])

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -34,3 +37,19 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
+
+
+@contextmanager
+def loopback_http(handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[int]:
+    """Serve ``handler`` (one thread per request) on an ephemeral loopback port for the duration
+    of the block; yields the port."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield int(httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

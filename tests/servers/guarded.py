@@ -14,8 +14,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.servers.common import loopback_http
 
 _PASSED_BACK = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified")
 _NOT_FORWARDED = frozenset({"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding"})
@@ -112,14 +114,6 @@ def _handler(state: GuardedServer) -> type[BaseHTTPRequestHandler]:
 def guard(upstream: str, *, require_headers: dict[str, str] | None = None, tokens: set[str] | None = None) -> Iterator[GuardedServer]:
     """A guard in front of ``upstream`` on an ephemeral loopback port, for the duration of the block."""
     state = GuardedServer(upstream=upstream, require_headers=dict(require_headers or {}), tokens=tokens)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, name="guarded-http", daemon=True)
-    thread.start()
-    try:
+    with loopback_http(_handler(state), "guarded-http") as port:
+        state.port = port
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

@@ -12,8 +12,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.servers.common import loopback_http
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -101,14 +103,6 @@ def _handler(server: RangeServer) -> type[BaseHTTPRequestHandler]:
 def serve_directory(root: Path, *, ranges: bool = True) -> Iterator[RangeServer]:
     """Serve ``root`` on an ephemeral loopback port for the duration of the block."""
     state = RangeServer(root=root, ranges=ranges)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, name="range-http", daemon=True)
-    thread.start()
-    try:
+    with loopback_http(_handler(state), "range-http") as port:
+        state.port = port
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.servers.common import loopback_http
 
 PREFIX = "/api/sas/v1/token/"
 
@@ -78,14 +80,6 @@ def _handler(state: TokenServer) -> type[BaseHTTPRequestHandler]:
 def token_server(**settings: object) -> Iterator[TokenServer]:
     """A token endpoint on an ephemeral loopback port for the duration of the block."""
     state = TokenServer(**settings)  # type: ignore[arg-type]
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, name="sas-tokens", daemon=True)
-    thread.start()
-    try:
+    with loopback_http(_handler(state), "sas-tokens") as port:
+        state.port = port
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
