@@ -1,6 +1,6 @@
 """The performance table in one run (a script, not a test): every row as a ratio against its goal.
 
-Run: ``python benchmarks/table.py [rounds] [parts]`` (default 5 rounds of parts ``nirfdtw``; add
+Run: ``python benchmarks/table.py [rounds] [parts]`` (default 5 rounds of parts ``nirfdt``; add
 ``j`` for ``--jobs 2`` vs ``--jobs 1``). Each part is one row of the README's performance table:
 
 n  one animation (France, 24 monthly frames, the 96 départements' borders, the date, GIF only,
@@ -500,7 +500,7 @@ def main() -> None:
         notebook_animation(sys.argv[2], Path(sys.argv[3]), borders_once=sys.argv[4:5] == ["once"])
         return
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    parts = sys.argv[2] if len(sys.argv) > 2 else "nirfdtw"
+    parts = sys.argv[2] if len(sys.argv) > 2 else "nirfdt"
     subprocess.run([sys.executable, "-m", "compileall", "-q", "generator"], cwd=REPO, env=ENV, check=True)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-table-") as temporary:
