@@ -179,6 +179,7 @@ def _build_claimed(
     )
     builder = AnimationBuilder(site, staging, renderer, source, options, cache, pool, progress, store, output)
     built: dict[str, AnimationRecord] = {}
+    kept: set[str] = set()  # carried over as loaded from the record store: nothing to save again
 
     def starts() -> Iterator[tuple[tuple[AnimationSpec, AnimationStats], Callable[[], Pipeline[AnimationRecord]]]]:
         """The animations to build, in config order (the others are carried over on the way)."""
@@ -187,6 +188,7 @@ def _build_claimed(
                 previous = store.load(spec.slug)
                 if previous is not None and carry_over(previous, output, staging):
                     built[spec.id] = previous
+                    kept.add(spec.id)
                     summary.carried += 1
                     continue
                 if previous is None:
@@ -244,7 +246,7 @@ def _build_claimed(
         buildcache.clear()  # masks and open COGs shared by this build's animations are not the next build's
     try:
         for record in records:
-            if record.status == "ok":
+            if record.status == "ok" and record.id not in kept and record.id not in builder.reused:
                 store.save(record)
     except OSError as error:
         # The gallery is published; only the next build's shortcuts are lost (it re-renders).
