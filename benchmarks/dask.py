@@ -28,10 +28,7 @@ from collections import deque
 from concurrent.futures import Executor
 from pathlib import Path
 
-import numpy as np
-import rasterio
-from rasterio.shutil import copy as copy_dataset
-from rasterio.transform import from_origin
+from engine import write_cog  # the engine benchmark's COGs: benchmarks/ is first on sys.path
 
 from generator.engine.build import BuildOptions, build
 from generator.engine.cluster import ClusterExecutor
@@ -42,22 +39,6 @@ REGIONS = 60  # 10 × 6 tiles of 3° over the COGs' 36° × 26°
 SIZE = 128
 NOOP_TASKS = 2000
 IN_FLIGHT = 8
-
-
-def write_cog(path: Path, seed: int) -> None:
-    """A smooth 360×260 field at 0.1°, one per item."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    yy, xx = np.mgrid[0:260, 0:360].astype("float32")
-    data = np.sin(xx / 23 + seed * 0.3) * np.cos(yy / 17 - seed * 0.2)
-    profile = dict(
-        driver="GTiff", width=360, height=260, count=1, dtype="float32", crs="EPSG:4326",
-        transform=from_origin(-12, 62, 0.1, 0.1), nodata=-9999,
-    )
-    plain = path.with_suffix(".plain.tif")
-    with rasterio.open(plain, "w", **profile) as dst:
-        dst.write(data, 1)
-    copy_dataset(plain, path, driver="COG", blocksize=128)
-    plain.unlink()
 
 
 def write_site(root: Path) -> Path:
