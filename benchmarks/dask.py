@@ -25,8 +25,9 @@ import sys
 import tempfile
 import time
 from collections import deque
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from pathlib import Path
+from typing import Any
 
 from engine import write_cog  # the engine benchmark's COGs: benchmarks/ is first on sys.path
 
@@ -99,7 +100,7 @@ def noop() -> None:
 
 def round_trip(executor: Executor, tasks: int = NOOP_TASKS, in_flight: int = IN_FLIGHT) -> float:
     """Seconds per no-op task, kept ``in_flight`` at once like the engine's look-ahead."""
-    pending: deque = deque()
+    pending: deque[Future[Any]] = deque()
     started = time.perf_counter()
     for _ in range(tasks):
         pending.append(executor.submit(noop))
@@ -137,7 +138,7 @@ def main() -> None:
         root = Path(temporary)
         config = write_site(root)
         local_s = timed_build(config, root / "local", BuildOptions(jobs=2, use_cache=False))
-        with LocalCluster(
+        with LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
         ) as cluster:
             address = cluster.scheduler_address
@@ -146,7 +147,7 @@ def main() -> None:
             # The build's process (planning, layout, writing files) and, in this process too, the
             # LocalCluster's scheduler: what the build's machine spends per frame.
             client_cpu_s = time.process_time() - cpu
-            client = Client(address, set_as_default=False)
+            client = Client(address, set_as_default=False)  # type: ignore[no-untyped-call]
             cluster_executor = ClusterExecutor(client)
             round_trip(cluster_executor, 100)  # warm up: the workers import the engine once
             dask_task_s = round_trip(cluster_executor)
@@ -187,4 +188,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

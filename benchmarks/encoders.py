@@ -40,8 +40,10 @@ from PIL import Image
 
 from generator.encode import webp
 from generator.encode.gif import GifWriter
+from generator.encode.indexed import CanvasRect
 from generator.encode.mp4 import write_mp4
-from generator.engine.build import BuildOptions, build
+from generator.engine.animation import BuildOptions
+from generator.engine.build import build
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_WEBP = (3, 25)  # (method, quality) before: every frame whole
@@ -139,7 +141,7 @@ def old_webp(path: Path, animation: DemoAnimation) -> None:
     chunks = [webp._webp_header_chunks(width, height, animation.transparent is not None, 0)]
     for frame, duration in zip(animation.frames, animation.durations, strict=True):
         bitstream = webp._encode_webp_frame(frame, animation.palette, animation.transparent, True, *OLD_WEBP[::-1])
-        chunks.append(webp._anmf_chunk(webp.CanvasRect(0, 0, width, height), duration, bitstream))
+        chunks.append(webp._anmf_chunk(CanvasRect(0, 0, width, height), duration, bitstream))
     body = b"WEBP" + b"".join(chunks)
     path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
 
@@ -147,7 +149,7 @@ def old_webp(path: Path, animation: DemoAnimation) -> None:
 def decoded_webp(path: Path) -> list[np.ndarray]:
     with Image.open(path) as image:
         frames = []
-        for number in range(image.n_frames):
+        for number in range(getattr(image, "n_frames", 1)):
             image.seek(number)
             frames.append(np.array(image.convert("RGBA")))
         return frames

@@ -13,6 +13,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def synthetic_frames(folder: Path, count: int) -> list[FramePlan]:
     return frames
 
 
-def timed(label: str, run) -> float:  # noqa: ANN001 - a zero-argument callable
+def timed(label: str, run: Callable[[], int]) -> float:
     started = time.perf_counter()
     count = run()
     seconds = time.perf_counter() - started

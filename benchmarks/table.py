@@ -138,13 +138,15 @@ def notebook_animation(server: str, output: Path, borders_once: bool) -> None:
     width, height = 512, round(512 * (north - south) / (east - west))
     session = requests.Session()
 
+    query: dict[str, str | int] = {
+        "rescale": f"{NO2_RESCALE[0]},{NO2_RESCALE[1]}", "colormap_name": "viridis",
+        "width": width, "height": height, "format": "png",
+    }
+
     def fetch(href: str) -> Image.Image:
         response = session.post(
             f"{server}/cog/feature",
-            params={
-                "url": href, "rescale": f"{NO2_RESCALE[0]},{NO2_RESCALE[1]}", "colormap_name": "viridis",
-                "width": width, "height": height, "format": "png",
-            },
+            params=query | {"url": href},
             json=france, timeout=120,
         )
         response.raise_for_status()
@@ -275,7 +277,8 @@ def import_row(rounds: int) -> Row:
 def warm_rows(folder: Path, rounds: int) -> list[Row]:
     from engine import write_site
 
-    from generator.engine.build import BuildOptions, build
+    from generator.engine.animation import BuildOptions
+    from generator.engine.build import build
 
     config = write_site(folder / "engine", 4, 48)
     cli = ["-m", "generator", "build", "-q", "--config", str(config), "--output", str(folder / "cli-out"),
@@ -305,7 +308,8 @@ def warm_rows(folder: Path, rounds: int) -> list[Row]:
 def jobs_row(folder: Path, rounds: int) -> Row:
     from engine import write_site
 
-    from generator.engine.build import BuildOptions, build
+    from generator.engine.animation import BuildOptions
+    from generator.engine.build import build
 
     config = write_site(folder / "engine-jobs", 4, 48)
     runs = iter(range(10**6))
@@ -328,7 +332,8 @@ def jobs_row(folder: Path, rounds: int) -> Row:
 def formats_row(folder: Path, rounds: int) -> Row:
     from encoders import demo_config
 
-    from generator.engine.build import BuildOptions, build
+    from generator.engine.animation import BuildOptions
+    from generator.engine.build import build
 
     configs = {"gif": demo_config(folder, "gif"), "all": demo_config(folder, "gif, webp, mp4")}
     runs = iter(range(10**6))
@@ -408,7 +413,8 @@ def kernel_config(folder: Path, catalog: Path, resampling: str) -> Path:
 
 def downsampling_rows(folder: Path, rounds: int) -> list[Row]:
     from generator.core.model import ItemAsset, Style
-    from generator.engine.build import BuildOptions, build
+    from generator.engine.animation import BuildOptions
+    from generator.engine.build import build
     from generator.render.grid import make_grid, output_crs, project
     from generator.render.local import LocalRenderer
     from generator.sources.regions import region_outline

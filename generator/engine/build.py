@@ -25,7 +25,10 @@ from generator.core.errors import ConfigError, GeneratorError
 from generator.core.model import AnimationRecord
 from generator.core.paths import storage_url
 from generator.engine import cluster  # noqa: F401 - registers the "dask" executor (distributed imported on use)
-from generator.engine.animation import AnimationBuilder, BuildOptions
+from generator.engine.animation import AnimationBuilder
+from generator.engine.animation import (
+    BuildOptions as BuildOptions,  # part of this module's API: build(…, options=BuildOptions(…))
+)
 from generator.engine.executors import ExecutorRequest, TaskPool, open_executor
 from generator.engine.graph import Lane, Pipeline, Scheduler
 from generator.engine.output import (
