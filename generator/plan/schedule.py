@@ -149,9 +149,11 @@ class SearchCache:
         if files is not None:
             document["files"] = files
         text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        result = _Found(items)
         if redact_text(text) == text:  # hrefs with a signature or a password are never cached
             write_text_atomic(path, text)
-        return _Found(items)
+            _remember(path, _Entry(SEARCH_FORMAT, files, result))  # the next build of this process reads it as it is
+        return result
 
     def _unchanged(self, files: object) -> bool:
         """Whether every file of a kept walk still has its size and mtime (a static catalog's result
@@ -220,10 +222,19 @@ def _read_entry(path: Path, found: os.stat_result) -> _Entry:
     document = json.loads(path.read_text(encoding="utf-8"))
     items = [decode(SourceItem, item) for item in document["items"]] if document["format"] == SEARCH_FORMAT else []
     entry = _Entry(document["format"], document.get("files"), _Found(items))
+    _remember(path, entry, found)
+    return entry
+
+
+def _remember(path: Path, entry: _Entry, found: os.stat_result | None = None) -> None:
+    try:
+        found = found or path.stat()
+    except OSError:
+        return
+    _ENTRIES.pop(str(path), None)
     if len(_ENTRIES) >= _ENTRIES_KEPT:
         _ENTRIES.pop(next(iter(_ENTRIES)))
-    _ENTRIES[str(path)] = (state, entry)
-    return entry
+    _ENTRIES[str(path)] = ((found.st_size, found.st_mtime_ns, found.st_ino), entry)
 
 
 #: A file changed this recently (nanoseconds) may change again within its mtime's granularity
