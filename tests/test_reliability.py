@@ -450,10 +450,11 @@ def test_a_file_is_known_by_its_stat_only_once_its_mtime_is_older_than_the_racy_
     checked = CheckedFiles.load(state, output)
     for name in ("old", "new", "changed"):
         checked.note(name, os.lstat(staging / name), "sha-" + name, None)
-    os.utime(staging / "changed", ns=(old + 1, old + 1))  # written again before the build ended
-    checked.save(staging)
+    os.utime(staging / "changed", ns=(old + 1, old + 1))  # written again after its bytes were known
+    checked.save()
     again = CheckedFiles.load(state, output)
-    assert set(again.known) == {"old"}
+    assert set(again.known) == {"old", "changed"}  # "new" is racy: hashed again next time
+    assert not again.trusts("changed", os.lstat(staging / "changed"), "sha-changed")  # another stat: hashed
     assert again.trusts("old", os.lstat(staging / "old"), "sha-old")
     assert not again.trusts("old", os.lstat(staging / "old"), "sha-other")
     assert CheckedFiles.load(state, tmp_path / "elsewhere").known == {}  # kept for one output folder
@@ -461,5 +462,5 @@ def test_a_file_is_known_by_its_stat_only_once_its_mtime_is_older_than_the_racy_
     # Bytes checked at a moment: a file whose mtime is within the window before that moment is racy.
     recent = CheckedFiles.load(state, output)
     recent.note("old", os.lstat(staging / "old"), "sha-old", old + RACY_NS // 2)
-    recent.save(staging)
+    recent.save()
     assert CheckedFiles.load(state, output).known == {}

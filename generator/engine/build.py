@@ -238,7 +238,7 @@ def _build_claimed(
                    published=published if options.use_cache else None)
         summary.files_unchanged = link_unchanged(staging, output)
         if store.checked is not None:
-            store.checked.save(staging)
+            store.checked.save()
         summary.bytes_written = new_bytes(staging)
         summary.seconds = time.perf_counter() - started
         write_text_atomic(staging / REPORT, summary.to_json())

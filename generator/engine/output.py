@@ -20,6 +20,7 @@ import os
 import posixpath
 import shutil
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -241,20 +242,26 @@ class CheckedFiles:
     def note(self, relative: str, found: os.stat_result, sha256: str, since: int | None) -> None:
         self.seen[relative] = (fingerprint(found), sha256, since)
 
-    def save(self, staging: Path) -> None:
-        """Keep the stats of the files in ``staging`` (about to be published) that are as they were
-        when their bytes were known, and old enough; written only when they changed."""
+    def forget(self, folder: str) -> None:
+        """Forget what was noted of the files under ``folder`` (they were not staged after all)."""
+        for relative in [relative for relative in self.seen if relative.startswith(folder)]:
+            del self.seen[relative]
+
+    def save(self) -> None:
+        """Keep the stats noted this build whose mtime is older than ``RACY_NS`` before their bytes
+        were known; written only when they changed.
+
+        A file changed after it was noted has another stat than the one kept, so it is hashed
+        next time: what is kept needs no second look.
+        """
         if self.path is None:
             return
         now = time.time_ns()
-        files: dict[str, tuple[int, int, int, str]] = {}
-        for relative, (known, sha256, since) in self.seen.items():
-            try:
-                found = fingerprint(os.lstat(os.path.join(staging, relative)))
-            except OSError:
-                continue
-            if found == known and found[1] < (now if since is None else since) - RACY_NS:
-                files[relative] = (*found, sha256)
+        files = {
+            relative: (*known, sha256)
+            for relative, (known, sha256, since) in self.seen.items()
+            if known[1] < (now if since is None else since) - RACY_NS
+        }
         if files == self.known:
             return
         text = json.dumps({"version": CHECKED_FORMAT, "output": self.output, "files": files}, separators=(",", ":"))
@@ -312,6 +319,7 @@ def carry_over(record: AnimationRecord, output: Path, staging: Path, checked: Ch
     if problem is None:
         return True
     shutil.rmtree(target_folder, ignore_errors=True)
+    checked.forget(folder + "/")
     log.warning("%s: its published files cannot be kept: %s", record.id, problem)
     return False
 
@@ -400,17 +408,21 @@ class _Decoded:
         self.limit = limit
         self.size = 0
         self.records: dict[str, tuple[int, AnimationRecord]] = {}
+        self.lock = threading.Lock()  # builds of one process may run in threads (``serve``)
 
     def get(self, digest: str) -> AnimationRecord | None:
-        found = self.records.get(digest)
+        with self.lock:
+            found = self.records.get(digest)
         return found[1] if found is not None else None
 
     def keep(self, digest: str, size: int, record: AnimationRecord) -> AnimationRecord:
-        while self.records and self.size + size > self.limit:
-            self.size -= self.records.pop(next(iter(self.records)))[0]
-        if size <= self.limit:
-            self.records[digest] = (size, record)
-            self.size += size
+        with self.lock:
+            if digest not in self.records:
+                while self.records and self.size + size > self.limit:
+                    self.size -= self.records.pop(next(iter(self.records)))[0]
+                if size <= self.limit:
+                    self.records[digest] = (size, record)
+                    self.size += size
         return record
 
 

@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -212,11 +213,13 @@ class _Entry:
 #: an entry replaces its file (``write_text_atomic``: a new inode), so a changed file is read again.
 _ENTRIES: dict[str, tuple[tuple[int, int, int], _Entry]] = {}
 _ENTRIES_KEPT = 256
+_ENTRIES_LOCK = threading.Lock()  # builds of one process may run in threads (``serve``)
 
 
 def _read_entry(path: Path, found: os.stat_result) -> _Entry:
     state = (found.st_size, found.st_mtime_ns, found.st_ino)
-    known = _ENTRIES.get(str(path))
+    with _ENTRIES_LOCK:
+        known = _ENTRIES.get(str(path))
     if known is not None and known[0] == state:
         return known[1]
     document = json.loads(path.read_text(encoding="utf-8"))
@@ -231,10 +234,11 @@ def _remember(path: Path, entry: _Entry, found: os.stat_result | None = None) ->
         found = found or path.stat()
     except OSError:
         return
-    _ENTRIES.pop(str(path), None)
-    if len(_ENTRIES) >= _ENTRIES_KEPT:
-        _ENTRIES.pop(next(iter(_ENTRIES)))
-    _ENTRIES[str(path)] = ((found.st_size, found.st_mtime_ns, found.st_ino), entry)
+    with _ENTRIES_LOCK:
+        _ENTRIES.pop(str(path), None)
+        if len(_ENTRIES) >= _ENTRIES_KEPT:
+            _ENTRIES.pop(next(iter(_ENTRIES)))
+        _ENTRIES[str(path)] = ((found.st_size, found.st_mtime_ns, found.st_ino), entry)
 
 
 #: A file changed this recently (nanoseconds) may change again within its mtime's granularity
