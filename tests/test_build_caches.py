@@ -222,3 +222,36 @@ def test_the_warp_geometry_of_a_grid_is_worked_out_once_per_build_for_files_of_o
         assert one.valid.any() and np.array_equal(one.values, other.values, equal_nan=True)
     assert not np.array_equal(first[0].values, first[1].values, equal_nan=True)  # each frame is its own file
     buildcache.clear()
+
+
+def test_a_collection_is_asked_for_once_per_build(tmp_path, monkeypatch):
+    from generator.sources.catalog import StaticCatalogSource
+
+    asked = counting(monkeypatch, StaticCatalogSource, "collection")
+    config = two_collection_site(tmp_path, collections=1, regions=3)
+    assert main(["build", "--jobs", "1", "--config", str(config), "-q"]) == 0
+    assert len(asked) == 1  # not once per region
+    assert main(["build", "--jobs", "1", "--config", str(config), "-q"]) == 0
+    assert len(asked) == 2  # the next build asks again
+
+
+def test_a_search_result_is_planned_once_while_it_and_the_spec_are_the_same(tmp_path, monkeypatch):
+    import generator.plan.schedule as schedule
+    from generator.engine.build import build
+
+    from .test_engine import make_site
+
+    planned = counting(monkeypatch, schedule, "plan_frames")
+    config = make_site(tmp_path, months=4)
+    _age(tmp_path / "catalog", 60)  # the catalog's walk is kept: the next build reads the same entry
+    (record,) = build(config).records
+    assert len(planned) == 1 and len(record.frames) == 4
+    (again,) = build(config).records  # a later build of this process, nothing changed
+    assert len(planned) == 1 and again.frames == record.frames
+    config.write_text(config.read_text().replace("{id: c, source: s}", "{id: c, source: s, last: 2}"))
+    (fewer,) = build(config).records  # another spec: planned again
+    assert len(planned) == 2 and len(fewer.frames) == 2
+    make_site(tmp_path, months=5)  # a new item: another search result
+    config.write_text(config.read_text().replace("{id: c, source: s}", "{id: c, source: s, last: 3}"))
+    (more,) = build(config).records
+    assert len(planned) == 3 and [frame.datetime.month for frame in more.frames] == [3, 4, 5]

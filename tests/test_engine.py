@@ -429,3 +429,93 @@ def test_a_full_disk_for_the_records_after_publishing_is_a_warning(tmp_path, mon
     result = build(config)
     assert not result.failed and (result.output_dir / "manifest.json").is_file()
     assert "could not save the animation records" in caplog.text and "No space left" in caplog.text
+
+
+# --------------------------------------------------------------------------- pages carried over
+
+
+def _pages_written(monkeypatch) -> list[str]:
+    """The gallery's text files a build renders and writes (static assets aside)."""
+    import generator.site.gallery as gallery
+
+    written: list[str] = []
+    inner = gallery.write_bytes_atomic
+
+    def counted(path, data):  # type: ignore[no-untyped-def]
+        parts = Path(path).parts
+        start = next(number for number, part in enumerate(parts) if ".staging-" in part) + 1
+        if parts[start] != "static":
+            written.append("/".join(parts[start:]))
+        inner(path, data)
+
+    monkeypatch.setattr(gallery, "write_bytes_atomic", counted)
+    return written
+
+
+ANIMATION_PAGES = {"animations/c--a/index.html", "animations/c--a/provenance.json", "animations/c--a/stats.csv"}
+
+
+def test_a_warm_rebuild_renders_no_page_and_a_changed_site_block_renders_every_page(tmp_path, monkeypatch):
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    written = _pages_written(monkeypatch)
+    before = snapshot(output)
+    build(config)
+    assert written == [] and snapshot(output) == before
+    config.write_text(config.read_text().replace("title: Engine", "title: Renamed"))
+    build(config)
+    assert {"index.html", "manifest.json", "collections/c/index.html", "regions/a/index.html", *ANIMATION_PAGES} == set(written)
+    assert "Renamed" in (output / "animations" / "c--a" / "index.html").read_text()
+    assert json.loads((output / "manifest.json").read_text())["site"]["title"] == "Renamed"
+    fresh = build(config, tmp_path / "fresh", options=BuildOptions(cache_dir=tmp_path / "fresh-cache")).output_dir
+    assert {k: v[2] for k, v in snapshot(output).items()} == {k: v[2] for k, v in snapshot(fresh).items()}
+
+
+def test_a_changed_template_renders_the_pages_again(tmp_path, monkeypatch):
+    config = make_site(tmp_path)
+    mine = tmp_path / "mine" / "partials"
+    mine.mkdir(parents=True)
+    (mine / "badges.html").write_text('<p class="my-badge">first</p>\n')
+    config.write_text(config.read_text().replace("site: {title: Engine}", "site: {title: Engine, templates: mine}"))
+    output = build(config).output_dir
+    assert "first" in (output / "index.html").read_text()
+    (mine / "badges.html").write_text('<p class="my-badge">second</p>\n')
+    build(config)
+    assert "second" in (output / "index.html").read_text() and "first" not in (output / "index.html").read_text()
+
+
+def test_a_published_page_changed_in_place_is_rendered_again(tmp_path, monkeypatch):
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    page = output / "animations" / "c--a" / "index.html"
+    good = page.read_bytes()
+    page.write_bytes(good.replace(b"<html", b"<html data-x"))
+    provenance = output / "animations" / "c--a" / "provenance.json"
+    provenance.unlink()
+    written = _pages_written(monkeypatch)
+    build(config)
+    assert page.read_bytes() == good and provenance.is_file()
+    assert sorted(written) == ["animations/c--a/index.html", "animations/c--a/provenance.json"]
+
+
+def test_only_the_pages_made_from_a_changed_animation_are_rendered_again(tmp_path, monkeypatch):
+    two = "  - {id: a, bbox: [8, 8, 56, 56]}\n  - {id: b, bbox: [0, 0, 30, 30]}\n"
+    config = make_site(tmp_path, regions=two)
+    build(config)
+    config.write_text(config.read_text().replace("[0, 0, 30, 30]", "[0, 0, 32, 32]"))
+    written = _pages_written(monkeypatch)
+    build(config)
+    assert not any("c--a/" in path for path in written)  # its page, provenance and stats.csv are kept
+    assert {"animations/c--b/index.html", "animations/c--b/provenance.json", "index.html", "manifest.json"} <= set(written)
+    assert "regions/b/index.html" in written and "regions/a/index.html" in written  # listings show every record
+
+
+def test_a_new_generator_renders_every_page(tmp_path, monkeypatch):
+    import generator.site.gallery as gallery
+
+    config = make_site(tmp_path)
+    build(config)
+    monkeypatch.setattr(gallery, "_code_digest", lambda: "another generator")
+    written = _pages_written(monkeypatch)
+    build(config)
+    assert {"index.html", "manifest.json", "animations/c--a/index.html", "animations/c--a/provenance.json"} <= set(written)

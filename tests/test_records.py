@@ -305,3 +305,26 @@ def test_the_compiled_codecs_agree_with_the_step_by_step_ones() -> None:
         decode(AnimationRecord, document)
     with pytest.raises(TypeError, match="str where int is declared"):
         encode(replace(rich_record(), width="5"), AnimationRecord)
+
+
+def test_a_records_digest_is_the_same_built_or_loaded_and_names_its_content(store: RecordStore) -> None:
+    record = rich_record()
+    digest = store.digest(record)
+    store.save(record)
+    loaded = RecordStore(store.root).load(record.slug)  # the next build's store
+    assert loaded is not None
+    assert RecordStore(store.root).digest(loaded) == digest  # what the site stage keys the pages by
+    assert store.digest(replace(record, notes=("one more",))) != digest
+    assert store.digest(replace(record, status="stale")) != digest
+
+
+def test_the_same_record_bytes_are_decoded_once_per_process_and_changed_bytes_again(store: RecordStore) -> None:
+    record = rich_record()
+    store.save(record)
+    first = store.load(record.slug)
+    assert first is not None and RecordStore(store.root).load(record.slug) is first  # frozen: shared
+    store.save(replace(record, width=640))
+    changed = RecordStore(store.root).load(record.slug)
+    assert changed is not None and changed.width == 640
+    record_path(store, record.slug).write_text("{not json", encoding="utf-8")
+    assert RecordStore(store.root).load(record.slug) is None

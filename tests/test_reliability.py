@@ -344,3 +344,123 @@ def test_unexpected_errors_become_short_reasons():
     except RuntimeError as wrapped:
         assert failure_reason(wrapped, root) == "cannot reach 127.0.0.1 (connection refused)"
     assert len(failure_reason(RuntimeError("x" * 1000), root)) <= 300
+
+
+# --------------------------------------------------------------------------- published files known by their stat
+
+
+def _age_output(output: Path, seconds: float = 60.0) -> None:
+    """Every published file last written ``seconds`` ago: older than the racy window."""
+    import os
+    import time
+
+    for path in output.rglob("*"):
+        if path.is_file():
+            os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
+def _hashing(monkeypatch) -> list[str]:
+    """The published files the build hashes (by path relative to the output)."""
+    import generator.engine.output as output_module
+
+    hashed: list[str] = []
+    inner = output_module._hashed
+
+    def counted(path: str, relative: str):  # type: ignore[no-untyped-def]
+        hashed.append(relative)
+        return inner(path, relative)
+
+    monkeypatch.setattr(output_module, "_hashed", counted)
+    return hashed
+
+
+def _known_by_stat(tmp_path: Path) -> Path:
+    """A built gallery whose media files the next builds know by their stat (hashed once when old)."""
+    config = make_site(tmp_path)
+    output = build(config).output_dir
+    _age_output(output)  # the files just written are "racy": they are hashed again once they are old
+    assert build(config).summary.cached == 1
+    return config
+
+
+def test_a_warm_rebuild_does_not_hash_media_files_whose_stat_did_not_change(tmp_path, monkeypatch):
+    config = _known_by_stat(tmp_path)
+    hashed = _hashing(monkeypatch)
+    before = snapshot(tmp_path / "output")
+    assert build(config).summary.cached == 1
+    assert hashed == [] and snapshot(tmp_path / "output") == before
+
+
+def test_a_media_file_written_in_place_after_it_was_known_by_its_stat_is_rebuilt(tmp_path):
+    config = _known_by_stat(tmp_path)
+    output = tmp_path / "output"
+    before = snapshot(output)
+    frame = output / "animations" / "c--a" / "frames" / "0002.png"
+    damaged = bytearray(frame.read_bytes())
+    damaged[-20] ^= 0xFF  # same size and inode, other bytes: the write moves the mtime
+    frame.write_bytes(bytes(damaged))
+    result = build(config)
+    assert result.summary.cached == 0 and result.summary.built == 1
+    assert {k: v[2] for k, v in snapshot(output).items()} == {k: v[2] for k, v in before.items()}
+
+
+def test_a_media_file_replaced_with_its_mtime_kept_is_hashed(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    config = _known_by_stat(tmp_path)
+    gif = _gif(tmp_path / "output")
+    copy = gif.with_name("copy.tmp")
+    shutil.copy2(gif, copy)  # the same bytes and mtime (cp -p, a restore): another inode
+    os.replace(copy, gif)
+    hashed = _hashing(monkeypatch)
+    assert build(config).summary.cached == 1  # the bytes are the ones the record names: kept
+    assert hashed == ["animations/c--a/c--a.gif"]
+    damaged = bytearray(gif.read_bytes())
+    damaged[-20] ^= 0xFF
+    copy.write_bytes(bytes(damaged))
+    stat = gif.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # other bytes, the same size and mtime
+    os.replace(copy, gif)
+    result = build(config)
+    assert result.summary.cached == 0 and result.summary.built == 1
+
+
+def test_no_cache_trusts_no_stat(tmp_path, monkeypatch):
+    config = _known_by_stat(tmp_path)
+    hashed = _hashing(monkeypatch)
+    assert build(config, options=BuildOptions(use_cache=False)).summary.built == 1
+    assert "animations/c--a/c--a.gif" in hashed  # built again and hashed as written
+
+
+def test_a_file_is_known_by_its_stat_only_once_its_mtime_is_older_than_the_racy_window(tmp_path):
+    import os
+    import time
+
+    from generator.engine.output import RACY_NS, CheckedFiles
+
+    output, staging = tmp_path / "output", tmp_path / "staging"
+    staging.mkdir()
+    state = tmp_path / "checked.json"
+    for name in ("old", "new", "changed"):
+        (staging / name).write_bytes(name.encode())
+    old = time.time_ns() - 2 * RACY_NS
+    os.utime(staging / "old", ns=(old, old))
+    os.utime(staging / "changed", ns=(old, old))
+    checked = CheckedFiles.load(state, output)
+    for name in ("old", "new", "changed"):
+        checked.note(name, os.lstat(staging / name), "sha-" + name, None)
+    os.utime(staging / "changed", ns=(old + 1, old + 1))  # written again after its bytes were known
+    checked.save()
+    again = CheckedFiles.load(state, output)
+    assert set(again.known) == {"old", "changed"}  # "new" is racy: hashed again next time
+    assert not again.trusts("changed", os.lstat(staging / "changed"), "sha-changed")  # another stat: hashed
+    assert again.trusts("old", os.lstat(staging / "old"), "sha-old")
+    assert not again.trusts("old", os.lstat(staging / "old"), "sha-other")
+    assert CheckedFiles.load(state, tmp_path / "elsewhere").known == {}  # kept for one output folder
+    assert CheckedFiles.load(state, output, trust=False).known == {}
+    # Bytes checked at a moment: a file whose mtime is within the window before that moment is racy.
+    recent = CheckedFiles.load(state, output)
+    recent.note("old", os.lstat(staging / "old"), "sha-old", old + RACY_NS // 2)
+    recent.save()
+    assert CheckedFiles.load(state, output).known == {}

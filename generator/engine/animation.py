@@ -143,7 +143,7 @@ class AnimationBuilder:
             if (
                 self.options.use_cache and previous is not None and previous.status == "ok"
                 and previous.fingerprint == fingerprint
-                and carry_over(previous, self.output, self.staging)
+                and carry_over(previous, self.output, self.staging, self.store.checked)
             ):
                 self.reused.add(spec.id)
                 for warning in previous.warnings:
@@ -152,7 +152,7 @@ class AnimationBuilder:
             record = yield from self._render(spec, region, files, collection, style, frames, base, stats)
             record = replace(
                 record, fingerprint=fingerprint, output_dir=str(self.output),
-                published=published_digests(self.staging, record.files),
+                published=published_digests(self.staging, record.files, self.store.checked),
             )
             return replace(record, notes=(*planned.notes, *record.notes)) if planned.notes else record
         except Exception as error:  # one failing animation must never stop the others

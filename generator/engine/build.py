@@ -32,6 +32,7 @@ from generator.engine.animation import (
 from generator.engine.executors import ExecutorRequest, TaskPool, open_executor
 from generator.engine.graph import Lane, Pipeline, Scheduler
 from generator.engine.output import (
+    CheckedFiles,
     RecordStore,
     carry_over,
     check_output_dir,
@@ -49,7 +50,7 @@ from generator.plan.site import SitePlan, load_site
 from generator.render.cache import FrameCache
 from generator.render.local import Renderer
 from generator.render.remote_cache import RemoteStore
-from generator.site.gallery import write_site
+from generator.site.gallery import Published, write_site
 from generator.sources.regions import load_regions
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,8 @@ def _build_claimed(
     staging = new_staging(output)
     source = source_opener(site.sources)
     cache = FrameCache(cache_dir if options.use_cache else None, frames_at)
-    store = RecordStore(cache_dir / "state")
+    state = cache_dir / "state"
+    store = RecordStore(state, CheckedFiles.load(state / "checked-files.json", output, trust=options.use_cache))
     options = replace(options, jobs=tasks.slots)  # the work kept in flight follows the executor's width
     # ≈ 2 tasks per slot in flight (a 1000-px layer is 1 MB); one more animation than slots, so
     # one animation's barrier (the survey before painting) never leaves a slot idle.
@@ -189,7 +191,7 @@ def _build_claimed(
         for spec in specs:
             if spec.id not in selected:
                 previous = store.load(spec.slug)
-                if previous is not None and carry_over(previous, output, staging):
+                if previous is not None and carry_over(previous, output, staging, store.checked):
                     built[spec.id] = previous
                     kept.add(spec.id)
                     summary.carried += 1
@@ -213,7 +215,7 @@ def _build_claimed(
             stats.rendered = sum(1 for frame in record.frames if frame.items)
         if record.status == "failed":
             previous = store.load(spec.slug)
-            if previous is not None and carry_over(previous, output, staging):
+            if previous is not None and carry_over(previous, output, staging, store.checked):
                 log.warning("%s: keeping its last good files, marked stale", spec.id)
                 record = replace(previous, status="stale", error=record.error)
         reused = spec.id in builder.reused
@@ -233,8 +235,13 @@ def _build_claimed(
         if options.strict and any(record.warnings for record in records):
             warned = "; ".join(f"{record.id}: {record.warnings[0]}" for record in records if record.warnings)
             raise BuildFailed(f"--strict: animation(s) with warnings: {warned}; the published output was left as it was")
-        write_site(staging, site.info, records, generator_version=__version__)
+        # Pages made from the same records, code and templates as the published ones are linked from there.
+        published = Published(output, state / "site-files.json", [store.digest(r) for r in records])
+        write_site(staging, site.info, records, generator_version=__version__,
+                   published=published if options.use_cache else None)
         summary.files_unchanged = link_unchanged(staging, output)
+        if store.checked is not None:
+            store.checked.save()
         summary.bytes_written = new_bytes(staging)
         summary.seconds = time.perf_counter() - started
         write_text_atomic(staging / REPORT, summary.to_json())

@@ -5,7 +5,9 @@ Owns the rules that keep a published gallery whole: a build writes into a stagin
 by the next one; files whose bytes did not change are hard-linked from the previous output so
 their mtimes stay put; an animation can be carried over (``--only``, or a failed rebuild that
 keeps the last good files as "stale") together with its record, which is kept as JSON in the cache
-folder between builds.
+folder between builds. The bytes a record vouches for are checked before they are carried over:
+by their SHA-256, or — for a file whose size, mtime and inode are those it had when it was last
+hashed — by that stat alone (``CheckedFiles``, like git's index).
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import logging
 import os
 import posixpath
 import shutil
-from dataclasses import dataclass, replace
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,27 +88,41 @@ def swap_in(staging: Path, output: Path) -> None:
         staging.rename(output)
 
 
+def _staged_files(root: str, relative: str = "") -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(path relative to ``root``, entry) of every regular file under ``root`` (symlinks skipped)."""
+    with os.scandir(os.path.join(root, relative) if relative else root) as entries:
+        for entry in entries:
+            name = f"{relative}/{entry.name}" if relative else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                yield from _staged_files(root, name)
+            elif entry.is_file(follow_symlinks=False):
+                yield name, entry
+
+
 def link_unchanged(staging: Path, output: Path) -> int:
     """Hard-link every staged file whose bytes equal the published one; returns how many."""
     if not output.is_dir():
         return 0
     linked = 0
-    for staged in list(staging.rglob("*")):
-        if not staged.is_file() or staged.is_symlink():
+    for relative, entry in _staged_files(str(staging)):
+        published = os.path.join(output, relative)
+        try:
+            found = os.lstat(published)
+        except OSError:
             continue
-        published = output / staged.relative_to(staging)
-        if not published.is_file() or published.is_symlink():
+        if not stat.S_ISREG(found.st_mode):
             continue
-        if os.path.samefile(staged, published):
+        staged = entry.stat(follow_symlinks=False)
+        if (staged.st_dev, staged.st_ino) == (found.st_dev, found.st_ino):
             linked += 1  # carried over as a link already
             continue
-        if filecmp.cmp(staged, published, shallow=False):
-            temporary = staged.with_name(staged.name + ".link")
+        if staged.st_size == found.st_size and filecmp.cmp(entry.path, published, shallow=False):
+            temporary = entry.path + ".link"
             try:
                 os.link(published, temporary)
             except OSError:
                 continue  # another file system: keep the fresh copy
-            os.replace(temporary, staged)
+            os.replace(temporary, entry.path)
             linked += 1
     return linked
 
@@ -123,7 +144,12 @@ def _link_or_copy(source: str, target: str) -> None:
 
 def new_bytes(staging: Path) -> int:
     """Bytes of the staged files that are not links to published ones (what this build wrote)."""
-    return sum(path.stat().st_size for path in staging.rglob("*") if path.is_file() and path.stat().st_nlink == 1)
+    total = 0
+    for _, entry in _staged_files(str(staging)):
+        found = entry.stat(follow_symlinks=False)
+        if found.st_nlink == 1:
+            total += found.st_size
+    return total
 
 
 def media_files(files: AnimationFiles) -> list[str]:
@@ -137,20 +163,129 @@ def media_files(files: AnimationFiles) -> list[str]:
 HASH_CHUNK = 1 << 20
 
 
-def file_digest(root: Path, relative: str) -> FileDigest:
-    """Size and SHA-256 of ``root/relative`` (read in chunks: memory stays flat)."""
+def _hashed(path: str, relative: str) -> tuple[FileDigest, os.stat_result]:
+    """The digest of the file at ``path`` and its stat taken before its bytes were read."""
     digest = hashlib.sha256()
     size = 0
-    with (root / relative).open("rb") as stream:
+    with open(path, "rb") as stream:
+        before = os.fstat(stream.fileno())
         while chunk := stream.read(HASH_CHUNK):
             digest.update(chunk)
             size += len(chunk)
-    return FileDigest(path=relative, size=size, sha256=digest.hexdigest())
+    return FileDigest(path=relative, size=size, sha256=digest.hexdigest()), before
 
 
-def published_digests(root: Path, files: AnimationFiles) -> tuple[FileDigest, ...]:
-    """The digest of every media file of an animation built into ``root`` (what its record vouches for)."""
-    return tuple(file_digest(root, relative) for relative in media_files(files))
+def file_digest(root: Path, relative: str) -> FileDigest:
+    """Size and SHA-256 of ``root/relative`` (read in chunks: memory stays flat)."""
+    return _hashed(os.path.join(root, relative), relative)[0]
+
+
+#: A file whose mtime is this close to the moment its bytes were known may be written again
+#: within its mtime's granularity (2 s on FAT; a server's clock on NFS) without the mtime moving:
+#: it is not remembered by its stat, and is hashed again the next time (git's "racy" entries).
+RACY_NS = 2_000_000_000
+
+Fingerprint = tuple[int, int, int]  # size, mtime in ns, inode
+
+
+def fingerprint(found: os.stat_result) -> Fingerprint:
+    return (found.st_size, found.st_mtime_ns, found.st_ino)
+
+
+@dataclass
+class CheckedFiles:
+    """Published media files whose SHA-256 is known, remembered by their stat between builds.
+
+    What git's index does for a work tree: a file whose size, mtime (in nanoseconds) and inode are
+    the ones it had when its bytes were hashed is taken to still have those bytes, and is not read
+    again. Every write moves a file's mtime — another program writing in place, a copy or a restore
+    that does not keep mtimes, a file replaced by another — so such a change is noticed and the
+    file is hashed. Not noticed: bytes changed without a write through the file system (a disk's
+    bit rot) or a write followed by putting the exact mtime back on purpose; ``--no-cache`` trusts
+    no stat and hashes every file. A file is remembered only when its mtime is older than
+    ``RACY_NS`` before its bytes were known, so a write in the same tick of the clock cannot hide.
+    """
+
+    path: Path | None  # the JSON file in the cache folder; None: nothing is kept
+    output: str  # the published output folder the stats are of
+    known: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)  # relative path → (*stat, sha256)
+    # This build's: relative path in staging → (stat when the bytes were known, their SHA-256, since
+    # when in ns they are known; None: written by this build into its own staging folder, which no
+    # one else writes: known until it is published).
+    seen: dict[str, tuple[Fingerprint, str, int | None]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None, output: Path, trust: bool = True) -> CheckedFiles:
+        """The stats kept for ``output`` (none when ``trust`` is off: every file is hashed)."""
+        checked = cls(path, str(output))
+        if path is None or not trust:
+            return checked
+        try:
+            document = json.loads(path.read_bytes())
+            if document.get("output") == checked.output and document.get("version") == CHECKED_FORMAT:
+                checked.known = {
+                    name: (int(size), int(mtime), int(inode), str(sha256))
+                    for name, (size, mtime, inode, sha256) in document["files"].items()
+                }
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:  # not ours: nothing trusted
+            log.debug("ignoring %s: %s", path, error)
+            checked.known = {}
+        return checked
+
+    def trusts(self, relative: str, found: os.stat_result, sha256: str) -> bool:
+        """Whether the file at ``relative`` has the stat it had when its bytes had ``sha256``."""
+        kept = self.known.get(relative)
+        return kept is not None and kept[3] == sha256 and kept[:3] == fingerprint(found)
+
+    def note(self, relative: str, found: os.stat_result, sha256: str, since: int | None) -> None:
+        self.seen[relative] = (fingerprint(found), sha256, since)
+
+    def forget(self, folder: str) -> None:
+        """Forget what was noted of the files under ``folder`` (they were not staged after all)."""
+        for relative in [relative for relative in self.seen if relative.startswith(folder)]:
+            del self.seen[relative]
+
+    def save(self) -> None:
+        """Keep the stats noted this build whose mtime is older than ``RACY_NS`` before their bytes
+        were known; written only when they changed.
+
+        A file changed after it was noted has another stat than the one kept, so it is hashed
+        next time: what is kept needs no second look.
+        """
+        if self.path is None:
+            return
+        now = time.time_ns()
+        files = {
+            relative: (*known, sha256)
+            for relative, (known, sha256, since) in self.seen.items()
+            if known[1] < (now if since is None else since) - RACY_NS
+        }
+        if files == self.known:
+            return
+        text = json.dumps({"version": CHECKED_FORMAT, "output": self.output, "files": files}, separators=(",", ":"))
+        try:
+            write_text_atomic(self.path, text)
+        except OSError as error:  # only the next build's shortcut is lost: it hashes the files
+            log.warning("could not save %s: %s", self.path, error)
+
+
+CHECKED_FORMAT = 1
+
+
+def published_digests(root: Path, files: AnimationFiles, checked: CheckedFiles | None = None) -> tuple[FileDigest, ...]:
+    """The digest of every media file of an animation built into ``root`` (what its record vouches for).
+
+    With ``checked``, each file's stat is noted with its digest (``root`` is the build's own staging folder).
+    """
+    digests = []
+    for relative in media_files(files):
+        digest, before = _hashed(os.path.join(root, relative), relative)
+        if checked is not None:
+            checked.note(relative, before, digest.sha256, None)
+        digests.append(digest)
+    return tuple(digests)
 
 
 def _inside_animation(record: AnimationRecord, relative: str) -> bool:
@@ -159,13 +294,14 @@ def _inside_animation(record: AnimationRecord, relative: str) -> bool:
     return normal == relative and relative.startswith(folder) and not relative.startswith("/")
 
 
-def carry_over(record: AnimationRecord, output: Path, staging: Path) -> bool:
+def carry_over(record: AnimationRecord, output: Path, staging: Path, checked: CheckedFiles | None = None) -> bool:
     """Link the files ``record`` vouches for from the published output into staging, verified.
 
     False, with nothing staged, unless the record was made for this output folder and every
     file it lists is there, a regular file, with the size and SHA-256 it lists; the caller then
-    builds the animation again (from the frame cache: cheap). What is hashed is the staged link
-    itself, so the bytes checked are the bytes published.
+    builds the animation again (from the frame cache: cheap). What is checked is the staged link
+    itself, so the bytes checked are the bytes published: hashed, or — with ``checked`` — known
+    by a stat that did not change since they were hashed.
     """
     folder = posixpath.dirname(record.files.page)
     if record.output_dir != str(output):
@@ -175,36 +311,52 @@ def carry_over(record: AnimationRecord, output: Path, staging: Path) -> bool:
         return False
     target_folder = staging / folder
     shutil.rmtree(target_folder, ignore_errors=True)
+    checked = checked if checked is not None else CheckedFiles(None, str(output))
     try:
-        problem = _stage_verified(record, output, staging)
+        problem = _stage_verified(record, output, staging, checked)
     except OSError as error:  # a file removed or made unreadable while we looked at it
         problem = f"a file cannot be staged ({error.strerror or error})"
     if problem is None:
         return True
     shutil.rmtree(target_folder, ignore_errors=True)
+    checked.forget(folder + "/")
     log.warning("%s: its published files cannot be kept: %s", record.id, problem)
     return False
 
 
-def _stage_verified(record: AnimationRecord, output: Path, staging: Path) -> str | None:
+def _stage_verified(record: AnimationRecord, output: Path, staging: Path, checked: CheckedFiles) -> str | None:
     """Stage the record's files; the first problem found, or None when all are as listed."""
+    folders: set[str] = set()
     for listed in record.published:
         if not _inside_animation(record, listed.path):
             return f"{listed.path} is not in the animation's folder"
-        source = output / listed.path
-        if source.is_symlink() or not source.is_file():
-            return f"{listed.path} is missing"
-        if source.stat().st_size != listed.size:
-            return f"{listed.path} has changed (size)"
-        target = staging / listed.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _link_or_copy(str(source), str(target))
+        source = os.path.join(output, listed.path)
         try:
-            staged = file_digest(staging, listed.path)
+            found = os.lstat(source)
+        except FileNotFoundError:
+            return f"{listed.path} is missing"
+        if not stat.S_ISREG(found.st_mode):
+            return f"{listed.path} is missing"
+        if found.st_size != listed.size:
+            return f"{listed.path} has changed (size)"
+        target = os.path.join(staging, listed.path)
+        folder = os.path.dirname(target)
+        if folder not in folders:
+            os.makedirs(folder, exist_ok=True)
+            folders.add(folder)
+        _link_or_copy(source, target)
+        staged = os.lstat(target)
+        if checked.trusts(listed.path, staged, listed.sha256):
+            checked.note(listed.path, staged, listed.sha256, time.time_ns())
+            continue
+        since = time.time_ns()
+        try:
+            digest, before = _hashed(target, listed.path)
         except OSError as error:
             return f"{listed.path} cannot be read ({error.strerror})"
-        if staged != listed:
+        if digest != listed:
             return f"{listed.path} has changed (content)"
+        checked.note(listed.path, before, listed.sha256, since)
     return None
 
 
@@ -247,11 +399,55 @@ def public_record(record: AnimationRecord) -> AnimationRecord:
     return replace(record, frames=frames)
 
 
+class _Decoded:
+    """Records decoded in this process, by the SHA-256 of their document's bytes: the same bytes
+    read again (the next build in this process) are not parsed and decoded again. Records are
+    frozen, so one can be shared; the oldest go once their documents pass ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.records: dict[str, tuple[int, AnimationRecord]] = {}
+        self.lock = threading.Lock()  # builds of one process may run in threads (``serve``)
+
+    def get(self, digest: str) -> AnimationRecord | None:
+        with self.lock:
+            found = self.records.get(digest)
+        return found[1] if found is not None else None
+
+    def keep(self, digest: str, size: int, record: AnimationRecord) -> AnimationRecord:
+        with self.lock:
+            if digest not in self.records:
+                while self.records and self.size + size > self.limit:
+                    self.size -= self.records.pop(next(iter(self.records)))[0]
+                if size <= self.limit:
+                    self.records[digest] = (size, record)
+                    self.size += size
+        return record
+
+
+_DECODED = _Decoded(16 << 20)
+
+
+def _record_text(record: AnimationRecord) -> str:
+    return json.dumps(record_document(record), ensure_ascii=False, indent=1) + "\n"
+
+
 @dataclass(frozen=True)
 class RecordStore:
-    """The last good record of each animation, kept as JSON in the cache folder (not published)."""
+    """The last good record of each animation, kept as JSON in the cache folder (not published).
+
+    With ``checked``, the stats of the published files whose bytes the build checked or wrote
+    (``CheckedFiles``), kept beside the records.
+    """
 
     root: Path | None
+    checked: CheckedFiles | None = None
+    # The document text and its SHA-256 of each record this store loaded or was asked about, by
+    # slug: the record (compared by identity) → (its text to save, None when loaded as it is; its digest).
+    _documents: dict[str, tuple[AnimationRecord, str | None, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def _path(self, slug: str) -> Path:
         assert self.root is not None
@@ -263,8 +459,9 @@ class RecordStore:
             return None
         path = self._path(slug)
         try:
-            document = json.loads(path.read_bytes())
-            record = record_from_document(document)
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            record = _DECODED.get(digest) or _DECODED.keep(digest, len(data), record_from_document(json.loads(data)))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, RecursionError) as error:  # RecordError, JSON and Unicode errors are ValueErrors
@@ -273,10 +470,29 @@ class RecordStore:
         if record.slug != slug:
             log.debug("ignoring the saved record %s: it is the record of %r", path, record.slug)
             return None
+        self._documents[slug] = (record, None, digest)
         return record
+
+    def _document(self, record: AnimationRecord) -> tuple[str | None, str]:
+        known = self._documents.get(record.slug)
+        if known is not None and known[0] is record:
+            return known[1], known[2]
+        try:
+            text = _record_text(record)
+        except (TypeError, ValueError) as error:  # a record that cannot be saved: a digest equal to no other
+            log.debug("record %s cannot be encoded: %s", record.id, error)
+            return None, f"unsaved-{uuid.uuid4().hex}"
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        self._documents[record.slug] = (record, text, digest)
+        return text, digest
+
+    def digest(self, record: AnimationRecord) -> str:
+        """The SHA-256 of ``record``'s document as saved (or as it would be): every field of it, with
+        its hrefs as published. Equal digests, equal records — what the site stage's files are made of."""
+        return self._document(record)[1]
 
     def save(self, record: AnimationRecord) -> None:
         if self.root is None:
             return
-        text = json.dumps(record_document(record), ensure_ascii=False, indent=1)
-        write_text_atomic(self._path(record.slug), text + "\n")
+        text, _ = self._document(record)
+        write_text_atomic(self._path(record.slug), text if text is not None else _record_text(record))

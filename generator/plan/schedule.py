@@ -5,7 +5,9 @@ as JSON records; ``collections[].query`` and ``filter`` go with the search), the
 them (``plan.assets``, on the first item found), the style they are drawn with, the cadence (merging
 items of one acquisition or period, adding "no data" gap frames), the rank of each step's items
 (``plan.composite``) and the date label of each frame. Reads metadata only — never a
-pixel — so `list` and `validate` can use it cheaply.
+pixel — so `list` and `validate` can use it cheaply. A search result is planned once per spec
+while it stays the same (within a build, and across the builds of one process while its cache
+entry is unchanged); a collection is asked for once per build.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import inspect
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,7 +100,7 @@ class SearchCache:
     # Within one build (one SearchCache), a search is made once whatever the TTL: animations of
     # one collection and region (several styles, say, or several entries of one STAC collection
     # through `stac_collection`) share it.
-    done: dict[str, list[SourceItem]] = field(default_factory=dict, repr=False)
+    done: dict[str, _Found] = field(default_factory=dict, repr=False)
     # The files of static catalogs checked this build (size, mtime): one stat per file and build.
     checked: dict[str, tuple[int, int] | None] = field(default_factory=dict, repr=False)
 
@@ -105,6 +108,13 @@ class SearchCache:
         self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
         search: ItemSearch | None = None,
     ) -> list[SourceItem]:
+        return list(self.found(source, source_config, collection_id, interval, region, search).items)
+
+    def found(
+        self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
+        search: ItemSearch | None,
+    ) -> _Found:
+        """The search's result: made once per build (whatever the TTL), else read from the cache."""
         bounds = None if interval is None else [str(interval.start), str(interval.end)]
         parts: list[object] = [source_config, collection_id, bounds, shapely.to_wkb(region.geometry).hex()]
         if search:
@@ -112,20 +122,21 @@ class SearchCache:
         key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
         if key not in self.done:
             self.done[key] = self._search(key, source, collection_id, interval, region, search)
-        return list(self.done[key])
+        return self.done[key]
 
     def _search(
         self, key: str, source: Source, collection_id: str, interval: Interval | None, region: Region,
         search: ItemSearch | None,
-    ) -> list[SourceItem]:
+    ) -> _Found:
         if self.root is None:
-            return search_items(source, collection_id, interval, region.geometry, search)
+            return _Found(search_items(source, collection_id, interval, region.geometry, search))
         path = self.root / "searches" / f"{key}.json"
         try:
-            fresh = time.time() - path.stat().st_mtime < self.ttl
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            if entry["format"] == SEARCH_FORMAT and (fresh or self._unchanged(entry.get("files"))):
-                return [decode(SourceItem, item) for item in entry["items"]]
+            found = path.stat()
+            fresh = time.time() - found.st_mtime < self.ttl
+            entry = _read_entry(path, found)
+            if entry.format == SEARCH_FORMAT and (fresh or self._unchanged(entry.files)):
+                return entry.found  # with what the planner kept of them, if a build in this process worked it out
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no usable entry: search
         started, notes = time.time_ns(), len(getattr(source, "notes", ()))
@@ -134,14 +145,16 @@ class SearchCache:
         unwarned = len(getattr(source, "notes", ())) == notes
         files = _file_states(source, collection_id, started) if unwarned else None
         if self.ttl <= 0 and files is None:
-            return items
-        entry = {"format": SEARCH_FORMAT, "items": [encode(item, SourceItem) for item in items]}
+            return _Found(items)
+        document: dict[str, object] = {"format": SEARCH_FORMAT, "items": [encode(item, SourceItem) for item in items]}
         if files is not None:
-            entry["files"] = files
-        text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            document["files"] = files
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        result = _Found(items)
         if redact_text(text) == text:  # hrefs with a signature or a password are never cached
             write_text_atomic(path, text)
-        return items
+            _remember(path, _Entry(SEARCH_FORMAT, files, result))  # the next build of this process reads it as it is
+        return result
 
     def _unchanged(self, files: object) -> bool:
         """Whether every file of a kept walk still has its size and mtime (a static catalog's result
@@ -154,6 +167,78 @@ class SearchCache:
             if self.checked[name] != (size, mtime_ns):
                 return False
         return True
+
+
+@dataclass
+class _Found:
+    """A search's items and what the planner made of them (``plan_animation``), worked out once for
+    as long as the result is the same: while a build runs, and — for a kept entry read again as it
+    was — in the later builds of this process."""
+
+    items: list[SourceItem]
+    kept: list[SourceItem] | None = None  # ``filter_items`` of them: a function of the search's key
+    # (spec, collection, plan) of the animations planned from these items. The items' search key
+    # holds the source's config, the collection, the interval and the region's outline; the plan is
+    # a function of those, the spec and what the source said of the collection.
+    plans: list[tuple[AnimationSpec, CollectionInfo, AnimationPlan]] = field(default_factory=list)
+
+    PLANS_KEPT = 8
+
+    def matching(self, interval: Interval | None, region: Region, search: ItemSearch | None) -> list[SourceItem]:
+        """The items the planner keeps: those in the interval, over the region, meeting the query."""
+        if self.kept is None:
+            self.kept = filter_items(self.items, interval, region.geometry, search.query if search else None)
+        return list(self.kept)
+
+    def plan(self, spec: AnimationSpec, collection: CollectionInfo) -> AnimationPlan | None:
+        return next((plan for known, info, plan in self.plans if known == spec and info == collection), None)
+
+    def keep(self, spec: AnimationSpec, collection: CollectionInfo, plan: AnimationPlan) -> None:
+        if len(self.plans) >= self.PLANS_KEPT:
+            del self.plans[0]
+        self.plans.append((spec, collection, plan))
+
+
+@dataclass
+class _Entry:
+    """A search cache entry as read from its file."""
+
+    format: object
+    files: object
+    found: _Found
+
+
+#: Entries read in this process, by path, with the (size, mtime, inode) of the file they were read
+#: from: a build that finds the file as it was does not parse and decode it again. Each write of
+#: an entry replaces its file (``write_text_atomic``: a new inode), so a changed file is read again.
+_ENTRIES: dict[str, tuple[tuple[int, int, int], _Entry]] = {}
+_ENTRIES_KEPT = 256
+_ENTRIES_LOCK = threading.Lock()  # builds of one process may run in threads (``serve``)
+
+
+def _read_entry(path: Path, found: os.stat_result) -> _Entry:
+    state = (found.st_size, found.st_mtime_ns, found.st_ino)
+    with _ENTRIES_LOCK:
+        known = _ENTRIES.get(str(path))
+    if known is not None and known[0] == state:
+        return known[1]
+    document = json.loads(path.read_text(encoding="utf-8"))
+    items = [decode(SourceItem, item) for item in document["items"]] if document["format"] == SEARCH_FORMAT else []
+    entry = _Entry(document["format"], document.get("files"), _Found(items))
+    _remember(path, entry, found)
+    return entry
+
+
+def _remember(path: Path, entry: _Entry, found: os.stat_result | None = None) -> None:
+    try:
+        found = found or path.stat()
+    except OSError:
+        return
+    with _ENTRIES_LOCK:
+        _ENTRIES.pop(str(path), None)
+        if len(_ENTRIES) >= _ENTRIES_KEPT:
+            _ENTRIES.pop(next(iter(_ENTRIES)))
+        _ENTRIES[str(path)] = ((found.st_size, found.st_mtime_ns, found.st_ino), entry)
 
 
 #: A file changed this recently (nanoseconds) may change again within its mtime's granularity
@@ -203,8 +288,12 @@ def plan_animation(
     searches = searches or SearchCache(None, 0)
     source_config = canonical_json(source_spec)
     search = spec.collection.search
-    found = searches.items(source, source_config, spec.collection.stac_id, interval, region, search)
-    items = filter_items(found, interval, region.geometry, search.query)
+    found = searches.found(source, source_config, spec.collection.stac_id, interval, region, search)
+    if len(source_notes) == seen_notes:  # the source warned of nothing: what it found was planned like this before
+        known = found.plan(spec, collection)
+        if known is not None:
+            return known
+    items = found.matching(interval, region, search)
     if not items:
         window = f" within datetime {spec.collection.datetime}" if spec.collection.datetime else ""
         matching = " matching its `query`/`filter`" if search else ""
@@ -224,10 +313,13 @@ def plan_animation(
     steps = time_steps(planned, collection.time_density, spec.render, items, region_longitude(region.geometry))
     steps = rank_frames(steps, spec.collection.composite, listings(items))
     frames = tuple(keep_last(steps, spec.collection.last))
-    return AnimationPlan(
+    plan = AnimationPlan(
         collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:]),
         assets=assets,
     )
+    if not plan.notes:
+        found.keep(spec, collection, plan)
+    return plan
 
 
 def animation_assets(
@@ -245,7 +337,8 @@ class BuildSource:
 
     The first ``SourceUnreachable`` (timeout, refused, unknown host, 5xx after retries) is kept;
     every later call fails at once with the same reason, so a source that never answers costs
-    one animation's waiting, not every animation's.
+    one animation's waiting, not every animation's. A collection is asked for once per build:
+    its animations over several regions share what it said.
     """
 
     def __init__(self, source: Source) -> None:
@@ -253,6 +346,7 @@ class BuildSource:
         self.name = source.name
         self.notes = source.notes  # the same list: notes the source adds are seen here
         self.failure: str | None = None
+        self.collections: dict[str, CollectionInfo] = {}
 
     def local_files(self, collection_id: str) -> tuple[str, ...] | None:
         """The source's ``local_files`` (a static catalog on disk), if it has any."""
@@ -260,7 +354,9 @@ class BuildSource:
         return local_files(collection_id) if local_files is not None else None
 
     def collection(self, collection_id: str) -> CollectionInfo:
-        return self._ask(lambda: self.source.collection(collection_id))
+        if collection_id not in self.collections:
+            self.collections[collection_id] = self._ask(lambda: self.source.collection(collection_id))
+        return self.collections[collection_id]
 
     def items(
         self, collection_id: str, interval: Interval | None, region: BaseGeometry, search: ItemSearch | None = None

@@ -3,8 +3,11 @@
 Owns the orchestration of the gallery: the template environment (ours, overridable from
 ``site.templates``), rendering ``index.html``, one page per animation, one page per collection
 and per region, ``manifest.json``, each animation's ``provenance.json`` and the copy of the
-static assets. It never reads or renders rasters: the build stage has already written each
-animation's media files at the paths named in its record. What the pages show is computed in
+static assets, and the carry-over of the published gallery's text files: a file whose inputs (its
+records' digests, the code, the templates, the ``site:`` block) are those it was made from last
+time is linked from the published folder, once its bytes are checked, instead of rendered again.
+It never reads or renders rasters: the build stage has already written each animation's media
+files at the paths named in its record. What the pages show is computed in
 ``pages``; untrusted STAC text is autoescaped by the templates, descriptions go through
 ``markup`` (safe CommonMark) and only http(s) URLs ever become links.
 """
@@ -12,11 +15,14 @@ animation's media files at the paths named in its record. What the pages show is
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
 import posixpath
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -66,7 +72,7 @@ from generator.site.weblinks import (  # re-exported: the public helpers of the 
 __all__ = [
     "AnimationView", "FAVICON", "FrameRow", "GENERATOR_NAME", "LegendView", "PageLinks",
     "ProviderView", "STYLESHEET", "animation_view", "build_manifest", "colormap_label",
-    "format_number", "http_url", "iso_utc", "legend_gradient", "make_environment",
+    "Published", "format_number", "http_url", "iso_utc", "legend_gradient", "make_environment",
     "manifest_entry", "manifest_json", "paragraphs", "read_image_size", "relative_href",
     "render_animation_page", "render_index", "render_listing", "templates_dir",
     "validate_records", "write_site",
@@ -97,6 +103,15 @@ def templates_dir() -> Path:
     )
 
 
+def check_templates(extra_dir: Path | None) -> None:
+    """A ``site.templates`` folder that is not there is an error, said before any page is made."""
+    if extra_dir is not None and not extra_dir.is_dir():
+        raise GeneratorError(
+            f"Template folder {extra_dir} (site.templates) does not exist; "
+            "create it or remove the setting."
+        )
+
+
 def make_environment(extra_dir: Path | None = None) -> jinja2.Environment:
     """A Jinja environment over our templates, with ``extra_dir`` (if given) searched first.
 
@@ -105,12 +120,8 @@ def make_environment(extra_dir: Path | None = None) -> jinja2.Environment:
     import jinja2
 
     loaders: list[jinja2.BaseLoader] = []
+    check_templates(extra_dir)
     if extra_dir is not None:
-        if not extra_dir.is_dir():
-            raise GeneratorError(
-                f"Template folder {extra_dir} (site.templates) does not exist; "
-                "create it or remove the setting."
-            )
         loaders.append(jinja2.FileSystemLoader(str(extra_dir)))
     loaders.append(jinja2.FileSystemLoader(str(templates_dir())))
     return jinja2.Environment(
@@ -342,9 +353,9 @@ def render_listing(
 
 
 def _is_safe_relative_path(path: str) -> bool:
-    if not path or path.startswith(("/", "\\")) or "\\" in path or urlsplit(path).scheme:
+    if not path or path.startswith(("/", "\\")) or "\\" in path or (":" in path and urlsplit(path).scheme):
         return False
-    return ".." not in PurePosixPath(path).parts
+    return ".." not in path.split("/")  # the parts PurePosixPath would find, and "" and "."
 
 
 def validate_records(records: Sequence[AnimationRecord]) -> None:
@@ -381,10 +392,6 @@ def validate_records(records: Sequence[AnimationRecord]) -> None:
 # --------------------------------------------------------------------------- disk I/O
 
 
-def _write_text(path: Path, text: str) -> None:
-    write_text_atomic(path, text)
-
-
 def _copy_static(source: Path, destination: Path) -> None:
     for file in sorted(p for p in source.rglob("*") if p.is_file()):
         target = destination / file.relative_to(source)
@@ -413,6 +420,58 @@ def _thumbnail_sizes(
     return sizes
 
 
+SiteFiles = dict[str, tuple[Callable[[], str], tuple[int, ...] | None]]
+
+
+def _site_files(
+    site: SiteInfo,
+    records: Sequence[AnimationRecord],
+    *,
+    generator_version: str,
+    thumbnail_sizes: Callable[[], Mapping[str, tuple[int, int]]],
+) -> SiteFiles:
+    """Every text file of the gallery, by path: how to render it (not done yet) and the positions in
+    ``records`` of the records it shows (None: all of them)."""
+    records = [public_record(record, site.source_root) for record in records]
+    validate_records(records)
+    env = functools.cache(lambda: make_environment(site.templates))
+    sizes = functools.cache(thumbnail_sizes)
+    files: SiteFiles = {
+        INDEX_PAGE: (
+            lambda: render_index(env(), site, records, generator_version=generator_version, thumbnail_sizes=sizes()),
+            None,
+        )
+    }
+    for position, record in enumerate(records):
+        files[record.files.page] = (functools.partial(_animation_page, env, site, record, generator_version), (position,))
+        files[provenance_path(record)] = (
+            functools.partial(provenance_json, record, generator_version, site.source_root), (position,)
+        )
+        if has_stats(record):
+            files[stats_path(record)] = (functools.partial(stats_csv, record), (position,))
+    for kind, keys in (
+        ("collection", dict.fromkeys(r.collection_id for r in records)),
+        ("region", dict.fromkeys(r.region_id for r in records)),
+    ):
+        for key in keys:
+            page = collection_page(key) if kind == "collection" else region_page(key)
+
+            def listing(kind: str = kind, key: str = key) -> str:
+                return render_listing(
+                    env(), site, records, kind=kind, key=key, generator_version=generator_version, thumbnail_sizes=sizes()
+                )[1]
+
+            files[page] = (listing, None)
+    files[MANIFEST_FILE] = (lambda: manifest_json(build_manifest(site, records, generator_version)), None)
+    return files
+
+
+def _animation_page(
+    env: Callable[[], jinja2.Environment], site: SiteInfo, record: AnimationRecord, generator_version: str
+) -> str:
+    return render_animation_page(env(), site, record, generator_version=generator_version)
+
+
 def render_site(
     site: SiteInfo,
     records: Sequence[AnimationRecord],
@@ -425,27 +484,99 @@ def render_site(
     Errors and notes are published as ``site.public.public_text`` makes them: no secret, no
     absolute path of the build machine.
     """
-    records = [public_record(record, site.source_root) for record in records]
-    validate_records(records)
-    env = make_environment(site.templates)
-    sizes = thumbnail_sizes or {}
-    files = {INDEX_PAGE: render_index(env, site, records, generator_version=generator_version, thumbnail_sizes=sizes)}
-    for record in records:
-        files[record.files.page] = render_animation_page(env, site, record, generator_version=generator_version)
-        files[provenance_path(record)] = provenance_json(record, generator_version, site.source_root)
-        if has_stats(record):
-            files[stats_path(record)] = stats_csv(record)
-    for kind, keys in (
-        ("collection", dict.fromkeys(r.collection_id for r in records)),
-        ("region", dict.fromkeys(r.region_id for r in records)),
-    ):
-        for key in keys:
-            page, html = render_listing(
-                env, site, records, kind=kind, key=key, generator_version=generator_version, thumbnail_sizes=sizes
-            )
-            files[page] = html
-    files[MANIFEST_FILE] = manifest_json(build_manifest(site, records, generator_version))
-    return files
+    files = _site_files(site, records, generator_version=generator_version, thumbnail_sizes=lambda: thumbnail_sizes or {})
+    return {path: render() for path, (render, _) in files.items()}
+
+
+# --------------------------------------------------------------------------- carry-over
+
+
+@dataclass(frozen=True)
+class Published:
+    """The gallery the last build published, for :func:`write_site` to keep its unchanged files.
+
+    ``digests`` name the records given to ``write_site``, in order, by content (the SHA-256 of
+    each one's saved document, ``engine.output.RecordStore.digest``): equal digests, equal pages.
+    ``state`` is a JSON file in the cache folder that says what each published file was made from.
+    """
+
+    output: Path
+    state: Path
+    digests: Sequence[str]
+
+
+SITE_STATE_FORMAT = 1
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The SHA-256 of this package's code and data and of the page libraries' files: a changed
+    generator renders every page again (the process's code does not change while it runs)."""
+    import importlib.util
+
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".gz", ".json") and "__pycache__" not in path.parts:
+            digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    for library in ("jinja2", "markupsafe", "markdown_it"):  # their version, without importing them
+        spec = importlib.util.find_spec(library)
+        origin = spec.origin if spec is not None else None
+        found = os.stat(origin) if origin else None
+        digest.update(f"{library} {origin} {found and found.st_size} {found and found.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def _folder_digest(folder: Path, digest: Any) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\0".encode())
+            digest.update(path.read_bytes())
+
+
+def _inputs_digest(site: SiteInfo, generator_version: str) -> str:
+    """What every file of the gallery is made from besides its records: the code, the templates
+    (ours and ``site.templates``, read again at every build), the ``site:`` block, the formats."""
+    digest = hashlib.sha256()
+    fields = [generator_version, _code_digest(), site.title, site.description, site.base_url,
+              str(site.templates), str(site.source_root), [(e.name, e.label) for e in encoders()]]
+    digest.update(json.dumps(fields).encode())
+    _folder_digest(templates_dir(), digest)
+    if site.templates is not None:
+        digest.update(b"\0site.templates\0")
+        _folder_digest(site.templates, digest)
+    return digest.hexdigest()
+
+
+def _load_state(published: Published) -> dict[str, tuple[str, str]]:
+    try:
+        document = json.loads(published.state.read_bytes())
+        if document["version"] != SITE_STATE_FORMAT or document["output"] != str(published.output):
+            return {}
+        return {str(path): (str(key), str(sha256)) for path, (key, sha256) in document["files"].items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # not ours: every file is rendered
+        return {}
+
+
+def _carried(published: Path, staged: Path, sha256: str) -> bool:
+    """Link the published file into staging when it has the bytes ``sha256`` says; the bytes
+    checked are the staged link's, so they are the bytes published next."""
+    try:
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        os.link(published, staged)
+    except OSError:
+        return False
+    try:
+        with staged.open("rb") as stream:
+            if hashlib.file_digest(stream, "sha256").hexdigest() == sha256:
+                return True
+    except OSError:
+        pass
+    staged.unlink(missing_ok=True)
+    return False
 
 
 def write_site(
@@ -454,19 +585,42 @@ def write_site(
     records: Sequence[AnimationRecord],
     *,
     generator_version: str,
+    published: Published | None = None,
 ) -> None:
     """Write the gallery pages, ``manifest.json``, provenance files and static assets.
 
     The animations' media files must already be in ``output_dir``. Same inputs give the same
-    bytes. Static files from ``site.templates``/static replace ours of the same name.
+    bytes. Static files from ``site.templates``/static replace ours of the same name. With
+    ``published``, a file made from the same inputs as the published one (the same records, code,
+    templates and ``site:`` block) is linked from there instead, once its bytes are checked.
     """
     records = list(records)
-    files = render_site(
-        site, records, generator_version=generator_version, thumbnail_sizes=_thumbnail_sizes(output_dir, records)
+    check_templates(site.templates)
+    files = _site_files(
+        site, records, generator_version=generator_version, thumbnail_sizes=lambda: _thumbnail_sizes(output_dir, records)
     )
+    known: dict[str, tuple[str, str]] = {}
+    state: dict[str, tuple[str, str]] = {}
+    common = ""
+    if published is not None:
+        known = _load_state(published)
+        common = _inputs_digest(site, generator_version)
     try:
-        for relative, text in files.items():
-            _write_text(output_dir / relative, text)
+        for relative, (render, shown) in files.items():
+            key = ""
+            if published is not None:
+                digests = published.digests if shown is None else [published.digests[index] for index in shown]
+                key = hashlib.sha256(json.dumps([common, relative, *digests]).encode()).hexdigest()
+                last = known.get(relative)
+                if last is not None and last[0] == key and _carried(
+                    published.output / relative, output_dir / relative, last[1]
+                ):
+                    state[relative] = last
+                    continue
+            data = render().encode("utf-8")
+            write_bytes_atomic(output_dir / relative, data)
+            if published is not None:
+                state[relative] = (key, hashlib.sha256(data).hexdigest())
         _copy_static(templates_dir() / STATIC_DIR, output_dir / STATIC_DIR)
         if site.templates is not None and (site.templates / STATIC_DIR).is_dir():
             _copy_static(site.templates / STATIC_DIR, output_dir / STATIC_DIR)
@@ -475,3 +629,9 @@ def write_site(
             f"Could not write the gallery into {output_dir}: {error}. "
             "Check that the folder is writable and the disk is not full."
         ) from error
+    if published is not None and state != known:
+        text = json.dumps({"version": SITE_STATE_FORMAT, "output": str(published.output), "files": state})
+        try:
+            write_text_atomic(published.state, text)
+        except OSError:  # only the next build's shortcut is lost: it renders every page
+            pass
