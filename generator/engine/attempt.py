@@ -236,7 +236,7 @@ def _paint(
     (work.staging / posixpath.dirname(files.frames[0])).mkdir(parents=True)
     count = len(layers)
     # Two chunks per slot at least: enough to share them out, few enough that the painter (its
-    # masks and fonts, sent with every chunk) is not pickled more often than it needs to be.
+    # masks and fonts, sent with every chunk) is not sent more often than it needs to be.
     size = max(1, min(PAINT_CHUNK, math.ceil(count / max(1, work.in_flight // 2))))
     chunks = [range(start, min(start + size, count)) for start in range(0, count, size)]
     pictures = [b""] * count
