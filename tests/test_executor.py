@@ -242,3 +242,74 @@ def test_min_coverage_through_pickled_tasks_equals_inline(tmp_path, pickling, ga
     assert kinds == (["data", "gap", "data", "data"] if gaps == "frame" else ["data"] * 3)
     inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, use_cache=False))
     assert contents(sent.output_dir) == contents(inline.output_dir)
+
+
+def test_jobs_1_runs_every_task_and_encoder_one_at_a_time_in_the_build_thread(tmp_path, monkeypatch):
+    from generator.engine import animation
+
+    threads: set[str] = set()
+    running = most = 0
+    original = animation.encode_file
+
+    def counted(*arguments: Any) -> bytes:
+        nonlocal running, most
+        threads.add(threading.current_thread().name)
+        running += 1
+        most = max(most, running)
+        try:
+            return original(*arguments)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(animation, "encode_file", counted)
+    result = build(every_format_site(tmp_path), tmp_path / "out", options=BuildOptions(jobs=1, cache_dir=tmp_path / "c"))
+    assert not result.failed
+    assert most == 1 and threads == {threading.main_thread().name}  # --jobs 1: one task at a time, no threads
+
+
+def test_the_pool_is_kept_busy_while_a_pipeline_takes_a_long_step():
+    """A step of one pipeline in the build's process (laying out its overlays, say) does not stop
+    the tasks of the others from being sent: they run during it."""
+    stepped: list[float] = []
+    ran: list[float] = []
+
+    def slow() -> Generator[Batch, None, str]:
+        yield Batch([Task(square, (1,))])
+        started = time.perf_counter()
+        time.sleep(0.4)  # the build's process is busy with this pipeline
+        stepped.extend([started, time.perf_counter()])
+        return "slow"
+
+    def stamped(value: int) -> int:
+        ran.append(time.perf_counter())
+        time.sleep(0.01)
+        return value
+
+    def busy() -> Generator[Batch, None, str]:
+        yield Batch(Task(stamped, (value,)) for value in range(60))
+        return "busy"
+
+    done: list[str] = []
+    with CountingExecutor() as executor:
+        Scheduler[str, str](Lane(executor, limit=2), animations=2).run(
+            [("slow", slow), ("busy", busy)], lambda key, result: done.append(result)
+        )
+    assert sorted(done) == ["busy", "slow"]
+    assert executor.most <= 2
+    during = [moment for moment in ran if stepped[0] < moment < stepped[1]]
+    assert len(during) >= 5  # with the step in this thread, at most the two already sent would run
+
+
+def test_the_fork_server_preloads_what_tasks_import_and_the_build_does_not():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, generator.engine.build;"
+        "before = {'rasterio', 'av', 'PIL.WebPImagePlugin'} & set(sys.modules);"
+        "import generator.engine.preload;"
+        "after = {'rasterio', 'rasterio.warp', 'av', 'PIL.WebPImagePlugin', 'generator.engine.tasks'} - set(sys.modules);"
+        "print(sorted(before), sorted(after))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[] []"

@@ -30,7 +30,7 @@ from generator.core.model import (
     FramePlan,
     Style,
 )
-from generator.encode.registry import BUILTIN_FORMATS, REQUIRED_FORMAT, Encoder, takes_rgb
+from generator.encode.registry import REQUIRED_FORMAT, Encoder, takes_rgb
 from generator.encode.stills import write_poster, write_thumbnail
 from generator.engine.attempt import Attempt, Target, Workspace, run_attempt
 from generator.engine.budget import SizeBudget
@@ -99,13 +99,6 @@ class AnimationBuilder:
         self.cache = cache
         self.pool = pool
         self.inline = Lane(None, 1)  # for work only the build's process can do
-        # Without worker processes, the encoders still run side by side: libwebp and x264
-        # release the GIL while they work.
-        self.encoders: Lane | None = None
-        if pool.executor is None:
-            threads = ThreadPoolExecutor(max_workers=len(BUILTIN_FORMATS), thread_name_prefix="encode")
-            self.thread_pools.append(threads)
-            self.encoders = Lane(threads, len(BUILTIN_FORMATS))
         self.progress = progress
         self.work = Workspace(staging, cache, progress, pool.limit)
         self.store = store
@@ -280,7 +273,7 @@ class AnimationBuilder:
             rgb = bool(coloured) and takes_rgb(encoder)
             given = (replace(animation, rgb=True), coloured) if rgb else (animation, frames)
             return Task(encode_file, (encoder, *given, format_options(encoder, spec.render)),
-                        self.encoders if builtin(encoder) else self.inline)
+                        None if builtin(encoder) else self.inline)  # None: the build's pool, like every task
 
         def written(position: int, data: bytes) -> None:
             (self.staging / files.outputs[chosen[position].name]).write_bytes(data)

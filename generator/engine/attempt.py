@@ -235,7 +235,9 @@ def _paint(
     shutil.rmtree(work.staging / posixpath.dirname(files.frames[0]), ignore_errors=True)
     (work.staging / posixpath.dirname(files.frames[0])).mkdir(parents=True)
     count = len(layers)
-    size = max(1, min(PAINT_CHUNK, math.ceil(count / work.in_flight)))
+    # Two chunks per slot at least: enough to share them out, few enough that the painter (its
+    # masks and fonts, sent with every chunk) is not sent more often than it needs to be.
+    size = max(1, min(PAINT_CHUNK, math.ceil(count / max(1, work.in_flight // 2))))
     chunks = [range(start, min(start + size, count)) for start in range(0, count, size)]
     pictures = [b""] * count
     full = [b""] * count if job.truecolor else []

@@ -74,6 +74,15 @@ class BuildResult:
 
 REPORT = "build-report.json"
 
+#: Tasks kept in flight per slot of the pool (a 1000-px layer is 1 MB): while the build's process
+#: is busy with an animation's own step (planning, laying out its overlays, writing its frames),
+#: the workers go on with what is queued, and a few frames' layers are all the memory it costs.
+IN_FLIGHT_PER_SLOT = 4
+#: Animations in flight per slot, and one more: while one waits at a barrier (its survey before
+#: painting, its encoders), the others have work for every slot, and the last animation of the
+#: build starts early enough not to leave its frames and encoders alone at the end.
+ANIMATIONS_PER_SLOT = 2
+
 
 class BuildFailed(GeneratorError):
     """``--strict``: an animation failed, so the build stops and the published output stays."""
@@ -172,11 +181,9 @@ def _build_claimed(
     state = cache_dir / "state"
     store = RecordStore(state, CheckedFiles.load(state / "checked-files.json", output, trust=options.use_cache))
     options = replace(options, jobs=tasks.slots)  # the work kept in flight follows the executor's width
-    # ≈ 2 tasks per slot in flight (a 1000-px layer is 1 MB); one more animation than slots, so
-    # one animation's barrier (the survey before painting) never leaves a slot idle.
-    pool = Lane(tasks.executor, 2 * tasks.slots if tasks.executor is not None else 1)
+    pool = Lane(tasks.executor, IN_FLIGHT_PER_SLOT * tasks.slots if tasks.executor is not None else 1)
     scheduler: Scheduler[tuple[AnimationSpec, AnimationStats], AnimationRecord] = Scheduler(
-        pool, animations=tasks.slots + 1 if tasks.executor is not None else 1
+        pool, animations=ANIMATIONS_PER_SLOT * tasks.slots + 1 if tasks.executor is not None else 1
     )
     summary = BuildSummary(generator_version=__version__)
     progress = Progress(

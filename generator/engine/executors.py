@@ -69,11 +69,8 @@ def local_pool(request: ExecutorRequest) -> TaskPool:
     if request.jobs <= 1:
         return TaskPool(executor=None, slots=1)
     context = multiprocessing.get_context("forkserver")
-    # Workers start with the task functions and the built-in encoders imported (once, in the fork server).
-    context.set_forkserver_preload([
-        "generator.engine.tasks", "generator.encode.gif", "generator.encode.webp", "generator.encode.mp4", "av",
-        "generator.engine.workers",
-    ])
+    # Workers start with everything a task loads imported (once, in the fork server: engine.preload).
+    context.set_forkserver_preload(["generator.engine.preload"])
     pool = ProcessPoolExecutor(
         max_workers=request.jobs, mp_context=context, initializer=exit_with_build, initargs=(os.getpid(),)
     )

@@ -5,8 +5,10 @@ in the build's process (planning, writing files) and yields a :class:`Batch` of 
 it needs work done; it resumes once every task of the batch is finished. Several pipelines are
 in flight at once, started in config order, and their tasks share the executor's slots, so the
 frames of one animation, the overlays of another and the encoders of a third run side by side.
-The work in flight is bounded per :class:`Lane` (≈ 2 tasks per slot): tasks are pulled from a
-batch only when there is room, so memory stays flat however long an animation is.
+The work in flight is bounded per :class:`Lane` (≈ 4 tasks per slot): tasks are pulled from a
+batch only when there is room, so memory stays flat however long an animation is. With worker
+processes, the pipelines' own steps run on one thread beside the scheduler's, so the workers
+are fed while the build's process plans or lays out an animation (see :class:`Scheduler`).
 
 The results of a batch's tasks are handed to its ``take`` in the build's process, in whatever
 order they finish: whatever ``take`` keeps is stored by the task's position, so the files are
@@ -16,8 +18,9 @@ the same for any number of jobs. A task that raises fails its pipeline only: the
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -64,6 +67,8 @@ class _Running(Generic[Key, Result]):
     running: int = 0
     exhausted: bool = True
     error: tuple[int, Exception] | None = None
+    queued: bool = False  # its batch is finished: waiting for its turn to go on
+    stepping: bool = False  # its code is running (on the scheduler's step thread)
 
     def fail(self, position: int, error: Exception) -> None:
         if self.error is None or position < self.error[0]:
@@ -85,7 +90,16 @@ def _inline(function: Callable[..., Any], arguments: tuple[Any, ...]) -> Future[
 
 
 class Scheduler(Generic[Key, Result]):
-    """Runs pipelines, at most ``animations`` at once, their tasks in ``pool`` (see the module)."""
+    """Runs pipelines, at most ``animations`` at once, their tasks in ``pool`` (see the module).
+
+    With a pool of its own (``pool.executor``), a pipeline's steps in the build's process
+    (planning, laying out the overlays: up to half a second) run on a thread of their own, one
+    step at a time, while this thread keeps the pool fed with the tasks of the other pipelines:
+    the workers never wait for the build's process while there is work to send them. The results
+    that come in during a step are handed to their ``take`` once it is over, so a pipeline's code
+    (its steps, its ``take``, ``done``) never runs in two threads at once. Inline, everything runs
+    in the caller's thread, one thing at a time.
+    """
 
     def __init__(self, pool: Lane, animations: int):
         self.pool = pool
@@ -101,63 +115,107 @@ class Scheduler(Generic[Key, Result]):
         """Start each pipeline in turn as others end; ``done(key, result)`` when one returns."""
         queue = iter(starts)
         active: list[_Running[Key, Result]] = []
+        ready: deque[_Running[Key, Result]] = deque()  # to be resumed, in the order their batches ended
+        stepper = ThreadPoolExecutor(1, thread_name_prefix="pipeline") if self.pool.executor is not None else None
+        stepping: tuple[Future[tuple[bool, Any]], _Running[Key, Result]] | None = None
+        arrived: list[tuple[Future[Any], _Running[Key, Result], int]] = []  # results that came during a step
         more = True
         try:
             while True:
-                while more and len(active) < self.animations:
-                    started = next(queue, None)
-                    if started is None:
-                        more = False
-                        break
-                    running = _Running[Key, Result](started[0], started[1]())
-                    active.append(running)
-                    self._advance(running, active, done)
-                for running in list(active):
-                    self._fill(running)
-                    if running.waiting:
-                        self._advance(running, active, done)
-                if not self._futures:
+                if stepping is None:
+                    for future, running, position in arrived:
+                        self._deliver(future, running, position)
+                    arrived.clear()
+                    while more and len(active) < self.animations:
+                        started = next(queue, None)
+                        if started is None:
+                            more = False
+                            break
+                        running = _Running[Key, Result](started[0], started[1]())
+                        active.append(running)
+                    for running in active:
+                        if running.waiting and not running.queued:
+                            running.queued = True
+                            ready.append(running)
+                    if ready:
+                        running = ready.popleft()
+                        running.queued = False
+                        if stepper is None:
+                            self._resume(running, self._step(running), active, done)
+                            continue
+                        running.stepping = True
+                        stepping = (stepper.submit(self._step, running), running)
+                for running in active:
+                    if not running.stepping:
+                        self._fill(running)
+                if not self._futures and stepping is None:
                     if not active and not more:
                         return
                     continue
-                finished, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda item: self._futures[item][1]):
+                waited = list(self._futures) if stepping is None else [*self._futures, stepping[0]]
+                finished, _ = wait(waited, return_when=FIRST_COMPLETED)
+                if stepping is not None and stepping[0] in finished:
+                    step, running = stepping
+                    stepping, running.stepping = None, False
+                    self._resume(running, step.result(), active, done)
+                for future in sorted(
+                    (future for future in finished if future in self._futures), key=lambda item: self._futures[item][1]
+                ):
                     running, position, lane = self._futures.pop(future)
                     self._load[id(lane)] -= 1
                     running.running -= 1
-                    error = future.exception()
-                    if error is not None:
-                        if not isinstance(error, Exception):
-                            raise error
-                        running.fail(position, error)
-                    elif running.error is None:
-                        try:
-                            running.take(position, future.result())
-                        except Exception as failure:
-                            running.fail(position, failure)
-                    if running.waiting:
-                        self._advance(running, active, done)
+                    if stepping is None:
+                        self._deliver(future, running, position)
+                    else:
+                        arrived.append((future, running, position))
         finally:
             for future in self._futures:
                 future.cancel()
+            if stepper is not None:
+                stepper.shutdown(wait=True, cancel_futures=True)  # a pipeline cannot be closed mid-step
             for running in active:
                 running.pipeline.close()
 
-    def _advance(
-        self, running: _Running[Key, Result], active: list[_Running[Key, Result]], done: Callable[[Key, Result], None]
-    ) -> None:
-        """Resume the pipeline until it yields a batch with tasks to run, or returns."""
-        while running.waiting:
-            error, running.error = running.error, None
+    @staticmethod
+    def _deliver(future: Future[Any], running: _Running[Key, Result], position: int) -> None:
+        """Hand a finished task's result to its batch's ``take`` (or its failure to the pipeline)."""
+        error = future.exception()
+        if error is not None:
+            if not isinstance(error, Exception):
+                raise error
+            running.fail(position, error)
+        elif running.error is None:
             try:
-                batch = running.pipeline.send(None) if error is None else running.pipeline.throw(error[1])
-            except StopIteration as finished:
-                active.remove(running)
-                done(running.key, finished.value)
-                return
-            running.tasks, running.take = iter(batch.tasks), batch.take
-            running.pulled, running.exhausted, running.next = 0, False, None
-            self._fill(running)
+                running.take(position, future.result())
+            except Exception as failure:
+                running.fail(position, failure)
+
+    @staticmethod
+    def _step(running: _Running[Key, Result]) -> tuple[bool, Any]:
+        """Resume the pipeline until it yields: (True, its batch), or (False, what it returned)."""
+        error, running.error = running.error, None
+        try:
+            batch = running.pipeline.send(None) if error is None else running.pipeline.throw(error[1])
+        except StopIteration as finished:
+            return False, finished.value
+        return True, batch
+
+    def _resume(
+        self,
+        running: _Running[Key, Result],
+        step: tuple[bool, Any],
+        active: list[_Running[Key, Result]],
+        done: Callable[[Key, Result], None],
+    ) -> None:
+        """Take in a step's outcome: the pipeline's new batch (its first tasks sent), or its end."""
+        yielded, value = step
+        if not yielded:
+            active.remove(running)
+            done(running.key, value)
+            return
+        running.tasks, running.take = iter(value.tasks), value.take
+        running.pulled, running.exhausted, running.next = 0, False, None
+        self._fill(running)
 
     def _fill(self, running: _Running[Key, Result]) -> None:
         """Submit the pipeline's next tasks while their lane has room."""

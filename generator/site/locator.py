@@ -139,6 +139,7 @@ def _land_cells() -> np.ndarray:
     return np.asarray(shapely.segmentize(pieces, LAND_DENSIFY_DEG))
 
 
+@lru_cache(maxsize=64)  # the pages of one region (and later builds) share its globe
 def land_path(centre: tuple[float, float]) -> str:
     """SVG path data of the land on the near side of the globe centred on ``centre`` (even-odd fill)."""
     cells = _land_cells()

@@ -1,0 +1,27 @@
+"""What the local pool's fork server imports once, so that its workers start ready for any task.
+
+Owns the warm-up of worker processes. Importing this module loads what the tasks would
+otherwise load on a worker's first task, in each worker again: the task functions and the
+built-in encoders, rasterio (with GDAL's bindings and what it pulls in, ≈ 0.3 s of CPU), the
+warp and VRT modules the local renderer reads with, and Pillow's image plugins (loaded on the
+first PNG opened or WebP saved). The fork server imports it once while the build plans; every
+worker forked from it inherits the loaded modules. Only the fork server imports this module:
+the build's own process keeps its lazy imports (``python -m generator --help`` stays quick).
+"""
+
+from __future__ import annotations
+
+import av  # noqa: F401 - the MP4 encoder's (imported when it first encodes)
+import numpy.ma  # noqa: F401 - loaded by rasterio's reads
+import rasterio  # noqa: F401
+import rasterio.vrt  # noqa: F401
+import rasterio.warp  # noqa: F401
+from PIL import Image
+
+import generator.encode.gif  # noqa: F401
+import generator.encode.mp4  # noqa: F401
+import generator.encode.webp  # noqa: F401
+import generator.engine.tasks  # noqa: F401
+import generator.engine.workers  # noqa: F401
+
+Image.init()  # every format plugin, as Pillow loads them on the first file of an unlisted format
