@@ -4,10 +4,13 @@ Owns reading. A ``Renderer`` returns data values on the output grid (not colours
 renderer (this local rasterio one; the TiTiler one in ``titiler.py``) shares the same palette
 mapping and overlays downstream. The local renderer picks the COG overview whose resolution is
 the coarsest still at least as fine as the output, and warps only that level into the grid;
-when it downsamples with a kernel other than nearest, it reads the way rio-tiler (and so
-TiTiler) does — a warped VRT at the source's resolution, decimated by GDAL from the overviews —
-so both renderers weigh source pixels alike. Items of one frame are combined: the first valid
-pixel wins.
+when it downsamples with a kernel other than nearest, it reads what rio-tiler (and so TiTiler)
+reads — a warped VRT at the source's resolution read at the grid's size, which GDAL answers
+with one warp of the overview it picks (made here directly for float one-band files with a
+nodata value: the same values bit for bit) — so both renderers weigh source pixels alike. GDAL
+is never given a nodata value for the output (the grid starts as missing), which keeps it out
+of its slower masked output kernels. Items of one frame are combined: the first valid pixel
+wins.
 
 Also owns what real-world assets need on the read side: sources in any CRS (GDAL warps them),
 band selection by ``bidx`` or a rio-tiler ``expression``, remote hrefs (``https://`` through
@@ -345,7 +348,7 @@ class LocalRenderer:
             downsampling = abs(target.a) > native[0] * (1 + 1e-9) or abs(target.e) > native[1] * (1 + 1e-9)
             if downsampling and style.resampling != "nearest":
                 kernel = Resampling[style.resampling]
-                if _warps_straight_to_size(src, nodata):
+                if nodata is not None and _warps_straight_to_size(src):
                     return _finish(_read_rescaled(path, self.access, src, grid, nodata, kernel), bands, style)
                 return _finish(_read_decimated(src, grid, bands, nodata, kernel), bands, style)
         open_options = {} if level is None else {"overview_level": level}
@@ -392,8 +395,9 @@ def _finish(stack: np.ndarray, bands: tuple[int, ...], style: Style) -> FrameDat
     return FrameData(values=stack[0], valid=valid[0])
 
 
-def _warps_straight_to_size(src: rasterio.io.DatasetReader, nodata: float | None) -> bool:
-    """Whether rio-tiler's read of ``src`` is one warp of one overview straight to the output size.
+def _warps_straight_to_size(src: rasterio.io.DatasetReader) -> bool:
+    """Whether rio-tiler's read of ``src``, given a nodata value, is one warp of one overview
+    straight to the output size.
 
     From GDAL 3.10 (the oldest this was checked against), a warped VRT read at a reduced size,
     all its bands at once, warps the overview it picks straight to that size, with the VRT's
@@ -403,7 +407,7 @@ def _warps_straight_to_size(src: rasterio.io.DatasetReader, nodata: float | None
     import rasterio
 
     version = tuple(int(part) for part in re.findall(r"\d+", rasterio.__gdal_version__)[:2])
-    return version >= (3, 10) and nodata is not None and src.count == 1 and np.dtype(src.dtypes[0]).kind == "f"
+    return version >= (3, 10) and src.count == 1 and np.dtype(src.dtypes[0]).kind == "f"
 
 
 def _read_rescaled(
@@ -462,9 +466,11 @@ def _read_decimated(
     """Downsampling with an averaging kernel, the way rio-tiler (and so TiTiler) reads.
 
     The source is warped at its own resolution into the output CRS over the grid's bounds, and
-    that virtual raster is decimated to the grid; GDAL takes the overview that fits from the
+    that virtual raster is read at the grid's size; GDAL takes the overview that fits from the
     warped VRT's implicit overviews. Reading the same way as TiTiler keeps the two renderers in
     step where kernels (bilinear, cubic, average…) would otherwise weigh pixels differently.
+    Used for the files ``_read_rescaled`` does not take (several bands, no nodata value, integers):
+    GDAL's answer to the read then depends on more than one warp.
     """
     from rasterio.vrt import WarpedVRT
 
