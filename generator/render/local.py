@@ -419,8 +419,8 @@ def _read_rescaled(
     size; GDAL answers by warping the overview it picks (``_vrt_overview``) into a VRT over the
     same extent at the grid's size. That warp is made here directly, without the implicit
     overviews and the rescaled copy of the VRT GDAL builds for each read, and without a nodata
-    value for the output: missing pixels start as -inf and stay so (GDAL's masked output kernels
-    cost a third more). The values are those of the VRT read, bit for bit.
+    value for the output: missing pixels start as -inf and stay so (with an output nodata, GDAL's
+    bilinear warp here took 1.6× the CPU). The values are those of the VRT read, bit for bit.
     """
     from affine import Affine
     from rasterio.vrt import WarpedVRT
