@@ -163,3 +163,77 @@ def test_downsampling_kernels_read_the_warped_vrt_as_a_masked_read_would(tmp_pat
     assert not valid.all() and valid.any()
     assert np.array_equal(ours.valid, valid)
     assert np.array_equal(ours.values[valid], masked.data[valid].astype("float32"))
+
+
+def _rio_tiler_read(path, grid: Grid, resampling: str, nodata: float | None) -> np.ndarray:
+    """What rio-tiler (and so TiTiler) reads: a warped VRT at the source's resolution read at the
+    grid's size, missing pixels as NaN."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    from rio_tiler.utils import get_vrt_transform
+
+    kernel = Resampling[resampling]
+    with rasterio.open(path) as src:
+        transform, width, height = get_vrt_transform(src, grid.bounds, grid.height, grid.width, dst_crs=CRS.from_user_input(grid.crs))
+        with WarpedVRT(
+            src, crs=grid.crs, transform=transform, width=width, height=height, resampling=kernel,
+            src_nodata=nodata, nodata=nodata, dtype=src.dtypes[0],
+        ) as vrt:
+            masked = vrt.read(1, out_shape=grid.shape, resampling=kernel, masked=True)
+    return np.ma.filled(masked.astype("float64"), np.nan)
+
+
+@pytest.mark.parametrize("resampling", ["bilinear", "average", "cubic", "lanczos"])
+@pytest.mark.parametrize("res", [1.3, 2.0, 2.9, 4.5, 7.0])
+def test_kernel_reads_warp_the_overview_gdal_picks_straight_to_the_grid(tmp_path, resampling, res):
+    """One warp from the overview GDAL's warped VRT would pick, onto the grid, with no nodata for
+    the output: bit for bit rio-tiler's read, at decimations between and on the overviews'
+    (2×, 4×, 8×), for a grid reaching past the file (missing pixels) and a nodata hole."""
+    rows, cols = np.mgrid[0:256, 0:256]
+    data = (np.sin(cols / 9) * np.cos(rows / 7) * 50 + 50).astype("float32")
+    data[100:140, 60:150] = NODATA
+    path = write_cog(tmp_path / "field.tif", data, west=0.0, north=64.0, res=0.25)
+    grid = Grid(crs="EPSG:4326", transform=Affine(res / 4, 0, -3, 0, -res / 4, 66), width=round(72 / res), height=round(70 / res))
+    ours = LocalRenderer().read(item(path), grid, Style(rescale=(0, 100), resampling=resampling))
+    theirs = _rio_tiler_read(path, grid, resampling, NODATA)
+    valid = np.isfinite(theirs)
+    assert valid.any() and not valid.all()
+    assert np.array_equal(ours.valid, valid)
+    assert np.array_equal(ours.values[valid], theirs[valid].astype("float32"))
+
+
+@pytest.mark.parametrize("nodata", [float("nan"), None])
+def test_kernel_reads_without_a_numeric_nodata_match_rio_tiler(tmp_path, nodata):
+    """A NaN nodata takes the one-warp read too; a file without nodata keeps the warped VRT with
+    an alpha band (rio-tiler's read then decimates in GDAL's block reads)."""
+    rows, cols = np.mgrid[0:128, 0:128]
+    data = (np.sin(cols / 5) * 40 + 50 + rows / 10).astype("float32")
+    if nodata is not None:
+        data[30:50, 30:70] = np.nan
+    path = write_cog(tmp_path / "field.tif", data, res=0.5, nodata=nodata)
+    grid = grid_at(1.7)
+    ours = LocalRenderer().read(item(path), grid, Style(rescale=(0, 100), resampling="bilinear"))
+    if nodata is None:
+        assert ours.valid.all()
+        return
+    theirs = _rio_tiler_read(path, grid, "bilinear", nodata)
+    valid = np.isfinite(theirs)
+    assert np.array_equal(ours.valid, valid) and not valid.all()
+    assert np.array_equal(ours.values[valid], theirs[valid].astype("float32"))
+
+
+def test_nearest_reads_leave_pixels_no_source_covers_missing(tmp_path):
+    """The grid starts as NaN and GDAL is given no nodata for the output: pixels beyond the file
+    and in its nodata hole are missing, every other one is the source pixel's value."""
+    data = column_values(64)
+    data[10:14, 20:24] = NODATA
+    path = write_cog(tmp_path / "columns.tif", data)
+    grid = Grid(crs="EPSG:4326", transform=Affine(1, 0, -8, 0, -1, 64), width=80, height=64)
+    read = LocalRenderer().read(item(path), grid, Style(rescale=(0, 64)))
+    expected = np.full((64, 80), np.nan, dtype="float32")
+    expected[:, 8:72] = data
+    expected[expected == NODATA] = np.nan
+    assert np.array_equal(read.valid, np.isfinite(expected))
+    assert np.array_equal(read.values[read.valid], expected[read.valid])
