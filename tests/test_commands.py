@@ -174,3 +174,27 @@ def test_importing_the_build_engine_loads_no_page_or_raster_library():
     code = f"import sys, generator.engine.build; print([m for m in {wanted!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_command_tunes_the_collector_for_a_short_process_and_main_does_not():
+    """``python -m generator`` (``cli.main.run``) raises the full-collection threshold and freezes
+    what is left at the end (the interpreter's exit need not walk it all); ``main``, which tests
+    and other programs call in their own process, leaves their collector alone."""
+    code = (
+        "import gc, runpy, sys\n"
+        "from generator.cli import main\n"
+        "before = gc.get_threshold()\n"
+        "try:\n"
+        "    main.main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "untouched = gc.get_threshold() == before and gc.get_freeze_count() == 0\n"
+        "sys.argv = ['generator', '--version']\n"
+        "try:\n"
+        "    runpy.run_module('generator', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as end:\n"
+        "    assert not end.code, end.code\n"
+        "print(untouched, gc.get_threshold() == main.COLLECTOR_THRESHOLDS, gc.get_freeze_count() > 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "True True True"

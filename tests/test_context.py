@@ -78,6 +78,46 @@ def test_topojson_arcs_decode_and_polygons_are_cut_at_the_antimeridian() -> None
     assert all(part.is_valid for part in parts) and sum(part.area for part in parts) == pytest.approx(4.0)
 
 
+def test_arcs_are_decoded_at_once_as_each_alone_would_be() -> None:
+    # Quantized: every arc's deltas summed from its own start (the arcs before it do not leak in),
+    # an empty arc stays empty with empty bounds; unquantized: the points as given.
+    quantized = geodata.decode({
+        "type": "Topology", "transform": {"scale": [0.5, 0.25], "translate": [-10, 20]}, "objects": {},
+        "arcs": [[[4, 8], [2, -4]], [], [[1, 1]], [[10, 0], [-1, 1], [-1, 1]]],
+    })
+    assert [arc.tolist() for arc in quantized.arcs] == [
+        [[-8.0, 22.0], [-7.0, 21.0]], [], [[-9.5, 20.25]], [[-5.0, 20.0], [-5.5, 20.25], [-6.0, 20.5]],
+    ]
+    assert quantized.bounds.tolist() == [
+        [-8.0, 21.0, -7.0, 22.0], [np.inf, np.inf, -np.inf, -np.inf], [-9.5, 20.25, -9.5, 20.25], [-6.0, 20.0, -5.0, 20.5],
+    ]
+    plain = geodata.decode({"type": "Topology", "objects": {}, "arcs": [[[1.5, 2.5], [3, 4]], [[0.25, -1]]]})
+    assert [arc.tolist() for arc in plain.arcs] == [[[1.5, 2.5], [3.0, 4.0]], [[0.25, -1.0]]]
+
+
+def test_lines_of_arcs_cut_at_the_antimeridian_and_drop_the_pole_edge() -> None:
+    topology = geodata.decode({
+        "type": "Topology", "objects": {},
+        "arcs": [
+            [[170.0, 10.0], [179.0, 10.0]],  # kept as it is
+            [[-179.0, 10.0], [179.0, 11.0]],  # crosses ±180°: cut in two
+            [[-170.0, 89.95], [170.0, 89.95]],  # along the pole: not a coast
+            [[5.0, 5.0]],  # a single point: no line
+            [[-175.0, 0.0], [-170.0, 0.0]],  # far from the previous arc's end, yet crossing nothing
+        ],
+    })
+    found = geodata.Lines.of(topology, np.arange(5))
+    assert [line.tolist() for line in found.lines] == [
+        [[170.0, 10.0], [179.0, 10.0]],
+        [[180.0, 10.5], [179.0, 11.0]],
+        [[-179.0, 10.0], [-180.0, 10.5]],
+        [[-175.0, 0.0], [-170.0, 0.0]],
+    ]
+    assert found.bounds.tolist() == [
+        [170.0, 10.0, 179.0, 10.0], [179.0, 10.5, 180.0, 11.0], [-180.0, 10.0, -179.0, 10.5], [-175.0, 0.0, -170.0, 0.0],
+    ]
+
+
 def test_natural_earth_layers_are_read_once_and_stay_within_the_world() -> None:
     data = geodata.natural_earth()
     assert geodata.natural_earth() is data  # cached: read once per process

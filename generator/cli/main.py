@@ -8,6 +8,7 @@ imports (rasterio, rio-tiler…) happen only once a command runs, so ``--help`` 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import re
@@ -198,5 +199,27 @@ def main(argv: list[str] | None = None) -> int:
         return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
 
 
+# The cyclic garbage collector, tuned for one command in a short-lived process. Nearly all that a
+# build allocates is either numpy buffers (not tracked) or the objects of the ~1000 modules it
+# imports, which live until the end; a full collection walks all of them again (three times in
+# a one-animation build, a quarter of a second for nothing). Young objects are still collected
+# as often as by default; a full collection waits for 100 young-generation runs instead of 10.
+COLLECTOR_THRESHOLDS = (700, 10, 100)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """``main`` as the whole process's command (``python -m generator``, ``eo-timelapse``).
+
+    Not for calling from a longer-lived process: it changes the collector's thresholds and, at
+    the end, freezes every object so that the interpreter's exit does not walk them all once
+    more only to find no garbage (≈ 0.3 s of CPU after a build).
+    """
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    try:
+        return main(argv)
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -28,7 +28,7 @@ Resampling = Literal["nearest", "bilinear", "cubic", "cubic_spline", "lanczos", 
 class StrictModel(BaseModel):
     """Base of every config section: unknown keys are errors, values are not coerced wildly."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def rescale_problem(low: float, high: float) -> str | None:

@@ -192,7 +192,7 @@ class StacRender(BaseModel):
     render and the key in messages. Other keys (``title``, ``minmax_zoom``…) are ignored.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     rescale: Rescale | None = None  # the first [min, max] of the list given per band
     colormap_name: Colormap | None = None

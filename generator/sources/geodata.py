@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,18 +131,41 @@ def _line_pieces(points: np.ndarray) -> list[np.ndarray]:
 
 
 def decode(topology: Mapping[str, Any]) -> Topology:
-    """Arcs of a (quantized) TopoJSON topology in lon/lat."""
+    """Arcs of a (quantized) TopoJSON topology in lon/lat.
+
+    All arcs are decoded at once into one flat array (a world's 2000 arcs would otherwise cost
+    thousands of small numpy calls); each arc is a read-only view of it. The values are those of
+    decoding each arc alone: quantized deltas are whole numbers, so their running sums are exact.
+    """
     transform = topology.get("transform")
-    arcs = []
-    for arc in topology["arcs"]:
-        points = np.asarray(arc, dtype=np.float64).reshape(-1, 2)
-        if transform is not None:
-            points = np.cumsum(points, axis=0) * transform["scale"] + transform["translate"]
-        arcs.append(points)
-    bounds = np.array(
-        [(*arc.min(axis=0), *arc.max(axis=0)) if len(arc) else (np.inf, np.inf, -np.inf, -np.inf) for arc in arcs]
-    ).reshape(-1, 4)
-    return Topology(arcs=tuple(arcs), bounds=bounds, objects=topology["objects"])
+    raw_arcs = topology["arcs"]
+    counts = np.fromiter((len(arc) for arc in raw_arcs), dtype=np.int64, count=len(raw_arcs))
+    starts = np.cumsum(counts) - counts
+    values = chain.from_iterable(chain.from_iterable(raw_arcs))
+    if transform is None:
+        flat = np.fromiter(values, dtype=np.float64, count=2 * int(counts.sum())).reshape(-1, 2)
+    else:
+        deltas = np.fromiter(values, dtype=np.int64, count=2 * int(counts.sum())).reshape(-1, 2)
+        running = np.cumsum(deltas, axis=0)
+        # Each arc's running sum starts afresh: take away the total of the arcs before it.
+        before = np.zeros((len(raw_arcs), 2), dtype=np.int64)
+        later = starts > 0
+        before[later] = running[starts[later] - 1]
+        absolute = (running - np.repeat(before, counts, axis=0)).astype(np.float64)
+        flat = absolute * transform["scale"] + transform["translate"]
+    flat.flags.writeable = False
+    arcs = tuple(flat[start : start + count] for start, count in zip(starts.tolist(), counts.tolist(), strict=True))
+    return Topology(arcs=arcs, bounds=_arc_bounds(flat, starts, counts), objects=topology["objects"])
+
+
+def _arc_bounds(flat: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(west, south, east, north) of each arc of ``flat`` (inf, inf, −inf, −inf for an empty one)."""
+    bounds = np.tile(np.array([np.inf, np.inf, -np.inf, -np.inf]), (len(counts), 1))
+    full = counts > 0
+    if full.any():
+        bounds[full, :2] = np.minimum.reduceat(flat, starts[full], axis=0)
+        bounds[full, 2:] = np.maximum.reduceat(flat, starts[full], axis=0)
+    return bounds
 
 
 def _polygon_arcs(value: Mapping[str, Any]) -> Iterator[list[list[int]]]:
@@ -172,12 +196,47 @@ class Lines:
 
     @classmethod
     def of(cls, topology: Topology, arcs: np.ndarray) -> Lines:
-        pieces = tuple(
-            piece for arc in arcs for piece in _line_pieces(topology.arcs[arc])
-            if len(piece) > 1 and np.abs(piece[:, 1]).min() < POLE_EDGE
-        )
-        bounds = np.array([(*piece.min(axis=0), *piece.max(axis=0)) for piece in pieces]).reshape(-1, 4)
-        return cls(pieces, bounds)
+        """The ``arcs`` of ``topology`` as lines, cut at the antimeridian, without the pole edges.
+
+        Most arcs cross nothing: they are kept as they are, with the bounds the topology has
+        for them; only the few that cross ±180° are cut piece by piece.
+        """
+        chosen = [topology.arcs[arc] for arc in arcs.tolist()]
+        crosses, polar = _arc_flags(chosen)
+        pieces: list[np.ndarray] = []
+        bounds: list[np.ndarray] = []
+        for arc, points, crossing, at_pole in zip(arcs.tolist(), chosen, crosses.tolist(), polar.tolist(), strict=True):
+            if len(points) < 2:
+                continue
+            if not crossing:
+                if not at_pole:
+                    pieces.append(points)
+                    bounds.append(topology.bounds[arc])
+                continue
+            for piece in _line_pieces(points):
+                if len(piece) > 1 and np.abs(piece[:, 1]).min() < POLE_EDGE:
+                    pieces.append(piece)
+                    bounds.append(np.array([*piece.min(axis=0), *piece.max(axis=0)]))
+        return cls(tuple(pieces), np.array(bounds, dtype=np.float64).reshape(-1, 4))
+
+
+def _arc_flags(arcs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """For each arc: whether it crosses ±180° (as :func:`_crosses`), and whether all of it lies
+    within :data:`POLE_EDGE` of a pole; worked out for all arcs at once."""
+    sizes = np.fromiter((len(points) for points in arcs), dtype=np.int64, count=len(arcs))
+    crosses = np.zeros(len(arcs), dtype=bool)
+    polar = np.ones(len(arcs), dtype=bool)
+    full = sizes > 0
+    if not full.any():
+        return crosses, polar
+    flat = np.concatenate([points for points in arcs if len(points)])
+    starts = (np.cumsum(sizes) - sizes)[full]
+    jumps = np.zeros(len(flat), dtype=np.int64)
+    jumps[:-1] = np.abs(np.diff(flat[:, 0])) > 180
+    jumps[starts[1:] - 1] = 0  # from one arc's last point to the next arc's first: no jump
+    crosses[full] = np.add.reduceat(jumps, starts) > 0
+    polar[full] = np.minimum.reduceat(np.abs(flat[:, 1]), starts) >= POLE_EDGE
+    return crosses, polar
 
 
 @dataclass(frozen=True, eq=False)
