@@ -138,7 +138,8 @@ def old_webp(path: Path, animation: DemoAnimation) -> None:
     height, width = animation.frames[0].shape
     chunks = [webp._webp_header_chunks(width, height, animation.transparent is not None, 0)]
     for frame, duration in zip(animation.frames, animation.durations, strict=True):
-        bitstream = webp._encode_webp_frame(frame, animation.palette, animation.transparent, True, *OLD_WEBP[::-1])
+        lookup = webp.RgbaLookup(animation.palette, animation.transparent)
+        bitstream = webp._encode_webp_frame(frame, lookup, animation.transparent, True, *OLD_WEBP[::-1])
         chunks.append(webp._anmf_chunk(webp.CanvasRect(0, 0, width, height), duration, bitstream))
     body = b"WEBP" + b"".join(chunks)
     path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
