@@ -148,7 +148,7 @@ def _unchanged_cleared(
         packed = np.where(same, np.uint32(0), packed)
     else:
         packed = np.take(lookup.packed, part)
-        packed[same] = 0
+        np.putmask(packed, same, 0)
     height, width = part.shape[:2]
     return packed.view(np.uint8).reshape(height, width, 4)
 
