@@ -375,8 +375,14 @@ def test_mp4_planes_from_the_palette_are_those_of_the_rgba_frame(size: tuple[int
     frame = rng.integers(0, 256, size=size, dtype=np.uint8)
     frame[::3, ::2] = TRANSPARENT
     background = (200, 30, 90)
-    planes = YuvTable(distinct_palette(), TRANSPARENT, background).yuv420p(frame)
+    table = YuvTable(distinct_palette(), TRANSPARENT, background)
+    planes = table.yuv420p(frame)
     np.testing.assert_array_equal(planes, RgbaYuv(background).yuv420p(intended_rgba(frame, TRANSPARENT)))
+    # Written into a reused array (and scratch kept from a frame of another size): the same.
+    table.yuv420p(rng.integers(0, 256, size=(size[0] + 3, size[1] + 1), dtype=np.uint8))
+    reused = np.full_like(planes, 7)
+    assert table.yuv420p(frame, reused) is reused
+    np.testing.assert_array_equal(reused, planes)
 
 
 # --------------------------------------------------------------------------------------------

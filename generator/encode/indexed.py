@@ -2,7 +2,8 @@
 
 A frame is a 2-D ``uint8`` array of indices into one 256-entry RGB palette, with an optional
 transparent index. These helpers validate such inputs with messages a user can act on and turn
-them into RGBA where a format needs colours (thumbnails, WebP, MP4). The streaming writers
+them into RGBA where a format needs colours (thumbnails, WebP, MP4), and read the palette PNGs
+the build paints its frames as (:func:`png_indices`). The streaming writers
 (WebP, MP4) also share the pairing of frames with durations and the rule that a failed write
 leaves no partial file.
 

@@ -63,8 +63,9 @@ _ANMF_DO_NOT_BLEND = 0x02
 # only (now; about 75 % of the pixels): method 3 quality 25, 0.67× and 0.87× the size; method
 # 2 quality 10, 0.42× and 1.00×; method 3 quality 10, 0.45× and 0.99×; quality 0, no faster;
 # method 0, 1.24× the size. Unchanged pixels written transparent and blended (now, measured
-# again with libwebp 1.6): 0.86× libwebp's CPU and 0.90× the size at method 2 quality 10; at
-# method 0, still 1.18× the size.
+# again with libwebp 1.6): 0.86-0.91× libwebp's CPU and 0.90× the size at method 2 quality 10
+# (the whole writer, b: 0.41× the CPU of whole frames at method 3, quality 25, 0.905× the
+# size); at method 0, still 1.18× the size, at method 1 no faster.
 LOSSLESS_METHOD = 2
 LOSSLESS_QUALITY = 10
 #: Lossy frames (``lossless=False``): Pillow's default method; ``quality`` is the user's.
