@@ -7,18 +7,20 @@ round, so a slow moment of the machine hits all of them alike):
 a. a cold build (cache off, ``jobs=1``) with ``formats: [gif, webp, mp4]`` vs ``[gif]``: whole
    builds, not the encoders alone, so the ratio is what a user waits for;
 b. WebP as written before (every frame whole, method 3, quality 25) vs ``write_webp`` (changed
-   rectangles, ``webp.LOSSLESS_METHOD``/``LOSSLESS_QUALITY``): time, size, and whether every
-   frame decodes to the same RGBA;
+   rectangles, their unchanged pixels transparent and blended, ``webp.LOSSLESS_METHOD``/
+   ``LOSSLESS_QUALITY``): time, size, and whether every frame decodes to the same RGBA;
 c. MP4 the old way (RGB frame → swscale → yuv420p, one frame per 100 ms tick, so a frame of n
    ticks is encoded n times; x264 with its own threads and B-frames) vs ``write_mp4``: time,
    frames encoded, size;
 d. our GIF writer vs Pillow saving the same shared-palette ``P`` frames
-   (``save_all=True, append_images=…, optimize=False``): time and size.
+   (``save_all=True, append_images=…, optimize=False``): time and size;
+e. ``write_mp4`` with x264's preset alone (``veryfast``) vs with ``mp4._X264_PARAMS`` on top:
+   time, size, and the PSNR of the decoded frames against the planes x264 was given.
 
 Every line gives CPU time (the process's, every thread included: x264's and libwebp's) and
 wall time; CPU time is the steadier one when other work shares the machine. (b)-(d) run on the
 demo's frames (the index PNGs the build keeps in ``animations/*/frames``).
-Run: ``python benchmarks/encoders.py [rounds] [parts]`` (default 5 rounds of parts ``abcd``;
+Run: ``python benchmarks/encoders.py [rounds] [parts]`` (default 5 rounds of parts ``abcde``;
 about 3 minutes on 2 cores; ``python benchmarks/encoders.py 9 d`` runs only the GIF part).
 """
 
@@ -38,12 +40,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generator.encode import webp
+from generator.encode import mp4, webp
 from generator.encode.gif import GifWriter
-from generator.encode.indexed import CanvasRect
-from generator.encode.mp4 import write_mp4
-from generator.engine.animation import BuildOptions
-from generator.engine.build import build
+from generator.encode.indexed import CanvasRect, RgbaLookup
+from generator.encode.mp4 import YuvTable, write_mp4
+from generator.engine.build import BuildOptions, build
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_WEBP = (3, 25)  # (method, quality) before: every frame whole
@@ -140,7 +141,8 @@ def old_webp(path: Path, animation: DemoAnimation) -> None:
     height, width = animation.frames[0].shape
     chunks = [webp._webp_header_chunks(width, height, animation.transparent is not None, 0)]
     for frame, duration in zip(animation.frames, animation.durations, strict=True):
-        bitstream = webp._encode_webp_frame(frame, animation.palette, animation.transparent, True, *OLD_WEBP[::-1])
+        lookup = RgbaLookup(animation.palette, animation.transparent)
+        bitstream = webp._encode_webp_frame(frame, lookup, animation.transparent, True, *OLD_WEBP[::-1])
         chunks.append(webp._anmf_chunk(CanvasRect(0, 0, width, height), duration, bitstream))
     body = b"WEBP" + b"".join(chunks)
     path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
@@ -280,9 +282,52 @@ def gif_writers(animations: list[DemoAnimation], folder: Path, rounds: int) -> N
     print(f"    size {ours_size / pillow_size:.3f}×")
 
 
+# --------------------------------------------------------------------------------------------
+# (e) x264's settings
+
+
+def mp4_psnr(path: Path, animation: DemoAnimation) -> tuple[float, int]:
+    """(summed squared error, values) of the decoded planes against the planes x264 was given."""
+    import av
+
+    table = YuvTable(animation.palette, animation.transparent, (255, 255, 255))
+    error, count = 0.0, 0
+    with av.open(str(path)) as container:
+        for frame, decoded in zip(animation.frames, container.decode(video=0), strict=True):
+            given = table.yuv420p(frame).astype(np.float64)
+            error += float(((decoded.to_ndarray(format="yuv420p") - given) ** 2).sum())
+            count += given.size
+    return error, count
+
+
+def x264_settings(animations: list[DemoAnimation], folder: Path, rounds: int) -> None:
+    ours = mp4._X264_PARAMS
+
+    def with_params(name: str, params: str) -> Callable[[], None]:
+        def run() -> None:
+            mp4._X264_PARAMS = params
+            try:
+                for a in animations:
+                    write_mp4(folder / f"{name}-{a.name}.mp4", a.frames, a.durations, a.palette, a.transparent)
+            finally:
+                mp4._X264_PARAMS = ours
+
+        return run
+
+    medians = interleaved({"preset": with_params("preset", ""), "ours": with_params("ours", ours)}, rounds)
+    size, psnr = {}, {}
+    for name in ("preset", "ours"):
+        size[name] = sum((folder / f"{name}-{a.name}.mp4").stat().st_size for a in animations)
+        errors = [mp4_psnr(folder / f"{name}-{a.name}.mp4", a) for a in animations]
+        psnr[name] = 10 * math.log10(255**2 * sum(n for _, n in errors) / sum(e for e, _ in errors))
+    print(f"(e) MP4: x264 preset veryfast alone vs with {ours!r}")
+    print(f"    {medians['ours'].versus(medians['preset'])}")
+    print(f"    size {size['ours'] / size['preset']:.3f}×; PSNR of the planes {psnr['ours']:.2f} vs {psnr['preset']:.2f} dB")
+
+
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    parts = sys.argv[2] if len(sys.argv) > 2 else "abcd"
+    parts = sys.argv[2] if len(sys.argv) > 2 else "abcde"
     with tempfile.TemporaryDirectory(prefix="bench-encoders-") as temporary:
         folder = Path(temporary)
         if "a" in parts:
@@ -296,6 +341,8 @@ def main() -> None:
             mp4_ways(animations, folder, rounds)
         if "d" in parts:
             gif_writers(animations, folder, rounds)
+        if "e" in parts:
+            x264_settings(animations, folder, rounds)
         frames = sum(len(a.frames) for a in animations)
         print(f"{len(animations)} animations, {frames} frames; medians of {rounds} interleaved rounds ((d): {rounds * 3})")
 

@@ -322,3 +322,141 @@ def test_webp_frames_after_the_first_cover_only_what_changed(tmp_path: Path) -> 
         for number, frame in enumerate(frames):
             image.seek(number)
             np.testing.assert_array_equal(np.array(image.convert("RGBA"))[..., 3], intended_rgba(frame, TRANSPARENT)[..., 3])
+
+
+# --------------------------------------------------------------------------------------------
+# The shared per-frame work: frame PNGs, colours, YUV planes
+
+
+def test_palette_pngs_are_read_without_pillow_and_other_pngs_with_it() -> None:
+    import io
+
+    from generator.encode.indexed import png_indices
+    from generator.encode.stills import poster_png
+    from generator.engine.tasks import frame_indices
+
+    rng = np.random.default_rng(11)
+    frame = rng.integers(0, 256, size=(37, 51), dtype=np.uint8)
+    frame[:, :20] = 3  # runs, so the PNG compresses
+    picture = poster_png(frame, distinct_palette(), TRANSPARENT)
+    fast = png_indices(picture)
+    assert fast is not None and fast.dtype == np.uint8 and fast.flags.c_contiguous
+    np.testing.assert_array_equal(fast, frame)
+    np.testing.assert_array_equal(frame_indices(picture), frame)
+    # Not an unfiltered 8-bit palette PNG: None here, Pillow reads it in frame_indices.
+    rgba = intended_rgba(frame, TRANSPARENT)
+    full = poster_png(rgba, distinct_palette(), TRANSPARENT)
+    assert png_indices(full) is None
+    np.testing.assert_array_equal(frame_indices(full), rgba)
+    small = io.BytesIO()
+    four_bit = Image.frombytes("P", (51, 37), (frame % 16).tobytes())
+    four_bit.putpalette(distinct_palette()[:48])
+    four_bit.save(small, format="PNG")
+    assert png_indices(small.getvalue()) is None
+    np.testing.assert_array_equal(frame_indices(small.getvalue()), frame % 16)
+    assert png_indices(b"not a png") is None
+
+
+def test_indices_to_rgba_looks_every_entry_up() -> None:
+    from generator.encode.indexed import indices_to_rgba
+
+    frame = np.arange(256, dtype=np.uint8).reshape(16, 16)[:, 3:]  # a view, not contiguous
+    for transparent in (TRANSPARENT, None, 200):
+        np.testing.assert_array_equal(indices_to_rgba(frame, distinct_palette(), transparent), intended_rgba(frame, transparent))
+
+
+@pytest.mark.parametrize("size", [(24, 32), (23, 32), (24, 31), (23, 31), (1, 1), (86, 64)])
+def test_mp4_planes_from_the_palette_are_those_of_the_rgba_frame(size: tuple[int, int]) -> None:
+    """The palette table (by pixel pairs) gives exactly the planes that the per-pixel formulas
+    give the frame's colours, for every parity of width and height."""
+    from generator.encode.mp4 import RgbaYuv
+
+    rng = np.random.default_rng(sum(size))
+    frame = rng.integers(0, 256, size=size, dtype=np.uint8)
+    frame[::3, ::2] = TRANSPARENT
+    background = (200, 30, 90)
+    table = YuvTable(distinct_palette(), TRANSPARENT, background)
+    planes = table.yuv420p(frame)
+    np.testing.assert_array_equal(planes, RgbaYuv(background).yuv420p(intended_rgba(frame, TRANSPARENT)))
+    # Written into a reused array (and scratch kept from a frame of another size): the same.
+    table.yuv420p(rng.integers(0, 256, size=(size[0] + 3, size[1] + 1), dtype=np.uint8))
+    reused = np.full_like(planes, 7)
+    assert table.yuv420p(frame, reused) is reused
+    np.testing.assert_array_equal(reused, planes)
+
+
+# --------------------------------------------------------------------------------------------
+# Settings and determinism
+
+
+def anmf_flags(path: Path) -> list[int]:
+    data, position, flags = path.read_bytes(), 12, []
+    while position < len(data):
+        fourcc, size = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "little")
+        if fourcc == b"ANMF":
+            flags.append(data[position + 8 + 15])
+        position += 8 + size + size % 2
+    return flags
+
+
+@pytest.mark.parametrize("rgb", [False, True], ids=["indices", "rgba"])
+def test_webp_blends_frames_unless_a_pixel_turns_transparent(tmp_path: Path, rgb: bool) -> None:
+    """Lossless frames after the first write their unchanged pixels transparent and are blended
+    (flags 0), unless a pixel turns transparent (flags 2: no blending); either way every frame
+    decodes to exactly its pixels."""
+    frames = sequence()  # 2: a hole opens (no blending); 3: repeated; 4: part refilled (blended)
+    frames.append(frames[-1].copy())
+    frames[-1][20:, :] = 5  # opaque pixels change: blended
+    given = [intended_rgba(frame, TRANSPARENT) for frame in frames] if rgb else frames
+    path = tmp_path / "anim.webp"
+    write_webp(path, given, [100] * len(frames), distinct_palette(), TRANSPARENT, rgb=rgb)
+    assert anmf_flags(path) == [2, 2, 2, 0, 0, 0]
+    with Image.open(path) as image:
+        for number, frame in enumerate(frames):
+            image.seek(number)
+            decoded, intended = np.array(image.convert("RGBA")), intended_rgba(frame, TRANSPARENT)
+            np.testing.assert_array_equal(decoded[..., 3], intended[..., 3])
+            visible = intended[..., 3] > 0
+            np.testing.assert_array_equal(decoded[visible], intended[visible])
+
+
+def test_webp_without_transparency_or_lossy_is_not_blended(tmp_path: Path) -> None:
+    frames = [frame.copy() for frame in sequence()]
+    for frame in frames:
+        frame[frame == TRANSPARENT] = 1
+    opaque, lossy = tmp_path / "opaque.webp", tmp_path / "lossy.webp"
+    write_webp(opaque, frames, [100] * 5, distinct_palette(), None)
+    write_webp(lossy, sequence(), [100] * 5, distinct_palette(), TRANSPARENT, lossless=False)
+    assert set(anmf_flags(opaque)) == set(anmf_flags(lossy)) == {2}
+
+
+def test_mp4_uses_the_measured_x264_settings(tmp_path: Path) -> None:
+    path = tmp_path / "a.mp4"
+    write_mp4(path, sequence(), [100] * 5, distinct_palette(), TRANSPARENT)
+    with av.open(str(path)) as container:
+        settings = bytes(next(container.demux(video=0)))
+    # No deblocking, diamond search, no partitions below 16×16 in P-frames (0x3: intra only).
+    for setting in (b"deblock=0:", b"me=dia ", b"analyse=0x3:0x3 ", b"bframes=0 ", b"threads=1 "):
+        assert setting in settings
+
+
+def test_mp4_bytes_at_heights_of_4n_plus_2_do_not_depend_on_what_ran_before(tmp_path: Path) -> None:
+    """Chroma planes of odd height (86 / 2 = 43): the same frames give the same bytes, after
+    other sizes and from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(86)
+    frames = [rng.integers(0, 256, size=(86, 64), dtype=np.uint8) for _ in range(4)]
+
+    def written(name: str, shape: tuple[int, int] = (86, 64)) -> bytes:
+        path = tmp_path / f"{name}.mp4"
+        given = frames if shape == (86, 64) else [rng.integers(0, 256, size=shape, dtype=np.uint8) for _ in range(4)]
+        write_mp4(path, given, [300] * 4, distinct_palette(), TRANSPARENT)
+        return path.read_bytes()
+
+    first = written("first")
+    written("other", (90, 66))
+    written("odd", (43, 31))
+    with ThreadPoolExecutor(3) as pool:
+        again = list(pool.map(written, ["a", "b", "c"]))
+    assert again == [first] * 3 and written("last") == first

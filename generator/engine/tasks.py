@@ -24,6 +24,7 @@ from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.model import FramePlan, FrameStats, Grid, Style
+from generator.encode.indexed import png_indices
 from generator.encode.registry import Animation, Encoder
 from generator.encode.stills import poster_png
 from generator.overlays.painter import OverlayPainter
@@ -146,6 +147,9 @@ def _layer(job: LayerJob, store: FrameCache) -> np.ndarray:
 
 def frame_indices(picture: bytes) -> np.ndarray:
     """The palette indices of a frame PNG made by :func:`paint_frames` (RGBA for a full-colour one)."""
+    indices = png_indices(picture)  # a palette PNG without Pillow: every encoder reads every frame
+    if indices is not None:
+        return indices
     with Image.open(io.BytesIO(picture)) as image:
         return np.asarray(image.convert("RGBA") if image.mode == "RGB" else image)
 
