@@ -255,3 +255,39 @@ def test_a_search_result_is_planned_once_while_it_and_the_spec_are_the_same(tmp_
     config.write_text(config.read_text().replace("{id: c, source: s}", "{id: c, source: s, last: 3}"))
     (more,) = build(config).records
     assert len(planned) == 3 and [frame.datetime.month for frame in more.frames] == [3, 4, 5]
+
+
+def test_the_grid_crs_is_parsed_once_per_build(tmp_path):
+    from affine import Affine
+
+    from generator.core.model import ItemAsset, Style
+    from generator.render import local
+
+    paths = [write_cog(tmp_path / f"f{n}.tif", column_values(64) + n) for n in range(3)]
+    grid = Grid(crs="EPSG:3857", transform=Affine(200_000.0, 0, 0, 0, -200_000.0, 7_000_000.0), width=30, height=30)
+    buildcache.clear()
+    for resampling in ("bilinear", "nearest"):  # the warped VRT read and the reprojection
+        for path in paths:
+            local.LocalRenderer().read(ItemAsset(path.stem, None, str(path)), grid, Style(rescale=(0, 70), resampling=resampling))  # type: ignore[arg-type]
+    assert local._parsed_crs.cache_info().misses == 1
+    assert local.grid_crs("EPSG:3857") == rasterio.crs.CRS.from_epsg(3857)
+    buildcache.clear()
+    assert local._parsed_crs.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize("inside_env", [True, False])
+def test_a_dataset_evicted_from_the_kept_ones_is_closed(tmp_path, monkeypatch, inside_env):
+    """Within a read (its ``rasterio.Env`` in force) or outside any."""
+    from contextlib import ExitStack
+
+    monkeypatch.setattr(datasets, "PER_THREAD", 1)
+    first, second = (str(write_cog(tmp_path / f"{name}.tif", column_values(64))) for name in "ab")
+    with datasets.kept_open(first) as old:
+        pass
+    with ExitStack() as stack:
+        if inside_env:
+            stack.enter_context(rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"))
+        with datasets.kept_open(second) as new:
+            assert old.closed and not new.closed
+    buildcache.clear()
+    assert new.closed

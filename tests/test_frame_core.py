@@ -11,7 +11,7 @@ from shapely.geometry import Polygon, box
 
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import LocalRenderer, overview_level, render_frame
+from generator.render.local import FrameData, LocalRenderer, overview_level, render_frame
 from generator.render.palette import build_palette, to_indices
 
 from .conftest import NODATA, column_values, write_cog
@@ -237,3 +237,25 @@ def test_nearest_reads_leave_pixels_no_source_covers_missing(tmp_path):
     expected[expected == NODATA] = np.nan
     assert np.array_equal(read.valid, np.isfinite(expected))
     assert np.array_equal(read.values[read.valid], expected[read.valid])
+
+
+def test_a_renderers_arrays_are_not_changed_when_items_are_combined():
+    """The first item's arrays are copied before a later item fills them in (a renderer may hand
+    out arrays it keeps); a frame of one item is the renderer's answer as is."""
+    values = np.where(np.arange(64) < 32, np.float32(1.0), np.float32(np.nan)) * np.ones((64, 1), "float32")
+    shared = FrameData(values=values, valid=np.isfinite(values))
+    full = FrameData(values=np.full((64, 64), 2.0, "float32"), valid=np.ones((64, 64), bool))
+
+    class Kept:
+        concurrency = 1
+
+        def read(self, asset: ItemAsset, grid: Grid, style: Style, region=None) -> FrameData:
+            return shared if asset.item_id == "a" else full
+
+    a, b = (ItemAsset(item_id=name, datetime=WHEN, href=f"{name}.tif") for name in "ab")
+    before = shared.values.copy(), shared.valid.copy()
+    data = render_frame(FramePlan(datetime=WHEN, items=(a, b)), grid_at(1.0), Style(rescale=(0, 64)), Kept())
+    assert data.valid.all() and np.all(data.values[:, :32] == 1.0) and np.all(data.values[:, 32:] == 2.0)
+    assert np.array_equal(shared.values, before[0], equal_nan=True) and np.array_equal(shared.valid, before[1])
+    alone = render_frame(FramePlan(datetime=WHEN, items=(a,)), grid_at(1.0), Style(rescale=(0, 64)), Kept())
+    assert alone.values is shared.values and alone.valid is shared.valid
