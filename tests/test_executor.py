@@ -313,3 +313,27 @@ def test_the_fork_server_preloads_what_tasks_import_and_the_build_does_not():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[] []"
+
+
+@pytest.mark.parametrize(
+    ("flags", "starts"), [(["--jobs", "2"], True), (["--jobs", "1"], False), (["--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], False)]
+)
+def test_the_command_starts_the_fork_server_before_it_reads_the_config_only_for_local_processes(
+    tmp_path, monkeypatch, flags, starts
+):
+    from generator.cli.main import main
+
+    started: list[bool] = []
+    monkeypatch.setattr(executors, "start_fork_server", lambda: started.append(True))
+    missing = tmp_path / "no-such-config.yml"  # the build stops at the config: the start came before
+    assert main(["build", "--config", str(missing), *flags]) != 0
+    assert started == ([True] if starts else [])
+
+
+def test_a_fork_server_started_early_serves_the_pool(tmp_path):
+    executors.start_fork_server()
+    pool = executors.open_executor(executors.ExecutorRequest(jobs=2))
+    try:
+        assert pool.executor is not None and pool.executor.submit(square, 7).result(timeout=60) == 49
+    finally:
+        pool.close()

@@ -133,6 +133,10 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_build(args: argparse.Namespace) -> int:
+    if args.jobs > 1 and args.scheduler is None and not args.dry_run:
+        from generator.engine.executors import start_fork_server
+
+        start_fork_server()  # the workers' imports overlap this process's imports and planning
     from generator.engine.animation import BuildOptions  # deferred: pulls in rasterio and friends
     from generator.engine.build import build  # deferred: pulls in rasterio and friends
 

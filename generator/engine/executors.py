@@ -64,13 +64,36 @@ def open_executor(request: ExecutorRequest) -> TaskPool:
     return factory(request)
 
 
+#: What the fork server imports once, so that every worker forked from it starts ready.
+FORK_SERVER_PRELOAD = ["generator.engine.preload"]
+
+
+def start_fork_server() -> None:
+    """Start the local pool's fork server now, on a thread, so that its imports (≈ 0.5 s of CPU)
+    run on another core while this process is still importing and reading the config.
+
+    Called by the command line as soon as it knows the build runs local processes: by the time
+    the first task is sent, the workers are ready instead of still importing. Harmless when no
+    pool is opened after all (a config naming a cluster): the server waits unused and ends with
+    this process.
+    """
+    threading.Thread(target=_start_fork_server, name="fork-server-start", daemon=True).start()
+
+
+def _start_fork_server() -> None:
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(FORK_SERVER_PRELOAD)
+    forkserver.ensure_running()
+
+
 def local_pool(request: ExecutorRequest) -> TaskPool:
     """Processes for CPU-bound work (forkserver: safe with threads in the parent); none for one job."""
     if request.jobs <= 1:
         return TaskPool(executor=None, slots=1)
     context = multiprocessing.get_context("forkserver")
     # Workers start with everything a task loads imported (once, in the fork server: engine.preload).
-    context.set_forkserver_preload(["generator.engine.preload"])
+    context.set_forkserver_preload(FORK_SERVER_PRELOAD)
     pool = ProcessPoolExecutor(
         max_workers=request.jobs, mp_context=context, initializer=exit_with_build, initargs=(os.getpid(),)
     )
