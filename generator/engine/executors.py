@@ -98,13 +98,14 @@ def local_pool(request: ExecutorRequest) -> TaskPool:
         max_workers=request.jobs, mp_context=context, initializer=exit_with_build, initargs=(os.getpid(),)
     )
     # The fork server and the workers start (a second or so of imports) while the build plans.
-    threading.Thread(target=_warm_up, args=(pool,), name="pool-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up, args=(pool, request.jobs), name="pool-warm-up", daemon=True).start()
     return TaskPool(executor=pool, slots=request.jobs)
 
 
-def _warm_up(pool: Executor) -> None:
+def _warm_up(pool: Executor, workers: int) -> None:
     try:
-        pool.submit(int)
+        for _ in range(workers):  # the pool starts a worker per task it has no idle worker for
+            pool.submit(int)
     except RuntimeError:  # the build ended first (the pool is shut down or broken): nothing to warm
         pass
 
