@@ -29,6 +29,7 @@ alike: their ``nodata`` when the style sets none, and with ``Style.unscale`` the
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -405,10 +406,15 @@ def _warps_straight_to_size(src: rasterio.io.DatasetReader) -> bool:
     kernel. rio-tiler reads so when the file has one band and a nodata value (no alpha band
     added); a float file lets the output mark missing pixels without a nodata value of its own.
     """
+    return _gdal_version() >= (3, 10) and src.count == 1 and np.dtype(src.dtypes[0]).kind == "f"
+
+
+@functools.cache
+def _gdal_version() -> tuple[int, ...]:
+    """GDAL's (major, minor): the library does not change while the process runs."""
     import rasterio
 
-    version = tuple(int(part) for part in re.findall(r"\d+", rasterio.__gdal_version__)[:2])
-    return version >= (3, 10) and src.count == 1 and np.dtype(src.dtypes[0]).kind == "f"
+    return tuple(int(part) for part in re.findall(r"\d+", rasterio.__gdal_version__)[:2])
 
 
 def _read_rescaled(
