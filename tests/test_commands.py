@@ -169,8 +169,9 @@ def test_a_warm_build_with_nothing_to_do_imports_no_heavy_module(tmp_path):
 
 def test_importing_the_build_engine_loads_no_page_or_raster_library():
     """Templates and Markdown (jinja2, markdown-it) load when pages are written; readers when frames are
-    read; the config models when a config is read; requests when a source is opened."""
-    wanted = ("jinja2", "markdown_it", *HEAVY, *DEFERRED)
+    read; the config models when a config is read; requests when a source is opened; numpy, Pillow and
+    shapely (and the animation machinery made of them) when a build starts."""
+    wanted = ("jinja2", "markdown_it", "numpy", "PIL", "shapely", "generator.engine.animation", *HEAVY, *DEFERRED)
     code = f"import sys, generator.engine.build; print([m for m in {wanted!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

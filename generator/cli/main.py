@@ -137,8 +137,7 @@ def _run_build(args: argparse.Namespace) -> int:
         from generator.engine.executors import start_fork_server
 
         start_fork_server()  # the workers' imports overlap this process's imports and planning
-    from generator.engine.animation import BuildOptions  # deferred: pulls in rasterio and friends
-    from generator.engine.build import build  # deferred: pulls in rasterio and friends
+    from generator.engine.build import BuildOptions, build  # deferred: the engine's own modules
 
     if args.dry_run:
         args.command = "list"

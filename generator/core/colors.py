@@ -21,11 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from generator.core.errors import StyleError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PALETTE_SIZE = 256
 
@@ -144,6 +145,8 @@ class Palette:
     reserved: Mapping[str, int]  # name → index
 
     def __post_init__(self) -> None:
+        import numpy as np  # with the first palette: the config's specs need only the constants
+
         colors = np.array(self.colors, dtype=np.uint8)  # own copy, so freezing it is safe
         if colors.shape != (PALETTE_SIZE, 3):
             raise ValueError(f"palette colors must be {PALETTE_SIZE}×3, got {colors.shape}")
@@ -190,6 +193,8 @@ class Palette:
         """``n`` "#rrggbb" colours sampled evenly along the data levels, low to high."""
         if n < 1:
             raise ValueError(f"legend needs at least one colour, got n={n}")
+        import numpy as np
+
         if n == 1:
             positions = np.array([(self.n_levels - 1) // 2])
         else:

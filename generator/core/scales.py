@@ -7,7 +7,7 @@ remapping (``plan.styles.value_transform``) all go through :func:`position`, so 
 legend and its formula agree. ``style.scale`` is a closed choice: a new value is one more entry
 of :data:`SCALES` (and of :data:`Scale`).
 
-Pure numpy; no file I/O.
+Pure numpy (imported where arrays are made: the config model needs only the names); no file I/O.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 #: A value of ``style.scale``.
 Scale = Literal["linear", "log"]
@@ -34,10 +35,18 @@ def mapping_scale(style_scale: StyleScale | None) -> Scale:
 
 def _log10(values: np.ndarray) -> np.ndarray:
     """log10 of ``values`` in place (float64); values ≤ 0 become −inf: below any positive bound."""
+    import numpy as np  # numpy loads with the first frame, not with the config's model
+
     positive = values > 0
     np.log10(values, out=values, where=positive)
     values[~positive & ~np.isnan(values)] = -np.inf
     return values
+
+
+def _power10(axis: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.power(10.0, axis)
 
 
 def _positive_bounds(low: float, high: float) -> str | None:
@@ -60,7 +69,7 @@ class ScaleRule:
 
 SCALES: dict[str, ScaleRule] = {
     "linear": ScaleRule("linear", lambda values: values, lambda axis: axis, lambda low, high: None),
-    "log": ScaleRule("log", _log10, lambda axis: np.power(10.0, axis), _positive_bounds),
+    "log": ScaleRule("log", _log10, _power10, _positive_bounds),
 }
 assert set(SCALES) == set(get_args(Scale)), "every style.scale value needs a rule"
 
@@ -83,6 +92,8 @@ def position(values: np.ndarray, rescale: tuple[float, float], scale: str) -> np
 
     The caller checks the bounds first (:func:`bounds_problem`).
     """
+    import numpy as np
+
     rule = scale_rule(scale)
     axis = rule.axis(np.array(values, dtype=np.float64, copy=True))
     low, high = rule.axis(np.array(rescale, dtype=np.float64))
@@ -94,6 +105,8 @@ def position(values: np.ndarray, rescale: tuple[float, float], scale: str) -> np
 def value_at(positions: np.ndarray, rescale: tuple[float, float], scale: str) -> np.ndarray:
     """The values at ``positions`` (0 at ``rescale[0]``, 1 at ``rescale[1]``): the inverse of
     :func:`position`."""
+    import numpy as np
+
     rule = scale_rule(scale)
     low, high = rule.axis(np.array(rescale, dtype=np.float64))
     return rule.value(low + np.asarray(positions, dtype=np.float64) * (high - low))

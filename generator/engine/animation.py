@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from generator.engine.files import (
     published_render,
 )
 from generator.engine.graph import Batch, Lane, Task
+from generator.engine.options import BuildOptions as BuildOptions  # its home before engine.options
 from generator.engine.output import RecordStore, carry_over, published_digests
 from generator.engine.progress import AnimationStats, Progress
 from generator.engine.tasks import encode_file, frame_indices
@@ -279,18 +280,3 @@ class AnimationBuilder:
             (self.staging / files.outputs[chosen[position].name]).write_bytes(data)
 
         yield Batch((task(encoder) for encoder in chosen), written)
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How to build (not what): parallelism, cache, strictness.
-
-    ``jobs > 1`` runs the build's tasks in worker processes (the ``forkserver`` start method): a
-    script that calls ``build`` itself must do so under ``if __name__ == "__main__":``.
-    """
-
-    jobs: int = 1
-    cache_dir: Path | str | None = None  # None: `.cache/` beside the config; a str may be a URL (s3://…)
-    use_cache: bool = True
-    strict: bool = False
-    scheduler: str | None = None  # a Dask scheduler's address: the tasks run on its workers

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import __version__
 from generator.core import buildcache
@@ -25,12 +26,11 @@ from generator.core.errors import ConfigError, GeneratorError
 from generator.core.model import AnimationRecord
 from generator.core.paths import storage_url
 from generator.engine import cluster  # noqa: F401 - registers the "dask" executor (distributed imported on use)
-from generator.engine.animation import AnimationBuilder
-from generator.engine.animation import (
-    BuildOptions as BuildOptions,  # part of this module's API: build(…, options=BuildOptions(…))
-)
 from generator.engine.executors import ExecutorRequest, TaskPool, open_executor
 from generator.engine.graph import Lane, Pipeline, Scheduler
+from generator.engine.options import (
+    BuildOptions as BuildOptions,  # part of this module's API: build(…, options=BuildOptions(…))
+)
 from generator.engine.output import (
     CheckedFiles,
     RecordStore,
@@ -45,13 +45,11 @@ from generator.engine.output import (
 from generator.engine.ownership import claim_build_folders
 from generator.engine.progress import AnimationStats, BuildSummary, Progress
 from generator.plan.animations import AnimationSpec
-from generator.plan.schedule import source_opener
 from generator.plan.site import SitePlan, load_site
-from generator.render.cache import FrameCache
-from generator.render.local import Renderer
 from generator.render.remote_cache import RemoteStore
-from generator.site.gallery import Published, write_site
-from generator.sources.regions import load_regions
+
+if TYPE_CHECKING:
+    from generator.render.local import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +169,14 @@ def _build_claimed(
     frames_at: RemoteStore | None = None,
 ) -> BuildResult:
     """:func:`build` once it holds the output and cache folders: no other build can touch them."""
+    # Imported here, not with this module: they bring numpy, Pillow, shapely and the page templates,
+    # which a process that only imports the engine (or fails on its config) never needs.
+    from generator.engine.animation import AnimationBuilder
+    from generator.plan.schedule import source_opener
+    from generator.render.cache import FrameCache
+    from generator.site.gallery import Published, write_site
+    from generator.sources.regions import load_regions
+
     specs = site.animations
     selected = {spec.id for spec in site.select(only)}
     regions = load_regions(site.regions)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-from shapely.geometry.base import BaseGeometry
+from typing import TYPE_CHECKING, Protocol
 
 from generator.core.dates import Interval
 from generator.core.errors import ConfigError
 from generator.core.model import CollectionInfo, SourceItem
 from generator.core.query import ItemSearch
 from generator.core.specs import SourceSpec
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
 
 #: Modules that register the built-in kinds (``catalog``, ``api``).
 SOURCE_MODULES = ("generator.sources.catalog", "generator.sources.stac_api")
