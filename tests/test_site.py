@@ -701,6 +701,33 @@ def test_outline_rings_simplifies_to_the_point_budget() -> None:
     assert rings[1] == ((20.0, 20.0), (21.0, 20.0), (21.0, 21.0), (20.0, 20.0))
 
 
+def test_outline_rings_keeps_the_first_simplification_within_the_budget() -> None:
+    """The point count is taken from the geometry, not from the rounded rings: the same rings as
+    rounding every tolerance's rings and counting them."""
+    import math
+
+    from shapely.geometry import GeometryCollection, LineString, Polygon
+
+    from generator.site.locator import _exterior_rings, outline_rings
+
+    def by_the_rings(geometry: GeometryCollection, max_points: int) -> tuple:
+        tolerance = 0.0
+        while True:
+            simplified = geometry.simplify(tolerance, preserve_topology=True) if tolerance else geometry
+            rings = tuple(_exterior_rings(simplified))
+            if sum(len(ring) for ring in rings) <= max_points or tolerance > 5:
+                return rings
+            tolerance = tolerance * 2 if tolerance else 0.01
+
+    wavy = Polygon(
+        [(math.cos(a / 400 * 2 * math.pi) * (5 + math.sin(a / 7)), math.sin(a / 400 * 2 * math.pi) * 5) for a in range(400)],
+        holes=[[(0, 0), (1, 0), (1, 1), (0, 0)]],
+    )
+    mixed = GeometryCollection([wavy, LineString([(30, 30), (31, 31)]), Polygon([(20, 20), (21, 20), (21, 21)])])
+    for budget in (10, 60, 150, 300, 1000):
+        assert outline_rings(mixed, max_points=budget) == by_the_rings(mixed, budget)
+
+
 # --------------------------------------------------------------------------- player, provenance, listings
 
 

@@ -119,6 +119,7 @@ def _inside(grid: Grid, lon: float, lat: float) -> bool:
     return bool(west <= x <= east and south <= y <= north)
 
 
+@lru_cache(maxsize=32)  # parsing a CRS and asking for its EPSG code is slow; every layer asks again
 def _world_period(crs: str) -> float | None:
     """How far apart copies of the world sit along x, for CRSs where the world repeats."""
     from pyproj import CRS

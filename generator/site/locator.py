@@ -39,10 +39,16 @@ def outline_rings(geometry: BaseGeometry, max_points: int = MAX_OUTLINE_POINTS) 
     tolerance = 0.0
     while True:
         simplified = geometry.simplify(tolerance, preserve_topology=True) if tolerance else geometry
-        rings = tuple(_exterior_rings(simplified))
-        if sum(len(ring) for ring in rings) <= max_points or tolerance > 5:
-            return rings
+        # Counted on the geometry: only the simplification that is kept is made into rounded tuples.
+        if _exterior_points(simplified) <= max_points or tolerance > 5:
+            return tuple(_exterior_rings(simplified))
         tolerance = tolerance * 2 if tolerance else 0.01
+
+
+def _exterior_points(geometry: BaseGeometry) -> int:
+    """How many points :func:`_exterior_rings` yields for ``geometry``."""
+    parts = getattr(geometry, "geoms", (geometry,))
+    return sum(len(exterior.coords) for part in parts if (exterior := getattr(part, "exterior", None)) is not None)
 
 
 def _exterior_rings(geometry: BaseGeometry) -> Iterator[Ring]:
