@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import generator.engine.build as build_module
+import generator.site.gallery as gallery  # engine.build takes write_site from there when a build starts
 from generator.cli.main import main
 from generator.core.model import Grid, ItemAsset, Style
 from generator.engine.build import BuildOptions, build
@@ -114,7 +114,7 @@ def test_a_crash_mid_build_leaves_the_old_output_untouched(tmp_path, monkeypatch
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(build_module, "write_site", crash)
+    monkeypatch.setattr(gallery, "write_site", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         build(config, options=BuildOptions(use_cache=False))
     assert snapshot(output) == before
@@ -218,7 +218,7 @@ def test_ctrl_c_exits_130_and_leaves_the_previous_output(tmp_path, monkeypatch, 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(build_module, "write_site", interrupted)
+    monkeypatch.setattr(gallery, "write_site", interrupted)
     assert main(["build", "--config", str(config), "--jobs", "1", "--no-cache"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert snapshot(output) == before
