@@ -291,14 +291,14 @@ def test_nothing_in_the_generator_can_unpickle() -> None:
 def test_the_compiled_codecs_agree_with_the_step_by_step_ones() -> None:
     """``encode``/``decode`` run a function made once per type hint; the step-by-step walk of the hints
     is the reference (and says where a problem is)."""
-    from generator.core import records
+    from generator.core import record_walk
 
     for value, cls in [(rich_record(), AnimationRecord), (rich_record(style_class=PluginStyle), AnimationRecord),
                        (Outer(None, (), (0, ""), {}, "y"), Outer)]:
         document = encode(value, cls)
-        assert document == records._encode_slow(value, cls)
+        assert document == record_walk.encode_slow(value, cls)
         decoded = decode(cls, json.loads(json.dumps(document)), (PluginStyle,))
-        assert decoded == records._decode(json.loads(json.dumps(document)), cls, {"PluginStyle": PluginStyle}, cls.__name__)
+        assert decoded == record_walk.decode_slow(json.loads(json.dumps(document)), cls, {"PluginStyle": PluginStyle}, cls.__name__)
     document = encode(rich_record(), AnimationRecord)
     document["frames"][0]["items"][0]["extra"] = 1
     with pytest.raises(RecordError, match=r"AnimationRecord\.frames\[0\]\.items\[0\]: missing fields \[\], unknown fields \['extra'\]"):
