@@ -230,7 +230,7 @@ def test_color_formula_gamma_is_applied_exactly_and_the_rest_warned_once(
     from color_operations.operations import gamma
 
     render = {"r": {"rescale": [[0, 16]], "color_formula": "gamma r 1.8 saturation 1.3"}}
-    with caplog.at_level(logging.WARNING, logger="generator.plan.styles"):
+    with caplog.at_level(logging.WARNING, logger="generator.plan.formulas"):
         style = resolve_style("gamma-test", render, None, "collections[0]").style
         resolve_style("gamma-test", render, None, "collections[0]")
     warnings = [record for record in caplog.records if "color_formula" in record.getMessage()]

@@ -15,8 +15,9 @@ from generator.core.errors import ConfigError, StyleError
 from generator.core.model import AnimationFiles, AnimationRecord, ColorOp, FramePlan, Grid, ItemAsset, Style
 from generator.core.scales import SCALES, Scale
 from generator.overlays.legend import LegendSpec, render_legend, strip_indices, strip_positions, tick_labels
+from generator.plan.formulas import value_transform
 from generator.plan.specs import style_spec
-from generator.plan.styles import resolve_style, value_transform
+from generator.plan.styles import resolve_style
 from generator.render.layers import Levels, data_layer
 from generator.render.local import FrameData
 from generator.render.palette import Palette, build_palette, to_indices

@@ -27,9 +27,10 @@ from generator.core.paths import is_url
 from generator.core.specs import CollectionSpec, GeoJsonRef
 from generator.engine.ownership import cache_lock_file, exclusive, output_lock_file, require_ours
 from generator.plan.assets import DescribedAsset, asset_problem
+from generator.plan.renders import asset_band_count, pick_render, render_problems
 from generator.plan.schedule import SearchCache, plan_animation, source_opener
 from generator.plan.site import SitePlan, load_site, site_folders
-from generator.plan.styles import asset_band_count, pick_render, render_problems, resolve_style
+from generator.plan.styles import resolve_style
 from generator.sources.catalog import StaticCatalogSource
 from generator.sources.items import filter_items
 from generator.sources.regions import Region, load_region, load_regions

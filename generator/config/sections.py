@@ -188,7 +188,7 @@ class StacRender(BaseModel):
     """One entry of a STAC collection's ``renders`` (VEDA style), as far as animations use it.
 
     Checked by the rules of ``style:`` (``Rescale``, ``Colormap``, ``Band``, ``Resampling``), so a
-    value the config would refuse is refused here too; ``plan.styles`` names the collection, the
+    value the config would refuse is refused here too; ``plan.renders`` names the collection, the
     render and the key in messages. Other keys (``title``, ``minmax_zoom``…) are ignored.
     """
 

@@ -119,7 +119,7 @@ class Style:
     ``colormap`` is a rio-tiler colormap name (e.g. ``"viridis"``, ``"rdbu_r"``) or a tuple of
     CSS hex colours (``"#rrggbb"``) spread evenly from ``rescale[0]`` to ``rescale[1]``.
     ``expression`` (rio-tiler syntax, bands ``b1``, ``b2``…) replaces ``bidx`` when set.
-    ``color_ops`` remap the rescaled values (``plan.styles.value_transform``). ``categories`` is
+    ``color_ops`` remap the rescaled values (``plan.formulas.value_transform``). ``categories`` is
     set for a categorical colormap; the palette then comes from it. ``band_chosen`` is True when
     the config or the STAC render names the band(s) explicitly. ``scale`` is how values are
     spread between the bounds (``core.scales``: ``linear`` or ``log``); ``ticks`` the legend's

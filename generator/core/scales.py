@@ -3,7 +3,7 @@
 Owns the rule of each scale as one :class:`ScaleRule`: the axis values are mapped on (``linear``:
 the values themselves; ``log``: their base-10 logarithm), what bounds the axis allows, and the
 inverse. The palette mapping (``render.palette.to_indices``), the legend and the colour-formula
-remapping (``plan.styles.value_transform``) all go through :func:`position`, so a frame, its
+remapping (``plan.formulas.value_transform``) all go through :func:`position`, so a frame, its
 legend and its formula agree. ``style.scale`` is a closed choice: a new value is one more entry
 of :data:`SCALES` (and of :data:`Scale`).
 

@@ -41,7 +41,8 @@ from generator.plan.assets import choose_assets
 from generator.plan.cadence import detect_cadence, fill_gaps, merge_same_period, parse_cadence_setting
 from generator.plan.composite import listings, rank_frames
 from generator.plan.frames import keep_last, plan_frames
-from generator.plan.styles import asset_band_count, render_assets, resolve_style
+from generator.plan.renders import asset_band_count, render_assets
+from generator.plan.styles import resolve_style
 from generator.sources.items import filter_items
 from generator.sources.regions import Region
 from generator.sources.registry import Source, open_source

@@ -1,16 +1,13 @@
-"""Style resolution: the config's ``style:`` over the STAC collection's ``renders`` (VEDA style).
+"""Style resolution: the config's ``style:`` over the STAC collection's chosen render (``renders``).
 
-Owns the rules: prefer the render named ``dashboard``, else the first one; ``rescale`` is a list
-of ``[min, max]`` per band (we take the first); config keys win key by key. A collection
-with neither a render nor ``style.rescale`` fails with a message saying what to add. The render's
-values are checked by the rules of ``style:`` (``config.StacRender``) before use: each bad value is
-named (collection, ``renders.<name>.<key>``, the value) unless the config's style replaces it.
+Owns the rules: ``rescale`` is a list of ``[min, max]`` per band (we take the first); config keys
+win key by key. A collection with neither a render nor ``style.rescale`` fails with a message
+saying what to add. The render is picked and its values checked in ``renders``; its
+``expression`` and ``color_formula`` are read in ``formulas``.
 
 Also owns what real-world renders carry beyond a rescale: a categorical ``colormap`` dict (a
 discrete palette, see ``categorical.py``), band selection by ``bidx`` or a rio-tiler
-``expression``, and ``color_formula``. TiTiler applies a colour formula to the rescaled band
-*before* the colormap, so on one band ``gamma``/``sigmoidal`` are a monotone remapping of the
-rescaled value: we apply exactly that (``value_transform``) and warn once about anything else.
+``expression``, and ``color_formula`` (applied exactly where it can be, see ``formulas``).
 Multi-band assets: a true-colour style (``TrueColor``) when the config's ``asset`` names three
 assets, ``bidx`` names three bands (config or render), or the asset has three or more bands and no
 colormap is set; a colormap on a multi-band asset without ``bidx`` is refused (``truecolor_of``).
@@ -24,34 +21,22 @@ unless the render sets ``unscale: true``.
 from __future__ import annotations
 
 import logging
-import math
-import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from generator.core.canonical import canonical
-from generator.core.errors import StyleError, quote_value
-from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, CollectionInfo, ColorOp, Style, TrueColor
-from generator.core.scales import DEFAULT_SCALE, Scale, mapping_scale, position, style_problem, value_at
+from generator.core.errors import StyleError
+from generator.core.model import LAYER_NEUTRAL_KEY, CategoricalScheme, Style, TrueColor
+from generator.core.scales import DEFAULT_SCALE, Scale, mapping_scale, style_problem
 from generator.core.specs import StyleSpec
 from generator.plan.categorical import parse_categorical
+from generator.plan.formulas import parse_color_formula, render_expression, rgb_formula
+from generator.plan.renders import check_render, pick_render
 
 if TYPE_CHECKING:  # the config models load with the first style resolved
     from generator.config import StacRender
 
 log = logging.getLogger(__name__)
-
-PREFERRED_RENDER = "dashboard"
-#: The ``style:`` key that replaces each render key: a bad render value it replaces is no problem.
-STYLE_KEY_OF = {
-    "rescale": "rescale", "colormap_name": "colormap", "colormap": "colormap", "bidx": "bidx",
-    "expression": "bidx", "resampling": "resampling", "nodata": "nodata", "unscale": "scale",
-}
-BAND_NAME = re.compile(r"\bb(\d+)\b")
-_warned: set[tuple[str, str]] = set()  # (where, what): each "ignored" warning is logged once
 
 
 @dataclass(frozen=True)
@@ -63,181 +48,6 @@ class ResolvedStyle:
     render_name: str | None = None
     colormap_set: bool = False  # the config or the render names a colormap (else viridis by default)
     rescale_set: bool = True  # the config or the render gives a rescale (else true colour's default)
-
-
-def asset_band_count(collection: CollectionInfo, asset: str | tuple[str, ...] | None) -> int | None:
-    """How many bands the configured asset has per the collection's ``item_assets`` (None: unknown)."""
-    bands = collection.item_asset_bands.get(asset) if isinstance(asset, str) else None
-    return len(bands) if bands else None
-
-
-def render_assets(renders: Any) -> tuple[str, ...]:
-    """The asset keys the render an animation would use names (none without renders)."""
-    picked = pick_render(renders) if isinstance(renders, dict) else None
-    assets = picked[1].get("assets") if picked else None
-    return tuple(str(key) for key in assets) if isinstance(assets, list) else ()
-
-
-def pick_render(renders: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    usable = [(name, render) for name, render in renders.items() if isinstance(render, dict)]
-    for name, render in usable:
-        if name == PREFERRED_RENDER:
-            return name, render
-    return usable[0] if usable else None
-
-
-def _warn_once(where: str, what: str, message: str) -> None:
-    if (where, what) not in _warned:
-        _warned.add((where, what))
-        log.warning("%s: %s", where, message)
-
-
-def expression_bands(expression: str) -> tuple[int, ...]:
-    """The band numbers an expression uses (``b1``, ``b2``…), sorted."""
-    return tuple(sorted({int(number) for number in BAND_NAME.findall(expression)}))
-
-
-def _expression(render: dict[str, Any], where: str) -> str | None:
-    expression = render.get("expression")
-    if expression is None:
-        return None
-    if not isinstance(expression, str) or not expression.strip():
-        raise StyleError(f"{where}: `expression` must be a text such as '(b2-b1)/(b2+b1)'")
-    if ";" in expression:
-        raise StyleError(
-            f"{where}: `expression` {expression!r} gives several bands (';'); an animation maps one band, "
-            "so give a single expression"
-        )
-    bands = expression_bands(expression)
-    if not bands:
-        raise StyleError(f"{where}: `expression` {expression!r} names no band (use b1, b2…)")
-    if bands[0] < 1:
-        raise StyleError(f"{where}: `expression` {expression!r} names band b{bands[0]}; bands are numbered from b1")
-    return expression.strip()
-
-
-def parse_color_formula(formula: str, where: str) -> tuple[ColorOp, ...]:
-    """The operations of a rio-color formula that apply exactly to one band; warn once for the rest.
-
-    With one band, TiTiler applies operations on band ``r`` (= band 1) to the rescaled value;
-    operations on other bands or on colour (``saturation``) change nothing we can reproduce.
-    """
-    tokens = formula.replace(",", " ").split()
-    known = {"gamma": 1, "sigmoidal": 2, "saturation": 1}
-    ops: list[ColorOp] = []
-    ignored: list[str] = []
-    index = 0
-    while index < len(tokens):
-        name = tokens[index].lower()
-        if name not in known:
-            ignored.append(tokens[index])
-            index += 1
-            continue
-        arity = known[name]
-        has_bands = name != "saturation"
-        end = index + 1 + (1 if has_bands else 0) + arity
-        parts = tokens[index + 1 : end]
-        index = end
-        text = " ".join([name, *parts])
-        if len(parts) != (1 if has_bands else 0) + arity:
-            ignored.append(text)
-            continue
-        bands = parts[0].lower() if has_bands else "rgb"
-        try:
-            args = tuple(float(value) for value in parts[1 if has_bands else 0 :])
-        except ValueError:
-            ignored.append(text)
-            continue
-        if name == "saturation" or not any(band in ("r", "1") for band in bands):
-            ignored.append(text)
-        elif name == "gamma" and args[0] > 0 and math.isfinite(args[0]):
-            ops.append(ColorOp("gamma", args))
-        elif name == "sigmoidal" and args[0] >= 0 and 0 <= args[1] <= 1:
-            ops.append(ColorOp("sigmoidal", args))
-        else:
-            ignored.append(text)
-    if ignored:
-        _warn_once(
-            where, "color_formula",
-            f"`color_formula` parts {ignored} cannot be applied exactly to a one-band palette and are ignored",
-        )
-    return tuple(ops)
-
-
-def _sigmoidal(t: np.ndarray, contrast: float, bias: float) -> np.ndarray:
-    # color-operations' sigmoidal contrast (positive contrast branch), scaled to map [0, 1] onto [0, 1].
-    if contrast == 0:
-        return t
-    alpha = bias if bias != 0 else np.finfo(float).eps
-    low = 1 / (1 + math.exp(contrast * alpha))
-    high = 1 / (1 + math.exp(contrast * (alpha - 1)))
-    return (1 / (1 + np.exp(contrast * (alpha - t))) - low) / (high - low)
-
-
-def value_transform(style: Style) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The value remapping a style's colour formula asks for, or None.
-
-    Values are rescaled to t in [0, 1] (clipped, as TiTiler does before a formula), the operations
-    run on t, and the result is scaled back, so the shared palette mapping gives the level the
-    formula's colour would have.
-    """
-    ops = style.color_ops
-    if not ops:
-        return None
-    rescale, scale = style.rescale, style.scale
-
-    def apply(values: np.ndarray) -> np.ndarray:
-        # t runs along the style's scale (log10 of values with `scale: log`), as the colormap does.
-        t = np.clip(position(values, rescale, scale), 0.0, 1.0)
-        for op in ops:
-            t = t ** (1.0 / op.args[0]) if op.name == "gamma" else _sigmoidal(t, *op.args)
-        return value_at(t, rescale, scale).astype(np.float32)
-
-    return apply
-
-
-
-def check_render(
-    collection_id: str, render_name: str, render: dict[str, Any], section: StyleSpec | None, where: str
-) -> tuple[StacRender, list[str]]:
-    """A render's values checked by the rules of ``style:``, and one line per bad value.
-
-    A bad value of a key the config's ``style:`` replaces is no problem (that is the way to
-    work around a broken catalog); such keys are left out of the returned render.
-    """
-    configured = {name for name, value in asdict(section).items() if value is not None} if section is not None else set()
-    replaced = {key for key, style_key in STYLE_KEY_OF.items() if style_key in configured}
-    from pydantic import ValidationError
-
-    from generator.config import StacRender
-
-    try:
-        return StacRender.model_validate(render), []
-    except ValidationError as error:
-        details = error.errors()
-    problems: list[str] = []
-    bad: set[str] = set()
-    for detail in details:
-        key = str(detail["loc"][0]) if detail["loc"] else ""
-        bad.add(key)
-        if key in replaced:
-            continue
-        message = str(detail["msg"]).removeprefix("Value error, ")
-        style_key = STYLE_KEY_OF.get(key)
-        fix = f" (fix the collection's renders, or set style.{style_key} under {where})" if style_key else ""
-        line = f"collection {collection_id!r} renders.{render_name}.{key} {quote_value(render.get(key))}: {message}{fix}"
-        if line not in problems:
-            problems.append(line)
-    usable = StacRender.model_validate({key: value for key, value in render.items() if key not in bad})
-    return usable, problems
-
-
-def render_problems(collection_id: str, renders: Any, section: StyleSpec | None, where: str) -> list[str]:
-    """Every problem of the render an animation would use (``validate`` lists them all)."""
-    picked = pick_render(renders) if isinstance(renders, dict) else None
-    if picked is None:
-        return []
-    return check_render(collection_id, picked[0], picked[1], section, where)[1]
 
 
 def resolve_style(
@@ -296,7 +106,7 @@ def _resolve_style(collection_id: str, renders: dict[str, Any], section: StyleSp
         colormap = render.colormap_name if isinstance(render.colormap_name, str) else tuple(render.colormap_name)
     elif render.colormap is not None:
         categories = parse_categorical(render.colormap, render_where)
-    expression = _expression(raw, render_where) if render.expression is not None else None
+    expression = render_expression(raw, render_where) if render.expression is not None else None
     bidx = render.bidx or 1
     band_chosen = render.bidx is not None or expression is not None
     color_ops = parse_color_formula(render.color_formula, render_where) if render.color_formula else ()
@@ -457,44 +267,9 @@ def truecolor_of(
         rescale = (render.rescale,) * 3
     else:
         rescale = (TRUECOLOR_RESCALE,) * 3
-    render_gamma, render_saturation = _rgb_formula(render.color_formula, f"collection {collection_id!r} renders.{picked[0]}" if picked else where)
+    render_gamma, render_saturation = rgb_formula(render.color_formula, f"collection {collection_id!r} renders.{picked[0]}" if picked else where)
     gamma = section.gamma if section is not None and section.gamma is not None else render_gamma
     saturation = section.saturation if section is not None and section.saturation is not None else render_saturation
     return TrueColor(
         bands=bands, rescale=(rescale[0], rescale[1], rescale[2]), gamma=gamma, saturation=saturation, assets=assets
     )
-
-
-def _rgb_formula(formula: str | None, where: str) -> tuple[float, float]:
-    """(gamma, saturation) of a true-colour render's rio-color ``color_formula``; warn once for the rest.
-
-    ``gamma`` counts when it applies to all of r, g and b; ``saturation`` is applied the way
-    ``style.saturation`` is (around the Rec. 709 grey, close to rio-color's chroma scaling).
-    """
-    gamma, saturation, ignored = 1.0, 1.0, []
-    tokens = (formula or "").replace(",", " ").split()
-    index = 0
-    while index < len(tokens):
-        name = tokens[index].lower()
-        try:
-            if name == "gamma" and set(tokens[index + 1].lower()) >= set("rgb"):
-                value = float(tokens[index + 2])
-                if value > 0:
-                    gamma, index = value, index + 3
-                    continue
-            elif name == "saturation":
-                value = float(tokens[index + 1])
-                if value >= 0:
-                    saturation, index = value, index + 2
-                    continue
-        except (IndexError, ValueError):
-            pass
-        ignored.append(tokens[index])
-        index += 1
-    if ignored:
-        _warn_once(
-            where, "rgb color_formula",
-            f"`color_formula` {formula!r}: only `gamma RGB <value>` and `saturation <value>` apply to true colour; "
-            f"the rest ({' '.join(ignored)}) is ignored",
-        )
-    return gamma, saturation

@@ -50,7 +50,7 @@ from generator.core.errors import ConfigError, RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import DEFAULT_MAX_READ_BYTES, DEFAULT_MAX_READ_PIXELS, SourceSpec
-from generator.plan.styles import BAND_NAME, expression_bands, value_transform
+from generator.plan.formulas import BAND_NAME, expression_bands, value_transform
 from generator.render.access import AccessSettings, denied_hint, refused
 from generator.render.datasets import kept_open
 from generator.render.registry import RendererSetup, register_renderer
@@ -603,7 +603,7 @@ def render_frame(
 ) -> FrameData:
     """Combine the frame's items on the grid: each pixel comes from the first item valid there.
 
-    A style's colour formula (see ``generator.plan.styles.value_transform``) is applied here, once, so every
+    A style's colour formula (see ``generator.plan.formulas.value_transform``) is applied here, once, so every
     renderer gets it the same way; ``formula=False`` leaves it out (the values as read, for
     statistics: apply it afterwards with :func:`apply_formula`). ``region``: the projected
     outline, passed to the renderer.
