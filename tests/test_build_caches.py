@@ -261,7 +261,7 @@ def test_the_grid_crs_is_parsed_once_per_build(tmp_path):
     from affine import Affine
 
     from generator.core.model import ItemAsset, Style
-    from generator.render import local
+    from generator.render import local, warp
 
     paths = [write_cog(tmp_path / f"f{n}.tif", column_values(64) + n) for n in range(3)]
     grid = Grid(crs="EPSG:3857", transform=Affine(200_000.0, 0, 0, 0, -200_000.0, 7_000_000.0), width=30, height=30)
@@ -269,10 +269,10 @@ def test_the_grid_crs_is_parsed_once_per_build(tmp_path):
     for resampling in ("bilinear", "nearest"):  # the warped VRT read and the reprojection
         for path in paths:
             local.LocalRenderer().read(ItemAsset(path.stem, None, str(path)), grid, Style(rescale=(0, 70), resampling=resampling))  # type: ignore[arg-type]
-    assert local._parsed_crs.cache_info().misses == 1
-    assert local.grid_crs("EPSG:3857") == rasterio.crs.CRS.from_epsg(3857)
+    assert warp._parsed_crs.cache_info().misses == 1
+    assert warp.grid_crs("EPSG:3857") == rasterio.crs.CRS.from_epsg(3857)
     buildcache.clear()
-    assert local._parsed_crs.cache_info().currsize == 0
+    assert warp._parsed_crs.cache_info().currsize == 0
 
 
 @pytest.mark.parametrize("inside_env", [True, False])

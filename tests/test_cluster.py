@@ -21,7 +21,8 @@ import generator.engine.cluster as cluster_module
 from generator.cli.main import main
 from generator.core.model import Grid, ItemAsset, Style
 from generator.engine.build import BuildOptions, build
-from generator.render.local import FrameData, LocalRenderer
+from generator.render.frames import FrameData
+from generator.render.local import LocalRenderer
 
 from .conftest import FakeItem, write_catalog
 from .servers.common import free_port

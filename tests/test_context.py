@@ -21,9 +21,8 @@ from generator.engine.build import build
 from generator.overlays.context import context_masks, context_width_px, lonlat_boxes
 from generator.overlays.painter import OverlayPainter, overlay_palette
 from generator.plan.specs import DEFAULT_CONTEXT, render_spec
-from generator.render.grid import make_grid, output_crs, project
+from generator.render.grid import make_grid, output_crs, project, unwrap_antimeridian
 from generator.render.layers import prepare_grid
-from generator.render.local import unwrap_antimeridian
 from generator.site.locator import land_path, locator_svg
 from generator.sources import geodata
 from generator.sources.regions import BorderLayer, Region

@@ -11,7 +11,8 @@ import generator.site.gallery as gallery  # engine.build takes write_site from t
 from generator.cli.main import main
 from generator.core.model import Grid, ItemAsset, Style
 from generator.engine.build import BuildOptions, build
-from generator.render.local import FrameData, LocalRenderer
+from generator.render.frames import FrameData
+from generator.render.local import LocalRenderer
 
 from .conftest import FakeItem, column_values, write_catalog, write_cog
 

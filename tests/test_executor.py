@@ -16,7 +16,8 @@ from generator.core.model import Grid, ItemAsset, Style
 from generator.engine import executors
 from generator.engine.build import BuildOptions, build
 from generator.engine.graph import Batch, Lane, Scheduler, Task
-from generator.render.local import FrameData, LocalRenderer
+from generator.render.frames import FrameData
+from generator.render.local import LocalRenderer
 
 from .test_engine import make_site, snapshot
 

@@ -10,8 +10,9 @@ from affine import Affine
 from shapely.geometry import Polygon, box
 
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.render.frames import FrameData, render_frame
 from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import FrameData, LocalRenderer, overview_level, render_frame
+from generator.render.local import LocalRenderer, overview_level
 from generator.render.palette import build_palette, to_indices
 
 from .conftest import NODATA, column_values, write_cog

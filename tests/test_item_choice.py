@@ -28,8 +28,9 @@ from generator.plan.composite import cloud_cover, listings, rank_items
 from generator.plan.schedule import AnimationPlan, plan_animation, source_opener
 from generator.plan.site import SitePlan, load_site
 from generator.render.cache import animation_fingerprint, layer_key
+from generator.render.frames import render_frame
 from generator.render.grid import make_grid, output_crs, project
-from generator.render.local import LocalRenderer, render_frame
+from generator.render.local import LocalRenderer
 from generator.sources.catalog import StaticCatalogSource
 from generator.sources.regions import load_regions
 

@@ -15,7 +15,8 @@ from rasterio.transform import from_origin
 from generator.cli.main import main
 from generator.core.errors import RenderError
 from generator.core.model import Grid, ItemAsset, Style
-from generator.render.local import LocalRenderer, ReadLimits
+from generator.render.limits import ReadLimits
+from generator.render.local import LocalRenderer
 
 from .conftest import FakeItem, column_values, write_catalog, write_cog
 from .servers.range_http import serve_directory

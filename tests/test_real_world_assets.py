@@ -24,8 +24,9 @@ from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.core.specs import RegionSpec
 from generator.plan.categorical import categorical_indices, categorical_palette, legend_entries
 from generator.plan.styles import resolve_style
-from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import LocalRenderer, crosses_antimeridian, render_frame, unwrap_antimeridian
+from generator.render.frames import render_frame
+from generator.render.grid import crosses_antimeridian, inside_mask, make_grid, output_crs, project, unwrap_antimeridian
+from generator.render.local import LocalRenderer
 from generator.render.titiler import TitilerRenderer
 from generator.sources.http import HttpSettings, make_session
 from generator.sources.regions import load_region, region_outline

@@ -13,8 +13,9 @@ import shapely
 
 from generator.core.errors import RenderError
 from generator.core.model import Grid, ItemAsset, Style
+from generator.render.access import RemoteAccess, href_for_gdal
 from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import LocalRenderer, RemoteAccess, href_for_gdal
+from generator.render.local import LocalRenderer
 from generator.render.titiler import TitilerRenderer
 from generator.sources.http import USER_AGENT, HttpSettings, make_session
 

@@ -18,8 +18,8 @@ from generator.overlays.legend import LegendSpec, render_legend, strip_indices, 
 from generator.plan.formulas import value_transform
 from generator.plan.specs import style_spec
 from generator.plan.styles import resolve_style
+from generator.render.frames import FrameData
 from generator.render.layers import Levels, data_layer
-from generator.render.local import FrameData
 from generator.render.palette import Palette, build_palette, to_indices
 from generator.site.pages import _legend_view
 from generator.site.provenance import style_entry

@@ -20,8 +20,9 @@ from generator.core.errors import ConfigError, RenderError, SourceError
 from generator.core.model import Grid, ItemAsset, Style
 from generator.core.specs import SourceSpec
 from generator.plan.specs import source_spec
+from generator.render.access import RemoteAccess
 from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import LocalRenderer, RemoteAccess
+from generator.render.local import LocalRenderer
 from generator.render.registry import make_renderer
 from generator.sources import signing
 from generator.sources.http import HttpSettings

@@ -29,8 +29,9 @@ from generator.core.model import BandScaling, FramePlan, Grid, ItemAsset, Style
 from generator.core.specs import StyleSpec
 from generator.engine.build import build
 from generator.plan.styles import resolve_style
+from generator.render.frames import render_frame
 from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import LocalRenderer, render_frame
+from generator.render.local import LocalRenderer
 from generator.render.palette import build_palette, to_indices
 from generator.render.titiler import TitilerRenderer
 from generator.sources.catalog import StaticCatalogSource

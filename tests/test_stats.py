@@ -20,9 +20,9 @@ from shapely.geometry import box
 from generator.core.model import ColorOp, FramePlan, FrameStats, Grid, ItemAsset, Style
 from generator.engine.build import build
 from generator.render.cache import STATS_CHUNK, FrameCache
+from generator.render.frames import FrameData
 from generator.render.grid import inside_mask, make_grid, project
 from generator.render.layers import Levels, layer_and_stats
-from generator.render.local import FrameData
 from generator.render.stats import frame_stats
 from generator.site.charts import nice_ticks
 

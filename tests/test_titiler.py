@@ -17,8 +17,9 @@ from PIL import Image
 from generator.core.errors import RenderError
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
 from generator.overlays.painter import overlay_palette
+from generator.render.frames import render_frame, render_frames
 from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import LocalRenderer, render_frame, render_frames
+from generator.render.local import LocalRenderer
 from generator.render.palette import build_palette, to_indices
 from generator.render.titiler import DEFAULT_MAX_BODY_BYTES, TitilerRenderer, region_body
 from generator.sources.http import HttpSettings, make_session

@@ -32,8 +32,9 @@ from rasterio.warp import reproject
 from generator.core.model import FramePlan, Grid, ItemAsset
 from generator.core.specs import StyleSpec
 from generator.plan.styles import resolve_style
+from generator.render.frames import render_frame
 from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import LocalRenderer, render_frame
+from generator.render.local import LocalRenderer
 from generator.render.palette import build_palette, to_indices
 from generator.sources.stac_common import raster_bands
 

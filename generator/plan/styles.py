@@ -13,7 +13,7 @@ assets, ``bidx`` names three bands (config or render), or the asset has three or
 colormap is set; a colormap on a multi-band asset without ``bidx`` is refused (``truecolor_of``).
 
 Also owns which units ``rescale`` is written in (``Style.unscale``): a config ``rescale`` is in
-physical units (STAC ``raster:bands`` scale/offset applied first, see ``render.local.item_style``),
+physical units (STAC ``raster:bands`` scale/offset applied first, see ``render.frames.item_style``),
 unless ``style.scale: raw``; a render's ``rescale`` is in raw values, as TiTiler reads them,
 unless the render sets ``unscale: true``.
 """

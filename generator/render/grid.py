@@ -2,7 +2,8 @@
 
 Owns: picking the output CRS (``auto`` = Lambert azimuthal equal-area centred on the region),
 projecting lon/lat geometries into it, sizing the grid (longest side = ``size`` px, the region's
-projected aspect ratio kept) and rasterizing the region outline into an "inside" mask.
+projected aspect ratio kept) and rasterizing the region outline into an "inside" mask, and making a
+region split at ±180° one continuous shape (``unwrap_antimeridian``).
 """
 
 from __future__ import annotations
@@ -89,3 +90,29 @@ def inside_mask(projected_region: BaseGeometry, grid: Grid) -> np.ndarray:
     )
     return mask.astype(bool)
 
+
+def crosses_antimeridian(geometry: BaseGeometry) -> bool:
+    """True for a lon/lat geometry split at ±180° (parts touching both edges of the map)."""
+    west, _, east, _ = geometry.bounds
+    if east - west <= 180:
+        return False
+    parts = list(getattr(geometry, "geoms", [geometry]))
+    touches_east = any(part.bounds[2] >= 180 - 1e-9 for part in parts)
+    touches_west = any(part.bounds[0] <= -180 + 1e-9 for part in parts)
+    return touches_east and touches_west
+
+
+def unwrap_antimeridian(geometry: BaseGeometry) -> BaseGeometry:
+    """A region split at ±180° as one continuous shape: western parts shifted by +360°.
+
+    Projections centred near 180° (``render.crs: auto``) then see the region whole, its centroid
+    falls in the region, and the clip mask has no seam. Other geometries are returned unchanged.
+    """
+    if not crosses_antimeridian(geometry):
+        return geometry
+    parts = list(getattr(geometry, "geoms", [geometry]))
+    shifted = [
+        shapely.transform(part, lambda xy: xy + np.array([360.0, 0.0])) if part.centroid.x < 0 else part
+        for part in parts
+    ]
+    return shapely.unary_union(shifted)

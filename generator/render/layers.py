@@ -22,8 +22,8 @@ from generator.core import buildcache
 from generator.core.model import FramePlan, FrameStats, Grid, Style
 from generator.plan.categorical import categorical_indices
 from generator.render.cache import geometry_digest
-from generator.render.grid import inside_mask, make_grid, output_crs, project
-from generator.render.local import Renderer, apply_formula, render_frame, unwrap_antimeridian
+from generator.render.frames import Renderer, apply_formula, render_frame
+from generator.render.grid import inside_mask, make_grid, output_crs, project, unwrap_antimeridian
 from generator.render.palette import to_indices
 from generator.render.stats import frame_stats
 from generator.render.truecolor import read_rgba

@@ -18,7 +18,7 @@ from generator.core.errors import ConfigError
 from generator.core.specs import SourceSpec
 
 if TYPE_CHECKING:  # the renderer modules import this one to register themselves
-    from generator.render.local import Renderer
+    from generator.render.frames import Renderer
     from generator.sources.http import HttpSettings  # requests loads with the first renderer made
 
 #: Modules that register a renderer, imported on the first lookup (they pull in heavy readers).

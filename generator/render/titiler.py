@@ -38,7 +38,7 @@ from generator.core.errors import ConfigError, RenderError
 from generator.core.model import Grid, ItemAsset, Style
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
-from generator.render.local import FrameData
+from generator.render.frames import FrameData
 from generator.render.registry import RendererSetup, register_renderer
 from generator.sources.http import HttpSettings, make_session
 from generator.sources.signing import HrefSigner, source_signer

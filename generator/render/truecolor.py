@@ -27,7 +27,7 @@ from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.model import FramePlan, Grid, Style, TrueColor
-from generator.render.local import Renderer, render_frame
+from generator.render.frames import Renderer, render_frame
 from generator.render.palette import Palette, nodata_rgb, with_reserved
 
 #: Pixels taken from each frame's layer to make the palette (evenly spaced, so deterministic).

@@ -1,0 +1,178 @@
+"""The frame core: a frame's items read onto the animation's grid as float values + validity.
+
+Owns what every renderer hands back and how a frame is made of it, whatever the renderer. A
+``Renderer`` returns data values on the output grid (``FrameData``: not colours), so every
+renderer (the local rasterio one in ``local``, the TiTiler one in ``titiler``) shares the same
+palette mapping and overlays downstream. Items of one frame are combined: the first valid pixel
+wins (``render_frame``); ``render_frames`` reads frames ahead, as many as the renderer can take.
+
+STAC ``raster:bands`` (``ItemAsset.bands``) are applied here, for every renderer alike: their
+``nodata`` when the style sets none, and with ``Style.unscale`` their scale/offset (on the
+values read, or inside an expression, band by band); so is a style's colour formula.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+from shapely.geometry.base import BaseGeometry
+
+from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.plan.formulas import BAND_NAME, expression_bands, value_transform
+
+
+@dataclass(frozen=True)
+class FrameData:
+    """One frame's values on the grid; ``valid`` is False for nodata and pixels no item covers."""
+
+    values: np.ndarray  # float32, grid.shape
+    valid: np.ndarray  # bool, grid.shape
+
+
+class Renderer(Protocol):
+    """Reads one item's asset onto the grid.
+
+    ``region`` is the region's outline projected into ``grid.crs`` (as ``layers.prepare_grid`` projects
+    it); renderers that clip on the server (TiTiler) send it, the local one does not need it: the
+    clip to the region is applied downstream, identically for every renderer. ``concurrency`` is
+    how many frames a caller may usefully request at once (1: reads are CPU-bound here).
+    """
+
+    concurrency: int
+
+    def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData: ...
+
+
+def read_bands(style: Style) -> tuple[int, ...]:
+    """The bands a style reads: those of its expression, else its ``bidx``."""
+    return expression_bands(style.expression) if style.expression else (style.bidx,)
+
+
+def empty_frame(grid: Grid) -> FrameData:
+    """A frame with no valid pixel (a "no data" time step)."""
+    return FrameData(values=np.full(grid.shape, np.nan, dtype="float32"), valid=np.zeros(grid.shape, dtype=bool))
+
+
+def physical_expression(expression: str, item: ItemAsset) -> str:
+    """``expression`` with each band ``bN`` replaced by its physical value ``(bN*scale+(offset))``."""
+
+    def band(match: re.Match[str]) -> str:
+        scaling = item.band(int(match.group(1)))
+        if scaling.identity:
+            return match.group(0)
+        return f"({match.group(0)}*{scaling.scale!r}+({scaling.offset!r}))"
+
+    return BAND_NAME.sub(band, expression)
+
+
+def item_style(style: Style, item: ItemAsset) -> Style:
+    """The style one item is read with, whatever the renderer.
+
+    STAC ``raster:bands`` ``nodata`` marks missing values when the style sets none (so files
+    without a nodata tag read right); with ``unscale``, an expression works on physical values.
+    """
+    bands = read_bands(style)
+    changes: dict[str, object] = {}
+    if style.nodata is None and item.band(bands[0]).nodata is not None:
+        changes["nodata"] = item.band(bands[0]).nodata
+    if style.unscale and style.expression and not all(item.band(band).identity for band in bands):
+        changes["expression"] = physical_expression(style.expression, item)
+    return replace(style, **changes) if changes else style  # type: ignore[arg-type]
+
+
+def physical_values(data: FrameData, style: Style, item: ItemAsset) -> FrameData:
+    """Values of one item in physical units (``raster:bands`` scale/offset) when the style asks.
+
+    Applied after reading, for every renderer alike (TiTiler returns raw values); an expression
+    was already rewritten by ``item_style``.
+    """
+    scaling = item.band(style.bidx)
+    if not style.unscale or style.expression or scaling.identity:
+        return data
+    values = data.values.astype(np.float64) * scaling.scale + scaling.offset
+    return FrameData(values=np.where(data.valid, values, np.nan).astype("float32"), valid=data.valid)
+
+
+def render_frame(
+    frame: FramePlan,
+    grid: Grid,
+    style: Style,
+    renderer: Renderer,
+    region: BaseGeometry | None = None,
+    formula: bool = True,
+) -> FrameData:
+    """Combine the frame's items on the grid: each pixel comes from the first item valid there.
+
+    A style's colour formula (see ``generator.plan.formulas.value_transform``) is applied here, once, so every
+    renderer gets it the same way; ``formula=False`` leaves it out (the values as read, for
+    statistics: apply it afterwards with :func:`apply_formula`). ``region``: the projected
+    outline, passed to the renderer.
+    """
+    if not frame.items:
+        return empty_frame(grid)
+    combined: FrameData | None = None
+    owned = False  # whether ``combined`` holds arrays of its own (a renderer's may be shared)
+    for item in frame.items:
+        read_style = item_style(style, item)
+        # Renderers written before ``region`` existed take three arguments; keep them working.
+        data = renderer.read(item, grid, read_style) if region is None else renderer.read(item, grid, read_style, region)
+        data = physical_values(data, read_style, item)
+        if combined is None:
+            combined = data  # copied only when another item fills it in: most frames have one item
+        else:
+            if not owned:
+                combined, owned = FrameData(values=combined.values.copy(), valid=combined.valid.copy()), True
+            fill = ~combined.valid & data.valid
+            combined.values[fill] = data.values[fill]
+            combined.valid[fill] = True
+        if combined.valid.all():
+            break
+    assert combined is not None
+    return apply_formula(combined, style) if formula else combined
+
+
+def apply_formula(data: FrameData, style: Style) -> FrameData:
+    """``data`` with the style's colour formula applied (unchanged without one)."""
+    transform = value_transform(style)
+    if transform is None:
+        return data
+    return FrameData(values=np.where(data.valid, transform(data.values), np.nan).astype("float32"), valid=data.valid)
+
+
+def render_frames(
+    frames: Iterable[FramePlan],
+    grid: Grid,
+    style: Style,
+    renderer: Renderer,
+    region: BaseGeometry | None = None,
+    workers: int | None = None,
+) -> Iterator[FrameData]:
+    """``render_frame`` for each frame, in order, reading up to ``workers`` frames ahead.
+
+    ``workers`` defaults to the renderer's ``concurrency`` (TiTiler: the per-host bound), so a
+    remote renderer keeps that many requests in flight while the caller encodes; memory stays
+    bounded to ``workers`` frames. Gap frames (no items) come back empty.
+    """
+    count = max(1, workers if workers is not None else renderer.concurrency)
+    if count == 1:
+        for frame in frames:
+            yield render_frame(frame, grid, style, renderer, region)
+        return
+    pending: deque[Future[FrameData]] = deque()
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="render") as pool:
+        try:
+            for frame in frames:
+                pending.append(pool.submit(render_frame, frame, grid, style, renderer, region))
+                if len(pending) >= count:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
