@@ -365,6 +365,72 @@ def test_indices_to_rgba_looks_every_entry_up() -> None:
         np.testing.assert_array_equal(indices_to_rgba(frame, distinct_palette(), transparent), intended_rgba(frame, transparent))
 
 
+def test_rgba_lookup_image_is_the_rgba_of_the_indices() -> None:
+    from generator.encode.indexed import RgbaLookup
+
+    frame = np.arange(256, dtype=np.uint8).reshape(16, 16)[:, 3:]  # a view, not contiguous
+    for transparent in (TRANSPARENT, None, 200):
+        lookup = RgbaLookup(distinct_palette(), transparent)
+        intended = intended_rgba(frame, transparent)
+        np.testing.assert_array_equal(np.asarray(lookup.image(frame)), intended)
+        np.testing.assert_array_equal(np.asarray(lookup.image(frame, "RGB")), intended[..., :3])
+
+
+def test_formats_of_an_animation_share_one_decode_of_each_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encoding tasks in one process decode each frame PNG once between them (read-only arrays),
+    up to the memo's budget; other frame PNGs replace the kept ones."""
+    from generator.encode.stills import poster_png
+    from generator.engine import tasks
+
+    rng = np.random.default_rng(5)
+    frames = [rng.integers(0, 256, size=(HEIGHT, WIDTH), dtype=np.uint8) for _ in range(4)]
+    pictures = [poster_png(frame, distinct_palette(), TRANSPARENT) for frame in frames]
+    decoded: list[bytes] = []
+    real = tasks.frame_indices
+
+    def counted(picture: bytes) -> np.ndarray:
+        decoded.append(picture)
+        return real(picture)
+
+    monkeypatch.setattr(tasks, "frame_indices", counted)
+    memo = tasks.DecodedFrames(budget=3 * HEIGHT * WIDTH)  # room for three of the four frames
+    for _ in range(3):  # e.g. the GIF, the WebP and the MP4
+        given = list(memo.frames(tuple(pictures)))
+        for frame, intended in zip(given, frames, strict=True):
+            np.testing.assert_array_equal(frame, intended)
+            assert not frame.flags.writeable
+    assert decoded == [*pictures, pictures[3], pictures[3]]  # the fourth is over the budget
+    decoded.clear()
+    copies = [bytes(picture) for picture in pictures]  # equal bytes (a worker unpickles copies): kept
+    assert len(list(memo.frames(copies))) == 4 and decoded == [pictures[3]]
+    decoded.clear()
+    other = pictures[::-1]
+    assert len(list(memo.frames(other))) == 4 and decoded == other
+
+
+def test_encode_file_gives_every_format_the_same_frames(tmp_path: Path) -> None:
+    from generator.encode import registry
+    from generator.encode.stills import poster_png
+    from generator.engine.tasks import encode_file
+
+    seen: list[list[np.ndarray]] = []
+
+    class Recorder:
+        name, suffix, media_type, label = "recorder", ".rec", "application/octet-stream", "Rec"
+
+        def encode(self, path: Path, animation: registry.Animation, frames: Iterator[np.ndarray], options: object) -> None:
+            seen.append(list(frames))
+            path.write_bytes(b"ok")
+
+    pictures = tuple(poster_png(frame, distinct_palette(), TRANSPARENT) for frame in sequence())
+    animation = registry.Animation(WIDTH, HEIGHT, distinct_palette(), TRANSPARENT, (100,) * len(pictures))
+    assert encode_file(Recorder(), animation, pictures, None) == encode_file(Recorder(), animation, pictures, None) == b"ok"
+    first, second = seen
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    for frame, intended in zip(first, sequence(), strict=True):
+        np.testing.assert_array_equal(frame, intended)
+
+
 @pytest.mark.parametrize("size", [(24, 32), (23, 32), (24, 31), (23, 31), (1, 1), (86, 64)])
 def test_mp4_planes_from_the_palette_are_those_of_the_rgba_frame(size: tuple[int, int]) -> None:
     """The palette table (by pixel pairs) gives exactly the planes that the per-pixel formulas
@@ -435,8 +501,11 @@ def test_mp4_uses_the_measured_x264_settings(tmp_path: Path) -> None:
     write_mp4(path, sequence(), [100] * 5, distinct_palette(), TRANSPARENT)
     with av.open(str(path)) as container:
         settings = bytes(next(container.demux(video=0)))
-    # No deblocking, diamond search, no partitions below 16×16 in P-frames (0x3: intra only).
-    for setting in (b"deblock=0:", b"me=dia ", b"analyse=0x3:0x3 ", b"bframes=0 ", b"threads=1 "):
+    # No deblocking, diamond search, no partitions below 16×16 in P-frames and no 8×8 transform
+    # (0x1: intra 4×4 only), no weighted P-frames.
+    for setting in (
+        b"deblock=0:", b"me=dia ", b"analyse=0x1:0x1 ", b"8x8dct=0 ", b"weightp=0 ", b"bframes=0 ", b"threads=1 ",
+    ):
         assert setting in settings
 
 

@@ -19,10 +19,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from generator.core.errors import AnimationError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 PALETTE_ENTRIES = 256
 PALETTE_BYTES = PALETTE_ENTRIES * 3
@@ -128,6 +132,17 @@ class RgbaLookup:
         """The ``(rows, columns, 4)`` RGBA of a 2-D ``uint8`` index array (a view of it is fine)."""
         height, width = pixels.shape
         return np.take(self.packed, pixels).view(np.uint8).reshape(height, width, 4)
+
+    def image(self, pixels: np.ndarray, mode: str = "RGBA") -> Image.Image:
+        """The colours of a 2-D ``uint8`` index array as a Pillow image (``mode`` "RGBA", or "RGB"
+        without the alpha), looked up by Pillow: about 1.5× faster than :meth:`rgba`, as numpy
+        turns every uint8 index into a 64-bit one before looking it up."""
+        from PIL import Image  # imported by the encoders that call this anyway
+
+        height, width = pixels.shape
+        indexed = Image.frombuffer("P", (width, height), np.ascontiguousarray(pixels), "raw", "P", 0, 1)
+        indexed.putpalette(self.packed.view(np.uint8).tobytes(), "RGBA")
+        return indexed.convert(mode)
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -94,7 +94,8 @@ class Encoder(Protocol):
     def label(self) -> str: ...  # "WebP": the page links to it as "Download WebP"
 
     def encode(self, path: Path, animation: Animation, frames: Iterable[np.ndarray], options: Any) -> None:
-        """Write ``path`` from every frame of the animation, in order."""
+        """Write ``path`` from every frame of the animation, in order. The frames may be read-only
+        arrays: the build hands the same ones to each format of an animation."""
         ...
 
 

@@ -94,8 +94,9 @@ def _webp_header_chunks(width: int, height: int, has_alpha: bool, loop: int) -> 
     return _riff_chunk(b"VP8X", vp8x) + _riff_chunk(b"ANIM", anim)
 
 
-def _changed_rect(previous: np.ndarray, frame: np.ndarray) -> CanvasRect | None:
-    """The smallest rectangle with an even corner holding every pixel that changed; None if none did.
+def _changes(previous: np.ndarray, frame: np.ndarray) -> tuple[CanvasRect, np.ndarray] | None:
+    """The smallest rectangle with an even corner holding every pixel that changed, and which of its
+    pixels did; None if none did.
 
     Frames are palette indices (rows × columns) or RGBA (rows × columns × 4).
     """
@@ -108,7 +109,8 @@ def _changed_rect(previous: np.ndarray, frame: np.ndarray) -> CanvasRect | None:
     top, bottom = int(rows[0]) & ~1, int(rows[-1]) + 1
     cols = np.flatnonzero(differs[top:bottom].any(axis=0))
     left, right = int(cols[0]) & ~1, int(cols[-1]) + 1
-    return CanvasRect(left, top, right - left, bottom - top)
+    rect = CanvasRect(left, top, right - left, bottom - top)
+    return rect, differs[rect.slices]
 
 
 def _anmf_chunk(rect: CanvasRect, duration_ms: int, bitstream: bytes, blend: bool = False) -> bytes:
@@ -127,31 +129,34 @@ def _anmf_chunk(rect: CanvasRect, duration_ms: int, bitstream: bytes, blend: boo
 
 
 def _unchanged_cleared(
-    part: np.ndarray, before: np.ndarray, lookup: RgbaLookup, transparent: int | None
-) -> np.ndarray | None:
-    """The RGBA of a changed rectangle (``part``, palette indices or RGBA) with the pixels equal
-    to ``before`` made fully transparent, for a blended frame; None when a changed pixel turns
-    transparent (blending would leave the old pixel showing).
+    part: np.ndarray, differs: np.ndarray, lookup: RgbaLookup, transparent: int | None
+) -> np.ndarray | Image.Image | None:
+    """The RGBA of a changed rectangle (``part``, palette indices or RGBA) with the pixels that did
+    not change (``differs`` False) made fully transparent, for a blended frame; None when a changed
+    pixel turns transparent (blending would leave the old pixel showing).
 
     Every visible pixel of a frame is fully opaque (alpha 255), so blending it gives exactly its
-    colour (libwebp and browsers copy a pixel of alpha 255 as it is).
+    colour (libwebp and browsers copy a pixel of alpha 255 as it is). Palette indices give a
+    Pillow image: the unchanged pixels become the transparent index, then Pillow looks the colours
+    up (libwebp, with ``exact`` off, encodes every pixel of alpha 0 alike, whatever its colour).
     """
-    same = part == before
     if part.ndim == 3:
-        same = same.all(axis=2)
-        turns_transparent = (part[..., 3] == 0) & ~same
-    else:
-        turns_transparent = (part == transparent) & ~same
-    if turns_transparent.any():
-        return None
-    if part.ndim == 3:
+        if ((part[..., 3] == 0) & differs).any():
+            return None
         packed = np.ascontiguousarray(part).view(np.uint32)[..., 0]
-        packed = np.where(same, np.uint32(0), packed)
-    else:
-        packed = np.take(lookup.packed, part)
-        np.putmask(packed, same, 0)
-    height, width = part.shape[:2]
-    return packed.view(np.uint8).reshape(height, width, 4)
+        packed = np.where(differs, packed, np.uint32(0))
+        height, width = part.shape[:2]
+        return packed.view(np.uint8).reshape(height, width, 4)
+    assert transparent is not None
+    # where(differs, part, T) in uint8 arithmetic (which wraps): several times faster than np.where.
+    see_through = np.uint8(transparent)
+    cleared = part - see_through
+    cleared *= differs
+    cleared += see_through
+    # Pixels of the transparent index: the unchanged ones, and any changed one that turns transparent.
+    if np.count_nonzero(cleared == see_through) > differs.size - np.count_nonzero(differs):
+        return None
+    return lookup.image(cleared)
 
 
 def _still_webp_bitstream(still: bytes) -> bytes:
@@ -172,16 +177,22 @@ def _still_webp_bitstream(still: bytes) -> bytes:
 
 
 def _encode_webp_frame(
-    pixels: np.ndarray,
+    pixels: np.ndarray | Image.Image,
     lookup: RgbaLookup,
     transparent_index: int | None,
     lossless: bool,
     quality: int,
     method: int,
 ) -> bytes:
-    """One frame's bitstream; ``pixels`` are palette indices (any view) or an RGBA array."""
-    rgba = np.ascontiguousarray(pixels) if pixels.ndim == 3 else lookup.rgba(pixels)
-    image = Image.fromarray(rgba if transparent_index is not None else rgba[..., :3].copy())
+    """One frame's bitstream; ``pixels`` are palette indices (any view), an RGBA array, or the
+    image to encode as it is."""
+    if isinstance(pixels, Image.Image):
+        image = pixels
+    elif pixels.ndim == 2:
+        image = lookup.image(pixels, "RGBA" if transparent_index is not None else "RGB")
+    else:
+        rgba = np.ascontiguousarray(pixels)
+        image = Image.fromarray(rgba if transparent_index is not None else rgba[..., :3].copy())
     buffer = io.BytesIO()
     # exact=False lets libwebp change the (invisible) colour of fully transparent pixels,
     # which compresses better; visible pixels stay exact in lossless mode.
@@ -261,12 +272,16 @@ def _stream_webp(
                 f"A WebP frame lasts at most {_WEBP_MAX_DURATION_MS} ms, got {duration} ms."
             )
         # A repeated frame (e.g. a gap in the series) reuses the previous frame's rectangle and encoding.
-        changed = CanvasRect(0, 0, width, height) if previous is None else _changed_rect(previous, pixels)
-        if changed is not None:
-            rect, part = changed, pixels[changed.slices]
+        if previous is None:
+            changes: tuple[CanvasRect, np.ndarray | None] | None = (CanvasRect(0, 0, width, height), None)
+        else:
+            changes = _changes(previous, pixels)
+        if changes is not None:
+            rect, differs = changes
+            part = pixels[rect.slices]
             cleared = None
-            if previous is not None and lossless and transparent is not None:
-                cleared = _unchanged_cleared(part, previous[rect.slices], lookup, transparent)
+            if differs is not None and lossless and transparent is not None:
+                cleared = _unchanged_cleared(part, differs, lookup, transparent)
             blend = cleared is not None
             frame = cleared if cleared is not None else part
             bitstream = _encode_webp_frame(frame, lookup, transparent, lossless, quality, method)
