@@ -520,3 +520,40 @@ def test_a_new_generator_renders_every_page(tmp_path, monkeypatch):
     written = _pages_written(monkeypatch)
     build(config)
     assert {"index.html", "manifest.json", "animations/c--a/index.html", "animations/c--a/provenance.json"} <= set(written)
+
+
+def test_the_pages_of_each_built_animation_are_prepared_as_it_is_done_and_not_on_a_warm_rebuild(tmp_path, monkeypatch):
+    config = make_site(tmp_path, regions="  - {id: a, bbox: [8, 8, 56, 56]}\n  - {id: b, bbox: [10, 10, 50, 50]}\n")
+    prepared: list[tuple[str, int]] = []
+    inner = gallery.prepare_pages
+
+    def recorded(site, record):  # type: ignore[no-untyped-def]
+        prepared.append((record.id, len(list(tmp_path.glob(".output.staging-*/index.html")))))
+        inner(site, record)
+
+    monkeypatch.setattr(gallery, "prepare_pages", recorded)
+    output = build(config).output_dir
+    assert sorted(prepared) == [("c--a", 0), ("c--b", 0)]  # each before any page was written
+    before = snapshot(output)
+    prepared.clear()
+    build(config)
+    assert prepared == [] and snapshot(output) == before  # carried over: its pages are linked, none is made
+
+
+def test_pages_prepared_ahead_are_the_pages_made_without(tmp_path, monkeypatch):
+    config = make_site(tmp_path)
+    ahead = build(config, tmp_path / "ahead", options=BuildOptions(cache_dir=tmp_path / "cache-ahead")).output_dir
+    monkeypatch.setattr(gallery, "prepare_pages", lambda site, record: None)
+    plain = build(config, tmp_path / "plain", options=BuildOptions(cache_dir=tmp_path / "cache-plain")).output_dir
+    assert {k: v[2] for k, v in snapshot(ahead).items()} == {k: v[2] for k, v in snapshot(plain).items()}
+
+
+def test_a_failure_to_prepare_pages_ahead_is_no_failure(tmp_path, monkeypatch):
+    config = make_site(tmp_path)
+
+    def broken(site, record):  # type: ignore[no-untyped-def]
+        raise RuntimeError("no head start")
+
+    monkeypatch.setattr(gallery, "prepare_pages", broken)
+    result = build(config)
+    assert not result.failed and (result.output_dir / "animations" / "c--a" / "index.html").is_file()

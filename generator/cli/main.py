@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TextIO
 
 from generator import __version__
-from generator.cli import ci
 from generator.core.errors import ConfigError, GeneratorError
 from generator.core.redaction import RedactingFilter, redact_text
 
@@ -157,6 +156,8 @@ def _run_build(args: argparse.Namespace) -> int:
     log.info("gallery: %s", result.output_dir / "index.html")
     for record in result.failed:
         log.error("failed: %s: %s", record.id, record.error)
+    from generator.cli import ci  # deferred like the build: the records' model loads numpy
+
     for line in ci.report_to_github(result.records, result.summary.line(), str(args.config)):
         print(line, flush=True)
     if result.config_failures:  # the others are built; what failed needs the config fixed
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in redact_text(str(error)).splitlines():
             print(f"error: {line}", file=sys.stderr)
         if isinstance(error, ConfigError):
+            from generator.cli import ci
+
             for line in ci.config_error_annotations(error.problems, str(getattr(args, "config", ""))):
                 print(line, flush=True)
         return next(code for kind, code in EXIT_CODES if isinstance(error, kind))

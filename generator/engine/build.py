@@ -174,7 +174,7 @@ def _build_claimed(
     from generator.engine.animation import AnimationBuilder
     from generator.plan.schedule import source_opener
     from generator.render.cache import FrameCache
-    from generator.site.gallery import Published, write_site
+    from generator.site.gallery import Published, prepare_pages, write_site
     from generator.sources.regions import load_regions
 
     specs = site.animations
@@ -220,7 +220,19 @@ def _build_claimed(
 
     def _started(spec: AnimationSpec, stats: AnimationStats) -> Pipeline[AnimationRecord]:
         progress.start_animation(spec.id)
-        return builder.pipeline(spec, regions[spec.region.id], stats)
+        return _pages_prepared(builder.pipeline(spec, regions[spec.region.id], stats), spec.id)
+
+    def _pages_prepared(pipeline: Pipeline[AnimationRecord], animation: str) -> Pipeline[AnimationRecord]:
+        """The pipeline, then what its pages will need made (``site.gallery.prepare_pages``): as
+        a step of its own, while the other animations' tasks keep the workers busy, rather than
+        in ``write_site`` once the last animation is done and every worker is idle."""
+        record = yield from pipeline
+        if animation not in builder.reused:  # a carried-over animation's pages are linked, not rendered
+            try:
+                prepare_pages(site.info, record)
+            except Exception as error:  # noqa: BLE001 - only a head start: write_site says what is wrong
+                log.debug("%s: pages not prepared ahead: %s", animation, error)
+        return record
 
     def done(key: tuple[AnimationSpec, AnimationStats], record: AnimationRecord) -> None:
         spec, stats = key

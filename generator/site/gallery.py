@@ -34,6 +34,7 @@ from generator.core.errors import GeneratorError
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, SiteInfo
 from generator.encode.registry import encoders
 from generator.site.charts import has_stats, manifest_stats, stats_at, stats_csv, stats_path
+from generator.site.markup import render_markdown
 from generator.site.pages import (  # re-exported: the public helpers of the site stage
     AnimationView,
     FrameRow,
@@ -486,6 +487,21 @@ def render_site(
     """
     files = _site_files(site, records, generator_version=generator_version, thumbnail_sizes=lambda: thumbnail_sizes or {})
     return {path: render() for path, (render, _) in files.items()}
+
+
+def prepare_pages(site: SiteInfo, record: AnimationRecord) -> None:
+    """Make now what rendering the pages of ``record`` needs and this process keeps: the page
+    templates compiled, the Markdown renderer, the globe of ``record``'s region.
+
+    The build calls it as each animation is done, while others are still being made, so that
+    :func:`write_site`, which can only start once every animation is done, has little more than
+    the pages themselves left to render. Renders no page and writes nothing.
+    """
+    env = make_environment(site.templates)
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    render_markdown("-")  # the renderer is made (and markdown_it imported) on the first text
+    locator_markup(record)
 
 
 # --------------------------------------------------------------------------- carry-over
