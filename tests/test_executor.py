@@ -69,7 +69,7 @@ def test_every_task_and_its_arguments_survive_pickling(tmp_path, pickling):
     config = every_format_site(tmp_path)
     result = build(config, tmp_path / "sent", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-sent"))
     assert [record.status for record in result.records] == ["ok", "ok", "ok"]
-    assert {"read_layer", "paint_frames", "encode_file"} <= set(pickling.sent)
+    assert {"read_layers", "paint_frames", "encode_file"} <= set(pickling.sent)
     assert pickling.sent.count("encode_file") == 3 * 3  # every format of every animation is a task
     inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
     assert contents(result.output_dir) == contents(inline.output_dir)
@@ -225,7 +225,7 @@ def test_true_colour_through_pickled_tasks_equals_inline(tmp_path, pickling):
     assert [record.status for record in sent.records] == ["ok"]
     # the palette pass (each layer's colours) and the mapped reads are tasks, once per data frame each
     frames = len(sent.records[0].frames)
-    assert (pickling.sent.count("layer_colors"), pickling.sent.count("read_layer")) == (frames, frames)
+    assert (pickling.sent.count("layer_colors"), pickling.sent.count("read_layers")) == (frames, frames)
     inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
     assert contents(sent.output_dir) == contents(inline.output_dir)
 
@@ -372,3 +372,12 @@ def test_the_command_line_starts_the_fork_server_before_loading_numpy():
     code = "import sys, generator.cli.main; print(sorted({'numpy', 'generator.core.model'} & set(sys.modules)))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"  # the fork server's imports start ≈ 0.1 s sooner: the workers are ready sooner
+
+
+def test_the_survey_reads_a_few_frames_per_task_with_the_same_files(tmp_path, pickling):
+    config = make_site(tmp_path, months=20)  # 20 frames, 8 tasks in flight: 2 frames per task
+    sent = build(config, tmp_path / "sent", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-sent"))
+    assert [record.status for record in sent.records] == ["ok"]
+    assert pickling.sent.count("read_layers") == 10
+    inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
+    assert {k: v[2] for k, v in snapshot(sent.output_dir).items()} == {k: v[2] for k, v in snapshot(inline.output_dir).items()}

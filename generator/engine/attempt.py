@@ -28,7 +28,7 @@ from generator.engine.files import encoders_of
 from generator.engine.graph import Batch, Lane, Task
 from generator.engine.progress import AnimationStats, Progress
 from generator.engine.survey import LayerTally
-from generator.engine.tasks import LayerJob, LayerRead, Painted, PaintJob, layer_colors, paint_frames, read_layer
+from generator.engine.tasks import LayerJob, LayerRead, Painted, PaintJob, layer_colors, paint_frames, read_layers
 from generator.overlays.painter import OverlayPainter, default_attribution
 from generator.plan.animations import AnimationSpec
 from generator.plan.coverage import CoverageCheck, apply_min_coverage
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 #: At most this many frames are painted by one task (fewer when that keeps every slot busy).
 PAINT_CHUNK = 8
+#: At most this many frames' layers are read by one task of the survey (fewer when that keeps
+#: every task in flight busy).
+READ_CHUNK = 4
 
 Steps = Generator[Batch, None, Any]
 #: Encodes the given formats of an attempt from its frame PNGs: (files, painter, encoders, palette
@@ -190,14 +193,20 @@ def run_attempt(
     for _ in range(len(frames) - len(data)):
         tally.add_gap()
 
-    def surveyed(position: int, read: LayerRead) -> None:
-        tally.add(data[position], read.layer, read.stats)
-        if not truecolor:  # a true-colour layer was counted by the palette pass
-            count(read)
+    # A few frames per task when that still gives every task in flight in the lane one, so that
+    # fewer round trips to the workers are paid (a thread lane, as wide as its frames, keeps one).
+    size = max(1, min(READ_CHUNK, len(data) // max(1, lane.limit)))
+    reads = [data[start:start + size] for start in range(0, len(data), size)]
+
+    def surveyed(position: int, found: list[LayerRead]) -> None:
+        for number, read in zip(reads[position], found, strict=True):
+            tally.add(number, read.layer, read.stats)
+            if not truecolor:  # a true-colour layer was counted by the palette pass
+                count(read)
 
     # The store is looked up even without a cache: the scratch one holds this animation's layers
     # from the palette pass or an earlier attempt.
-    yield Batch((Task(read_layer, (jobs[number], store, True), lane) for number in data), surveyed)
+    yield Batch((Task(read_layers, ([jobs[number] for number in chunk], store, True), lane) for chunk in reads), surveyed)
     # min_coverage: thin steps become gaps (or go); the animation makes the attempt again with them.
     checked = apply_min_coverage(
         frames, tally.coverage, spec.collection.min_coverage, spec.render.gaps, spec.render.date_format

@@ -1,7 +1,7 @@
 """The build's tasks: top-level functions of picklable arguments, run wherever the executor runs them.
 
 Owns the work an animation hands to the executor (see ``engine.graph``): a frame's data layer
-(:func:`read_layer`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
+(:func:`read_layer`, a few frames' at a time: :func:`read_layers`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
 and each output file (:func:`encode_file`); a true-colour frame also in full colour
 (``render.rgbframe``: the data in its own colours, for WebP, MP4 and the frame PNGs).
 A task uses nothing but its arguments (and per-process memo caches); it returns its result small — a layer, PNG or file bytes — or writes
@@ -89,6 +89,16 @@ def read_layer(job: LayerJob, cache: FrameCache, look_up: bool) -> LayerRead:
     layer, stats = job.render()
     store.put(job.key, layer, stats)
     return LayerRead(job.mapped(layer), stats, cached=False)
+
+
+def read_layers(jobs: Sequence[LayerJob], cache: FrameCache, look_up: bool) -> list[LayerRead]:
+    """:func:`read_layer` of several frames, in order, as one task.
+
+    A task costs its worker a round trip to the build's process (the result sent, the next task
+    received: 1-2 ms); a frame's read is 10-20 ms. The frames of one animation share their
+    region mask, grid and renderer, which a list of them carries once.
+    """
+    return [read_layer(job, cache, look_up) for job in jobs]
 
 
 def layer_colors(job: LayerJob, cache: FrameCache, look_up: bool) -> LayerRead:
