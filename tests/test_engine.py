@@ -532,19 +532,21 @@ def test_the_pages_of_each_built_animation_are_prepared_as_it_is_done_and_not_on
         inner(site, record)
 
     monkeypatch.setattr(gallery, "prepare_pages", recorded)
-    output = build(config).output_dir
+    output = build(config, options=BuildOptions(jobs=2)).output_dir
     assert sorted(prepared) == [("c--a", 0), ("c--b", 0)]  # each before any page was written
     before = snapshot(output)
     prepared.clear()
-    build(config)
+    build(config, options=BuildOptions(jobs=2))
     assert prepared == [] and snapshot(output) == before  # carried over: its pages are linked, none is made
+    build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
+    assert prepared == []  # one task at a time: nothing would run beside it
 
 
 def test_pages_prepared_ahead_are_the_pages_made_without(tmp_path, monkeypatch):
     config = make_site(tmp_path)
-    ahead = build(config, tmp_path / "ahead", options=BuildOptions(cache_dir=tmp_path / "cache-ahead")).output_dir
+    ahead = build(config, tmp_path / "ahead", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-ahead")).output_dir
     monkeypatch.setattr(gallery, "prepare_pages", lambda site, record: None)
-    plain = build(config, tmp_path / "plain", options=BuildOptions(cache_dir=tmp_path / "cache-plain")).output_dir
+    plain = build(config, tmp_path / "plain", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-plain")).output_dir
     assert {k: v[2] for k, v in snapshot(ahead).items()} == {k: v[2] for k, v in snapshot(plain).items()}
 
 
@@ -555,5 +557,5 @@ def test_a_failure_to_prepare_pages_ahead_is_no_failure(tmp_path, monkeypatch):
         raise RuntimeError("no head start")
 
     monkeypatch.setattr(gallery, "prepare_pages", broken)
-    result = build(config)
+    result = build(config, options=BuildOptions(jobs=2))
     assert not result.failed and (result.output_dir / "animations" / "c--a" / "index.html").is_file()

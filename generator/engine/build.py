@@ -220,7 +220,9 @@ def _build_claimed(
 
     def _started(spec: AnimationSpec, stats: AnimationStats) -> Pipeline[AnimationRecord]:
         progress.start_animation(spec.id)
-        return _pages_prepared(builder.pipeline(spec, regions[spec.region.id], stats), spec.id)
+        pipeline = builder.pipeline(spec, regions[spec.region.id], stats)
+        # Inline, nothing runs beside a step: the pages' makings would only move, one by one.
+        return _pages_prepared(pipeline, spec.id) if tasks.executor is not None else pipeline
 
     def _pages_prepared(pipeline: Pipeline[AnimationRecord], animation: str) -> Pipeline[AnimationRecord]:
         """The pipeline, then what its pages will need made (``site.gallery.prepare_pages``): as
