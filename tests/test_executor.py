@@ -331,6 +331,22 @@ def test_the_command_starts_the_fork_server_before_it_reads_the_config_only_for_
     assert started == ([True] if starts else [])
 
 
+def test_the_fork_server_is_running_when_its_start_returns_with_no_thread_left_behind():
+    # Started on a thread, the server waited for the interpreter lock behind this process's imports.
+    import subprocess
+    import sys
+
+    code = (
+        "import threading;"
+        "from multiprocessing import forkserver;"
+        "from generator.engine import executors;"
+        "executors.start_fork_server();"
+        "print(forkserver._forkserver._forkserver_pid is not None, threading.active_count())"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.split() == ["True", "1"]
+
+
 def test_a_fork_server_started_early_serves_the_pool(tmp_path):
     executors.start_fork_server()
     pool = executors.open_executor(executors.ExecutorRequest(jobs=2))
