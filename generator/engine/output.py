@@ -20,7 +20,6 @@ import os
 import posixpath
 import shutil
 import stat
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from typing import Any
 from generator import __version__
 from generator.core.atomic import write_text_atomic
 from generator.core.errors import ConfigError
+from generator.core.memo import BoundedMemo
 from generator.core.model import AnimationFiles, AnimationRecord, FileDigest, ItemAsset
 from generator.core.records import RecordError, decode, encode
 from generator.core.redaction import public_url, public_url_or_none
@@ -399,34 +399,10 @@ def public_record(record: AnimationRecord) -> AnimationRecord:
     return replace(record, frames=frames)
 
 
-class _Decoded:
-    """Records decoded in this process, by the SHA-256 of their document's bytes: the same bytes
-    read again (the next build in this process) are not parsed and decoded again. Records are
-    frozen, so one can be shared; the oldest go once their documents pass ``limit`` bytes."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.size = 0
-        self.records: dict[str, tuple[int, AnimationRecord]] = {}
-        self.lock = threading.Lock()  # builds of one process may run in threads (``serve``)
-
-    def get(self, digest: str) -> AnimationRecord | None:
-        with self.lock:
-            found = self.records.get(digest)
-        return found[1] if found is not None else None
-
-    def keep(self, digest: str, size: int, record: AnimationRecord) -> AnimationRecord:
-        with self.lock:
-            if digest not in self.records:
-                while self.records and self.size + size > self.limit:
-                    self.size -= self.records.pop(next(iter(self.records)))[0]
-                if size <= self.limit:
-                    self.records[digest] = (size, record)
-                    self.size += size
-        return record
-
-
-_DECODED = _Decoded(16 << 20)
+#: Records decoded in this process, by the SHA-256 of their document's bytes: the same bytes read
+#: again (the next build in this process) are not parsed and decoded again. Records are frozen,
+#: so one can be shared; the oldest go once their documents pass 16 MB.
+_DECODED: BoundedMemo[str, AnimationRecord] = BoundedMemo(16 << 20)
 
 
 def _record_text(record: AnimationRecord) -> str:
@@ -461,7 +437,7 @@ class RecordStore:
         try:
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
-            record = _DECODED.get(digest) or _DECODED.keep(digest, len(data), record_from_document(json.loads(data)))
+            record = _DECODED.get(digest) or _DECODED.put(digest, record_from_document(json.loads(data)), len(data))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, RecursionError) as error:  # RecordError, JSON and Unicode errors are ValueErrors

@@ -16,7 +16,6 @@ import hashlib
 import inspect
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from generator.core.atomic import write_text_atomic
 from generator.core.canonical import canonical_json
 from generator.core.dates import Interval, parse_interval
 from generator.core.errors import SourceError, SourceUnreachable
+from generator.core.memo import BoundedMemo
 from generator.core.model import CollectionInfo, FramePlan, SourceItem, Style
 from generator.core.query import ItemSearch
 from generator.core.records import decode, encode
@@ -212,15 +212,12 @@ class _Entry:
 #: Entries read in this process, by path, with the (size, mtime, inode) of the file they were read
 #: from: a build that finds the file as it was does not parse and decode it again. Each write of
 #: an entry replaces its file (``write_text_atomic``: a new inode), so a changed file is read again.
-_ENTRIES: dict[str, tuple[tuple[int, int, int], _Entry]] = {}
-_ENTRIES_KEPT = 256
-_ENTRIES_LOCK = threading.Lock()  # builds of one process may run in threads (``serve``)
+_ENTRIES: BoundedMemo[str, tuple[tuple[int, int, int], _Entry]] = BoundedMemo(256)
 
 
 def _read_entry(path: Path, found: os.stat_result) -> _Entry:
     state = (found.st_size, found.st_mtime_ns, found.st_ino)
-    with _ENTRIES_LOCK:
-        known = _ENTRIES.get(str(path))
+    known = _ENTRIES.get(str(path))
     if known is not None and known[0] == state:
         return known[1]
     document = json.loads(path.read_text(encoding="utf-8"))
@@ -235,11 +232,7 @@ def _remember(path: Path, entry: _Entry, found: os.stat_result | None = None) ->
         found = found or path.stat()
     except OSError:
         return
-    with _ENTRIES_LOCK:
-        _ENTRIES.pop(str(path), None)
-        if len(_ENTRIES) >= _ENTRIES_KEPT:
-            _ENTRIES.pop(next(iter(_ENTRIES)))
-        _ENTRIES[str(path)] = ((found.st_size, found.st_mtime_ns, found.st_ino), entry)
+    _ENTRIES.put(str(path), ((found.st_size, found.st_mtime_ns, found.st_ino), entry))
 
 
 #: A file changed this recently (nanoseconds) may change again within its mtime's granularity
