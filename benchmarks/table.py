@@ -283,6 +283,7 @@ def import_row(rounds: int) -> Row:
 def warm_rows(folder: Path, rounds: int) -> list[Row]:
     from engine import write_site
 
+    from generator.core.memo import BuildMemo
     from generator.engine.animation import BuildOptions
     from generator.engine.build import build
 
@@ -293,7 +294,9 @@ def warm_rows(folder: Path, rounds: int) -> list[Row]:
     warm = interleaved({"warm": lambda: run_python(*cli)}, rounds)["warm"]
     whole = warm.cpu / cold.cpu
 
-    options = BuildOptions(jobs=1, cache_dir=folder / "cache")
+    # One memo for every build of the row, as a process that rebuilds would pass: the warm builds
+    # find the records and search entries the cold one decoded (a build without one decodes them).
+    options = BuildOptions(jobs=1, cache_dir=folder / "cache", memo=BuildMemo())
     in_cold = interleaved({"cold": lambda: build(config, folder / "out", options=options)}, 1)["cold"]
     in_warm = interleaved({"warm": lambda: build(config, folder / "out", options=options)}, rounds)["warm"]
     inside = in_warm.cpu / in_cold.cpu

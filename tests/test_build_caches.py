@@ -237,24 +237,28 @@ def test_a_collection_is_asked_for_once_per_build(tmp_path, monkeypatch):
 
 def test_a_search_result_is_planned_once_while_it_and_the_spec_are_the_same(tmp_path, monkeypatch):
     import generator.plan.schedule as schedule
-    from generator.engine.build import build
+    from generator.core.memo import BuildMemo
+    from generator.engine.build import BuildOptions, build
 
     from .test_engine import make_site
 
     planned = counting(monkeypatch, schedule, "plan_frames")
     config = make_site(tmp_path, months=4)
     _age(tmp_path / "catalog", 60)  # the catalog's walk is kept: the next build reads the same entry
-    (record,) = build(config).records
+    options = BuildOptions(memo=BuildMemo())  # the builds of a process that rebuilds share their memo
+    (record,) = build(config, options=options).records
     assert len(planned) == 1 and len(record.frames) == 4
-    (again,) = build(config).records  # a later build of this process, nothing changed
+    (again,) = build(config, options=options).records  # a later build given the memo, nothing changed
     assert len(planned) == 1 and again.frames == record.frames
+    (alone,) = build(config).records  # a build without it reads and plans the entry again
+    assert len(planned) == 2 and alone.frames == record.frames
     config.write_text(config.read_text().replace("{id: c, source: s}", "{id: c, source: s, last: 2}"))
-    (fewer,) = build(config).records  # another spec: planned again
-    assert len(planned) == 2 and len(fewer.frames) == 2
+    (fewer,) = build(config, options=options).records  # another spec: planned again
+    assert len(planned) == 3 and len(fewer.frames) == 2
     make_site(tmp_path, months=5)  # a new item: another search result
     config.write_text(config.read_text().replace("{id: c, source: s}", "{id: c, source: s, last: 3}"))
-    (more,) = build(config).records
-    assert len(planned) == 3 and [frame.datetime.month for frame in more.frames] == [3, 4, 5]
+    (more,) = build(config, options=options).records
+    assert len(planned) == 4 and [frame.datetime.month for frame in more.frames] == [3, 4, 5]
 
 
 def test_the_grid_crs_is_parsed_once_per_build(tmp_path):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pytest
 
 from generator import __version__
+from generator.core.memo import BuildMemo
 from generator.core.model import (
     AnimationFiles,
     AnimationRecord,
@@ -318,13 +319,16 @@ def test_a_records_digest_is_the_same_built_or_loaded_and_names_its_content(stor
     assert store.digest(replace(record, status="stale")) != digest
 
 
-def test_the_same_record_bytes_are_decoded_once_per_process_and_changed_bytes_again(store: RecordStore) -> None:
+def test_the_same_record_bytes_are_decoded_once_per_memo_and_changed_bytes_again(store: RecordStore) -> None:
     record = rich_record()
     store.save(record)
-    first = store.load(record.slug)
-    assert first is not None and RecordStore(store.root).load(record.slug) is first  # frozen: shared
+    memo = BuildMemo().records
+    first = RecordStore(store.root, decoded=memo).load(record.slug)
+    assert first is not None and RecordStore(store.root, decoded=memo).load(record.slug) is first  # frozen: shared
+    unshared = RecordStore(store.root).load(record.slug)  # no memo: decoded again
+    assert unshared == first and unshared is not first
     store.save(replace(record, width=640))
-    changed = RecordStore(store.root).load(record.slug)
+    changed = RecordStore(store.root, decoded=memo).load(record.slug)
     assert changed is not None and changed.width == 640
     record_path(store, record.slug).write_text("{not json", encoding="utf-8")
-    assert RecordStore(store.root).load(record.slug) is None
+    assert RecordStore(store.root, decoded=memo).load(record.slug) is None

@@ -7,7 +7,7 @@ records), the exception hierarchy with its exit-code meaning, date/interval pars
 stage must apply the same way: redaction of URLs and headers, atomic file writes, the JSON codec
 of dataclasses (``records``; walked value by value in ``record_walk``, compiled per type hint
 in ``record_compiled``), and folder names made from ids; and the per-build memo (``buildcache``: work
-the animations of one build share, dropped when it ends) and the bounded process memo
-(``memo``: what later builds of the same process find again). Gets nothing from the
+the animations of one build share, dropped when it ends) and the memo a build is handed
+(``memo``: what later builds given the same one find again). Gets nothing from the
 other stages and imports none of them.
 """

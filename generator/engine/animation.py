@@ -108,7 +108,8 @@ class AnimationBuilder:
         # Animations whose plan found the config wrong (an asset to choose, an unknown asset): they
         # fail like the others, and the build's exit code says "fix the config".
         self.config_failures: set[str] = set()
-        self.searches = SearchCache(cache.root, site.cache.search_ttl)  # --no-cache: no search cache either
+        entries = options.memo.search_entries if options.memo is not None else None
+        self.searches = SearchCache(cache.root, site.cache.search_ttl, entries=entries)  # --no-cache: no search cache either
 
     def pipeline(
         self, spec: AnimationSpec, region: Region, stats: AnimationStats

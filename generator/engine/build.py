@@ -23,6 +23,7 @@ from generator import __version__
 from generator.core import buildcache
 from generator.core.atomic import write_text_atomic
 from generator.core.errors import ConfigError, GeneratorError
+from generator.core.memo import BuildMemo
 from generator.core.model import AnimationRecord
 from generator.core.paths import storage_url
 from generator.engine import cluster  # noqa: F401 - registers the "dask" executor (distributed imported on use)
@@ -137,6 +138,7 @@ def build(
     """Build the gallery described by ``config_path``; raises ``ConfigError`` for bad config.
 
     With ``only``, the other animations keep their published files and records unchanged.
+    Without ``options.memo``, the build decodes into a memo of its own, dropped when it ends.
     """
     started = time.perf_counter()
     options = options or BuildOptions()
@@ -185,8 +187,11 @@ def _build_claimed(
     source = source_opener(site.sources)
     cache = FrameCache(cache_dir if options.use_cache else None, frames_at)
     state = cache_dir / "state"
-    store = RecordStore(state, CheckedFiles.load(state / "checked-files.json", output, trust=options.use_cache))
-    options = replace(options, jobs=tasks.slots)  # the work kept in flight follows the executor's width
+    memo = options.memo if options.memo is not None else BuildMemo()  # None: one of this build's own
+    checked = CheckedFiles.load(state / "checked-files.json", output, trust=options.use_cache)
+    store = RecordStore(state, checked, decoded=memo.records)
+    # The work kept in flight follows the executor's width; the animations search with the build's memo.
+    options = replace(options, jobs=tasks.slots, memo=memo)
     pool = Lane(tasks.executor, IN_FLIGHT_PER_SLOT * tasks.slots if tasks.executor is not None else 1)
     scheduler: Scheduler[tuple[AnimationSpec, AnimationStats], AnimationRecord] = Scheduler(
         pool, animations=ANIMATIONS_PER_SLOT * tasks.slots + 1 if tasks.executor is not None else 1

@@ -399,12 +399,6 @@ def public_record(record: AnimationRecord) -> AnimationRecord:
     return replace(record, frames=frames)
 
 
-#: Records decoded in this process, by the SHA-256 of their document's bytes: the same bytes read
-#: again (the next build in this process) are not parsed and decoded again. Records are frozen,
-#: so one can be shared; the oldest go once their documents pass 16 MB.
-_DECODED: BoundedMemo[str, AnimationRecord] = BoundedMemo(16 << 20)
-
-
 def _record_text(record: AnimationRecord) -> str:
     return json.dumps(record_document(record), ensure_ascii=False, indent=1) + "\n"
 
@@ -419,6 +413,10 @@ class RecordStore:
 
     root: Path | None
     checked: CheckedFiles | None = None
+    # Records decoded by this build and the ones before it given the same memo (``BuildMemo.records``),
+    # by the SHA-256 of their document's bytes: the same bytes read again are not parsed and decoded
+    # again. None: every load decodes.
+    decoded: BoundedMemo[str, AnimationRecord] | None = field(default=None, repr=False, compare=False)
     # The document text and its SHA-256 of each record this store loaded or was asked about, by
     # slug: the record (compared by identity) → (its text to save, None when loaded as it is; its digest).
     _documents: dict[str, tuple[AnimationRecord, str | None, str]] = field(
@@ -437,7 +435,11 @@ class RecordStore:
         try:
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
-            record = _DECODED.get(digest) or _DECODED.put(digest, record_from_document(json.loads(data)), len(data))
+            record = self.decoded.get(digest) if self.decoded is not None else None
+            if record is None:
+                record = record_from_document(json.loads(data))
+                if self.decoded is not None:
+                    self.decoded.put(digest, record, len(data))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, RecursionError) as error:  # RecordError, JSON and Unicode errors are ValueErrors

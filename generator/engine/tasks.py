@@ -203,6 +203,11 @@ class DecodedFrames:
 
 
 #: What one process keeps of decoded frames: a 512 px animation of 24 frames needs about 8 MB.
+#: Per process, not handed down by ``build`` like ``core.memo.BuildMemo``: a task is a picklable
+#: function of picklable arguments, run in whatever worker process the executor picks, so a memo
+#: of the build could only reach it serialised with each task — a copy per task, sharing nothing.
+#: It memoises a pure function of its key (PNG bytes → their palette indices) and holds one
+#: sequence at a time, so what a later build of the process finds in it is never stale.
 _decoded = DecodedFrames(budget=64 << 20)
 
 

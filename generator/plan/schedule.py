@@ -6,8 +6,8 @@ them (``plan.assets``, on the first item found), the style they are drawn with, 
 items of one acquisition or period, adding "no data" gap frames), the rank of each step's items
 (``plan.composite``) and the date label of each frame. Reads metadata only — never a
 pixel — so `list` and `validate` can use it cheaply. A search result is planned once per spec
-while it stays the same (within a build, and across the builds of one process while its cache
-entry is unchanged); a collection is asked for once per build.
+while it stays the same (within a build, and across the builds given one ``core.memo.BuildMemo``
+while its cache entry is unchanged); a collection is asked for once per build.
 """
 
 from __future__ import annotations
@@ -104,6 +104,10 @@ class SearchCache:
     done: dict[str, _Found] = field(default_factory=dict, repr=False)
     # The files of static catalogs checked this build (size, mtime): one stat per file and build.
     checked: dict[str, tuple[int, int] | None] = field(default_factory=dict, repr=False)
+    # Entries read or written by this build and the ones before it given the same memo
+    # (``BuildMemo.search_entries``), by path: an entry whose file is as it was is not parsed and
+    # decoded again, and keeps what the planner made of it. None: every entry is read from its file.
+    entries: BoundedMemo[str, object] | None = field(default=None, repr=False)
 
     def items(
         self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
@@ -135,9 +139,9 @@ class SearchCache:
         try:
             found = path.stat()
             fresh = time.time() - found.st_mtime < self.ttl
-            entry = _read_entry(path, found)
+            entry = _read_entry(path, found, self.entries)
             if entry.format == SEARCH_FORMAT and (fresh or self._unchanged(entry.files)):
-                return entry.found  # with what the planner kept of them, if a build in this process worked it out
+                return entry.found  # with what the planner kept of them, if a build given this memo worked it out
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no usable entry: search
         started, notes = time.time_ns(), len(getattr(source, "notes", ()))
@@ -154,8 +158,17 @@ class SearchCache:
         result = _Found(items)
         if redact_text(text) == text:  # hrefs with a signature or a password are never cached
             write_text_atomic(path, text)
-            _remember(path, _Entry(SEARCH_FORMAT, files, result))  # the next build of this process reads it as it is
+            self._remember(path, files, result)  # the next build given this memo reads it as it is
         return result
+
+    def _remember(self, path: Path, files: object, found: _Found) -> None:
+        if self.entries is None:
+            return
+        try:
+            state = _file_state(path.stat())
+        except OSError:
+            return
+        self.entries.put(str(path), _Entry(SEARCH_FORMAT, files, found, state))
 
     def _unchanged(self, files: object) -> bool:
         """Whether every file of a kept walk still has its size and mtime (a static catalog's result
@@ -174,7 +187,7 @@ class SearchCache:
 class _Found:
     """A search's items and what the planner made of them (``plan_animation``), worked out once for
     as long as the result is the same: while a build runs, and — for a kept entry read again as it
-    was — in the later builds of this process."""
+    was — in the later builds given the same memo."""
 
     items: list[SourceItem]
     kept: list[SourceItem] | None = None  # ``filter_items`` of them: a function of the search's key
@@ -200,39 +213,35 @@ class _Found:
         self.plans.append((spec, collection, plan))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Entry:
-    """A search cache entry as read from its file."""
+    """A search cache entry as read from its file, with the (size, mtime, inode) of that file.
+
+    Each write of an entry replaces its file (``write_text_atomic``: a new inode), so a kept entry
+    whose file no longer has its ``state`` was changed: it is read again.
+    """
 
     format: object
     files: object
     found: _Found
+    state: tuple[int, int, int]
 
 
-#: Entries read in this process, by path, with the (size, mtime, inode) of the file they were read
-#: from: a build that finds the file as it was does not parse and decode it again. Each write of
-#: an entry replaces its file (``write_text_atomic``: a new inode), so a changed file is read again.
-_ENTRIES: BoundedMemo[str, tuple[tuple[int, int, int], _Entry]] = BoundedMemo(256)
+def _file_state(found: os.stat_result) -> tuple[int, int, int]:
+    return (found.st_size, found.st_mtime_ns, found.st_ino)
 
 
-def _read_entry(path: Path, found: os.stat_result) -> _Entry:
-    state = (found.st_size, found.st_mtime_ns, found.st_ino)
-    known = _ENTRIES.get(str(path))
-    if known is not None and known[0] == state:
-        return known[1]
+def _read_entry(path: Path, found: os.stat_result, entries: BoundedMemo[str, object] | None) -> _Entry:
+    state = _file_state(found)
+    known = entries.get(str(path)) if entries is not None else None
+    if isinstance(known, _Entry) and known.state == state:
+        return known
     document = json.loads(path.read_text(encoding="utf-8"))
     items = [decode(SourceItem, item) for item in document["items"]] if document["format"] == SEARCH_FORMAT else []
-    entry = _Entry(document["format"], document.get("files"), _Found(items))
-    _remember(path, entry, found)
+    entry = _Entry(document["format"], document.get("files"), _Found(items), state)
+    if entries is not None:
+        entries.put(str(path), entry)
     return entry
-
-
-def _remember(path: Path, entry: _Entry, found: os.stat_result | None = None) -> None:
-    try:
-        found = found or path.stat()
-    except OSError:
-        return
-    _ENTRIES.put(str(path), ((found.st_size, found.st_mtime_ns, found.st_ino), entry))
 
 
 #: A file changed this recently (nanoseconds) may change again within its mtime's granularity
