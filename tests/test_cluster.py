@@ -76,7 +76,7 @@ def files(output: Path) -> dict[str, bytes]:
 
 def layer_tasks(client: Client, since: float) -> list[dict]:
     """The layer reads the cluster ran since ``since`` (one record per task that finished or failed)."""
-    return [task for task in client.get_task_stream(start=since) if "read_layer" in str(task["key"])]
+    return [task for task in client.get_task_stream(start=since) if "survey_layers" in str(task["key"])]
 
 
 def two_region_site(folder: Path) -> Path:
@@ -104,7 +104,7 @@ def test_a_worker_killed_mid_build_has_its_tasks_run_elsewhere(tmp_path, client)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
             for worker, keys in client.processing().items():
-                if any("read_layer" in str(key) for key in keys):
+                if any("survey_layers" in str(key) for key in keys):
                     pid = client.run(os.getpid, workers=[worker])[worker]
                     killed.update(worker=worker, pid=pid, keys=[str(key) for key in keys])
                     os.kill(pid, signal.SIGKILL)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from generator.core.bitmask import Bitmask
 from generator.core.model import Grid, ItemAsset, Style
 from generator.engine import executors
 from generator.engine.build import BuildOptions, build
@@ -44,10 +45,13 @@ class PicklingExecutor(Executor):
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.surveys: list[tuple[Any, ...]] = []  # the arguments of each survey task, as a worker gets them
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         function, arguments, keywords = pickle.loads(pickle.dumps((fn, args, kwargs)))
         self.sent.append(function.__qualname__)
+        if function.__qualname__ == "survey_layers":
+            self.surveys.append(arguments)
         future: Future[Any] = Future()
         try:
             result = function(*arguments, **keywords)
@@ -69,10 +73,20 @@ def test_every_task_and_its_arguments_survive_pickling(tmp_path, pickling):
     config = every_format_site(tmp_path)
     result = build(config, tmp_path / "sent", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-sent"))
     assert [record.status for record in result.records] == ["ok", "ok", "ok"]
-    assert {"read_layers", "paint_frames", "encode_file"} <= set(pickling.sent)
+    assert {"survey_layers", "paint_frames", "encode_file"} <= set(pickling.sent)
     assert pickling.sent.count("encode_file") == 3 * 3  # every format of every animation is a task
     inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
     assert contents(result.output_dir) == contents(inline.output_dir)
+
+
+def test_a_survey_task_carries_its_region_as_a_mask_of_bits_and_no_outline_for_local_reads(tmp_path, pickling):
+    """The local reads clip with the mask (sent as bits, ``core.bitmask``), so the region's
+    outline (tens of kB for many départements) is not sent at all."""
+    config = every_format_site(tmp_path)
+    build(config, tmp_path / "out", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache"))
+    assert pickling.surveys
+    for jobs, _, _ in pickling.surveys:
+        assert all(isinstance(job.region_mask, Bitmask) and job.region is None for job in jobs)
 
 
 class NarrowFails:
@@ -225,7 +239,7 @@ def test_true_colour_through_pickled_tasks_equals_inline(tmp_path, pickling):
     assert [record.status for record in sent.records] == ["ok"]
     # the palette pass (each layer's colours) and the mapped reads are tasks, once per data frame each
     frames = len(sent.records[0].frames)
-    assert (pickling.sent.count("layer_colors"), pickling.sent.count("read_layers")) == (frames, frames)
+    assert (pickling.sent.count("layer_colors"), pickling.sent.count("survey_layers")) == (frames, frames)
     inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
     assert contents(sent.output_dir) == contents(inline.output_dir)
 
@@ -394,6 +408,6 @@ def test_the_survey_reads_a_few_frames_per_task_with_the_same_files(tmp_path, pi
     config = make_site(tmp_path, months=20)  # 20 frames, 8 tasks in flight: 2 frames per task
     sent = build(config, tmp_path / "sent", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-sent"))
     assert [record.status for record in sent.records] == ["ok"]
-    assert pickling.sent.count("read_layers") == 10
+    assert pickling.sent.count("survey_layers") == 10
     inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
     assert {k: v[2] for k, v in snapshot(sent.output_dir).items()} == {k: v[2] for k, v in snapshot(inline.output_dir).items()}

@@ -22,13 +22,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator.core.bitmask import Bitmask
 from generator.core.model import AnimationFiles, CollectionInfo, FramePlan, FrameStats, Grid, Style
 from generator.encode.registry import REQUIRED_FORMAT, Encoder
 from generator.engine.files import encoders_of
 from generator.engine.graph import Batch, Lane, Task
 from generator.engine.progress import AnimationStats, Progress
 from generator.engine.survey import LayerTally
-from generator.engine.tasks import LayerJob, LayerRead, Painted, PaintJob, layer_colors, paint_frames, read_layers
+from generator.engine.tasks import (
+    LayerJob,
+    LayerRead,
+    Painted,
+    PaintJob,
+    SurveyRead,
+    layer_colors,
+    paint_frames,
+    survey_layers,
+)
 from generator.overlays.painter import OverlayPainter, default_attribution
 from generator.plan.animations import AnimationSpec
 from generator.plan.coverage import CoverageCheck, apply_min_coverage
@@ -145,17 +155,22 @@ def run_attempt(
     store = work.cache if look_up else scratch
     assert store is not None  # without a cache, the animation gives a scratch one
 
+    # The outline goes with every task of a renderer that clips with it (tens of kB for a region
+    # of many départements); the local reads clip with the mask.
+    outline = prepared.region if getattr(renderer, "needs_region", True) else None
+    region_mask = Bitmask(prepared.inside)
+
     def layer_jobs(levels: Levels, mapping: PaletteMapper | None = None) -> list[LayerJob]:
         key_levels = 0 if truecolor else levels.n_levels  # RGBA layers are cached before any palette
         return [
             LayerJob(
                 layer_key(frame, grid, style, prepared.region_digest, key_levels, renderer_name) if frame.items else None,
-                frame, grid, style, prepared.inside, levels, renderer, prepared.region, mapping,
+                frame, grid, style, region_mask, levels, renderer, outline, mapping,
             )
             for frame in frames
         ]
 
-    def count(read: LayerRead) -> None:
+    def count(read: LayerRead | SurveyRead) -> None:
         if look_up:
             if read.cached:
                 counts.cached += 1
@@ -198,15 +213,15 @@ def run_attempt(
     size = max(1, min(READ_CHUNK, len(data) // max(1, lane.limit)))
     reads = [data[start:start + size] for start in range(0, len(data), size)]
 
-    def surveyed(position: int, found: list[LayerRead]) -> None:
+    def surveyed(position: int, found: list[SurveyRead]) -> None:
         for number, read in zip(reads[position], found, strict=True):
-            tally.add(number, read.layer, read.stats)
+            tally.add(number, read.survey, read.stats)
             if not truecolor:  # a true-colour layer was counted by the palette pass
                 count(read)
 
     # The store is looked up even without a cache: the scratch one holds this animation's layers
     # from the palette pass or an earlier attempt.
-    yield Batch((Task(read_layers, ([jobs[number] for number in chunk], store, True), lane) for chunk in reads), surveyed)
+    yield Batch((Task(survey_layers, ([jobs[number] for number in chunk], store, True), lane) for chunk in reads), surveyed)
     # min_coverage: thin steps become gaps (or go); the animation makes the attempt again with them.
     checked = apply_min_coverage(
         frames, tally.coverage, spec.collection.min_coverage, spec.render.gaps, spec.render.date_format

@@ -46,7 +46,7 @@ class SchedulerUnreachable(ConfigError):
 
 class ClusterExecutor(Executor):
     """Tasks on a cluster client, as ``concurrent.futures`` futures; ``shutdown`` also cleans the
-    workers up and disconnects. Each task is named after its function (``read_layers-…``, ``paint_frames-…``, ``encode_file-…``),
+    workers up and disconnects. Each task is named after its function (``survey_layers-…``, ``paint_frames-…``, ``encode_file-…``),
     so the cluster's dashboard and task stream say what runs."""
 
     def __init__(self, client: Client) -> None:

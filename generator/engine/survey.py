@@ -6,6 +6,10 @@ legend's no-data swatch), each data frame's share of the region with data (empty
 are flagged), each frame's statistics, and the pixels at either end of the colour scale (the
 saturation warning). Everything is kept by frame number, so the result does not depend on the
 order.
+
+A layer is measured where it was read (:func:`survey_layer`, in the worker): what comes back to the
+build's process is a :class:`LayerSurvey` — its data pixels as bits and a few numbers, an eighth
+of the layer's bytes — not the layer, which the painting reads again from the frame cache.
 """
 
 from __future__ import annotations
@@ -14,8 +18,36 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from generator.core.bitmask import Bitmask
 from generator.core.model import FrameStats
 from generator.render.layers import data_coverage
+
+
+@dataclass(frozen=True)
+class LayerSurvey:
+    """What the tally needs of one layer: which pixels hold data (sent as bits), whether a pixel
+    inside the region is missing, the share of the region with data, and the pixels inside the
+    region at the first level, at the last and at any."""
+
+    data: Bitmask
+    missing: bool
+    share: float
+    ends: tuple[int, int, int]
+
+
+def survey_layer(layer: np.ndarray, inside: np.ndarray, n_levels: int, nodata: int) -> LayerSurvey:
+    """:class:`LayerSurvey` of a palette-index ``layer`` (levels below ``n_levels`` are data)."""
+    data = layer < n_levels
+    return LayerSurvey(
+        data=Bitmask(data),
+        missing=bool((layer == nodata).any()),
+        share=data_coverage(layer, inside, n_levels),
+        ends=(
+            int(np.count_nonzero((layer == 0) & inside)),
+            int(np.count_nonzero((layer == n_levels - 1) & inside)),
+            int(np.count_nonzero(data & inside)),
+        ),
+    )
 
 
 @dataclass
@@ -40,16 +72,14 @@ class LayerTally:
         """A frame without data: every pixel inside the region is missing."""
         self.missing = self.missing or bool(self.inside.any())
 
-    def add(self, number: int, layer: np.ndarray, stats: FrameStats | None) -> None:
-        data = layer < self.n_levels
-        self.coverage_map += data
-        self.missing = self.missing or bool((layer == self.nodata).any())
-        self.shares[number] = data_coverage(layer, self.inside, self.n_levels)
+    def add(self, number: int, survey: LayerSurvey, stats: FrameStats | None) -> None:
+        """Frame ``number``'s layer, as :func:`survey_layer` measured it."""
+        self.coverage_map += survey.data.array
+        self.missing = self.missing or survey.missing
+        self.shares[number] = survey.share
         self.stats[number] = stats
-        inside = self.inside
-        self.ends[0] += int(np.count_nonzero((layer == 0) & inside))
-        self.ends[1] += int(np.count_nonzero((layer == self.n_levels - 1) & inside))
-        self.ends[2] += int(np.count_nonzero(data & inside))
+        for end, pixels in enumerate(survey.ends):
+            self.ends[end] += pixels
 
     @property
     def coverage(self) -> list[float]:

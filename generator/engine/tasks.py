@@ -1,7 +1,7 @@
 """The build's tasks: top-level functions of picklable arguments, run wherever the executor runs them.
 
 Owns the work an animation hands to the executor (see ``engine.graph``): a frame's data layer
-(:func:`read_layer`, a few frames' at a time: :func:`read_layers`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
+(:func:`read_layer`, a few frames' at a time surveyed: :func:`survey_layers`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
 and each output file (:func:`encode_file`); a true-colour frame also in full colour
 (``render.rgbframe``: the data in its own colours, for WebP, MP4 and the frame PNGs).
 A task uses nothing but its arguments (and per-process memo caches); it returns its result small — a layer, PNG or file bytes — or writes
@@ -24,10 +24,12 @@ import numpy as np
 from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
+from generator.core.bitmask import Bitmask
 from generator.core.model import FramePlan, FrameStats, Grid, Style
 from generator.encode.indexed import png_indices
 from generator.encode.registry import Animation, Encoder
 from generator.encode.stills import poster_png
+from generator.engine.survey import LayerSurvey, survey_layer
 from generator.overlays.painter import OverlayPainter
 from generator.render.cache import FrameCache
 from generator.render.layers import Levels, layer_and_stats
@@ -51,11 +53,16 @@ class LayerJob:
     frame: FramePlan
     grid: Grid
     style: Style
-    inside: np.ndarray
+    region_mask: Bitmask  # one object for the frames of an attempt: a task carries it once
     levels: Levels
     renderer: Renderer
     region: BaseGeometry | None = None
     mapping: PaletteMapper | None = None
+
+    @property
+    def inside(self) -> np.ndarray:
+        """The region's pixels on ``grid``."""
+        return self.region_mask.array
 
     def gap(self) -> np.ndarray:
         """A frame without data: no-data inside the region, transparent outside it."""
@@ -91,14 +98,30 @@ def read_layer(job: LayerJob, cache: FrameCache, look_up: bool) -> LayerRead:
     return LayerRead(job.mapped(layer), stats, cached=False)
 
 
-def read_layers(jobs: Sequence[LayerJob], cache: FrameCache, look_up: bool) -> list[LayerRead]:
-    """:func:`read_layer` of several frames, in order, as one task.
+@dataclass(frozen=True)
+class SurveyRead:
+    """What :func:`survey_layers` sends back of one layer: its survey, statistics, and whether the
+    cache had it."""
+
+    survey: LayerSurvey
+    stats: FrameStats | None
+    cached: bool
+
+
+def survey_layers(jobs: Sequence[LayerJob], cache: FrameCache, look_up: bool) -> list[SurveyRead]:
+    """:func:`read_layer` of several frames, in order, as one task, each layer surveyed where it was
+    read (``engine.survey.survey_layer``): the layers stay in ``cache`` for the painting.
 
     A task costs its worker a round trip to the build's process (the result sent, the next task
     received: 1-2 ms); a frame's read is 10-20 ms. The frames of one animation share their
     region mask, grid and renderer, which a list of them carries once.
     """
-    return [read_layer(job, cache, look_up) for job in jobs]
+    surveys = []
+    for job in jobs:
+        read = read_layer(job, cache, look_up)
+        survey = survey_layer(read.layer, job.inside, job.levels.n_levels, job.levels.nodata)
+        surveys.append(SurveyRead(survey, read.stats, read.cached))
+    return surveys
 
 
 def layer_colors(job: LayerJob, cache: FrameCache, look_up: bool) -> LayerRead:

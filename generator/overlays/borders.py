@@ -15,6 +15,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from generator.core import buildcache
+from generator.core.bitmask import Bitmask
 from generator.core.model import Grid
 from generator.overlays.base import Overlay, OverlayContext, border_width_px
 from generator.overlays.layout import Request
@@ -144,16 +145,19 @@ class Borders(Overlay):
 
     def __init__(self) -> None:
         super().__init__()
-        self.masks: list[tuple[np.ndarray, int]] = []  # (mask, palette index), in drawing order
+        # (mask, palette index), in drawing order; as bits in the painting tasks sent to workers
+        self.masks: list[tuple[Bitmask, int]] = []
 
     def prepare(self, context: OverlayContext) -> Request | None:
         if context.settings.borders:
-            self.masks = border_masks(context.border_layers, context.grid, context.palette)
+            self.masks = [
+                (Bitmask(mask), index) for mask, index in border_masks(context.border_layers, context.grid, context.palette)
+            ]
         return None  # lines are drawn where they are: no box to place
 
     def paint(self, frame: np.ndarray, index: int, label: str | None) -> None:
         for mask, palette_index in self.masks:
-            burn(frame, mask, palette_index)
+            burn(frame, mask.array, palette_index)
 
 
 def border_masks(layers: Sequence[BorderLayer], grid: Grid, palette: Palette) -> list[tuple[np.ndarray, int]]:

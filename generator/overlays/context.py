@@ -24,6 +24,7 @@ from shapely.affinity import translate
 from shapely.geometry.base import BaseGeometry
 
 from generator.core import buildcache
+from generator.core.bitmask import Bitmask
 from generator.core.colors import CONTEXT_ENTRIES
 from generator.core.model import Grid
 from generator.overlays.base import Overlay, OverlayContext, border_width_px
@@ -179,17 +180,19 @@ class Context(Overlay):
 
     def __init__(self) -> None:
         super().__init__()
-        self.masks: list[tuple[str, np.ndarray, int]] = []
+        self.masks: list[tuple[str, Bitmask, int]] = []  # as bits in the painting tasks sent to workers
 
     def prepare(self, context: OverlayContext) -> Request | None:
         layers = tuple(context.settings.context or ())
         if layers:
-            self.masks = context_masks(layers, context.grid, context.palette)
+            self.masks = [
+                (layer, Bitmask(mask), index) for layer, mask, index in context_masks(layers, context.grid, context.palette)
+            ]
         return None  # drawn where the geography is: no box to place
 
     def paint(self, frame: np.ndarray, index: int, label: str | None) -> None:
         for _, mask, palette_index in self.masks:
-            burn(frame, mask, palette_index)
+            burn(frame, mask.array, palette_index)
 
 
 __all__ = ["LAYERS", "Context", "context_masks", "context_width_px", "lonlat_boxes", "to_grid"]

@@ -41,7 +41,9 @@ class Renderer(Protocol):
     ``region`` is the region's outline projected into ``grid.crs`` (as ``layers.prepare_grid`` projects
     it); renderers that clip on the server (TiTiler) send it, the local one does not need it: the
     clip to the region is applied downstream, identically for every renderer. ``concurrency`` is
-    how many frames a caller may usefully request at once (1: reads are CPU-bound here).
+    how many frames a caller may usefully request at once (1: reads are CPU-bound here). A
+    renderer whose reads never use ``region`` may say so with a class attribute
+    ``needs_region = False``: the build then leaves the outline out of the tasks it sends.
     """
 
     concurrency: int

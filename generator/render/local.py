@@ -108,6 +108,7 @@ class LocalRenderer:
     """
 
     concurrency: int = 1  # GDAL reads here are CPU-bound in this process; no read-ahead needed
+    needs_region = False  # the clip to the region is applied downstream (``render.layers``)
 
     def __init__(
         self, access: RemoteAccess | None = None, limits: ReadLimits | None = None, signer: HrefSigner | None = None
