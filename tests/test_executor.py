@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -77,6 +79,25 @@ def test_every_task_and_its_arguments_survive_pickling(tmp_path, pickling):
     assert pickling.sent.count("encode_file") == 3 * 3  # every format of every animation is a task
     inline = build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
     assert contents(result.output_dir) == contents(inline.output_dir)
+
+
+def test_the_build_process_asks_each_grid_once_and_leaves_proj_and_gdal_to_the_tasks(tmp_path, pickling):
+    from .test_build_caches import two_collection_site
+
+    config = two_collection_site(tmp_path / "site", collections=2, regions=2)  # 2 collections × 2 regions
+    result = build(config, tmp_path / "out", options=BuildOptions(jobs=2, use_cache=False))
+    assert [record.status for record in result.records] == ["ok"] * 4
+    assert pickling.sent.count("region_grid") == 2  # one per region: its two animations share it
+    assert pickling.sent.count("lay_out_overlays") == 4  # one per animation
+    # In a fresh process, a build whose tasks go to workers never loads PROJ or GDAL itself.
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from generator.engine.build import BuildOptions, build\n"
+        f"build(Path({str(config)!r}), Path({str(tmp_path / 'fresh')!r}), options=BuildOptions(jobs=2, use_cache=False))\n"
+        "print(sorted({'pyproj', 'rasterio'} & set(sys.modules)))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert found.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_a_survey_task_carries_its_region_as_a_mask_of_bits_and_no_outline_for_local_reads(tmp_path, pickling):

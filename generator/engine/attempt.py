@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.core.bitmask import Bitmask
 from generator.core.model import AnimationFiles, CollectionInfo, FramePlan, FrameStats, Grid, Style
 from generator.encode.registry import REQUIRED_FORMAT, Encoder
 from generator.engine.files import encoders_of
@@ -35,15 +34,17 @@ from generator.engine.tasks import (
     Painted,
     PaintJob,
     SurveyRead,
+    lay_out_overlays,
     layer_colors,
     paint_frames,
+    region_grid,
     survey_layers,
 )
 from generator.overlays.painter import OverlayPainter, default_attribution
 from generator.plan.animations import AnimationSpec
 from generator.plan.coverage import CoverageCheck, apply_min_coverage
 from generator.render.cache import FrameCache, layer_key
-from generator.render.layers import Levels, prepare_grid, saturated_end, saturation_warning, value_percentiles
+from generator.render.layers import Levels, PreparedGrid, saturated_end, saturation_warning, value_percentiles
 from generator.render.local import Renderer
 from generator.render.palette import Palette
 from generator.render.truecolor import PaletteMapper, sampled_palette_colors, truecolor_palette
@@ -85,6 +86,8 @@ class Workspace:
     cache: FrameCache
     progress: Progress
     in_flight: int  # tasks kept in flight in the build's pool
+    #: Regions' grids made so far, by (outline, CRS option, size): one task each per build.
+    grids: dict[tuple[Any, str, int], PreparedGrid] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def run_attempt(
             data_level_colors,
             load_basemap,
         )
-    prepared = prepare_grid(region, WEB_MERCATOR if settings else spec.render.crs, target.size)
+    prepared = yield from _region_grid(work, region, WEB_MERCATOR if settings else spec.render.crs, target.size)
     grid = prepared.grid
     overlays = spec.render.overlays
     categories, truecolor = style.categories, style.truecolor is not None
@@ -158,7 +161,7 @@ def run_attempt(
     # The outline goes with every task of a renderer that clips with it (tens of kB for a region
     # of many départements); the local reads clip with the mask.
     outline = prepared.region if getattr(renderer, "needs_region", True) else None
-    region_mask = Bitmask(prepared.inside)
+    region_mask = prepared.region_mask
 
     def layer_jobs(levels: Levels, mapping: PaletteMapper | None = None) -> list[LayerJob]:
         key_levels = 0 if truecolor else levels.n_levels  # RGBA layers are cached before any palette
@@ -237,18 +240,37 @@ def run_attempt(
             lambda _, percentiles: found.append(percentiles),
         )
         saturation = saturation_warning(style, *end, found[0])
-    painter = OverlayPainter.create(
-        overlays, grid, style, border_layers=region.border_layers, collection=collection,
-        region_title=region.title, labels=target.labels, frame_count=len(frames), palette=palette,
-        attribution=attribution, layout=spec.render.layout, coverage=tally.coverage_map, font=spec.render.font,
+    laid_out: list[OverlayPainter] = []
+    layout = dict(
+        border_layers=region.border_layers, collection=collection, region_title=region.title,
+        labels=target.labels, frame_count=len(frames), palette=palette, attribution=attribution,
+        layout=spec.render.layout, coverage=tally.coverage_map, font=spec.render.font,
         nodata=tally.missing and basemap is None,  # over a basemap, missing data shows the map
     )
+    yield Batch([Task(lay_out_overlays, (overlays, grid, style, layout))], lambda _, painter: laid_out.append(painter))
+    painter = laid_out[0]
     paint = PaintJob(painter, basemap, store, truecolor, settings.opacity if settings else 1.0)
     pictures, full = yield from _paint(work, files, paint, jobs, target.labels)
     chosen = encoders_of(files) if every_format else [e for e in encoders_of(files) if e.name == REQUIRED_FORMAT]
     yield from encode(files, painter, chosen, pictures, full)
     stats = tuple(tally.stats) if categories is None and not truecolor else ()
     return Attempt(grid, painter, tally.coverage, saturation, stats, pictures, full)
+
+
+def _region_grid(
+    work: Workspace, region: Region, crs_option: str, size: int
+) -> Generator[Batch, None, PreparedGrid]:
+    """The region's grid (``render.layers.prepare_grid``), made by a task the first time the
+    build asks for it (see ``engine.tasks.region_grid``), then kept for the build's other
+    animations over the region."""
+    key = (region.geometry, crs_option, size)
+    if key not in work.grids:
+
+        def made(_: int, prepared: PreparedGrid) -> None:
+            work.grids.setdefault(key, prepared)
+
+        yield Batch([Task(region_grid, key)], made)
+    return work.grids[key]
 
 
 def _paint(

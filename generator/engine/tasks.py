@@ -1,6 +1,7 @@
 """The build's tasks: top-level functions of picklable arguments, run wherever the executor runs them.
 
-Owns the work an animation hands to the executor (see ``engine.graph``): a frame's data layer
+Owns the work an animation hands to the executor (see ``engine.graph``): the region's grid and
+mask (:func:`region_grid`) and the overlays' layout (:func:`lay_out_overlays`), a frame's data layer
 (:func:`read_layer`, a few frames' at a time surveyed: :func:`survey_layers`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
 and each output file (:func:`encode_file`); a true-colour frame also in full colour
 (``render.rgbframe``: the data in its own colours, for WebP, MP4 and the frame PNGs).
@@ -32,12 +33,13 @@ from generator.encode.stills import poster_png
 from generator.engine.survey import LayerSurvey, survey_layer
 from generator.overlays.painter import OverlayPainter
 from generator.render.cache import FrameCache
-from generator.render.layers import Levels, layer_and_stats
+from generator.render.layers import Levels, PreparedGrid, grid_of_outline, layer_and_stats
 from generator.render.local import Renderer
 from generator.render.rgbframe import palette_rgba, rgb_frame
 from generator.render.truecolor import PaletteMapper, sample_colors
 
 if TYPE_CHECKING:
+    from generator.core.specs import OverlaysSpec
     from generator.overlays.basemap import Basemap
 
 
@@ -74,6 +76,22 @@ class LayerJob:
     def mapped(self, layer: np.ndarray) -> np.ndarray:
         """The layer as palette indices (a true-colour layer through ``mapping``)."""
         return self.mapping(layer) if self.mapping is not None else layer
+
+
+def region_grid(outline: BaseGeometry, crs_option: str, size: int) -> PreparedGrid:
+    """The grid of a region's ``outline`` (lon/lat), its inside mask and the outline projected
+    (``render.layers.prepare_grid``), kept by the process for the rest of the build.
+
+    A task because it is what needs PROJ and GDAL (≈ 0.3 s of imports) in the build's process
+    when workers do the reading: a worker has both loaded already.
+    """
+    return grid_of_outline(outline, crs_option, size)
+
+
+def lay_out_overlays(settings: OverlaysSpec, grid: Grid, style: Style, options: dict[str, Any]) -> OverlayPainter:
+    """``OverlayPainter.create(settings, grid, style, **options)``: the overlays of an animation
+    laid out, their borders projected and rasterized (PROJ and GDAL again, see :func:`region_grid`)."""
+    return OverlayPainter.create(settings, grid, style, **options)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from generator.core import buildcache
+from generator.core.bitmask import Bitmask
 from generator.core.model import FramePlan, FrameStats, Grid, Style
 from generator.plan.categorical import categorical_indices
 from generator.render.cache import geometry_digest
@@ -39,32 +40,40 @@ EMPTY_COVERAGE = 0.01
 
 @dataclass(frozen=True)
 class PreparedGrid:
-    """Per-animation geometry computed once: grid, inside-region mask, border pixels."""
+    """Per-animation geometry computed once: grid, inside-region mask, the projected outline.
+
+    Serializable as it is (the mask as bits): the engine has it made by a task, so that the
+    build's process needs neither PROJ nor GDAL when workers do the reading.
+    """
 
     grid: Grid
-    inside: np.ndarray
+    region_mask: Bitmask
     region_digest: str  # identifies the clip for the frame cache
     region: BaseGeometry  # the outline in the grid's CRS (remote renderers clip with it)
+
+    @property
+    def inside(self) -> np.ndarray:
+        """The pixels whose centre lies inside the region (read-only)."""
+        return self.region_mask.array
 
 
 def prepare_grid(region: Region, crs_option: str, size: int) -> PreparedGrid:
     """The region's grid and mask, computed once per build for each (outline, CRS, size): the
     animations of several collections over one region share them."""
-    return _prepare_grid(region.geometry, crs_option, size)
+    return grid_of_outline(region.geometry, crs_option, size)
 
 
 @buildcache.per_build
-def _prepare_grid(geometry: BaseGeometry, crs_option: str, size: int) -> PreparedGrid:
+def grid_of_outline(geometry: BaseGeometry, crs_option: str, size: int) -> PreparedGrid:
+    """:func:`prepare_grid` of a region's outline (lon/lat)."""
     # A region split at ±180° is made whole first, so `auto` centres on it and the clip has no seam.
     outline = unwrap_antimeridian(geometry)
     crs = output_crs(crs_option, outline)
     projected = project(outline, crs)
     grid = make_grid(projected, crs, size)
-    inside = inside_mask(projected, grid)
-    inside.flags.writeable = False  # shared by the animations of the build
     return PreparedGrid(
         grid=grid,
-        inside=inside,
+        region_mask=Bitmask(inside_mask(projected, grid)),  # read-only: shared by the animations of the build
         region_digest=geometry_digest(shapely.to_wkb(projected, output_dimension=2)),
         region=projected,
     )
