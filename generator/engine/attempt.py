@@ -1,11 +1,12 @@
 """One attempt at an animation's frames and files at one size (the size budget may ask for more).
 
-Owns the steps of an attempt as a pipeline (``engine.graph``): for true colour, a palette pass
+Owns the steps of an attempt as a pipeline (``engine.graph``): the region's grid and mask
+(a task, once per build for each region, CRS and size); for true colour, a palette pass
 first (each layer read or rendered and its colours sampled, tasks; then the animation's one
 palette); the data layers are read or rendered (tasks) and surveyed as they come; the time
 steps below ``collections[].min_coverage`` are found (the attempt ends there, to be made again
-with them as gaps); the overlays are laid out for the whole animation (in the build's
-process); the frames are painted in chunks (tasks) and their PNGs written; then the encoders
+with them as gaps); the overlays are laid out for the whole animation (a task: the borders
+are projected and rasterized there); the frames are painted in chunks (tasks) and their PNGs written; then the encoders
 run (tasks), the GIF alone while the size budget may still shrink the frames. A true-colour
 animation's frames are painted in full colour too: those are its frame PNGs, and what the
 formats that take them (``encode.registry.takes_rgb``: WebP, MP4) encode; the GIF keeps the

@@ -8,7 +8,7 @@ frames of one animation, the overlays of another and the encoders of a third run
 The work in flight is bounded per :class:`Lane` (≈ 4 tasks per slot): tasks are pulled from a
 batch only when there is room, so memory stays flat however long an animation is. With worker
 processes, the pipelines' own steps run on one thread beside the scheduler's, so the workers
-are fed while the build's process plans or lays out an animation (see :class:`Scheduler`).
+are fed while the build's process plans an animation or writes its files (see :class:`Scheduler`).
 
 The results of a batch's tasks are handed to its ``take`` in the build's process, in whatever
 order they finish: whatever ``take`` keeps is stored by the task's position, so the files are
@@ -94,7 +94,7 @@ class Scheduler(Generic[Key, Result]):
     """Runs pipelines, at most ``animations`` at once, their tasks in ``pool`` (see the module).
 
     With a pool of its own (``pool.executor``), a pipeline's steps in the build's process
-    (planning, laying out the overlays: up to half a second) run on a thread of their own, one
+    (planning, writing files, preparing pages: up to a few tenths of a second) run on a thread of their own, one
     step at a time, while this thread keeps the pool fed with the tasks of the other pipelines:
     the workers never wait for the build's process while there is work to send them. The results
     that come in during a step are handed to their ``take`` once it is over, so a pipeline's code
