@@ -15,12 +15,17 @@ c. MP4 the old way (RGB frame → swscale → yuv420p, one frame per 100 ms tick
 d. our GIF writer vs Pillow saving the same shared-palette ``P`` frames
    (``save_all=True, append_images=…, optimize=False``): time and size;
 e. ``write_mp4`` with x264's preset alone (``veryfast``) vs with ``mp4._X264_PARAMS`` on top:
-   time, size, and the PSNR of the decoded frames against the planes x264 was given.
+   time, size, and the PSNR of the decoded frames against the planes x264 was given;
+f. where the CPU of ``write_webp`` and ``write_mp4`` goes, the demo's frames in one go as a build
+   encodes them: libwebp (Pillow's ``WebPEncode`` call: the hand-over of the RGBA and libwebp's
+   encoding), x264 (PyAV's ``encode``: the hand-over of the planes and x264's encoding), and the
+   rest, our code around them (changed rectangles, colour look-ups, YUV planes, the container).
+   The codecs' share is what no change of ours can cut without changing the files.
 
 Every line gives CPU time (the process's, every thread included: x264's and libwebp's) and
 wall time; CPU time is the steadier one when other work shares the machine. (b)-(d) run on the
 demo's frames (the index PNGs the build keeps in ``animations/*/frames``).
-Run: ``python benchmarks/encoders.py [rounds] [parts]`` (default 5 rounds of parts ``abcde``;
+Run: ``python benchmarks/encoders.py [rounds] [parts]`` (default 5 rounds of parts ``abcdef``;
 about 3 minutes on 2 cores; ``python benchmarks/encoders.py 9 d`` runs only the GIF part).
 """
 
@@ -32,10 +37,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -325,9 +332,90 @@ def x264_settings(animations: list[DemoAnimation], folder: Path, rounds: int) ->
     print(f"    size {size['ours'] / size['preset']:.3f}×; PSNR of the planes {psnr['ours']:.2f} vs {psnr['preset']:.2f} dB")
 
 
+# --------------------------------------------------------------------------------------------
+# (f) the codecs' share
+
+
+class CodecClock:
+    """CPU seconds spent inside the codec calls while it is installed (one thread: libwebp and
+    x264 run on the calling thread here, so the process's CPU clock is theirs)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def timed(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.seconds += time.process_time() - started
+
+        return run
+
+
+class TimedStream:
+    """A PyAV stream whose ``encode`` calls (x264) are timed; everything else is the stream's."""
+
+    def __init__(self, stream: Any, clock: CodecClock) -> None:
+        self._stream = stream
+        self.encode = clock.timed(stream.encode)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def codec_clocks() -> Iterator[tuple[CodecClock, CodecClock]]:
+    """(libwebp, x264) clocks, installed around Pillow's WebP call and PyAV's stream while in use."""
+    from PIL import _webp
+
+    libwebp, x264 = CodecClock(), CodecClock()
+    encode_webp, add_stream = _webp.WebPEncode, mp4._add_h264_stream
+
+    def timed_stream(container: Any, width: int, height: int, timestamps: list[tuple[int, int]], crf: int) -> Any:
+        return TimedStream(add_stream(container, width, height, timestamps, crf), x264)
+
+    _webp.WebPEncode = libwebp.timed(encode_webp)
+    mp4._add_h264_stream = timed_stream
+    try:
+        yield libwebp, x264
+    finally:
+        _webp.WebPEncode, mp4._add_h264_stream = encode_webp, add_stream
+
+
+def codec_shares(animations: list[DemoAnimation], folder: Path, rounds: int) -> None:
+    totals: dict[str, list[float]] = {"webp": [], "mp4": []}
+    codecs: dict[str, list[float]] = {"webp": [], "mp4": []}
+    with codec_clocks() as (libwebp, x264):
+        for _ in range(rounds):
+            for name, clock in (("webp", libwebp), ("mp4", x264)):
+                clock.seconds = 0.0
+                started = time.process_time()
+                for a in animations:
+                    path = folder / f"share-{a.name}.{name}"
+                    if name == "webp":
+                        webp.write_webp(path, a.frames, a.durations, a.palette, a.transparent)
+                    else:
+                        write_mp4(path, a.frames, a.durations, a.palette, a.transparent)
+                totals[name].append(time.process_time() - started)
+                codecs[name].append(clock.seconds)
+    print("(f) CPU of the writers on the demo's frames: the codec's call vs our code around it")
+    for name, codec in (("webp", "libwebp"), ("mp4", "x264")):
+        total = statistics.median(totals[name])
+        inside = statistics.median(codecs[name])
+        ours = statistics.median(t - c for t, c in zip(totals[name], codecs[name], strict=True))
+        print(f"    {name}: {total:.3f} s = {codec} {inside:.3f} s ({inside / total:.0%}) + ours {ours:.3f} s")
+    both = statistics.median(a + b for a, b in zip(totals["webp"], totals["mp4"], strict=True))
+    glue = statistics.median(
+        w + m - c - d for w, m, c, d in zip(totals["webp"], totals["mp4"], codecs["webp"], codecs["mp4"], strict=True)
+    )
+    print(f"    both: {both:.3f} s, of which ours {glue:.3f} s")
+
+
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    parts = sys.argv[2] if len(sys.argv) > 2 else "abcde"
+    parts = sys.argv[2] if len(sys.argv) > 2 else "abcdef"
     with tempfile.TemporaryDirectory(prefix="bench-encoders-") as temporary:
         folder = Path(temporary)
         if "a" in parts:
@@ -343,6 +431,8 @@ def main() -> None:
             gif_writers(animations, folder, rounds)
         if "e" in parts:
             x264_settings(animations, folder, rounds)
+        if "f" in parts:
+            codec_shares(animations, folder, rounds)
         frames = sum(len(a.frames) for a in animations)
         print(f"{len(animations)} animations, {frames} frames; medians of {rounds} interleaved rounds ((d): {rounds * 3})")
 

@@ -451,6 +451,47 @@ def test_mp4_planes_from_the_palette_are_those_of_the_rgba_frame(size: tuple[int
     np.testing.assert_array_equal(reused, planes)
 
 
+@pytest.mark.parametrize("size", [(24, 30), (23, 29), (10, 64), (7, 1)])
+def test_mp4_planes_written_into_a_video_frame_are_those_of_the_rgba_frame(size: tuple[int, int]) -> None:
+    """The writer looks the planes up straight into PyAV's frame, whose rows are padded to an
+    aligned length (30 columns: rows of 32 or more bytes): exactly the planes the per-pixel
+    formulas give the frame's colours, every pixel written (the frame and the table's scratch
+    hold another frame's before), odd sizes padded with the background (transparent index 7,
+    so the padding is not index 0's colour by chance)."""
+    from av import VideoFrame
+
+    from generator.encode.mp4 import RgbaYuv, _frame_planes, yuv420p_planes
+
+    rng = np.random.default_rng(sum(size) + 1)
+    background, transparent = (200, 30, 90), 7
+    table = YuvTable(distinct_palette(), transparent, background)
+    frames = [rng.integers(0, 256, size=size, dtype=np.uint8) for _ in range(2)]
+    frames[1][::2, 1::3] = transparent
+    even_h, even_w = size[0] + size[0] % 2, size[1] + size[1] % 2
+    video_frame = VideoFrame(even_w, even_h, "yuv420p")
+    for frame in frames:
+        table.planes_into(frame, *_frame_planes(video_frame))
+        expected = RgbaYuv(background).yuv420p(intended_rgba(frame, transparent))
+        for written, plane in zip(_frame_planes(video_frame), yuv420p_planes(expected), strict=True):
+            np.testing.assert_array_equal(written, plane)
+        np.testing.assert_array_equal(video_frame.to_ndarray(format="yuv420p"), expected)
+        np.testing.assert_array_equal(table.yuv420p(frame), expected)
+
+
+def test_mp4_pair_tables_hold_each_pixel_of_the_pair() -> None:
+    """Looked up by a pair of pixels (the frame read as uint16), the Y table gives each pixel's Y in
+    its own byte and the U, V table the sums of the two pixels' U and V (in 1/16 steps)."""
+    rng = np.random.default_rng(3)
+    table = YuvTable(distinct_palette(), TRANSPARENT, (255, 255, 255))
+    frame = rng.integers(0, 256, size=(9, 40), dtype=np.uint8)
+    pairs = frame.view(np.uint16)
+    np.testing.assert_array_equal(table.y_pairs[pairs].view(np.uint8), table.y[frame])
+    sums = table.uv_pairs[pairs]
+    first, second = frame[:, 0::2], frame[:, 1::2]
+    np.testing.assert_array_equal(sums & 0xFFFF, table.u[first] + table.u[second])
+    np.testing.assert_array_equal(sums >> 16, table.v[first] + table.v[second])
+
+
 # --------------------------------------------------------------------------------------------
 # Settings and determinism
 

@@ -100,62 +100,85 @@ class YuvTable:
         # two Y bytes of the pair, and U and V of the pair summed — the first step of the
         # chroma subsampling — packed in one uint32 (U low, V high; each sum of up to 8 × 2
         # values stays below 2¹⁶, so the later sums never carry from U into V). Half as many
-        # look-ups as pixels, and one pass gives both U and V.
-        pair_bytes = np.arange(1 << 16, dtype=np.uint16).view(np.uint8).reshape(-1, 2)
-        first, second = pair_bytes[:, 0], pair_bytes[:, 1]  # the pair's pixels, in memory order
-        self.y_pairs = np.stack([self.y[first], self.y[second]], axis=1).reshape(-1).view(np.uint16)
-        u_pairs = (self.u[first] + self.u[second]).astype(np.uint32)
-        v_pairs = (self.v[first] + self.v[second]).astype(np.uint32)
-        self.uv_pairs = u_pairs | (v_pairs << 16)
-        self._sums: np.ndarray | None = None  # scratch, kept for the next frame of the same size
+        # look-ups as pixels, and one pass gives both U and V. Entry ``a × 256 + b`` is the pair
+        # whose uint16 has high byte ``a``: its Y table entry ``y[a] << 8 | y[b]`` puts each
+        # pixel's Y in that pixel's byte in either byte order; the U and V sums are symmetric.
+        y16 = self.y.astype(np.uint16)
+        self.y_pairs = ((y16[:, None] << 8) | y16[None, :]).reshape(-1)
+        uv = self.u.astype(np.uint32) | (self.v.astype(np.uint32) << 16)
+        self.uv_pairs = (uv[:, None] + uv[None, :]).reshape(-1)
+        # Scratch kept for the next frame of the same size (a new array per frame, and the page
+        # faults of touching it, cost about as much as the look-ups).
+        self._index: np.ndarray | None = None  # the frame's pairs as numpy's index type
+        self._sums: np.ndarray | None = None
         self._total: np.ndarray | None = None
+        self._padded: np.ndarray | None = None  # an odd-width frame with its padding column
 
     def yuv420p(self, pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The frame as PyAV's ``yuv420p`` array: Y, then U, then V, ``(3 × H / 2, W)``.
 
         H and W are the frame's size rounded up to even numbers. ``out``: an array of that
-        shape to write into (the writer reuses one for every frame: a new array of this size per
-        frame, and the page faults of touching it, cost as much as the look-ups).
+        shape to write into.
         """
         height, width = pixels.shape
         even_h, even_w = height + height % 2, width + width % 2
         if out is None or out.shape != (even_h * 3 // 2, even_w) or out.dtype != np.uint8:
             out = np.empty((even_h * 3 // 2, even_w), dtype=np.uint8)
-        if self._sums is None or self._sums.shape != (even_h, even_w // 2):
+        self.planes_into(pixels, *yuv420p_planes(out))
+        return out
+
+    def planes_into(self, pixels: np.ndarray, luma: np.ndarray, u_plane: np.ndarray, v_plane: np.ndarray) -> None:
+        """Write the frame's Y (``H × W``), U and V (``H / 2 × W / 2``; H and W rounded up to even
+        numbers) into three 2-D ``uint8`` arrays whose rows are contiguous — a PyAV frame's
+        planes, whose rows may be padded, or parts of one array (:meth:`yuv420p`).
+
+        The frame's pairs are turned into numpy's index type once, for both look-ups (each
+        ``np.take`` would convert them again), and the Y look-up writes straight into the plane
+        when its rows are not padded (else numpy writes a copy back).
+        """
+        height, width = pixels.shape
+        even_h, even_w = height + height % 2, width + width % 2
+        if self._index is None or self._index.shape != (height, even_w // 2):
+            self._index = np.empty((height, even_w // 2), dtype=np.intp)
             self._sums = np.empty((even_h, even_w // 2), dtype=np.uint32)
             self._total = np.empty((even_h // 2, even_w // 2), dtype=np.uint32)
-        sums, total = self._sums, self._total
-        assert total is not None
-        if even_w == width:
-            pairs = np.ascontiguousarray(pixels).view(np.uint16)  # (height, width / 2)
+            # The padding column stays 0 (an entry of every table): the columns set below replace it.
+            self._padded = np.zeros((height, even_w), dtype=np.uint8) if even_w != width else None
+        index, sums, total = self._index, self._sums, self._total
+        assert sums is not None and total is not None
+        if self._padded is None:
+            np.copyto(index, np.ascontiguousarray(pixels).view(np.uint16))  # (height, width / 2)
         else:  # an odd width: the padding column is made background below
-            padded = np.zeros((height, even_w), dtype=np.uint8)
-            padded[:, :width] = pixels
-            pairs = padded.view(np.uint16)
-        flat = out.reshape(-1)
-        luma = flat[: even_h * even_w].reshape(even_h, even_w)
-        # mode "clip": every uint16 is an entry of the pair tables, and with the default ("raise")
-        # numpy writes into a temporary array first, then copies it to ``out`` (2.2× the time).
-        np.take(self.y_pairs, pairs, out=luma[:height].view(np.uint16), mode="clip")
-        np.take(self.uv_pairs, pairs, out=sums[:height], mode="clip")
+            self._padded[:, :width] = pixels
+            np.copyto(index, self._padded.view(np.uint16))
+        # mode "clip": every index is an entry of the pair tables, and with the default ("raise")
+        # numpy writes into a temporary array first, then copies it to the plane (2.2× the time).
+        np.take(self.y_pairs, index, out=luma[:height].view(np.uint16), mode="clip")
+        np.take(self.uv_pairs, index, out=sums[:height], mode="clip")
         background_y, background_u, background_v = (int(value) for value in self.background)
         if even_w != width:
-            luma[:, width] = background_y
+            luma[:height, width] = background_y
             last = pixels[:, width - 1]
             sums[:height, -1] = (self.u[last] + background_u) | (self.v[last] + background_v).astype(np.uint32) << 16
         if even_h != height:
             luma[height] = background_y
             sums[height] = 2 * background_u | (2 * background_v) << 16
         _filtered_vertically(sums, total)
-        quarter = (even_h // 2) * (even_w // 2)
-        start = even_h * even_w
         # Each 16-bit half divided by the weight (256) and rounded: its second byte.
-        u_plane = flat[start : start + quarter].reshape(total.shape)
-        v_plane = flat[start + quarter :].reshape(total.shape)
-        np.copyto(u_plane, total >> 8, casting="unsafe")  # the low byte: U
-        total >>= 24
+        total >>= 8
+        np.copyto(u_plane, total, casting="unsafe")  # the low byte: U
+        total >>= 16
         np.copyto(v_plane, total, casting="unsafe")
-        return out
+
+
+def yuv420p_planes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Y, U and V parts of a ``yuv420p`` array (Y rows, then U, then V, ``(3 × H / 2, W)``)."""
+    height, width = planes.shape[0] * 2 // 3, planes.shape[1]
+    flat, quarter = planes.reshape(-1), (height // 2) * (width // 2)
+    luma = flat[: height * width].reshape(height, width)
+    u_plane = flat[height * width : height * width + quarter].reshape(height // 2, width // 2)
+    v_plane = flat[height * width + quarter :].reshape(height // 2, width // 2)
+    return luma, u_plane, v_plane
 
 
 class RgbaYuv:
@@ -186,6 +209,11 @@ class RgbaYuv:
             full = np.round(values * _CHROMA_SCALE).astype(np.uint16).reshape(even_h, even_w)
             out[start + plane * quarter : start + (plane + 1) * quarter] = _subsampled(full).reshape(-1)
         return out.reshape(even_h * 3 // 2, even_w)
+
+    def planes_into(self, rgba: np.ndarray, luma: np.ndarray, u_plane: np.ndarray, v_plane: np.ndarray) -> None:
+        """:meth:`YuvTable.planes_into` for an RGBA frame (by way of :meth:`yuv420p`)."""
+        for target, plane in zip((luma, u_plane, v_plane), yuv420p_planes(self.yuv420p(rgba)), strict=True):
+            np.copyto(target, plane)
 
 
 def _subsampled(full: np.ndarray) -> np.ndarray:
@@ -310,19 +338,17 @@ def _stream_mp4(
             packet.duration = duration_at[packet.pts]
         container.mux(packets)
 
-    planes: np.ndarray | None = None  # one array for every frame, copied into the frame's planes
     video_frame: Any = None
     for number, (pixels, _duration) in enumerate(frames_with_durations(frames, durations_ms, rgb)):
-        planes = table.yuv420p(pixels, planes)
         if stream is None:
-            height, width = planes.shape[0] * 2 // 3, planes.shape[1]
+            height, width = pixels.shape[0] + pixels.shape[0] % 2, pixels.shape[1] + pixels.shape[1] % 2
             stream = _add_h264_stream(container, width, height, timestamps, crf)
             video_frame = VideoFrame(width, height, "yuv420p")
         # One frame for every frame (a new one is a new buffer to allocate and fault in, each
         # time): x264 copies a picture in when it takes it, and should anything still hold the
-        # buffers, make_writable copies them first.
+        # buffers, make_writable copies them first. The planes are written straight into it.
         video_frame.make_writable()
-        _copy_planes(planes, video_frame)
+        table.planes_into(pixels, *_frame_planes(video_frame))
         video_frame.pts, video_frame.duration = timestamps[number]
         video_frame.time_base = MP4_TIME_BASE
         mux(stream.encode(video_frame))
@@ -330,15 +356,16 @@ def _stream_mp4(
     mux(stream.encode(None))  # flush the encoder's delayed frames
 
 
-def _copy_planes(planes: np.ndarray, frame: Any) -> None:
-    """Copy a ``yuv420p`` array (Y rows, then U, then V: see :meth:`YuvTable.yuv420p`) into the
-    planes of a PyAV frame of its size, whose rows may be padded."""
-    height, width = planes.shape[0] * 2 // 3, planes.shape[1]
-    flat, start = planes.reshape(-1), 0
-    for plane, (rows, columns) in zip(frame.planes, ((height, width), *[(height // 2, width // 2)] * 2), strict=True):
-        target = np.frombuffer(plane, dtype=np.uint8).reshape(rows, plane.line_size)[:, :columns]
-        np.copyto(target, flat[start : start + rows * columns].reshape(rows, columns))
-        start += rows * columns
+def _frame_planes(frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Y, U and V planes of a PyAV ``yuv420p`` frame as 2-D arrays of its pixels (views of
+    its buffers, whose rows may be padded beyond the width)."""
+    height, width = frame.height, frame.width
+    sizes = ((height, width), (height // 2, width // 2), (height // 2, width // 2))
+    luma, u_plane, v_plane = (
+        np.frombuffer(plane, dtype=np.uint8).reshape(rows, plane.line_size)[:, :columns]
+        for plane, (rows, columns) in zip(frame.planes, sizes, strict=True)
+    )
+    return luma, u_plane, v_plane
 
 
 def _add_h264_stream(

@@ -195,7 +195,11 @@ def _encode_webp_frame(
         image = Image.fromarray(rgba if transparent_index is not None else rgba[..., :3].copy())
     buffer = io.BytesIO()
     # exact=False lets libwebp change the (invisible) colour of fully transparent pixels,
-    # which compresses better; visible pixels stay exact in lossless mode.
+    # which compresses better; visible pixels stay exact in lossless mode. Measured and not
+    # taken: exact=True with transparent pixels handed over as 0, 0, 0, 0 (what libwebp makes
+    # them without it) — no faster on the demo's frames (0.657 s vs 0.658 s of libwebp), and
+    # where libwebp picks spatial prediction over a palette the bytes change (a gradient frame
+    # with a transparent border: 2× the size).
     image.save(buffer, format="WEBP", lossless=lossless, quality=quality, method=method, exact=False)
     return _still_webp_bitstream(buffer.getvalue())
 
