@@ -194,9 +194,9 @@ class AnimationBuilder:
             if tiles is None and spec.render.basemap:
                 tiles = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="tiles-")))
             # Layers are read twice (a survey for the overlays, then the frames): with --no-cache,
-            # a cache for this animation only keeps the second read from rendering them again.
-            scratch = None if self.cache.root is not None else FrameCache(
-                Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="layers-")))
+            # a folder for this animation only keeps the second read from rendering them again.
+            scratch = None if self.cache.root is not None else Path(
+                scope.enter_context(tempfile.TemporaryDirectory(prefix="layers-"))
             )
             while True:
                 labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
