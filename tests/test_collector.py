@@ -41,14 +41,20 @@ def test_what_exists_is_set_aside_within_the_block_and_given_back_after() -> Non
 
 
 def test_objects_the_process_froze_itself_stay_frozen() -> None:
+    garbage = Cycle()
+    gone = weakref.ref(garbage)
+    del garbage
     gc.freeze()
     try:
-        before = gc.get_freeze_count()
         with long_lived():
             pass
-        assert gc.get_freeze_count() == before
+        assert gc.get_freeze_count() > 0
+        gc.collect()
+        assert gone() is not None  # still frozen: the process thaws its own objects
     finally:
         gc.unfreeze()
+    gc.collect()
+    assert gone() is None
 
 
 class FreezeWatcher:
