@@ -296,3 +296,26 @@ def test_a_dataset_evicted_from_the_kept_ones_is_closed(tmp_path, monkeypatch, i
             assert old.closed and not new.closed
     buildcache.clear()
     assert new.closed
+
+
+def test_one_transformer_serves_the_region_its_borders_and_the_context_layers(monkeypatch):
+    import pyproj
+    from shapely.geometry import box
+
+    from generator.overlays.context import lonlat_boxes, to_grid
+    from generator.render import grid as grid_module
+
+    made: list[tuple[object, object]] = []
+    original = pyproj.Transformer.from_crs
+
+    def counting(source: object, target: object, **options: object) -> pyproj.Transformer:
+        made.append((source, target))
+        return original(source, target, **options)
+
+    monkeypatch.setattr(pyproj.Transformer, "from_crs", staticmethod(counting))
+    crs = "+proj=laea +lat_0=47.1234 +lon_0=3.4567 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"  # no other test's
+    region = grid_module.project(box(0, 44, 6, 50), crs)
+    grid_module.project(box(1, 45, 2, 46), crs)  # a border layer
+    grid = grid_module.make_grid(region, crs, 64)
+    assert lonlat_boxes(grid) and not to_grid(box(1, 45, 2, 46).boundary, grid).is_empty
+    assert made == [("EPSG:4326", crs), (crs, "EPSG:4326")]  # one each way

@@ -94,6 +94,53 @@ def test_arcs_are_decoded_at_once_as_each_alone_would_be() -> None:
     assert [arc.tolist() for arc in plain.arcs] == [[[1.5, 2.5], [3.0, 4.0]], [[0.25, -1.0]]]
 
 
+def same_topology(one: geodata.Topology, other: geodata.Topology) -> bool:
+    return (
+        len(one.arcs) == len(other.arcs)
+        and all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(one.arcs, other.arcs, strict=True))
+        and np.array_equal(one.bounds, other.bounds)
+        and one.objects == other.objects
+    )
+
+
+@pytest.mark.parametrize("name", [geodata.COUNTRIES_50M, geodata.LAND_110M])
+def test_the_shipped_topologies_read_by_numpy_are_what_json_gives(name: str) -> None:
+    import gzip
+
+    text = gzip.decompress((geodata.GEODATA / name).read_bytes()).decode("utf-8")
+    assert geodata._split_arcs(text) is not None  # the numpy path is the one taken
+    assert same_topology(geodata.parse_topology(text), geodata.decode(json.loads(text)))
+
+
+TOPOLOGIES = {
+    "quantized": '{"type":"Topology","objects":{"o":{"arcs":[[0]]}},"arcs":[[[4,8],[2,-4]],[[1,1]],[[10,0],[-1,1],[-1,1]]],'
+                 '"transform":{"scale":[0.5,0.25],"translate":[-10,20]}}',
+    "arcs first, spaces around": ' { "arcs" : [[[4,8],[2,-4]]] , "objects" : {}, "transform": {"scale": [1, 1], "translate": [0, 0]} } ',
+    "no arcs": '{"type":"Topology","objects":{},"arcs":[],"transform":{"scale":[1,1],"translate":[0,0]}}',
+    "an empty arc": '{"objects":{},"arcs":[[[4,8]],[],[[1,1]]],"transform":{"scale":[1,1],"translate":[0,0]}}',
+    "spaces in the arcs": '{"objects":{},"arcs":[[[4, 8], [2, -4]]],"transform":{"scale":[1,1],"translate":[0,0]}}',
+    "not quantized": '{"type":"Topology","objects":{},"arcs":[[[1.5,2.5],[3,4]],[[0.25,-1]]]}',
+    "three numbers a point": '{"objects":{},"arcs":[[[4,8,1],[2,-4,1]]],"transform":{"scale":[1,1],"translate":[0,0]}}',
+    "a key twice": '{"objects":{},"arcs":[[[4,8]]],"arcs":[[[1,1]]],"transform":{"scale":[1,1],"translate":[0,0]}}',
+}
+
+
+@pytest.mark.parametrize("text", TOPOLOGIES.values(), ids=TOPOLOGIES.keys())
+def test_any_topology_text_reads_as_json_decodes_it(text: str) -> None:
+    try:
+        expected = geodata.decode(json.loads(text))
+    except Exception as error:  # the same failure, whichever path reads it
+        with pytest.raises(type(error)):
+            geodata.parse_topology(text)
+        return
+    assert same_topology(geodata.parse_topology(text), expected)
+
+
+def test_a_topology_that_is_not_json_fails_as_json_says() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        geodata.parse_topology('{"objects":{},"arcs":[[[1,2]]],"transform":')
+
+
 def test_lines_of_arcs_cut_at_the_antimeridian_and_drop_the_pole_edge() -> None:
     topology = geodata.decode({
         "type": "Topology", "objects": {},

@@ -559,3 +559,13 @@ def test_a_failure_to_prepare_pages_ahead_is_no_failure(tmp_path, monkeypatch):
     monkeypatch.setattr(gallery, "prepare_pages", broken)
     result = build(config, options=BuildOptions(jobs=2))
     assert not result.failed and (result.output_dir / "animations" / "c--a" / "index.html").is_file()
+
+
+def test_the_poster_is_the_last_frame_as_written_in_frames(tmp_path):
+    """The poster is the last frame's PNG itself (written from its bytes, not encoded again)."""
+    config = make_site(tmp_path, months=3)
+    output = build(config, options=BuildOptions(use_cache=False)).output_dir
+    folder = output / "animations" / "c--a"
+    frames = sorted((folder / "frames").glob("*.png"))
+    assert len(frames) == 3
+    assert (folder / "poster.png").read_bytes() == frames[-1].read_bytes()

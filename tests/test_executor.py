@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -401,7 +401,7 @@ def test_the_local_pool_carries_tasks_and_results_through_wide_pipes():
 
     pool = executors.open_executor(executors.ExecutorRequest(jobs=2))
     try:
-        assert isinstance(pool.executor, executors.ProcessPoolExecutor)
+        assert isinstance(pool.executor, ProcessPoolExecutor)
         for queue in (pool.executor._call_queue, pool.executor._result_queue):  # type: ignore[attr-defined]
             assert fcntl.fcntl(queue._reader.fileno(), fcntl.F_GETPIPE_SZ) == executors.PIPE_BYTES
         assert pool.executor.submit(big_result, 3 * executors.PIPE_BYTES).result(timeout=60) == bytes(3 * executors.PIPE_BYTES)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generator.core.atomic import atomic_path
+from generator.core.atomic import atomic_path, write_bytes_atomic
 from generator.core.errors import AnimationError
 from generator.encode.indexed import (
     indices_to_rgba,
@@ -24,7 +24,9 @@ from generator.encode.indexed import (
     validated_transparent_index,
 )
 
-__all__ = ["poster_image", "poster_png", "thumbnail_image", "thumbnail_size", "write_poster", "write_thumbnail"]
+__all__ = [
+    "poster_image", "poster_png", "thumbnail_image", "thumbnail_size", "write_png", "write_poster", "write_thumbnail",
+]
 
 
 def poster_image(
@@ -85,6 +87,16 @@ def write_poster(
     _save_png(Path(path), image)
 
 
+def write_png(path: Path, png: bytes) -> None:
+    """Write PNG bytes made by :func:`poster_png` (a frame's): the file :func:`write_poster` would
+    write from the same frame, without decoding and encoding it again."""
+    try:
+        write_bytes_atomic(path, png)
+    except OSError as error:
+        _remove(Path(path))
+        raise AnimationError(f"Could not write the image {path}: {error}") from error
+
+
 def poster_png(indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None) -> bytes:
     """The bytes :func:`write_poster` writes, for a process that does not write the file itself."""
     buffer = io.BytesIO()
@@ -117,8 +129,12 @@ def _save_png(path: Path, image: Image.Image) -> None:
         with atomic_path(path) as temporary:
             image.save(temporary, format="PNG")
     except OSError as error:
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _remove(path)
         raise AnimationError(f"Could not write the image {path}: {error}") from error
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -31,7 +31,7 @@ from generator.core.model import (
     Style,
 )
 from generator.encode.registry import REQUIRED_FORMAT, Encoder, takes_rgb
-from generator.encode.stills import write_poster, write_thumbnail
+from generator.encode.stills import write_png, write_poster, write_thumbnail
 from generator.engine.attempt import Attempt, Target, Workspace, run_attempt
 from generator.engine.budget import SizeBudget
 from generator.engine.failures import failure_detail, failure_reason
@@ -194,9 +194,9 @@ class AnimationBuilder:
             if tiles is None and spec.render.basemap:
                 tiles = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="tiles-")))
             # Layers are read twice (a survey for the overlays, then the frames): with --no-cache,
-            # a cache for this animation only keeps the second read from rendering them again.
-            scratch = None if self.cache.root is not None else FrameCache(
-                Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="layers-")))
+            # a folder for this animation only keeps the second read from rendering them again.
+            scratch = None if self.cache.root is not None else Path(
+                scope.enter_context(tempfile.TemporaryDirectory(prefix="layers-"))
             )
             while True:
                 labels = tuple(frame_label(frame, spec.render.date_format) for frame in kept)
@@ -218,8 +218,9 @@ class AnimationBuilder:
         if not every_format:  # the size budget is settled: the other formats, from the same frames
             others = [encoder for encoder in encoders_of(files) if encoder.name != REQUIRED_FORMAT]
             yield from self._encode_files(spec, files, painter, others, attempt.pictures, attempt.full)
-        last = frame_indices((attempt.full or attempt.pictures)[-1])  # true colour: the stills in full colour
-        write_poster(self.staging / files.poster, last, palette.rgb_bytes(), palette.transparent)
+        last_png = (attempt.full or attempt.pictures)[-1]  # true colour: the stills in full colour
+        last = frame_indices(last_png)
+        write_png(self.staging / files.poster, last_png)  # the poster is the last frame, as its PNG
         write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
         empty = empty_frames_warning(attempt.coverage)
         warnings = tuple(warning for warning in (empty, attempt.saturation) if warning)

@@ -44,7 +44,7 @@ from generator.engine.tasks import (
 from generator.overlays.painter import OverlayPainter, default_attribution
 from generator.plan.animations import AnimationSpec
 from generator.plan.coverage import CoverageCheck, apply_min_coverage
-from generator.render.cache import FrameCache, layer_key
+from generator.render.cache import FrameCache, LayerStore, ScratchLayers, layer_key
 from generator.render.layers import Levels, PreparedGrid, saturated_end, saturation_warning, value_percentiles
 from generator.render.local import Renderer
 from generator.render.palette import Palette
@@ -111,7 +111,7 @@ def run_attempt(
     target: Target,
     reader: tuple[Renderer, str, Lane],
     tiles: Path | None,
-    scratch: FrameCache | None,
+    scratch: Path | None,
     counts: AnimationStats,
     every_format: bool,
     encode: EncodeFiles,
@@ -126,8 +126,8 @@ def run_attempt(
     The layers are surveyed first (where the data is, whether some is missing), so the overlays
     are laid out for the whole animation before its first frame is painted; the first read of
     the layers (the survey, or a true-colour animation's palette pass) counts as their read
-    (cache hits and misses), the later ones read them again from the cache (``scratch``
-    without one).
+    (cache hits and misses), the later ones read them again from the cache (without one, from
+    the animation's ``scratch`` folder: ``render.cache.ScratchLayers``).
     """
     spec, region, style, frames, files = target.spec, target.region, target.style, target.frames, target.files
     settings = spec.render.basemap
@@ -156,8 +156,12 @@ def run_attempt(
     attribution = " · ".join(part for part in (data_credit, borders_credit) if part) or None
     renderer, renderer_name, lane = reader
     look_up = work.cache.root is not None
-    store = work.cache if look_up else scratch
-    assert store is not None  # without a cache, the animation gives a scratch one
+    store: LayerStore
+    if look_up:
+        store = work.cache
+    else:
+        assert scratch is not None  # without a cache, the animation gives a scratch folder
+        store = ScratchLayers.for_animation(scratch, len(frames), grid.shape, 4 if truecolor else 1)
 
     # The outline goes with every task of a renderer that clips with it (tens of kB for a region
     # of many départements); the local reads clip with the mask.

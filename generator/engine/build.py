@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from generator import __version__
 from generator.core import buildcache
 from generator.core.atomic import write_text_atomic
+from generator.core.collector import long_lived
 from generator.core.errors import ConfigError, GeneratorError
 from generator.core.memo import BuildMemo
 from generator.core.model import AnimationRecord
@@ -153,7 +154,8 @@ def build(
     # a local pool's workers start while the build plans.
     tasks = open_executor(executor_request(site, options))
     try:
-        with claim_build_folders(output, cache_dir):
+        # The modules and the plan outlive the build: the collector need not walk them again and again.
+        with claim_build_folders(output, cache_dir), long_lived():
             return _build_claimed(site, output, cache_dir, only, renderer, options, started, tasks, store)
     finally:
         tasks.close()

@@ -10,14 +10,17 @@ client's executor adapts to the same interface) with the number of tasks it runs
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from generator.engine.workers import exit_with_build
+
+if TYPE_CHECKING:  # multiprocessing loads when a pool is made: a --jobs 1 build runs its tasks inline
+    from concurrent.futures import ProcessPoolExecutor
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def start_fork_server() -> None:
     beside this process's imports waited for the interpreter lock (extension modules load
     holding it) and the server began its imports 0.2-0.4 s late, as did the first worker.
     """
+    import multiprocessing
     from multiprocessing import forkserver
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(FORK_SERVER_PRELOAD)
@@ -91,6 +95,9 @@ def local_pool(request: ExecutorRequest) -> TaskPool:
     """Processes for CPU-bound work (forkserver: safe with threads in the parent); none for one job."""
     if request.jobs <= 1:
         return TaskPool(executor=None, slots=1)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("forkserver")
     # Workers start with everything a task loads imported (once, in the fork server: engine.preload).
     context.set_forkserver_preload(FORK_SERVER_PRELOAD)

@@ -32,7 +32,7 @@ from generator.encode.registry import Animation, Encoder
 from generator.encode.stills import poster_png
 from generator.engine.survey import LayerSurvey, survey_layer
 from generator.overlays.painter import OverlayPainter
-from generator.render.cache import FrameCache
+from generator.render.cache import LayerStore
 from generator.render.layers import Levels, PreparedGrid, grid_of_outline, layer_and_stats
 from generator.render.local import Renderer
 from generator.render.rgbframe import palette_rgba, rgb_frame
@@ -103,7 +103,7 @@ class LayerRead:
     cached: bool
 
 
-def read_layer(job: LayerJob, cache: FrameCache, look_up: bool) -> LayerRead:
+def read_layer(job: LayerJob, cache: LayerStore, look_up: bool) -> LayerRead:
     """The frame's layer from ``cache`` (when ``look_up``), else rendered and stored in it;
     returned as palette indices (the cache keeps a true-colour layer as RGBA)."""
     assert job.key is not None, "gap frames are no task"
@@ -126,7 +126,7 @@ class SurveyRead:
     cached: bool
 
 
-def survey_layers(jobs: Sequence[LayerJob], cache: FrameCache, look_up: bool) -> list[SurveyRead]:
+def survey_layers(jobs: Sequence[LayerJob], cache: LayerStore, look_up: bool) -> list[SurveyRead]:
     """:func:`read_layer` of several frames, in order, as one task, each layer surveyed where it was
     read (``engine.survey.survey_layer``): the layers stay in ``cache`` for the painting.
 
@@ -142,7 +142,7 @@ def survey_layers(jobs: Sequence[LayerJob], cache: FrameCache, look_up: bool) ->
     return surveys
 
 
-def layer_colors(job: LayerJob, cache: FrameCache, look_up: bool) -> LayerRead:
+def layer_colors(job: LayerJob, cache: LayerStore, look_up: bool) -> LayerRead:
     """A true-colour frame's colours for the animation's palette (``render.truecolor.sample_colors``
     of its RGBA layer, read or rendered as by :func:`read_layer`, which stores it in ``cache``)."""
     read = read_layer(replace(job, mapping=None), cache, look_up)
@@ -155,7 +155,7 @@ class PaintJob:
 
     painter: OverlayPainter
     basemap: Basemap | None
-    cache: FrameCache  # the layers were stored here by :func:`read_layer`
+    cache: LayerStore  # the layers were stored here by :func:`read_layer`
     truecolor: bool = False  # also paint each frame in full colour (its RGBA layer's own colours)
     opacity: float = 1.0  # the basemap's ``opacity``: full-colour data is blended with it
 
@@ -189,7 +189,7 @@ def paint_frames(job: PaintJob, frames: Sequence[tuple[int, LayerJob, str]]) -> 
     return pictures
 
 
-def _layer(job: LayerJob, store: FrameCache) -> np.ndarray:
+def _layer(job: LayerJob, store: LayerStore) -> np.ndarray:
     """The frame's layer as the cache keeps it (RGBA for true colour); a gap's palette frame."""
     if job.key is None:
         return job.gap()

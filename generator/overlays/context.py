@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -30,12 +29,10 @@ from generator.core.model import Grid
 from generator.overlays.base import Overlay, OverlayContext, border_width_px
 from generator.overlays.borders import burn, line_mask
 from generator.overlays.layout import Request
+from generator.render.grid import transformer as _transformer  # one per pair of CRSs, shared with the grid's
 from generator.render.palette import Palette
 from generator.sources import geodata
 from generator.sources.geodata import Box, LineLayer
-
-if TYPE_CHECKING:
-    from pyproj import Transformer
 
 #: The layers, in drawing order (later ones over earlier ones).
 LAYERS: tuple[LineLayer, ...] = ("countries", "coastline")
@@ -56,13 +53,6 @@ WORLD_SPAN_3857 = 2 * np.pi * 6378137.0
 def context_width_px(grid: Grid) -> int:
     """Context lines are half as thick as the region's borders (1 px up to 1500-px frames)."""
     return max(1, border_width_px(max(grid.width, grid.height)) // 2)
-
-
-@lru_cache(maxsize=32)
-def _transformer(source: str, target: str) -> Transformer:
-    from pyproj import Transformer  # deferred: a build with nothing to draw needs no pyproj
-
-    return Transformer.from_crs(source, target, always_xy=True)
 
 
 def lonlat_boxes(grid: Grid) -> list[Box]:

@@ -17,6 +17,10 @@ An entry is never trusted as it is: each PNG carries, in a text chunk, the SHA-2
 shape, statistics and pixels (:func:`layer_digest`). An entry whose digest does not match — other pixels
 (a bad disk, a hand edit, another entry copied over it), no digest, an unreadable file, a folder
 or a link in place of the file — is a miss: logged at debug level, rendered again and replaced.
+
+A build without the cache (``--no-cache``) still reads each layer twice (the survey, then the
+painting): :class:`ScratchLayers` keeps them in between, in a temporary folder of the animation,
+as raw arrays (no PNG to encode and decode, no digest: nothing outside the build ever reads them).
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ import json
 import logging
 import os
 import shutil
+import tempfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import shapely
@@ -179,6 +186,19 @@ class CachedLayer:
     stats: FrameStats | None
 
 
+class LayerStore(Protocol):
+    """Where a build's tasks keep the data layers between reads: :class:`FrameCache`, or
+    :class:`ScratchLayers` when the build has no cache."""
+
+    def get_entry(self, key: str, shape: tuple[int, int]) -> CachedLayer | None:
+        """The layer and statistics stored under ``key``; None when there are none (render it)."""
+        ...
+
+    def put(self, key: str, layer: np.ndarray, stats: FrameStats | None = None) -> None:
+        """Keep ``layer`` and ``stats`` under ``key``; a write that fails only costs a render."""
+        ...
+
+
 @dataclass
 class FrameCache:
     """Data layers on disk; ``root=None`` disables caching. Counts hits and misses.
@@ -297,3 +317,79 @@ class FrameCache:
                 Image.fromarray(layer, mode="RGBA" if layer.ndim == 3 else "L").save(stream, format="PNG", compress_level=1, pnginfo=info)
         except OSError as error:
             log.warning("frame cache: could not store %s: %s", path, error)
+
+
+#: Above this many bytes of layers per animation, :class:`ScratchLayers` compresses them (zlib
+#: level 1: a 512 px layer of palette indices shrinks about tenfold for ~1 ms); below it, raw
+#: bytes cost nothing to write and read, and a temporary folder holds them easily.
+SCRATCH_COMPRESS_ABOVE = 64 << 20
+
+
+@dataclass(frozen=True)
+class ScratchLayers:
+    """One animation's layers for one build without the cache: a file per layer in ``folder``.
+
+    Each file is a line of JSON (the layer's shape, its statistics, whether it is compressed)
+    followed by the layer's bytes, raw or, with ``compress``, zlib level 1 (see
+    :data:`SCRATCH_COMPRESS_ABOVE`). Files are written whole (a unique temporary name, then a
+    rename), so a task killed mid-write leaves no torn entry. The folder is the build's, on the
+    machine that runs it: a worker that does not have it (another machine of a Dask cluster)
+    stores nothing and finds nothing, and its tasks render the layer again, as for a miss.
+    """
+
+    folder: Path
+    compress: bool = False
+
+    @staticmethod
+    def for_animation(folder: Path, frames: int, shape: tuple[int, int], channels: int) -> ScratchLayers:
+        """The store of an animation's ``frames`` layers (``channels`` bytes per pixel: 4 for RGBA)."""
+        size = frames * shape[0] * shape[1] * channels
+        return ScratchLayers(folder, compress=size > SCRATCH_COMPRESS_ABOVE)
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{key}.layer"
+
+    def get_entry(self, key: str, shape: tuple[int, int]) -> CachedLayer | None:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as stream:
+                # Read into a buffer of our own: the layer is an array over it, writable (the
+                # painter draws on it in place) without a copy.
+                data = bytearray(os.fstat(stream.fileno()).st_size)
+                if stream.readinto(data) != len(data):
+                    return None
+        except OSError:  # not stored (or not on this machine): the caller renders it
+            return None
+        end = data.find(b"\n")
+        try:
+            header = json.loads(data[:end])
+            stored = tuple(int(side) for side in header["shape"])
+            if stored[:2] != shape:
+                return None
+            raw: bytes | bytearray = bytearray(zlib.decompress(data[end + 1:])) if header["zlib"] else data
+            offset = 0 if header["zlib"] else end + 1
+            if len(raw) - offset != int(np.prod(stored)):
+                return None
+            layer = np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(stored)
+            return CachedLayer(layer, parse_stats(header["stats"]))
+        except (ValueError, KeyError, TypeError, zlib.error, RecordError) as error:
+            log.debug("scratch layers: ignoring %s: %s", path, error)
+            return None
+
+    def put(self, key: str, layer: np.ndarray, stats: FrameStats | None = None) -> None:
+        layer = np.ascontiguousarray(layer, dtype=np.uint8)
+        header = {"shape": list(layer.shape), "stats": stats_text(stats), "zlib": self.compress}
+        body = zlib.compress(layer.tobytes(), 1) if self.compress else layer.data
+        try:
+            # mkstemp fails when the folder is not there (a worker on another machine): nothing kept.
+            handle, name = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+        except OSError:
+            return
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(json.dumps(header).encode() + b"\n")
+                stream.write(body)
+            os.replace(name, self._path(key))
+        except OSError as error:
+            Path(name).unlink(missing_ok=True)
+            log.debug("scratch layers: could not keep %s: %s", key, error)

@@ -8,12 +8,18 @@ region split at ±180° one continuous shape (``unwrap_antimeridian``).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import ConfigError
 from generator.core.model import Grid
+
+if TYPE_CHECKING:
+    from pyproj import Transformer
 
 MARGIN_FRACTION = 0.02  # a little air around the region so its outline is never cut by the frame edge
 
@@ -42,13 +48,21 @@ def output_crs(crs_option: str, region: BaseGeometry) -> str:
     return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
 
 
+@lru_cache(maxsize=32)
+def transformer(source: str, target: str) -> Transformer:
+    """The (x, y)-ordered transformer from CRS ``source`` to ``target``, made once per process for
+    each pair: making one costs milliseconds (the region, its borders and the context layers each
+    ask for the grid's); a pyproj transformer is immutable and may be shared between threads."""
+    from pyproj import Transformer  # deferred, like every reader: a build with nothing to render needs none
+
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
 def project(geometry: BaseGeometry, crs: str) -> BaseGeometry:
     """Reproject a lon/lat geometry into ``crs`` (densified first so straight edges bend correctly)."""
-    from pyproj import Transformer
-
-    transformer = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    to_crs = transformer("EPSG:4326", crs)
     densified = shapely.segmentize(geometry, max_segment_length=0.25)
-    projected = shapely.transform(densified, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    projected = shapely.transform(densified, lambda xy: np.column_stack(to_crs.transform(xy[:, 0], xy[:, 1])))
     if not np.all(np.isfinite(shapely.get_coordinates(projected))):
         raise ConfigError(f"the region does not fit in the output projection {crs}; choose another render.crs")
     return projected

@@ -42,7 +42,7 @@ from generator.sources.signing import HrefSigner, source_signer
 if TYPE_CHECKING:  # rasterio is imported on the first read: a build with nothing to render needs none
     import rasterio
 
-    from generator.sources.http import HttpSettings  # requests loads with the first renderer made
+    from generator.sources.http_settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class LocalRenderer:
 @register_renderer("local")
 def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
     """Local reads are CPU-bound: they run in the build's process pool."""
-    from generator.sources.http import USER_AGENT
+    from generator.sources.http_settings import USER_AGENT
 
     for name, value in settings.headers.items():
         if "\r" in value or "\n" in value:  # GDAL takes a line break as the start of another header

@@ -4,7 +4,8 @@ Owns the table from a renderer kind (``local``, ``titiler``) to the factory that
 source, and what the engine needs to run it: its name in cache keys and whether it runs in the
 build's process pool (CPU-bound) or in a thread pool of its own (I/O-bound). A new renderer is
 one module that calls :func:`register_renderer`, its name in :data:`RENDERER_MODULES`, and its
-kind in the config's ``RendererName``.
+kind in the config's ``RendererName``. A renderer's module is imported when its kind is first
+asked for: a local build does not load TiTiler's client (nor the HTTP library it uses).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import TYPE_CHECKING
 
 from generator.core.errors import ConfigError
 from generator.core.specs import SourceSpec
+from generator.sources.http_settings import settings_for_source
 
 if TYPE_CHECKING:  # the renderer modules import this one to register themselves
     from generator.render.frames import Renderer
-    from generator.sources.http import HttpSettings  # requests loads with the first renderer made
+    from generator.sources.http_settings import HttpSettings
 
-#: Modules that register a renderer, imported on the first lookup (they pull in heavy readers).
-RENDERER_MODULES = ("generator.render.local", "generator.render.titiler")
+#: The module that registers each renderer, imported on its first lookup (they pull in heavy readers).
+RENDERER_MODULES = {"local": "generator.render.local", "titiler": "generator.render.titiler"}
 
 
 @dataclass(frozen=True)
@@ -51,20 +53,22 @@ def register_renderer(kind: str) -> Callable[[RendererFactory], RendererFactory]
 
 
 def renderer_kinds() -> tuple[str, ...]:
-    _load()
+    for builtin in RENDERER_MODULES:
+        _load(builtin)
     return tuple(sorted(_factories))
 
 
 def make_renderer(kind: str, source: SourceSpec) -> RendererSetup:
     """The renderer of ``kind`` for ``source``; its HTTP settings (headers expanded) come from the source."""
-    _load()
-    from generator.sources.http import settings_for_source
-
+    _load(kind)
     if kind not in _factories:
+        renderer_kinds()  # the message names every renderer there is
         raise ConfigError(f"unknown renderer {kind!r} (known: {', '.join(sorted(_factories))})")
     return _factories[kind](source, settings_for_source(source))
 
 
-def _load() -> None:
-    for module in RENDERER_MODULES:
+def _load(kind: str) -> None:
+    """Import the module of a built-in ``kind`` (registered already, or not built in: nothing)."""
+    module = RENDERER_MODULES.get(kind)
+    if module is not None and kind not in _factories:
         importlib.import_module(module)

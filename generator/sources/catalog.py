@@ -1,7 +1,8 @@
 """Static STAC catalogs (``sources.<name>.catalog``): the ``catalog`` source kind.
 
 Owns reading a ``catalog.json`` (or a single collection document) with pystac, over the
-project's HTTP session when remote, and handing its collections' info and items on as our own
+project's HTTP session when remote (made on the first remote read: a local catalog loads no
+HTTP library), and handing its collections' info and items on as our own
 records (``stac_common.source_item``), filtered by the configured datetime interval, the
 region and ``collections[].query`` with the rules every source follows (``items``), in the
 order the catalog links them (``composite: stac-order``). A CQL2 ``filter`` is refused.
@@ -10,12 +11,12 @@ order the catalog links them (``composite: stac-order``). A CQL2 ``filter`` is r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pystac
-import requests
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.dates import Interval
@@ -25,10 +26,13 @@ from generator.core.paths import is_remote_href
 from generator.core.query import ItemSearch
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
-from generator.sources.http import describe_error, make_session, settings_for_source, source_error
+from generator.sources.http_settings import HttpSettings, settings_for_source
 from generator.sources.items import filter_items
 from generator.sources.registry import register_source
 from generator.sources.stac_common import collection_info, source_items
+
+if TYPE_CHECKING:  # requests loads with the first remote read (sources.http)
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,8 @@ class StaticCatalogSource:
 
     name: str
     href: str
-    session: requests.Session | None = None  # used for http(s) hrefs; a default session when None
+    session: requests.Session | None = None  # used for http(s) hrefs; made from ``settings`` when None
+    settings: HttpSettings | None = None  # the source's HTTP settings (defaults when None)
     notes: list[str] = field(default_factory=list)  # warnings for the page (links skipped)
     _catalog: pystac.STACObject | None = field(default=None, init=False, repr=False)
     _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
@@ -47,10 +52,12 @@ class StaticCatalogSource:
     def _open(self) -> dict[str, pystac.Collection]:
         if self._collections is None:
             try:
-                self._catalog = pystac.read_file(self.href, stac_io=SessionStacIO(self.session or make_session()))
+                self._catalog = pystac.read_file(self.href, stac_io=SessionStacIO(self._session))
             except FileNotFoundError:
                 raise SourceError(f"source {self.name!r}: catalog not found: {public_url(self.href)}") from None
             except Exception as error:  # pystac raises many types for unreadable or invalid JSON
+                from generator.sources.http import source_error
+
                 raise source_error(
                     f"source {self.name!r}: cannot read STAC catalog {public_url(self.href)}: {redact_urls_in_text(str(error))}",
                     error,
@@ -62,6 +69,14 @@ class StaticCatalogSource:
             else:
                 raise SourceError(f"source {self.name!r}: {public_url(self.href)} is not a STAC catalog or collection")
         return self._collections
+
+    def _session(self) -> requests.Session:
+        """The session for http(s) reads, made on the first one (two threads racing make two: harmless)."""
+        if self.session is None:
+            from generator.sources.http import make_session
+
+            self.session = make_session(self.settings)
+        return self.session
 
     def _get(self, collection_id: str) -> pystac.Collection:
         collections = self._open()
@@ -91,6 +106,8 @@ class StaticCatalogSource:
         except SourceError:
             raise
         except Exception as error:
+            from generator.sources.http import source_error
+
             raise source_error(f"source {self.name!r}: cannot read the items of {collection_id!r}: {error}", error) from None
         self._walked[collection_id] = _local_files(collection, catalogs, items)
         query = search.query if search is not None else None
@@ -167,17 +184,22 @@ def _local_files(
 
 
 class SessionStacIO(pystac.stac_io.DefaultStacIO):
-    """pystac I/O that reads http(s) hrefs through our session (retries, timeouts, User-Agent)."""
+    """pystac I/O that reads http(s) hrefs through our session (retries, timeouts, User-Agent),
+    asked of ``session`` on the first such read."""
 
-    def __init__(self, session: requests.Session) -> None:
+    def __init__(self, session: Callable[[], requests.Session]) -> None:
         super().__init__()
         self.session = session
 
     def read_text_from_href(self, href: str) -> str:
         if not href.startswith(("http://", "https://")):
             return super().read_text_from_href(href)
+        import requests
+
+        from generator.sources.http import describe_error, source_error
+
         try:
-            response = self.session.get(href)
+            response = self.session().get(href)
             response.raise_for_status()
         except requests.RequestException as error:
             raise source_error(f"cannot read {public_url(href)}: {describe_error(error)}", error) from None
@@ -187,7 +209,7 @@ class SessionStacIO(pystac.stac_io.DefaultStacIO):
 def open_catalog(spec: SourceSpec) -> StaticCatalogSource:
     """The ``catalog`` kind; raises ``ConfigError`` for an unset header variable."""
     assert spec.catalog is not None
-    return StaticCatalogSource(name=spec.name, href=spec.catalog, session=make_session(settings_for_source(spec)))
+    return StaticCatalogSource(name=spec.name, href=spec.catalog, settings=settings_for_source(spec))
 
 
 register_source("catalog", open_catalog)

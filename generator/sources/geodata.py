@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -137,18 +138,25 @@ def decode(topology: Mapping[str, Any]) -> Topology:
     thousands of small numpy calls); each arc is a read-only view of it. The values are those of
     decoding each arc alone: quantized deltas are whole numbers, so their running sums are exact.
     """
-    transform = topology.get("transform")
     raw_arcs = topology["arcs"]
     counts = np.fromiter((len(arc) for arc in raw_arcs), dtype=np.int64, count=len(raw_arcs))
-    starts = np.cumsum(counts) - counts
     values = chain.from_iterable(chain.from_iterable(raw_arcs))
+    dtype = np.float64 if topology.get("transform") is None else np.int64
+    numbers = np.fromiter(values, dtype=dtype, count=2 * int(counts.sum()))
+    return _decoded(topology, counts, numbers)
+
+
+def _decoded(topology: Mapping[str, Any], counts: np.ndarray, numbers: np.ndarray) -> Topology:
+    """The topology from its arcs' point counts and their numbers, in order (whole-number deltas
+    when quantized, else lon/lat)."""
+    transform = topology.get("transform")
+    starts = np.cumsum(counts) - counts
     if transform is None:
-        flat = np.fromiter(values, dtype=np.float64, count=2 * int(counts.sum())).reshape(-1, 2)
+        flat = numbers.astype(np.float64).reshape(-1, 2)
     else:
-        deltas = np.fromiter(values, dtype=np.int64, count=2 * int(counts.sum())).reshape(-1, 2)
-        running = np.cumsum(deltas, axis=0)
+        running = np.cumsum(numbers.reshape(-1, 2), axis=0)
         # Each arc's running sum starts afresh: take away the total of the arcs before it.
-        before = np.zeros((len(raw_arcs), 2), dtype=np.int64)
+        before = np.zeros((len(counts), 2), dtype=np.int64)
         later = starts > 0
         before[later] = running[starts[later] - 1]
         absolute = (running - np.repeat(before, counts, axis=0)).astype(np.float64)
@@ -156,6 +164,85 @@ def decode(topology: Mapping[str, Any]) -> Topology:
     flat.flags.writeable = False
     arcs = tuple(flat[start : start + count] for start, count in zip(starts.tolist(), counts.tolist(), strict=True))
     return Topology(arcs=arcs, bounds=_arc_bounds(flat, starts, counts), objects=topology["objects"])
+
+
+#: A quantized topology's arcs as the shipped files write them: whole numbers and brackets only.
+_QUANTIZED_ARCS = re.compile(r"\[[\[\]0-9,-]*\]")
+_NO_BRACKETS = str.maketrans("", "", "[]")
+
+
+def parse_topology(text: str) -> Topology:
+    """:func:`decode` of a TopoJSON text, its quantized arcs read by numpy.
+
+    Most of a world topology is its arcs: 160,000 small numbers that ``json`` would make into
+    as many Python objects in lists (and the collector would then walk them all), for
+    :func:`decode` to flatten again. The rest of the document is read by ``json`` key by key and
+    the arcs, found among the top-level keys, are read by numpy in one go; the numbers are the
+    same. A text this does not recognise (arcs not quantized, spaces or anything else in them)
+    is read by ``json`` whole.
+    """
+    found = _split_arcs(text)
+    if found is None:
+        return decode(json.loads(text))
+    document, arcs = found
+    inner = arcs[1:-1]
+    if not inner:
+        return _decoded(document, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    if not (inner.startswith("[[") and inner.endswith("]]")):
+        return decode(json.loads(text))
+    # Arcs are separated by "]],[[" and their points by "],[" (no spaces: _QUANTIZED_ARCS).
+    counts = np.array([arc.count("],[") + 1 for arc in inner[2:-2].split("]],[[")], dtype=np.int64)
+    try:
+        numbers = np.fromstring(inner.translate(_NO_BRACKETS), dtype=np.int64, sep=",")
+    except ValueError:  # an empty arc or point, a stray comma: json says what is wrong
+        return decode(json.loads(text))
+    if len(numbers) != 2 * int(counts.sum()):  # a point that is not a pair (or numbers left unread)
+        return decode(json.loads(text))
+    return _decoded(document, counts, numbers)
+
+
+def _split_arcs(text: str) -> tuple[dict[str, Any], str] | None:
+    """The top-level object without ``arcs``, and the text of its quantized ``arcs``; None when
+    the text is not such a topology (let ``json`` read it, or say what is wrong with it)."""
+    decoder = json.JSONDecoder()
+    document: dict[str, Any] = {}
+    arcs = None
+    try:
+        at = _blank_end(text, 0)
+        if text[at] != "{":
+            return None
+        at = _blank_end(text, at + 1)
+        while text[at] != "}":
+            key, at = decoder.raw_decode(text, at)
+            at = _blank_end(text, at)
+            if not isinstance(key, str) or text[at] != ":":
+                return None
+            at = _blank_end(text, at + 1)
+            if key == "arcs":
+                match = _QUANTIZED_ARCS.match(text, at)
+                if match is None or arcs is not None:
+                    return None
+                arcs, at = match.group(), match.end()
+            else:
+                document[key], at = decoder.raw_decode(text, at)
+            at = _blank_end(text, at)
+            if text[at] == ",":
+                at = _blank_end(text, at + 1)
+            elif text[at] != "}":
+                return None
+        if text[at + 1 :].strip():
+            return None
+    except (ValueError, IndexError):  # json.JSONDecodeError is a ValueError
+        return None
+    if arcs is None or "objects" not in document or document.get("transform") is None:
+        return None
+    return document, arcs
+
+
+def _blank_end(text: str, at: int) -> int:
+    while text[at] in " \t\r\n":
+        at += 1
+    return at
 
 
 def _arc_bounds(flat: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -184,7 +271,7 @@ def _polygon_arcs(value: Mapping[str, Any]) -> Iterator[list[list[int]]]:
 def read_topology(name: str) -> Topology:
     """The shipped file ``name`` (gzipped TopoJSON), decoded once per process."""
     with gzip.open(GEODATA / name, "rt", encoding="utf-8") as file:
-        return decode(json.load(file))
+        return parse_topology(file.read())
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,4 +381,7 @@ def globe_land() -> tuple[shapely.Polygon, ...]:
     return tuple(read_topology(LAND_110M).polygons("land"))
 
 
-__all__ = ["CREDIT", "Box", "LineLayer", "Lines", "NaturalEarth", "Topology", "decode", "globe_land", "lines", "natural_earth", "read_topology"]
+__all__ = [
+    "CREDIT", "Box", "LineLayer", "Lines", "NaturalEarth", "Topology", "decode", "globe_land", "lines", "natural_earth",
+    "parse_topology", "read_topology",
+]

@@ -2,9 +2,11 @@
 
 Owns: one configured ``requests.Session`` factory (connect/read timeouts, retries with exponential
 backoff and jitter on connection errors and 408/429/500/502/503/504 for GET *and* POST, a capped
-``Retry-After``, a stable User-Agent, per-source headers, a response body-size limit), the per-host
-concurrency bound shared by every session in the process, the headers of a source with their
-``${ENV_VAR}`` expanded (by ``core.env.expand_env``). What of a URL may be shown is decided by ``generator.core.redaction``.
+``Retry-After``, a stable User-Agent, per-source headers, a response body-size limit) and the
+per-host concurrency bound shared by every session in the process. The settings themselves
+(``HttpSettings``, a source's headers with their ``${ENV_VAR}`` expanded) are
+``sources.http_settings``'s, importable from here too. What of a URL may be shown is decided by
+``generator.core.redaction``.
 
 Typical use::
 
@@ -18,9 +20,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,45 +30,23 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from generator import __version__
-from generator.core.env import expand_env
 from generator.core.errors import SourceError, SourceUnreachable
 from generator.core.redaction import public_url, redact_text
-from generator.core.specs import SourceSpec
 
-USER_AGENT = f"eo-timelapse-generator/{__version__}"
+# The settings live in their own module (no HTTP library needed to read them); imported from
+# here too, as they always were.
+from generator.sources.http_settings import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY
+from generator.sources.http_settings import USER_AGENT as USER_AGENT
+from generator.sources.http_settings import HttpSettings as HttpSettings
+from generator.sources.http_settings import settings_for_source as settings_for_source
+
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # STAC searches and TiTiler's /cog/feature are POSTs without side effects, so they are retried too.
 RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST"})
-DEFAULT_MAX_BODY = 256 * 1024 * 1024  # bytes; a STAC page or a rendered frame is far smaller
 
 
 class ResponseTooLarge(requests.RequestException):
     """A response body went over ``HttpSettings.max_body_bytes``."""
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    """How one source (or the whole build) talks HTTP. All times are seconds."""
-
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    retries: int = 4  # retries after the first try, for each kind of failure
-    backoff: float = 0.5  # first back-off step; doubles on each consecutive failure
-    backoff_max: float = 30.0
-    jitter: float = 0.5  # up to this much random time added to each back-off
-    retry_after_max: float = 60.0  # a server's Retry-After is honoured up to this
-    max_per_host: int = 4  # concurrent requests to one host (scheme + host + port)
-    max_body_bytes: int | None = DEFAULT_MAX_BODY
-    # Whole exchange of one attempt (headers and body): read_timeout bounds each wait for bytes,
-    # so a server that drips a byte a second would otherwise never time out.
-    total_timeout: float = 300.0
-    headers: Mapping[str, str] = field(default_factory=dict)
-    user_agent: str = USER_AGENT
-
-    @property
-    def timeout(self) -> tuple[float, float]:
-        return (self.connect_timeout, self.read_timeout)
 
 
 class _CappedRetry(Retry):
@@ -327,21 +306,6 @@ def is_unreachable(error: BaseException) -> bool:
 def source_error(message: str, cause: BaseException) -> SourceError:
     """``SourceUnreachable(message)`` when ``cause`` says the server did not answer, else ``SourceError``."""
     return SourceUnreachable(message) if is_unreachable(cause) else SourceError(message)
-
-
-# --- per-source settings -------------------------------------------------------------------
-
-
-def settings_for_source(section: SourceSpec, where: str | None = None) -> HttpSettings:
-    """The ``HttpSettings`` of a ``sources.<name>`` block, with ``${ENV_VAR}`` headers expanded.
-
-    ``where`` names the block in messages (default: the spec's own ``where``, e.g.
-    ``"site_config.yml: sources.veda"``).
-    """
-    where = section.where if where is None else where
-    headers = {name: expand_env(value, f"{where}.headers.{name}") for name, value in section.headers.items()}
-    # Every field of the spec carries over by name, so a new http setting can't be left behind.
-    return HttpSettings(**asdict(section.http), headers=headers)
 
 
 # --- cached downloads ----------------------------------------------------------------------

@@ -4,7 +4,9 @@ Owns the ``Source`` protocol the planner reads through — collections' info and
 ``core.model`` records, never a STAC library's objects — and the table from a source kind to the
 function that opens it for a ``SourceSpec``. A new source kind is one module that calls
 :func:`register_source` (with the dataclass of its ``options``, if it takes any); the built-in
-kinds are registered by the modules in :data:`SOURCE_MODULES`, imported on the first lookup.
+kinds are registered by the modules in :data:`SOURCE_MODULES`, each imported when its kind is
+first looked up (a build from a static catalog never imports the STAC API's module, nor the
+HTTP library a local catalog does not need).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from generator.core.specs import SourceSpec
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
 
-#: Modules that register the built-in kinds (``catalog``, ``api``).
-SOURCE_MODULES = ("generator.sources.catalog", "generator.sources.stac_api")
+#: The module that registers each built-in kind.
+SOURCE_MODULES = {"catalog": "generator.sources.catalog", "api": "generator.sources.stac_api"}
 
 
 class Source(Protocol):
@@ -83,14 +85,17 @@ def unregister_source(kind: str) -> None:
 
 
 def source_kinds() -> tuple[str, ...]:
-    _load()
+    for builtin in SOURCE_MODULES:
+        _load(builtin)
     return tuple(sorted(_kinds))
 
 
 def source_kind(kind: str, where: str = "sources") -> SourceKind:
     """The registered ``kind``; a ``ConfigError`` naming the known ones when it is not."""
-    _load()
+    _load(kind)
     if kind not in _kinds:
+        for builtin in SOURCE_MODULES:  # the message names every kind there is
+            _load(builtin)
         raise ConfigError(
             f"{where}.kind: unknown source kind {kind!r} (known: {', '.join(sorted(_kinds))}); "
             "import the module that registers it before building"
@@ -103,6 +108,8 @@ def open_source(spec: SourceSpec) -> Source:
     return source_kind(spec.kind, spec.where).opener(spec)
 
 
-def _load() -> None:
-    for module in SOURCE_MODULES:
+def _load(kind: str) -> None:
+    """Import the module of a built-in ``kind`` (registered already, or not built in: nothing)."""
+    module = SOURCE_MODULES.get(kind)
+    if module is not None and kind not in _kinds:
         importlib.import_module(module)

@@ -29,7 +29,7 @@ from generator.core.redaction import public_url
 from generator.core.specs import SourceSpec
 
 if TYPE_CHECKING:  # requests loads with the first token fetched
-    from generator.sources.http import HttpSettings
+    from generator.sources.http_settings import HttpSettings
 
 #: Planetary Computer's public SAS token endpoint (no key needed; a subscription key in
 #: ``sources.<name>.headers`` raises its rate limits).
@@ -152,7 +152,7 @@ class HrefSigner:
 
 
 def _http_settings() -> HttpSettings:
-    from generator.sources.http import HttpSettings
+    from generator.sources.http_settings import HttpSettings
 
     return HttpSettings()
 
