@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 
@@ -199,3 +200,29 @@ def test_the_command_tunes_the_collector_for_a_short_process_and_main_does_not()
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "True True True"
+
+
+def test_the_command_gives_blas_one_thread_unless_the_environment_chose_and_main_does_not():
+    """``python -m generator`` sets the BLAS thread counts it finds unset (before numpy loads, so
+    the build's process and its workers start no BLAS threads); a count the user set is kept;
+    ``main``, called in another program's process, leaves its environment alone."""
+    code = (
+        "import os, runpy, sys\n"
+        "from generator.cli import main\n"
+        "try:\n"
+        "    main.main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "untouched = 'OPENBLAS_NUM_THREADS' not in os.environ\n"
+        "sys.argv = ['generator', '--version']\n"
+        "try:\n"
+        "    runpy.run_module('generator', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(untouched, os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])\n"
+    )
+    environment = {name: value for name, value in os.environ.items() if not name.endswith("_NUM_THREADS")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**environment, "OMP_NUM_THREADS": "3"}
+    )
+    assert result.stdout.strip().splitlines()[-1] == "True 1 3"
