@@ -100,6 +100,19 @@ def test_the_build_process_asks_each_grid_once_and_leaves_proj_and_gdal_to_the_t
     assert found.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_new_animations_grids_are_asked_before_any_is_planned_and_a_warm_build_asks_none(tmp_path, pickling):
+    from .test_build_caches import two_collection_site
+
+    config = two_collection_site(tmp_path / "site", collections=2, regions=2)
+    options = BuildOptions(jobs=2, cache_dir=tmp_path / "cache")
+    build(config, tmp_path / "out", options=options)
+    grids = [number for number, name in enumerate(pickling.sent) if name == "region_grid"]
+    assert grids == [0, 1]  # both regions' grids, one task each, before any layer is read
+    pickling.sent.clear()
+    build(config, tmp_path / "out", options=options)
+    assert "region_grid" not in pickling.sent  # every animation carried over: no grid needed
+
+
 def test_a_survey_task_carries_its_region_as_a_mask_of_bits_and_no_outline_for_local_reads(tmp_path, pickling):
     """The local reads clip with the mask (sent as bits, ``core.bitmask``), so the region's
     outline (tens of kB for many départements) is not sent at all."""

@@ -32,7 +32,7 @@ from generator.core.model import (
 )
 from generator.encode.registry import REQUIRED_FORMAT, Encoder, takes_rgb
 from generator.encode.stills import write_png, write_poster, write_thumbnail
-from generator.engine.attempt import Attempt, Target, Workspace, run_attempt
+from generator.engine.attempt import Attempt, Target, Workspace, first_grid, grids_ahead, run_attempt
 from generator.engine.budget import SizeBudget
 from generator.engine.failures import failure_detail, failure_reason
 from generator.engine.files import (
@@ -110,6 +110,17 @@ class AnimationBuilder:
         self.config_failures: set[str] = set()
         entries = options.memo.search_entries if options.memo is not None else None
         self.searches = SearchCache(cache.root, site.cache.search_ttl, entries=entries)  # --no-cache: no search cache either
+
+    def grids_ahead(self, animations: Sequence[tuple[AnimationSpec, Region]]) -> Generator[Batch, None, None]:
+        """A pipeline that asks for the regions' grids of ``animations`` before any is planned
+        (``engine.attempt.grids_ahead``): those with no earlier record, which cannot be carried
+        over and will need their grid (the others are planned first, and most are kept)."""
+        keys = [
+            key for spec, region in animations
+            if (key := first_grid(spec, region)) is not None
+            and (not self.options.use_cache or self.store.load(spec.slug) is None)
+        ]
+        yield from grids_ahead(self.work, keys)
 
     def pipeline(
         self, spec: AnimationSpec, region: Region, stats: AnimationStats

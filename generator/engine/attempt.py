@@ -61,6 +61,8 @@ PAINT_CHUNK = 8
 READ_CHUNK = 4
 
 Steps = Generator[Batch, None, Any]
+#: A region's grid: its outline (lon/lat), the ``render.crs`` option and the size.
+GridKey = tuple[Any, str, int]
 #: Encodes the given formats of an attempt from its frame PNGs: (files, painter, encoders, palette
 #: PNGs, full-colour PNGs — none unless true colour).
 EncodeFiles = Callable[[AnimationFiles, OverlayPainter, Sequence[Encoder], list[bytes], list[bytes]], Steps]
@@ -88,7 +90,8 @@ class Workspace:
     progress: Progress
     in_flight: int  # tasks kept in flight in the build's pool
     #: Regions' grids made so far, by (outline, CRS option, size): one task each per build.
-    grids: dict[tuple[Any, str, int], PreparedGrid] = field(default_factory=dict)
+    grids: dict[GridKey, PreparedGrid] = field(default_factory=dict)
+    asked: set[GridKey] = field(default_factory=set)  # grids asked of a task (made or not yet)
 
 
 @dataclass(frozen=True)
@@ -266,16 +269,38 @@ def _region_grid(
     work: Workspace, region: Region, crs_option: str, size: int
 ) -> Generator[Batch, None, PreparedGrid]:
     """The region's grid (``render.layers.prepare_grid``), made by a task the first time the
-    build asks for it (see ``engine.tasks.region_grid``), then kept for the build's other
-    animations over the region."""
+    build asks for it (see ``engine.tasks.region_grid``; or ahead, :func:`grids_ahead`), then
+    kept for the build's other animations over the region."""
     key = (region.geometry, crs_option, size)
+    if key not in work.grids and key in work.asked:
+        # Asked for ahead: it may have come while this step ran, to be handed over once it ends.
+        yield Batch(())
     if key not in work.grids:
-
-        def made(_: int, prepared: PreparedGrid) -> None:
-            work.grids.setdefault(key, prepared)
-
-        yield Batch([Task(region_grid, key)], made)
+        yield from grids_ahead(work, [key])
     return work.grids[key]
+
+
+def first_grid(spec: AnimationSpec, region: Region) -> GridKey | None:
+    """What the first attempt at ``spec`` asks :func:`_region_grid` for; None with a basemap
+    (its grid is in Web Mercator, and its tiles are fetched in this process anyway)."""
+    return None if spec.render.basemap else (region.geometry, spec.render.crs, spec.render.size)
+
+
+def grids_ahead(work: Workspace, keys: Sequence[GridKey]) -> Generator[Batch, None, None]:
+    """The regions' grids of ``keys`` not made yet, one task each, kept in ``work.grids``.
+
+    The build asks for its new animations' grids this way before they are planned: with worker
+    processes, the grids are made while the build's process plans, instead of one after the
+    other with it at the start of each attempt.
+    """
+    wanted = [key for key in dict.fromkeys(keys) if key not in work.grids]
+    work.asked.update(wanted)
+
+    def made(position: int, prepared: PreparedGrid) -> None:
+        work.grids.setdefault(wanted[position], prepared)
+
+    if wanted:
+        yield Batch([Task(region_grid, key) for key in wanted], made)
 
 
 def _paint(

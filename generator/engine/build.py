@@ -195,7 +195,7 @@ def _build_claimed(
     # The work kept in flight follows the executor's width; the animations search with the build's memo.
     options = replace(options, jobs=tasks.slots, memo=memo)
     pool = Lane(tasks.executor, IN_FLIGHT_PER_SLOT * tasks.slots if tasks.executor is not None else 1)
-    scheduler: Scheduler[tuple[AnimationSpec, AnimationStats], AnimationRecord] = Scheduler(
+    scheduler: Scheduler[tuple[AnimationSpec, AnimationStats] | None, AnimationRecord | None] = Scheduler(
         pool, animations=ANIMATIONS_PER_SLOT * tasks.slots + 1 if tasks.executor is not None else 1
     )
     summary = BuildSummary(generator_version=__version__)
@@ -206,8 +206,14 @@ def _build_claimed(
     built: dict[str, AnimationRecord] = {}
     kept: set[str] = set()  # carried over as loaded from the record store: nothing to save again
 
-    def starts() -> Iterator[tuple[tuple[AnimationSpec, AnimationStats], Callable[[], Pipeline[AnimationRecord]]]]:
-        """The animations to build, in config order (the others are carried over on the way)."""
+    def starts() -> Iterator[
+        tuple[tuple[AnimationSpec, AnimationStats] | None, Callable[[], Pipeline[AnimationRecord | None]]]
+    ]:
+        """The animations to build, in config order (the others are carried over on the way);
+        with worker processes, first the new animations' grids, made while the first are planned."""
+        if tasks.executor is not None:
+            ahead = [(spec, regions[spec.region.id]) for spec in specs if spec.id in selected]
+            yield None, partial(builder.grids_ahead, ahead)
         for spec in specs:
             if spec.id not in selected:
                 previous = store.load(spec.slug)
@@ -243,7 +249,9 @@ def _build_claimed(
                 log.debug("%s: pages not prepared ahead: %s", animation, error)
         return record
 
-    def done(key: tuple[AnimationSpec, AnimationStats], record: AnimationRecord) -> None:
+    def done(key: tuple[AnimationSpec, AnimationStats] | None, record: AnimationRecord | None) -> None:
+        if key is None or record is None:  # the grids asked for ahead
+            return
         spec, stats = key
         if cache.root is None and record.status == "ok":
             stats.rendered = sum(1 for frame in record.frames if frame.items)
