@@ -113,6 +113,25 @@ def test_new_animations_grids_are_asked_before_any_is_planned_and_a_warm_build_a
     assert "region_grid" not in pickling.sent  # every animation carried over: no grid needed
 
 
+def test_a_grid_that_cannot_be_made_fails_its_animations_only(tmp_path, pickling, monkeypatch):
+    from generator.engine import tasks
+
+    from .test_build_caches import two_collection_site
+
+    made = tasks.grid_of_outline
+
+    def fails_for_the_small_region(outline: Any, crs_option: str, size: int) -> Any:
+        if outline.bounds[2] < 50:  # region r1 (bbox 9, 8, 40, 40)
+            raise ValueError("no grid for this outline")
+        return made(outline, crs_option, size)
+
+    monkeypatch.setattr(tasks, "grid_of_outline", fails_for_the_small_region)
+    config = two_collection_site(tmp_path / "site", collections=2, regions=2)
+    result = build(config, tmp_path / "out", options=BuildOptions(jobs=2, use_cache=False))
+    assert {record.id.split("--")[1]: record.status for record in result.records} == {"a": "ok", "r1": "failed"}
+    assert pickling.sent.count("region_grid") >= 3  # asked ahead, then again by each animation over r1
+
+
 def test_a_survey_task_carries_its_region_as_a_mask_of_bits_and_no_outline_for_local_reads(tmp_path, pickling):
     """The local reads clip with the mask (sent as bits, ``core.bitmask``), so the region's
     outline (tens of kB for many départements) is not sent at all."""

@@ -120,7 +120,10 @@ class AnimationBuilder:
             if (key := first_grid(spec, region)) is not None
             and (not self.options.use_cache or self.store.load(spec.slug) is None)
         ]
-        yield from grids_ahead(self.work, keys)
+        try:
+            yield from grids_ahead(self.work, keys)
+        except Exception as error:  # noqa: BLE001 - only a head start: each animation asks again and fails on its own
+            log.debug("grids asked for ahead: %s", error)
 
     def pipeline(
         self, spec: AnimationSpec, region: Region, stats: AnimationStats
