@@ -4,8 +4,8 @@ Owns building a single (collection, region) animation into the staging folder â€
 over unchanged when nothing it is made from changed â€” with the renderer its source asks for,
 the size budget, and every output format. The build runs it as a pipeline (``engine.graph``):
 the planning and every file write happen here, in the build's process; the region's grid, the
-layers, the overlays' layout, the painted frames and the encoders are tasks (``engine.tasks``). Failures are caught here and recorded,
-so one animation never stops the others.
+layers, the overlays' layout, the painted frames and the encoders are tasks (``engine.tasks``).
+Failures are caught here and recorded, so one animation never stops the others.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ first (each layer read or rendered and its colours sampled, tasks; then the anim
 palette); the data layers are read or rendered (tasks) and surveyed as they come; the time
 steps below ``collections[].min_coverage`` are found (the attempt ends there, to be made again
 with them as gaps); the overlays are laid out for the whole animation (a task: the borders
-are projected and rasterized there); the frames are painted in chunks (tasks) and their PNGs written; then the encoders
-run (tasks), the GIF alone while the size budget may still shrink the frames. A true-colour
+are projected and rasterized there); the frames are painted in chunks (tasks) and their PNGs
+written; then the encoders run (tasks), the GIF alone while the size budget may still shrink the frames. A true-colour
 animation's frames are painted in full colour too: those are its frame PNGs, and what the
 formats that take them (``encode.registry.takes_rgb``: WebP, MP4) encode; the GIF keeps the
 palette frames.

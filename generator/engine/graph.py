@@ -94,8 +94,8 @@ class Scheduler(Generic[Key, Result]):
     """Runs pipelines, at most ``animations`` at once, their tasks in ``pool`` (see the module).
 
     With a pool of its own (``pool.executor``), a pipeline's steps in the build's process
-    (planning, writing files, preparing pages: up to a few tenths of a second) run on a thread of their own, one
-    step at a time, while this thread keeps the pool fed with the tasks of the other pipelines:
+    (planning, writing files, preparing pages: up to a few tenths of a second) run on a thread
+    of their own, one step at a time, while this thread keeps the pool fed with the tasks of the other pipelines:
     the workers never wait for the build's process while there is work to send them. The results
     that come in during a step are handed to their ``take`` once it is over, so a pipeline's code
     (its steps, its ``take``, ``done``) never runs in two threads at once. Inline, everything runs

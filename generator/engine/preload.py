@@ -5,9 +5,10 @@ otherwise load on a worker's first task, in each worker again: the task function
 built-in encoders, rasterio (with GDAL's bindings and what it pulls in, ≈ 0.3 s of CPU), the
 warp and VRT modules the local renderer reads with, PROJ's bindings (the regions' grids and
 the overlays' layout are tasks too: the build's process then loads neither), and Pillow's
-image plugins (loaded on the first PNG opened or WebP saved). The fork server imports it once while the build plans; every
-worker forked from it inherits the loaded modules. Only the fork server imports this module:
-the build's own process keeps its lazy imports (``python -m generator --help`` stays quick).
+image plugins (loaded on the first PNG opened or WebP saved). The fork server imports it once
+while the build plans; every worker forked from it inherits the loaded modules. Only the fork
+server imports this module: the build's own process keeps its lazy imports (``python -m
+generator --help`` stays quick).
 """
 
 from __future__ import annotations
