@@ -319,3 +319,39 @@ def test_one_transformer_serves_the_region_its_borders_and_the_context_layers(mo
     grid = grid_module.make_grid(region, crs, 64)
     assert lonlat_boxes(grid) and not to_grid(box(1, 45, 2, 46).boundary, grid).is_empty
     assert made == [("EPSG:4326", crs), (crs, "EPSG:4326")]  # one each way
+
+
+def test_the_caches_are_emptied_when_the_last_of_the_builds_running_at_once_ends():
+    """Two builds in threads of one process: the first to end leaves the other its caches."""
+    from generator.render import warp
+
+    with buildcache.building():
+        with buildcache.building():
+            warp.grid_crs("EPSG:4326")
+        assert warp._parsed_crs.cache_info().currsize == 1
+    assert buildcache.sizes() == 0
+
+
+def test_a_dataset_being_read_when_the_kept_ones_are_closed_is_closed_by_its_reader(tmp_path):
+    """Another build ending mid-read closes what it can; the dataset in use stays readable."""
+    path = str(write_cog(tmp_path / "a.tif", column_values(64)))
+    with datasets.kept_open(path) as src:
+        buildcache.clear()
+        assert not src.closed and src.read(1)[0, 0] == column_values(64)[0, 0]
+    assert src.closed and not datasets._open
+    with datasets.kept_open(path) as again:
+        assert again is not src and not again.closed
+    buildcache.clear()
+    assert again.closed
+
+
+def test_a_dataset_evicted_while_it_is_read_is_closed_when_the_read_ends(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "PER_THREAD", 1)
+    first, second = (str(write_cog(tmp_path / f"{name}.tif", column_values(64))) for name in "ab")
+    with datasets.kept_open(first) as outer:
+        with datasets.kept_open(second) as inner:
+            assert not outer.closed and outer.read(1).shape == (64, 64)
+        assert not inner.closed  # the one kept
+    assert outer.closed
+    buildcache.clear()
+    assert inner.closed

@@ -641,6 +641,24 @@ def test_a_missing_or_unusable_font_is_a_clear_error(tmp_path: Path) -> None:
         font(12)
 
 
+def test_a_font_file_changed_between_builds_of_one_process_is_read_again(tmp_path: Path) -> None:
+    """A service or a test that builds again after ``render.font``'s file was replaced draws
+    with the new face, not the one kept from the first build."""
+    import os
+    import shutil
+
+    from generator.overlays.text import DEFAULT_FONT, text_width, using_font
+
+    chosen = tmp_path / "brand.ttf"
+    shutil.copyfile(DEFAULT_FONT, chosen)
+    with using_font(chosen):
+        proportional = text_width("Illicit 1111", 20)
+    shutil.copyfile(MONO, chosen)
+    os.utime(chosen, ns=(1, 1))  # a different modification time even on a coarse clock
+    with using_font(chosen):
+        assert text_width("Illicit 1111", 20) > proportional * 1.15
+
+
 def test_border_layers_use_their_own_colours_and_halo() -> None:
     from generator.sources.regions import BorderLayer
 

@@ -155,7 +155,8 @@ def build(
     tasks = open_executor(executor_request(site, options))
     try:
         # The modules and the plan outlive the build: the collector need not walk them again and again.
-        with claim_build_folders(output, cache_dir), long_lived():
+        # Masks and open COGs shared by this build's animations are not the next build's.
+        with claim_build_folders(output, cache_dir), long_lived(), buildcache.building():
             return _build_claimed(site, output, cache_dir, only, renderer, options, started, tasks, store)
     finally:
         tasks.close()
@@ -295,7 +296,6 @@ def _build_claimed(
         progress.close()
         for threads in builder.thread_pools:
             threads.shutdown(cancel_futures=True)
-        buildcache.clear()  # masks and open COGs shared by this build's animations are not the next build's
     try:
         for record in records:
             if record.status == "ok" and record.id not in kept and record.id not in builder.reused:

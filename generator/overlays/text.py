@@ -61,9 +61,25 @@ def font(size_px: int) -> ImageFont.FreeTypeFont:
     return load_font(_FONT.get(), size_px)
 
 
-@lru_cache(maxsize=64)
 def load_font(path: Path, size_px: int) -> ImageFont.FreeTypeFont:
-    """The font file at ``path`` at ``size_px``; a ``RenderError`` naming ``render.font`` if unusable."""
+    """The font file at ``path`` at ``size_px``; a ``RenderError`` naming ``render.font`` if unusable.
+
+    Kept per file version (size and modification time): a process that builds again after the
+    font file changed (a service, the tests) draws with the new one.
+    """
+    return _load_font(path, _version(path), size_px)
+
+
+def _version(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # missing: ``_load_font`` says so
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _load_font(path: Path, version: tuple[int, int] | None, size_px: int) -> ImageFont.FreeTypeFont:
     try:
         return ImageFont.truetype(str(path), max(1, size_px))
     except ImportError:
@@ -77,14 +93,15 @@ def load_font(path: Path, size_px: int) -> ImageFont.FreeTypeFont:
 
 def has_glyph(char: str) -> bool:
     """Whether the overlay font in use draws ``char`` (rather than its 'missing glyph' box)."""
-    return _has_glyph(_FONT.get(), char)
+    if char.isascii():
+        return True
+    path = _FONT.get()
+    return _has_glyph(path, _version(path), char)
 
 
 @lru_cache(maxsize=4096)
-def _has_glyph(path: Path, char: str) -> bool:
-    if char.isascii():
-        return True
-    probe = load_font(path, 32)
+def _has_glyph(path: Path, version: tuple[int, int] | None, char: str) -> bool:
+    probe = _load_font(path, version, 32)
     missing = probe.getmask("\uffff")
     mask = probe.getmask(char)
     return not (mask.size == missing.size and bytes(mask) == bytes(missing))

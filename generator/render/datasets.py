@@ -6,7 +6,9 @@ asset would each pay it again. ``kept_open`` hands out a dataset opened before b
 thread (rasterio datasets are not shared between threads) with the same open options, GDAL
 settings and, for a local file, the same size and modification time; a few per thread, the
 least recently used closed first. Every dataset is closed when the build ends
-(``core.buildcache.clear``); worker processes close theirs when the build's pool stops.
+(``core.buildcache.clear``); worker processes close theirs when the build's pool stops. A
+dataset still being read then (another build's, in another thread of the process or on a
+shared cluster worker) is closed by its reader when the read ends, never under it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from generator.core import buildcache
@@ -26,8 +29,18 @@ if TYPE_CHECKING:
 #: Open datasets kept per thread (each holds a file handle and GDAL's block cache for it).
 PER_THREAD = 8
 
+
+@dataclass(eq=False)
+class _Kept:
+    """A kept dataset, with the reads of it in progress: it is closed only when none is."""
+
+    src: DatasetReader
+    readers: int = 0
+    dropped: bool = False  # evicted or cleared: closed when its last reader is done
+
+
 _lock = threading.Lock()
-_open: dict[tuple[int, int], OrderedDict[Hashable, DatasetReader]] = {}  # by (process, thread)
+_open: dict[tuple[int, int], OrderedDict[Hashable, _Kept]] = {}  # by (process, thread)
 opened = 0  # datasets opened through here (tests count them)
 
 
@@ -50,20 +63,39 @@ def kept_open(path: str, settings: Hashable = None, **options: Any) -> Iterator[
     key = (path, _version(path), settings, tuple(sorted(options.items())))
     with _lock:
         mine = _open.setdefault((os.getpid(), threading.get_ident()), OrderedDict())  # not a forked parent's
-        src = mine.get(key)
-        if src is not None:
+        kept = mine.get(key)
+        if kept is not None and not kept.src.closed:
             mine.move_to_end(key)
-    if src is None or src.closed:
+            kept.readers += 1
+        else:
+            kept = None
+    if kept is None:
         import rasterio  # deferred: a build with nothing to render reads no file
 
-        src = rasterio.open(path, **options)
+        kept = _Kept(rasterio.open(path, **options), readers=1)
         with _lock:
             opened += 1
-            mine[key] = src
+            mine[key] = kept
             evicted = [mine.popitem(last=False)[1] for _ in range(max(0, len(mine) - PER_THREAD))]
-        for old in evicted:
-            _close(old)
-    yield src
+        _drop(evicted)
+    try:
+        yield kept.src
+    finally:
+        with _lock:
+            kept.readers -= 1
+            done = kept.dropped and kept.readers == 0
+        if done:
+            _close(kept.src)
+
+
+def _drop(entries: list[_Kept]) -> None:
+    """Close the entries no read is using; the others close when their last read ends."""
+    with _lock:
+        for kept in entries:
+            kept.dropped = True
+        idle = [kept.src for kept in entries if kept.readers == 0]
+    for src in idle:
+        _close(src)
 
 
 def _close(src: DatasetReader) -> None:
@@ -80,12 +112,12 @@ def _close(src: DatasetReader) -> None:
 
 
 def close_all() -> None:
-    """Close every kept dataset (the build has ended: no read is running)."""
+    """Close every kept dataset; one being read (by another build running in this process) is
+    closed by its reader when the read ends."""
     with _lock:
-        datasets = [src for mine in _open.values() for src in mine.values()]
+        entries = [kept for mine in _open.values() for kept in mine.values()]
         _open.clear()
-    for src in datasets:
-        _close(src)
+    _drop(entries)
 
 
 buildcache.on_clear(close_all)
