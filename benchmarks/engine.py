@@ -10,8 +10,9 @@ temporary folder, then measures inside the process, without import time:
 - the growth of peak RSS above an idle baseline for a 50-frame and a 500-frame animation
   (each in a fresh process; goal: 500 frames within 2× of 50),
 - the cold build of the demo gallery (``site_config.yml``, cache empty) with ``--jobs 2`` vs
-  ``--jobs 1`` (goal: ≥ 1.7×) as ``python -m generator build`` runs it: runs alternate
-  between the two and the medians are compared (wall time; the CPU of the build and its
+  ``--jobs 1`` (goal: ≥ 1.7×) as ``python -m generator build`` runs it: runs rotate
+  between the two and a pair of ``--jobs 1`` builds started at once (the machine's ceiling
+  for ``--jobs 2``), and the medians are compared (wall time; the CPU of the builds and their
   workers beside it).
 
 Prints a table and the same numbers as JSON. Run: ``python benchmarks/engine.py``, or
@@ -176,45 +177,70 @@ def descendants_cpu(pid: int, seen: dict[int, float]) -> None:
             todo.append(child)
 
 
-def demo_cold_builds(runs: int, folder: Path) -> dict[int, list[tuple[float, float]]]:
-    """(wall, CPU) seconds of ``python -m generator build`` of the demo, cache empty, ``--jobs 1``
-    and ``2`` alternating; CPU is the build's and its workers' (sampled every 50 ms: a worker's
-    last moments may go uncounted)."""
-    times: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+#: The contenders of the ``--jobs`` row: one build with each ``--jobs``, and two ``--jobs 1``
+#: builds started at once, which share nothing: their throughput against one alone is what the
+#: machine gives a second process (the cores, but also the caches, memory bandwidth and clock
+#: both share), the ceiling of ``--jobs 2`` on it.
+DEMO_CONTENDERS = ("jobs1", "jobs2", "pair")
+
+
+def demo_cold_builds(runs: int, folder: Path) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds of ``python -m generator build`` of the demo, cache empty, for each of
+    :data:`DEMO_CONTENDERS`, in a rotating order; CPU is the builds' and their workers' (sampled
+    every 50 ms: a worker's last moments may go uncounted). A pair's wall ends with its last build."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in DEMO_CONTENDERS}
     for run in range(runs):
-        for jobs in (1, 2) if run % 2 == 0 else (2, 1):
-            target = folder / f"demo-{jobs}-{run}"
+        shift = run % len(DEMO_CONTENDERS)
+        for name in DEMO_CONTENDERS[shift:] + DEMO_CONTENDERS[:shift]:
+            jobs = 2 if name == "jobs2" else 1
             started = time.perf_counter()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "generator", "build", "--config", str(DEMO_CONFIG), "--jobs", str(jobs),
-                 "--output", str(target / "out"), "--cache-dir", str(target / "cache"), "-q"],
-            )
-            workers: dict[int, float] = {}
-            while True:
-                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-                if pid:
-                    break
-                if sys.platform == "linux":
-                    descendants_cpu(process.pid, workers)
-                time.sleep(0.05)
-            wall = time.perf_counter() - started
-            process.returncode = os.waitstatus_to_exitcode(status)
-            if process.returncode:
-                raise subprocess.CalledProcessError(process.returncode, process.args)
-            times[jobs].append((wall, usage.ru_utime + usage.ru_stime + sum(workers.values())))
+            processes = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "generator", "build", "--config", str(DEMO_CONFIG), "--jobs", str(jobs),
+                     "--output", str(target / "out"), "--cache-dir", str(target / "cache"), "-q"],
+                )
+                for target in [folder / f"demo-{name}-{run}-{copy}" for copy in range(2 if name == "pair" else 1)]
+            ]
+            cpu = 0.0
+            for process in processes:
+                workers: dict[int, float] = {}
+                while True:
+                    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                    if pid:
+                        break
+                    if sys.platform == "linux":
+                        descendants_cpu(process.pid, workers)
+                    time.sleep(0.05)
+                process.returncode = os.waitstatus_to_exitcode(status)
+                if process.returncode:
+                    raise subprocess.CalledProcessError(process.returncode, process.args)
+                cpu += usage.ru_utime + usage.ru_stime + sum(workers.values())
+            times[name].append((time.perf_counter() - started, cpu))
     return times
+
+
+def demo_medians(times: dict[str, list[tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) of each contender."""
+    return {
+        name: (statistics.median(wall for wall, _ in runs), statistics.median(cpu for _, cpu in runs))
+        for name, runs in times.items()
+    }
 
 
 def demo_row(runs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as temporary:
-        times = demo_cold_builds(runs, Path(temporary))
-    one, two = (statistics.median(wall for wall, _ in times[jobs]) for jobs in (1, 2))
-    cpu_one, cpu_two = (statistics.median(cpu for _, cpu in times[jobs]) for jobs in (1, 2))
-    print(f"{'demo cold, jobs=1':28} {one:8.2f} s   (median of {runs}, runs alternating; CPU {cpu_one:.2f} s)")
+        medians = demo_medians(demo_cold_builds(runs, Path(temporary)))
+    (one, cpu_one), (two, cpu_two), (pair, cpu_pair) = (medians[name] for name in DEMO_CONTENDERS)
+    print(f"{'demo cold, jobs=1':28} {one:8.2f} s   (median of {runs}, runs rotating; CPU {cpu_one:.2f} s)")
     print(f"{'demo cold, jobs=2':28} {two:8.2f} s   {one / two:6.2f}× faster (goal ≥ 1.7×; CPU {cpu_two:.2f} s)")
+    print(
+        f"{'two jobs=1 builds at once':28} {pair:8.2f} s   {2 * one / pair:6.2f}× the throughput of one: the "
+        f"machine's ceiling for jobs=2 (CPU {cpu_pair:.2f} s)"
+    )
     return {
         "demo_jobs1_s": round(one, 3), "demo_jobs2_s": round(two, 3), "demo_jobs2_speedup": round(one / two, 2),
         "demo_jobs1_cpu_s": round(cpu_one, 3), "demo_jobs2_cpu_s": round(cpu_two, 3),
+        "demo_pair_s": round(pair, 3), "demo_pair_cpu_s": round(cpu_pair, 3), "demo_ceiling": round(2 * one / pair, 2),
     }
 
 
