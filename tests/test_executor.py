@@ -132,6 +132,56 @@ def test_a_grid_that_cannot_be_made_fails_its_animations_only(tmp_path, pickling
     assert pickling.sent.count("region_grid") >= 3  # asked ahead, then again by each animation over r1
 
 
+class SlowGridsExecutor(PicklingExecutor):
+    """A :class:`PicklingExecutor` whose region grids come back late (from a timer thread), as
+    from workers still starting: every animation is planned and asks for its grid before any
+    has come."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        done = super().submit(fn, *args, **kwargs)
+        if fn.__qualname__ != "region_grid":
+            return done
+        late: Future[Any] = Future()
+
+        def hand_over() -> None:
+            error = done.exception()
+            late.set_exception(error) if error is not None else late.set_result(done.result())
+
+        threading.Timer(0.3, hand_over).start()
+        return late
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_grid_still_on_its_way_is_waited_for_not_asked_for_again(tmp_path, monkeypatch, fails):
+    """Nothing paid twice: the animations over a region whose grid is still being made wait
+    for it; one that could not be made is asked again by each animation, which fails alone."""
+    from generator.engine import tasks
+
+    from .test_build_caches import two_collection_site
+
+    executor = SlowGridsExecutor()
+    monkeypatch.setitem(executors._FACTORIES, "local", lambda request: executors.TaskPool(executor, slots=2))
+    if fails:
+        made = tasks.grid_of_outline
+
+        def fails_for_the_small_region(outline: Any, crs_option: str, size: int) -> Any:
+            if outline.bounds[2] < 50:  # region r1 (bbox 9, 8, 40, 40)
+                raise ValueError("no grid for this outline")
+            return made(outline, crs_option, size)
+
+        monkeypatch.setattr(tasks, "grid_of_outline", fails_for_the_small_region)
+    config = two_collection_site(tmp_path / "site", collections=2, regions=2)  # 2 collections × 2 regions
+    result = build(config, tmp_path / "out", options=BuildOptions(jobs=2, use_cache=False))
+    statuses = {record.id: record.status for record in result.records}
+    if not fails:
+        assert set(statuses.values()) == {"ok"} and len(statuses) == 4
+        assert executor.sent.count("region_grid") == 2  # one per region, though none had come when both were asked
+    else:
+        assert {status for name, status in statuses.items() if name.endswith("--a")} == {"ok"}
+        assert {status for name, status in statuses.items() if name.endswith("--r1")} == {"failed"}
+        assert executor.sent.count("region_grid") == 2 + 2  # ahead for both regions, then r1 by each of its two
+
+
 def test_a_survey_task_carries_its_region_as_a_mask_of_bits_and_no_outline_for_local_reads(tmp_path, pickling):
     """The local reads clip with the mask (sent as bits, ``core.bitmask``), so the region's
     outline (tens of kB for many départements) is not sent at all."""

@@ -19,6 +19,7 @@ import math
 import posixpath
 import shutil
 from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from generator.core.model import AnimationFiles, CollectionInfo, FramePlan, FrameStats, Grid, Style
 from generator.encode.registry import REQUIRED_FORMAT, Encoder
 from generator.engine.files import encoders_of
-from generator.engine.graph import Batch, Lane, Task
+from generator.engine.graph import Awaiting, Batch, Lane, Task, awaited
 from generator.engine.progress import AnimationStats, Progress
 from generator.engine.survey import LayerTally
 from generator.engine.tasks import (
@@ -91,7 +92,11 @@ class Workspace:
     in_flight: int  # tasks kept in flight in the build's pool
     #: Regions' grids made so far, by (outline, CRS option, size): one task each per build.
     grids: dict[GridKey, PreparedGrid] = field(default_factory=dict)
-    asked: set[GridKey] = field(default_factory=set)  # grids asked of a task (made or not yet)
+    #: The grids asked of a task: each future ends with the grid, or with None if it could not be
+    #: made there (the asker then asks again itself). An attempt that needs a grid still on its
+    #: way waits for it (lane ``awaiting``) instead of sending a second task for it.
+    asked: dict[GridKey, Future[PreparedGrid | None]] = field(default_factory=dict)
+    awaiting: Lane = field(default_factory=lambda: Lane(Awaiting(), limit=1 << 30))
 
 
 @dataclass(frozen=True)
@@ -270,13 +275,20 @@ def _region_grid(
 ) -> Generator[Batch, None, PreparedGrid]:
     """The region's grid (``render.layers.prepare_grid``), made by a task the first time the
     build asks for it (see ``engine.tasks.region_grid``; or ahead, :func:`grids_ahead`), then
-    kept for the build's other animations over the region."""
+    kept for the build's other animations over the region. One asked for and still on its way
+    is waited for, not asked for again."""
     key = (region.geometry, crs_option, size)
-    if key not in work.grids and key in work.asked:
-        # Asked for ahead: it may have come while this step ran, to be handed over once it ends.
-        yield Batch(())
-    if key not in work.grids:
-        yield from grids_ahead(work, [key])
+    waited: set[Future[PreparedGrid | None]] = set()
+    while key not in work.grids:
+        pending = work.asked.get(key)
+        if pending is None or pending in waited:
+            # Not asked for yet, or it could not be made where it was: this attempt asks (a
+            # failure then fails it, with the reason).
+            work.asked.pop(key, None)
+            yield from grids_ahead(work, [key])
+        else:
+            waited.add(pending)
+            yield Batch([Task(awaited, (pending,), work.awaiting)])
     return work.grids[key]
 
 
@@ -287,20 +299,30 @@ def first_grid(spec: AnimationSpec, region: Region) -> GridKey | None:
 
 
 def grids_ahead(work: Workspace, keys: Sequence[GridKey]) -> Generator[Batch, None, None]:
-    """The regions' grids of ``keys`` not made yet, one task each, kept in ``work.grids``.
+    """The regions' grids of ``keys`` neither made nor asked for yet, one task each, kept in
+    ``work.grids``.
 
     The build asks for its new animations' grids this way before they are planned: with worker
     processes, the grids are made while the build's process plans, instead of one after the
-    other with it at the start of each attempt.
+    other with it at the start of each attempt. Whatever becomes of the tasks (made, failed, the
+    build stopped), every grid asked for here is settled, so no attempt waits for it forever.
     """
-    wanted = [key for key in dict.fromkeys(keys) if key not in work.grids]
-    work.asked.update(wanted)
+    wanted = [key for key in dict.fromkeys(keys) if key not in work.grids and key not in work.asked]
+    if not wanted:
+        return
+    settled: list[Future[PreparedGrid | None]] = [Future() for _ in wanted]
+    work.asked.update(zip(wanted, settled, strict=True))
 
     def made(position: int, prepared: PreparedGrid) -> None:
         work.grids.setdefault(wanted[position], prepared)
+        settled[position].set_result(prepared)
 
-    if wanted:
+    try:
         yield Batch([Task(region_grid, key) for key in wanted], made)
+    finally:
+        for future in settled:
+            if not future.done():
+                future.set_result(None)
 
 
 def _paint(

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from queue import SimpleQueue
 from typing import Any, Generic, TypeVar
 
@@ -79,6 +80,36 @@ class _Running(Generic[Key, Result]):
     def waiting(self) -> bool:
         """Its batch is finished (or failed and drained): the pipeline goes on."""
         return self.running == 0 and (self.exhausted or self.error is not None)
+
+
+class Awaiting(Executor):
+    """The executor of a lane whose tasks run nothing: each waits for a future that another
+    pipeline fulfils (what it is waiting for is already in flight there), and its result is that
+    future's. Submitted as ``Task(awaited, (future,), lane)``; the future must be fulfilled or
+    failed whatever happens to the pipeline that owns it, or the waiting one waits forever."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if fn is not awaited or len(args) != 1 or kwargs:
+            raise TypeError("an Awaiting lane only takes Task(awaited, (future,))")
+        (source,) = args
+        mirror: Future[Any] = Future()
+        mirror.set_running_or_notify_cancel()
+        source.add_done_callback(partial(_pass_on, mirror))
+        return mirror
+
+
+def awaited(future: Future[Any]) -> Any:
+    """The task of an :class:`Awaiting` lane (never called: the lane hands out ``future``'s outcome)."""
+    return future.result()
+
+
+def _pass_on(mirror: Future[Any], source: Future[Any]) -> None:
+    if source.cancelled():
+        mirror.set_exception(RuntimeError("what the task waited for was cancelled"))
+    elif (error := source.exception()) is not None:
+        mirror.set_exception(error)
+    else:
+        mirror.set_result(source.result())
 
 
 def _inline(function: Callable[..., Any], arguments: tuple[Any, ...]) -> Future[Any]:
