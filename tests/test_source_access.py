@@ -259,6 +259,44 @@ def test_requester_pays_buckets(
         assert "s3.unsigned: true" in str(caught.value)  # both S3 settings are named
 
 
+def test_workers_read_s3_with_the_environments_credentials_though_their_rasterio_has_no_boto3(
+    loopback_s3: S3Server, cog_dir: Path, setting: tuple[Grid, np.ndarray]
+) -> None:
+    """The fork server imports rasterio without boto3 (``engine.preload``): a worker's reads of
+    ``s3://`` assets are still signed, by GDAL, with the credentials of the environment."""
+    import subprocess
+    import sys
+
+    grid, inside = setting
+    loopback_s3.client().upload_file(str(cog_dir / "columns.tif"), loopback_s3.bucket, "signed/columns.tif")
+    with guard(loopback_s3.endpoint) as s3:
+        script = (
+            "import multiprocessing, pickle, sys\n"
+            "from concurrent.futures import ProcessPoolExecutor\n"
+            "from generator.engine.executors import FORK_SERVER_PRELOAD\n"
+            "from generator.render.access import RemoteAccess\n"
+            "from generator.render.local import LocalRenderer\n"
+            "item, grid, style = pickle.loads(sys.stdin.buffer.read())\n"
+            "context = multiprocessing.get_context('forkserver')\n"
+            "context.set_forkserver_preload(FORK_SERVER_PRELOAD)\n"
+            "with ProcessPoolExecutor(1, mp_context=context) as pool:\n"
+            "    no_boto3 = pool.submit(eval, \"__import__('rasterio.session').session.boto3 is None\").result()\n"
+            f"    renderer = LocalRenderer(RemoteAccess(s3_endpoint={s3.url!r}, s3_region='us-east-1'))\n"
+            "    data = pool.submit(renderer.read, item, grid, style).result()\n"
+            "sys.stdout.buffer.write(pickle.dumps((no_boto3, data.values)))\n"
+        )
+        environment = {**os.environ, "AWS_ACCESS_KEY_ID": "reader-key", "AWS_SECRET_ACCESS_KEY": "reader-secret"}
+        request = pickle.dumps((item(f"s3://{loopback_s3.bucket}/signed/columns.tif"), grid, STYLE))
+        ran = subprocess.run(
+            [sys.executable, "-c", script], input=request, capture_output=True, env=environment, timeout=120, check=True
+        )
+        no_boto3, values = pickle.loads(ran.stdout)
+        signatures = [str(request["headers"].get("authorization", "")) for request in s3.requests]  # type: ignore[union-attr]
+    assert no_boto3
+    assert np.array_equal(values[inside], expected(cog_dir, grid)[inside])
+    assert signatures and all(signature.startswith("AWS4-HMAC-SHA256 Credential=reader-key/") for signature in signatures)
+
+
 # --- config -----------------------------------------------------------------------------------
 
 CONFIG = """
