@@ -132,6 +132,23 @@ def test_a_grid_that_cannot_be_made_fails_its_animations_only(tmp_path, pickling
     assert pickling.sent.count("region_grid") >= 3  # asked ahead, then again by each animation over r1
 
 
+def test_workers_start_with_the_environment_of_the_build_not_the_fork_servers(monkeypatch):
+    """A process that builds again (a service) after changing its environment — credentials,
+    GDAL settings — has workers that see the change, though the fork server started before it."""
+    import os
+
+    executors.start_fork_server()  # running already, or now: with the environment of before
+    monkeypatch.setenv("EO_TIMELAPSE_TEST_SETTING", "set after the fork server started")
+    pool = executors.local_pool(executors.ExecutorRequest(kind="local", jobs=2))
+    try:
+        assert pool.executor is not None
+        assert pool.executor.submit(os.getenv, "EO_TIMELAPSE_TEST_SETTING").result(timeout=60) == (
+            "set after the fork server started"
+        )
+    finally:
+        pool.close()
+
+
 class SlowGridsExecutor(PicklingExecutor):
     """A :class:`PicklingExecutor` whose region grids come back late (from a timer thread), as
     from workers still starting: every animation is planned and asks for its grid before any

@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from generator.engine.workers import exit_with_build
+from generator.engine.workers import start_worker
 
 if TYPE_CHECKING:  # multiprocessing loads when a pool is made: a --jobs 1 build runs its tasks inline
     from concurrent.futures import ProcessPoolExecutor
@@ -101,8 +101,10 @@ def local_pool(request: ExecutorRequest) -> TaskPool:
     context = multiprocessing.get_context("forkserver")
     # Workers start with everything a task loads imported (once, in the fork server: engine.preload).
     context.set_forkserver_preload(FORK_SERVER_PRELOAD)
+    # A worker takes on this process's environment as it is now: the fork server's may be older.
     pool = ProcessPoolExecutor(
-        max_workers=request.jobs, mp_context=context, initializer=exit_with_build, initargs=(os.getpid(),)
+        max_workers=request.jobs, mp_context=context, initializer=start_worker,
+        initargs=(os.getpid(), dict(os.environ)),
     )
     widen_pipes(pool)
     # The fork server and the workers start (a second or so of imports) while the build plans.

@@ -1,10 +1,15 @@
-"""Worker processes of the build: they never outlive the build that started them.
+"""Worker processes of the build: they start with its environment and never outlive it.
 
 The local pool uses the ``forkserver`` start method, so a worker's parent is the fork server,
-not the build; when the build is killed outright (``kill -9``, an OOM kill, a cancelled CI job)
-nothing tells the workers, and they (with the fork server and the resource tracker they keep
-alive) would linger for minutes holding hundreds of MB. Each worker therefore watches the
-build's process and exits as soon as it is gone.
+not the build. A worker forked there inherits the environment the fork server started with —
+which, in a process that builds more than once (a service, the tests), may be older than the
+build's: credentials or GDAL settings changed since would not reach the reads. Each worker
+therefore starts with the environment of the build that opened the pool.
+
+When the build is killed outright (``kill -9``, an OOM kill, a cancelled CI job) nothing tells
+the workers, and they (with the fork server and the resource tracker they keep alive) would
+linger for minutes holding hundreds of MB. Each worker therefore watches the build's process
+and exits as soon as it is gone.
 """
 
 from __future__ import annotations
@@ -12,13 +17,18 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Mapping
 
 #: How often a worker checks that the build is still there, in seconds.
 WATCH_INTERVAL_S = 0.5
 
 
-def exit_with_build(build_pid: int) -> None:
-    """Pool initializer: start a daemon thread that ends this worker once ``build_pid`` is gone."""
+def start_worker(build_pid: int, environment: Mapping[str, str]) -> None:
+    """Pool initializer: take on the build's ``environment`` (``os.environ`` when it opened the
+    pool), and start a daemon thread that ends this worker once ``build_pid`` is gone."""
+    if environment != os.environ:
+        os.environ.clear()
+        os.environ.update(environment)
     threading.Thread(target=_watch, args=(build_pid,), name="exit-with-build", daemon=True).start()
 
 
