@@ -4,6 +4,7 @@ S3-compatible server, both on loopback, read by the local and the TiTiler render
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,3 +125,77 @@ def test_titiler_reads_remote_cogs_like_the_local_renderer(
     remote = titiler.read(item(href), grid, STYLE, projected)
     assert remote.valid[inside].all()
     assert np.array_equal(remote.values[inside], local.values[inside])
+
+
+# --- remote reads overlapped -----------------------------------------------------------------
+
+
+def _remote_site(folder: Path, hrefs: list[str] | list[Path], http: str = "") -> Path:
+    from .conftest import FakeItem, write_catalog
+    from .test_engine import RENDERS
+
+    items = [FakeItem(id=f"m{month:02d}", datetime=f"2020-{month + 1:02d}-01T00:00:00Z", cog=href) for month, href in enumerate(hrefs)]
+    write_catalog(folder / "catalog", "c", items, renders=RENDERS)
+    config = folder / "site_config.yml"
+    config.write_text(
+        f"site: {{title: Remote}}\nsources: {{s: {{catalog: catalog/catalog.json{http}}}}}\n"
+        "collections: [{id: c, source: s}]\nregions:\n  - {id: a, bbox: [8, 8, 56, 56]}\nrender: {size: 64}\n"
+    )
+    return config
+
+
+@pytest.mark.filterwarnings("ignore:Dataset has no geotransform")  # rasterio's, spurious: core.quirks
+def test_a_task_reads_remote_cogs_several_at_once_and_the_frames_do_not_change(tmp_path: Path) -> None:
+    """Remote reads mostly wait on the network (here 30 ms an answer): a build's reads of them
+    overlap, up to the source's ``http.max_per_host``, instead of queueing one behind the other."""
+    from generator.engine.build import BuildOptions, build
+
+    served = tmp_path / "served"
+    paths = [write_cog(served / "a" / f"m{month}.tif", column_values(64) + month) for month in range(8)]
+    shutil.copytree(served / "a", served / "b")  # GDAL caches what it read by URL: other URLs for the second build
+    local = build(_remote_site(tmp_path / "local", paths), options=BuildOptions(jobs=1, use_cache=False))
+    gif = "animations/c--a/c--a.gif"
+    with serve_directory(served, delay=0.03) as server:
+        hrefs = [server.href(f"a/{path.name}") for path in paths]
+        remote = build(_remote_site(tmp_path / "remote", hrefs), options=BuildOptions(jobs=1, use_cache=False))
+        overlapped = server.most_in_flight
+        server.most_in_flight = 0
+        hrefs = [server.href(f"b/{path.name}") for path in paths]
+        one_by_one = build(
+            _remote_site(tmp_path / "one", hrefs, http=", http: {max_per_host: 1}"), options=BuildOptions(jobs=1, use_cache=False)
+        )
+        assert server.most_in_flight == 1  # the per-host bound holds
+    assert [record.status for record in (*local.records, *remote.records, *one_by_one.records)] == ["ok"] * 3
+    assert 2 <= overlapped <= 4  # the default max_per_host
+    for result in (remote, one_by_one):
+        assert (result.output_dir / gif).read_bytes() == (local.output_dir / gif).read_bytes()
+
+
+def test_the_build_processes_share_a_sources_per_host_bound_and_local_files_are_read_one_by_one() -> None:
+    from generator.core.model import FramePlan
+    from generator.core.specs import HttpSpec, SourceSpec
+    from generator.render.registry import make_renderer
+
+    source = SourceSpec(name="s", where="site_config.yml: sources.s", catalog="catalog.json", http=HttpSpec(max_per_host=8))
+    alone, two, many = (make_renderer("local", source, processes).renderer for processes in (1, 2, 16))
+    assert [renderer.remote_reads for renderer in (alone, two, many)] == [8, 4, 1]  # type: ignore[attr-defined]
+    remote = FramePlan(datetime=datetime(2024, 1, 1, tzinfo=UTC), items=(item("https://example.org/a.tif"),))
+    on_disk = FramePlan(datetime=datetime(2024, 1, 1, tzinfo=UTC), items=(item("/data/a.tif"),))
+    assert alone.reads_at_once([remote] * 3) == 8 and alone.reads_at_once([on_disk] * 3) == 1  # type: ignore[attr-defined]
+
+
+def test_the_command_silences_rasterios_spurious_warning_and_nothing_else() -> None:
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from generator.core.quirks import silence_spurious_warnings
+
+    message = "Dataset has no geotransform, gcps, or rpcs. The identity matrix will be returned."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_spurious_warnings()
+        warnings.warn_explicit(message, NotGeoreferencedWarning, "warp.py", 387, module="rasterio.warp")
+        warnings.warn_explicit(message, NotGeoreferencedWarning, "reader.py", 1, module="someone.else")
+        warnings.warn_explicit("another warning", NotGeoreferencedWarning, "warp.py", 388, module="rasterio.warp")
+    assert [(str(w.message), w.filename) for w in caught] == [(message, "reader.py"), ("another warning", "warp.py")]

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from generator import __version__
 from generator.core.errors import ConfigError, GeneratorError
+from generator.core.quirks import silence_spurious_warnings
 from generator.core.redaction import RedactingFilter, redact_text
 
 EXIT_OK = 0
@@ -225,12 +226,14 @@ def run(argv: list[str] | None = None) -> int:
     """``main`` as the whole process's command (``python -m generator``, ``eo-timelapse``).
 
     Not for calling from a longer-lived process: it changes the collector's thresholds, gives
-    BLAS one thread (:data:`BLAS_THREADS`, before numpy is imported; the workers inherit it)
-    and, at the end, freezes every object so that the interpreter's exit does not walk them all
-    once more only to find no garbage (≈ 0.3 s of CPU after a build).
+    BLAS one thread (:data:`BLAS_THREADS`, before numpy is imported; the workers inherit it),
+    silences third-party warnings that say nothing about the data (``core.quirks``) and, at the
+    end, freezes every object so that the interpreter's exit does not walk them all once more
+    only to find no garbage (≈ 0.3 s of CPU after a build).
     """
     for name, value in BLAS_THREADS.items():
         os.environ.setdefault(name, value)
+    silence_spurious_warnings()
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
     try:
         return main(argv)

@@ -89,6 +89,7 @@ class AnimationBuilder:
         progress: Progress,
         store: RecordStore,
         output: Path,
+        processes: int = 1,
     ):
         self.site = site
         self.staging = staging
@@ -99,6 +100,7 @@ class AnimationBuilder:
         self.options = options
         self.cache = cache
         self.pool = pool
+        self.processes = processes  # the pool's: they share each source's per-host bound
         self.inline = Lane(None, 1)  # for work only the build's process can do
         self.progress = progress
         self.work = Workspace(staging, cache, progress, pool.limit)
@@ -268,7 +270,7 @@ class AnimationBuilder:
             return self.renderer, "local", self.pool
         key = (spec.collection.source, spec.render.renderer)
         if key not in self._renderers:
-            setup = make_renderer(spec.render.renderer, self.site.sources[spec.collection.source])
+            setup = make_renderer(spec.render.renderer, self.site.sources[spec.collection.source], self.processes)
             lane = self.pool
             if setup.threads is not None:
                 threads = ThreadPoolExecutor(max_workers=setup.threads, thread_name_prefix=spec.render.renderer)

@@ -46,6 +46,7 @@ from generator.overlays.painter import OverlayPainter, default_attribution
 from generator.plan.animations import AnimationSpec
 from generator.plan.coverage import CoverageCheck, apply_min_coverage
 from generator.render.cache import FrameCache, LayerStore, ScratchLayers, layer_key
+from generator.render.frames import reads_at_once
 from generator.render.layers import Levels, PreparedGrid, saturated_end, saturation_warning, value_percentiles
 from generator.render.local import Renderer
 from generator.render.palette import Palette
@@ -225,8 +226,10 @@ def run_attempt(
         tally.add_gap()
 
     # A few frames per task when that still gives every task in flight in the lane one, so that
-    # fewer round trips to the workers are paid (a thread lane, as wide as its frames, keeps one).
-    size = max(1, min(READ_CHUNK, len(data) // max(1, lane.limit)))
+    # fewer round trips to the workers are paid (a thread lane, as wide as its frames, keeps one);
+    # as many as a task reads at once when they wait on the network (remote COGs).
+    at_once = reads_at_once(renderer, [frames[number] for number in data])
+    size = max(1, min(max(READ_CHUNK, at_once), len(data) // max(1, lane.limit)))
     reads = [data[start:start + size] for start in range(0, len(data), size)]
 
     def surveyed(position: int, found: list[SurveyRead]) -> None:

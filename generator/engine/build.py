@@ -203,7 +203,10 @@ def _build_claimed(
     progress = Progress(
         len(selected), cache_hits=lambda: sum(stats.cached for stats in summary.per_animation.values())
     )
-    builder = AnimationBuilder(site, staging, renderer, source, options, cache, pool, progress, store, output)
+    builder = AnimationBuilder(
+        site, staging, renderer, source, options, cache, pool, progress, store, output,
+        processes=tasks.slots if tasks.executor is not None else 1,
+    )
     built: dict[str, AnimationRecord] = {}
     kept: set[str] = set()  # carried over as loaded from the record store: nothing to save again
 

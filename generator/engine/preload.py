@@ -43,5 +43,7 @@ import generator.encode.mp4  # noqa: F401
 import generator.encode.webp  # noqa: F401
 import generator.engine.tasks  # noqa: F401
 import generator.engine.workers  # noqa: F401
+from generator.core.quirks import silence_spurious_warnings
 
 Image.init()  # every format plugin, as Pillow loads them on the first file of an unlisted format
+silence_spurious_warnings()  # the workers are ours, as the command's process is

@@ -33,6 +33,7 @@ from generator.encode.stills import poster_png
 from generator.engine.survey import LayerSurvey, survey_layer
 from generator.overlays.painter import OverlayPainter
 from generator.render.cache import LayerStore
+from generator.render.frames import read_overlapped, reads_at_once
 from generator.render.layers import Levels, PreparedGrid, grid_of_outline, layer_and_stats
 from generator.render.local import Renderer
 from generator.render.rgbframe import palette_rgba, rgb_frame
@@ -132,11 +133,13 @@ def survey_layers(jobs: Sequence[LayerJob], cache: LayerStore, look_up: bool) ->
 
     A task costs its worker a round trip to the build's process (the result sent, the next task
     received: 1-2 ms); a frame's read is 10-20 ms. The frames of one animation share their
-    region mask, grid and renderer, which a list of them carries once.
+    region mask, grid and renderer, which a list of them carries once. Reads that wait on the
+    network (remote COGs) are made several at once (``render.frames.read_overlapped``).
     """
+    at_once = reads_at_once(jobs[0].renderer, [job.frame for job in jobs]) if jobs else 1
+    reads = read_overlapped(lambda job: read_layer(job, cache, look_up), jobs, at_once)
     surveys = []
-    for job in jobs:
-        read = read_layer(job, cache, look_up)
+    for job, read in zip(jobs, reads, strict=True):
         survey = survey_layer(read.layer, job.inside, job.levels.n_levels, job.levels.nodata)
         surveys.append(SurveyRead(survey, read.stats, read.cached))
     return surveys

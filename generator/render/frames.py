@@ -5,6 +5,10 @@ Owns what every renderer hands back and how a frame is made of it, whatever the 
 renderer (the local rasterio one in ``local``, the TiTiler one in ``titiler``) shares the same
 palette mapping and overlays downstream. Items of one frame are combined: the first valid pixel
 wins (``render_frame``); ``render_frames`` reads frames ahead, as many as the renderer can take.
+Reads that wait on the network (remote COGs read in a worker) are overlapped: a renderer that
+says how many of some frames are worth reading at once (``reads_at_once``) gets them read on
+the process's reader threads (``read_overlapped``), so a task's reads do not queue behind each
+other's round trips.
 
 STAC ``raster:bands`` (``ItemAsset.bands``) are applied here, for every renderer alike: their
 ``nodata`` when the style sets none, and with ``Style.unscale`` their scale/offset (on the
@@ -14,11 +18,12 @@ values read, or inside an expression, band by band); so is a style's colour form
 from __future__ import annotations
 
 import re
+import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
@@ -43,7 +48,9 @@ class Renderer(Protocol):
     clip to the region is applied downstream, identically for every renderer. ``concurrency`` is
     how many frames a caller may usefully request at once (1: reads are CPU-bound here). A
     renderer whose reads never use ``region`` may say so with a class attribute
-    ``needs_region = False``: the build then leaves the outline out of the tasks it sends.
+    ``needs_region = False``: the build then leaves the outline out of the tasks it sends. One
+    whose reads of some frames mostly wait on the network may say how many of them are worth
+    reading at once with a method ``reads_at_once(frames) -> int`` (see :func:`reads_at_once`).
     """
 
     concurrency: int
@@ -178,3 +185,30 @@ def render_frames(
         finally:
             for future in pending:
                 future.cancel()
+
+
+T = TypeVar("T")
+Read = TypeVar("Read")
+
+_readers: dict[int, ThreadPoolExecutor] = {}  # by width: the process's reader threads
+_readers_lock = threading.Lock()
+
+
+def reads_at_once(renderer: Renderer, frames: Sequence[FramePlan]) -> int:
+    """How many of ``frames`` are worth reading at once with ``renderer``: what its optional
+    ``reads_at_once(frames)`` says (the local renderer: several for remote assets), else 1."""
+    method = getattr(renderer, "reads_at_once", None)
+    return max(1, min(len(frames), int(method(frames)))) if method is not None else 1
+
+
+def read_overlapped(read: Callable[[T], Read], inputs: Sequence[T], at_once: int) -> list[Read]:
+    """``[read(x) for x in inputs]``, with up to ``at_once`` reads in flight on the process's
+    reader threads (made on first use and kept: each keeps the datasets it opened until the
+    build ends, ``render.datasets``). The results are in the order of ``inputs``."""
+    if at_once <= 1 or len(inputs) <= 1:
+        return [read(one) for one in inputs]
+    with _readers_lock:
+        threads = _readers.get(at_once)
+        if threads is None:
+            threads = _readers[at_once] = ThreadPoolExecutor(at_once, thread_name_prefix="reader")
+    return list(threads.map(read, inputs))

@@ -23,7 +23,7 @@ from generator.core.bitmask import Bitmask
 from generator.core.model import FramePlan, FrameStats, Grid, Style
 from generator.plan.categorical import categorical_indices
 from generator.render.cache import geometry_digest
-from generator.render.frames import Renderer, apply_formula, render_frame
+from generator.render.frames import Renderer, apply_formula, read_overlapped, reads_at_once, render_frame
 from generator.render.grid import inside_mask, make_grid, output_crs, project, unwrap_antimeridian
 from generator.render.palette import to_indices
 from generator.render.stats import frame_stats
@@ -176,10 +176,11 @@ def value_percentiles(
     if not data_frames:
         return None
     picks = sorted({round(i * (len(data_frames) - 1) / max(1, sample - 1)) for i in range(min(sample, len(data_frames)))})
-    values = []
-    for index in picks:
-        data = render_frame(data_frames[index], grid, style, renderer, region)
-        values.append(data.values[data.valid & inside & np.isfinite(data.values)])
+    picked = [data_frames[index] for index in picks]
+    read = read_overlapped(
+        lambda frame: render_frame(frame, grid, style, renderer, region), picked, reads_at_once(renderer, picked)
+    )
+    values = [data.values[data.valid & inside & np.isfinite(data.values)] for data in read]
     pooled = np.concatenate(values) if values else np.empty(0)
     if pooled.size == 0:
         return None

@@ -20,13 +20,15 @@ reads anything.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.errors import ConfigError, RenderError
-from generator.core.model import Grid, ItemAsset, Style
+from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.core.paths import is_remote_href
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
 from generator.render.access import AccessSettings, RemoteAccess, denied_hint, href_for_gdal, refused
@@ -104,18 +106,28 @@ class LocalRenderer:
 
     ``access`` sets how remote assets are reached (headers, unsigned or requester-pays S3, an
     S3-compatible endpoint); the options live only inside the ``rasterio.Env`` of each read.
-    ``signer`` signs each href just before it is read (``sources.<name>.sign``).
+    ``signer`` signs each href just before it is read (``sources.<name>.sign``). Reads of remote
+    assets mostly wait on the network: up to ``remote_reads`` of them are made at once by a
+    task (the source's ``http.max_per_host``, shared out between the build's processes), local
+    files one after the other.
     """
 
     concurrency: int = 1  # GDAL reads here are CPU-bound in this process; no read-ahead needed
     needs_region = False  # the clip to the region is applied downstream (``render.layers``)
 
     def __init__(
-        self, access: RemoteAccess | None = None, limits: ReadLimits | None = None, signer: HrefSigner | None = None
+        self, access: RemoteAccess | None = None, limits: ReadLimits | None = None, signer: HrefSigner | None = None,
+        remote_reads: int = 1,
     ) -> None:
         self.access = access or RemoteAccess()
         self.limits = limits or ReadLimits()
         self.signer = signer
+        self.remote_reads = max(1, remote_reads)
+
+    def reads_at_once(self, frames: Sequence[FramePlan]) -> int:
+        """``remote_reads`` when some of ``frames``' assets are remote, else 1 (``render.frames``)."""
+        remote = any(is_remote_href(item.href) for frame in frames for item in frame.items)
+        return self.remote_reads if remote else 1
 
     def read(self, item: ItemAsset, grid: Grid, style: Style, region: BaseGeometry | None = None) -> FrameData:
         import rasterio
@@ -197,7 +209,8 @@ def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
         user_agent=USER_AGENT, headers=tuple(settings.headers.items()), s3_requester_pays=source.s3.requester_pays,
     )
     limits = ReadLimits(max_pixels=source.max_read_pixels, max_bytes=source.max_read_bytes, key=f"sources.{source.name}")
-    return RendererSetup(LocalRenderer(access, limits, source_signer(source, settings)), "local")
+    renderer = LocalRenderer(access, limits, source_signer(source, settings), remote_reads=settings.max_per_host)
+    return RendererSetup(renderer, "local")
 
 
 def _finish(stack: np.ndarray, bands: tuple[int, ...], style: Style) -> FrameData:

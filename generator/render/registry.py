@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from generator.core.errors import ConfigError
@@ -58,13 +58,22 @@ def renderer_kinds() -> tuple[str, ...]:
     return tuple(sorted(_factories))
 
 
-def make_renderer(kind: str, source: SourceSpec) -> RendererSetup:
-    """The renderer of ``kind`` for ``source``; its HTTP settings (headers expanded) come from the source."""
+def make_renderer(kind: str, source: SourceSpec, processes: int = 1) -> RendererSetup:
+    """The renderer of ``kind`` for ``source``; its HTTP settings (headers expanded) come from the source.
+
+    A renderer that runs in the build's pool reads in ``processes`` processes at once: they
+    share the source's per-host bound (``http.max_per_host``), each getting its part of it.
+    """
     _load(kind)
     if kind not in _factories:
         renderer_kinds()  # the message names every renderer there is
         raise ConfigError(f"unknown renderer {kind!r} (known: {', '.join(sorted(_factories))})")
-    return _factories[kind](source, settings_for_source(source))
+    settings = settings_for_source(source)
+    setup = _factories[kind](source, settings)
+    if setup.threads is None and processes > 1:
+        shared = replace(settings, max_per_host=max(1, settings.max_per_host // processes))
+        setup = _factories[kind](source, shared)
+    return setup
 
 
 def _load(kind: str) -> None:

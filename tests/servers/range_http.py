@@ -1,7 +1,8 @@
 """A threaded static-file HTTP server on 127.0.0.1 with ``Range`` support (the way GDAL reads COGs).
 
-It records what the tests assert on: every request's ``Range`` and ``User-Agent``. ``ranges=False``
-makes it ignore ``Range`` and always send the whole file, like a naive server.
+It records what the tests assert on: every request's ``Range`` and ``User-Agent``, and the most
+requests it had in flight at once. ``ranges=False`` makes it ignore ``Range`` and always send the
+whole file, like a naive server; ``delay`` makes each answer wait, like a store across a network.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +27,10 @@ class RangeServer:
     root: Path
     port: int = 0
     ranges: bool = True
+    delay: float = 0.0  # seconds before each answer
     requests: list[dict[str, str | None]] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
 
     @property
     def url(self) -> str:
@@ -64,6 +69,18 @@ def _handler(server: RangeServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, body: bool) -> None:
             self._record()
+            with lock:
+                server.in_flight += 1
+                server.most_in_flight = max(server.most_in_flight, server.in_flight)
+            try:
+                if server.delay:
+                    time.sleep(server.delay)
+                self._answer(body)
+            finally:
+                with lock:
+                    server.in_flight -= 1
+
+        def _answer(self, body: bool) -> None:
             path = self._file()
             if path is None:
                 self.send_error(404)
@@ -100,9 +117,9 @@ def _handler(server: RangeServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_directory(root: Path, *, ranges: bool = True) -> Iterator[RangeServer]:
+def serve_directory(root: Path, *, ranges: bool = True, delay: float = 0.0) -> Iterator[RangeServer]:
     """Serve ``root`` on an ephemeral loopback port for the duration of the block."""
-    state = RangeServer(root=root, ranges=ranges)
+    state = RangeServer(root=root, ranges=ranges, delay=delay)
     with loopback_http(_handler(state), "range-http") as port:
         state.port = port
         yield state
