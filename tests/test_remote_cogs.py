@@ -199,3 +199,24 @@ def test_the_command_silences_rasterios_spurious_warning_and_nothing_else() -> N
         warnings.warn_explicit(message, NotGeoreferencedWarning, "reader.py", 1, module="someone.else")
         warnings.warn_explicit("another warning", NotGeoreferencedWarning, "warp.py", 388, module="rasterio.warp")
     assert [(str(w.message), w.filename) for w in caught] == [(message, "reader.py"), ("another warning", "warp.py")]
+
+
+@pytest.mark.filterwarnings("ignore:Dataset has no geotransform")  # rasterio's, spurious: core.quirks
+def test_true_colour_from_a_remote_catalog_reads_its_frames_several_at_once(tmp_path: Path) -> None:
+    """The true-colour palette pass (three remote assets a frame) overlaps its frames' reads too,
+    and the files are those of the same catalog read from disk."""
+    from generator.engine.build import BuildOptions, build
+
+    from .test_truecolor import write_config, write_rgb_catalog
+
+    write_rgb_catalog(tmp_path / "served" / "catalog")
+    shutil.copytree(tmp_path / "served" / "catalog", tmp_path / "catalog")
+    local = build(write_config(tmp_path, "asset: [red, green, blue]"), tmp_path / "local", options=BuildOptions(jobs=1, use_cache=False))
+    with serve_directory(tmp_path / "served", delay=0.03) as server:
+        config = write_config(tmp_path, "asset: [red, green, blue]")
+        config.write_text(config.read_text().replace(str(tmp_path / "catalog" / "catalog.json"), server.href("catalog/catalog.json")))
+        remote = build(config, tmp_path / "remote", options=BuildOptions(jobs=1, use_cache=False))
+        assert server.most_in_flight >= 2
+    assert [record.status for record in (*local.records, *remote.records)] == ["ok", "ok"]
+    gif = "animations/rgb--all/rgb--all.gif"
+    assert (remote.output_dir / gif).read_bytes() == (local.output_dir / gif).read_bytes()

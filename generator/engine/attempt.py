@@ -194,17 +194,30 @@ def run_attempt(
             else:
                 counts.rendered += 1
 
+    def chunks(data: list[int]) -> list[list[int]]:
+        """The data frames a task reads: a few per task when that still gives every task in flight
+        in the lane one, so that fewer round trips to the workers are paid (a thread lane, as
+        wide as its frames, keeps one); as many as a task reads at once when they wait on the
+        network (remote COGs)."""
+        at_once = reads_at_once(renderer, [frames[number] for number in data])
+        size = max(1, min(max(READ_CHUNK, at_once), len(data) // max(1, lane.limit)))
+        return [data[start:start + size] for start in range(0, len(data), size)]
+
     colors = None
     if truecolor:  # the palette pass: every data frame's colours, its layer read (and cached) once
         jobs = layer_jobs(Levels(palette.n_levels, palette.transparent, palette.index("nodata")))
         data = [number for number, job in enumerate(jobs) if job.key is not None]
         samples: dict[int, Any] = {}
+        sampling = chunks(data)
 
-        def sampled(position: int, read: LayerRead) -> None:
-            samples[data[position]] = read.layer
-            count(read)
+        def sampled(position: int, found: list[LayerRead]) -> None:
+            for number, read in zip(sampling[position], found, strict=True):
+                samples[number] = read.layer
+                count(read)
 
-        yield Batch((Task(layer_colors, (jobs[number], store, True), lane) for number in data), sampled)
+        yield Batch(
+            (Task(layer_colors, ([jobs[number] for number in chunk], store, True), lane) for chunk in sampling), sampled
+        )
         colors = sampled_palette_colors(
             [samples[number] for number in sorted(samples)], BASEMAP_DATA_LEVELS if settings else palette.n_levels
         )
@@ -225,12 +238,7 @@ def run_attempt(
     for _ in range(len(frames) - len(data)):
         tally.add_gap()
 
-    # A few frames per task when that still gives every task in flight in the lane one, so that
-    # fewer round trips to the workers are paid (a thread lane, as wide as its frames, keeps one);
-    # as many as a task reads at once when they wait on the network (remote COGs).
-    at_once = reads_at_once(renderer, [frames[number] for number in data])
-    size = max(1, min(max(READ_CHUNK, at_once), len(data) // max(1, lane.limit)))
-    reads = [data[start:start + size] for start in range(0, len(data), size)]
+    reads = chunks(data)
 
     def surveyed(position: int, found: list[SurveyRead]) -> None:
         for number, read in zip(reads[position], found, strict=True):

@@ -2,7 +2,7 @@
 
 Owns the work an animation hands to the executor (see ``engine.graph``): the region's grid and
 mask (:func:`region_grid`) and the overlays' layout (:func:`lay_out_overlays`), a frame's data layer
-(:func:`read_layer`, a few frames' at a time surveyed: :func:`survey_layers`; for true colour first its colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
+(:func:`read_layer`, a few frames' at a time surveyed: :func:`survey_layers`; for true colour first their colours, :func:`layer_colors`), its finished frames with the overlays as PNG bytes (:func:`paint_frames`)
 and each output file (:func:`encode_file`); a true-colour frame also in full colour
 (``render.rgbframe``: the data in its own colours, for WebP, MP4 and the frame PNGs).
 A task uses nothing but its arguments (and per-process memo caches); it returns its result small — a layer, PNG or file bytes — or writes
@@ -145,11 +145,16 @@ def survey_layers(jobs: Sequence[LayerJob], cache: LayerStore, look_up: bool) ->
     return surveys
 
 
-def layer_colors(job: LayerJob, cache: LayerStore, look_up: bool) -> LayerRead:
-    """A true-colour frame's colours for the animation's palette (``render.truecolor.sample_colors``
-    of its RGBA layer, read or rendered as by :func:`read_layer`, which stores it in ``cache``)."""
-    read = read_layer(replace(job, mapping=None), cache, look_up)
-    return LayerRead(sample_colors(read.layer), None, read.cached)
+def layer_colors(jobs: Sequence[LayerJob], cache: LayerStore, look_up: bool) -> list[LayerRead]:
+    """True-colour frames' colours for the animation's palette (``render.truecolor.sample_colors``
+    of each RGBA layer, read or rendered as by :func:`read_layer`, which stores it in ``cache``),
+    in order; their reads overlap when they wait on the network, as in :func:`survey_layers`."""
+
+    def colors(job: LayerJob) -> LayerRead:
+        read = read_layer(replace(job, mapping=None), cache, look_up)
+        return LayerRead(sample_colors(read.layer), None, read.cached)
+
+    return read_overlapped(colors, jobs, reads_at_once(jobs[0].renderer, [job.frame for job in jobs]) if jobs else 1)
 
 
 @dataclass(frozen=True)
