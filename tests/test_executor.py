@@ -113,19 +113,24 @@ def test_new_animations_grids_are_asked_before_any_is_planned_and_a_warm_build_a
     assert "region_grid" not in pickling.sent  # every animation carried over: no grid needed
 
 
-def test_a_grid_that_cannot_be_made_fails_its_animations_only(tmp_path, pickling, monkeypatch):
+def no_grid_for_the_small_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Region r1's grid (bbox 9, 8, 40, 40 in ``two_collection_site``) cannot be made."""
     from generator.engine import tasks
-
-    from .test_build_caches import two_collection_site
 
     made = tasks.grid_of_outline
 
     def fails_for_the_small_region(outline: Any, crs_option: str, size: int) -> Any:
-        if outline.bounds[2] < 50:  # region r1 (bbox 9, 8, 40, 40)
+        if outline.bounds[2] < 50:
             raise ValueError("no grid for this outline")
         return made(outline, crs_option, size)
 
     monkeypatch.setattr(tasks, "grid_of_outline", fails_for_the_small_region)
+
+
+def test_a_grid_that_cannot_be_made_fails_its_animations_only(tmp_path, pickling, monkeypatch):
+    from .test_build_caches import two_collection_site
+
+    no_grid_for_the_small_region(monkeypatch)
     config = two_collection_site(tmp_path / "site", collections=2, regions=2)
     result = build(config, tmp_path / "out", options=BuildOptions(jobs=2, use_cache=False))
     assert {record.id.split("--")[1]: record.status for record in result.records} == {"a": "ok", "r1": "failed"}
@@ -175,21 +180,12 @@ class SlowGridsExecutor(PicklingExecutor):
 def test_a_grid_still_on_its_way_is_waited_for_not_asked_for_again(tmp_path, monkeypatch, fails):
     """Nothing paid twice: the animations over a region whose grid is still being made wait
     for it; one that could not be made is asked again by each animation, which fails alone."""
-    from generator.engine import tasks
-
     from .test_build_caches import two_collection_site
 
     executor = SlowGridsExecutor()
     monkeypatch.setitem(executors._FACTORIES, "local", lambda request: executors.TaskPool(executor, slots=2))
     if fails:
-        made = tasks.grid_of_outline
-
-        def fails_for_the_small_region(outline: Any, crs_option: str, size: int) -> Any:
-            if outline.bounds[2] < 50:  # region r1 (bbox 9, 8, 40, 40)
-                raise ValueError("no grid for this outline")
-            return made(outline, crs_option, size)
-
-        monkeypatch.setattr(tasks, "grid_of_outline", fails_for_the_small_region)
+        no_grid_for_the_small_region(monkeypatch)
     config = two_collection_site(tmp_path / "site", collections=2, regions=2)  # 2 collections × 2 regions
     result = build(config, tmp_path / "out", options=BuildOptions(jobs=2, use_cache=False))
     statuses = {record.id: record.status for record in result.records}

@@ -197,10 +197,10 @@ def run_attempt(
     def chunks(data: list[int]) -> list[list[int]]:
         """The data frames a task reads: a few per task when that still gives every task in flight
         in the lane one, so that fewer round trips to the workers are paid (a thread lane, as
-        wide as its frames, keeps one); as many as a task reads at once when they wait on the
-        network (remote COGs)."""
+        wide as its frames, keeps one); when the reads wait on the network (remote COGs), as many
+        as a task reads at once (its process's part of the source's per-host bound)."""
         at_once = reads_at_once(renderer, [frames[number] for number in data])
-        size = max(1, min(max(READ_CHUNK, at_once), len(data) // max(1, lane.limit)))
+        size = at_once if at_once > 1 else max(1, min(READ_CHUNK, len(data) // max(1, lane.limit)))
         return [data[start:start + size] for start in range(0, len(data), size)]
 
     colors = None
