@@ -157,6 +157,27 @@ def test_workers_start_with_the_environment_of_the_build_not_the_fork_servers(mo
         pool.close()
 
 
+def test_a_worker_takes_the_builds_changes_to_the_environment_and_keeps_what_its_imports_set(monkeypatch):
+    """What the build set or changed since the fork server started is set, what it removed is
+    removed, and what the fork server's imports added (rasterio's CA bundle for GDAL's HTTP
+    client, not in the build's environment when the build never imported rasterio) is kept."""
+    import os
+
+    from generator.engine.workers import take_environment
+
+    monkeypatch.setenv("EO_TEST_REMOVED", "gone since")
+    monkeypatch.setenv("EO_TEST_CHANGED", "old")
+    inherited = dict(os.environ)
+    monkeypatch.setenv("EO_TEST_ADDED_BY_IMPORTS", "/path/to/cacert.pem")
+    build = {name: value for name, value in inherited.items() if name != "EO_TEST_REMOVED"}
+    build.update(EO_TEST_CHANGED="new", EO_TEST_NEW="set since")
+    take_environment(build, inherited)
+    assert "EO_TEST_REMOVED" not in os.environ
+    assert (os.environ["EO_TEST_CHANGED"], os.environ["EO_TEST_NEW"]) == ("new", "set since")
+    assert os.environ["EO_TEST_ADDED_BY_IMPORTS"] == "/path/to/cacert.pem"
+    del os.environ["EO_TEST_NEW"]  # set here, not through monkeypatch: not undone by it
+
+
 class SlowGridsExecutor(PicklingExecutor):
     """A :class:`PicklingExecutor` whose region grids come back late (from a timer thread), as
     from workers still starting: every animation is planned and asks for its grid before any

@@ -18,9 +18,17 @@ and ``/vsicurl/`` paths, which rasterio opens without a session and GDAL authent
 else.
 """
 
+# ruff: noqa: E402 - the environment is recorded before the imports that add to it
+
 from __future__ import annotations
 
+import os
 import sys
+
+#: The environment the fork server started with, before its imports added to it (rasterio sets
+#: the CA bundle GDAL's and PROJ's HTTP clients use): a worker takes the build's changes since
+#: (``engine.workers.start_worker``) and keeps what the imports set.
+INHERITED_ENVIRONMENT = dict(os.environ)
 
 import av  # noqa: F401 - the MP4 encoder's (imported when it first encodes)
 import numpy.ma  # noqa: F401 - loaded by rasterio's reads

@@ -15,6 +15,7 @@ and exits as soon as it is gone.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -26,10 +27,26 @@ WATCH_INTERVAL_S = 0.5
 def start_worker(build_pid: int, environment: Mapping[str, str]) -> None:
     """Pool initializer: take on the build's ``environment`` (``os.environ`` when it opened the
     pool), and start a daemon thread that ends this worker once ``build_pid`` is gone."""
-    if environment != os.environ:
-        os.environ.clear()
-        os.environ.update(environment)
+    take_environment(environment, _fork_server_environment())
     threading.Thread(target=_watch, args=(build_pid,), name="exit-with-build", daemon=True).start()
+
+
+def take_environment(build: Mapping[str, str], inherited: Mapping[str, str] | None) -> None:
+    """Make this worker's environment the build's: what the build has set or changed since the
+    fork server started (``inherited``: its environment then) is set, what the build has removed
+    since is removed, and what the fork server's imports added is kept (the CA bundle rasterio
+    sets for GDAL's and PROJ's HTTP clients). Without ``inherited`` nothing is removed."""
+    for name in inherited or ():
+        if name not in build:
+            os.environ.pop(name, None)
+    for name, value in build.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
+def _fork_server_environment() -> Mapping[str, str] | None:
+    preload = sys.modules.get("generator.engine.preload")  # imported by the fork server, if any
+    return getattr(preload, "INHERITED_ENVIRONMENT", None)
 
 
 def _watch(build_pid: int) -> None:
