@@ -231,6 +231,25 @@ def test_signing_works_in_worker_processes(files: RangeServer, cog_dir: Path, se
         assert np.array_equal(values[inside], expected(cog_dir, grid)[inside])
 
 
+def test_signed_reads_overlapped_on_reader_threads_share_one_token(
+    files: RangeServer, cog_dir: Path, setting: tuple[Grid, np.ndarray]
+) -> None:
+    """Remote reads of one task overlap (``render.frames.read_overlapped``); the readers wait for
+    the one token request of their container instead of each asking for one."""
+    from generator.core.model import FramePlan
+    from generator.render.frames import read_overlapped, reads_at_once, render_frame
+
+    grid, inside = setting
+    with token_server() as tokens, guard(files.url, tokens=tokens.accepted) as store:
+        renderer = LocalRenderer(signer=HrefSigner(sign_url=tokens.sign_url, where="sources.pc"), remote_reads=4)
+        frames = [FramePlan(datetime=datetime(2024, 1, day, tzinfo=UTC), items=(item(store.href(BLOB)),)) for day in (1, 2, 3, 4)]
+        assert reads_at_once(renderer, frames) == 4
+        read = read_overlapped(lambda frame: render_frame(frame, grid, STYLE, renderer), frames, 4)
+        assert tokens.issued() == 1 and not store.refused()
+    for data in read:
+        assert np.array_equal(data.values[inside], expected(cog_dir, grid)[inside])
+
+
 # --- requester pays ---------------------------------------------------------------------------
 
 
