@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 #: At most this many frames are painted by one task (fewer when that keeps every slot busy).
 PAINT_CHUNK = 8
 #: At most this many frames' layers are read by one task of the survey (fewer when that keeps
-#: every task in flight busy).
+#: every task in flight busy; remote files: as many as a task reads at once).
 READ_CHUNK = 4
 
 Steps = Generator[Batch, None, Any]
