@@ -220,3 +220,14 @@ def test_true_colour_from_a_remote_catalog_reads_its_frames_several_at_once(tmp_
     assert [record.status for record in (*local.records, *remote.records)] == ["ok", "ok"]
     gif = "animations/rgb--all/rgb--all.gif"
     assert (remote.output_dir / gif).read_bytes() == (local.output_dir / gif).read_bytes()
+
+
+def test_a_forked_process_reads_overlapped_on_threads_of_its_own(tmp_path: Path) -> None:
+    """A program that forks after a build (multiprocessing's ``fork``) gets working reader threads."""
+    import multiprocessing
+
+    from generator.render.frames import read_overlapped
+
+    assert read_overlapped(abs, [-1, -2, -3], 3) == [1, 2, 3]  # the parent's reader threads exist now
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(read_overlapped, (abs, [-4, -5, -6], 3)) == [4, 5, 6]

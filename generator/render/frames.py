@@ -17,6 +17,7 @@ values read, or inside an expression, band by band); so is a style's colour form
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections import deque
@@ -192,6 +193,16 @@ Read = TypeVar("Read")
 
 _readers: dict[int, ThreadPoolExecutor] = {}  # by width: the process's reader threads
 _readers_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked process has none of its parent's threads: it makes reader threads of its own."""
+    global _readers_lock
+    _readers.clear()
+    _readers_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def reads_at_once(renderer: Renderer, frames: Sequence[FramePlan]) -> int:
