@@ -144,7 +144,6 @@ def _remote_site(folder: Path, hrefs: list[str] | list[Path], http: str = "") ->
     return config
 
 
-@pytest.mark.filterwarnings("ignore:Dataset has no geotransform")  # rasterio's, spurious: core.quirks
 def test_a_task_reads_remote_cogs_several_at_once_and_the_frames_do_not_change(tmp_path: Path) -> None:
     """Remote reads mostly wait on the network (here 30 ms an answer): a build's reads of them
     overlap, up to the source's ``http.max_per_host``, instead of queueing one behind the other."""
@@ -201,7 +200,6 @@ def test_the_command_silences_rasterios_spurious_warning_and_nothing_else() -> N
     assert [(str(w.message), w.filename) for w in caught] == [(message, "reader.py"), ("another warning", "warp.py")]
 
 
-@pytest.mark.filterwarnings("ignore:Dataset has no geotransform")  # rasterio's, spurious: core.quirks
 def test_true_colour_from_a_remote_catalog_reads_its_frames_several_at_once(tmp_path: Path) -> None:
     """The true-colour palette pass (three remote assets a frame) overlaps its frames' reads too,
     and the files are those of the same catalog read from disk."""
