@@ -229,3 +229,47 @@ def test_a_forked_process_reads_overlapped_on_threads_of_its_own(tmp_path: Path)
     assert read_overlapped(abs, [-1, -2, -3], 3) == [1, 2, 3]  # the parent's reader threads exist now
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply(read_overlapped, (abs, [-4, -5, -6], 3)) == [4, 5, 6]
+
+
+def test_a_mosaics_remote_tiles_are_read_several_at_once_after_the_first_alone(
+    tmp_path: Path, setting: tuple[Grid, shapely.Geometry, np.ndarray]
+) -> None:
+    """A frame of 8 remote strips (a mosaic across a region) reads them a few at once, combined in
+    the same order as one by one; a frame whose first item covers the grid reads that one only."""
+    from generator.core.model import FramePlan
+    from generator.render.frames import read_overlapped, render_frame
+
+    grid, projected, _ = setting
+    strips = [
+        write_cog(tmp_path / f"strip{number}.tif", column_values()[:, :8] + 8 * number, west=8.0 * number)
+        for number in range(8)
+    ]
+    write_cog(tmp_path / "whole.tif", column_values(64))
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    with serve_directory(tmp_path, delay=0.03) as server:
+        mosaic = FramePlan(datetime=when, items=tuple(item(server.href(path.name)) for path in strips))
+        overlapped = render_frame(mosaic, grid, STYLE, LocalRenderer(remote_reads=4), projected)
+        most = server.most_in_flight
+        server.most_in_flight = 0
+        one_by_one = render_frame(
+            FramePlan(datetime=when, items=tuple(item(server.href(path.name) + "?again") for path in strips)),
+            grid, STYLE, LocalRenderer(), projected,
+        )
+        assert server.most_in_flight == 1
+        covered = FramePlan(datetime=when, items=(item(server.href("whole.tif")), *mosaic.items[:3]))
+        before = len(server.requests)
+        render_frame(covered, grid, STYLE, LocalRenderer(remote_reads=4), projected)
+        read = {str(request["path"]).split("?")[0] for request in server.requests[before:]}
+        # Frames read at once, each a mosaic: still no more than the bound in flight.
+        server.most_in_flight = 0
+        mosaics = [
+            FramePlan(datetime=when, items=tuple(item(server.href(path.name) + f"?frame{frame}") for path in strips))
+            for frame in range(4)
+        ]
+        renderer = LocalRenderer(remote_reads=4)
+        read_overlapped(lambda frame: render_frame(frame, grid, STYLE, renderer, projected), mosaics, 4)
+        assert server.most_in_flight <= 4
+    assert 2 <= most <= 4
+    assert np.array_equal(overlapped.valid, one_by_one.valid) and overlapped.valid.sum() > 0
+    assert np.array_equal(overlapped.values[overlapped.valid], one_by_one.values[one_by_one.valid])
+    assert read == {"/whole.tif"}  # the first item filled the grid: the others were not read

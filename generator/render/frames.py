@@ -123,25 +123,41 @@ def render_frame(
     renderer gets it the same way; ``formula=False`` leaves it out (the values as read, for
     statistics: apply it afterwards with :func:`apply_formula`). ``region``: the projected
     outline, passed to the renderer.
+
+    The items are read until the grid is full. When their reads wait on the network (remote
+    files, see :func:`reads_at_once`), the first is read alone — it often covers a small region
+    by itself — and the others of a mosaic a few at once; they are combined in the same order,
+    so the frame is the same as read one by one.
     """
     if not frame.items:
         return empty_frame(grid)
-    combined: FrameData | None = None
-    owned = False  # whether ``combined`` holds arrays of its own (a renderer's may be shared)
-    for item in frame.items:
+
+    def read(item: ItemAsset) -> FrameData:
         read_style = item_style(style, item)
         # Renderers written before ``region`` existed take three arguments; keep them working.
         data = renderer.read(item, grid, read_style) if region is None else renderer.read(item, grid, read_style, region)
-        data = physical_values(data, read_style, item)
-        if combined is None:
-            combined = data  # copied only when another item fills it in: most frames have one item
-        else:
-            if not owned:
-                combined, owned = FrameData(values=combined.values.copy(), valid=combined.valid.copy()), True
-            fill = ~combined.valid & data.valid
-            combined.values[fill] = data.values[fill]
-            combined.valid[fill] = True
-        if combined.valid.all():
+        return physical_values(data, read_style, item)
+
+    # Overlapped, every read of the frame, its only one too, is made on the renderer's "items"
+    # threads: the reads in flight stay within their number however many frames are read at
+    # once (the "frames" threads only wait).
+    at_once = reads_at_once(renderer, [frame], reads=READS_UNBOUNDED)
+    waves = [frame.items[:1]] + [frame.items[start:start + at_once] for start in range(1, len(frame.items), at_once)]
+    combined: FrameData | None = None
+    owned = False  # whether ``combined`` holds arrays of its own (a renderer's may be shared)
+    for wave in waves:
+        for data in read_overlapped(read, wave, at_once, threads="items"):
+            if combined is None:
+                combined = data  # copied only when another item fills it in: most frames have one item
+            else:
+                if not owned:
+                    combined, owned = FrameData(values=combined.values.copy(), valid=combined.valid.copy()), True
+                fill = ~combined.valid & data.valid
+                combined.values[fill] = data.values[fill]
+                combined.valid[fill] = True
+            if combined.valid.all():
+                break
+        if combined is not None and combined.valid.all():
             break
     assert combined is not None
     return apply_formula(combined, style) if formula else combined
@@ -191,7 +207,12 @@ def render_frames(
 T = TypeVar("T")
 Read = TypeVar("Read")
 
-_readers: dict[int, ThreadPoolExecutor] = {}  # by width: the process's reader threads
+#: ``reads_at_once``'s count when it is the renderer's whole bound that is asked.
+READS_UNBOUNDED = 1 << 30
+
+#: The process's reader threads, by use and width. Frames read on "frames" threads read their
+#: items on "items" threads: a thread never waits for a read queued behind itself.
+_readers: dict[tuple[str, int], ThreadPoolExecutor] = {}
 _readers_lock = threading.Lock()
 
 
@@ -205,21 +226,25 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def reads_at_once(renderer: Renderer, frames: Sequence[FramePlan]) -> int:
-    """How many of ``frames`` are worth reading at once with ``renderer``: what its optional
-    ``reads_at_once(frames)`` says (the local renderer: several for remote assets), else 1."""
+def reads_at_once(renderer: Renderer, frames: Sequence[FramePlan], reads: int | None = None) -> int:
+    """How many of the ``reads`` to make (by default, one per frame) of ``frames`` are worth making
+    at once with ``renderer``: what its optional ``reads_at_once(frames)`` says (the local
+    renderer: several for remote assets), else 1."""
     method = getattr(renderer, "reads_at_once", None)
-    return max(1, min(len(frames), int(method(frames)))) if method is not None else 1
+    count = len(frames) if reads is None else reads
+    return max(1, min(count, int(method(frames)))) if method is not None else 1
 
 
-def read_overlapped(read: Callable[[T], Read], inputs: Sequence[T], at_once: int) -> list[Read]:
+def read_overlapped(
+    read: Callable[[T], Read], inputs: Sequence[T], at_once: int, threads: str = "frames"
+) -> list[Read]:
     """``[read(x) for x in inputs]``, with up to ``at_once`` reads in flight on the process's
-    reader threads (made on first use and kept: each keeps the datasets it opened until the
-    build ends, ``render.datasets``). The results are in the order of ``inputs``."""
-    if at_once <= 1 or len(inputs) <= 1:
+    reader threads for ``threads`` (made on first use and kept: each keeps the datasets it
+    opened until the build ends, ``render.datasets``). The results are in the order of ``inputs``."""
+    if at_once <= 1:
         return [read(one) for one in inputs]
     with _readers_lock:
-        threads = _readers.get(at_once)
-        if threads is None:
-            threads = _readers[at_once] = ThreadPoolExecutor(at_once, thread_name_prefix="reader")
-    return list(threads.map(read, inputs))
+        pool = _readers.get((threads, at_once))
+        if pool is None:
+            pool = _readers[(threads, at_once)] = ThreadPoolExecutor(at_once, thread_name_prefix=f"reader-{threads}")
+    return list(pool.map(read, inputs))
