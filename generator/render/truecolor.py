@@ -27,7 +27,7 @@ from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.model import FramePlan, Grid, Style, TrueColor
-from generator.render.frames import Renderer, render_frame
+from generator.render.frames import FrameData, Renderer, read_overlapped, reads_at_once, render_frame
 from generator.render.palette import Palette, nodata_rgb, with_reserved
 
 #: Pixels taken from each frame's layer to make the palette (evenly spaced, so deterministic).
@@ -69,12 +69,19 @@ def channel_frame(frame: FramePlan, channel: int) -> FramePlan:
 def read_rgba(
     frame: FramePlan, grid: Grid, style: Style, renderer: Renderer, region: BaseGeometry | None = None
 ) -> np.ndarray:
-    """One frame as an RGBA layer (height × width × 4, uint8); alpha 0 where a channel has no value."""
+    """One frame as an RGBA layer (height × width × 4, uint8); alpha 0 where a channel has no value.
+
+    The three channels are read side by side when their reads wait on the network (remote
+    assets: ``render.frames.reads_at_once``), one after the other otherwise."""
     rgb = style.truecolor
     assert rgb is not None
+
+    def channel_data(channel: int) -> FrameData:
+        return render_frame(channel_frame(frame, channel), grid, channel_style(style, channel), renderer, region)
+
+    at_once = reads_at_once(renderer, [channel_frame(frame, 0)], reads=3)
     values, valid = [], np.ones(grid.shape, dtype=bool)
-    for channel in range(3):
-        data = render_frame(channel_frame(frame, channel), grid, channel_style(style, channel), renderer, region)
+    for data in read_overlapped(channel_data, range(3), at_once, threads="channels"):
         values.append(data.values)
         valid &= data.valid
     layer = np.zeros((*grid.shape, 4), dtype=np.uint8)
