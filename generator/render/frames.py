@@ -210,8 +210,9 @@ Read = TypeVar("Read")
 #: ``reads_at_once``'s count when it is the renderer's whole bound that is asked.
 READS_UNBOUNDED = 1 << 30
 
-#: The process's reader threads, by use and width. Frames read on "frames" threads read their
-#: items on "items" threads: a thread never waits for a read queued behind itself.
+#: The process's reader threads, by use and width. Each level of a read — frames, a true-colour
+#: frame's channels, a frame's items — has threads of its own, and only the "items" threads
+#: read files: a thread never waits for work queued behind itself.
 _readers: dict[tuple[str, int], ThreadPoolExecutor] = {}
 _readers_lock = threading.Lock()
 
