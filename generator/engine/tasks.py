@@ -16,10 +16,10 @@ import copy
 import io
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from generator.core.specs import OverlaysSpec
     from generator.overlays.basemap import Basemap
 
+
+Read = TypeVar("Read")
 
 @dataclass(frozen=True)
 class LayerJob:
@@ -136,8 +138,7 @@ def survey_layers(jobs: Sequence[LayerJob], cache: LayerStore, look_up: bool) ->
     region mask, grid and renderer, which a list of them carries once. Reads that wait on the
     network (remote COGs) are made several at once (``render.frames.read_overlapped``).
     """
-    at_once = reads_at_once(jobs[0].renderer, [job.frame for job in jobs]) if jobs else 1
-    reads = read_overlapped(lambda job: read_layer(job, cache, look_up), jobs, at_once)
+    reads = _read_jobs(lambda job: read_layer(job, cache, look_up), jobs)
     surveys = []
     for job, read in zip(jobs, reads, strict=True):
         survey = survey_layer(read.layer, job.inside, job.levels.n_levels, job.levels.nodata)
@@ -154,7 +155,14 @@ def layer_colors(jobs: Sequence[LayerJob], cache: LayerStore, look_up: bool) -> 
         read = read_layer(replace(job, mapping=None), cache, look_up)
         return LayerRead(sample_colors(read.layer), None, read.cached)
 
-    return read_overlapped(colors, jobs, reads_at_once(jobs[0].renderer, [job.frame for job in jobs]) if jobs else 1)
+    return _read_jobs(colors, jobs)
+
+
+def _read_jobs(read: Callable[[LayerJob], Read], jobs: Sequence[LayerJob]) -> list[Read]:
+    """``read`` of each job, in order; several at once when the frames' reads wait on the network
+    (the jobs of one task share their renderer)."""
+    at_once = reads_at_once(jobs[0].renderer, [job.frame for job in jobs]) if jobs else 1
+    return read_overlapped(read, jobs, at_once)
 
 
 @dataclass(frozen=True)
