@@ -207,7 +207,7 @@ sources:
   api:
     api: https://stac.example.org
     headers: {Authorization: "Bearer ${TEST_API_TOKEN}", X-Cost: "$$5"}
-    http: {read_timeout: 5, retries: 1, retry_after_max: 10, max_per_host: 2, max_body_bytes: 4096}
+    http: {read_timeout: 5, retries: 1, retry_after_max: 10, max_per_host: 2, max_cog_reads: 24, max_body_bytes: 4096}
 collections: [{id: c, source: api}]
 regions: [{id: r, bbox: [0, 0, 1, 1]}]
 """,
@@ -217,7 +217,7 @@ regions: [{id: r, bbox: [0, 0, 1, 1]}]
     settings = settings_for_source(source_spec("api", section, config), "sources.api")
     assert settings.headers == {"Authorization": "Bearer s3cr3t", "X-Cost": "$5"}
     assert (settings.read_timeout, settings.retries, settings.retry_after_max) == (5, 1, 10)
-    assert (settings.max_per_host, settings.max_body_bytes) == (2, 4096)
+    assert (settings.max_per_host, settings.max_cog_reads, settings.max_body_bytes) == (2, 24, 4096)
     assert section.headers["Authorization"] == "Bearer ${TEST_API_TOKEN}"  # the secret is not stored
     server.route("/auth", sequence(Reply(200, b"ok")))
     make_session(settings).get(f"{server.url}/auth")

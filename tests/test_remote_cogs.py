@@ -146,7 +146,8 @@ def _remote_site(folder: Path, hrefs: list[str] | list[Path], http: str = "") ->
 
 def test_a_task_reads_remote_cogs_several_at_once_and_the_frames_do_not_change(tmp_path: Path) -> None:
     """Remote reads mostly wait on the network (here 30 ms an answer): a build's reads of them
-    overlap, up to the source's ``http.max_per_host``, instead of queueing one behind the other."""
+    overlap, up to the source's ``http.max_cog_reads``, instead of queueing one behind the other;
+    the STAC API's bound (``http.max_per_host``) does not hold them back."""
     from generator.engine.build import BuildOptions, build
 
     served = tmp_path / "served"
@@ -156,28 +157,32 @@ def test_a_task_reads_remote_cogs_several_at_once_and_the_frames_do_not_change(t
     gif = "animations/c--a/c--a.gif"
     with serve_directory(served, delay=0.03) as server:
         hrefs = [server.href(f"a/{path.name}") for path in paths]
-        remote = build(_remote_site(tmp_path / "remote", hrefs), options=BuildOptions(jobs=1, use_cache=False))
+        remote = build(
+            _remote_site(tmp_path / "remote", hrefs, http=", http: {max_per_host: 1}"), options=BuildOptions(jobs=1, use_cache=False)
+        )
         overlapped = server.most_in_flight
         server.most_in_flight = 0
         hrefs = [server.href(f"b/{path.name}") for path in paths]
         one_by_one = build(
-            _remote_site(tmp_path / "one", hrefs, http=", http: {max_per_host: 1}"), options=BuildOptions(jobs=1, use_cache=False)
+            _remote_site(tmp_path / "one", hrefs, http=", http: {max_cog_reads: 1}"), options=BuildOptions(jobs=1, use_cache=False)
         )
-        assert server.most_in_flight == 1  # the per-host bound holds
+        assert server.most_in_flight == 1  # the bound holds
     assert [record.status for record in (*local.records, *remote.records, *one_by_one.records)] == ["ok"] * 3
-    assert 2 <= overlapped <= 4  # the default max_per_host
+    assert 4 < overlapped <= 8  # all 8 at once, beyond max_per_host, within the default max_cog_reads (16)
     for result in (remote, one_by_one):
         assert (result.output_dir / gif).read_bytes() == (local.output_dir / gif).read_bytes()
 
 
-def test_the_build_processes_share_a_sources_per_host_bound_and_local_files_are_read_one_by_one() -> None:
+def test_the_build_processes_share_a_sources_bounds_and_local_files_are_read_one_by_one() -> None:
     from generator.core.model import FramePlan
     from generator.core.specs import HttpSpec, SourceSpec
     from generator.render.registry import make_renderer
 
-    source = SourceSpec(name="s", where="site_config.yml: sources.s", catalog="catalog.json", http=HttpSpec(max_per_host=8))
+    source = SourceSpec(name="s", where="site_config.yml: sources.s", catalog="catalog.json", http=HttpSpec(max_per_host=2, max_cog_reads=8))
     alone, two, many = (make_renderer("local", source, processes).renderer for processes in (1, 2, 16))
     assert [renderer.remote_reads for renderer in (alone, two, many)] == [8, 4, 1]  # type: ignore[attr-defined]
+    default = SourceSpec(name="s", where="site_config.yml: sources.s", catalog="catalog.json")
+    assert make_renderer("local", default, 4).renderer.remote_reads == 4  # type: ignore[attr-defined]  # 16 ÷ 4
     remote = FramePlan(datetime=datetime(2024, 1, 1, tzinfo=UTC), items=(item("https://example.org/a.tif"),))
     on_disk = FramePlan(datetime=datetime(2024, 1, 1, tzinfo=UTC), items=(item("/data/a.tif"),))
     assert alone.reads_at_once([remote] * 3) == 8 and alone.reads_at_once([on_disk] * 3) == 1  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ class HttpSection(StrictModel):
     retries: int = Field(default=4, ge=0, le=20)
     retry_after_max: float = Field(default=60.0, ge=0, le=3600)
     max_per_host: int = Field(default=4, ge=1, le=64)
+    max_cog_reads: int = Field(default=16, ge=1, le=256)  # remote files the local renderer reads at once
     max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     total_timeout: float = Field(default=300.0, gt=0, le=86400)  # one request, headers and body
 

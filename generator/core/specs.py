@@ -176,6 +176,7 @@ class HttpSpec:
     retries: int = 4
     retry_after_max: float = 60.0
     max_per_host: int = 4
+    max_cog_reads: int = 16
     max_body_bytes: int = 256 * 1024 * 1024
     total_timeout: float = 300.0  # one request, headers and body
 

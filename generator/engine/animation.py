@@ -100,7 +100,7 @@ class AnimationBuilder:
         self.options = options
         self.cache = cache
         self.pool = pool
-        self.processes = processes  # the pool's: they share each source's per-host bound
+        self.processes = processes  # the pool's: they share each source's bounds of the whole build
         self.inline = Lane(None, 1)  # for work only the build's process can do
         self.progress = progress
         self.work = Workspace(staging, cache, progress, pool.limit)

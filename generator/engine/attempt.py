@@ -198,7 +198,7 @@ def run_attempt(
         """The data frames a task reads: a few per task when that still gives every task in flight
         in the lane one, so that fewer round trips to the workers are paid (a thread lane, as
         wide as its frames, keeps one); when the reads wait on the network (remote COGs), as many
-        as a task reads at once (its process's part of the source's per-host bound)."""
+        as a task reads at once (its process's part of the source's ``http.max_cog_reads``)."""
         at_once = reads_at_once(renderer, [frames[number] for number in data])
         size = at_once if at_once > 1 else max(1, min(READ_CHUNK, len(data) // max(1, lane.limit)))
         return [data[start:start + size] for start in range(0, len(data), size)]

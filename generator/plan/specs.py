@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # the config models load with a config (pydantic is not neede
 def http_spec(section: HttpSection) -> HttpSpec:
     return HttpSpec(
         connect_timeout=section.connect_timeout, read_timeout=section.read_timeout, retries=section.retries,
-        retry_after_max=section.retry_after_max, max_per_host=section.max_per_host,
+        retry_after_max=section.retry_after_max, max_per_host=section.max_per_host, max_cog_reads=section.max_cog_reads,
         max_body_bytes=section.max_body_bytes, total_timeout=section.total_timeout,
     )
 

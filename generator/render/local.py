@@ -108,7 +108,7 @@ class LocalRenderer:
     S3-compatible endpoint); the options live only inside the ``rasterio.Env`` of each read.
     ``signer`` signs each href just before it is read (``sources.<name>.sign``). Reads of remote
     assets mostly wait on the network: up to ``remote_reads`` of them are made at once by a
-    task (the source's ``http.max_per_host``, shared out between the build's processes), local
+    task (the source's ``http.max_cog_reads``, shared out between the build's processes), local
     files one after the other.
     """
 
@@ -209,7 +209,7 @@ def local_renderer(source: SourceSpec, settings: HttpSettings) -> RendererSetup:
         user_agent=USER_AGENT, headers=tuple(settings.headers.items()), s3_requester_pays=source.s3.requester_pays,
     )
     limits = ReadLimits(max_pixels=source.max_read_pixels, max_bytes=source.max_read_bytes, key=f"sources.{source.name}")
-    renderer = LocalRenderer(access, limits, source_signer(source, settings), remote_reads=settings.max_per_host)
+    renderer = LocalRenderer(access, limits, source_signer(source, settings), remote_reads=settings.max_cog_reads)
     return RendererSetup(renderer, "local")
 
 

@@ -62,7 +62,8 @@ def make_renderer(kind: str, source: SourceSpec, processes: int = 1) -> Renderer
     """The renderer of ``kind`` for ``source``; its HTTP settings (headers expanded) come from the source.
 
     A renderer that runs in the build's pool reads in ``processes`` processes at once: they
-    share the source's per-host bound (``http.max_per_host``), each getting its part of it.
+    share the source's bounds of the whole build (``http.max_per_host``, ``http.max_cog_reads``),
+    each getting its part of them (at least one).
     """
     _load(kind)
     if kind not in _factories:
@@ -71,7 +72,10 @@ def make_renderer(kind: str, source: SourceSpec, processes: int = 1) -> Renderer
     settings = settings_for_source(source)
     setup = _factories[kind](source, settings)
     if setup.threads is None and processes > 1:
-        shared = replace(settings, max_per_host=max(1, settings.max_per_host // processes))
+        shared = replace(
+            settings, max_per_host=max(1, settings.max_per_host // processes),
+            max_cog_reads=max(1, settings.max_cog_reads // processes),
+        )
         setup = _factories[kind](source, shared)
     return setup
 

@@ -32,6 +32,9 @@ class HttpSettings:
     jitter: float = 0.5  # up to this much random time added to each back-off
     retry_after_max: float = 60.0  # a server's Retry-After is honoured up to this
     max_per_host: int = 4  # concurrent requests to one host (scheme + host + port)
+    # Remote files (COGs) the local renderer's GDAL reads at once across the build: object stores,
+    # where real assets live, serve far more than a STAC API should be sent.
+    max_cog_reads: int = 16
     max_body_bytes: int | None = DEFAULT_MAX_BODY
     # Whole exchange of one attempt (headers and body): read_timeout bounds each wait for bytes,
     # so a server that drips a byte a second would otherwise never time out.
