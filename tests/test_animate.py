@@ -1,4 +1,4 @@
-"""Tests for the animate stage: streaming GIF writer, poster and thumbnail PNGs.
+"""Tests for the animate stage: streaming GIF writer, poster PNG and thumbnail.
 
 GIFs are checked twice: with Pillow's decoder, and with a small block parser plus LZW decoder
 and frame compositor written here, so that a mistake shared by our writer and Pillow cannot go
@@ -19,6 +19,7 @@ from generator.core.errors import AnimationError
 from generator.encode.gif import GifWriter
 from generator.encode.indexed import indices_to_rgba
 from generator.encode.stills import (
+    thumbnail_image,
     thumbnail_size,
     write_poster,
     write_thumbnail,
@@ -716,29 +717,66 @@ def test_thumbnail_size_keeps_aspect_within_the_limit(
     assert thumbnail_size(width, height, max_px) == expected
 
 
+#: How far a thumbnail file's colours may be from the exact downscale (``thumbnail_image``), per
+#: channel. libwebp at quality 85 moves a flat area by a level or two (its colours go through
+#: 8-bit YUV 4:2:0) and a smooth gradient by about 3 on average; more would be visible.
+FLAT_TOLERANCE = 4
+MEAN_TOLERANCE = 4.0
+
+
 def test_thumbnail_is_downscaled_and_keeps_transparency(tmp_path: Path) -> None:
-    path = tmp_path / "thumb.png"
+    path = tmp_path / "thumb.webp"
     write_thumbnail(path, disc_frame(fill=9), distinct_palette(), TRANSPARENT, max_px=32)
 
     with Image.open(path) as thumb:
+        assert thumb.format == "WEBP"
         assert thumb.size == (32, 24)
         assert thumb.mode == "RGBA"
-        rgba = np.array(thumb)
+        rgba = np.array(thumb).astype(int)
     assert rgba[0, 0, 3] == 0
-    assert tuple(rgba[12, 16]) == (9, 246, (9 * 37) % 256, 255)
+    assert rgba[12, 16, 3] == 255  # alpha is lossless
+    assert np.abs(rgba[12, 16, :3] - (9, 246, (9 * 37) % 256)).max() <= FLAT_TOLERANCE
 
 
 def test_thumbnail_never_enlarges_and_is_rgb_without_transparency(tmp_path: Path) -> None:
-    path = tmp_path / "thumb.png"
     frame = gradient_frame(0)
-    write_thumbnail(path, frame, distinct_palette(), None, max_px=320)
-
-    with Image.open(path) as thumb:
-        assert thumb.size == (WIDTH, HEIGHT)
-        assert thumb.mode == "RGB"
-        rgb = np.array(thumb)
+    image = thumbnail_image(frame, distinct_palette(), None, max_px=320)
+    assert image.size == (WIDTH, HEIGHT) and image.mode == "RGB"
     palette = np.frombuffer(distinct_palette(), dtype=np.uint8).reshape(256, 3)
-    np.testing.assert_array_equal(rgb, palette[frame])
+    np.testing.assert_array_equal(np.array(image), palette[frame])
+
+    path = tmp_path / "thumb.webp"
+    write_thumbnail(path, frame, distinct_palette(), None, max_px=320)
+    with Image.open(path) as thumb:
+        assert (thumb.format, thumb.size, thumb.mode) == ("WEBP", (WIDTH, HEIGHT), "RGB")
+
+
+def test_a_thumbnail_file_is_close_to_the_exact_downscale_and_much_smaller_than_a_png(tmp_path: Path) -> None:
+    """A map-like frame (a smooth colormap gradient, one-pixel borders, transparency outside a
+    disc) downscaled to 160 px: the WebP is within a few levels of the exact downscale and far
+    smaller than the same pixels as a PNG, which is why thumbnails are WebP."""
+    from generator.render.palette import colormap_levels
+
+    levels = colormap_levels("viridis", 250)
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[:250] = levels
+    palette[250] = (40, 40, 40)  # borders
+    rows, cols = np.mgrid[0:384, 0:512]
+    frame = ((np.hypot(rows - 150, cols - 300) / 2.6).astype(int) % 250).astype(np.uint8)
+    frame[(rows % 64 == 0) | (cols % 80 == 0)] = 250
+    frame[np.hypot(rows - 192, cols - 256) > 190] = 255
+    exact = np.array(thumbnail_image(frame, palette.tobytes(), 255, max_px=160)).astype(int)
+
+    path = tmp_path / "thumb.webp"
+    write_thumbnail(path, frame, palette.tobytes(), 255, max_px=160)
+    with Image.open(path) as thumb:
+        written = np.array(thumb).astype(int)
+    np.testing.assert_array_equal(written[..., 3], exact[..., 3])
+    visible = exact[..., 3] == 255
+    assert np.abs(written[visible, :3] - exact[visible, :3]).mean() <= MEAN_TOLERANCE
+    png = tmp_path / "thumb.png"
+    Image.fromarray(exact.astype(np.uint8)).save(png)
+    assert path.stat().st_size * 2 < png.stat().st_size
 
 
 def test_thumbnail_edges_do_not_pick_up_the_colour_of_transparent_pixels(tmp_path: Path) -> None:
@@ -749,19 +787,26 @@ def test_thumbnail_edges_do_not_pick_up_the_colour_of_transparent_pixels(tmp_pat
     palette[3:6] = bytes([0, 0, 255])
     frame = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
     frame[:, 21:] = 1  # a vertical edge that falls between thumbnail pixels
-    path = tmp_path / "thumb.png"
+    exact = np.array(thumbnail_image(frame, bytes(palette), 0, max_px=20)).astype(int)
+    path = tmp_path / "thumb.webp"
     write_thumbnail(path, frame, bytes(palette), transparent_index=0, max_px=20)
 
     with Image.open(path) as thumb:
-        rgba = np.array(thumb).astype(int)
-    visible = rgba[..., 3] > 0
+        written = np.array(thumb).astype(int)
+    visible = exact[..., 3] > 0
     assert visible.any() and (~visible).any()
-    assert rgba[visible, 0].max() <= 2
-    assert rgba[visible, 2].min() >= 250
+    assert exact[visible, 0].max() <= 2
+    assert exact[visible, 2].min() >= 250
+    # The file, as it is seen (colour weighted by alpha): its faintest edge pixels (alpha < 16)
+    # share their chroma (4:2:0) with invisible neighbours, which does not show; bleeding would.
+    np.testing.assert_array_equal(written[..., 3], exact[..., 3])
+    seen_written = written[..., :3] * written[..., 3:] / 255
+    seen_exact = exact[..., :3] * exact[..., 3:] / 255
+    assert np.abs(seen_written - seen_exact).max() <= FLAT_TOLERANCE
 
 
 def test_thumbnail_rejects_a_zero_size(tmp_path: Path) -> None:
     with pytest.raises(AnimationError, match="at least 1 pixel"):
         write_thumbnail(
-            tmp_path / "thumb.png", gradient_frame(0), distinct_palette(), None, max_px=0
+            tmp_path / "thumb.webp", gradient_frame(0), distinct_palette(), None, max_px=0
         )

@@ -337,7 +337,7 @@ def test_reduced_motion_starts_paused_and_keeps_thumbnails_still(browser, base_u
         page.goto(f"{base_url}{SUB_PATH}index.html")
         card = page.locator(f"#card-{entry['slug']}")
         card.hover()
-        assert card.locator("img").get_attribute("src").endswith("thumbnail.png")
+        assert card.locator("img").get_attribute("src").endswith("thumbnail.webp")
     finally:
         context.close()
 

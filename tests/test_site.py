@@ -68,7 +68,7 @@ def files_for(slug: str, frame_count: int = 0) -> AnimationFiles:
         page=f"animations/{slug}/index.html",
         outputs={"gif": f"animations/{slug}/{slug}.gif"},
         poster=f"animations/{slug}/poster.png",
-        thumbnail=f"animations/{slug}/thumbnail.png",
+        thumbnail=f"animations/{slug}/thumbnail.webp",
         frames=tuple(f"animations/{slug}/frames/{n:04d}.png" for n in range(1, frame_count + 1)),
     )
 
@@ -382,7 +382,7 @@ def test_index_card_shows_collection_region_dates_and_frames(built: Path) -> Non
     links = card.find_all("a")
     assert [a.attrs["href"] for a in links] == ["animations/no2-france/index.html"]
     (thumbnail,) = card.find_all("img")
-    assert thumbnail.attrs["src"] == "animations/no2-france/thumbnail.png"
+    assert thumbnail.attrs["src"] == "animations/no2-france/thumbnail.webp"
     assert thumbnail.attrs["loading"] == "lazy"
     # The dummy thumbnail is not a readable image, so the GIF size stands in.
     assert (thumbnail.attrs["width"], thumbnail.attrs["height"]) == ("320", "240")
@@ -397,7 +397,7 @@ def test_index_card_shows_collection_region_dates_and_frames(built: Path) -> Non
 def test_card_thumbnail_size_comes_from_the_image_file(tmp_path: Path) -> None:
     record = ok_record()
     write_media(tmp_path, record)
-    Image.new("RGB", (48, 36), "white").save(tmp_path / record.files.thumbnail, format="PNG")
+    Image.new("RGB", (48, 36), "white").save(tmp_path / record.files.thumbnail, format="WEBP")
 
     site.write_site(tmp_path, SITE, [record], generator_version=VERSION)
 

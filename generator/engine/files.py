@@ -31,7 +31,7 @@ def animation_files(slug: str, frame_count: int = 0, formats: Sequence[str] = ("
             for encoder in encoders() if encoder.name in formats or encoder.name == "gif"
         },
         poster=f"{folder}/poster.png",
-        thumbnail=f"{folder}/thumbnail.png",
+        thumbnail=f"{folder}/thumbnail.webp",
         legend=f"{folder}/legend.png",
         frames=tuple(f"{folder}/frames/{number:04d}.png" for number in range(1, frame_count + 1)),
     )

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 3  # bump when the layout of cached layers changes
 # Bump when the same frames make other files (an encoder's settings, full-colour true-colour
 # outputs): an animation built before is then made again rather than carried over.
-OUTPUTS_VERSION = 4  # 4: the MP4's x264 settings (encode.mp4._X264_PARAMS)
+OUTPUTS_VERSION = 5  # 5: thumbnails are WebP (encode.stills.THUMBNAIL_QUALITY); 4: the MP4's x264 settings
 DIGEST_CHUNK = "eo-timelapse-layer-sha256"  # the PNG text chunk holding an entry's digest
 STATS_CHUNK = "eo-timelapse-layer-stats"  # the PNG text chunk holding the frame's statistics (JSON)
 
