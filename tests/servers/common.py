@@ -13,6 +13,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 
+class LoopbackServer(ThreadingHTTPServer):
+    """A threaded HTTP server whose listen backlog is a real server's, not Python's 5.
+
+    A build reads up to ``http.max_cog_reads`` (16) remote files at once and GDAL opens several
+    connections per file for the ranges it fetches side by side: with a backlog of 5, the
+    connections beyond it wait for TCP to send their SYN again (1 s, then 3, 7, 15… s), which no
+    server people read COGs from (nginx: 511, S3) makes them do.
+    """
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def free_port() -> int:
     """An ephemeral port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -43,8 +56,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 def loopback_http(handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[int]:
     """Serve ``handler`` (one thread per request) on an ephemeral loopback port for the duration
     of the block; yields the port."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
+    httpd = LoopbackServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, name=name, daemon=True)
     thread.start()
     try:

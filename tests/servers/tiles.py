@@ -21,12 +21,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 from PIL import Image
 
-from .common import free_port, wait_until
+from .common import LoopbackServer, free_port, wait_until
 
 _TILE_PATH = re.compile(r"^/(tiles|holey|blocked)/(\d+)/(\d+)/(\d+)\.png$")
 TILE_PX = 256
@@ -124,8 +124,7 @@ def _handler(server: TileServer) -> type[BaseHTTPRequestHandler]:
 def serve_tiles(delay: float = 0.02) -> Iterator[TileServer]:
     """Run a tile server on a free loopback port until the block ends."""
     server = TileServer(port=free_port(), delay=delay)
-    httpd = ThreadingHTTPServer(("127.0.0.1", server.port), _handler(server))
-    httpd.daemon_threads = True
+    httpd = LoopbackServer(("127.0.0.1", server.port), _handler(server))
     thread = threading.Thread(target=httpd.serve_forever, name="tile-server", daemon=True)
     thread.start()
     try:
