@@ -33,7 +33,7 @@ __all__ = [
 #: libwebp's lossy quality for thumbnails. A downscaled map is a photograph as far as a codec is
 #: concerned (every border and smooth gradient resampled into blends): as a PNG it took 60-100 KB,
 #: 3× the full-size palette poster, and the gallery's index loads one per card. At 85 the demo's
-#: thumbnails take 18-23 KB and differ from the exact downscale by about 3 levels of 255 on
+#: thumbnails take 15-28 KB and differ from the exact downscale by about 3 levels of 255 on
 #: average, invisibly at card size; alpha stays lossless, so the map's edges are as they were.
 #: Palette quantization (Pillow's octree) was as small but banded the colormap's gradients.
 THUMBNAIL_QUALITY = 85
