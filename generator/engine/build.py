@@ -214,9 +214,11 @@ def _build_claimed(
         tuple[tuple[AnimationSpec, AnimationStats] | None, Callable[[], Pipeline[AnimationRecord | None]]]
     ]:
         """The animations to build, in config order (the others are carried over on the way);
-        with worker processes, first the new animations' grids, made while the first are planned."""
+        with worker processes, first the new animations' grids, made while the first are planned.
+        The searches of animations whose source is a STAC API start at once, a few side by side."""
+        ahead = [(spec, regions[spec.region.id]) for spec in specs if spec.id in selected]
+        builder.search_ahead(ahead)
         if tasks.executor is not None:
-            ahead = [(spec, regions[spec.region.id]) for spec in specs if spec.id in selected]
             yield None, partial(builder.grids_ahead, ahead)
         for spec in specs:
             if spec.id not in selected:

@@ -16,9 +16,11 @@ import hashlib
 import inspect
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -94,6 +96,10 @@ class SearchCache:
     An entry holds the source's ``SourceItem`` records as canonical JSON (``core.records``);
     results whose hrefs carry a query string or ``user:password@`` (pre-signed URLs) are not
     kept, so no secret is written to the cache folder (``core.redaction``).
+
+    A build starts the searches of its animations whose source answers over the network ahead,
+    a few at once (:meth:`search_ahead`): an animation's plan then takes its search's result, or
+    waits for it, instead of searching after the animations before it, one search at a time.
     """
 
     root: Path | None
@@ -108,6 +114,9 @@ class SearchCache:
     # (``BuildMemo.search_entries``), by path: an entry whose file is as it was is not parsed and
     # decoded again, and keeps what the planner made of it. None: every entry is read from its file.
     entries: BoundedMemo[str, object] | None = field(default=None, repr=False)
+    # Searches started ahead and not yet taken by a plan, by key.
+    ahead: dict[str, Future[_Found]] = field(default_factory=dict, repr=False)
+    _ahead_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def items(
         self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
@@ -119,15 +128,51 @@ class SearchCache:
         self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
         search: ItemSearch | None,
     ) -> _Found:
-        """The search's result: made once per build (whatever the TTL), else read from the cache."""
-        bounds = None if interval is None else [str(interval.start), str(interval.end)]
-        parts: list[object] = [source_config, collection_id, bounds, shapely.to_wkb(region.geometry).hex()]
-        if search:
-            parts.append(canonical_json(search))  # keys of searches without query or filter stay as they were
-        key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        """The search's result: made once per build (whatever the TTL), else read from the cache.
+
+        A search started ahead is waited for; if it failed, its error is raised here, as the
+        search made now would have.
+        """
+        key = _search_key(source_config, collection_id, interval, region, search)
         if key not in self.done:
-            self.done[key] = self._search(key, source, collection_id, interval, region, search)
+            with self._ahead_lock:
+                started = self.ahead.pop(key, None)
+            if started is not None:
+                self.done[key] = started.result()
+            else:
+                self.done[key] = self._search(key, source, collection_id, interval, region, search)
         return self.done[key]
+
+    def search_ahead(
+        self, threads: Executor, source: BuildSource, source_config: str, collection_id: str,
+        interval: Interval | None, region: Region, search: ItemSearch | None,
+    ) -> None:
+        """Start the search :meth:`found` will be asked for on ``threads``, if ``source`` can search
+        beside others (``for_search_beside``: a STAC API). The search has a copy of the source
+        with notes of its own; they go with its result (``_Found.notes``)."""
+        if not source.searches_beside():
+            return
+        key = _search_key(source_config, collection_id, interval, region, search)
+
+        def start() -> None:
+            with self._ahead_lock:
+                if key not in self.done and key not in self.ahead:
+                    self.ahead[key] = threads.submit(self._search_beside, key, source, collection_id, interval, region, search)
+
+        source.when_answered(start)  # a source that does not answer is asked by one animation only
+
+    def _search_beside(
+        self, key: str, source: BuildSource, collection_id: str, interval: Interval | None, region: Region,
+        search: ItemSearch | None,
+    ) -> _Found:
+        """One search ahead, on a thread of its own: a failure of the source is the build's (the
+        animations after it fail at once), as when the search is made by the plan."""
+        def searched() -> _Found:
+            beside = source.beside()
+            found = self._search(key, beside, collection_id, interval, region, search)
+            return replace(found, notes=tuple(beside.notes)) if beside.notes else found
+
+        return source.ask(searched)
 
     def _search(
         self, key: str, source: Source, collection_id: str, interval: Interval | None, region: Region,
@@ -195,6 +240,10 @@ class _Found:
     # holds the source's config, the collection, the interval and the region's outline; the plan is
     # a function of those, the spec and what the source said of the collection.
     plans: list[tuple[AnimationSpec, CollectionInfo, AnimationPlan]] = field(default_factory=list)
+    # What the source warned about while making this result, when it was searched ahead (beside
+    # other searches: ``SearchCache.search_ahead``). A search made by the plan itself leaves its
+    # notes on the source, where the plan finds them.
+    notes: tuple[str, ...] = ()
 
     PLANS_KEPT = 8
 
@@ -229,6 +278,16 @@ class _Entry:
 
 def _file_state(found: os.stat_result) -> tuple[int, int, int]:
     return (found.st_size, found.st_mtime_ns, found.st_ino)
+
+
+def _search_key(
+    source_config: str, collection_id: str, interval: Interval | None, region: Region, search: ItemSearch | None
+) -> str:
+    bounds = None if interval is None else [str(interval.start), str(interval.end)]
+    parts: list[object] = [source_config, collection_id, bounds, shapely.to_wkb(region.geometry).hex()]
+    if search:
+        parts.append(canonical_json(search))  # keys of searches without query or filter stay as they were
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def _read_entry(path: Path, found: os.stat_result, entries: BoundedMemo[str, object] | None) -> _Entry:
@@ -292,7 +351,8 @@ def plan_animation(
     source_config = canonical_json(source_spec)
     search = spec.collection.search
     found = searches.found(source, source_config, spec.collection.stac_id, interval, region, search)
-    if len(source_notes) == seen_notes:  # the source warned of nothing: what it found was planned like this before
+    notes = (*source_notes[seen_notes:], *found.notes)
+    if not notes:  # the source warned of nothing: what it found was planned like this before
         known = found.plan(spec, collection)
         if known is not None:
             return known
@@ -316,10 +376,7 @@ def plan_animation(
     steps = time_steps(planned, collection.time_density, spec.render, items, region_longitude(region.geometry))
     steps = rank_frames(steps, spec.collection.composite, listings(items))
     frames = tuple(keep_last(steps, spec.collection.last))
-    plan = AnimationPlan(
-        collection=collection, style=resolved.style, frames=frames, notes=tuple(source_notes[seen_notes:]),
-        assets=assets,
-    )
+    plan = AnimationPlan(collection=collection, style=resolved.style, frames=frames, notes=notes, assets=assets)
     if not plan.notes:
         found.keep(spec, collection, plan)
     return plan
@@ -341,7 +398,8 @@ class BuildSource:
     The first ``SourceUnreachable`` (timeout, refused, unknown host, 5xx after retries) is kept;
     every later call fails at once with the same reason, so a source that never answers costs
     one animation's waiting, not every animation's. A collection is asked for once per build:
-    its animations over several regions share what it said.
+    its animations over several regions share what it said. Searches made ahead wait for the
+    source's first answer (:meth:`when_answered`): until then it is asked by one animation only.
     """
 
     def __init__(self, source: Source) -> None:
@@ -350,6 +408,9 @@ class BuildSource:
         self.notes = source.notes  # the same list: notes the source adds are seen here
         self.failure: str | None = None
         self.collections: dict[str, CollectionInfo] = {}
+        self.answered = False
+        self._when_answered: list[Callable[[], None]] = []
+        self._answer_lock = threading.Lock()
 
     def local_files(self, collection_id: str) -> tuple[str, ...] | None:
         """The source's ``local_files`` (a static catalog on disk), if it has any."""
@@ -358,22 +419,48 @@ class BuildSource:
 
     def collection(self, collection_id: str) -> CollectionInfo:
         if collection_id not in self.collections:
-            self.collections[collection_id] = self._ask(lambda: self.source.collection(collection_id))
+            self.collections[collection_id] = self.ask(lambda: self.source.collection(collection_id))
         return self.collections[collection_id]
 
     def items(
         self, collection_id: str, interval: Interval | None, region: BaseGeometry, search: ItemSearch | None = None
     ) -> list[SourceItem]:
-        return self._ask(lambda: search_items(self.source, collection_id, interval, region, search))
+        return self.ask(lambda: search_items(self.source, collection_id, interval, region, search))
 
-    def _ask(self, call: Callable[[], T]) -> T:
+    def searches_beside(self) -> bool:
+        """Whether the source can search while other searches run (``for_search_beside``)."""
+        return callable(getattr(self.source, "for_search_beside", None))
+
+    def beside(self) -> Source:
+        """The source for one search made beside others: notes of its own (see ``searches_beside``)."""
+        beside: Source = self.source.for_search_beside()  # type: ignore[attr-defined]
+        return beside
+
+    def when_answered(self, then: Callable[[], None]) -> None:
+        """``then()`` once the source has answered a call (now, if it has); never if it fails first."""
+        with self._answer_lock:
+            if not self.answered:
+                self._when_answered.append(then)
+                return
+        then()
+
+    def ask(self, call: Callable[[], T]) -> T:
+        """``call()``; the first ``SourceUnreachable`` it raises makes every later call fail at once."""
         if self.failure is not None:
             raise SourceUnreachable(self.failure + SourceUnreachable.REPEATED)
         try:
-            return call()
+            answer = call()
         except SourceUnreachable as error:
             self.failure = str(error)
+            with self._answer_lock:
+                self._when_answered.clear()
             raise
+        if not self.answered:
+            with self._answer_lock:
+                self.answered, waiting, self._when_answered = True, self._when_answered, []
+            for then in waiting:
+                then()
+        return answer
 
 
 def search_items(

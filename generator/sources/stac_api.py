@@ -15,8 +15,10 @@ in the order the API listed them, and filtered locally with the same rules as st
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -68,10 +70,25 @@ class StacApiSource:
     session: requests.Session | None = None
     notes: list[str] = field(default_factory=list)  # warnings worth showing next to the result
     _client: Client | None = field(default=None, init=False, repr=False)
+    # Searches run side by side (``for_search_beside``): the API is opened once, by the first.
+    _opening: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     # --- opening ---------------------------------------------------------------------------
 
     def client(self) -> Client:
+        with self._opening:
+            return self._open()
+
+    def for_search_beside(self) -> StacApiSource:
+        """This source for one search made while others run: the same client and session (the
+        API is opened once, its per-host bound holds), but notes of its own, so that the search
+        knows which warnings (a page cap, a looping link) are about its own result."""
+        self.client()
+        beside = copy.copy(self)
+        beside.notes = []
+        return beside
+
+    def _open(self) -> Client:
         from pystac_client import Client
         from pystac_client.exceptions import APIError
         from pystac_client.stac_api_io import StacApiIO

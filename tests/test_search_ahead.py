@@ -1,0 +1,161 @@
+"""A STAC API's searches start ahead, a few side by side, and each animation gets its own result.
+
+A build plans its animations one after the other; with a STAC API each plan used to wait for its
+own search, behind the searches of the animations before it. The searches now start together
+(up to the source's ``http.max_per_host``) on threads of the build's process. These tests run a
+scripted STAC API on 127.0.0.1 that answers each search after a delay and records how many it
+was serving at once, with tiny local COGs (64 px, 4 frames).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.engine.build import BuildOptions, BuildResult, build
+from tests.conftest import column_values, write_cog
+from tests.servers.faults import FaultServer, Reply, Request
+
+CORE = "https://api.stacspec.org/v1.0.0/core"
+ITEM_SEARCH = "https://api.stacspec.org/v1.0.0/item-search"
+COLLECTIONS = "https://api.stacspec.org/v1.0.0/collections"
+SEARCH_DELAY = 0.2  # seconds before each search is answered
+REGIONS = 4
+#: Regions whose search the API answers with a page it then sends again (a looping ``next`` link).
+LOOPING = {"r1"}
+#: Regions whose search the API refuses.
+REFUSED = {"r2"}
+
+
+@pytest.fixture(scope="module")
+def cogs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("cogs")
+    return [write_cog(folder / f"m{month}.tif", column_values(64) + 10 * month) for month in range(4)]
+
+
+def _region_of(request: Request) -> str:
+    """The region a search is for: the west edge of its ``intersects`` (or, once that was refused,
+    ``bbox``) says which (``_config``)."""
+    body = request.json()
+    if "intersects" in body:
+        west = min(x for x, _ in body["intersects"]["coordinates"][0])
+    else:
+        west = body["bbox"][0]
+    return f"r{round(west) // 12}"
+
+
+def _api(cogs: list[Path], refuse: bool) -> FaultServer:
+    server = FaultServer().start()
+    url = server.url
+    items = [
+        {
+            "type": "Feature", "stac_version": "1.0.0", "id": f"m{month}", "collection": "c",
+            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [64, 0], [64, 64], [0, 64], [0, 0]]]},
+            "bbox": [0, 0, 64, 64], "properties": {"datetime": f"2024-{month + 1:02d}-01T00:00:00Z"},
+            "assets": {"data": {"href": str(path), "type": "image/tiff; application=geotiff", "roles": ["data"]}},
+            "links": [],
+        }
+        for month, path in enumerate(cogs)
+    ]
+    landing = {
+        "type": "Catalog", "stac_version": "1.0.0", "id": "api", "description": "scripted",
+        "conformsTo": [CORE, ITEM_SEARCH, COLLECTIONS],
+        "links": [
+            {"rel": "self", "href": f"{url}/"}, {"rel": "root", "href": f"{url}/"},
+            {"rel": "data", "href": f"{url}/collections"},
+            {"rel": "search", "href": f"{url}/search", "method": "POST", "type": "application/geo+json"},
+        ],
+    }
+    collection = {
+        "type": "Collection", "stac_version": "1.0.0", "id": "c", "description": "d", "license": "CC0-1.0",
+        "extent": {"spatial": {"bbox": [[0, 0, 64, 64]]}, "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}},
+        "links": [{"rel": "self", "href": f"{url}/collections/c"}],
+        "renders": {"data": {"assets": ["data"], "rescale": [[0, 100]], "colormap_name": "viridis"}},
+    }
+
+    def search(request: Request) -> Reply:
+        body = request.json()
+        region = _region_of(request)
+        if refuse and region in REFUSED:
+            return Reply.json({"code": "BadRequest", "description": "this search is refused"}, status=400, delay=SEARCH_DELAY)
+        page: dict[str, Any] = {"type": "FeatureCollection", "features": items, "links": []}
+        if region in LOOPING:
+            again = {**body, "token": "again"}
+            page["links"] = [{"rel": "next", "href": f"{url}/search", "method": "POST", "body": again}]
+        return Reply.json(page, delay=SEARCH_DELAY)
+
+    server.route("/", lambda _: Reply.json(landing))
+    server.route("/collections/c", lambda _: Reply.json(collection))
+    server.route("/search", search)
+    return server
+
+
+@pytest.fixture
+def api(cogs: list[Path]) -> Iterator[FaultServer]:
+    server = _api(cogs, refuse=False)
+    yield server
+    server.stop()
+
+
+def _config(folder: Path, url: str, http: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    regions = "".join(f"  - {{id: r{k}, bbox: [{12 * k + 1}, 8, {12 * k + 11}, 56]}}\n" for k in range(REGIONS))
+    config = folder / "site_config.yml"
+    config.write_text(
+        f"site: {{title: Ahead}}\nsources: {{s: {{api: '{url}/', allow_local_assets: true{http}}}}}\n"
+        "collections: [{id: c, source: s}]\n"
+        f"regions:\n{regions}render: {{size: 64}}\n"
+    )
+    return config
+
+
+def _build(config: Path, jobs: int = 1) -> BuildResult:
+    return build(config, config.parent / "output", options=BuildOptions(jobs=jobs, use_cache=False))
+
+
+def _gif(result: BuildResult, region: str) -> bytes:
+    return (result.output_dir / f"animations/c--{region}/c--{region}.gif").read_bytes()
+
+
+def test_the_searches_of_a_builds_animations_run_side_by_side_and_change_nothing(cogs: list[Path], tmp_path: Path) -> None:
+    results, most = [], []
+    for name, http in (("ahead", ""), ("one", ", http: {max_per_host: 1}")):
+        server = _api(cogs, refuse=False)
+        try:
+            results.append(_build(_config(tmp_path / name, server.url, http)))
+            most.append(server.max_in_flight("/search"))
+        finally:
+            server.stop()
+    side_by_side, one_by_one = results
+    assert 2 <= most[0] <= 4  # side by side, within the default max_per_host
+    assert most[1] == 1  # the source's per-host bound holds for them too
+    assert [record.status for record in (*side_by_side.records, *one_by_one.records)] == ["ok"] * 2 * REGIONS
+    for region in (f"r{k}" for k in range(REGIONS)):
+        assert _gif(side_by_side, region) == _gif(one_by_one, region)
+
+
+def test_a_search_ahead_warns_about_its_own_animation_only(api: FaultServer, tmp_path: Path) -> None:
+    """r1's search loops (its page comes again): the note goes with r1's animation, whichever
+    searches ran beside it, and no other animation gets it."""
+    result = _build(_config(tmp_path, api.url), jobs=2)
+    assert all(record.status == "ok" for record in result.records)
+    looped = {record.region_id for record in result.records for note in record.notes if "sent page 2 again" in note}
+    assert looped == LOOPING, [record.notes for record in result.records]
+    searches = [hit.json() for hit in api.hits("/search")]
+    assert sum(1 for body in searches if body.get("token") == "again") == 1  # r1's next page, once
+
+
+def test_a_refused_search_ahead_fails_its_animation_with_the_apis_reason_and_no_other(cogs: list[Path], tmp_path: Path) -> None:
+    server = _api(cogs, refuse=True)
+    try:
+        result = _build(_config(tmp_path, server.url, ", http: {retries: 0}"))
+    finally:
+        server.stop()
+    status = {record.region_id: (record.status, record.error) for record in result.records}
+    assert status["r2"][0] == "failed" and "this search is refused" in (status["r2"][1] or ""), status
+    assert all(status[f"r{k}"] == ("ok", None) for k in range(REGIONS) if f"r{k}" not in REFUSED), status
+    assert json.loads((result.output_dir / "manifest.json").read_text())["animations"]
