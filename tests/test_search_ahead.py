@@ -19,10 +19,8 @@ import pytest
 from generator.engine.build import BuildOptions, BuildResult, build
 from tests.conftest import column_values, write_cog
 from tests.servers.faults import FaultServer, Reply, Request
+from tests.servers.scripted_stac import scripted_api, stac_item
 
-CORE = "https://api.stacspec.org/v1.0.0/core"
-ITEM_SEARCH = "https://api.stacspec.org/v1.0.0/item-search"
-COLLECTIONS = "https://api.stacspec.org/v1.0.0/collections"
 SEARCH_DELAY = 0.2  # seconds before each search is answered
 REGIONS = 4
 #: Regions whose search the API answers with a page it then sends again (a looping ``next`` link).
@@ -49,49 +47,21 @@ def _region_of(request: Request) -> str:
 
 
 def _api(cogs: list[Path], refuse: bool) -> FaultServer:
-    server = FaultServer().start()
-    url = server.url
     items = [
-        {
-            "type": "Feature", "stac_version": "1.0.0", "id": f"m{month}", "collection": "c",
-            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [64, 0], [64, 64], [0, 64], [0, 0]]]},
-            "bbox": [0, 0, 64, 64], "properties": {"datetime": f"2024-{month + 1:02d}-01T00:00:00Z"},
-            "assets": {"data": {"href": str(path), "type": "image/tiff; application=geotiff", "roles": ["data"]}},
-            "links": [],
-        }
+        stac_item(f"m{month}", f"2024-{month + 1:02d}-01T00:00:00Z", str(path), (0, 0, 64, 64), "c")
         for month, path in enumerate(cogs)
     ]
-    landing = {
-        "type": "Catalog", "stac_version": "1.0.0", "id": "api", "description": "scripted",
-        "conformsTo": [CORE, ITEM_SEARCH, COLLECTIONS],
-        "links": [
-            {"rel": "self", "href": f"{url}/"}, {"rel": "root", "href": f"{url}/"},
-            {"rel": "data", "href": f"{url}/collections"},
-            {"rel": "search", "href": f"{url}/search", "method": "POST", "type": "application/geo+json"},
-        ],
-    }
-    collection = {
-        "type": "Collection", "stac_version": "1.0.0", "id": "c", "description": "d", "license": "CC0-1.0",
-        "extent": {"spatial": {"bbox": [[0, 0, 64, 64]]}, "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}},
-        "links": [{"rel": "self", "href": f"{url}/collections/c"}],
-        "renders": {"data": {"assets": ["data"], "rescale": [[0, 100]], "colormap_name": "viridis"}},
-    }
 
-    def search(request: Request) -> Reply:
-        body = request.json()
+    def answer(request: Request, page: dict[str, Any], url: str) -> Reply:
         region = _region_of(request)
         if refuse and region in REFUSED:
             return Reply.json({"code": "BadRequest", "description": "this search is refused"}, status=400, delay=SEARCH_DELAY)
-        page: dict[str, Any] = {"type": "FeatureCollection", "features": items, "links": []}
         if region in LOOPING:
-            again = {**body, "token": "again"}
+            again = {**request.json(), "token": "again"}
             page["links"] = [{"rel": "next", "href": f"{url}/search", "method": "POST", "body": again}]
         return Reply.json(page, delay=SEARCH_DELAY)
 
-    server.route("/", lambda _: Reply.json(landing))
-    server.route("/collections/c", lambda _: Reply.json(collection))
-    server.route("/search", search)
-    return server
+    return scripted_api("c", items, (0, 0, 64, 64), answer=answer)
 
 
 @pytest.fixture
