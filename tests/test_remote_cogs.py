@@ -90,6 +90,20 @@ def test_local_renderer_reads_over_http_with_ranges(
     assert dict(os.environ) == environ  # GDAL options lived in a rasterio.Env only
 
 
+def test_a_remote_cog_whose_url_has_no_tif_extension_is_read_like_any_other(
+    http_server: RangeServer, cog_dir: Path, setting: tuple[Grid, shapely.Geometry, np.ndarray]
+) -> None:
+    """Download URLs (``…/download/B04``) name no extension: GDAL must not take them for missing."""
+    grid, _, _ = setting
+    shutil.copy(cog_dir / "columns.tif", cog_dir / "download")
+    renderer = LocalRenderer(RemoteAccess(user_agent=USER_AGENT))
+    named = renderer.read(item(http_server.href("columns.tif")), grid, STYLE)
+    unnamed = renderer.read(item(http_server.href("download")), grid, STYLE)
+    np.testing.assert_array_equal(unnamed.values, named.values)
+    assert "CPL_VSIL_CURL_ALLOWED_EXTENSIONS" in RemoteAccess().gdal_options("https://example.org/a.tif?sig=x")
+    assert "CPL_VSIL_CURL_ALLOWED_EXTENSIONS" not in RemoteAccess().gdal_options("https://example.org/download/B04")
+
+
 def test_local_renderer_reads_s3_unsigned(
     loopback_s3: S3Server, s3_href: str, cog_dir: Path, setting: tuple[Grid, shapely.Geometry, np.ndarray]
 ) -> None:

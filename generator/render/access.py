@@ -69,8 +69,12 @@ GDAL_READ_OPTIONS = {
     "GDAL_HTTP_RETRY_DELAY": "1",
     "GDAL_HTTP_RETRY_CODES": "429,500,502,503,504",
     "VSI_CACHE": "TRUE",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.ovr",
 }
+#: GDAL takes a remote file whose name has none of these extensions for missing: no request is
+#: sent for the sidecar files (``.aux.xml``, ``.msk``…) it would otherwise look for. Set only
+#: for hrefs that end so (``gdal_options``): a download URL without one (``…/download/B04``) is a
+#: COG like any other.
+COG_EXTENSIONS = (".tif", ".tiff", ".TIF", ".TIFF")
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,11 @@ class RemoteAccess:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     s3_requester_pays: bool = False
 
-    def gdal_options(self) -> dict[str, str]:
+    def gdal_options(self, href: str | None = None) -> dict[str, str]:
+        """GDAL's settings for reading ``href`` (an asset href, signed or not) from this source."""
         options = dict(GDAL_READ_OPTIONS)
+        if href is None or urlsplit(href).path.endswith(COG_EXTENSIONS):
+            options["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"] = ",".join((*COG_EXTENSIONS, ".ovr"))
         if self.user_agent:
             options["GDAL_HTTP_USERAGENT"] = self.user_agent
         if self.headers:

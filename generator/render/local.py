@@ -136,7 +136,7 @@ class LocalRenderer:
         label = public_url(item.href)
         try:
             href = item.href if self.signer is None else self.signer.sign(item.href)
-            with rasterio.Env(**self.access.gdal_options()):
+            with rasterio.Env(**self.access.gdal_options(href)):
                 return self._read(href_for_gdal(href), label, grid, style)
         except RenderError as error:
             raise RenderError(f"item {item.item_id!r}: {error}") from None
