@@ -198,6 +198,37 @@ def test_remote_static_catalog_reads_through_the_session(catalog_server: tuple[F
     assert len(server.hits(f"/{COLLECTION_ID}/collection.json")) == 2  # the 503, then the retry
 
 
+def test_a_remote_static_catalogs_items_are_read_a_few_at_once_and_each_once(tmp_path: Path) -> None:
+    """Each item of a static catalog is a document of its own: a remote catalog's are read up to
+    the source's ``max_per_host`` at a time (here 30 ms an answer), not one after the other,
+    and the items are those of the same catalog on disk."""
+    from tests.servers.range_http import serve_directory
+
+    write_static_catalog(tmp_path, veda_like_collection(), veda_like_items(months=12))
+    region = box(*REGION_BBOX)
+    local = StaticCatalogSource("local", str(tmp_path / "catalog.json")).items(COLLECTION_ID, None, region)
+    with serve_directory(tmp_path, delay=0.03) as server:
+        remote = StaticCatalogSource("remote", server.href("catalog.json")).items(COLLECTION_ID, None, region)
+        paths = [request["path"] for request in server.requests if request["method"] == "GET"]
+        assert 2 <= server.most_in_flight <= HttpSettings().max_per_host
+    assert [(item.id, item.datetime) for item in remote] == [(item.id, item.datetime) for item in local]
+    item_paths = [path for path in paths if path not in ("/catalog.json", f"/{COLLECTION_ID}/collection.json")]
+    assert len(item_paths) >= 12 and len(set(item_paths)) == len(item_paths)  # each item read once
+
+
+def test_a_remote_static_catalogs_missing_item_is_still_a_source_error_naming_it(tmp_path: Path) -> None:
+    from tests.servers.range_http import serve_directory
+
+    write_static_catalog(tmp_path, veda_like_collection(), veda_like_items(months=6))
+    missing = sorted((tmp_path / COLLECTION_ID).rglob("*.json"))[-1]
+    assert missing.name != "collection.json"
+    missing.unlink()
+    with serve_directory(tmp_path) as server:
+        with pytest.raises(SourceError, match="HTTP 404") as raised:
+            StaticCatalogSource("remote", server.href("catalog.json")).items(COLLECTION_ID, None, box(*REGION_BBOX))
+    assert missing.name in str(raised.value)
+
+
 def test_remote_static_catalog_missing_is_a_source_error(catalog_server: tuple[FaultServer, Path]) -> None:
     server, _ = catalog_server
     source = StaticCatalogSource("remote", f"{server.url}/nothing/catalog.json", session=make_session())

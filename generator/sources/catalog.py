@@ -48,11 +48,13 @@ class StaticCatalogSource:
     _catalog: pystac.STACObject | None = field(default=None, init=False, repr=False)
     _collections: dict[str, pystac.Collection] | None = field(default=None, init=False, repr=False)
     _walked: dict[str, tuple[str, ...] | None] = field(default_factory=dict, init=False, repr=False)
+    _io: SessionStacIO | None = field(default=None, init=False, repr=False)
 
     def _open(self) -> dict[str, pystac.Collection]:
         if self._collections is None:
+            self._io = SessionStacIO(self._session)
             try:
-                self._catalog = pystac.read_file(self.href, stac_io=SessionStacIO(self._session))
+                self._catalog = pystac.read_file(self.href, stac_io=self._io)
             except FileNotFoundError:
                 raise SourceError(f"source {self.name!r}: catalog not found: {public_url(self.href)}") from None
             except Exception as error:  # pystac raises many types for unreadable or invalid JSON
@@ -130,7 +132,10 @@ class StaticCatalogSource:
         with a warning instead of failing the whole collection. ``catalogs`` gets each catalog walked.
         """
         catalogs.append(catalog)
-        for link in catalog.get_links(pystac.RelType.ITEM):
+        links = catalog.get_links(pystac.RelType.ITEM)
+        if self._io is not None:
+            self._io.fetch_ahead(links, (self.settings or HttpSettings()).max_per_host)
+        for link in links:
             target = link.target
             if isinstance(target, pystac.Item):
                 yield target
@@ -142,9 +147,14 @@ class StaticCatalogSource:
             try:
                 resolved = link.resolve_stac_object(root=catalog.get_root()).target
             except pystac.STACError as error:
-                # pystac wraps every failure alike: one to read the file stays an error (as before),
-                # a document that is not a STAC object (a FeatureCollection…) is skipped.
-                if isinstance(error.__cause__, (SourceError, OSError)):
+                # pystac wraps every failure alike: one to read the file stays an error, with the
+                # read's own reason (an HTTP status, a timeout: still SourceUnreachable, so the
+                # build stops asking), a document that is not a STAC object (a FeatureCollection…)
+                # is skipped.
+                cause = error.__cause__
+                if isinstance(cause, SourceError):
+                    raise type(cause)(f"source {self.name!r}: collection {collection_id!r}: {cause}") from None
+                if isinstance(cause, OSError):
                     raise
                 resolved = None
             if not isinstance(resolved, pystac.Item):
@@ -185,15 +195,49 @@ def _local_files(
 
 class SessionStacIO(pystac.stac_io.DefaultStacIO):
     """pystac I/O that reads http(s) hrefs through our session (retries, timeouts, User-Agent),
-    asked of ``session`` on the first such read."""
+    asked of ``session`` on the first such read.
+
+    A remote catalog's items are documents of their own, one request each: :meth:`fetch_ahead`
+    reads those a catalog links to a few at once before pystac resolves the links one by one,
+    so a walk waits on the network about once per ``at_once`` items instead of once per item.
+    """
 
     def __init__(self, session: Callable[[], requests.Session]) -> None:
         super().__init__()
         self.session = session
+        self.fetched: dict[str, str] = {}  # documents read ahead, by href, until pystac asks for them
+
+    def fetch_ahead(self, links: list[pystac.Link], at_once: int) -> None:
+        """Read the remote documents ``links`` point at, up to ``at_once`` at a time (the source's
+        per-host bound holds in the session too). One that cannot be read is left to the read
+        pystac makes, which raises as it always did."""
+        hrefs = [
+            href for link in links
+            if not link.is_resolved() and isinstance(href := link.get_absolute_href(), str)
+            and href.startswith(("http://", "https://")) and href not in self.fetched
+        ]
+        if len(hrefs) < 2 or at_once < 2:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(at_once, len(hrefs)), thread_name_prefix="catalog") as threads:
+            for href, text in zip(hrefs, threads.map(self._text_or_none, hrefs), strict=True):
+                if text is not None:
+                    self.fetched[href] = text
+
+    def _text_or_none(self, href: str) -> str | None:
+        try:
+            response = self.session().get(href)
+        except Exception:  # noqa: BLE001 - read again by pystac, whose read says what went wrong
+            return None
+        return response.text if response.ok else None
 
     def read_text_from_href(self, href: str) -> str:
         if not href.startswith(("http://", "https://")):
             return super().read_text_from_href(href)
+        fetched = self.fetched.pop(href, None)
+        if fetched is not None:
+            return fetched
         import requests
 
         from generator.sources.http import describe_error, source_error
