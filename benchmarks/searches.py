@@ -8,8 +8,11 @@ after 40 ms, and builds one collection over 6 regions (6 animations, 12 frames o
 a time (``http.max_per_host: 1``: still started ahead, beside the rendering) and the default (4
 side by side, ``plan.schedule.SearchCache.search_ahead``). Prints wall-time medians of
 interleaved rounds and what the searches add to the floor, beside what they would add searched
-one after the other before each plan (6 × the latency, as builds did before). Nothing leaves the
-machine.
+one after the other before each plan (6 × the latency, as builds did before).
+
+Then the walk of a static catalog served over HTTP (48 items, each a document of its own, every
+answer after 40 ms): its items read one after the other (``http.max_per_host: 1``) vs a few at
+once (the default 4, ``sources.catalog.SessionStacIO.fetch_ahead``). Nothing leaves the machine.
 
 Run: ``python benchmarks/searches.py [--rounds 3] [--latency 0.5]``.
 """
@@ -30,9 +33,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from generator.engine.build import BuildOptions, build  # noqa: E402
+from generator.sources.catalog import StaticCatalogSource  # noqa: E402
+from generator.sources.http import HttpSettings  # noqa: E402
 from tests.conftest import write_cog  # noqa: E402
 from tests.servers.range_http import serve_directory  # noqa: E402
 from tests.servers.scripted_stac import scripted_api, stac_item  # noqa: E402
+from tests.servers.stac_data import (  # noqa: E402
+    COLLECTION_ID,
+    REGION_BBOX,
+    veda_like_collection,
+    veda_like_items,
+    write_static_catalog,
+)
 
 FRAMES = 12
 REGIONS = 6
@@ -99,6 +111,28 @@ def main() -> None:
             line.append(f"{name} {wall:5.2f} s (+{wall - floor:4.2f} s)")
         line.append(f"searched before each plan, one after the other: +{REGIONS * args.latency:4.2f} s")
         print("; ".join(line))
+    catalog_walks()
+
+
+def catalog_walks(rounds: int = 5) -> None:
+    """The walk of a served static catalog's 48 items, one request at a time vs a few at once."""
+    import shapely
+
+    walls: dict[int, list[float]] = {1: [], 4: []}
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        write_static_catalog(folder, veda_like_collection(), veda_like_items(months=48))
+        with serve_directory(folder, delay=0.04) as server:
+            for _ in range(rounds):
+                for at_once in walls:
+                    source = StaticCatalogSource("s", server.href("catalog.json"), settings=HttpSettings(max_per_host=at_once))
+                    started = time.perf_counter()
+                    found = source.items(COLLECTION_ID, None, shapely.box(*REGION_BBOX))
+                    walls[at_once].append(time.perf_counter() - started)
+                    assert found
+    one, four = (statistics.median(walls[at_once]) for at_once in (1, 4))
+    print(f"static catalog over HTTP, 48 items, 40 ms an answer, medians of {rounds}: "
+          f"{one:5.2f} s one item at a time, {four:5.2f} s four at once ({one / four:4.2f}× faster)")
 
 
 if __name__ == "__main__":
