@@ -129,3 +129,12 @@ def test_a_refused_search_ahead_fails_its_animation_with_the_apis_reason_and_no_
     assert status["r2"][0] == "failed" and "this search is refused" in (status["r2"][1] or ""), status
     assert all(status[f"r{k}"] == ("ok", None) for k in range(REGIONS) if f"r{k}" not in REFUSED), status
     assert json.loads((result.output_dir / "manifest.json").read_text())["animations"]
+
+
+def test_the_list_command_searches_ahead_too(api: FaultServer, tmp_path: Path) -> None:
+    from generator.cli.commands import list_plan
+
+    report = list_plan(_config(tmp_path, api.url))
+    assert not report.problems and len(report.lines) == REGIONS
+    assert all("4 items → 4 frames" in line for line in report.lines), report.lines
+    assert api.max_in_flight("/search") >= 2

@@ -28,7 +28,7 @@ from generator.core.specs import CollectionSpec, GeoJsonRef
 from generator.engine.ownership import cache_lock_file, exclusive, output_lock_file, require_ours
 from generator.plan.assets import DescribedAsset, asset_problem
 from generator.plan.renders import asset_band_count, pick_render, render_problems
-from generator.plan.schedule import SearchCache, plan_animation, source_opener
+from generator.plan.schedule import SearchCache, plan_animation, search_ahead, source_opener
 from generator.plan.site import SitePlan, load_site, site_folders
 from generator.plan.styles import resolve_style
 from generator.sources.catalog import StaticCatalogSource
@@ -295,24 +295,29 @@ def list_plan(config_path: Path, only: list[str] | None = None) -> CheckReport:
     opener = source_opener(site.sources)
     searches = SearchCache(None, 0)  # animations of one search (one STAC collection and region) share it
     config_problems: list[str] = []  # e.g. which asset to read: the config must say (exit 2)
-    for spec in specs:
-        try:
-            source = spec.collection.source
-            plan = plan_animation(spec, regions[spec.region.id], opener(source), site.sources[source], searches)
-        except ConfigError as error:
-            config_problems += [f"{site.path}: {spec.id}: {problem}" for problem in error.problems]
-            continue
-        except GeneratorError as error:
-            report.problems.append(f"{spec.id}: {error}")
-            continue
-        items = sum(len(frame.items) for frame in plan.frames)
-        gaps = sum(1 for frame in plan.frames if frame.kind == "gap")
-        first = plan.frames[0].datetime.strftime(spec.render.date_format)
-        last = plan.frames[-1].datetime.strftime(spec.render.date_format)
-        report.lines.append(
-            f"{spec.id}: {items} items → {len(plan.frames)} frames ({gaps} gaps), {first} – {last}, "
-            f"asset {', '.join(plan.assets)}, {spec.render.size} px, {', '.join(spec.render.formats)}"
-        )
+    threads = search_ahead(searches, [(spec, regions[spec.region.id]) for spec in specs], opener, site.sources)
+    try:
+        for spec in specs:
+            try:
+                source = spec.collection.source
+                plan = plan_animation(spec, regions[spec.region.id], opener(source), site.sources[source], searches)
+            except ConfigError as error:
+                config_problems += [f"{site.path}: {spec.id}: {problem}" for problem in error.problems]
+                continue
+            except GeneratorError as error:
+                report.problems.append(f"{spec.id}: {error}")
+                continue
+            items = sum(len(frame.items) for frame in plan.frames)
+            gaps = sum(1 for frame in plan.frames if frame.kind == "gap")
+            first = plan.frames[0].datetime.strftime(spec.render.date_format)
+            last = plan.frames[-1].datetime.strftime(spec.render.date_format)
+            report.lines.append(
+                f"{spec.id}: {items} items → {len(plan.frames)} frames ({gaps} gaps), {first} – {last}, "
+                f"asset {', '.join(plan.assets)}, {spec.render.size} px, {', '.join(spec.render.formats)}"
+            )
+    finally:
+        if threads is not None:
+            threads.shutdown(cancel_futures=True)  # searches no plan took (a config problem)
     report.config_problems += config_problems
     return report
 

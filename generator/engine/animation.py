@@ -22,8 +22,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from generator.core.canonical import canonical_json
-from generator.core.dates import parse_interval
 from generator.core.errors import ConfigError
 from generator.core.model import (
     AnimationFiles,
@@ -56,7 +54,7 @@ from generator.overlays.painter import OverlayPainter, overlay_palette
 from generator.plan.animations import AnimationSpec
 from generator.plan.categorical import categorical_palette
 from generator.plan.coverage import CoverageCheck
-from generator.plan.schedule import AnimationPlan, BuildSource, SearchCache, frame_label, plan_animation
+from generator.plan.schedule import AnimationPlan, SearchCache, frame_label, plan_animation, search_ahead
 from generator.plan.site import SitePlan
 from generator.render.cache import FrameCache, animation_fingerprint
 from generator.render.layers import (
@@ -120,25 +118,9 @@ class AnimationBuilder:
         API), as many at once as the source's ``http.max_per_host``, on threads of this process:
         an animation's plan then finds its items there (``SearchCache.search_ahead``) instead of
         searching after the plans before it, one search at a time while the workers wait."""
-        threads: ThreadPoolExecutor | None = None
-        for spec, region in animations:
-            name = spec.collection.source
-            source_spec = self.site.sources[name]
-            source = self.sources(name)
-            if not isinstance(source, BuildSource) or not source.searches_beside():
-                continue
-            if threads is None:
-                at_once = max(each.http.max_per_host for each in self.site.sources.values())
-                threads = ThreadPoolExecutor(at_once, thread_name_prefix="search")
-                self.thread_pools.append(threads)
-            try:
-                interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
-            except ConfigError:
-                continue  # the plan says what is wrong with it
-            self.searches.search_ahead(
-                threads, source, canonical_json(source_spec), spec.collection.stac_id, interval, region,
-                spec.collection.search,
-            )
+        threads = search_ahead(self.searches, animations, self.sources, self.site.sources)
+        if threads is not None:
+            self.thread_pools.append(threads)
 
     def grids_ahead(self, animations: Sequence[tuple[AnimationSpec, Region]]) -> Generator[Batch, None, None]:
         """A pipeline that asks for the regions' grids of ``animations`` before any is planned

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -30,7 +30,7 @@ from shapely.geometry.base import BaseGeometry
 from generator.core.atomic import write_text_atomic
 from generator.core.canonical import canonical_json
 from generator.core.dates import Interval, parse_interval
-from generator.core.errors import SourceError, SourceUnreachable
+from generator.core.errors import ConfigError, SourceError, SourceUnreachable
 from generator.core.memo import BoundedMemo
 from generator.core.model import CollectionInfo, FramePlan, SourceItem, Style
 from generator.core.query import ItemSearch
@@ -380,6 +380,32 @@ def plan_animation(
     if not plan.notes:
         found.keep(spec, collection, plan)
     return plan
+
+
+def search_ahead(
+    searches: SearchCache, animations: Sequence[tuple[AnimationSpec, Region]], opener: Callable[[str], Source],
+    sources: Mapping[str, SourceSpec],
+) -> ThreadPoolExecutor | None:
+    """Start the searches of ``animations`` whose source searches beside others (a STAC API), up
+    to the largest ``http.max_per_host`` at once (each source's own bound holds in its session),
+    so that their plans take the results (``SearchCache.search_ahead``). Returns the threads they
+    run on, for the caller to shut down once it is done planning; None when no search started."""
+    threads: ThreadPoolExecutor | None = None
+    for spec, region in animations:
+        source = opener(spec.collection.source)
+        if not isinstance(source, BuildSource) or not source.searches_beside():
+            continue
+        try:
+            interval = parse_interval(spec.collection.datetime) if spec.collection.datetime else None
+        except ConfigError:
+            continue  # the plan says what is wrong with it
+        if threads is None:
+            threads = ThreadPoolExecutor(max(each.http.max_per_host for each in sources.values()), thread_name_prefix="search")
+        searches.search_ahead(
+            threads, source, canonical_json(sources[spec.collection.source]), spec.collection.stac_id, interval, region,
+            spec.collection.search,
+        )
+    return threads
 
 
 def animation_assets(
