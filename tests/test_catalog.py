@@ -202,18 +202,27 @@ def test_a_remote_static_catalogs_items_are_read_a_few_at_once_and_each_once(tmp
     """Each item of a static catalog is a document of its own: a remote catalog's are read up to
     the source's ``max_per_host`` at a time (here 30 ms an answer), not one after the other,
     and the items are those of the same catalog on disk."""
+    import json
+
     from tests.servers.range_http import serve_directory
 
     write_static_catalog(tmp_path, veda_like_collection(), veda_like_items(months=12))
+    collection_file = tmp_path / COLLECTION_ID / "collection.json"
+    document = json.loads(collection_file.read_text())
+    document["links"].append({"rel": "item", "href": "./items", "type": "application/geo+json"})  # an API habit
+    collection_file.write_text(json.dumps(document))
     region = box(*REGION_BBOX)
     local = StaticCatalogSource("local", str(tmp_path / "catalog.json")).items(COLLECTION_ID, None, region)
     with serve_directory(tmp_path, delay=0.03) as server:
-        remote = StaticCatalogSource("remote", server.href("catalog.json")).items(COLLECTION_ID, None, region)
+        source = StaticCatalogSource("remote", server.href("catalog.json"))
+        remote = source.items(COLLECTION_ID, None, region)
         paths = [request["path"] for request in server.requests if request["method"] == "GET"]
         assert 2 <= server.most_in_flight <= HttpSettings().max_per_host
     assert [(item.id, item.datetime) for item in remote] == [(item.id, item.datetime) for item in local]
     item_paths = [path for path in paths if path not in ("/catalog.json", f"/{COLLECTION_ID}/collection.json")]
     assert len(item_paths) >= 12 and len(set(item_paths)) == len(item_paths)  # each item read once
+    assert not any(path.endswith("/items") for path in paths)  # skipped, never fetched
+    assert any("/items" in note and "skipped" in note for note in source.notes)
 
 
 def test_a_remote_static_catalogs_missing_item_is_still_a_source_error_naming_it(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ class StaticCatalogSource:
                 yield target
                 continue
             href = link.get_absolute_href() or link.href
-            if isinstance(href, str) and urlsplit(href).path.rstrip("/").endswith("/items"):
+            if isinstance(href, str) and is_items_endpoint(href):
                 self._skip(collection_id, href, "an API `/items` endpoint, not an Item")
                 continue
             try:
@@ -205,39 +205,37 @@ class SessionStacIO(pystac.stac_io.DefaultStacIO):
     def __init__(self, session: Callable[[], requests.Session]) -> None:
         super().__init__()
         self.session = session
-        self.fetched: dict[str, str] = {}  # documents read ahead, by href, until pystac asks for them
+        # Documents read ahead, by href, until pystac asks for them: the text, or the error the
+        # read raised (raised when pystac asks, so a failing read is not waited for twice).
+        self.fetched: dict[str, str | SourceError] = {}
 
     def fetch_ahead(self, links: list[pystac.Link], at_once: int) -> None:
         """Read the remote documents ``links`` point at, up to ``at_once`` at a time (the source's
-        per-host bound holds in the session too). One that cannot be read is left to the read
-        pystac makes, which raises as it always did."""
+        per-host bound holds in the session too); not an API's ``/items`` endpoint, which the
+        walk skips."""
         hrefs = [
             href for link in links
             if not link.is_resolved() and isinstance(href := link.get_absolute_href(), str)
-            and href.startswith(("http://", "https://")) and href not in self.fetched
+            and href.startswith(("http://", "https://")) and not is_items_endpoint(href) and href not in self.fetched
         ]
         if len(hrefs) < 2 or at_once < 2:
             return
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(min(at_once, len(hrefs)), thread_name_prefix="catalog") as threads:
-            for href, text in zip(hrefs, threads.map(self._text_or_none, hrefs), strict=True):
-                if text is not None:
-                    self.fetched[href] = text
-
-    def _text_or_none(self, href: str) -> str | None:
-        try:
-            response = self.session().get(href)
-        except Exception:  # noqa: BLE001 - read again by pystac, whose read says what went wrong
-            return None
-        return response.text if response.ok else None
+            self.fetched.update(zip(hrefs, threads.map(self._text_or_error, hrefs), strict=True))
 
     def read_text_from_href(self, href: str) -> str:
         if not href.startswith(("http://", "https://")):
             return super().read_text_from_href(href)
         fetched = self.fetched.pop(href, None)
-        if fetched is not None:
-            return fetched
+        if fetched is None:
+            fetched = self._text_or_error(href)
+        if isinstance(fetched, SourceError):
+            raise fetched
+        return fetched
+
+    def _text_or_error(self, href: str) -> str | SourceError:
         import requests
 
         from generator.sources.http import describe_error, source_error
@@ -246,8 +244,14 @@ class SessionStacIO(pystac.stac_io.DefaultStacIO):
             response = self.session().get(href)
             response.raise_for_status()
         except requests.RequestException as error:
-            raise source_error(f"cannot read {public_url(href)}: {describe_error(error)}", error) from None
+            return source_error(f"cannot read {public_url(href)}: {describe_error(error)}", error)
         return response.text
+
+
+def is_items_endpoint(href: str) -> bool:
+    """Whether ``href`` is an API's ``/items`` endpoint (a FeatureCollection), which some static
+    catalogs link to as if it were an Item."""
+    return urlsplit(href).path.rstrip("/").endswith("/items")
 
 
 def open_catalog(spec: SourceSpec) -> StaticCatalogSource:
