@@ -135,6 +135,9 @@ class AnimationView:
     height: int
     page_href: str
     gif_href: str
+    # What a card plays on hover: the lossless WebP when the animation has one (the same pixels,
+    # about two thirds of the GIF's bytes), else the GIF.
+    preview_href: str
     poster_href: str
     thumbnail_href: str
     thumbnail_size: tuple[int, int] | None
@@ -367,6 +370,7 @@ def animation_view(
         height=int(record.height),
         page_href=relative_href(record.files.page, from_page),
         gif_href=relative_href(record.files.gif, from_page),
+        preview_href=relative_href(record.files.outputs.get("webp") or record.files.gif, from_page),
         poster_href=relative_href(record.files.poster, from_page),
         output_hrefs={name: relative_href(path, from_page) for name, path in record.files.outputs.items()},
         notes=record.notes,

@@ -5,7 +5,7 @@
 
   var reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
-  /* Card thumbnails play the GIF while hovered or focused, except for reduced motion. */
+  /* Card thumbnails play the animation (WebP, else GIF) while hovered or focused, except for reduced motion. */
   function setUpPreviews() {
     var cards = document.querySelectorAll(".card");
     Array.prototype.forEach.call(cards, function (card) {
