@@ -138,3 +138,35 @@ def test_the_list_command_searches_ahead_too(api: FaultServer, tmp_path: Path) -
     assert not report.problems and len(report.lines) == REGIONS
     assert all("4 items → 4 frames" in line for line in report.lines), report.lines
     assert api.max_in_flight("/search") >= 2
+
+
+def test_ctrl_c_while_a_search_ahead_hangs_ends_the_command_at_once(cogs: list[Path], tmp_path: Path) -> None:
+    """A search stuck on an API that never answers runs on a daemon thread: Ctrl-C ends the
+    command now, not once the search's timeouts (here 30 s) and retries have run out."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from generator.cli.main import EXIT_INTERRUPTED
+
+    server = scripted_api("c", [], (0, 0, 64, 64), answer=lambda request, page, url: Reply(hang=True))
+    try:
+        config = _config(tmp_path, server.url, ", http: {read_timeout: 30, retries: 0}")
+        command = subprocess.Popen(
+            [sys.executable, "-m", "generator", "build", "-q", "--jobs", "1", "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + 20
+        while not server.hits("/search") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.hits("/search"), "the build never searched"
+        interrupted = time.monotonic()
+        command.send_signal(signal.SIGINT)
+        _, stderr = command.communicate(timeout=20)
+        waited = time.monotonic() - interrupted
+    finally:
+        server.stop()
+    assert command.returncode == EXIT_INTERRUPTED, stderr
+    assert "interrupted" in stderr
+    assert waited < 5, f"the command took {waited:.1f} s to end after Ctrl-C"

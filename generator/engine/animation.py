@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
 from functools import partial
@@ -95,7 +95,7 @@ class AnimationBuilder:
         self.staging = staging
         self.renderer = renderer  # None: each animation gets the renderer its config names
         self._renderers: dict[tuple[str, str], tuple[Renderer, str, Lane]] = {}
-        self.thread_pools: list[ThreadPoolExecutor] = []
+        self.thread_pools: list[Executor] = []
         self.sources = sources
         self.options = options
         self.cache = cache

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -37,6 +37,7 @@ from generator.core.query import ItemSearch
 from generator.core.records import decode, encode
 from generator.core.redaction import redact_text
 from generator.core.specs import RenderSpec, SourceSpec
+from generator.core.threads import DaemonThreads
 from generator.plan.acquisitions import group_acquisitions, region_longitude
 from generator.plan.animations import AnimationSpec
 from generator.plan.assets import choose_assets
@@ -385,12 +386,13 @@ def plan_animation(
 def search_ahead(
     searches: SearchCache, animations: Sequence[tuple[AnimationSpec, Region]], opener: Callable[[str], Source],
     sources: Mapping[str, SourceSpec],
-) -> ThreadPoolExecutor | None:
+) -> Executor | None:
     """Start the searches of ``animations`` whose source searches beside others (a STAC API), up
     to the largest ``http.max_per_host`` at once (each source's own bound holds in its session),
     so that their plans take the results (``SearchCache.search_ahead``). Returns the threads they
-    run on, for the caller to shut down once it is done planning; None when no search started."""
-    threads: ThreadPoolExecutor | None = None
+    run on, for the caller to shut down once it is done planning; None when no search started.
+    They are daemon threads (``core.threads``): a search stuck on a hung API never holds Ctrl-C."""
+    threads: Executor | None = None
     for spec, region in animations:
         source = opener(spec.collection.source)
         if not isinstance(source, BuildSource) or not source.searches_beside():
@@ -400,7 +402,7 @@ def search_ahead(
         except ConfigError:
             continue  # the plan says what is wrong with it
         if threads is None:
-            threads = ThreadPoolExecutor(max(each.http.max_per_host for each in sources.values()), thread_name_prefix="search")
+            threads = DaemonThreads(max(each.http.max_per_host for each in sources.values()), "search")
         searches.search_ahead(
             threads, source, canonical_json(sources[spec.collection.source]), spec.collection.stac_id, interval, region,
             spec.collection.search,
