@@ -398,10 +398,26 @@ def test_without_javascript_cards_are_plain_links_and_the_gif_shows(browser, bas
         links = page.eval_on_selector_all(".card a", "(links) => links.map((a) => a.getAttribute('href'))")
         assert sorted(links) == sorted(e["page"] for e in manifest["animations"])
         page.goto(animation_url(base_url, entry))
-        assert page.locator("#player-image").get_attribute("src").endswith(".gif")
+        gif = page.locator("#player-gif")
+        assert gif.is_visible() and gif.get_attribute("src").endswith(".gif")
+        assert not page.locator("#player-image").is_visible()  # the player's still, hidden without it
         assert not page.locator("#player-controls").is_visible()
     finally:
         context.close()
+
+
+def test_with_javascript_the_animation_page_never_downloads_the_gif(context, base_url, manifest):
+    """The player steps through the frame PNGs: the GIF (often the page's heaviest file) is only
+    for browsers without JavaScript, and a browser running the player does not fetch it."""
+    entry = manifest["animations"][0]
+    page = context.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(animation_url(base_url, entry))
+    page.wait_for_function("document.getElementById('player').dataset.index !== undefined")
+    page.wait_for_load_state("networkidle")
+    assert any(url.endswith("frames/0001.png") for url in fetched)
+    assert not any(url.endswith(".gif") for url in fetched), fetched
 
 
 def test_hostile_stac_text_stays_inert_in_the_browser(context, base_url):

@@ -408,10 +408,13 @@ def test_card_thumbnail_size_comes_from_the_image_file(tmp_path: Path) -> None:
 def test_animation_page_has_gif_legend_frames_and_footer(built: Path) -> None:
     document = parse(built / "animations" / "no2-france" / "index.html")
 
-    gif = document.by_id("player-image")
+    still = document.by_id("player-image")  # the player's image, from its first frame
+    assert still.attrs["src"] == "frames/0001.png"
+    gif = document.by_id("player-gif")  # for browsers without JavaScript (in <noscript>)
     assert gif.attrs["src"] == "no2-france.gif"
-    assert (gif.attrs["width"], gif.attrs["height"]) == ("320", "240")
-    assert "France" in gif.attrs["alt"] and "Jan 2024 – Mar 2024" in gif.attrs["alt"]
+    for image in (still, gif):
+        assert (image.attrs["width"], image.attrs["height"]) == ("320", "240")
+        assert "France" in image.attrs["alt"] and "Jan 2024 – Mar 2024" in image.attrs["alt"]
     hrefs = [a.attrs.get("href") for a in document.find_all("a")]
     assert "no2-france.gif" in hrefs
     assert "../../index.html" in hrefs
@@ -462,8 +465,9 @@ def test_stac_text_is_escaped_never_markup(built: Path) -> None:
 
     evil_page = parse(built / "animations" / "evil-france" / "index.html")
     assert f"item{XSS_IMG}" in evil_page.by_id("frames").all_text()
-    # the player's GIF and the same GIF behind "Show the animated GIF": nothing else
-    assert {img.attrs["src"] for img in evil_page.find_all("img")} == {"evil-france.gif"}
+    # the player's first frame, its GIF without JavaScript and the same GIF behind "Show the
+    # animated GIF": nothing else
+    assert {img.attrs["src"] for img in evil_page.find_all("img")} == {"frames/0001.png", "evil-france.gif"}
 
 
 def test_only_http_provider_urls_become_links(built: Path) -> None:

@@ -1,6 +1,7 @@
 /* Animation page player: steps through the frame PNGs with play/pause, previous/next, a
    scrubber showing each frame's date, speed control and keyboard shortcuts. Starts paused
-   when the system asks for reduced motion. Without this script the page shows the GIF. */
+   when the system asks for reduced motion. Without this script the page shows the GIF (in a
+   <noscript>, so that a browser running this script never downloads it). */
 (function () {
   "use strict";
 
@@ -30,11 +31,6 @@
   var index = 0;
   var timer = null;
   var preloaded = {};
-
-  /* The <source> picks the poster for reduced motion; the player decides from now on. */
-  Array.prototype.forEach.call(player.querySelectorAll("picture source"), function (source) {
-    source.parentNode.removeChild(source);
-  });
 
   function preload(position) {
     var frame = frames[(position + frames.length) % frames.length];
