@@ -170,3 +170,47 @@ def test_ctrl_c_while_a_search_ahead_hangs_ends_the_command_at_once(cogs: list[P
     assert command.returncode == EXIT_INTERRUPTED, stderr
     assert "interrupted" in stderr
     assert waited < 5, f"the command took {waited:.1f} s to end after Ctrl-C"
+
+
+def test_searches_ahead_wait_for_their_plans_sixteen_at_most(tmp_path: Path) -> None:
+    """A gallery of thousands of animations does not hold thousands of search results at once:
+    the searches start as their plans take the results before them."""
+    from concurrent.futures import Executor, Future
+
+    import shapely
+
+    from generator.core.model import SourceItem
+    from generator.plan.schedule import BuildSource, SearchCache
+    from generator.sources.regions import Region
+
+    class Searched:
+        name, notes = "s", []
+
+        def for_search_beside(self) -> Searched:
+            return self
+
+        def items(self, *_: object) -> list[SourceItem]:
+            return []
+
+    class AtOnce(Executor):
+        """Runs each search as it is submitted, and counts them."""
+
+        submitted = 0
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            self.submitted += 1
+            future: Future[Any] = Future()
+            future.set_result(fn(*args, **kwargs))
+            return future
+
+    searches, threads, source = SearchCache(None, 0), AtOnce(), BuildSource(Searched())  # type: ignore[arg-type]
+    regions = [Region(id=f"r{k}", title=f"r{k}", geometry=shapely.box(k, 0, k + 1, 1)) for k in range(40)]
+    for region in regions:
+        searches.search_ahead(threads, source, "{}", "c", None, region, None)
+    assert threads.submitted == 0  # the source has not answered yet
+    source.ask(lambda: None)
+    assert threads.submitted == SearchCache.AHEAD_RESULTS
+    searches.found(source, "{}", "c", None, regions[0], None)
+    assert threads.submitted == SearchCache.AHEAD_RESULTS + 1
+    searches.found(source, "{}", "c", None, regions[39], None)  # queued, not started: searched by its plan
+    assert threads.submitted == SearchCache.AHEAD_RESULTS + 1 and len(searches.queued) == 40 - 17 - 1

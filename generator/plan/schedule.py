@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
@@ -115,9 +116,15 @@ class SearchCache:
     # (``BuildMemo.search_entries``), by path: an entry whose file is as it was is not parsed and
     # decoded again, and keeps what the planner made of it. None: every entry is read from its file.
     entries: BoundedMemo[str, object] | None = field(default=None, repr=False)
-    # Searches started ahead and not yet taken by a plan, by key.
+    # Searches started ahead and not yet taken by a plan, by key; and those waiting for their turn
+    # (at most :data:`AHEAD_RESULTS` results wait for their plans: a gallery of thousands of
+    # animations does not hold thousands of search results at once).
     ahead: dict[str, Future[_Found]] = field(default_factory=dict, repr=False)
+    queued: OrderedDict[str, Callable[[], Future[_Found]]] = field(default_factory=OrderedDict, repr=False)
     _ahead_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    #: Searches started ahead and not yet taken by their plans, at most.
+    AHEAD_RESULTS = 16
 
     def items(
         self, source: Source, source_config: str, collection_id: str, interval: Interval | None, region: Region,
@@ -138,6 +145,8 @@ class SearchCache:
         if key not in self.done:
             with self._ahead_lock:
                 started = self.ahead.pop(key, None)
+                self.queued.pop(key, None)  # not started yet: searched now, here
+                self._start_queued()
             if started is not None:
                 self.done[key] = started.result()
             else:
@@ -155,12 +164,24 @@ class SearchCache:
             return
         key = _search_key(source_config, collection_id, interval, region, search)
 
-        def start() -> None:
-            with self._ahead_lock:
-                if key not in self.done and key not in self.ahead:
-                    self.ahead[key] = threads.submit(self._search_beside, key, source, collection_id, interval, region, search)
+        def start() -> Future[_Found]:
+            return threads.submit(self._search_beside, key, source, collection_id, interval, region, search)
 
-        source.when_answered(start)  # a source that does not answer is asked by one animation only
+        def queue() -> None:
+            with self._ahead_lock:
+                if key not in self.done and key not in self.ahead and key not in self.queued:
+                    self.queued[key] = start
+                    self._start_queued()
+
+        source.when_answered(queue)  # a source that does not answer is asked by one animation only
+
+    def _start_queued(self) -> None:
+        """Start queued searches while fewer than :data:`AHEAD_RESULTS` wait for their plans
+        (``_ahead_lock`` held)."""
+        while self.queued and len(self.ahead) < self.AHEAD_RESULTS:
+            key, start = self.queued.popitem(last=False)
+            if key not in self.done:
+                self.ahead[key] = start()
 
     def _search_beside(
         self, key: str, source: BuildSource, collection_id: str, interval: Interval | None, region: Region,
