@@ -143,21 +143,23 @@ def render_frame(
     # once (the "frames" threads only wait).
     at_once = reads_at_once(renderer, [frame], reads=READS_UNBOUNDED)
     waves = [frame.items[:1]] + [frame.items[start:start + at_once] for start in range(1, len(frame.items), at_once)]
+
+    def wave_by_wave() -> Iterator[FrameData]:  # a wave is read only when the ones before left gaps
+        for wave in waves:
+            yield from read_overlapped(read, wave, at_once, threads="items")
+
     combined: FrameData | None = None
     owned = False  # whether ``combined`` holds arrays of its own (a renderer's may be shared)
-    for wave in waves:
-        for data in read_overlapped(read, wave, at_once, threads="items"):
-            if combined is None:
-                combined = data  # copied only when another item fills it in: most frames have one item
-            else:
-                if not owned:
-                    combined, owned = FrameData(values=combined.values.copy(), valid=combined.valid.copy()), True
-                fill = ~combined.valid & data.valid
-                combined.values[fill] = data.values[fill]
-                combined.valid[fill] = True
-            if combined.valid.all():
-                break
-        if combined is not None and combined.valid.all():
+    for data in wave_by_wave():
+        if combined is None:
+            combined = data  # copied only when another item fills it in: most frames have one item
+        else:
+            if not owned:
+                combined, owned = FrameData(values=combined.values.copy(), valid=combined.valid.copy()), True
+            fill = ~combined.valid & data.valid
+            combined.values[fill] = data.values[fill]
+            combined.valid[fill] = True
+        if combined.valid.all():
             break
     assert combined is not None
     return apply_formula(combined, style) if formula else combined
