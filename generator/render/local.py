@@ -37,6 +37,7 @@ from generator.render.frames import FrameData, read_bands
 from generator.render.frames import Renderer as Renderer  # imported from here by the engine
 from generator.render.frames import render_frames as render_frames  # imported from here by the benchmarks
 from generator.render.limits import ReadLimits, check_read_cost, read_cost
+from generator.render.nearest import read_nearest
 from generator.render.registry import RendererSetup, register_renderer
 from generator.render.warp import grid_crs, grid_in_source_crs, read_decimated, read_rescaled, warps_straight_to_size
 from generator.sources.signing import HrefSigner, source_signer
@@ -179,6 +180,10 @@ class LocalRenderer:
         open_options = {} if level is None else {"overview_level": level}
         stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
         with kept_open(path, self.access, **open_options) as level_src:
+            if style.resampling == "nearest":
+                taken = read_nearest(level_src, grid, bands, nodata)
+                if taken is not None:
+                    return _finish(taken, bands, style)
             for layer, band in enumerate(bands):
                 # The grid starts as NaN and GDAL leaves alone what it cannot fill: the same
                 # pixels as telling it NaN is the output's nodata, which would make it keep a
