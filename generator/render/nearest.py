@@ -9,8 +9,9 @@ the values GDAL's warp of the file gives, bit for bit, for a fraction of its CPU
 frames: ≈ 7 ms a warp, ≈ 0.5 ms a take). The maps are kept for the build, within a memory budget.
 
 Files whose missing pixels are not told by a nodata value alone (an alpha band, an internal
-mask), data types GDAL's nodata test treats apart, and source windows too large to index (heavy
-downsampling of a file without overviews) are warped by GDAL as before (``None``).
+mask), data types GDAL's nodata test treats apart, source windows too large to index (heavy
+downsampling of a file without overviews) and files the grid does not show are warped by GDAL as
+before (``None``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class NearestMap:
     """Where the grid shows a file of one layout: ``positions`` (flat, in the grid) show the
     source pixels ``sources`` (flat, in ``window``); every other grid pixel is missing."""
 
-    window: Window | None  # None: the file does not reach the grid
+    window: Window
     positions: np.ndarray
     sources: np.ndarray
 
@@ -67,8 +68,6 @@ def read_nearest(
     if found is None:
         return None
     stack = np.full((len(bands), grid.height * grid.width), np.nan, dtype="float32")
-    if found.window is None:
-        return stack.reshape(len(bands), *grid.shape)
     data = src.read(list(bands), window=found.window)
     for layer, values in enumerate(data):
         taken = values.reshape(-1).take(found.sources)
@@ -108,7 +107,7 @@ def _missing(values: np.ndarray, nodata: float | None) -> np.ndarray | None:
 
 def nearest_map(src: rasterio.io.DatasetReader, grid: Grid) -> NearestMap | None:
     """The map of ``src``'s layout onto ``grid``, kept for the build; ``None`` when its window is
-    too large to index."""
+    too large to index or the warp shows none of it (GDAL then has the last word)."""
     key = (src.crs, src.width, src.height, src.transform, grid)
     return _MAPS.get(key, lambda: _make_map(src, grid))
 
@@ -120,14 +119,12 @@ def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> NearestMap | None:
     edge inside the file is made again in a larger window."""
     window = _footprint_window(src, grid)
     for _ in range(_GROWTHS + 1):
-        if window is None:
-            return NearestMap(None, np.empty(0, np.int32), np.empty(0, np.int32))
-        if window.width * window.height > MAX_WINDOW_PIXELS:
+        if window is None or window.width * window.height > MAX_WINDOW_PIXELS:
             return None
         index = _warped_positions(src, window, grid)
         positions = np.flatnonzero(index >= 0)
         if positions.size == 0:
-            return NearestMap(None, np.empty(0, np.int32), np.empty(0, np.int32))
+            return None
         sources = index.reshape(-1)[positions]
         rows, cols = np.divmod(sources, window.width)
         grown = _grown(src, window, rows, cols)
