@@ -140,8 +140,10 @@ def test_the_list_command_searches_ahead_too(api: FaultServer, tmp_path: Path) -
     assert api.max_in_flight("/search") >= 2
 
 
-def test_ctrl_c_while_a_search_ahead_hangs_ends_the_command_at_once(cogs: list[Path], tmp_path: Path) -> None:
-    """A search stuck on an API that never answers runs on a daemon thread: Ctrl-C ends the
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_while_a_search_hangs_ends_the_command_at_once(cogs: list[Path], tmp_path: Path, jobs: int) -> None:
+    """A search stuck on an API that never answers, ahead of its plan or in it (with ``--jobs 2``
+    the plans run on the build's pipeline thread), runs on a daemon thread: Ctrl-C ends the
     command now, not once the search's timeouts (here 30 s) and retries have run out."""
     import signal
     import subprocess
@@ -154,7 +156,7 @@ def test_ctrl_c_while_a_search_ahead_hangs_ends_the_command_at_once(cogs: list[P
     try:
         config = _config(tmp_path, server.url, ", http: {read_timeout: 30, retries: 0}")
         command = subprocess.Popen(
-            [sys.executable, "-m", "generator", "build", "-q", "--jobs", "1", "--config", str(config)],
+            [sys.executable, "-m", "generator", "build", "-q", "--jobs", str(jobs), "--config", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         deadline = time.monotonic() + 20

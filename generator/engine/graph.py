@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from functools import partial
 from queue import SimpleQueue
 from typing import Any, Generic, TypeVar
+
+from generator.core.threads import DaemonThreads
 
 Key = TypeVar("Key")
 Result = TypeVar("Result")
@@ -155,10 +157,13 @@ class Scheduler(Generic[Key, Result]):
         queue = iter(starts)
         active: list[_Running[Key, Result]] = []
         ready: deque[_Running[Key, Result]] = deque()  # to be resumed, in the order their batches ended
-        stepper = ThreadPoolExecutor(1, thread_name_prefix="pipeline") if self.pool.executor is not None else None
+        # A daemon thread: a step stuck in a request (a collection lookup on an API that never
+        # answers) does not hold Ctrl-C until its timeouts run out.
+        stepper = DaemonThreads(1, "pipeline") if self.pool.executor is not None else None
         stepping: tuple[Future[tuple[bool, Any]], _Running[Key, Result]] | None = None
         arrived: list[tuple[Future[Any], _Running[Key, Result], int]] = []  # results that came during a step
         more = True
+        interrupted = False
         try:
             while True:
                 if stepping is None:
@@ -209,11 +214,19 @@ class Scheduler(Generic[Key, Result]):
                         self._deliver(future, running, position)
                     else:
                         arrived.append((future, running, position))
+        except (KeyboardInterrupt, SystemExit):
+            interrupted = True
+            raise
         finally:
             for future in self._futures:
                 future.cancel()
             if stepper is not None:
-                stepper.shutdown(wait=True, cancel_futures=True)  # a pipeline cannot be closed mid-step
+                stepper.shutdown(cancel_futures=True)
+            if stepping is not None:  # a pipeline cannot be closed mid-step
+                if interrupted:
+                    active.remove(stepping[1])  # left to its thread, which ends with the process
+                else:
+                    wait([stepping[0]])
             for running in active:
                 running.pipeline.close()
 
