@@ -18,6 +18,7 @@ import pytest
 
 from generator.engine.build import BuildOptions, BuildResult, build
 from tests.conftest import column_values, write_cog
+from tests.interrupts import interrupt_build
 from tests.servers.faults import FaultServer, Reply, Request
 from tests.servers.scripted_stac import scripted_api, stac_item
 
@@ -145,33 +146,18 @@ def test_ctrl_c_while_a_search_hangs_ends_the_command_at_once(cogs: list[Path], 
     """A search stuck on an API that never answers, ahead of its plan or in it (with ``--jobs 2``
     the plans run on the build's pipeline thread), runs on a daemon thread: Ctrl-C ends the
     command now, not once the search's timeouts (here 30 s) and retries have run out."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
     from generator.cli.main import EXIT_INTERRUPTED
 
     server = scripted_api("c", [], (0, 0, 64, 64), answer=lambda request, page, url: Reply(hang=True))
     try:
         config = _config(tmp_path, server.url, ", http: {read_timeout: 30, retries: 0}")
-        command = subprocess.Popen(
-            [sys.executable, "-m", "generator", "build", "-q", "--jobs", str(jobs), "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        deadline = time.monotonic() + 20
-        while not server.hits("/search") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.hits("/search"), "the build never searched"
-        interrupted = time.monotonic()
-        command.send_signal(signal.SIGINT)
-        _, stderr = command.communicate(timeout=20)
-        waited = time.monotonic() - interrupted
+        outcome = interrupt_build(config, jobs, lambda: bool(server.hits("/search")))
     finally:
         server.stop()
-    assert command.returncode == EXIT_INTERRUPTED, stderr
-    assert "interrupted" in stderr
-    assert waited < 5, f"the command took {waited:.1f} s to end after Ctrl-C"
+    assert outcome.returncode == EXIT_INTERRUPTED, outcome.stderr
+    assert "interrupted" in outcome.stderr
+    assert outcome.waited < 5, f"the command took {outcome.waited:.1f} s to end after Ctrl-C"
+    assert not outcome.left_running, "a process of the build outlived it"
 
 
 def test_searches_ahead_wait_for_their_plans_sixteen_at_most(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from contextlib import ExitStack
 from dataclasses import replace
 from functools import partial
@@ -30,6 +30,7 @@ from generator.core.model import (
     FramePlan,
     Style,
 )
+from generator.core.threads import DaemonThreads
 from generator.encode.registry import REQUIRED_FORMAT, Encoder, takes_rgb
 from generator.encode.stills import write_png, write_poster, write_thumbnail
 from generator.engine.attempt import Attempt, Target, Workspace, first_grid, grids_ahead, run_attempt
@@ -282,7 +283,7 @@ class AnimationBuilder:
             setup = make_renderer(spec.render.renderer, self.site.sources[spec.collection.source], self.processes)
             lane = self.pool
             if setup.threads is not None:
-                threads = ThreadPoolExecutor(max_workers=setup.threads, thread_name_prefix=spec.render.renderer)
+                threads = DaemonThreads(setup.threads, spec.render.renderer)  # Ctrl-C waits for no request
                 self.thread_pools.append(threads)
                 lane = Lane(threads, max(2, 2 * setup.threads, setup.renderer.concurrency))
             self._renderers[key] = (setup.renderer, setup.cache_name, lane)

@@ -153,13 +153,17 @@ def build(
     # A cluster that cannot be reached stops the build before the output or the cache is touched;
     # a local pool's workers start while the build plans.
     tasks = open_executor(executor_request(site, options))
+    interrupted = False
     try:
         # The modules and the plan outlive the build: the collector need not walk them again and again.
         # Masks and open COGs shared by this build's animations are not the next build's.
         with claim_build_folders(output, cache_dir), long_lived(), buildcache.building():
             return _build_claimed(site, output, cache_dir, only, renderer, options, started, tasks, store)
+    except (KeyboardInterrupt, SystemExit):
+        interrupted = True
+        raise
     finally:
-        tasks.close()
+        tasks.close(interrupted)
 
 
 def _build_claimed(

@@ -39,9 +39,26 @@ class TaskPool:
     executor: Executor | None
     slots: int  # how many tasks run at once (bounds the work kept in flight)
 
-    def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(cancel_futures=True)
+    def close(self, interrupted: bool = False) -> None:
+        """Shut the executor down. ``interrupted`` (Ctrl-C): a local pool's workers are stopped
+        rather than waited for, as a task stuck on a server that never answers would hold the
+        command until its timeouts run out."""
+        if self.executor is None:
+            return
+        if interrupted:
+            _stop_workers(self.executor)
+        self.executor.shutdown(cancel_futures=True)
+
+
+def _stop_workers(executor: Executor) -> None:
+    """Terminate a process pool's workers, whatever they run (``terminate_workers`` from Python
+    3.14; before, the pool's own table of processes). Other executors have no such thing."""
+    terminate = getattr(executor, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 ExecutorFactory = Callable[[ExecutorRequest], TaskPool]

@@ -27,7 +27,6 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from generator.core.errors import RenderError
 from generator.core.model import Grid
 from generator.core.redaction import public_url
 from generator.core.specs import BasemapSpec
+from generator.core.threads import DaemonThreads
 from generator.render.palette import PALETTE_SIZE, Palette, colormap_levels
 from generator.sources.http import HttpSettings, describe_error, make_session
 
@@ -228,7 +228,7 @@ def fetch_mosaic(tiles: TileRange, source: TileSource, workers: int = TILE_HOST_
         for column, x in enumerate(range(tiles.x0, tiles.x1 + 1))
     ]
     count = 2**tiles.zoom
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="tiles") as pool:
+    with DaemonThreads(workers, "tiles") as pool:  # a tile server that never answers does not hold Ctrl-C
         images = pool.map(lambda job: source(tiles.zoom, job[3] % count, job[2]), wanted)
         for (row, column, _, _), image in zip(wanted, images, strict=True):
             mosaic[row * TILE_PX : (row + 1) * TILE_PX, column * TILE_PX : (column + 1) * TILE_PX] = image

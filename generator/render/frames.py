@@ -22,7 +22,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
@@ -30,6 +30,7 @@ import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from generator.core.model import FramePlan, Grid, ItemAsset, Style
+from generator.core.threads import DaemonThreads
 from generator.plan.formulas import BAND_NAME, expression_bands, value_transform
 
 
@@ -193,7 +194,7 @@ def render_frames(
             yield render_frame(frame, grid, style, renderer, region)
         return
     pending: deque[Future[FrameData]] = deque()
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="render") as pool:
+    with DaemonThreads(count, "render") as pool:  # Ctrl-C waits for no request
         try:
             for frame in frames:
                 pending.append(pool.submit(render_frame, frame, grid, style, renderer, region))
@@ -215,7 +216,7 @@ READS_UNBOUNDED = 1 << 30
 #: The process's reader threads, by use and width. Each level of a read — frames, a true-colour
 #: frame's channels, a frame's items — has threads of its own, and only the "items" threads
 #: read files: a thread never waits for work queued behind itself.
-_readers: dict[tuple[str, int], ThreadPoolExecutor] = {}
+_readers: dict[tuple[str, int], DaemonThreads] = {}
 _readers_lock = threading.Lock()
 
 
@@ -249,5 +250,5 @@ def read_overlapped(
     with _readers_lock:
         pool = _readers.get((threads, at_once))
         if pool is None:
-            pool = _readers[(threads, at_once)] = ThreadPoolExecutor(at_once, thread_name_prefix=f"reader-{threads}")
+            pool = _readers[(threads, at_once)] = DaemonThreads(at_once, f"reader-{threads}")  # Ctrl-C waits for no read
     return list(pool.map(read, inputs))

@@ -26,6 +26,7 @@ from generator.core.paths import is_remote_href
 from generator.core.query import ItemSearch
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
+from generator.core.threads import DaemonThreads
 from generator.sources.http_settings import HttpSettings, settings_for_source
 from generator.sources.items import filter_items
 from generator.sources.registry import register_source
@@ -220,9 +221,7 @@ class SessionStacIO(pystac.stac_io.DefaultStacIO):
         ]
         if len(hrefs) < 2 or at_once < 2:
             return
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(at_once, len(hrefs)), thread_name_prefix="catalog") as threads:
+        with DaemonThreads(min(at_once, len(hrefs)), "catalog") as threads:  # Ctrl-C waits for no read
             self.fetched.update(zip(hrefs, threads.map(self._text_or_error, hrefs), strict=True))
 
     def read_text_from_href(self, href: str) -> str:
