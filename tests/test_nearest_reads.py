@@ -189,3 +189,16 @@ def test_the_local_renderer_reads_nearest_through_the_map(tmp_path: Path) -> Non
     np.testing.assert_array_equal(frame.values, expected)
     np.testing.assert_array_equal(frame.valid, np.isfinite(expected))
     assert len(nearest._MAPS) == 1
+
+
+def test_a_grid_across_the_antimeridian_over_a_global_file(tmp_path: Path) -> None:
+    """The footprint of a grid centred on 180° spans the whole file's width in lon/lat."""
+    data = random_values((1, 180, 360), "float32")
+    path = write_tif(tmp_path / "world.tif", data, crs="EPSG:4326", transform=from_origin(-180, 90, 1, 1), nodata=None)
+    pixel = 4_000_000 / 96
+    pacific = Grid(
+        crs="+proj=laea +lat_0=-15 +lon_0=180 +datum=WGS84 +units=m +no_defs",
+        transform=Affine(pixel, 0, -2_000_000, 0, -pixel, 2_000_000), width=96, height=96,
+    )
+    taken = assert_same_as_gdal(path, pacific)
+    assert np.isfinite(taken).all()
