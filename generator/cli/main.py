@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from generator import __version__
+from generator.core.cpus import usable_cpus
 from generator.core.errors import ConfigError, GeneratorError
 from generator.core.quirks import silence_spurious_warnings
 from generator.core.redaction import RedactingFilter, redact_text
@@ -49,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     verbosity.add_argument("-q", "--quiet", action="store_true", help="errors only")
     build.add_argument("--debug", action="store_true", help="show tracebacks")
     build.add_argument(
-        "--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
-        help="frames rendered in parallel (default: the number of CPUs)",
+        "--jobs", "-j", type=int, default=usable_cpus(), metavar="N",
+        help="frames rendered in parallel (default: the CPUs this process may use)",
     )
     build.add_argument("--strict", action="store_true", help="any failed animation fails the build; output left as it was")
     build.add_argument(
