@@ -202,3 +202,34 @@ def test_a_grid_across_the_antimeridian_over_a_global_file(tmp_path: Path) -> No
     )
     taken = assert_same_as_gdal(path, pacific)
     assert np.isfinite(taken).all()
+
+
+def test_threads_reading_one_layout_at_once_make_its_map_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remote reads of a build's first frames run side by side: they wait for one map."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    made = []
+    warp = nearest._warped_positions
+    started = threading.Barrier(4)
+
+    def slow_warp(*args: object) -> np.ndarray:
+        made.append(1)
+        time.sleep(0.2)  # the other threads arrive meanwhile
+        return warp(*args)
+
+    monkeypatch.setattr(nearest, "_warped_positions", slow_warp)
+    transform = from_origin(-8, 53, 0.4, 0.4)
+    paths = [
+        write_tif(tmp_path / f"{day}.tif", random_values((1, 40, 50), "float32", seed=day), crs="EPSG:4326", transform=transform, nodata=None)
+        for day in range(4)
+    ]
+
+    def read(path: Path) -> None:
+        started.wait()
+        assert_same_as_gdal(path, france_grid())
+
+    with ThreadPoolExecutor(4) as threads:
+        list(threads.map(read, paths))
+    assert len(made) == 1

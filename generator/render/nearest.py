@@ -206,28 +206,39 @@ def _tightened(window: Window, positions: np.ndarray, rows: np.ndarray, cols: np
 
 class _Maps:
     """Maps by (layout, grid), least recently used first out beyond ``BUDGET_BYTES``; emptied when
-    a build ends. Threads of one process share it (a map is read-only once made)."""
+    a build ends. Threads of one process share it (a map is read-only once made); a map being
+    made is waited for, not made again (the remote reads of a build's first frames run at once)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self._lock = threading.Lock()
         self._maps: OrderedDict[Hashable, NearestMap | None] = OrderedDict()
+        self._making: dict[Hashable, threading.Event] = {}
         self._bytes = 0
 
     def get(self, key: Hashable, make: Callable[[], NearestMap | None]) -> NearestMap | None:
-        with self._lock:
-            if key in self._maps:
-                self._maps.move_to_end(key)
-                return self._maps[key]
-        made = make()  # outside the lock: two threads may make one map, and keep the same values
-        with self._lock:
-            if key not in self._maps:
+        while True:
+            with self._lock:
+                if key in self._maps:
+                    self._maps.move_to_end(key)
+                    return self._maps[key]
+                making = self._making.get(key)
+                if making is None:
+                    self._making[key] = threading.Event()
+                    break
+            making.wait()  # then kept, unless dropped already (the loop makes it again)
+        try:
+            made = make()  # outside the lock: other layouts' maps are made and read meanwhile
+            with self._lock:
                 self._maps[key] = made
                 self._bytes += 0 if made is None else made.nbytes
-            while self._bytes > self.budget and len(self._maps) > 1:
-                _, dropped = self._maps.popitem(last=False)
-                self._bytes -= 0 if dropped is None else dropped.nbytes
-        return made
+                while self._bytes > self.budget and len(self._maps) > 1:
+                    _, dropped = self._maps.popitem(last=False)
+                    self._bytes -= 0 if dropped is None else dropped.nbytes
+            return made
+        finally:
+            with self._lock:
+                self._making.pop(key).set()
 
     def clear(self) -> None:
         with self._lock:
