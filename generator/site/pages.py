@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
+from generator.core import buildcache
 from generator.core.model import MEDIA_STATUSES, AnimationRecord, FramePlan, FrameStats, SiteInfo
 from generator.core.redaction import public_url_or_none
 from generator.encode.registry import REQUIRED_FORMAT, encoders
@@ -419,8 +420,12 @@ def _stats_view(record: AnimationRecord, from_page: str) -> dict[str, Any]:
     }
 
 
-# The pages of one region (its animations and its listing) share one globe: draw it once.
-_shared_locator_svg = functools.lru_cache(maxsize=64)(locator_svg)
+# The pages of one region (its animations and its listing) share one globe: drawn once per build,
+# for every region of the gallery. A bounded cache would draw each globe of a large gallery up
+# to three times (as its animation is done, on its pages, on its listing: the listings come after
+# every animation page), the last two at the end of the build, while the workers wait.
+_shared_locator_svg = functools.cache(locator_svg)
+buildcache.on_clear(_shared_locator_svg.cache_clear)
 
 
 def locator_markup(record: AnimationRecord) -> Markup | None:
