@@ -55,7 +55,7 @@ def two_collection_site(folder: Path, collections: int = 2, regions: int = 1) ->
         f"sources: {{{', '.join(sources)}}}\n"
         f"collections: [{', '.join(entries)}]\n"
         "regions: [{id: a, bbox: [8, 8, 56, 56], borders: {type: LineString, coordinates: [[8, 30], [56, 30]]}}"
-        + "".join(f", {{id: r{number}, bbox: [{8 + number}, 8, 40, 40]}}" for number in range(1, regions))
+        + "".join(f", {{id: r{number}, bbox: [{8 + number % 30}, {8 + number // 30}, 40, 40]}}" for number in range(1, regions))
         + "]\n"
         "render: {size: 64}\n"
     )
@@ -74,6 +74,23 @@ def test_two_collections_over_one_region_share_its_mask_and_border_lines(tmp_pat
     assert one[0] >= 1 and one[1] >= 1  # the region is masked and its border drawn
     assert (len(masks), len(lines)) == one  # the second animation computed neither again
     assert buildcache.sizes() == 0  # and nothing is kept for the next build
+
+
+def test_a_gallery_of_more_regions_than_the_caches_hold_draws_each_regions_context_once(tmp_path, monkeypatch):
+    """A build runs each region's animations together, so what it keeps of a region's grid (here
+    its two context layers: more than the per-build caches hold for all regions) is still there
+    when the region's next collection asks; the gallery lists them in config order."""
+    import json
+
+    lines = counting(monkeypatch, context, "line_mask")
+    regions = buildcache.MAXSIZE // 2 + 2
+    config = two_collection_site(tmp_path, 2, regions)
+    assert main(["build", "-q", "--no-cache", "--jobs", "1", "--config", str(config)]) == 0
+    assert len(lines) == 2 * regions  # coastlines and country borders, once per region
+    manifest = json.loads((tmp_path / "output" / "manifest.json").read_text())
+    listed = [(entry["collection"], entry["region"]) for entry in manifest["animations"]]
+    names = ["a", *(f"r{number}" for number in range(1, regions))]
+    assert listed == [(collection, region) for collection in ("c1", "c2") for region in names]
 
 
 def test_grid_and_masks_are_made_again_after_a_build_and_are_read_only(monkeypatch):

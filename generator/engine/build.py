@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -217,14 +217,15 @@ def _build_claimed(
     def starts() -> Iterator[
         tuple[tuple[AnimationSpec, AnimationStats] | None, Callable[[], Pipeline[AnimationRecord | None]]]
     ]:
-        """The animations to build, in config order (the others are carried over on the way);
-        with worker processes, first the new animations' grids, made while the first are planned.
-        The searches of animations whose source is a STAC API start at once, a few side by side."""
+        """The animations to build, each region's together (the others are carried over on the
+        way); with worker processes, first the new animations' grids, made while the first are
+        planned. The searches of animations whose source is a STAC API start at once, a few side
+        by side."""
         ahead = [(spec, regions[spec.region.id]) for spec in specs if spec.id in selected]
         builder.search_ahead(ahead)
         if tasks.executor is not None:
             yield None, partial(builder.grids_ahead, ahead)
-        for spec in specs:
+        for spec in region_by_region(specs):
             if spec.id not in selected:
                 previous = store.load(spec.slug)
                 if previous is not None and carry_over(previous, output, staging, store.checked):
@@ -316,6 +317,20 @@ def _build_claimed(
         output_dir=output, records=records, seconds=summary.seconds, summary=summary,
         config_failures=sorted(builder.config_failures),
     )
+
+
+def region_by_region(specs: Sequence[AnimationSpec]) -> list[AnimationSpec]:
+    """``specs`` with each region's animations together, regions and animations in config order.
+
+    What a build keeps of a region's grid (its masks, borders, context lines, globe: per-build
+    caches of a few dozen grids, ``core.buildcache``) is then used by all its animations while
+    it is kept: in config order (collection by collection) a gallery of more regions than that
+    made it all again for every collection. The gallery lists them in config order still.
+    """
+    by_region: dict[str, list[AnimationSpec]] = {}
+    for spec in specs:
+        by_region.setdefault(spec.region.id, []).append(spec)
+    return [spec for group in by_region.values() for spec in group]
 
 
 def _count(summary: BuildSummary, record: AnimationRecord, stats: AnimationStats, reused: bool) -> None:

@@ -55,8 +55,10 @@ def context_width_px(grid: Grid) -> int:
     return max(1, border_width_px(max(grid.width, grid.height)) // 2)
 
 
-def lonlat_boxes(grid: Grid) -> list[Box]:
-    """Lon/lat boxes (within −180…180, at most two: one each side of the antimeridian) covering ``grid``."""
+@buildcache.per_build
+def lonlat_boxes(grid: Grid) -> tuple[Box, ...]:
+    """Lon/lat boxes (within −180…180, at most two: one each side of the antimeridian) covering
+    ``grid``; once per build for each grid (each of its animations and context layers asks)."""
     rows = np.linspace(0, grid.height, EDGE_SAMPLES + 1)
     columns = np.linspace(0, grid.width, EDGE_SAMPLES + 1)
     lattice_r, lattice_c = np.meshgrid(
@@ -71,7 +73,7 @@ def lonlat_boxes(grid: Grid) -> list[Box]:
     lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
     finite = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90.0)
     if not finite.any():
-        return []
+        return ()
     lon, lat = lon[finite], lat[finite]
     south, north = float(lat.min()), float(lat.max())
     poles = [pole for pole in (90.0, -90.0) if _inside(grid, 0.0, pole)]
@@ -80,16 +82,16 @@ def lonlat_boxes(grid: Grid) -> list[Box]:
     south, north = max(-90.0, south - pad), min(90.0, north + pad)
     west, span = _lon_extent(lon)
     if poles or span > WHOLE_WORLD_DEG:
-        return [(-180.0, south, 180.0, north)]
+        return ((-180.0, south, 180.0, north),)
     pad = BOX_MARGIN_SHARE * span + BOX_MARGIN_DEG
     west, east = west - pad, west + span + pad
     if east - west >= 360.0:
-        return [(-180.0, south, 180.0, north)]
+        return ((-180.0, south, 180.0, north),)
     if east > 180.0:
-        return [(west, south, 180.0, north), (-180.0, south, east - 360.0, north)]
+        return ((west, south, 180.0, north), (-180.0, south, east - 360.0, north))
     if west < -180.0:
-        return [(west + 360.0, south, 180.0, north), (-180.0, south, east, north)]
-    return [(west, south, east, north)]
+        return ((west + 360.0, south, 180.0, north), (-180.0, south, east, north))
+    return ((west, south, east, north),)
 
 
 def _lon_extent(lon: np.ndarray) -> tuple[float, float]:
