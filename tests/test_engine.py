@@ -523,42 +523,69 @@ def test_a_new_generator_renders_every_page(tmp_path, monkeypatch):
 
 
 def test_the_pages_of_each_built_animation_are_prepared_as_it_is_done_and_not_on_a_warm_rebuild(tmp_path, monkeypatch):
+    """As each animation is done, a worker draws its region's globe (once per region) and the
+    build's process compiles the templates: before any page is written, and never for
+    animations carried over or built one task at a time."""
+    import generator.site.pages as pages
+
     config = make_site(tmp_path, regions="  - {id: a, bbox: [8, 8, 56, 56]}\n  - {id: b, bbox: [10, 10, 50, 50]}\n")
-    prepared: list[tuple[str, int]] = []
-    inner = gallery.prepare_pages
+    globes: list[tuple[str, int]] = []
+    prepared: list[int] = []
+    keep, prepare = pages.keep_globe, gallery.prepare_pages
 
-    def recorded(site, record):  # type: ignore[no-untyped-def]
-        prepared.append((record.id, len(list(tmp_path.glob(".output.staging-*/index.html")))))
-        inner(site, record)
+    def pages_written() -> int:
+        return len(list(tmp_path.glob(".output.staging-*/index.html")))
 
+    def kept(globe, svg):  # type: ignore[no-untyped-def]
+        globes.append((globe[1], pages_written()))
+        keep(globe, svg)
+
+    def recorded(site):  # type: ignore[no-untyped-def]
+        prepared.append(pages_written())
+        prepare(site)
+
+    monkeypatch.setattr(pages, "keep_globe", kept)
     monkeypatch.setattr(gallery, "prepare_pages", recorded)
     output = build(config, options=BuildOptions(jobs=2)).output_dir
-    assert sorted(prepared) == [("c--a", 0), ("c--b", 0)]  # each before any page was written
+    assert sorted(globes) == [("Where a is on the globe", 0), ("Where b is on the globe", 0)]
+    assert prepared == [0, 0]
     before = snapshot(output)
+    globes.clear()
     prepared.clear()
     build(config, options=BuildOptions(jobs=2))
-    assert prepared == [] and snapshot(output) == before  # carried over: its pages are linked, none is made
+    assert globes == prepared == [] and snapshot(output) == before  # carried over: its pages are linked, none is made
     build(config, tmp_path / "inline", options=BuildOptions(jobs=1, cache_dir=tmp_path / "cache-inline"))
-    assert prepared == []  # one task at a time: nothing would run beside it
+    assert globes == prepared == []  # one task at a time: nothing would run beside it
 
 
 def test_pages_prepared_ahead_are_the_pages_made_without(tmp_path, monkeypatch):
+    import generator.site.pages as pages
+
     config = make_site(tmp_path)
     ahead = build(config, tmp_path / "ahead", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-ahead")).output_dir
-    monkeypatch.setattr(gallery, "prepare_pages", lambda site, record: None)
+    monkeypatch.setattr(gallery, "prepare_pages", lambda site: None)
+    monkeypatch.setattr(pages, "has_globe", lambda globe: True)  # no worker draws it: the page does
     plain = build(config, tmp_path / "plain", options=BuildOptions(jobs=2, cache_dir=tmp_path / "cache-plain")).output_dir
     assert {k: v[2] for k, v in snapshot(ahead).items()} == {k: v[2] for k, v in snapshot(plain).items()}
 
 
+def _no_globe(rings: object, label: str) -> str:  # at the top level: a worker runs it
+    raise RuntimeError("no globe ahead")
+
+
 def test_a_failure_to_prepare_pages_ahead_is_no_failure(tmp_path, monkeypatch):
+    import generator.site.locator as locator
+
     config = make_site(tmp_path)
 
-    def broken(site, record):  # type: ignore[no-untyped-def]
+    def broken(site):  # type: ignore[no-untyped-def]
         raise RuntimeError("no head start")
 
     monkeypatch.setattr(gallery, "prepare_pages", broken)
+    monkeypatch.setattr(locator, "locator_svg", _no_globe)  # the worker's globe fails; the page draws its own
     result = build(config, options=BuildOptions(jobs=2))
-    assert not result.failed and (result.output_dir / "animations" / "c--a" / "index.html").is_file()
+    page = result.output_dir / "animations" / "c--a" / "index.html"
+    assert not result.failed and 'class="locator__svg"' in page.read_text(encoding="utf-8")
 
 
 def test_the_poster_is_the_last_frame_as_written_in_frames(tmp_path):

@@ -489,9 +489,10 @@ def render_site(
     return {path: render() for path, (render, _) in files.items()}
 
 
-def prepare_pages(site: SiteInfo, record: AnimationRecord) -> None:
-    """Make now what rendering the pages of ``record`` needs and this process keeps: the page
-    templates compiled, the Markdown renderer, the globe of ``record``'s region.
+def prepare_pages(site: SiteInfo) -> None:
+    """Make now what rendering the pages needs and this process keeps: the page templates
+    compiled, the Markdown renderer. (The build has a worker draw each region's globe:
+    ``pages.keep_globe``.)
 
     The build calls it as each animation is done, while others are still being made, so that
     :func:`write_site`, which can only start once every animation is done, has little more than
@@ -501,7 +502,6 @@ def prepare_pages(site: SiteInfo, record: AnimationRecord) -> None:
     for name in env.list_templates(extensions=["html"]):
         env.get_template(name)
     render_markdown("-")  # the renderer is made (and markdown_it imported) on the first text
-    locator_markup(record)
 
 
 # --------------------------------------------------------------------------- carry-over

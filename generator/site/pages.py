@@ -10,7 +10,6 @@ which go through ``markup.render_markdown`` (CommonMark without raw HTML, vetted
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -420,21 +419,43 @@ def _stats_view(record: AnimationRecord, from_page: str) -> dict[str, Any]:
     }
 
 
+#: A region's globe as drawn: its outline rings and the SVG's label (HTML-escaped).
+Globe = tuple[tuple[tuple[tuple[float, float], ...], ...], str]
+
 # The pages of one region (its animations and its listing) share one globe: drawn once per build,
 # for every region of the gallery. A bounded cache would draw each globe of a large gallery up
-# to three times (as its animation is done, on its pages, on its listing: the listings come after
+# to three times (as its animation is done, on its page, on its listing: the listings come after
 # every animation page), the last two at the end of the build, while the workers wait.
-_shared_locator_svg = functools.cache(locator_svg)
-buildcache.on_clear(_shared_locator_svg.cache_clear)
+_globes: dict[Globe, str] = {}
+buildcache.on_clear(_globes.clear)
+
+
+def globe_of(record: AnimationRecord) -> Globe | None:
+    """What ``record``'s globe is drawn from (``locator.locator_svg``), or None without an outline."""
+    if not record.region_outline:
+        return None
+    label = escape(f"Where {record.region_title} is on the globe")
+    return tuple(tuple((float(x), float(y)) for x, y in ring) for ring in record.region_outline), str(label)
+
+
+def has_globe(globe: Globe) -> bool:
+    return globe in _globes
+
+
+def keep_globe(globe: Globe, svg: str) -> None:
+    """Keep ``svg``, drawn elsewhere (a worker), as ``globe``'s for this build's pages."""
+    _globes[globe] = svg
 
 
 def locator_markup(record: AnimationRecord) -> Markup | None:
     """The inline locator globe of ``record``'s region, or None without an outline."""
-    if not record.region_outline:
+    globe = globe_of(record)
+    if globe is None:
         return None
-    label = escape(f"Where {record.region_title} is on the globe")
-    rings = tuple(tuple((float(x), float(y)) for x, y in ring) for ring in record.region_outline)
-    return Markup(_shared_locator_svg(rings, str(label)))
+    svg = _globes.get(globe)
+    if svg is None:
+        svg = _globes[globe] = locator_svg(*globe)
+    return Markup(svg)
 
 
 def facets(
