@@ -26,8 +26,8 @@ from generator.encode.indexed import (
 )
 
 __all__ = [
-    "THUMBNAIL_QUALITY", "poster_image", "poster_png", "thumbnail_image", "thumbnail_size", "write_png", "write_poster",
-    "write_thumbnail",
+    "THUMBNAIL_QUALITY", "poster_image", "poster_png", "thumbnail_image", "thumbnail_size", "thumbnail_webp",
+    "write_poster", "write_still", "write_thumbnail",
 ]
 
 #: libwebp's lossy quality for thumbnails. A downscaled map is a photograph as far as a codec is
@@ -97,11 +97,11 @@ def write_poster(
     _save(Path(path), image, "PNG")
 
 
-def write_png(path: Path, png: bytes) -> None:
-    """Write PNG bytes made by :func:`poster_png` (a frame's): the file :func:`write_poster` would
-    write from the same frame, without decoding and encoding it again."""
+def write_still(path: Path, data: bytes) -> None:
+    """Write a still made beforehand: a frame's PNG as the poster (the file :func:`write_poster`
+    would write from the same frame, without decoding and encoding it again), a thumbnail's WebP."""
     try:
-        write_bytes_atomic(path, png)
+        write_bytes_atomic(path, data)
     except OSError as error:
         _remove(Path(path))
         raise AnimationError(f"Could not write the image {path}: {error}") from error
@@ -114,6 +114,17 @@ def poster_png(indices: np.ndarray, palette_rgb: bytes, transparent_index: int |
     return buffer.getvalue()
 
 
+def thumbnail_webp(indices: np.ndarray, palette_rgb: bytes, transparent_index: int | None, max_px: int = 320) -> bytes:
+    """A WebP preview (:data:`THUMBNAIL_QUALITY`) whose longer side is at most ``max_px`` (never
+    enlarged), as bytes: a worker makes it, the build writes it."""
+    from PIL import WebPImagePlugin  # noqa: F401 - registered, Pillow's save would load every plugin (≈ 20 ms)
+
+    buffer = io.BytesIO()
+    image = thumbnail_image(indices, palette_rgb, transparent_index, max_px)
+    image.save(buffer, format="WEBP", quality=THUMBNAIL_QUALITY, method=4)  # method 6: 100× the time, 2 % smaller
+    return buffer.getvalue()
+
+
 def write_thumbnail(
     path: Path,
     indices: np.ndarray,
@@ -121,12 +132,8 @@ def write_thumbnail(
     transparent_index: int | None,
     max_px: int = 320,
 ) -> None:
-    """Write a WebP preview (:data:`THUMBNAIL_QUALITY`) whose longer side is at most ``max_px``
-    (never enlarged)."""
-    from PIL import WebPImagePlugin  # noqa: F401 - registered, Pillow's save would load every plugin (≈ 20 ms)
-
-    image = thumbnail_image(indices, palette_rgb, transparent_index, max_px)
-    _save(Path(path), image, "WEBP", quality=THUMBNAIL_QUALITY, method=4)  # method 6: 100× the time, 2 % smaller
+    """Write :func:`thumbnail_webp`'s preview of the frame ``indices``."""
+    write_still(path, thumbnail_webp(indices, palette_rgb, transparent_index, max_px))
 
 
 def _rgba_image(rgba: np.ndarray, transparent_index: int | None) -> Image.Image:

@@ -32,7 +32,7 @@ from generator.core.model import (
 )
 from generator.core.threads import DaemonThreads
 from generator.encode.registry import REQUIRED_FORMAT, Encoder, takes_rgb
-from generator.encode.stills import write_png, write_poster, write_thumbnail
+from generator.encode.stills import write_poster, write_still
 from generator.engine.attempt import Attempt, Target, Workspace, first_grid, grids_ahead, run_attempt
 from generator.engine.budget import SizeBudget
 from generator.engine.failures import failure_detail, failure_reason
@@ -50,7 +50,7 @@ from generator.engine.graph import Batch, Lane, Task
 from generator.engine.options import BuildOptions as BuildOptions  # its home before engine.options
 from generator.engine.output import RecordStore, carry_over, published_digests
 from generator.engine.progress import AnimationStats, Progress
-from generator.engine.tasks import encode_file, frame_indices
+from generator.engine.tasks import encode_file, thumbnail_of
 from generator.overlays.painter import OverlayPainter, overlay_palette
 from generator.plan.animations import AnimationSpec
 from generator.plan.categorical import categorical_palette
@@ -245,9 +245,9 @@ class AnimationBuilder:
             others = [encoder for encoder in encoders_of(files) if encoder.name != REQUIRED_FORMAT]
             yield from self._encode_files(spec, files, painter, others, attempt.pictures, attempt.full)
         last_png = (attempt.full or attempt.pictures)[-1]  # true colour: the stills in full colour
-        last = frame_indices(last_png)
-        write_png(self.staging / files.poster, last_png)  # the poster is the last frame, as its PNG
-        write_thumbnail(self.staging / files.thumbnail, last, palette.rgb_bytes(), palette.transparent)
+        write_still(self.staging / files.poster, last_png)  # the poster is the last frame, as its PNG
+        thumbnail = Task(thumbnail_of, (last_png, palette.rgb_bytes(), palette.transparent))
+        yield Batch([thumbnail], lambda _, data: write_still(self.staging / files.thumbnail, data))
         empty = empty_frames_warning(attempt.coverage)
         warnings = tuple(warning for warning in (empty, attempt.saturation) if warning)
         notes = (*thin, *painter.notes, *budget.notes, *warnings)

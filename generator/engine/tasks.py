@@ -29,7 +29,7 @@ from generator.core.bitmask import Bitmask
 from generator.core.model import FramePlan, FrameStats, Grid, Style
 from generator.encode.indexed import png_indices
 from generator.encode.registry import Animation, Encoder
-from generator.encode.stills import poster_png
+from generator.encode.stills import poster_png, thumbnail_webp
 from generator.engine.survey import LayerSurvey, survey_layer
 from generator.overlays.painter import OverlayPainter
 from generator.render.cache import LayerStore
@@ -220,6 +220,11 @@ def frame_indices(picture: bytes) -> np.ndarray:
         return indices
     with Image.open(io.BytesIO(picture)) as image:
         return np.asarray(image.convert("RGBA") if image.mode == "RGB" else image)
+
+
+def thumbnail_of(picture: bytes, palette_rgb: bytes, transparent_index: int | None) -> bytes:
+    """The animation's thumbnail (WebP bytes) from its last frame's PNG."""
+    return thumbnail_webp(frame_indices(picture), palette_rgb, transparent_index)
 
 
 class DecodedFrames:
