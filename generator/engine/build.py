@@ -339,9 +339,9 @@ def _build_claimed(
 def region_by_region(specs: Sequence[AnimationSpec]) -> list[AnimationSpec]:
     """``specs`` with each region's animations together, regions and animations in config order.
 
-    What a build keeps of a region's grid (its masks, borders, context lines, globe: per-build
-    caches of a few dozen grids, ``core.buildcache``) is then used by all its animations while
-    it is kept: in config order (collection by collection) a gallery of more regions than that
+    What a build keeps of a region's grid (its masks, borders, context lines: per-build caches
+    of a few dozen grids, ``core.buildcache``) is then used by all its animations while it is
+    kept: in config order (collection by collection) a gallery of more regions than that
     made it all again for every collection. The gallery lists them in config order still.
     """
     by_region: dict[str, list[AnimationSpec]] = {}

@@ -3,7 +3,8 @@
 Owns the local read. It picks the COG overview whose resolution is the coarsest still at least
 as fine as the output, and warps only that level into the grid; when it downsamples with a
 kernel other than nearest, it reads what rio-tiler (and so TiTiler) reads (``warp``), so both
-renderers weigh source pixels alike. GDAL is never given a nodata value for the output (the grid
+renderers weigh source pixels alike; at nearest resampling (the default) the warp is a map made
+once per file layout and grid (``nearest``). GDAL is never given a nodata value for the output (the grid
 starts as missing), which keeps it out of its slower masked output kernels. What a read returns
 and how a frame's items are combined is ``frames``' (the same for every renderer).
 
@@ -178,12 +179,12 @@ class LocalRenderer:
                     return _finish(read_rescaled(path, self.access, src, grid, nodata, kernel), bands, style)
                 return _finish(read_decimated(src, grid, bands, nodata, kernel), bands, style)
         open_options = {} if level is None else {"overview_level": level}
-        stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
         with kept_open(path, self.access, **open_options) as level_src:
             if style.resampling == "nearest":
                 taken = read_nearest(level_src, grid, bands, nodata)
                 if taken is not None:
                     return _finish(taken, bands, style)
+            stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
             for layer, band in enumerate(bands):
                 # The grid starts as NaN and GDAL leaves alone what it cannot fill: the same
                 # pixels as telling it NaN is the output's nodata, which would make it keep a
