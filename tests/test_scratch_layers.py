@@ -105,8 +105,10 @@ class ElsewhereExecutor(Executor):
         function, arguments, keywords = pickle.loads(pickle.dumps((fn, args, kwargs)))
         self.sent.append(function.__qualname__)
         folders = sorted(self.temporary.glob("layers-*"))
-        # The regions' grids are asked for before any animation starts (and use no layer).
-        assert folders or function.__qualname__ == "region_grid", "the animation gives a scratch folder"
+        # The regions' grids are asked for before any animation starts, the thumbnail and the
+        # region's globe once its frames are painted: they use no layer.
+        without_layers = {"region_grid", "thumbnail_of", "locator_svg"}
+        assert folders or function.__qualname__ in without_layers, "the animation gives a scratch folder"
         for folder in folders:
             folder.rename(folder.with_name(f"hidden-{folder.name}"))
         future: Future[Any] = Future()
