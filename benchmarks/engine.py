@@ -177,6 +177,22 @@ def descendants_cpu(pid: int, seen: dict[int, float]) -> None:
             todo.append(child)
 
 
+def finished_with_workers(process: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """Wait for ``process`` (a build); (its own CPU seconds, its workers' sampled every 50 ms)."""
+    workers: dict[int, float] = {}
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if sys.platform == "linux":
+            descendants_cpu(process.pid, workers)
+        time.sleep(0.05)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, process.args)
+    return usage.ru_utime + usage.ru_stime, sum(workers.values())
+
+
 #: The contenders of the ``--jobs`` row: one build with each ``--jobs``, and two ``--jobs 1``
 #: builds started at once, which share nothing: their throughput against one alone is what the
 #: machine gives a second process (the cores, but also the caches, memory bandwidth and clock
@@ -201,20 +217,7 @@ def demo_cold_builds(runs: int, folder: Path) -> dict[str, list[tuple[float, flo
                 )
                 for target in [folder / f"demo-{name}-{run}-{copy}" for copy in range(2 if name == "pair" else 1)]
             ]
-            cpu = 0.0
-            for process in processes:
-                workers: dict[int, float] = {}
-                while True:
-                    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-                    if pid:
-                        break
-                    if sys.platform == "linux":
-                        descendants_cpu(process.pid, workers)
-                    time.sleep(0.05)
-                process.returncode = os.waitstatus_to_exitcode(status)
-                if process.returncode:
-                    raise subprocess.CalledProcessError(process.returncode, process.args)
-                cpu += usage.ru_utime + usage.ru_stime + sum(workers.values())
+            cpu = sum(sum(finished_with_workers(process)) for process in processes)
             times[name].append((time.perf_counter() - started, cpu))
     return times
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine import descendants_cpu  # noqa: E402
+from engine import finished_with_workers  # noqa: E402
 from table import DEPARTEMENTS, ENV, REPO  # noqa: E402
 
 SMALL = 6
@@ -64,17 +63,8 @@ def timed_build(config: Path, output: Path, jobs: int) -> tuple[float, float, fl
          "--config", str(config), "--output", str(output)],
         cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
     )
-    workers: dict[int, float] = {}
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if sys.platform == "linux":
-            descendants_cpu(process.pid, workers)
-        time.sleep(0.05)
-    if os.waitstatus_to_exitcode(status):
-        raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), process.args)
-    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, sum(workers.values())
+    own, workers = finished_with_workers(process)
+    return time.perf_counter() - started, own, workers
 
 
 def main() -> None:
