@@ -11,12 +11,15 @@ n  one animation (France, 24 monthly frames, the 96 départements' borders, the 
    Pillow's GIF writer given the RGB frames (it quantizes each one). The notebook's CPU time
    includes the TiTiler server's (it is measured from the server process before and after).
    The notebook draws the borders on every frame (each département rasterized and dilated per
-   frame); the ratio against a kinder version that makes the border mask once is printed too.
+   frame); the ratio against a kinder version that makes the border mask once is printed too,
+   and the row's floor: the notebook against a fresh interpreter importing the libraries a frame
+   needs plus the 24 reads alone (``cold_floor``), what no cold build can spend less on.
 i  CPU time of ``python -c "import generator.engine.build"`` (absolute: goal ≤ 0.3 s).
 r  warm rebuild, nothing changed, vs the cold build, on ``benchmarks/engine.py``'s gallery
    (576 frames): whole processes (``python -m generator build``; the cold one runs once) and
    inside the process (``engine.build``, after imports).
-f  cold demo build (``site_config.yml``) with ``formats: [gif, webp, mp4]`` vs ``[gif]``.
+f  cold demo build (``site_config.yml``) with ``formats: [gif, webp, mp4]`` vs ``[gif]``, and the
+   floor: the GIF-only build plus the CPU libwebp and x264 spent inside the 3-format builds.
 d  bilinear and average vs nearest when downsampling: one read (24 COGs at 0.005° over France
    onto a 512 px grid) and a whole one-animation build (24 COGs at 0.01°, cache off).
 t  local renderer vs TiTiler on loopback (``benchmarks/renderers.py``'s 24 frames), per frame: the
@@ -262,8 +265,12 @@ def notebook_row(folder: Path, rounds: int) -> Row:
     )
 
 
-#: The libraries a cold process needs to read and warp a COG and write an image, imported at once.
-FRAME_LIBRARIES = "import numpy, rasterio, rasterio.warp, pyproj, shapely, PIL.Image"
+#: The libraries a cold process needs to read and warp a COG and write an image, imported at once;
+#: rasterio without boto3, as the build imports it (``render.rasterio_import``).
+FRAME_LIBRARIES = (
+    "import sys; sys.modules['boto3'] = None\n"
+    "import numpy, rasterio, rasterio.warp, pyproj, shapely, PIL.Image"
+)
 
 
 def cold_floor(rounds: int) -> tuple[float, float]:
