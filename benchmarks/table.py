@@ -57,12 +57,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
+
+    from generator.core.model import Grid
 
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 FRANCE = REPO / "regions" / "france.geojson"
@@ -83,6 +89,17 @@ class Row:
     goal: str
     met: bool
     detail: str
+
+
+def france_grid() -> tuple[Grid, BaseGeometry]:
+    """The 512 px grid of an animation over France (``crs: auto``), and France in its CRS."""
+    from generator.render.grid import make_grid, output_crs, project
+    from generator.sources.regions import region_outline
+
+    region = region_outline(json.loads(FRANCE.read_text()), "France")
+    crs = output_crs("auto", region)
+    projected = project(region, crs)
+    return make_grid(projected, crs, 512), projected
 
 
 def cpu_now(extra: Callable[[], float] | None = None) -> float:
@@ -278,14 +295,10 @@ def cold_floor(rounds: int) -> tuple[float, float]:
     the demo's no2 items onto the animation's grid (its style: bilinear, from the collection's
     ``renders``) in a warm process: less than any cold one-animation build can spend on them."""
     from generator.core.model import ItemAsset, Style
-    from generator.render.grid import make_grid, output_crs, project
     from generator.render.local import LocalRenderer
-    from generator.sources.regions import region_outline
 
     imports = interleaved({"imports": lambda: run_python("-c", FRAME_LIBRARIES)}, max(rounds, 5))["imports"].cpu
-    region = region_outline(json.loads(FRANCE.read_text()), "France")
-    crs = output_crs("auto", region)
-    grid = make_grid(project(region, crs), crs, 512)
+    grid, _ = france_grid()
     when = datetime(2021, 1, 1, tzinfo=UTC)
     items = [ItemAsset(date, when, href) for href, date in demo_no2_items()]
     style = Style(rescale=NO2_RESCALE, resampling="bilinear")
@@ -476,13 +489,9 @@ def downsampling_rows(folder: Path, rounds: int) -> list[Row]:
     from generator.core.model import ItemAsset, Style
     from generator.engine.animation import BuildOptions
     from generator.engine.build import build
-    from generator.render.grid import make_grid, output_crs, project
     from generator.render.local import LocalRenderer
-    from generator.sources.regions import region_outline
 
-    region = region_outline(json.loads(FRANCE.read_text()), "France")
-    crs = output_crs("auto", region)
-    grid = make_grid(project(region, crs), crs, 512)
+    grid, _ = france_grid()
     when = datetime(2020, 1, 1, tzinfo=UTC)
     items = [ItemAsset(f"r{n}", when, str(fine_cog(folder / "reads" / f"r{n}.tif", 0.005, n))) for n in range(24)]
     renderer = LocalRenderer()
@@ -529,17 +538,12 @@ def renderers_row(folder: Path, rounds: int) -> Row:
     from renderers import synthetic_frames
 
     from generator.core.model import Style
-    from generator.render.grid import make_grid, output_crs, project
     from generator.render.local import LocalRenderer, render_frames
     from generator.render.titiler import TitilerRenderer
     from generator.sources.http import HttpSettings, make_session
-    from generator.sources.regions import region_outline
     from tests.servers.titiler import start_titiler
 
-    region = region_outline(json.loads(FRANCE.read_text()), "France")
-    crs = output_crs("auto", region)
-    projected = project(region, crs)
-    grid = make_grid(projected, crs, 512)
+    grid, projected = france_grid()
     style = Style(rescale=(0, 100), resampling="bilinear")
     frames = synthetic_frames(folder / "renderers", 24)
     local = LocalRenderer()
