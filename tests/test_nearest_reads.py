@@ -149,20 +149,20 @@ def test_the_map_is_made_once_per_layout_and_grid(tmp_path: Path, monkeypatch: p
     assert_same_as_gdal(paths[0], france_grid(64))
     assert len(made) == 3  # the four dates share one map; another origin and another grid have theirs
     buildcache.clear()
-    assert len(nearest._MAPS) == 0
+    assert len(nearest.MAPS) == 0
 
 
 def test_maps_beyond_the_budget_are_dropped_oldest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nearest._MAPS, "budget", 96 * 96 * 8 + 1)  # one full map
+    monkeypatch.setattr(nearest.MAPS, "budget", 96 * 96 * 8 + 1)  # one full map
     path = write_tif(tmp_path / "a.tif", random_values((1, 40, 50), "float32"), crs="EPSG:4326", transform=from_origin(-8, 53, 0.4, 0.4), nodata=None)
     for size in (96, 95, 94):
         assert_same_as_gdal(path, france_grid(size))
-        assert len(nearest._MAPS) == 1
+        assert len(nearest.MAPS) == 1
 
 
 def test_a_footprint_too_small_grows_until_the_warp_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The footprint samples the grid's edges; a window that still cuts the warp is grown."""
-    monkeypatch.setattr(nearest, "_footprint_window", lambda src, grid: Window(20, 15, 4, 4))
+    monkeypatch.setattr(nearest, "footprint_window", lambda src, grid: Window(20, 15, 4, 4))
     path = write_tif(tmp_path / "a.tif", random_values((1, 40, 50), "float32"), crs="EPSG:4326", transform=from_origin(-8, 53, 0.4, 0.4), nodata=None)
     assert_same_as_gdal(path, france_grid())
 
@@ -188,7 +188,7 @@ def test_the_local_renderer_reads_nearest_through_the_map(tmp_path: Path) -> Non
         expected = gdal_nearest(level, grid, (1,), 0)[0]
     np.testing.assert_array_equal(frame.values, expected)
     np.testing.assert_array_equal(frame.valid, np.isfinite(expected))
-    assert len(nearest._MAPS) == 1
+    assert len(nearest.MAPS) == 1
 
 
 def test_a_grid_across_the_antimeridian_over_a_global_file(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Owns: the output grid of an animation (CRS, size, inside-region mask), reading COGs onto it —
 locally with rasterio/rio-tiler (``local``; its warp geometry and rio-tiler's kernel read in
-``warp``, nearest reads through a map made once per file layout and grid in ``nearest``, the
+``warp``, nearest reads through a map made once per file layout and grid in ``nearest``,
+bilinear reads that do not downsample through GDAL's weights kept the same way in ``bilinear``, the
 cost cap of one read in ``limits``) or through a TiTiler server (``titiler``), each
 registered by kind in ``registry``, both returning values that ``frames`` combines into a frame
 the same way, COGs kept open for the rest of a build (``datasets``), how remote assets are

@@ -4,7 +4,8 @@ Owns the local read. It picks the COG overview whose resolution is the coarsest 
 as fine as the output, and warps only that level into the grid; when it downsamples with a
 kernel other than nearest, it reads what rio-tiler (and so TiTiler) reads (``warp``), so both
 renderers weigh source pixels alike; at nearest resampling (the default) the warp is a map made
-once per file layout and grid (``nearest``). GDAL is never given a nodata value for the output (the grid
+once per file layout and grid (``nearest``), and so are bilinear reads that do not downsample
+(``bilinear``). GDAL is never given a nodata value for the output (the grid
 starts as missing), which keeps it out of its slower masked output kernels. What a read returns
 and how a frame's items are combined is ``frames``' (the same for every renderer).
 
@@ -33,6 +34,7 @@ from generator.core.paths import is_remote_href
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
 from generator.render.access import AccessSettings, RemoteAccess, denied_hint, href_for_gdal, refused
+from generator.render.bilinear import read_bilinear
 from generator.render.datasets import kept_open
 from generator.render.frames import FrameData, read_bands
 from generator.render.frames import Renderer as Renderer  # imported from here by the engine
@@ -180,10 +182,13 @@ class LocalRenderer:
                 return _finish(read_decimated(src, grid, bands, nodata, kernel), bands, style)
         open_options = {} if level is None else {"overview_level": level}
         with kept_open(path, self.access, **open_options) as level_src:
+            taken = None
             if style.resampling == "nearest":
                 taken = read_nearest(level_src, grid, bands, nodata)
-                if taken is not None:
-                    return _finish(taken, bands, style)
+            elif style.resampling == "bilinear" and not downsampling:
+                taken = read_bilinear(level_src, grid, bands, nodata)
+            if taken is not None:
+                return _finish(taken, bands, style)
             stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
             for layer, band in enumerate(bands):
                 # The grid starts as NaN and GDAL leaves alone what it cannot fill: the same

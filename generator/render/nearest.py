@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
 #: The largest source window indexed, in pixels (its positions raster takes 4 bytes a pixel).
 MAX_WINDOW_PIXELS = 4_000_000
-#: Bytes of maps kept per process; the least recently used go first. A map takes 8 bytes per grid
-#: pixel the file covers: a 1024 px grid's maps for a mosaic of many tiles are 8 MB in all.
+#: Bytes of maps kept per process; the least recently used go first. A nearest map takes 8 bytes
+#: per grid pixel the file covers (a 1024 px grid's maps for a mosaic of many tiles: 8 MB in all),
+#: a bilinear one 56 (``render.bilinear``: 56 MB for a 1024 px grid).
 BUDGET_BYTES = 128 * 2**20
 #: Source pixels around the grid's footprint (its edges are sampled, not traced).
 _PAD = 2
@@ -62,7 +63,7 @@ def read_nearest(
 ) -> np.ndarray | None:
     """``bands`` of ``src`` on the grid (one float32 layer per band, NaN where missing), as GDAL's
     nearest warp with ``nodata`` as the source's gives them; ``None`` for a file read otherwise."""
-    if not _takes(src, bands):
+    if not takes_by_nodata(src, bands):
         return None
     found = nearest_map(src, grid)
     if found is None:
@@ -71,7 +72,7 @@ def read_nearest(
     data = src.read(list(bands), window=found.window)
     for layer, values in enumerate(data):
         taken = values.reshape(-1).take(found.sources)
-        missing = _missing(taken, nodata)
+        missing = missing_values(taken, nodata)
         taken = taken.astype("float32")
         if missing is not None:
             taken[missing] = np.nan
@@ -79,7 +80,7 @@ def read_nearest(
     return stack.reshape(len(bands), *grid.shape)
 
 
-def _takes(src: rasterio.io.DatasetReader, bands: tuple[int, ...]) -> bool:
+def takes_by_nodata(src: rasterio.io.DatasetReader, bands: tuple[int, ...]) -> bool:
     """Whether the file's missing pixels are its nodata value's alone, in a type tested here."""
     from rasterio.enums import MaskFlags
 
@@ -91,7 +92,7 @@ def _takes(src: rasterio.io.DatasetReader, bands: tuple[int, ...]) -> bool:
     return True
 
 
-def _missing(values: np.ndarray, nodata: float | None) -> np.ndarray | None:
+def missing_values(values: np.ndarray, nodata: float | None) -> np.ndarray | None:
     """The values equal to ``nodata`` as GDAL's warp tests them: in the file's type, and none at
     all for an integer type that cannot hold the value. NaN stays NaN in the float output."""
     if nodata is None or math.isnan(nodata):
@@ -109,7 +110,7 @@ def nearest_map(src: rasterio.io.DatasetReader, grid: Grid) -> NearestMap | None
     """The map of ``src``'s layout onto ``grid``, kept for the build; ``None`` when its window is
     too large to index or the warp shows none of it (GDAL then has the last word)."""
     key = (src.crs, src.width, src.height, src.transform, grid)
-    return _MAPS.get(key, lambda: _make_map(src, grid))
+    return MAPS.get(key, lambda: _make_map(src, grid))
 
 
 def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> NearestMap | None:
@@ -117,7 +118,7 @@ def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> NearestMap | None:
 
     The footprint comes from the grid's sampled edges, so a warp that still reaches the window's
     edge inside the file is made again in a larger window."""
-    window = _footprint_window(src, grid)
+    window = footprint_window(src, grid)
     for _ in range(_GROWTHS + 1):
         if window is None or window.width * window.height > MAX_WINDOW_PIXELS:
             return None
@@ -134,7 +135,7 @@ def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> NearestMap | None:
     return None
 
 
-def _footprint_window(src: rasterio.io.DatasetReader, grid: Grid) -> Window | None:
+def footprint_window(src: rasterio.io.DatasetReader, grid: Grid) -> Window | None:
     """The file's pixels under the grid's footprint (plus a margin), within the file."""
     from rasterio.windows import Window
 
@@ -204,24 +205,32 @@ def _tightened(window: Window, positions: np.ndarray, rows: np.ndarray, cols: np
     return NearestMap(tight, positions.astype(np.int32), sources)
 
 
-class _Maps:
-    """Maps by (layout, grid), least recently used first out beyond ``BUDGET_BYTES``; emptied when
-    a build ends. Threads of one process share it (a map is read-only once made); a map being
+class _Sized(Protocol):
+    @property
+    def nbytes(self) -> int: ...
+
+
+_Map = TypeVar("_Map", bound=_Sized)
+
+
+class Maps:
+    """Maps by (kind, layout, grid), least recently used first out beyond ``BUDGET_BYTES``; emptied
+    when a build ends: the nearest maps here and the bilinear ones (``render.bilinear``). Threads of one process share it (a map is read-only once made); a map being
     made is waited for, not made again (the remote reads of a build's first frames run at once)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self._lock = threading.Lock()
-        self._maps: OrderedDict[Hashable, NearestMap | None] = OrderedDict()
+        self._maps: OrderedDict[Hashable, _Sized | None] = OrderedDict()
         self._making: dict[Hashable, threading.Event] = {}
         self._bytes = 0
 
-    def get(self, key: Hashable, make: Callable[[], NearestMap | None]) -> NearestMap | None:
+    def get(self, key: Hashable, make: Callable[[], _Map | None]) -> _Map | None:
         while True:
             with self._lock:
                 if key in self._maps:
                     self._maps.move_to_end(key)
-                    return self._maps[key]
+                    return cast("_Map | None", self._maps[key])
                 making = self._making.get(key)
                 if making is None:
                     self._making[key] = threading.Event()
@@ -249,5 +258,5 @@ class _Maps:
         return len(self._maps)
 
 
-_MAPS = _Maps(BUDGET_BYTES)
-buildcache.on_clear(_MAPS.clear)
+MAPS = Maps(BUDGET_BYTES)
+buildcache.on_clear(MAPS.clear)
