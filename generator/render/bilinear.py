@@ -45,8 +45,8 @@ _PAD = 2  # pattern pixels beyond the window: every tap of a pixel GDAL writes f
 _GROWTHS = 3  # times a window whose taps reach beyond it is grown before GDAL warps the file
 #: GDAL's bilinear kernel leaves a pixel unwritten when its valid taps weigh less than this.
 _MIN_DIVISOR = 0.00001
-#: A tap position is taken from the warped row/column only when it explains the warped value
-#: to within this (the true one does to ≈ 1e-13; the other candidate is off by twice a weight).
+#: A tap position is taken from the warped row/column only when its parity class's weight
+#: explains the warped value to within this (it does to ≈ 1e-13).
 _TOLERANCE = 1e-9
 
 
@@ -80,12 +80,14 @@ def read_bilinear(
     found = bilinear_map(src, grid)
     if found is None:
         return None
-    stack = np.full((len(bands), grid.height * grid.width), np.nan, dtype="float32")
-    data = src.read(list(bands), window=found.window)
-    for layer, values in enumerate(data):
+    size = grid.height * grid.width
+    whole = found.positions.size == size  # every grid pixel is weighed: no scatter, none left missing
+    layers = np.empty((len(bands), size), dtype="float32") if whole else np.full((len(bands), size), np.nan, dtype="float32")
+    written = slice(None) if whole else found.positions
+    for layer, values in enumerate(src.read(list(bands), window=found.window)):
         missing = np.isnan(values) if math.isnan(nodata) and values.dtype.kind == "f" else missing_values(values, nodata)
-        stack[layer, found.positions] = weighed(found, values, missing)
-    return stack.reshape(len(bands), *grid.shape)
+        layers[layer, written] = weighed(found, values, missing)
+    return layers.reshape(len(bands), *grid.shape)
 
 
 def weighed(found: BilinearMap, values: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
@@ -94,25 +96,36 @@ def weighed(found: BilinearMap, values: np.ndarray, missing: np.ndarray | None) 
     flat = np.append(values.reshape(-1).astype(np.float64), 0.0)
     skipped = None if missing is None or not missing.any() else np.append(missing.reshape(-1), False)
     if skipped is not None:
-        flat[skipped] = 0.0  # a missing tap adds nothing; its value may be NaN, and NaN × 0 is NaN
-    total = np.zeros(found.positions.size)
+        flat[skipped] = np.nan  # marks the pixels with a missing tap: their sum comes out NaN
+    products = flat.take(found.taps)
+    products *= found.weights
+    total = products[0] + 0.0  # GDAL's sum starts at zero: -0.0 + 0.0 is 0.0, as it has it
+    for product in products[1:]:
+        total += product
+    if skipped is None:
+        return _divided(total, found.divisor)  # the map's divisors are ≥ 0.25: none too small
+    # The pixels with a missing tap (or a NaN value) are weighed again over their valid taps
+    # alone, and are missing when those weigh too little or the tap under their centre is missing.
+    touched = np.flatnonzero(np.isnan(total))
+    again, weighs = np.zeros(touched.size), np.zeros(touched.size)
     for taps, weights in zip(found.taps, found.weights, strict=True):
-        total += flat.take(taps) * weights
-    divisor = found.divisor
-    if skipped is not None:
-        # Only the pixels with a missing tap weigh less: their divisor is added up again.
-        touched = np.flatnonzero(np.logical_or.reduce([skipped.take(taps) for taps in found.taps]))
-        again = np.zeros(touched.size)
-        for taps, weights in zip(found.taps[:, touched], found.weights[:, touched], strict=True):
-            again += np.where(skipped.take(taps), 0.0, weights)
-        divisor = divisor.copy()
-        divisor[touched] = again
-    with np.errstate(divide="ignore", invalid="ignore"):
-        result = np.divide(total, divisor, out=total, where=divisor != 1.0)
-    result[divisor < _MIN_DIVISOR] = np.nan
-    if skipped is not None:
-        result[skipped.take(found.centres)] = np.nan
+        taps = taps.take(touched)
+        kept = ~skipped.take(taps)
+        weights = np.where(kept, weights.take(touched), 0.0)
+        again += np.where(kept, flat.take(taps), 0.0) * weights
+        weighs += weights
+    total[touched] = again
+    divisor = found.divisor.copy()
+    divisor[touched] = weighs
+    result = _divided(total, divisor)
+    result[touched[(weighs < _MIN_DIVISOR) | skipped.take(found.centres.take(touched))]] = np.nan
     return result
+
+
+def _divided(total: np.ndarray, divisor: np.ndarray) -> np.ndarray:
+    """``total`` over ``divisor`` where it is not 1, in place, as GDAL divides."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.divide(total, divisor, out=total, where=divisor != 1.0)
 
 
 def bilinear_map(src: rasterio.io.DatasetReader, grid: Grid) -> BilinearMap | None:
@@ -205,10 +218,9 @@ def _decoded(warped: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     by_row = (classes[0] + classes[1], classes[2] + classes[3])
     cols, left, cols_exact = _first_taps(warped[4], by_column)
     rows, upper, rows_exact = _first_taps(warped[5], by_row)
-    weights = np.stack([
-        np.take_along_axis(classes, (((rows + down) % 2) * 2 + (cols + right) % 2)[np.newaxis], 0)[0]
-        for down, right in ((0, 0), (0, 1), (1, 0), (1, 1))
-    ])
+    # The upper left tap's class, and the others' by flipping its column and row parities.
+    upper_left = (rows & 1) * 2 + (cols & 1)
+    weights = np.take_along_axis(classes, upper_left ^ np.arange(4)[:, np.newaxis], axis=0)
     exact = cols_exact & rows_exact & (np.abs(weights.sum(axis=0) - 1) < _TOLERANCE)
     # The centre lies in the first tap's pixel when that tap weighs more than half (GDAL:
     # ratio = 1.5 - (position - first tap)), else in the next one's.
@@ -218,19 +230,13 @@ def _decoded(warped: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 def _first_taps(warped: np.ndarray, by_parity: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first tap along one axis, its weight and whether it explains the warped value.
 
-    GDAL's blend of numbers n and n + 1 with weights w and 1 - w is n + 1 - w, and n's parity
-    class weighs w: of the two parities, the one whose weight makes n + 1 - w an integer of that
-    parity, minus one, is n."""
-    found = np.zeros(warped.shape, dtype=np.int64)
-    weight = np.zeros(warped.shape)
-    error = np.full(warped.shape, np.inf)
-    for parity, weights in enumerate(by_parity):
-        guess = warped - 1 + weights
-        candidate = np.rint(guess).astype(np.int64)
-        off = np.where((candidate % 2 == parity) & (weights > 0), np.abs(guess - candidate), np.inf)
-        better = off < error
-        found[better], weight[better], error[better] = candidate[better], weights[better], off[better]
-    return found, weight, error < _TOLERANCE
+    GDAL's blend of numbers n and n + 1 with weights w and 1 - w is n + 1 - w, whose integer
+    part is n; and n's parity class weighs w. (A tap weighing less than the blend's rounding,
+    ≈ 1e-13, cannot be told from the one beyond the other tap: its share is below a float's.)"""
+    found = np.floor(warped)
+    weight = np.where(found % 2 == 1, by_parity[1], by_parity[0])
+    explained = np.abs(weight - (found + 1 - warped)) < _TOLERANCE
+    return found.astype(np.int64), weight, explained
 
 
 def _grown(
