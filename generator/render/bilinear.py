@@ -18,8 +18,8 @@ frames: 10–12 ms a warp, ≈ 3.5 ms a read with its map; a map costs ≈ 85 ms
 Files without a nodata value (GDAL then warps with another formula, whose inputs a warp cannot
 hand back exactly), files with an internal mask or alpha band, grids that reach a file's edge
 (GDAL's kernel shifts its taps over the first half row and column, and transforms the pixels
-just beyond the edge again, exactly), windows too large and files the grid does not show are
-warped by GDAL as before (``None``).
+just beyond the edge again, exactly: told from the grid's footprint before any map is made),
+windows too large and files the grid does not show are warped by GDAL as before (``None``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 
 from generator.core.model import Grid
 from generator.render.nearest import MAPS, footprint_window, missing_values, takes_by_nodata
-from generator.render.warp import grid_crs
+from generator.render.warp import grid_crs, grid_in_source_crs
 
 if TYPE_CHECKING:
     import rasterio
@@ -138,6 +138,8 @@ def bilinear_map(src: rasterio.io.DatasetReader, grid: Grid) -> BilinearMap | No
 def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> BilinearMap | None:
     """The weights GDAL's warp gives each grid pixel, read back from a warp of patterns over the
     grid's footprint in the file, grown while some taps fall in the file beyond it."""
+    if not _well_inside(src, grid):
+        return None  # the grid reaches an edge: no need to warp the patterns to learn it
     window = footprint_window(src, grid)
     for _ in range(_GROWTHS + 1):
         if window is None or window.width * window.height > MAX_WINDOW_PIXELS:
@@ -164,6 +166,16 @@ def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> BilinearMap | None:
             return None  # some pixel is not four taps' blend (GDAL downsamples), or the grid reaches an edge
         return _tightened(src, positions, cols, rows, weights, centre_cols, centre_rows)
     return None
+
+
+def _well_inside(src: rasterio.io.DatasetReader, grid: Grid) -> bool:
+    """Whether the grid's footprint (its sampled edges) lies inside the file, clear of its first
+    half row and column; where it does not, some grid pixel almost surely falls there or beyond
+    the file."""
+    transform, width, height = grid_in_source_crs(grid, src.crs)
+    inverse = ~src.transform
+    cols, rows = zip(*(inverse * corner for corner in (transform * (0, 0), transform * (width, height))), strict=True)
+    return min(cols) >= 0.5 and min(rows) >= 0.5 and max(cols) <= src.width and max(rows) <= src.height
 
 
 def _at_an_edge(src: rasterio.io.DatasetReader, cols: np.ndarray, rows: np.ndarray, weights: np.ndarray, inside: np.ndarray) -> bool:
