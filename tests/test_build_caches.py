@@ -160,6 +160,44 @@ def test_a_cog_shown_by_several_animations_is_opened_once_per_build(tmp_path, mo
     assert len(opens) == 4  # the next build opens them again
 
 
+def test_a_long_series_shown_by_several_regions_is_opened_once_per_build(tmp_path, monkeypatch):
+    """Each region's animation reads the whole series in turn: the assets stay open for the next."""
+    cogs = [write_cog(tmp_path / "cogs" / f"{month}.tif", column_values(64) + month) for month in range(1, 13)]
+    items = [FakeItem(f"i{month}", f"2020-{month:02d}-01T00:00:00Z", cog) for month, cog in enumerate(cogs, start=1)]
+    write_catalog(tmp_path / "cat", "c", items, renders=RENDERS)
+    config = tmp_path / "site_config.yml"
+    config.write_text(
+        "site: {title: Series}\nsources: {s: {catalog: cat/catalog.json}}\ncollections: [{id: c, source: s}]\n"
+        "regions: [{id: a, bbox: [8, 8, 56, 56]}, {id: b, bbox: [10, 10, 40, 40]}, {id: c, bbox: [20, 12, 50, 44]}]\n"
+        "render: {size: 64, formats: [gif]}\n"
+    )
+    opens: list[str] = []
+    real_open = rasterio.open
+    monkeypatch.setattr(rasterio, "open", lambda path, *args, **kwargs: opens.append(path) or real_open(path, *args, **kwargs))
+    assert main(["build", "--jobs", "1", "--no-cache", "--config", str(config)]) == 0
+    assert sorted(Path(path).name for path in opens) == sorted(cog.name for cog in cogs)  # 12 opens, not 36
+
+
+def test_the_kept_datasets_are_a_budget_of_the_process_not_of_each_thread(tmp_path, monkeypatch):
+    """Datasets kept by a thread that reads no more are closed first when others need room."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(datasets, "KEPT", 2)
+    paths = [str(write_cog(tmp_path / f"{name}.tif", column_values(64))) for name in "abc"]
+
+    def keep(path: str) -> rasterio.io.DatasetReader:
+        with datasets.kept_open(path) as src:
+            return src
+
+    with ThreadPoolExecutor(1) as other:
+        first = other.submit(keep, paths[0]).result()  # kept by the other thread
+        second, third = keep(paths[1]), keep(paths[2])
+        assert first.closed and not second.closed and not third.closed
+        assert other.submit(keep, paths[0]).result() is not first  # opened again
+    buildcache.clear()
+    assert second.closed and third.closed and not datasets._open
+
+
 def test_a_rewritten_file_is_opened_again(tmp_path):
     path = write_cog(tmp_path / "a.tif", column_values(64))
     with datasets.kept_open(str(path)) as first, datasets.kept_open(str(path)) as again:
@@ -302,7 +340,7 @@ def test_a_dataset_evicted_from_the_kept_ones_is_closed(tmp_path, monkeypatch, i
     """Within a read (its ``rasterio.Env`` in force) or outside any."""
     from contextlib import ExitStack
 
-    monkeypatch.setattr(datasets, "PER_THREAD", 1)
+    monkeypatch.setattr(datasets, "KEPT", 1)
     first, second = (str(write_cog(tmp_path / f"{name}.tif", column_values(64))) for name in "ab")
     with datasets.kept_open(first) as old:
         pass
@@ -363,7 +401,7 @@ def test_a_dataset_being_read_when_the_kept_ones_are_closed_is_closed_by_its_rea
 
 
 def test_a_dataset_evicted_while_it_is_read_is_closed_when_the_read_ends(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "PER_THREAD", 1)
+    monkeypatch.setattr(datasets, "KEPT", 1)
     first, second = (str(write_cog(tmp_path / f"{name}.tif", column_values(64))) for name in "ab")
     with datasets.kept_open(first) as outer:
         with datasets.kept_open(second) as inner:

@@ -4,11 +4,12 @@ Owns the open-dataset cache of the local renderer. Opening a COG costs a header 
 for a remote asset); the frames of several animations (regions, collections) that show one
 asset would each pay it again. ``kept_open`` hands out a dataset opened before by the same
 thread (rasterio datasets are not shared between threads) with the same open options, GDAL
-settings and, for a local file, the same size and modification time; a few per thread, the
-least recently used closed first. Every dataset is closed when the build ends
-(``core.buildcache.clear``); worker processes close theirs when the build's pool stops. A
-dataset still being read then (another build's, in another thread of the process or on a
-shared cluster worker) is closed by its reader when the read ends, never under it.
+settings and, for a local file, the same size and modification time. A process keeps up to
+``KEPT`` of them, its threads' together, and closes the least recently used first: enough for
+the series of a few collections, each read again by every region's animation. Every dataset is
+closed when the build ends (``core.buildcache.clear``); worker processes close theirs when the
+build's pool stops. A dataset still being read then (another build's, in another thread of the
+process or on a shared cluster worker) is closed by its reader when the read ends, never under it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ from generator.core import buildcache
 if TYPE_CHECKING:
     from rasterio.io import DatasetReader
 
-#: Open datasets kept per thread (each holds a file handle and GDAL's block cache for it).
-PER_THREAD = 8
+#: Open datasets kept per process, all its threads' together. Each holds GDAL's state for the
+#: file (its header and tile offsets; a file handle for a local file) and what GDAL's VSI cache
+#: keeps of the bytes read from it (up to its 25 MB, a frame's window: usually far less). 64 keep
+#: two collections' 24-month series open while each region's animations read them in turn
+#: (with 8, as before, the demo opened every asset three times).
+KEPT = 64
 
 
 @dataclass(eq=False)
@@ -41,6 +46,8 @@ class _Kept:
 
 _lock = threading.Lock()
 _open: dict[tuple[int, int], OrderedDict[Hashable, _Kept]] = {}  # by (process, thread)
+#: By process: (thread, key) of every kept dataset, the least recently used first.
+_recency: dict[int, OrderedDict[tuple[int, Hashable], None]] = {}
 opened = 0  # datasets opened through here (tests count them)
 
 
@@ -61,11 +68,13 @@ def kept_open(path: str, settings: Hashable = None, **options: Any) -> Iterator[
     """
     global opened
     key = (path, _version(path), settings, tuple(sorted(options.items())))
+    process, thread = os.getpid(), threading.get_ident()  # not a forked parent's
     with _lock:
-        mine = _open.setdefault((os.getpid(), threading.get_ident()), OrderedDict())  # not a forked parent's
+        mine = _open.setdefault((process, thread), OrderedDict())
+        recency = _recency.setdefault(process, OrderedDict())
         kept = mine.get(key)
         if kept is not None and not kept.src.closed:
-            mine.move_to_end(key)
+            recency.move_to_end((thread, key))
             kept.readers += 1
         else:
             kept = None
@@ -76,7 +85,12 @@ def kept_open(path: str, settings: Hashable = None, **options: Any) -> Iterator[
         with _lock:
             opened += 1
             mine[key] = kept
-            evicted = [mine.popitem(last=False)[1] for _ in range(max(0, len(mine) - PER_THREAD))]
+            recency[(thread, key)] = None
+            recency.move_to_end((thread, key))
+            evicted = []
+            while len(recency) > KEPT:
+                (owner, old), _ = recency.popitem(last=False)
+                evicted.append(_open[(process, owner)].pop(old))
         _drop(evicted)
     try:
         yield kept.src
@@ -117,6 +131,7 @@ def close_all() -> None:
     with _lock:
         entries = [kept for mine in _open.values() for kept in mine.values()]
         _open.clear()
+        _recency.clear()
     _drop(entries)
 
 

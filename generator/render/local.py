@@ -4,8 +4,8 @@ Owns the local read. It picks the COG overview whose resolution is the coarsest 
 as fine as the output, and warps only that level into the grid; when it downsamples with a
 kernel other than nearest, it reads what rio-tiler (and so TiTiler) reads (``warp``), so both
 renderers weigh source pixels alike; at nearest resampling (the default) the warp is a map made
-once per file layout and grid (``nearest``), and so are bilinear reads that do not downsample
-(``bilinear``). GDAL is never given a nodata value for the output (the grid
+once per file layout and grid (``nearest``), as is the warp of a bilinear read that does not
+downsample (``bilinear``). GDAL is never given a nodata value for the output (the grid
 starts as missing), which keeps it out of its slower masked output kernels. What a read returns
 and how a frame's items are combined is ``frames``' (the same for every renderer).
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 MAX_WINDOW_PIXELS = 4_000_000
 #: Bytes of maps kept per process; the least recently used go first. A nearest map takes 8 bytes
 #: per grid pixel the file covers (a 1024 px grid's maps for a mosaic of many tiles: 8 MB in all),
-#: a bilinear one 56 (``render.bilinear``: 56 MB for a 1024 px grid).
+#: a bilinear one 64 (``render.bilinear``: 64 MB for a 1024 px grid the file covers).
 BUDGET_BYTES = 128 * 2**20
 #: Source pixels around the grid's footprint (its edges are sampled, not traced).
 _PAD = 2
