@@ -19,13 +19,13 @@ import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
-from rasterio.warp import reproject
 
 from generator.core import buildcache
 from generator.core.model import Grid, ItemAsset, Style
 from generator.render import bilinear
 from generator.render.local import LocalRenderer
-from tests.test_nearest_reads import LAEA_FRANCE, france_grid, random_values, write_tif
+from tests.test_nearest_reads import LAEA_FRANCE, france_grid, gdal_warp, random_values, write_tif
+from tests.test_nearest_reads import assert_same_as_gdal as same_as_gdal
 
 
 @pytest.fixture(autouse=True)
@@ -42,24 +42,11 @@ def paris_grid(size: int = 96, metres: float = 300_000) -> Grid:
 
 
 def gdal_bilinear(src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None) -> np.ndarray:
-    stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
-    for layer, band in enumerate(bands):
-        reproject(
-            source=rasterio.band(src, band), destination=stack[layer], src_nodata=nodata,
-            dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=None, init_dest_nodata=False,
-            resampling=Resampling.bilinear,
-        )
-    return stack
+    return gdal_warp(src, grid, bands, nodata, Resampling.bilinear)
 
 
 def assert_same_as_gdal(path: Path, grid: Grid, bands: tuple[int, ...] = (1,), nodata: float | None = None) -> np.ndarray:
-    with rasterio.open(path) as src:
-        nodata = src.nodata if nodata is None else nodata
-        weighed = bilinear.read_bilinear(src, grid, bands, nodata)
-        expected = gdal_bilinear(src, grid, bands, nodata)
-    assert weighed is not None
-    np.testing.assert_array_equal(weighed, expected)  # NaN equals NaN here
-    return weighed
+    return same_as_gdal(path, grid, bands, nodata, read=bilinear.read_bilinear, resampling=Resampling.bilinear)
 
 
 def geographic(path: Path, data: np.ndarray, nodata: float | None, west: float = -4, north: float = 52) -> Path:

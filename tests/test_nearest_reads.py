@@ -7,6 +7,7 @@ GDAL leaves a pixel unwritten.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,22 +50,30 @@ def write_tif(
     return path
 
 
-def gdal_nearest(src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None) -> np.ndarray:
+def gdal_warp(
+    src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None,
+    resampling: Resampling = Resampling.nearest,
+) -> np.ndarray:
+    """GDAL's warp of ``bands`` onto the grid, as the local renderer called it before its maps."""
     stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")
     for layer, band in enumerate(bands):
         reproject(
             source=rasterio.band(src, band), destination=stack[layer], src_nodata=nodata,
             dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=None, init_dest_nodata=False,
-            resampling=Resampling.nearest,
+            resampling=resampling,
         )
     return stack
 
 
-def assert_same_as_gdal(path: Path, grid: Grid, bands: tuple[int, ...] = (1,), nodata: float | None = None) -> np.ndarray:
+def assert_same_as_gdal(
+    path: Path, grid: Grid, bands: tuple[int, ...] = (1,), nodata: float | None = None, *,
+    read: Callable[..., np.ndarray | None] = nearest.read_nearest, resampling: Resampling = Resampling.nearest,
+) -> np.ndarray:
+    """``read`` (a read through a map) gives GDAL's warp of the file at ``resampling``, bit for bit."""
     with rasterio.open(path) as src:
         nodata = src.nodata if nodata is None else nodata
-        taken = nearest.read_nearest(src, grid, bands, nodata)
-        expected = gdal_nearest(src, grid, bands, nodata)
+        taken = read(src, grid, bands, nodata)
+        expected = gdal_warp(src, grid, bands, nodata, resampling)
     assert taken is not None
     np.testing.assert_array_equal(taken, expected)  # NaN equals NaN here
     return taken
@@ -185,7 +194,7 @@ def test_the_local_renderer_reads_nearest_through_the_map(tmp_path: Path) -> Non
     item = ItemAsset(item_id="s", datetime=datetime(2024, 1, 1, tzinfo=UTC), href=str(path))
     frame = LocalRenderer().read(item, grid, Style(rescale=(0, 200)))
     with rasterio.open(path, overview_level=1) as level:  # 22 km pixels: the 4× overview (4 km) is read
-        expected = gdal_nearest(level, grid, (1,), 0)[0]
+        expected = gdal_warp(level, grid, (1,), 0)[0]
     np.testing.assert_array_equal(frame.values, expected)
     np.testing.assert_array_equal(frame.valid, np.isfinite(expected))
     assert len(nearest.MAPS) == 1

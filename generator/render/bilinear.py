@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from generator.core.model import Grid
-from generator.render.nearest import MAPS, footprint_window, missing_values, takes_by_nodata
+from generator.render.nearest import MAPS, footprint_window, grown_window, missing_values, takes_by_nodata
 from generator.render.warp import grid_crs, grid_in_source_crs
 
 if TYPE_CHECKING:
@@ -257,8 +257,6 @@ def _grown(
     """A larger window when some taps fall in the file beyond ``window`` (or where a pixel is
     no blend of four pattern pixels: it met the patterns' edge); ``None`` if it needs none or
     already spans the file."""
-    from rasterio.windows import Window
-
     cols, rows = np.clip(cols[exact], 0, src.width - 2), np.clip(rows[exact], 0, src.height - 2)
     reached = not exact.all() or (
         cols.size > 0 and (
@@ -268,11 +266,7 @@ def _grown(
     )
     if not reached:
         return None
-    pad_cols, pad_rows = max(8, window.width // 2), max(8, window.height // 2)
-    col_start, row_start = max(0, window.col_off - pad_cols), max(0, window.row_off - pad_rows)
-    col_stop = min(src.width, window.col_off + window.width + pad_cols)
-    row_stop = min(src.height, window.row_off + window.height + pad_rows)
-    grown = Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
+    grown = grown_window(src, window)
     return None if grown == window else grown
 
 

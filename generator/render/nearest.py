@@ -176,16 +176,19 @@ def _warped_positions(src: rasterio.io.DatasetReader, window: Window, grid: Grid
 
 def _grown(src: rasterio.io.DatasetReader, window: Window, rows: np.ndarray, cols: np.ndarray) -> Window | None:
     """A larger window when the warp reached an edge of ``window`` that is not the file's."""
-    from rasterio.windows import Window
-
     reached = (
         (window.col_off > 0 and cols.min() == 0)
         or (window.row_off > 0 and rows.min() == 0)
         or (window.col_off + window.width < src.width and cols.max() == window.width - 1)
         or (window.row_off + window.height < src.height and rows.max() == window.height - 1)
     )
-    if not reached:
-        return None
+    return grown_window(src, window) if reached else None
+
+
+def grown_window(src: rasterio.io.DatasetReader, window: Window) -> Window:
+    """``window`` with half its size (8 pixels at least) more on every side, within the file."""
+    from rasterio.windows import Window
+
     pad_cols, pad_rows = max(8, window.width // 2), max(8, window.height // 2)
     col_start, row_start = max(0, window.col_off - pad_cols), max(0, window.row_off - pad_rows)
     col_stop = min(src.width, window.col_off + window.width + pad_cols)
