@@ -152,3 +152,46 @@ def test_the_renderer_reads_through_the_map_once_per_layout_and_grid(tmp_path: P
         assert (read.valid == np.isfinite(read.values)).all()
     renderer.read(ItemAsset("other", datetime(2024, 2, 1, tzinfo=UTC), str(paths[0])), paris_grid(64), style)
     assert len(made) == 2  # the four dates share one map; another grid has its own
+
+
+def _read_in_a_process(path: str, grid: Grid, folder: str, result: str) -> None:
+    buildcache.clear()  # a worker of its own: no map inherited
+    with rasterio.open(path) as src:
+        read = bilinear.read_bilinear(src, grid, (1,), -9999, folder)
+    np.save(result, np.asarray(read))
+
+
+def test_the_processes_of_a_build_share_their_maps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes reading files of one layout: one makes the map, the other loads it."""
+    import multiprocessing
+    import os
+
+    made = tmp_path / "made"
+    made.mkdir()
+    make = bilinear._make_map
+
+    def counted(src: rasterio.io.DatasetReader, grid: Grid) -> bilinear.BilinearMap | None:
+        (made / str(os.getpid())).touch()
+        return make(src, grid)
+
+    monkeypatch.setattr(bilinear, "_make_map", counted)  # the forked processes inherit it
+    paths = [str(geographic(tmp_path / f"{day}.tif", random_values((1, 80, 120), "float32", seed=day), -9999)) for day in range(2)]
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_read_in_a_process, args=(path, paris_grid(), str(maps), str(tmp_path / f"{day}.npy")))
+        for day, path in enumerate(paths)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert len(list(made.iterdir())) == 1  # made once, by one of the two
+    for day, path in enumerate(paths):
+        with rasterio.open(path) as src:
+            np.testing.assert_array_equal(np.load(tmp_path / f"{day}.npy"), gdal_bilinear(src, paris_grid(), (1,), -9999))
+    with rasterio.open(paths[0]) as src:  # a process without the folder (another machine) makes its own
+        assert bilinear.read_bilinear(src, paris_grid(), (1,), -9999, str(tmp_path / "elsewhere")) is not None
+    assert len(list(made.iterdir())) == 2

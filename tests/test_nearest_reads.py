@@ -242,3 +242,28 @@ def test_threads_reading_one_layout_at_once_make_its_map_once(tmp_path: Path, mo
     with ThreadPoolExecutor(4) as threads:
         list(threads.map(read, paths))
     assert len(made) == 1
+
+
+def test_a_map_left_in_the_builds_folder_is_loaded_not_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As another process of the build finds it (its own memory cache empty): the same map, and
+    no map for a file the grid does not show."""
+    made = []
+    make = nearest._make_map
+    monkeypatch.setattr(nearest, "_make_map", lambda *args: made.append(1) or make(*args))
+    data = random_values((1, 40, 50), "float32")
+    shown = write_tif(tmp_path / "a.tif", data, crs="EPSG:4326", transform=from_origin(-8, 53, 0.4, 0.4), nodata=None)
+    beside = write_tif(tmp_path / "b.tif", data, crs="EPSG:4326", transform=from_origin(60, 48, 0.5, 0.5), nodata=None)
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    with rasterio.open(shown) as src, rasterio.open(beside) as other:
+        first = nearest.nearest_map(src, france_grid(), str(folder))
+        assert nearest.nearest_map(other, france_grid(), str(folder)) is None
+        buildcache.clear()
+        again = nearest.nearest_map(src, france_grid(), str(folder))
+        assert nearest.nearest_map(other, france_grid(), str(folder)) is None
+        assert first is not None and again is not None and again is not first
+        assert again.window == first.window
+        np.testing.assert_array_equal(again.positions, first.positions)
+        np.testing.assert_array_equal(again.sources, first.sources)
+        np.testing.assert_array_equal(nearest.read_nearest(src, france_grid(), (1,), None, str(folder)), gdal_warp(src, france_grid(), (1,), None))
+    assert len(made) == 2  # one map and one "no map", each made once

@@ -61,7 +61,7 @@ from generator.render.cache import FrameCache, animation_fingerprint
 from generator.render.layers import (
     empty_frames_warning,
 )
-from generator.render.local import Renderer
+from generator.render.local import LocalRenderer, Renderer
 from generator.render.palette import nodata_rgb, with_reserved
 from generator.render.registry import make_renderer
 from generator.site.locator import outline_rings
@@ -91,6 +91,7 @@ class AnimationBuilder:
         store: RecordStore,
         output: Path,
         processes: int = 1,
+        maps: Path | None = None,
     ):
         self.site = site
         self.staging = staging
@@ -102,6 +103,7 @@ class AnimationBuilder:
         self.cache = cache
         self.pool = pool
         self.processes = processes  # the pool's: they share each source's bounds of the whole build
+        self.maps = maps  # where the pool's processes share their read maps (render.nearest.shared_map)
         self.inline = Lane(None, 1)  # for work only the build's process can do
         self.progress = progress
         self.work = Workspace(staging, cache, progress, pool.limit)
@@ -286,7 +288,10 @@ class AnimationBuilder:
                 threads = DaemonThreads(setup.threads, spec.render.renderer)  # Ctrl-C waits for no request
                 self.thread_pools.append(threads)
                 lane = Lane(threads, max(2, 2 * setup.threads, setup.renderer.concurrency))
-            self._renderers[key] = (setup.renderer, setup.cache_name, lane)
+            renderer = setup.renderer
+            if self.maps is not None and isinstance(renderer, LocalRenderer):
+                renderer = renderer.sharing_maps(str(self.maps))
+            self._renderers[key] = (renderer, setup.cache_name, lane)
         return self._renderers[key]
 
     def _encode_files(

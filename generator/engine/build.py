@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -209,9 +210,12 @@ def _build_claimed(
     progress = Progress(
         len(selected), cache_hits=lambda: sum(stats.cached for stats in summary.per_animation.values())
     )
+    # The pool's processes share the maps of their reads (render.nearest.shared_map) in a folder
+    # of this build's, on this machine (a cluster's workers elsewhere make their own).
+    maps = Path(tempfile.mkdtemp(prefix="read-maps-")) if tasks.executor is not None else None
     builder = AnimationBuilder(
         site, staging, renderer, source, options, cache, pool, progress, store, output,
-        processes=tasks.slots if tasks.executor is not None else 1,
+        processes=tasks.slots if tasks.executor is not None else 1, maps=maps,
     )
     built: dict[str, AnimationRecord] = {}
     kept: set[str] = set()  # carried over as loaded from the record store: nothing to save again
@@ -323,6 +327,8 @@ def _build_claimed(
         progress.close()
         for threads in builder.thread_pools:
             threads.shutdown(cancel_futures=True)
+        if maps is not None:
+            shutil.rmtree(maps, ignore_errors=True)
     try:
         for record in records:
             if record.status == "ok" and record.id not in kept and record.id not in builder.reused:

@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from generator.core.model import Grid
-from generator.render.nearest import MAPS, footprint_window, grown_window, missing_values, takes_by_nodata
+from generator.render.nearest import (
+    MAPS,
+    array_window,
+    footprint_window,
+    grown_window,
+    missing_values,
+    takes_by_nodata,
+    window_array,
+)
 from generator.render.warp import grid_crs, grid_in_source_crs
 
 if TYPE_CHECKING:
@@ -66,18 +74,32 @@ class BilinearMap:
 
     @property
     def nbytes(self) -> int:
-        return sum(array.nbytes for array in (self.positions, self.taps, self.weights, self.centres, self.divisor))
+        return sum(array.nbytes for array in self.arrays().values())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "window": window_array(self.window), "positions": self.positions, "taps": self.taps,
+            "weights": self.weights, "centres": self.centres, "divisor": self.divisor,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BilinearMap:
+        return cls(
+            array_window(arrays["window"]), arrays["positions"], arrays["taps"], arrays["weights"], arrays["centres"],
+            arrays["divisor"],
+        )
 
 
 def read_bilinear(
-    src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None
+    src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None, maps: str | None = None
 ) -> np.ndarray | None:
     """``bands`` of ``src`` on the grid (one float32 layer per band, NaN where missing), as GDAL's
     bilinear warp with ``nodata`` as the source's gives them when it does not downsample;
-    ``None`` for a file read otherwise."""
+    ``None`` for a file read otherwise. ``maps``: the folder the build's processes share their
+    maps in (``nearest.shared_map``)."""
     if nodata is None or not takes_by_nodata(src, bands):
         return None
-    found = bilinear_map(src, grid)
+    found = bilinear_map(src, grid, maps)
     if found is None:
         return None
     size = grid.height * grid.width
@@ -128,11 +150,11 @@ def _divided(total: np.ndarray, divisor: np.ndarray) -> np.ndarray:
         return np.divide(total, divisor, out=total, where=divisor != 1.0)
 
 
-def bilinear_map(src: rasterio.io.DatasetReader, grid: Grid) -> BilinearMap | None:
+def bilinear_map(src: rasterio.io.DatasetReader, grid: Grid, maps: str | None = None) -> BilinearMap | None:
     """The map of ``src``'s layout onto ``grid``, kept for the build (with the nearest maps);
     ``None`` when GDAL is to warp the file itself."""
     key = ("bilinear", src.crs, src.width, src.height, src.transform, grid)
-    return MAPS.get(key, lambda: _make_map(src, grid))
+    return MAPS.get(key, lambda: _make_map(src, grid), BilinearMap, maps)
 
 
 def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> BilinearMap | None:

@@ -110,7 +110,8 @@ class LocalRenderer:
 
     ``access`` sets how remote assets are reached (headers, unsigned or requester-pays S3, an
     S3-compatible endpoint); the options live only inside the ``rasterio.Env`` of each read.
-    ``signer`` signs each href just before it is read (``sources.<name>.sign``). Reads of remote
+    ``signer`` signs each href just before it is read (``sources.<name>.sign``); ``maps`` is
+    the folder where the build's processes share their read maps, if any. Reads of remote
     assets mostly wait on the network: up to ``remote_reads`` of them are made at once by a
     task (the source's ``http.max_cog_reads``, shared out between the build's processes), local
     files one after the other.
@@ -121,12 +122,17 @@ class LocalRenderer:
 
     def __init__(
         self, access: RemoteAccess | None = None, limits: ReadLimits | None = None, signer: HrefSigner | None = None,
-        remote_reads: int = 1,
+        remote_reads: int = 1, maps: str | None = None,
     ) -> None:
         self.access = access or RemoteAccess()
         self.limits = limits or ReadLimits()
         self.signer = signer
         self.remote_reads = max(1, remote_reads)
+        self.maps = maps
+
+    def sharing_maps(self, folder: str) -> LocalRenderer:
+        """This renderer, its processes sharing their read maps in ``folder`` (``nearest.shared_map``)."""
+        return LocalRenderer(self.access, self.limits, self.signer, self.remote_reads, folder)
 
     def reads_at_once(self, frames: Sequence[FramePlan]) -> int:
         """``remote_reads`` when some of ``frames``' assets are remote, else 1 (``render.frames``)."""
@@ -184,9 +190,9 @@ class LocalRenderer:
         with kept_open(path, self.access, **open_options) as level_src:
             taken = None
             if style.resampling == "nearest":
-                taken = read_nearest(level_src, grid, bands, nodata)
+                taken = read_nearest(level_src, grid, bands, nodata, self.maps)
             elif style.resampling == "bilinear" and not downsampling:
-                taken = read_bilinear(level_src, grid, bands, nodata)
+                taken = read_bilinear(level_src, grid, bands, nodata, self.maps)
             if taken is not None:
                 return _finish(taken, bands, style)
             stack = np.full((len(bands), *grid.shape), np.nan, dtype="float32")

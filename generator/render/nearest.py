@@ -17,11 +17,12 @@ before (``None``).
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 
 import numpy as np
 
@@ -57,15 +58,33 @@ class NearestMap:
     def nbytes(self) -> int:
         return self.positions.nbytes + self.sources.nbytes
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"window": window_array(self.window), "positions": self.positions, "sources": self.sources}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NearestMap:
+        return cls(array_window(arrays["window"]), arrays["positions"], arrays["sources"])
+
+
+def window_array(window: Window) -> np.ndarray:
+    return np.array([window.col_off, window.row_off, window.width, window.height], dtype=np.int64)
+
+
+def array_window(numbers: np.ndarray) -> Window:
+    from rasterio.windows import Window
+
+    return Window(*(int(number) for number in numbers))
+
 
 def read_nearest(
-    src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None
+    src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float | None, maps: str | None = None
 ) -> np.ndarray | None:
     """``bands`` of ``src`` on the grid (one float32 layer per band, NaN where missing), as GDAL's
-    nearest warp with ``nodata`` as the source's gives them; ``None`` for a file read otherwise."""
+    nearest warp with ``nodata`` as the source's gives them; ``None`` for a file read otherwise.
+    ``maps``: the folder the build's processes share their maps in (``shared_map``)."""
     if not takes_by_nodata(src, bands):
         return None
-    found = nearest_map(src, grid)
+    found = nearest_map(src, grid, maps)
     if found is None:
         return None
     stack = np.full((len(bands), grid.height * grid.width), np.nan, dtype="float32")
@@ -106,11 +125,11 @@ def missing_values(values: np.ndarray, nodata: float | None) -> np.ndarray | Non
     return values == int(nodata)
 
 
-def nearest_map(src: rasterio.io.DatasetReader, grid: Grid) -> NearestMap | None:
+def nearest_map(src: rasterio.io.DatasetReader, grid: Grid, maps: str | None = None) -> NearestMap | None:
     """The map of ``src``'s layout onto ``grid``, kept for the build; ``None`` when its window is
     too large to index or the warp shows none of it (GDAL then has the last word)."""
     key = (src.crs, src.width, src.height, src.transform, grid)
-    return MAPS.get(key, lambda: _make_map(src, grid))
+    return MAPS.get(key, lambda: _make_map(src, grid), NearestMap, maps)
 
 
 def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> NearestMap | None:
@@ -212,6 +231,11 @@ class _Sized(Protocol):
     @property
     def nbytes(self) -> int: ...
 
+    def arrays(self) -> dict[str, np.ndarray]: ...
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Self: ...
+
 
 _Map = TypeVar("_Map", bound=_Sized)
 
@@ -228,7 +252,11 @@ class Maps:
         self._making: dict[Hashable, threading.Event] = {}
         self._bytes = 0
 
-    def get(self, key: Hashable, make: Callable[[], _Map | None]) -> _Map | None:
+    def get(
+        self, key: Hashable, make: Callable[[], _Map | None], kind: type[_Map], folder: str | None = None
+    ) -> _Map | None:
+        """The map of ``key`` (a ``kind``), made by ``make`` once per process, or once per build
+        when the build's processes share ``folder`` (``shared_map``)."""
         while True:
             with self._lock:
                 if key in self._maps:
@@ -240,7 +268,8 @@ class Maps:
                     break
             making.wait()  # then kept, unless dropped already (the loop makes it again)
         try:
-            made = make()  # outside the lock: other layouts' maps are made and read meanwhile
+            # Outside the lock: other layouts' maps are made and read meanwhile.
+            made = make() if folder is None else shared_map(folder, key, make, kind)
             with self._lock:
                 self._maps[key] = made
                 self._bytes += 0 if made is None else made.nbytes
@@ -259,6 +288,49 @@ class Maps:
 
     def __len__(self) -> int:
         return len(self._maps)
+
+
+def shared_map(folder: str, key: Hashable, make: Callable[[], _Map | None], kind: type[_Map]) -> _Map | None:
+    """The map of ``key`` as another process of the build left it in ``folder``, or made here
+    and left there for the others.
+
+    The processes of a ``--jobs N`` build each read some frames of every animation, and would
+    each make the same maps (a bilinear map costs ≈ 7 reads). The first to need one makes it
+    while the others wait on its lock file, then they load it: its arrays in a NumPy file
+    (``kind.from_arrays``), written whole under a temporary name, or an empty file for no map.
+    A process without the folder (another machine of a cluster) or without file locks makes
+    its own.
+    """
+    import hashlib
+    import tempfile
+
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not a POSIX system
+        return make()
+    if not os.path.isdir(folder):
+        return make()
+    path = os.path.join(folder, hashlib.sha256(repr(key).encode()).hexdigest()[:40])
+    with open(f"{path}.lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if os.path.exists(f"{path}.none"):
+            return None
+        try:
+            with np.load(f"{path}.npz") as arrays:  # plain arrays only: NumPy loads no objects
+                return kind.from_arrays(dict(arrays))
+        except FileNotFoundError:
+            pass
+        made = make()
+        try:
+            if made is None:
+                open(f"{path}.none", "wb").close()
+            else:
+                with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as part:
+                    np.savez(part, **cast("dict[str, Any]", made.arrays()))
+                os.replace(part.name, f"{path}.npz")
+        except OSError:  # a full disk: the others make theirs
+            pass
+        return made
 
 
 MAPS = Maps(BUDGET_BYTES)
