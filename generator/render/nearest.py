@@ -6,7 +6,9 @@ of a time series share it: the demo's monthly COGs, every date of one Sentinel-2
 own nearest warp is made once per layout and grid, of a raster whose values are the source
 pixels' positions (``nearest_map``), and each read takes the file's values at those positions:
 the values GDAL's warp of the file gives, bit for bit, for a fraction of its CPU (the demo's
-frames: ≈ 7 ms a warp, ≈ 0.5 ms a take). The maps are kept for the build, within a memory budget.
+frames: ≈ 7 ms a warp, ≈ 0.5 ms a take). The maps are kept for the build, within a memory budget
+(``Maps``, which keeps the bilinear ones too), and the processes of a build share them through a
+folder of the build's (``shared_map``).
 
 Files whose missing pixels are not told by a nodata value alone (an alpha band, an internal
 mask), data types GDAL's nodata test treats apart, source windows too large to index (heavy
@@ -242,8 +244,9 @@ _Map = TypeVar("_Map", bound=_Sized)
 
 class Maps:
     """Maps by (kind, layout, grid), least recently used first out beyond ``BUDGET_BYTES``; emptied
-    when a build ends: the nearest maps here and the bilinear ones (``render.bilinear``). Threads of one process share it (a map is read-only once made); a map being
-    made is waited for, not made again (the remote reads of a build's first frames run at once)."""
+    when a build ends: the nearest maps here and the bilinear ones (``render.bilinear``). Threads
+    of one process share it (a map is read-only once made); a map being made is waited for, not
+    made again (the remote reads of a build's first frames run at once)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
