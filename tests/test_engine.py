@@ -100,11 +100,23 @@ def test_identical_inputs_give_byte_identical_output(tmp_path):
     assert {k: v[2] for k, v in snapshot(one).items()} == {k: v[2] for k, v in snapshot(two).items()}
 
 
-def test_jobs_2_equals_jobs_1(tmp_path):
+def test_jobs_2_equals_jobs_1(tmp_path, monkeypatch):
+    """And the pool's processes share their read maps in a folder of the build's, gone after it."""
+    import tempfile
+
+    from generator.render.local import LocalRenderer
+
     config = make_site(tmp_path, months=10)  # enough frames for the process pool to be used
     serial = build(config, tmp_path / "serial", options=BuildOptions(jobs=1, use_cache=False)).output_dir
+    shared: list[str] = []
+    sharing = LocalRenderer.sharing_maps
+    monkeypatch.setattr(LocalRenderer, "sharing_maps", lambda self, folder: shared.append(folder) or sharing(self, folder))
+    (tmp_path / "temporary").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
     parallel = build(config, tmp_path / "parallel", options=BuildOptions(jobs=2, use_cache=False)).output_dir
     assert {k: v[2] for k, v in snapshot(serial).items()} == {k: v[2] for k, v in snapshot(parallel).items()}
+    assert shared and all(Path(folder).parent == tmp_path / "temporary" for folder in shared)
+    assert not any(Path(folder).exists() for folder in shared)
 
 
 def test_a_crash_mid_build_leaves_the_old_output_untouched(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ reads anything.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -132,7 +133,9 @@ class LocalRenderer:
 
     def sharing_maps(self, folder: str) -> LocalRenderer:
         """This renderer, its processes sharing their read maps in ``folder`` (``nearest.shared_map``)."""
-        return LocalRenderer(self.access, self.limits, self.signer, self.remote_reads, folder)
+        shared = copy.copy(self)
+        shared.maps = folder
+        return shared
 
     def reads_at_once(self, frames: Sequence[FramePlan]) -> int:
         """``remote_reads`` when some of ``frames``' assets are remote, else 1 (``render.frames``)."""
