@@ -195,3 +195,27 @@ def test_the_processes_of_a_build_share_their_maps(tmp_path: Path, monkeypatch: 
     with rasterio.open(paths[0]) as src:  # a process without the folder (another machine) makes its own
         assert bilinear.read_bilinear(src, paris_grid(), (1,), -9999, str(tmp_path / "elsewhere")) is not None
     assert len(list(made.iterdir())) == 2
+
+
+def test_another_gdal_is_checked_and_one_that_weighs_otherwise_warps_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The maps follow GDAL 3.10's kernel: another version is compared with them once, on a
+    small file, and warps every file itself if any pixel differs."""
+    path = geographic(tmp_path / "a.tif", random_values((1, 80, 120), "float32"), -9999)
+    monkeypatch.setattr(bilinear, "gdal_version", lambda: (3, 11))
+    bilinear.gdal_weighs_as_maps.cache_clear()
+    assert bilinear.gdal_weighs_as_maps()  # the check passes where GDAL does weigh so
+    weighed = bilinear.weighed
+    monkeypatch.setattr(bilinear, "weighed", lambda found, values, missing: weighed(found, values, missing) * np.float32(1.000001))
+    bilinear.gdal_weighs_as_maps.cache_clear()
+    try:
+        assert not bilinear.gdal_weighs_as_maps()
+        with rasterio.open(path) as src:
+            assert bilinear.read_bilinear(src, paris_grid(), (1,), -9999) is None
+        style = Style(rescale=(0, 100), resampling="bilinear")
+        read = LocalRenderer().read(ItemAsset("a", datetime(2024, 1, 1, tzinfo=UTC), str(path)), paris_grid(), style)
+        with rasterio.open(path) as src:
+            np.testing.assert_array_equal(read.values, gdal_bilinear(src, paris_grid(), (1,), -9999)[0])
+    finally:
+        bilinear.gdal_weighs_as_maps.cache_clear()

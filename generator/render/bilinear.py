@@ -12,7 +12,8 @@ of the source rows and columns (which pixel is the upper left tap); each read th
 as GDAL's kernel does for a file with a nodata value: the valid taps' weighted sum over their
 weights, in GDAL's order and in doubles, missing where the weights of the valid taps are
 (almost) nothing or where the pixel under the grid pixel's centre is missing. The values are
-GDAL's warp of the file, bit for bit (tested against it), for a fraction of its CPU (the demo's
+GDAL's warp of the file, bit for bit (tested against GDAL 3.10; another GDAL is compared with
+the maps once per process, ``gdal_weighs_as_maps``), for a fraction of its CPU (the demo's
 frames: 10–12 ms a warp, ≈ 3.5 ms a read with its map; a map costs ≈ 85 ms).
 
 Files without a nodata value (GDAL then warps with another formula, whose inputs a warp cannot
@@ -24,6 +25,7 @@ windows too large and files the grid does not show are warped by GDAL as before 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -40,7 +42,7 @@ from generator.render.nearest import (
     takes_by_nodata,
     window_array,
 )
-from generator.render.warp import grid_crs, grid_in_source_crs
+from generator.render.warp import gdal_version, grid_crs, grid_in_source_crs
 
 if TYPE_CHECKING:
     import rasterio
@@ -97,11 +99,15 @@ def read_bilinear(
     bilinear warp with ``nodata`` as the source's gives them when it does not downsample;
     ``None`` for a file read otherwise. ``maps``: the folder the build's processes share their
     maps in (``nearest.shared_map``)."""
-    if nodata is None or not takes_by_nodata(src, bands):
+    if nodata is None or not takes_by_nodata(src, bands) or not gdal_weighs_as_maps():
         return None
     found = bilinear_map(src, grid, maps)
-    if found is None:
-        return None
+    return None if found is None else _weighed_layers(src, grid, bands, nodata, found)
+
+
+def _weighed_layers(
+    src: rasterio.io.DatasetReader, grid: Grid, bands: tuple[int, ...], nodata: float, found: BilinearMap
+) -> np.ndarray:
     size = grid.height * grid.width
     whole = found.positions.size == size  # every grid pixel is weighed: no scatter, none left missing
     layers = np.empty((len(bands), size), dtype="float32") if whole else np.full((len(bands), size), np.nan, dtype="float32")
@@ -110,6 +116,49 @@ def read_bilinear(
         missing = np.isnan(values) if math.isnan(nodata) and values.dtype.kind == "f" else missing_values(values, nodata)
         layers[layer, written] = weighed(found, values, missing)
     return layers.reshape(len(bands), *grid.shape)
+
+
+@functools.cache
+def gdal_weighs_as_maps() -> bool:
+    """Whether this process's GDAL warps as the maps weigh. The rules they follow were read from
+    GDAL 3.10's results (and are tested against them); another GDAL is checked once per process
+    on a small file (missing pixels, a NaN value, another CRS, upsampled), and one whose bilinear
+    kernel differs warps every file itself."""
+    return gdal_version() == (3, 10) or _weighs_as_gdal_here()
+
+
+def _weighs_as_gdal_here() -> bool:
+    import rasterio
+    from affine import Affine
+    from rasterio.enums import Resampling
+    from rasterio.io import MemoryFile
+    from rasterio.transform import from_origin
+    from rasterio.warp import reproject
+
+    values = np.random.default_rng(0).uniform(0, 100, (24, 32)).astype("float32")
+    values[5:8, 10:14] = values[15, 20] = -9999
+    values[12, 3] = np.nan
+    laea = "+proj=laea +lat_0=46 +lon_0=2 +datum=WGS84 +units=m +no_defs"
+    grid = Grid(crs=laea, transform=Affine(5000, 0, -60_000, 0, -5000, 60_000), width=24, height=24)
+    profile = dict(
+        driver="GTiff", width=32, height=24, count=1, dtype="float32", crs="EPSG:4326",
+        transform=from_origin(0.4, 47.5, 0.1, 0.1), nodata=-9999,
+    )
+    with MemoryFile() as memory:  # about 30 ms, once per process
+        with memory.open(**profile) as written:
+            written.write(values, 1)
+        with memory.open() as src:
+            found = _make_map(src, grid)
+            if found is None:
+                return False
+            weighed_here = _weighed_layers(src, grid, (1,), -9999.0, found)
+            warped = np.full((1, *grid.shape), np.nan, dtype="float32")
+            reproject(
+                source=rasterio.band(src, 1), destination=warped[0], src_nodata=-9999.0,
+                dst_transform=grid.transform, dst_crs=grid_crs(grid.crs), dst_nodata=None, init_dest_nodata=False,
+                resampling=Resampling.bilinear,
+            )
+    return bool(np.array_equal(weighed_here, warped, equal_nan=True))
 
 
 def weighed(found: BilinearMap, values: np.ndarray, missing: np.ndarray | None) -> np.ndarray:

@@ -39,11 +39,11 @@ def warps_straight_to_size(src: rasterio.io.DatasetReader) -> bool:
     kernel. rio-tiler reads so when the file has one band and a nodata value (no alpha band
     added); a float file lets the output mark missing pixels without a nodata value of its own.
     """
-    return _gdal_version() >= (3, 10) and src.count == 1 and np.dtype(src.dtypes[0]).kind == "f"
+    return gdal_version() >= (3, 10) and src.count == 1 and np.dtype(src.dtypes[0]).kind == "f"
 
 
 @functools.cache
-def _gdal_version() -> tuple[int, ...]:
+def gdal_version() -> tuple[int, ...]:
     """GDAL's (major, minor): the library does not change while the process runs."""
     import rasterio
 
