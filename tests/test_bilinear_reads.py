@@ -155,14 +155,16 @@ def test_the_renderer_reads_through_the_map_once_per_layout_and_grid(tmp_path: P
 
 
 def _read_in_a_process(path: str, grid: Grid, folder: str, result: str) -> None:
+    """A worker's read (GDAL's while the other process is making the map, then through it)."""
     buildcache.clear()  # a worker of its own: no map inherited
-    with rasterio.open(path) as src:
-        read = bilinear.read_bilinear(src, grid, (1,), -9999, folder)
-    np.save(result, np.asarray(read))
+    style = Style(rescale=(0, 100), resampling="bilinear")
+    read = LocalRenderer(maps=folder).read(ItemAsset("a", datetime(2024, 1, 1, tzinfo=UTC), path), grid, style)
+    np.save(result, read.values)
 
 
 def test_the_processes_of_a_build_share_their_maps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two processes reading files of one layout: one makes the map, the other loads it."""
+    """Two processes reading files of one layout: one makes the map, the other loads it (or, if
+    it comes while the map is being made, reads that file with GDAL)."""
     import multiprocessing
     import os
 
@@ -191,7 +193,7 @@ def test_the_processes_of_a_build_share_their_maps(tmp_path: Path, monkeypatch: 
     assert len(list(made.iterdir())) == 1  # made once, by one of the two
     for day, path in enumerate(paths):
         with rasterio.open(path) as src:
-            np.testing.assert_array_equal(np.load(tmp_path / f"{day}.npy"), gdal_bilinear(src, paris_grid(), (1,), -9999))
+            np.testing.assert_array_equal(np.load(tmp_path / f"{day}.npy"), gdal_bilinear(src, paris_grid(), (1,), -9999)[0])
     with rasterio.open(paths[0]) as src:  # a process without the folder (another machine) makes its own
         assert bilinear.read_bilinear(src, paris_grid(), (1,), -9999, str(tmp_path / "elsewhere")) is not None
     assert len(list(made.iterdir())) == 2

@@ -267,3 +267,24 @@ def test_a_map_left_in_the_builds_folder_is_loaded_not_made_again(tmp_path: Path
         np.testing.assert_array_equal(again.sources, first.sources)
         np.testing.assert_array_equal(nearest.read_nearest(src, france_grid(), (1,), None, str(folder)), gdal_warp(src, france_grid(), (1,), None))
     assert len(made) == 2  # one map and one "no map", each made once
+
+
+def test_a_map_another_process_is_making_is_not_waited_for(tmp_path: Path) -> None:
+    """Its read is GDAL's meanwhile (``None``, nothing kept), and the next read finds the map."""
+    import fcntl
+
+    data = random_values((1, 40, 50), "float32")
+    path = write_tif(tmp_path / "a.tif", data, crs="EPSG:4326", transform=from_origin(-8, 53, 0.4, 0.4), nodata=None)
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    with rasterio.open(path) as src:
+        key = (src.crs, src.width, src.height, src.transform, france_grid())
+        with open(nearest.map_path(str(folder), key) + ".lock", "ab") as other:
+            fcntl.flock(other, fcntl.LOCK_EX)  # as another process making it
+            assert nearest.nearest_map(src, france_grid(), str(folder)) is None
+            assert len(nearest.MAPS) == 0
+            with pytest.raises(nearest.MapBeingMade):
+                nearest.shared_map(str(folder), key, lambda: pytest.fail("made while being made"), nearest.NearestMap)
+        found = nearest.nearest_map(src, france_grid(), str(folder))  # the lock released: made now
+        assert found is not None and len(nearest.MAPS) == 1
+        np.testing.assert_array_equal(nearest.read_nearest(src, france_grid(), (1,), None, str(folder)), gdal_warp(src, france_grid(), (1,), None))

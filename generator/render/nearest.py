@@ -259,7 +259,8 @@ class Maps:
         self, key: Hashable, make: Callable[[], _Map | None], kind: type[_Map], folder: str | None = None
     ) -> _Map | None:
         """The map of ``key`` (a ``kind``), made by ``make`` once per process, or once per build
-        when the build's processes share ``folder`` (``shared_map``)."""
+        when the build's processes share ``folder`` (``shared_map``); ``None`` while another
+        process is making it."""
         while True:
             with self._lock:
                 if key in self._maps:
@@ -272,7 +273,10 @@ class Maps:
             making.wait()  # then kept, unless dropped already (the loop makes it again)
         try:
             # Outside the lock: other layouts' maps are made and read meanwhile.
-            made = make() if folder is None else shared_map(folder, key, make, kind)
+            try:
+                made = make() if folder is None else shared_map(folder, key, make, kind)
+            except MapBeingMade:
+                return None  # not kept: the next read looks for the map again
             with self._lock:
                 self._maps[key] = made
                 self._bytes += 0 if made is None else made.nbytes
@@ -293,18 +297,22 @@ class Maps:
         return len(self._maps)
 
 
+class MapBeingMade(Exception):
+    """Another process of the build is making this map: read with GDAL meanwhile."""
+
+
 def shared_map(folder: str, key: Hashable, make: Callable[[], _Map | None], kind: type[_Map]) -> _Map | None:
     """The map of ``key`` as another process of the build left it in ``folder``, or made here
     and left there for the others.
 
     The processes of a ``--jobs N`` build each read some frames of every animation, and would
-    each make the same maps (a bilinear map costs ≈ 7 reads). The first to need one makes it
-    while the others wait on its lock file, then they load it: its arrays in a NumPy file
-    (``kind.from_arrays``), written whole under a temporary name, or an empty file for no map.
-    A process without the folder (another machine of a cluster) or without file locks makes
-    its own.
+    each make the same maps (a bilinear map costs ≈ 7 reads). The first to need one makes it,
+    holding its lock file, and leaves its arrays in a NumPy file (``kind.from_arrays``), written
+    whole under a temporary name, or an empty file for no map; the others load that. One that
+    needs it while it is being made does not wait (:class:`MapBeingMade`: that read is GDAL's,
+    the same values). A process without the folder (another machine of a cluster) or without
+    file locks makes its own.
     """
-    import hashlib
     import tempfile
 
     try:
@@ -313,16 +321,18 @@ def shared_map(folder: str, key: Hashable, make: Callable[[], _Map | None], kind
         return make()
     if not os.path.isdir(folder):
         return make()
-    path = os.path.join(folder, hashlib.sha256(repr(key).encode()).hexdigest()[:40])
+    path = map_path(folder, key)
+    found = _left(path, kind)
+    if found is not _NOT_LEFT:
+        return found
     with open(f"{path}.lock", "ab") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if os.path.exists(f"{path}.none"):
-            return None
         try:
-            with np.load(f"{path}.npz") as arrays:  # plain arrays only: NumPy loads no objects
-                return kind.from_arrays(dict(arrays))
-        except FileNotFoundError:
-            pass
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+        except BlockingIOError:
+            raise MapBeingMade(key) from None
+        found = _left(path, kind)  # made and released since the look above
+        if found is not _NOT_LEFT:
+            return found
         made = make()
         try:
             if made is None:
@@ -334,6 +344,27 @@ def shared_map(folder: str, key: Hashable, make: Callable[[], _Map | None], kind
         except OSError:  # a full disk: the others make theirs
             pass
         return made
+
+
+_NOT_LEFT: Any = object()
+
+
+def map_path(folder: str, key: Hashable) -> str:
+    """The files of ``key``'s map in ``folder``, without their suffix."""
+    import hashlib
+
+    return os.path.join(folder, hashlib.sha256(repr(key).encode()).hexdigest()[:40])
+
+
+def _left(path: str, kind: type[_Map]) -> Any:
+    """The map another process left at ``path`` (``None``: no map), or ``_NOT_LEFT``."""
+    if os.path.exists(f"{path}.none"):
+        return None
+    try:
+        with np.load(f"{path}.npz") as arrays:  # plain arrays only: NumPy loads no objects
+            return kind.from_arrays(dict(arrays))
+    except FileNotFoundError:
+        return _NOT_LEFT
 
 
 MAPS = Maps(BUDGET_BYTES)
