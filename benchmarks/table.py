@@ -494,6 +494,7 @@ def kernel_config(folder: Path, catalog: Path, resampling: str) -> Path:
 
 
 def downsampling_rows(folder: Path, rounds: int) -> list[Row]:
+    from generator.core import buildcache
     from generator.core.model import ItemAsset, Style
     from generator.engine.animation import BuildOptions
     from generator.engine.build import build
@@ -505,8 +506,15 @@ def downsampling_rows(folder: Path, rounds: int) -> list[Row]:
     renderer = LocalRenderer()
 
     def reads(resampling: str) -> Callable[[], object]:
+        """The 24 reads as a build makes them: the files opened and the maps made again (a
+        process keeps 64 files open: rounds would otherwise read them warm)."""
         style = Style(rescale=(0, 100), resampling=resampling)
-        return lambda: [renderer.read(item, grid, style) for item in items]
+
+        def read_all() -> list[object]:
+            buildcache.clear()
+            return [renderer.read(item, grid, style) for item in items]
+
+        return read_all
 
     per_read = interleaved({name: reads(name) for name in ("nearest", "bilinear", "average")}, rounds)
     catalog = fine_catalog(folder / "fine", 0.01, 24)
