@@ -288,3 +288,14 @@ def test_a_map_another_process_is_making_is_not_waited_for(tmp_path: Path) -> No
         found = nearest.nearest_map(src, france_grid(), str(folder))  # the lock released: made now
         assert found is not None and len(nearest.MAPS) == 1
         np.testing.assert_array_equal(nearest.read_nearest(src, france_grid(), (1,), None, str(folder)), gdal_warp(src, france_grid(), (1,), None))
+
+
+def test_maps_beyond_the_folders_budget_are_not_left_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = random_values((1, 40, 50), "float32")
+    path = write_tif(tmp_path / "a.tif", data, crs="EPSG:4326", transform=from_origin(-8, 53, 0.4, 0.4), nodata=None)
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    monkeypatch.setattr(nearest, "SHARED_BYTES", 100)
+    with rasterio.open(path) as src:
+        assert nearest.nearest_map(src, france_grid(), str(folder)) is not None
+    assert not list(folder.glob("*.npz"))  # too large for the budget: the others make their own

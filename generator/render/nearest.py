@@ -42,6 +42,9 @@ MAX_WINDOW_PIXELS = 4_000_000
 #: per grid pixel the file covers (a 1024 px grid's maps for a mosaic of many tiles: 8 MB in all),
 #: a bilinear one 64 (``render.bilinear``: 64 MB for a 1024 px grid the file covers).
 BUDGET_BYTES = 128 * 2**20
+#: Bytes of maps a build's processes leave for each other on disk (``shared_map``): beyond them,
+#: each process makes its own. A bilinear map of a 512 px grid is 15.5 MB.
+SHARED_BYTES = 1 << 30
 #: Source pixels around the grid's footprint (its edges are sampled, not traced).
 _PAD = 2
 _GROWTHS = 3  # times a window whose warp reaches its edge is grown before GDAL warps the file
@@ -311,7 +314,7 @@ def shared_map(folder: str, key: Hashable, make: Callable[[], _Map | None], kind
     whole under a temporary name, or an empty file for no map; the others load that. One that
     needs it while it is being made does not wait (:class:`MapBeingMade`: that read is GDAL's,
     the same values). A process without the folder (another machine of a cluster) or without
-    file locks makes its own.
+    file locks makes its own, as do all once the folder holds :data:`SHARED_BYTES` of maps.
     """
     import tempfile
 
@@ -337,7 +340,7 @@ def shared_map(folder: str, key: Hashable, make: Callable[[], _Map | None], kind
         try:
             if made is None:
                 open(f"{path}.none", "wb").close()
-            else:
+            elif _folder_bytes(folder) + made.nbytes <= SHARED_BYTES:
                 with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as part:
                     np.savez(part, **cast("dict[str, Any]", made.arrays()))
                 os.replace(part.name, f"{path}.npz")
@@ -347,6 +350,11 @@ def shared_map(folder: str, key: Hashable, make: Callable[[], _Map | None], kind
 
 
 _NOT_LEFT: Any = object()
+
+
+def _folder_bytes(folder: str) -> int:
+    """What the maps already left in ``folder`` take on disk."""
+    return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.name.endswith(".npz"))
 
 
 def map_path(folder: str, key: Hashable) -> str:
