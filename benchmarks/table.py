@@ -295,6 +295,7 @@ def cold_floor(rounds: int) -> tuple[float, float]:
     the demo's no2 items onto the animation's grid (its style: bilinear, from the collection's
     ``renders``) in a warm process, each round making its bilinear map again as a build does:
     less than any cold one-animation build can spend on them."""
+    from generator.core import buildcache
     from generator.core.model import ItemAsset, Style
     from generator.render.local import LocalRenderer
 
@@ -304,7 +305,6 @@ def cold_floor(rounds: int) -> tuple[float, float]:
     items = [ItemAsset(date, when, href) for href, date in demo_no2_items()]
     style = Style(rescale=NO2_RESCALE, resampling="bilinear")
     renderer = LocalRenderer()
-    from generator.core import buildcache
 
     def read_all() -> None:
         buildcache.clear()  # a build's maps are the build's

@@ -45,7 +45,7 @@ class _Kept:
 
 
 _lock = threading.Lock()
-_open: dict[tuple[int, int], OrderedDict[Hashable, _Kept]] = {}  # by (process, thread)
+_open: dict[tuple[int, int], dict[Hashable, _Kept]] = {}  # by (process, thread); the order is _recency's
 #: By process: (thread, key) of every kept dataset, the least recently used first.
 _recency: dict[int, OrderedDict[tuple[int, Hashable], None]] = {}
 opened = 0  # datasets opened through here (tests count them)
@@ -70,7 +70,7 @@ def kept_open(path: str, settings: Hashable = None, **options: Any) -> Iterator[
     key = (path, _version(path), settings, tuple(sorted(options.items())))
     process, thread = os.getpid(), threading.get_ident()  # not a forked parent's
     with _lock:
-        mine = _open.setdefault((process, thread), OrderedDict())
+        mine = _open.setdefault((process, thread), {})
         recency = _recency.setdefault(process, OrderedDict())
         kept = mine.get(key)
         if kept is not None and not kept.src.closed:
