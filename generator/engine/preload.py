@@ -4,8 +4,11 @@ Owns the warm-up of worker processes. Importing this module loads what the tasks
 otherwise load on a worker's first task, in each worker again: the task functions and the
 built-in encoders, rasterio (with GDAL's bindings and what it pulls in, ≈ 0.3 s of CPU), the
 warp and VRT modules the local renderer reads with, PROJ's bindings (the regions' grids and
-the overlays' layout are tasks too: the build's process then loads neither), and Pillow's
-image plugins (loaded on the first PNG opened or WebP saved). The fork server imports it once
+the overlays' layout are tasks too: the build's process then loads neither), and the Pillow
+plugins the tasks use (loaded on the first PNG opened or WebP saved): the formats Pillow tries
+first on opening a file, and WebP. Not every plugin: ``Image.init()`` took ≈ 30 ms more of the
+fork server's imports, which every worker waits for; a worker meeting another format loads the
+rest as Pillow does, on its own. The fork server imports it once
 while the build plans; every worker forked from it inherits the loaded modules. Only the fork
 server imports this module: the build's own process keeps its lazy imports (``python -m
 generator --help`` stays quick).
@@ -36,7 +39,7 @@ import rasterio  # noqa: F401
 import rasterio.features  # noqa: F401 - the regions' masks and the borders are rasterized in workers
 import rasterio.vrt  # noqa: F401
 import rasterio.warp  # noqa: F401
-from PIL import Image
+from PIL import Image, WebPImagePlugin  # noqa: F401 - WebP animations and thumbnails
 
 import generator.encode.gif  # noqa: F401
 import generator.encode.mp4  # noqa: F401
@@ -45,5 +48,5 @@ import generator.engine.tasks  # noqa: F401
 import generator.engine.workers  # noqa: F401
 from generator.core.quirks import silence_spurious_warnings
 
-Image.init()  # every format plugin, as Pillow loads them on the first file of an unlisted format
+Image.preinit()  # the formats Pillow tries first on opening a file: PNG (frames, the cache), GIF, JPEG…
 silence_spurious_warnings()  # the workers are ours, as the command's process is
