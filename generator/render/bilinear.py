@@ -63,13 +63,15 @@ _TOLERANCE = 1e-9
 @dataclass(frozen=True, eq=False)
 class BilinearMap:
     """Where and how the grid weighs a file of one layout: grid pixel ``positions`` (flat) get
-    ``taps`` (upper left, upper right, lower left, lower right: flat in ``window``, or
-    ``window``'s size for a tap beyond the file, whose weight is zero) weighed by ``weights``;
-    ``centres`` is the tap under each pixel's centre. Every other grid pixel is missing."""
+    four taps (upper left, upper right, lower left, lower right) weighed by ``weights``. The taps
+    are pixels of ``window`` with a zero column and row after it (:func:`padded`): ``corners``
+    holds each upper left tap's flat index there, and the others follow it (+1, + a row, + a row
+    and 1). A tap beyond the file falls in the zeros, and weighs zero. ``centres`` is the tap
+    under each pixel's centre, flat in the same layout. Every other grid pixel is missing."""
 
     window: Window
     positions: np.ndarray
-    taps: np.ndarray
+    corners: np.ndarray
     weights: np.ndarray
     centres: np.ndarray
     divisor: np.ndarray  # the weights' sum where no tap is missing, added as GDAL adds them
@@ -80,14 +82,14 @@ class BilinearMap:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
-            "window": window_array(self.window), "positions": self.positions, "taps": self.taps,
+            "window": window_array(self.window), "positions": self.positions, "corners": self.corners,
             "weights": self.weights, "centres": self.centres, "divisor": self.divisor,
         }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BilinearMap:
         return cls(
-            array_window(arrays["window"]), arrays["positions"], arrays["taps"], arrays["weights"], arrays["centres"],
+            array_window(arrays["window"]), arrays["positions"], arrays["corners"], arrays["weights"], arrays["centres"],
             arrays["divisor"],
         )
 
@@ -161,36 +163,68 @@ def _weighs_as_gdal_here() -> bool:
     return bool(np.array_equal(weighed_here, warped, equal_nan=True))
 
 
+#: Grid pixels weighed at a time: a chunk's values, weights and products stay in the CPU's
+#: caches (whole 1024-px grids streamed through memory took twice as long).
+_CHUNK = 1 << 15
+
+
+def padded(values: np.ndarray, fill: float | bool = 0) -> np.ndarray:
+    """``values`` (a window) with one more column and row of ``fill``, flat, in the dtype a
+    map weighs in: where the taps beyond the file fall."""
+    height, width = values.shape
+    out = np.full((height + 1, width + 1), fill, dtype=np.float64 if values.dtype != bool else bool)
+    out[:height, :width] = values
+    return out.reshape(-1)
+
+
 def weighed(found: BilinearMap, values: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
     """GDAL's bilinear kernel over ``values`` (the window's) at the map's pixels, in doubles."""
-    # One more value, zero, for the taps beyond the file (their weight is zero too: GDAL skips them).
-    flat = np.append(values.reshape(-1).astype(np.float64), 0.0)
-    skipped = None if missing is None or not missing.any() else np.append(missing.reshape(-1), False)
+    flat = padded(values)
+    skipped = None if missing is None or not missing.any() else padded(missing, False)
     if skipped is not None:
         flat[skipped] = np.nan  # marks the pixels with a missing tap: their sum comes out NaN
-    products = flat.take(found.taps)
-    products *= found.weights
-    total = products[0] + 0.0  # GDAL's sum starts at zero: -0.0 + 0.0 is 0.0, as it has it
-    for product in products[1:]:
-        total += product
+    shifts = _shifts(values.shape[1])
+    taps = [flat[shift:] for shift in shifts]  # each tap's value at its corner's index
+    total = np.empty(found.corners.size)
+    product = np.empty(min(_CHUNK, total.size))
+    for start in range(0, total.size, _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        corners, sums, weights = found.corners[chunk], total[chunk], found.weights[:, chunk]
+        part = product[: sums.size]
+        np.take(taps[0], corners, out=sums, mode="clip")  # every index is in range: no check
+        sums *= weights[0]
+        sums += 0.0  # GDAL's sum starts at zero: -0.0 + 0.0 is 0.0, as it has it
+        for tap, tap_weights in zip(taps[1:], weights[1:], strict=True):
+            np.take(tap, corners, out=part, mode="clip")
+            part *= tap_weights
+            sums += part
     if skipped is None:
         return _divided(total, found.divisor)  # the map's divisors are ≥ 0.25: none too small
     # The pixels with a missing tap (or a NaN value) are weighed again over their valid taps
     # alone, and are missing when those weigh too little or the tap under their centre is missing.
     touched = np.flatnonzero(np.isnan(total))
+    result = _divided(total, found.divisor)  # the others are done
+    corners = found.corners.take(touched)
+    known = np.where(skipped, 0.0, flat)  # a missing tap adds 0 × 0: the sum starts at +0.0, as GDAL's
+    valid = (~skipped).astype(np.float64)
     again, weighs = np.zeros(touched.size), np.zeros(touched.size)
-    for taps, weights in zip(found.taps, found.weights, strict=True):
-        taps = taps.take(touched)
-        kept = ~skipped.take(taps)
-        weights = np.where(kept, weights.take(touched), 0.0)
-        again += np.where(kept, flat.take(taps), 0.0) * weights
+    for shift, tap_weights in zip(shifts, found.weights, strict=True):
+        taps_here = corners + shift
+        weights = tap_weights.take(touched)
+        weights *= valid.take(taps_here)  # zero where the tap is missing: GDAL skips it
+        product = known.take(taps_here)
+        product *= weights
+        again += product
         weighs += weights
-    total[touched] = again
-    divisor = found.divisor.copy()
-    divisor[touched] = weighs
-    result = _divided(total, divisor)
-    result[touched[(weighs < _MIN_DIVISOR) | skipped.take(found.centres.take(touched))]] = np.nan
+    taken = _divided(again, weighs)
+    taken[(weighs < _MIN_DIVISOR) | skipped.take(found.centres.take(touched))] = np.nan
+    result[touched] = taken
     return result
+
+
+def _shifts(width: int) -> tuple[int, int, int, int]:
+    """How far each tap is from the upper left one, flat in a window ``width`` wide, padded."""
+    return (0, 1, width + 1, width + 2)
 
 
 def _divided(total: np.ndarray, divisor: np.ndarray) -> np.ndarray:
@@ -219,7 +253,10 @@ def _make_map(src: rasterio.io.DatasetReader, grid: Grid) -> BilinearMap | None:
         positions = np.flatnonzero(np.isfinite(warped[0]).reshape(-1))
         if positions.size == 0:
             return None
-        cols, rows, weights, centre_cols, centre_rows, exact = _decoded(warped.reshape(6, -1)[:, positions])
+        written = warped.reshape(6, -1)
+        if positions.size < written.shape[1]:  # else every pixel is written: no copy
+            written = written[:, positions]
+        cols, rows, weights, centre_cols, centre_rows, exact = _decoded(written)
         # Back from the patterns (the window with _PAD around it) to the file's pixels.
         for numbers, start in ((cols, window.col_off), (rows, window.row_off), (centre_cols, window.col_off), (centre_rows, window.row_off)):
             numbers += int(start) - _PAD
@@ -303,7 +340,10 @@ def _decoded(warped: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     rows, upper, rows_exact = _first_taps(warped[5], by_row)
     # The upper left tap's class, and the others' by flipping its column and row parities.
     upper_left = (rows & 1) * 2 + (cols & 1)
-    weights = np.take_along_axis(classes, upper_left ^ np.arange(4)[:, np.newaxis], axis=0)
+    weights = np.empty_like(classes)
+    pixels = np.arange(classes.shape[1])
+    for tap in range(4):  # class number × pixel count + pixel: the tap's class, flat
+        np.take(classes.reshape(-1), (upper_left ^ tap) * classes.shape[1] + pixels, out=weights[tap])
     exact = cols_exact & rows_exact & (np.abs(weights.sum(axis=0) - 1) < _TOLERANCE)
     # The centre lies in the first tap's pixel when that tap weighs more than half (GDAL:
     # ratio = 1.5 - (position - first tap)), else in the next one's.
@@ -352,15 +392,14 @@ def _tightened(
     col_stop = min(int(cols.max()) + 2, src.width)
     row_stop = min(int(rows.max()) + 2, src.height)
     width, height = col_stop - col_start, row_stop - row_start
-    taps = np.empty((4, positions.size), dtype=np.int32)
+    stride = width + 1  # the padded window's row (``padded``)
     for number, (down, right) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        tap_cols, tap_rows = cols + right, rows + down
-        beyond = (tap_cols >= src.width) | (tap_rows >= src.height)
-        taps[number] = np.where(beyond, width * height, (tap_rows - row_start) * width + tap_cols - col_start)
+        beyond = (cols + right >= src.width) | (rows + down >= src.height)  # in the padding
         weights[number, beyond] = 0.0
     divisor = np.zeros(positions.size)
     for tap_weights in weights:
         divisor += tap_weights
-    centres = ((centre_rows - row_start) * width + centre_cols - col_start).astype(np.int32)
+    corners = ((rows - row_start) * stride + cols - col_start).astype(np.intp)
+    centres = ((centre_rows - row_start) * stride + centre_cols - col_start).astype(np.intp)
     window = Window(col_start, row_start, width, height)
-    return BilinearMap(window, positions.astype(np.int32), taps, weights, centres, divisor)
+    return BilinearMap(window, positions.astype(np.int32), corners, weights, centres, divisor)
