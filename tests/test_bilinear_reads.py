@@ -224,3 +224,45 @@ def test_another_gdal_is_checked_and_one_that_weighs_otherwise_warps_every_file(
             np.testing.assert_array_equal(read.values, gdal_bilinear(src, paris_grid(), (1,), -9999)[0])
     finally:
         bilinear.gdal_weighs_as_maps.cache_clear()
+
+
+def test_a_series_too_short_for_a_map_is_warped_by_gdal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A map costs about what ``MAP_PAYS_AFTER`` reads through it save: a shorter series leaves
+    every frame to GDAL's warp (the same values), a series that long reads through the map."""
+    made: list[Grid] = []
+    make = bilinear._make_map
+    monkeypatch.setattr(bilinear, "_make_map", lambda src, grid: made.append(grid) or make(src, grid))
+    path = geographic(tmp_path / "a.tif", random_values((1, 80, 120), "float32"), -9999)
+    item = ItemAsset("a", datetime(2024, 1, 1, tzinfo=UTC), str(path))
+    style = Style(rescale=(0, 100), resampling="bilinear")
+    with rasterio.open(path) as src:
+        expected = gdal_bilinear(src, paris_grid(), (1,), -9999)[0]
+    short = LocalRenderer().for_series(bilinear.MAP_PAYS_AFTER - 1).read(item, paris_grid(), style)
+    assert made == []
+    np.testing.assert_array_equal(short.values, expected)
+    long = LocalRenderer().for_series(bilinear.MAP_PAYS_AFTER).read(item, paris_grid(), style)
+    assert made == [paris_grid()]
+    np.testing.assert_array_equal(long.values, expected)
+
+
+@pytest.mark.parametrize("months", [3, bilinear.MAP_PAYS_AFTER])
+def test_a_build_makes_a_read_map_for_a_series_long_enough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, months: int) -> None:
+    """The build tells the renderer how many data frames the series has."""
+    from generator.cli.main import main
+
+    from .conftest import FakeItem, column_values, write_catalog, write_cog
+
+    made: list[Grid] = []
+    make = bilinear._make_map
+    monkeypatch.setattr(bilinear, "_make_map", lambda src, grid: made.append(grid) or make(src, grid))
+    cogs = [write_cog(tmp_path / "cogs" / f"{month}.tif", column_values(64) + month) for month in range(1, months + 1)]
+    items = [FakeItem(f"i{month}", f"2020-{month:02d}-01T00:00:00Z", cog) for month, cog in enumerate(cogs, start=1)]
+    write_catalog(tmp_path / "cat", "c", items)
+    config = tmp_path / "site_config.yml"
+    config.write_text(  # 64 px over 48°: finer than the files' 1° pixels, read without downsampling
+        "site: {title: Series}\nsources: {s: {catalog: cat/catalog.json}}\n"
+        "collections: [{id: c, source: s, style: {rescale: [0, 80], resampling: bilinear}}]\n"
+        "regions: [{id: a, bbox: [8, 8, 56, 56]}]\nrender: {size: 64, formats: [gif]}\n"
+    )
+    assert main(["build", "--jobs", "1", "--no-cache", "--config", str(config)]) == 0
+    assert len(made) == (0 if months < bilinear.MAP_PAYS_AFTER else 1)

@@ -46,7 +46,7 @@ from generator.overlays.painter import OverlayPainter, default_attribution
 from generator.plan.animations import AnimationSpec
 from generator.plan.coverage import CoverageCheck, apply_min_coverage
 from generator.render.cache import FrameCache, LayerStore, ScratchLayers, layer_key
-from generator.render.frames import reads_at_once
+from generator.render.frames import for_series, reads_at_once
 from generator.render.layers import Levels, PreparedGrid, saturated_end, saturation_warning, value_percentiles
 from generator.render.local import Renderer
 from generator.render.palette import Palette
@@ -164,6 +164,7 @@ def run_attempt(
     borders_credit = f"Borders: {region.border_credit}" if overlays.borders and region.border_credit else None
     attribution = " · ".join(part for part in (data_credit, borders_credit) if part) or None
     renderer, renderer_name, lane = reader
+    renderer = for_series(renderer, sum(1 for frame in frames if frame.items))  # whether a read map pays
     look_up = work.cache.root is not None
     store: LayerStore
     if look_up:

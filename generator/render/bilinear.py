@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 MAX_WINDOW_PIXELS = 1_500_000
 _PAD = 2  # pattern pixels beyond the window: every tap of a pixel GDAL writes falls inside them
 _GROWTHS = 3  # times a window whose taps reach beyond it is grown before GDAL warps the file
+#: A series reading a grid fewer times than this is warped by GDAL frame by frame: a map costs
+#: about as much as this many reads through it save (``benchmarks/maps.py``: 6–12 reads at
+#: 256–1024 px, up to 20 on a loaded machine).
+MAP_PAYS_AFTER = 12
 #: GDAL's bilinear kernel leaves a pixel unwritten when its valid taps weigh less than this.
 _MIN_DIVISOR = 0.00001
 #: A tap position is taken from the warped row/column only when its parity class's weight

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
@@ -52,7 +52,9 @@ class Renderer(Protocol):
     renderer whose reads never use ``region`` may say so with a class attribute
     ``needs_region = False``: the build then leaves the outline out of the tasks it sends. One
     whose reads of some frames mostly wait on the network may say how many of them are worth
-    reading at once with a method ``reads_at_once(frames) -> int`` (see :func:`reads_at_once`).
+    reading at once with a method ``reads_at_once(frames) -> int`` (see :func:`reads_at_once`),
+    and one that reads a series differently by its length with ``for_series(frames)``, returning
+    the renderer to read it with (see :func:`for_series`).
     """
 
     concurrency: int
@@ -228,6 +230,13 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def for_series(renderer: Renderer, frames: int) -> Renderer:
+    """``renderer`` as it reads a series of ``frames`` frames: what its optional
+    ``for_series(frames)`` returns (the local renderer weighs whether a read map pays), else itself."""
+    method = getattr(renderer, "for_series", None)
+    return cast("Renderer", method(frames)) if method is not None else renderer
 
 
 def reads_at_once(renderer: Renderer, frames: Sequence[FramePlan], reads: int | None = None) -> int:

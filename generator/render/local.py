@@ -35,7 +35,7 @@ from generator.core.paths import is_remote_href
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
 from generator.render.access import AccessSettings, RemoteAccess, denied_hint, href_for_gdal, refused
-from generator.render.bilinear import read_bilinear
+from generator.render.bilinear import MAP_PAYS_AFTER, read_bilinear
 from generator.render.datasets import kept_open
 from generator.render.frames import FrameData, read_bands
 from generator.render.frames import Renderer as Renderer  # imported from here by the engine
@@ -112,7 +112,8 @@ class LocalRenderer:
     ``access`` sets how remote assets are reached (headers, unsigned or requester-pays S3, an
     S3-compatible endpoint); the options live only inside the ``rasterio.Env`` of each read.
     ``signer`` signs each href just before it is read (``sources.<name>.sign``); ``maps`` is
-    the folder where the build's processes share their read maps, if any. Reads of remote
+    the folder where the build's processes share their read maps, if any, and ``series`` how
+    many frames the series being read has (``for_series``; ``None``: unknown). Reads of remote
     assets mostly wait on the network: up to ``remote_reads`` of them are made at once by a
     task (the source's ``http.max_cog_reads``, shared out between the build's processes), local
     files one after the other.
@@ -130,12 +131,20 @@ class LocalRenderer:
         self.signer = signer
         self.remote_reads = max(1, remote_reads)
         self.maps = maps
+        self.series: int | None = None
 
     def sharing_maps(self, folder: str) -> LocalRenderer:
         """This renderer, its processes sharing their read maps in ``folder`` (``nearest.shared_map``)."""
         shared = copy.copy(self)
         shared.maps = folder
         return shared
+
+    def for_series(self, frames: int) -> LocalRenderer:
+        """This renderer, reading a series of ``frames`` frames (``render.frames.for_series``): a
+        bilinear read map is made only for a series long enough to pay for it (``MAP_PAYS_AFTER``)."""
+        reading = copy.copy(self)
+        reading.series = frames
+        return reading
 
     def reads_at_once(self, frames: Sequence[FramePlan]) -> int:
         """``remote_reads`` when some of ``frames``' assets are remote, else 1 (``render.frames``)."""
@@ -194,7 +203,7 @@ class LocalRenderer:
             taken = None
             if style.resampling == "nearest":
                 taken = read_nearest(level_src, grid, bands, nodata, self.maps)
-            elif style.resampling == "bilinear" and not downsampling:
+            elif style.resampling == "bilinear" and not downsampling and (self.series or MAP_PAYS_AFTER) >= MAP_PAYS_AFTER:
                 taken = read_bilinear(level_src, grid, bands, nodata, self.maps)
             if taken is not None:
                 return _finish(taken, bands, style)
