@@ -14,7 +14,9 @@ weights, in GDAL's order and in doubles, missing where the weights of the valid 
 (almost) nothing or where the pixel under the grid pixel's centre is missing. The values are
 GDAL's warp of the file, bit for bit (tested against GDAL 3.10; another GDAL is compared with
 the maps once per process, ``gdal_weighs_as_maps``), for a fraction of its CPU (the demo's
-frames: 10–12 ms a warp, ≈ 3.5 ms a read with its map; a map costs ≈ 85 ms).
+frames at 512 px: ≈ 12 ms a warp, ≈ 4.5 ms a read through the map, a map ≈ 80 ms; at 1024 px
+34 ms, 16 ms and 0.3 s: ``benchmarks/maps.py``). A series shorter than :data:`MAP_PAYS_AFTER`
+frames is warped by GDAL: its map would cost more than it saves (``LocalRenderer.for_series``).
 
 Files without a nodata value (GDAL then warps with another formula, whose inputs a warp cannot
 hand back exactly), files with an internal mask or alpha band, grids that reach a file's edge
