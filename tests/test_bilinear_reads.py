@@ -53,7 +53,9 @@ def geographic(path: Path, data: np.ndarray, nodata: float | None, west: float =
     return write_tif(path, data, crs="EPSG:4326", transform=from_origin(west, north, 0.1, 0.1), nodata=nodata)
 
 
-def test_a_geographic_float_file_with_missing_pixels(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [bilinear._CHUNK, 1000])
+def test_a_geographic_float_file_with_missing_pixels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    monkeypatch.setattr(bilinear, "_CHUNK", chunk)  # 1000: the grid weighed in ten chunks, missing taps in several
     data = random_values((1, 80, 120), "float32") / 3
     data[0, 30:34, 40:60] = -9999
     data[0, 50, 50] = -9999
@@ -212,7 +214,12 @@ def test_another_gdal_is_checked_and_one_that_weighs_otherwise_warps_every_file(
     bilinear.gdal_weighs_as_maps.cache_clear()
     assert bilinear.gdal_weighs_as_maps()  # the check passes where GDAL does weigh so
     weighed = bilinear.weighed
-    monkeypatch.setattr(bilinear, "weighed", lambda found, values, missing: weighed(found, values, missing) * np.float32(1.000001))
+
+    def skewed(found: bilinear.BilinearMap, values: np.ndarray, missing: np.ndarray | None, out: np.ndarray) -> None:
+        weighed(found, values, missing, out)
+        out *= np.float32(1.000001)
+
+    monkeypatch.setattr(bilinear, "weighed", skewed)
     bilinear.gdal_weighs_as_maps.cache_clear()
     try:
         assert not bilinear.gdal_weighs_as_maps()
@@ -266,3 +273,11 @@ def test_a_build_makes_a_read_map_for_a_series_long_enough(tmp_path: Path, monke
     )
     assert main(["build", "--jobs", "1", "--no-cache", "--config", str(config)]) == 0
     assert len(made) == (0 if months < bilinear.MAP_PAYS_AFTER else 1)
+
+
+def test_a_larger_grid_needs_a_longer_series_for_a_map() -> None:
+    """A map grows with its grid: beyond 512 × 512 px it takes proportionally more reads to pay."""
+    assert bilinear.map_pays(bilinear.MAP_PAYS_AFTER, paris_grid(64))
+    assert bilinear.map_pays(bilinear.MAP_PAYS_AFTER, paris_grid(512))
+    assert not bilinear.map_pays(bilinear.MAP_PAYS_AFTER, paris_grid(1024))
+    assert bilinear.map_pays(4 * bilinear.MAP_PAYS_AFTER, paris_grid(1024))

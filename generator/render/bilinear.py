@@ -15,8 +15,9 @@ weights, in GDAL's order and in doubles, missing where the weights of the valid 
 GDAL's warp of the file, bit for bit (tested against GDAL 3.10; another GDAL is compared with
 the maps once per process, ``gdal_weighs_as_maps``), for a fraction of its CPU (the demo's
 frames at 512 px: ≈ 12 ms a warp, ≈ 4.5 ms a read through the map, a map ≈ 80 ms; at 1024 px
-34 ms, 16 ms and 0.3 s: ``benchmarks/maps.py``). A series shorter than :data:`MAP_PAYS_AFTER`
-frames is warped by GDAL: its map would cost more than it saves (``LocalRenderer.for_series``).
+34 ms, 10 ms and 0.3 s: ``benchmarks/maps.py``). A series too short for its map to pay
+(:func:`map_pays`: 12 frames up to 512 × 512 px, more beyond) is warped by GDAL
+(``LocalRenderer.for_series``).
 
 Files without a nodata value (GDAL then warps with another formula, whose inputs a warp cannot
 hand back exactly), files with an internal mask or alpha band, grids that reach a file's edge
@@ -55,10 +56,19 @@ if TYPE_CHECKING:
 MAX_WINDOW_PIXELS = 1_500_000
 _PAD = 2  # pattern pixels beyond the window: every tap of a pixel GDAL writes falls inside them
 _GROWTHS = 3  # times a window whose taps reach beyond it is grown before GDAL warps the file
-#: A series reading a grid fewer times than this is warped by GDAL frame by frame: a map costs
-#: about as much as this many reads through it save (``benchmarks/maps.py``: 6–12 reads at
-#: 256–1024 px, up to 20 on a loaded machine).
+#: A series reading a grid of up to :data:`MAP_PIXELS` fewer times than this is warped by GDAL
+#: frame by frame: a map costs about as much as this many reads through it save
+#: (``benchmarks/maps.py``: 6 reads at 256 px, 9–13 at 512 px).
 MAP_PAYS_AFTER = 12
+#: Beyond this many grid pixels a map costs proportionally more reads: it grows with the grid
+#: (1024 px: 16–30 reads in ``benchmarks/maps.py``), and builds of 24 frames at 1024 px with
+#: maps took more CPU than without, the first touch of their memory included.
+MAP_PIXELS = 512 * 512
+
+
+def map_pays(reads: int, grid: Grid) -> bool:
+    """Whether a series of ``reads`` reads of ``grid`` is long enough to pay for a bilinear map."""
+    return reads >= MAP_PAYS_AFTER * max(1.0, grid.width * grid.height / MAP_PIXELS)
 #: GDAL's bilinear kernel leaves a pixel unwritten when its valid taps weigh less than this.
 _MIN_DIVISOR = 0.00001
 #: A tap position is taken from the warped row/column only when its parity class's weight
@@ -119,10 +129,14 @@ def _weighed_layers(
     size = grid.height * grid.width
     whole = found.positions.size == size  # every grid pixel is weighed: no scatter, none left missing
     layers = np.empty((len(bands), size), dtype="float32") if whole else np.full((len(bands), size), np.nan, dtype="float32")
-    written = slice(None) if whole else found.positions
     for layer, values in enumerate(src.read(list(bands), window=found.window)):
         missing = np.isnan(values) if math.isnan(nodata) and values.dtype.kind == "f" else missing_values(values, nodata)
-        layers[layer, written] = weighed(found, values, missing)
+        if whole:
+            weighed(found, values, missing, layers[layer])
+        else:
+            taken = np.empty(found.positions.size, dtype="float32")
+            weighed(found, values, missing, taken)
+            layers[layer, found.positions] = taken
     return layers.reshape(len(bands), *grid.shape)
 
 
@@ -169,8 +183,9 @@ def _weighs_as_gdal_here() -> bool:
     return bool(np.array_equal(weighed_here, warped, equal_nan=True))
 
 
-#: Grid pixels weighed at a time: a chunk's values, weights and products stay in the CPU's
-#: caches (whole 1024-px grids streamed through memory took twice as long).
+#: Grid pixels weighed at a time: a chunk's values, weights and sums stay in the CPU's caches,
+#: and no array the size of the grid is made but the layer itself (whole 1024-px grids streamed
+#: through memory took twice as long, and each fresh array pays its pages' first touch).
 _CHUNK = 1 << 15
 
 
@@ -183,49 +198,63 @@ def padded(values: np.ndarray, fill: float | bool = 0) -> np.ndarray:
     return out.reshape(-1)
 
 
-def weighed(found: BilinearMap, values: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
-    """GDAL's bilinear kernel over ``values`` (the window's) at the map's pixels, in doubles."""
+def weighed(found: BilinearMap, values: np.ndarray, missing: np.ndarray | None, out: np.ndarray) -> None:
+    """GDAL's bilinear kernel over ``values`` (the window's) at the map's pixels, in doubles,
+    into ``out`` (one value per map pixel, rounded to its type as GDAL's warp rounds)."""
     flat = padded(values)
     skipped = None if missing is None or not missing.any() else padded(missing, False)
     if skipped is not None:
         flat[skipped] = np.nan  # marks the pixels with a missing tap: their sum comes out NaN
     shifts = _shifts(values.shape[1])
     taps = [flat[shift:] for shift in shifts]  # each tap's value at its corner's index
-    total = np.empty(found.corners.size)
-    product = np.empty(min(_CHUNK, total.size))
-    for start in range(0, total.size, _CHUNK):
+    count = found.corners.size
+    sums, product = np.empty(min(_CHUNK, count)), np.empty(min(_CHUNK, count))
+    for start in range(0, count, _CHUNK):
         chunk = slice(start, start + _CHUNK)
-        corners, sums, weights = found.corners[chunk], total[chunk], found.weights[:, chunk]
-        part = product[: sums.size]
-        np.take(taps[0], corners, out=sums, mode="clip")  # every index is in range: no check
-        sums *= weights[0]
-        sums += 0.0  # GDAL's sum starts at zero: -0.0 + 0.0 is 0.0, as it has it
+        corners, weights = found.corners[chunk], found.weights[:, chunk]
+        total, part = sums[: corners.size], product[: corners.size]
+        np.take(taps[0], corners, out=total, mode="clip")  # every index is in range: no check
+        total *= weights[0]
+        total += 0.0  # GDAL's sum starts at zero: -0.0 + 0.0 is 0.0, as it has it
         for tap, tap_weights in zip(taps[1:], weights[1:], strict=True):
             np.take(tap, corners, out=part, mode="clip")
             part *= tap_weights
-            sums += part
-    if skipped is None:
-        return _divided(total, found.divisor)  # the map's divisors are ≥ 0.25: none too small
-    # The pixels with a missing tap (or a NaN value) are weighed again over their valid taps
-    # alone, and are missing when those weigh too little or the tap under their centre is missing.
-    touched = np.flatnonzero(np.isnan(total))
-    result = _divided(total, found.divisor)  # the others are done
-    corners = found.corners.take(touched)
-    known = np.where(skipped, 0.0, flat)  # a missing tap adds 0 × 0: the sum starts at +0.0, as GDAL's
-    valid = (~skipped).astype(np.float64)
+            total += part
+        divisor = found.divisor[chunk]  # ≥ 0.25 where no tap is missing: none too small
+        if skipped is None:
+            out[chunk] = _divided(total, divisor)
+            continue
+        touched = np.flatnonzero(np.isnan(total))
+        gone = _weighed_again(found, flat, skipped, shifts, start, touched, total, divisor)
+        out[chunk] = total
+        out[start + gone] = np.nan
+
+
+def _weighed_again(
+    found: BilinearMap, flat: np.ndarray, skipped: np.ndarray, shifts: tuple[int, ...], start: int,
+    touched: np.ndarray, total: np.ndarray, divisor: np.ndarray,
+) -> np.ndarray:
+    """Divide ``total`` (a chunk's sums from ``start``) by ``divisor``, the ``touched`` pixels (a
+    missing tap or a NaN value among their taps) weighed again over their valid taps alone; the
+    chunk's pixels that are missing: their valid taps weigh too little or the tap under their
+    centre is missing."""
+    if touched.size == 0:
+        _divided(total, divisor)
+        return touched
+    pixels = start + touched
+    corners = found.corners.take(pixels)
     again, weighs = np.zeros(touched.size), np.zeros(touched.size)
     for shift, tap_weights in zip(shifts, found.weights, strict=True):
         taps_here = corners + shift
-        weights = tap_weights.take(touched)
-        weights *= valid.take(taps_here)  # zero where the tap is missing: GDAL skips it
-        product = known.take(taps_here)
-        product *= weights
-        again += product
+        kept = ~skipped.take(taps_here)
+        weights = np.where(kept, tap_weights.take(pixels), 0.0)  # zero where the tap is missing: GDAL skips it
+        again += np.where(kept, flat.take(taps_here), 0.0) * weights
         weighs += weights
-    taken = _divided(again, weighs)
-    taken[(weighs < _MIN_DIVISOR) | skipped.take(found.centres.take(touched))] = np.nan
-    result[touched] = taken
-    return result
+    total[touched] = again
+    divisor = divisor.copy()
+    divisor[touched] = weighs
+    _divided(total, divisor)
+    return touched[(weighs < _MIN_DIVISOR) | skipped.take(found.centres.take(pixels))]
 
 
 def _shifts(width: int) -> tuple[int, int, int, int]:
@@ -408,4 +437,7 @@ def _tightened(
     corners = ((rows - row_start) * stride + cols - col_start).astype(np.intp)
     centres = ((centre_rows - row_start) * stride + centre_cols - col_start).astype(np.intp)
     window = Window(col_start, row_start, width, height)
+    # Each tap's weights in a row of their own (``weights[:, inside]`` laid them out by pixel):
+    # a read takes a row a chunk at a time, and a take from a strided row copies the whole row.
+    weights = np.ascontiguousarray(weights)
     return BilinearMap(window, positions.astype(np.int32), corners, weights, centres, divisor)

@@ -35,7 +35,7 @@ from generator.core.paths import is_remote_href
 from generator.core.redaction import public_url, redact_urls_in_text
 from generator.core.specs import SourceSpec
 from generator.render.access import AccessSettings, RemoteAccess, denied_hint, href_for_gdal, refused
-from generator.render.bilinear import MAP_PAYS_AFTER, read_bilinear
+from generator.render.bilinear import map_pays, read_bilinear
 from generator.render.datasets import kept_open
 from generator.render.frames import FrameData, read_bands
 from generator.render.frames import Renderer as Renderer  # imported from here by the engine
@@ -141,7 +141,7 @@ class LocalRenderer:
 
     def for_series(self, frames: int) -> LocalRenderer:
         """This renderer, reading a series of ``frames`` frames (``render.frames.for_series``): a
-        bilinear read map is made only for a series long enough to pay for it (``MAP_PAYS_AFTER``)."""
+        bilinear read map is made only for a series long enough to pay for it (``bilinear.map_pays``)."""
         reading = copy.copy(self)
         reading.series = frames
         return reading
@@ -203,7 +203,7 @@ class LocalRenderer:
             taken = None
             if style.resampling == "nearest":
                 taken = read_nearest(level_src, grid, bands, nodata, self.maps)
-            elif style.resampling == "bilinear" and not downsampling and (self.series or MAP_PAYS_AFTER) >= MAP_PAYS_AFTER:
+            elif style.resampling == "bilinear" and not downsampling and (self.series is None or map_pays(self.series, grid)):
                 taken = read_bilinear(level_src, grid, bands, nodata, self.maps)
             if taken is not None:
                 return _finish(taken, bands, style)
