@@ -64,16 +64,16 @@ MAP_PAYS_AFTER = 12
 #: (1024 px: 16–30 reads in ``benchmarks/maps.py``), and builds of 24 frames at 1024 px with
 #: maps took more CPU than without, the first touch of their memory included.
 MAP_PIXELS = 512 * 512
-
-
-def map_pays(reads: int, grid: Grid) -> bool:
-    """Whether a series of ``reads`` reads of ``grid`` is long enough to pay for a bilinear map."""
-    return reads >= MAP_PAYS_AFTER * max(1.0, grid.width * grid.height / MAP_PIXELS)
 #: GDAL's bilinear kernel leaves a pixel unwritten when its valid taps weigh less than this.
 _MIN_DIVISOR = 0.00001
 #: A tap position is taken from the warped row/column only when its parity class's weight
 #: explains the warped value to within this (it does to ≈ 1e-13).
 _TOLERANCE = 1e-9
+
+
+def map_pays(reads: int, grid: Grid) -> bool:
+    """Whether a series of ``reads`` reads of ``grid`` is long enough to pay for a bilinear map."""
+    return reads >= MAP_PAYS_AFTER * max(1.0, grid.width * grid.height / MAP_PIXELS)
 
 
 @dataclass(frozen=True, eq=False)
