@@ -20,10 +20,12 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 
+from generator.cli.main import main
 from generator.core import buildcache
 from generator.core.model import Grid, ItemAsset, Style
 from generator.render import bilinear
 from generator.render.local import LocalRenderer
+from tests.conftest import FakeItem, column_values, write_catalog, write_cog
 from tests.test_nearest_reads import LAEA_FRANCE, france_grid, gdal_warp, random_values, write_tif
 from tests.test_nearest_reads import assert_same_as_gdal as same_as_gdal
 
@@ -255,10 +257,6 @@ def test_a_series_too_short_for_a_map_is_warped_by_gdal(tmp_path: Path, monkeypa
 @pytest.mark.parametrize("months", [3, bilinear.MAP_PAYS_AFTER])
 def test_a_build_makes_a_read_map_for_a_series_long_enough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, months: int) -> None:
     """The build tells the renderer how many data frames the series has."""
-    from generator.cli.main import main
-
-    from .conftest import FakeItem, column_values, write_catalog, write_cog
-
     made: list[Grid] = []
     make = bilinear._make_map
     monkeypatch.setattr(bilinear, "_make_map", lambda src, grid: made.append(grid) or make(src, grid))
