@@ -35,8 +35,8 @@ from generator.render.local import LocalRenderer  # noqa: E402
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     sizes = [int(size) for size in sys.argv[2:]] or [256, 512, 1024]
-    _, projected = france_grid()
-    crs = france_grid()[0].crs
+    france, projected = france_grid()
+    crs = france.crs
     when = datetime(2021, 1, 1, tzinfo=UTC)
     items = [ItemAsset(date, when, href) for href, date in demo_no2_items()]
     style = Style(rescale=NO2_RESCALE, resampling="bilinear")

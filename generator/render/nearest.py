@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 MAX_WINDOW_PIXELS = 4_000_000
 #: Bytes of maps kept per process; the least recently used go first. A nearest map takes 8 bytes
 #: per grid pixel the file covers (a 1024 px grid's maps for a mosaic of many tiles: 8 MB in all),
-#: a bilinear one 64 (``render.bilinear``: 64 MB for a 1024 px grid the file covers).
+#: a bilinear one 60 (``render.bilinear``: 58 MB for a 1024 px grid the file covers).
 BUDGET_BYTES = 128 * 2**20
 #: Bytes of maps a build's processes leave for each other on disk (``shared_map``): beyond them,
-#: each process makes its own. A bilinear map of a 512 px grid is 15.5 MB.
+#: each process makes its own. A bilinear map of a 512 px grid is 14.6 MB.
 SHARED_BYTES = 1 << 30
 #: Source pixels around the grid's footprint (its edges are sampled, not traced).
 _PAD = 2
@@ -309,7 +309,7 @@ def shared_map(folder: str, key: Hashable, make: Callable[[], _Map | None], kind
     and left there for the others.
 
     The processes of a ``--jobs N`` build each read some frames of every animation, and would
-    each make the same maps (a bilinear map costs ≈ 7 reads). The first to need one makes it,
+    each make the same maps (a bilinear map costs what 6–9 reads through it save). The first to need one makes it,
     holding its lock file, and leaves its arrays in a NumPy file (``kind.from_arrays``), written
     whole under a temporary name, or an empty file for no map; the others load that. One that
     needs it while it is being made does not wait (:class:`MapBeingMade`: that read is GDAL's,
