@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -463,11 +464,45 @@ def test_the_fork_server_preloads_what_tasks_import_and_the_build_does_not():
         "import sys, generator.engine.build;"
         "before = {'rasterio', 'av', 'PIL.WebPImagePlugin'} & set(sys.modules);"
         "import generator.engine.preload;"
-        "after = {'rasterio', 'rasterio.warp', 'av', 'PIL.WebPImagePlugin', 'generator.engine.tasks'} - set(sys.modules);"
-        "print(sorted(before), sorted(after))"
+        "after = {'rasterio', 'rasterio.warp', 'PIL.WebPImagePlugin', 'generator.engine.tasks'} - set(sys.modules);"
+        "video = 'av' in sys.modules;"
+        "import generator.engine.preload_video;"
+        "print(sorted(before), sorted(after), video, 'av' in sys.modules)"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert output.strip() == "[] []"
+    assert output.strip() == "[] [] False True"  # PyAV only for a build that may make an MP4
+
+
+@pytest.mark.parametrize(("formats", "video"), [("[gif]", False), ("[gif, mp4]", True), ("[gif, MP4]", True)])
+def test_the_command_has_the_fork_server_load_pyav_only_for_a_build_that_may_make_an_mp4(
+    tmp_path, monkeypatch, formats, video
+):
+    from generator.cli.main import main
+
+    asked: list[bool] = []
+    monkeypatch.setattr(executors, "start_fork_server", lambda video: asked.append(video))
+    config = tmp_path / "site_config.yml"
+    config.write_text(f"render: {{formats: {formats}}}\n")  # not a whole config: the build stops there
+    assert main(["build", "--config", str(config), "--jobs", "2"]) != 0
+    missing = tmp_path / "no-such-config.yml"  # the build says what is wrong; the server loads all meanwhile
+    assert main(["build", "--config", str(missing), "--jobs", "2"]) != 0
+    assert asked == [video, True]
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_the_workers_start_with_pyav_only_when_the_fork_server_was_told_so(tmp_path, video):
+    (tmp_path / "probe.py").write_text("import sys\n\ndef has_pyav():\n    return 'av' in sys.modules\n")
+    code = (
+        "from generator.engine import executors;"
+        f"executors.start_fork_server(video={video});"
+        "pool = executors.local_pool(executors.ExecutorRequest(jobs=2));"
+        "import probe;"
+        "print(pool.executor.submit(probe.has_pyav).result());"
+        "pool.close()"
+    )
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment, timeout=60)
+    assert output.stdout.strip() == str(video)
 
 
 @pytest.mark.parametrize(
@@ -479,7 +514,7 @@ def test_the_command_starts_the_fork_server_before_it_reads_the_config_only_for_
     from generator.cli.main import main
 
     started: list[bool] = []
-    monkeypatch.setattr(executors, "start_fork_server", lambda: started.append(True))
+    monkeypatch.setattr(executors, "start_fork_server", lambda video: started.append(True))
     missing = tmp_path / "no-such-config.yml"  # the build stops at the config: the start came before
     assert main(["build", "--config", str(missing), *flags]) != 0
     assert started == ([True] if starts else [])

@@ -138,7 +138,7 @@ def _run_build(args: argparse.Namespace) -> int:
     if args.jobs > 1 and args.scheduler is None and not args.dry_run:
         from generator.engine.executors import start_fork_server
 
-        start_fork_server()  # the workers' imports overlap this process's imports and planning
+        start_fork_server(video=_may_make_video(args.config))  # the workers' imports overlap this process's own
     from generator.engine.build import BuildOptions, build  # deferred: the engine's own modules
 
     if args.dry_run:
@@ -167,6 +167,17 @@ def _run_build(args: argparse.Namespace) -> int:
         log.error("the config needs fixing for: %s (exit code %d)", ", ".join(result.config_failures), EXIT_USAGE)
         return EXIT_USAGE
     return EXIT_ANIMATIONS_FAILED if result.failed else EXIT_OK
+
+
+def _may_make_video(config: Path) -> bool:
+    """Whether the build may make an MP4, told from the config's text before it is read: the
+    fork server then loads PyAV ahead (``engine.preload_video``). Only a hint, and a cautious
+    one (any mention of mp4, a comment's too); a worker that encodes an MP4 without it imports
+    PyAV itself."""
+    try:
+        return b"mp4" in config.read_bytes().lower()
+    except OSError:  # the build says what is wrong with the path
+        return True
 
 
 def _run_serve(args: argparse.Namespace) -> int:

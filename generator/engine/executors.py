@@ -86,9 +86,16 @@ def open_executor(request: ExecutorRequest) -> TaskPool:
 
 #: What the fork server imports once, so that every worker forked from it starts ready.
 FORK_SERVER_PRELOAD = ["generator.engine.preload"]
+#: What it imports besides for a build that may make an MP4 (``engine.preload_video``).
+VIDEO_PRELOAD = "generator.engine.preload_video"
 
 
-def start_fork_server() -> None:
+def fork_server_preload(video: bool = True) -> list[str]:
+    """The modules the fork server imports: PyAV too when ``video`` (the build may make an MP4)."""
+    return [*FORK_SERVER_PRELOAD, VIDEO_PRELOAD] if video else list(FORK_SERVER_PRELOAD)
+
+
+def start_fork_server(video: bool = True) -> None:
     """Start the local pool's fork server now, so that its imports (≈ 0.5 s of CPU) run in its
     own process, on another core, while this process is still importing and reading the config.
 
@@ -104,7 +111,7 @@ def start_fork_server() -> None:
     import multiprocessing
     from multiprocessing import forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(FORK_SERVER_PRELOAD)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(fork_server_preload(video))
     forkserver.ensure_running()
 
 
@@ -116,8 +123,9 @@ def local_pool(request: ExecutorRequest) -> TaskPool:
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("forkserver")
-    # Workers start with everything a task loads imported (once, in the fork server: engine.preload).
-    context.set_forkserver_preload(FORK_SERVER_PRELOAD)
+    # Workers start with everything a task loads imported (once, in the fork server: engine.preload),
+    # unless the command started the server already, having told what its build needs.
+    context.set_forkserver_preload(fork_server_preload())
     # A worker takes on this process's environment as it is now: the fork server's may be older.
     pool = ProcessPoolExecutor(
         max_workers=request.jobs, mp_context=context, initializer=start_worker,

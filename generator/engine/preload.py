@@ -8,7 +8,8 @@ the overlays' layout are tasks too: the build's process then loads neither), and
 plugins the tasks use (loaded on the first PNG opened or WebP saved): the formats Pillow tries
 first on opening a file, and WebP. Not every plugin: ``Image.init()`` took ≈ 30 ms more of the
 fork server's imports, which every worker waits for; a worker meeting another format loads the
-rest as Pillow does, on its own. The fork server imports it once
+rest as Pillow does, on its own. PyAV, the MP4 encoder's, is ``preload_video``'s: it is
+loaded ahead only for a build that may make an MP4. The fork server imports this module once
 while the build plans; every worker forked from it inherits the loaded modules. Only the fork
 server imports this module: the build's own process keeps its lazy imports (``python -m
 generator --help`` stays quick).
@@ -28,7 +29,6 @@ import os
 #: (``engine.workers.start_worker``) and keeps what the imports set.
 INHERITED_ENVIRONMENT = dict(os.environ)
 
-import av  # noqa: F401 - the MP4 encoder's (imported when it first encodes)
 import numpy.ma  # noqa: F401 - loaded by rasterio's reads
 import pyproj  # noqa: F401 - the regions' grids and the borders are projected in workers
 
